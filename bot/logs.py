@@ -1,0 +1,41 @@
+"""Logging: one format, a level from settings, and no secret in any line."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+# httpx logs every request URL at INFO; Telegram's URLs contain the bot token.
+_CHATTY = ("httpx", "httpcore", "hpack", "aiosqlite", "discord.gateway")
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces every known secret in a record's final message with `***`."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Render the message now, redact it, and drop the arguments."""
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        for secret in self._secrets:
+            message = message.replace(secret, "***")
+            if record.exc_text:
+                record.exc_text = record.exc_text.replace(secret, "***")
+        record.msg, record.args = message, None
+        return True
+
+
+def configure(level: str, secrets: Iterable[str]) -> None:
+    """Send logs to stderr at `level`, redacting `secrets`; quiet libraries that leak URLs."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

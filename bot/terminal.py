@@ -1,0 +1,133 @@
+"""`avatarbot chat`: a terminal conversation with the same core the platforms use."""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
+from pathlib import Path
+
+from bot.wiring import Core
+from core.types import (
+    Audio,
+    AvatarFailed,
+    ConversationKey,
+    Failure,
+    FinalText,
+    TextDelta,
+    Transcript,
+    Turn,
+    VideoReady,
+)
+
+KEY = ConversationKey("terminal", "local")
+HELP = (
+    "Type a message and press Enter. Commands: /voice PATH (send an audio file), /reset, "
+    "/avatar on|off, /help, /quit"
+)
+
+
+class TerminalDelivery:
+    """Prints where a finished avatar video was saved."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self._write = write
+
+    async def deliver_video(self, ready: VideoReady) -> None:
+        """Print the video's path."""
+        self._write(f"\n🎬 avatar video ready: {ready.path}\n")
+
+    async def deliver_failure(self, failed: AvatarFailed) -> None:
+        """Print why no video is coming."""
+        self._write(f"\n🎬 {failed.message}\n")
+
+
+class TerminalChat:
+    """Reads lines, answers them with streamed text, and prints video paths as they finish."""
+
+    def __init__(self, core: Core, write: Callable[[str], None]) -> None:
+        self._core, self._write = core, write
+
+    async def run(self, lines: AsyncIterator[str]) -> None:
+        """Chat until /quit or the end of input."""
+        self._write(f"avatarbot — {HELP}\n")
+        async for raw in lines:
+            line = raw.strip()
+            if line in ("/quit", "/exit"):
+                break
+            if line:
+                await self.handle(line)
+
+    async def handle(self, line: str) -> None:
+        """Handle one line of input: a command or a message."""
+        command, _, argument = line.partition(" ")
+        if command == "/help":
+            self._write(HELP + "\n")
+        elif command == "/reset":
+            await self._core.conversations.reset(KEY)
+            self._write("History cleared.\n")
+        elif command == "/avatar":
+            await self._avatar(argument.strip().lower())
+        elif command == "/voice":
+            await self._voice(argument.strip())
+        elif command.startswith("/"):
+            self._write(f"Unknown command {command}. {HELP}\n")
+        else:
+            await self._turn(Turn(KEY, "local", text=line))
+
+    async def _avatar(self, argument: str) -> None:
+        if argument not in ("on", "off"):
+            self._write("Usage: /avatar on|off\n")
+        elif not self._core.conversations.avatar_available:
+            self._write("Avatar videos need DID_API_KEY to be set.\n")
+        else:
+            await self._core.conversations.set_avatar(KEY, argument == "on")
+            self._write(f"Avatar videos {argument}.\n")
+
+    async def _voice(self, argument: str) -> None:
+        path = Path(argument)
+        try:
+            data = await asyncio.to_thread(lambda: path.expanduser().read_bytes())
+        except OSError as exc:
+            self._write(f"Can't read {path}: {exc.strerror or exc}\n")
+            return
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        await self._turn(Turn(KEY, "local", audio=Audio(data, mime, path.name)))
+
+    async def _turn(self, turn: Turn) -> None:
+        conversations = self._core.conversations
+        async with aclosing(conversations.handle(turn)) as events:
+            async for event in events:
+                if isinstance(event, Transcript):
+                    self._write(f"🎤 {event.text}\n")
+                elif isinstance(event, TextDelta):
+                    self._write(event.delta)
+                elif isinstance(event, FinalText):
+                    self._write("\n")
+                    job = await conversations.render_avatar(KEY, event.text, target="")
+                    if job is not None:
+                        self._write("(rendering the avatar video…)\n")
+                elif isinstance(event, Failure):
+                    self._write(f"⚠️  {event.message}\n")
+
+
+def write_stdout(text: str) -> None:
+    """Write to the terminal at once (the answer streams)."""
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+async def stdin_lines() -> AsyncIterator[str]:
+    """Lines typed on standard input, read without blocking the event loop."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    try:
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    except ValueError:  # a regular file: pipes only work for pipes, sockets and terminals
+        for line in sys.stdin:
+            yield line
+        return
+    while line_bytes := await reader.readline():
+        yield line_bytes.decode("utf-8", errors="replace")

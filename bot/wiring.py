@@ -1,0 +1,121 @@
+"""The composition root: the one place that builds every part from the settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiosqlite
+import groq
+import httpx
+
+from bot.settings import Settings, url
+from core import database
+from core.answer import GroqChatModel
+from core.conversation import Conversations, ConversationSettings
+from core.did import DIDClient, PollSchedule
+from core.jobs import AvatarJobs
+from core.ports import VideoDelivery
+from core.stores import SqliteHistoryStore, SqliteJobStore, SqlitePreferenceStore
+from core.transcribe import GroqTranscriber
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+@dataclass
+class Core:
+    """Everything the adapters use, built once per process."""
+
+    settings: Settings
+    db: aiosqlite.Connection
+    conversations: Conversations
+    groq: groq.AsyncGroq
+    did: DIDClient | None
+    jobs: AvatarJobs | None
+    deliveries: dict[str, VideoDelivery] = field(default_factory=dict)
+
+    async def start_jobs(self) -> int:
+        """Resume unfinished avatar jobs once every platform's delivery is registered."""
+        return await self.jobs.start() if self.jobs is not None else 0
+
+
+async def open_database(settings: Settings) -> aiosqlite.Connection:
+    """Open the database and apply pending migrations."""
+    db = await database.connect(settings.DATABASE_PATH)
+    try:
+        await database.migrate(db, MIGRATIONS_DIR)
+    except BaseException:
+        await db.close()
+        raise
+    return db
+
+
+@asynccontextmanager
+async def open_core(settings: Settings) -> AsyncIterator[Core]:
+    """Build the core; on exit cancel the avatar workers and close every connection."""
+    async with AsyncExitStack() as stack:
+        db = await open_database(settings)
+        stack.push_async_callback(db.close)
+        groq_http = await stack.enter_async_context(httpx.AsyncClient())
+        did_http = await stack.enter_async_context(
+            httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
+        )
+        groq_client = groq.AsyncGroq(
+            api_key=settings.GROQ_API_KEY.get_secret_value(),
+            base_url=url(settings.GROQ_BASE_URL),
+            timeout=settings.GROQ_TIMEOUT_SECONDS,
+            max_retries=settings.GROQ_MAX_RETRIES,
+            http_client=groq_http,
+        )
+        did = _did_client(settings, did_http)
+        deliveries: dict[str, VideoDelivery] = {}
+        jobs = None
+        if did is not None:
+            jobs = AvatarJobs(
+                SqliteJobStore(db),
+                did,
+                settings.media_dir,
+                deliveries,
+                max_renders=settings.DID_MAX_CONCURRENT_RENDERS,
+            )
+            stack.push_async_callback(jobs.aclose)
+        conversations = Conversations(
+            settings=ConversationSettings(
+                system_prompt=settings.SYSTEM_PROMPT,
+                history_limit=settings.HISTORY_MAX_MESSAGES,
+                max_text_chars=settings.MAX_MESSAGE_CHARS,
+                avatar_default=settings.avatar_on,
+            ),
+            history=SqliteHistoryStore(db),
+            preferences=SqlitePreferenceStore(db),
+            model=GroqChatModel.create(
+                api_key=settings.GROQ_API_KEY.get_secret_value(),
+                base_url=url(settings.GROQ_BASE_URL),
+                model=settings.LLM_MODEL,
+                timeout=settings.GROQ_TIMEOUT_SECONDS,
+                max_retries=settings.GROQ_MAX_RETRIES,
+                http_async_client=groq_http,
+            ),
+            transcriber=GroqTranscriber(groq_client, settings.WHISPER_MODEL),
+            jobs=jobs,
+        )
+        yield Core(settings, db, conversations, groq_client, did, jobs, deliveries)
+
+
+def _did_client(settings: Settings, http: httpx.AsyncClient) -> DIDClient | None:
+    if settings.DID_API_KEY is None:
+        return None
+    return DIDClient(
+        http,
+        api_key=settings.DID_API_KEY.get_secret_value(),
+        base_url=url(settings.DID_API_BASE_URL),
+        source_url=url(settings.AVATAR_IMAGE_URL),
+        voice_id=settings.DID_VOICE_ID,
+        schedule=PollSchedule(
+            first=settings.DID_POLL_FIRST_SECONDS,
+            interval=settings.DID_POLL_INTERVAL_SECONDS,
+            timeout=settings.DID_RENDER_TIMEOUT_SECONDS,
+        ),
+    )

@@ -1,0 +1,103 @@
+"""The answer: a Groq chat model through langchain-groq, streamed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import groq
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_groq import ChatGroq
+
+from core.groq_errors import explain
+from core.types import ChatMessage
+
+_ROLES: dict[str, type[BaseMessage]] = {
+    "system": SystemMessage,
+    "user": HumanMessage,
+    "assistant": AIMessage,
+}
+
+
+def reasoning_options(model: str) -> dict[str, Any]:
+    """ChatGroq options that keep a reasoning model's thinking out of the answer, and fast."""
+    if model.startswith("openai/gpt-oss"):
+        # gpt-oss rejects reasoning_format; include_reasoning=False drops the reasoning field.
+        return {"reasoning_effort": "low", "model_kwargs": {"include_reasoning": False}}
+    if model.startswith("qwen/qwen3"):
+        return {"reasoning_format": "hidden"}
+    return {}
+
+
+class ThinkFilter:
+    """Drops `<think>…</think>` spans from a stream, even when a tag is split across pieces."""
+
+    _OPEN, _CLOSE = "<think>", "</think>"
+
+    def __init__(self) -> None:
+        self._pending = ""
+        self._inside = False
+
+    def feed(self, piece: str) -> str:
+        """Return the visible part of `piece`, holding back a possible partial tag."""
+        text, out = self._pending + piece, []
+        self._pending = ""
+        while text:
+            tag = self._CLOSE if self._inside else self._OPEN
+            at = text.find(tag)
+            if at >= 0:
+                if not self._inside:
+                    out.append(text[:at])
+                text, self._inside = text[at + len(tag) :], not self._inside
+                continue
+            keep = _partial_suffix(text, tag)
+            if not self._inside:
+                out.append(text[: len(text) - keep])
+            self._pending = text[len(text) - keep :]
+            break
+        return "".join(out)
+
+    def flush(self) -> str:
+        """Return what was held back at the end of the stream."""
+        rest, self._pending = ("" if self._inside else self._pending), ""
+        return rest
+
+
+def _partial_suffix(text: str, tag: str) -> int:
+    for size in range(min(len(tag) - 1, len(text)), 0, -1):
+        if tag.startswith(text[-size:]):
+            return size
+    return 0
+
+
+class GroqChatModel:
+    """Streams answers from a Groq-served chat model."""
+
+    def __init__(self, llm: ChatGroq, model: str) -> None:
+        self._llm = llm
+        self._model = model
+
+    @classmethod
+    def create(cls, *, api_key: str, base_url: str, model: str, **options: Any) -> GroqChatModel:
+        """Build the ChatGroq client with the reasoning options that fit `model`."""
+        llm = ChatGroq(
+            model=model,
+            api_key=api_key,  # type: ignore[arg-type]
+            base_url=base_url,
+            **reasoning_options(model),
+            **options,
+        )
+        return cls(llm, model)
+
+    async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
+        """Yield visible pieces of the answer as Groq streams them."""
+        prompt = [_ROLES[message.role](content=message.content) for message in messages]
+        thoughts = ThinkFilter()
+        try:
+            async for chunk in self._llm.astream(prompt):
+                if isinstance(chunk.content, str) and (visible := thoughts.feed(chunk.content)):
+                    yield visible
+        except groq.APIError as exc:
+            raise explain(exc, model_setting="LLM_MODEL", service="answering") from exc
+        if tail := thoughts.flush():
+            yield tail

@@ -1,0 +1,152 @@
+"""The conversation engine: a turn goes in, transcript, streamed answer and failures come out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from core.errors import BadInputError, ServiceError, UserFacingError
+from core.jobs import AvatarJobs
+from core.ports import ChatModel, HistoryStore, PreferenceStore, Transcriber
+from core.types import (
+    AvatarJob,
+    ChatMessage,
+    ConversationKey,
+    Event,
+    Failure,
+    FinalText,
+    TextDelta,
+    Transcript,
+    Turn,
+)
+
+log = logging.getLogger(__name__)
+
+_OOPS = "Something went wrong on my side — please try again."
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSettings:
+    """How the engine talks: persona, history window, input limit, avatar default."""
+
+    system_prompt: str
+    history_limit: int = 20
+    max_text_chars: int = 4000
+    avatar_default: bool = True
+
+
+class KeyedLocks:
+    """One lock per conversation, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[ConversationKey, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: ConversationKey) -> AsyncIterator[None]:
+        """Hold the conversation's lock; turns of one conversation run one after another."""
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+class Conversations:
+    """Answers turns with history, in order per conversation and concurrently across them."""
+
+    def __init__(
+        self,
+        *,
+        settings: ConversationSettings,
+        history: HistoryStore,
+        preferences: PreferenceStore,
+        model: ChatModel,
+        transcriber: Transcriber | None,
+        jobs: AvatarJobs | None,
+    ) -> None:
+        self._settings, self._history, self._preferences = settings, history, preferences
+        self._model, self._transcriber, self._jobs = model, transcriber, jobs
+        self.locks = KeyedLocks()
+
+    async def handle(self, turn: Turn) -> AsyncGenerator[Event, None]:
+        """Answer one turn: yield the transcript, text deltas, then the final text or a failure."""
+        async with self.locks.hold(turn.key):
+            try:
+                async for event in self._answer(turn):
+                    yield event
+            except UserFacingError as exc:
+                log.info("turn in %s failed: %s", turn.key, exc.detail)
+                yield Failure(exc.message)
+            except Exception:
+                log.exception("turn in %s crashed", turn.key)
+                yield Failure(_OOPS)
+
+    async def _answer(self, turn: Turn) -> AsyncGenerator[Event, None]:
+        text = turn.text
+        if turn.audio is not None:
+            if self._transcriber is None:
+                raise BadInputError("I can only read text here.")
+            text = await self._transcriber.transcribe(turn.audio)
+            yield Transcript(text)
+        question = self._checked(text)
+        past = await self._history.recent(turn.key, self._settings.history_limit)
+        prompt = [ChatMessage("system", self._settings.system_prompt), *past, question]
+        answer = ""
+        async for piece in self._model.stream(prompt):
+            answer += piece
+            yield TextDelta(piece, answer)
+        answer = answer.strip()
+        if not answer:
+            raise ServiceError("I couldn't come up with an answer — try asking another way.")
+        await self._history.append(turn.key, [question, ChatMessage("assistant", answer)])
+        yield FinalText(answer)
+
+    def _checked(self, text: str | None) -> ChatMessage:
+        text = (text or "").strip()
+        if not text:
+            raise BadInputError("Send me a message or a voice note and I'll answer.")
+        limit = self._settings.max_text_chars
+        if len(text) > limit:
+            raise BadInputError(
+                f"That's too long for me — please keep it under {limit:,} characters."
+            )
+        return ChatMessage("user", text)
+
+    async def reset(self, key: ConversationKey) -> None:
+        """Forget the conversation's history (waits for a turn in progress to finish)."""
+        async with self.locks.hold(key):
+            await self._history.clear(key)
+
+    @property
+    def avatar_available(self) -> bool:
+        """Whether avatar videos can be made at all (a D-ID key is configured and enabled)."""
+        return self._jobs is not None
+
+    async def avatar_enabled(self, key: ConversationKey) -> bool:
+        """Return the chat's avatar switch, falling back to the configured default."""
+        if self._jobs is None:
+            return False
+        chosen = await self._preferences.avatar_enabled(key)
+        return self._settings.avatar_default if chosen is None else chosen
+
+    async def set_avatar(self, key: ConversationKey, enabled: bool) -> None:
+        """Turn avatar videos on or off for the chat; survives a restart."""
+        await self._preferences.set_avatar_enabled(key, enabled)
+
+    async def render_avatar(self, key: ConversationKey, text: str, target: str) -> AvatarJob | None:
+        """Start a durable avatar job for an answer already delivered, if the chat wants one."""
+        if self._jobs is None or not await self.avatar_enabled(key):
+            return None
+        return await self._jobs.submit(key, text, target)

@@ -1,0 +1,46 @@
+"""Turn Groq SDK exceptions into one short line for the user and a detail for the log."""
+
+from __future__ import annotations
+
+import groq
+
+from core.errors import BadInputError, ConfigurationError, ServiceError, UserFacingError
+
+_RETIRED_CODES = {"model_decommissioned", "model_not_found"}
+
+
+def _error_code(exc: groq.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            return str(inner.get("code") or "")
+    return ""
+
+
+def is_retired_model(exc: groq.APIStatusError) -> bool:
+    """Tell whether Groq says the requested model is decommissioned or unknown."""
+    return _error_code(exc) in _RETIRED_CODES
+
+
+def explain(exc: Exception, *, model_setting: str, service: str) -> UserFacingError:
+    """Map a Groq failure (after the SDK's own retries) to a user-facing error.
+
+    `model_setting` names the variable that holds the model (LLM_MODEL or WHISPER_MODEL), so a
+    retired model is reported against the setting that needs changing.
+    """
+    unavailable = f"My {service} service isn't answering right now — please try again shortly."
+    if isinstance(exc, groq.AuthenticationError | groq.PermissionDeniedError):
+        detail = f"Groq refused GROQ_API_KEY ({exc.status_code}): {exc.message}"
+        return ConfigurationError(f"My {service} service is misconfigured.", detail=detail)
+    if isinstance(exc, groq.APIStatusError) and is_retired_model(exc):
+        detail = f"{model_setting} names a model Groq does not serve: {exc.message}"
+        return ConfigurationError(f"My {service} service is misconfigured.", detail=detail)
+    if isinstance(exc, groq.RateLimitError):
+        busy = "I'm getting too many requests right now — please try again in a minute."
+        return ServiceError(busy, detail=f"Groq rate limit: {exc.message}")
+    if isinstance(exc, groq.APIStatusError) and exc.status_code == 413:
+        return BadInputError("That recording is too large for me.", detail=exc.message)
+    if isinstance(exc, groq.APIStatusError) and exc.status_code < 500:
+        return ServiceError(unavailable, detail=f"Groq {exc.status_code}: {exc.message}")
+    return ServiceError(unavailable, detail=f"Groq failed: {type(exc).__name__}: {exc}")

@@ -1,0 +1,143 @@
+"""Durable avatar jobs: recorded in SQLite first, rendered by named tasks, resumed on start."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+from core.errors import UserFacingError
+from core.ports import AvatarRenderer, JobStore, VideoDelivery
+from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, VideoReady
+
+log = logging.getLogger(__name__)
+
+
+class PermanentDeliveryError(Exception):
+    """Delivery can never succeed (the user blocked the bot, the chat is gone): stop quietly."""
+
+
+class AvatarJobs:
+    """Owns the avatar render workers: one named task per job, cancelled at shutdown."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        renderer: AvatarRenderer,
+        media_dir: Path,
+        deliveries: Mapping[str, VideoDelivery],
+        *,
+        max_renders: int = 8,
+        delivery_attempts: int = 3,
+        delivery_backoff: float = 2.0,
+    ) -> None:
+        self._store, self._renderer, self._media_dir = store, renderer, media_dir
+        self._deliveries = deliveries
+        self._slots = asyncio.Semaphore(max_renders)
+        self._delivery_attempts, self._delivery_backoff = delivery_attempts, delivery_backoff
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+
+    async def start(self) -> int:
+        """Resume every unfinished job; return how many."""
+        jobs = await self._store.unfinished()
+        for job in jobs:
+            if job.key.platform in self._deliveries:
+                self._spawn(job)
+        return len(jobs)
+
+    async def submit(self, key: ConversationKey, text: str, target: str) -> AvatarJob:
+        """Record a render job, then start it. `target` tells the adapter where to reply."""
+        job = await self._store.create(key, text, target)
+        self._spawn(job)
+        return job
+
+    async def aclose(self) -> None:
+        """Cancel every worker; their jobs stay in the database and resume on the next start."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def running(self) -> int:
+        """How many jobs have a live worker."""
+        return len(self._tasks)
+
+    def _spawn(self, job: AvatarJob) -> None:
+        if job.id in self._tasks:
+            return
+        task = asyncio.create_task(self._run(job), name=f"avatar-job-{job.id}")
+        self._tasks[job.id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(job.id, None))
+
+    async def _run(self, job: AvatarJob) -> None:
+        try:
+            async with self._slots:
+                job = await self._render(job)
+            await self._deliver(job)
+        except UserFacingError as exc:
+            log.warning("avatar job %s failed: %s", job.id, exc.detail)
+            failed = await self._store.update(job, JobState.FAILED, error=exc.detail[:500])
+            await self._notify_failure(failed, exc.message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("avatar job %s crashed", job.id)
+            failed = await self._store.update(job, JobState.FAILED, error="internal error")
+            await self._notify_failure(failed, "The avatar video couldn't be made this time.")
+
+    async def _render(self, job: AvatarJob) -> AvatarJob:
+        video = Path(job.video_path or "")
+        if job.state is JobState.RENDERED and not await asyncio.to_thread(video.is_file):
+            log.warning("avatar job %s lost its video file; fetching it again", job.id)
+            job = await self._store.update(job, JobState.SUBMITTED)
+        if job.state is JobState.QUEUED:
+            talk_id = await self._renderer.submit(job.text)
+            job = await self._store.update(job, JobState.SUBMITTED, talk_id=talk_id)
+            log.info("avatar job %s submitted as %s", job.id, talk_id)
+        if job.state is JobState.SUBMITTED:
+            assert job.talk_id is not None
+            url = await self._renderer.wait(job.talk_id)
+            path = await self._save(job, await self._renderer.download(url))
+            job = await self._store.update(job, JobState.RENDERED, video_path=str(path))
+        return job
+
+    async def _save(self, job: AvatarJob, video: bytes) -> Path:
+        path = self._media_dir / f"avatar-{job.id}.mp4"
+        await asyncio.to_thread(_write_atomically, path, video)
+        return path
+
+    async def _deliver(self, job: AvatarJob) -> None:
+        delivery = self._deliveries[job.key.platform]
+        ready = VideoReady(job, Path(job.video_path or ""))
+        for attempt in range(1, self._delivery_attempts + 1):
+            try:
+                await delivery.deliver_video(ready)
+                break
+            except PermanentDeliveryError as exc:
+                log.info("avatar job %s dropped: %s", job.id, exc)
+                await self._store.update(job, JobState.FAILED, error=f"undeliverable: {exc}")
+                return
+            except Exception as exc:
+                if attempt == self._delivery_attempts:
+                    raise UserFacingError(
+                        "I couldn't send the avatar video, sorry.", detail=f"delivery: {exc!r}"
+                    ) from exc
+                log.warning("avatar job %s delivery failed (%r), retrying", job.id, exc)
+                await asyncio.sleep(self._delivery_backoff * attempt)
+        await self._store.update(job, JobState.DELIVERED)
+        log.info("avatar job %s delivered", job.id)
+
+    async def _notify_failure(self, job: AvatarJob, message: str) -> None:
+        try:
+            await self._deliveries[job.key.platform].deliver_failure(AvatarFailed(job, message))
+        except Exception as exc:
+            log.warning("could not tell %s that avatar job %s failed: %r", job.key, job.id, exc)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".part")
+    partial.write_bytes(data)
+    partial.replace(path)

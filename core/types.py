@@ -1,0 +1,119 @@
+"""Core value types: what goes into the core and what comes out of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationKey:
+    """One conversation: a private chat, a group, or one topic/thread inside a group."""
+
+    platform: str
+    chat_id: str
+    thread_id: str = ""
+
+    def __str__(self) -> str:
+        suffix = f"/{self.thread_id}" if self.thread_id else ""
+        return f"{self.platform}:{self.chat_id}{suffix}"
+
+
+@dataclass(frozen=True, slots=True)
+class Audio:
+    """Audio bytes as received, with the MIME type and file name the platform gave."""
+
+    data: bytes = field(repr=False)
+    mime_type: str = "application/octet-stream"
+    filename: str = "audio"
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One incoming message: text, or audio to transcribe first."""
+
+    key: ConversationKey
+    user_id: str
+    text: str | None = None
+    audio: Audio | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """What Whisper heard in the turn's audio."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of the answer as it streams in; `text` is the whole answer so far."""
+
+    delta: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class FinalText:
+    """The complete answer, already stored in the history."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Something went wrong; `message` is one short line meant for the user."""
+
+    message: str
+
+
+Event = Transcript | TextDelta | FinalText | Failure
+
+
+class JobState(StrEnum):
+    """Lifecycle of an avatar render job."""
+
+    QUEUED = "queued"
+    SUBMITTED = "submitted"
+    RENDERED = "rendered"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class AvatarJob:
+    """A durable avatar render: the answer text, where to deliver it, and how far it got."""
+
+    id: int
+    key: ConversationKey
+    text: str
+    target: str
+    state: JobState
+    talk_id: str | None = None
+    video_path: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VideoReady:
+    """A rendered avatar video, saved locally, ready for the adapter to send."""
+
+    job: AvatarJob
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class AvatarFailed:
+    """A render that will not produce a video; `message` is one short line for the user."""
+
+    job: AvatarJob
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One stored history entry."""
+
+    role: str
+    content: str

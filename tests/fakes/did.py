@@ -1,0 +1,554 @@
+"""A local D-ID API server for tests: the talks lifecycle, credits and the rendered MP4.
+
+`FakeDID` speaks D-ID's REST wire format on 127.0.0.1 (real base: https://api.d-id.com):
+`POST /talks`, `GET /talks/{id}`, `DELETE /talks/{id}`, `GET /credits`, plus
+`GET /results/{id}.mp4`, which stands in for the presigned S3 URL a finished talk points to.
+Tests script outcomes (`next_outcome`), control render timing (`render_seconds`,
+`hold_renders` + `finish`), inject faults (`fail_next`, `delay_next`) and read what was sent
+(`requests`, `calls`, `talks`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import aiohttp
+from aiohttp import web
+
+AVATAR_MP4 = Path(__file__).resolve().parent.parent / "data" / "avatar.mp4"
+DEFAULT_API_KEY = "dGVzdEBleGFtcGxlLmNvbQ:fake-did-secret"
+ENDPOINTS = frozenset(
+    {"POST /talks", "GET /talks", "DELETE /talks", "GET /results", "GET /credits"}
+)
+# D-ID caps user_data, which it echoes back in the talk and in the webhook, at 1000 characters.
+USER_DATA_MAX = 1000
+SOURCE_SCHEMES = ("http://", "https://", "s3://")
+DEFAULT_CONFIG: dict[str, Any] = {
+    "stitch": False,
+    "pad_audio": 0.0,
+    "fluent": False,
+    "align_driver": True,
+    "result_format": ".mp4",
+}
+OutcomeStatus = Literal["done", "error", "rejected"]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """One request the fake received; header names are lower-cased."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    query: dict[str, str]
+    json: Any | None
+    form: dict[str, str] | None
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a talk ends: `done`, or `error` with D-ID's error kind, or `rejected`."""
+
+    status: OutcomeStatus = "done"
+    kind: str = "UnknownError"
+    description: str = "Internal error"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """One POST of a final talk to its webhook; `status` is None when the POST failed."""
+
+    url: str
+    payload: dict[str, Any]
+    status: int | None
+    error: str | None = None
+
+
+@dataclass(slots=True, eq=False)
+class FakeTalk:
+    """A created talk: its request JSON, scripted outcome, timing and counters."""
+
+    id: str
+    request: dict[str, Any]
+    outcome: Outcome
+    created_at: datetime
+    created_mono: float
+    render_seconds: float
+    held: bool
+    finished: bool = False
+    deleted: bool = False
+    polls: int = 0  # GET /talks/{id} requests received, faulted ones included
+    downloads: int = 0  # GET /results/{id}.mp4 requests received, faulted ones included
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass(slots=True)
+class _Fault:
+    status: int
+    body: Any
+    headers: dict[str, str]
+    times: int
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _did_error(status: int, kind: str, description: str) -> web.Response:
+    return web.json_response({"kind": kind, "description": description}, status=status)
+
+
+def _s3_error(status: int, code: str, message: str, **extra: str) -> web.Response:
+    fields = "".join(f"<{name}>{value}</{name}>" for name, value in extra.items())
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>{message}</Message>{fields}"
+        f"<RequestId>{secrets.token_hex(8).upper()}</RequestId></Error>"
+    )
+    return web.Response(status=status, text=body, content_type="application/xml")
+
+
+def _default_fault_body(endpoint: str, status: int) -> Any:
+    """The real error shapes: D-ID `{kind, description}`, gateway `{message}`, S3 XML."""
+    if endpoint == "GET /results":
+        codes = {403: ("AccessDenied", "Access Denied"), 503: ("SlowDown", "Reduce your rate")}
+        code, message = codes.get(status, ("InternalError", "We encountered an internal error."))
+        return f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    if status in (403, 502, 503, 504):
+        gateway = {403: "Forbidden", 504: "Endpoint request timed out"}
+        return {"message": gateway.get(status, "Service Unavailable")}
+    kinds = {
+        400: ("BadRequestError", "bad request"),
+        401: ("AuthorizationError", "user unauthenticated"),
+        402: ("InsufficientCreditsError", "not enough credits"),
+        404: ("NotFoundError", "talk not found"),
+        429: ("TooManyRequestsError", "Too Many Requests"),
+        451: ("ModerationError", "the content was flagged by moderation"),
+    }
+    kind, description = kinds.get(status, ("InternalServerError", "Internal Server Error"))
+    return {"kind": kind, "description": description}
+
+
+def _is_url(value: Any, schemes: tuple[str, ...] = SOURCE_SCHEMES) -> bool:
+    return isinstance(value, str) and value.startswith(schemes)
+
+
+def _validate_script(script: Any) -> str | None:
+    if not isinstance(script, dict):
+        return "script is required and must be an object"
+    if script.get("type") == "text":
+        text = script.get("input")
+        if not isinstance(text, str) or not text.strip():
+            return "script.input is required for a text script"
+        provider = script.get("provider")
+        if provider is not None and (
+            not isinstance(provider, dict)
+            or not isinstance(provider.get("type"), str)
+            or not isinstance(provider.get("voice_id", ""), str)
+        ):
+            return "script.provider must be {type, voice_id}"
+        return None
+    if script.get("type") == "audio":
+        if not _is_url(script.get("audio_url")):
+            return "script.audio_url is required for an audio script"
+        return None
+    return 'script.type must be "text" or "audio"'
+
+
+def _validate_talk(body: Any) -> str | None:
+    """Return a description of what is wrong with a `POST /talks` body, or None."""
+    if not isinstance(body, dict):
+        return "request body must be a JSON object"
+    if not _is_url(body.get("source_url")):
+        return "source_url is required and must be a URL"
+    if problem := _validate_script(body.get("script")):
+        return problem
+    user_data = body.get("user_data")
+    if user_data is not None and (
+        not isinstance(user_data, str) or not 1 <= len(user_data) <= USER_DATA_MAX
+    ):
+        return f"user_data must be a string of 1 to {USER_DATA_MAX} characters"
+    if "webhook" in body and not _is_url(body["webhook"], ("http://", "https://")):
+        return "webhook must be a URL"
+    if not isinstance(body.get("config", {}), dict):
+        return "config must be an object"
+    if not isinstance(body.get("name", ""), str):
+        return "name must be a string"
+    return None
+
+
+class FakeDID:
+    """D-ID on 127.0.0.1: `async with FakeDID() as fake:` then point the client at `base_url`."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str = DEFAULT_API_KEY,
+        render_seconds: float = 0.05,
+        credits_remaining: int = 100,
+        credits_total: int = 100,
+    ) -> None:
+        self.api_key = api_key
+        self.render_seconds = render_seconds  # applies to talks created afterwards
+        self.hold_renders = False  # new talks stay "started" until finish()/release_all()
+        self.expire_results = False  # result URLs answer 403 "Request has expired"
+        self.credits_remaining = credits_remaining
+        self.credits_total = credits_total
+        self.user_id = "google-oauth2|100000000000000000001"
+        self.video_duration = 1.0  # seconds; the length of tests/data/avatar.mp4
+        self.video = AVATAR_MP4.read_bytes()
+        self.talks: dict[str, FakeTalk] = {}
+        self.requests: list[Recorded] = []
+        self.webhooks: list[WebhookDelivery] = []
+        self._outcomes: deque[Outcome] = deque()
+        self._faults: dict[str, deque[_Fault]] = {name: deque() for name in ENDPOINTS}
+        self._delays: dict[str, deque[float]] = {name: deque() for name in ENDPOINTS}
+        self._changed = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._session: aiohttp.ClientSession | None = None
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application(middlewares=[self._middleware])
+        app.router.add_post("/talks", self._create_talk)
+        app.router.add_get("/talks/{talk_id}", self._get_talk)
+        app.router.add_delete("/talks/{talk_id}", self._delete_talk)
+        app.router.add_get("/credits", self._get_credits)
+        app.router.add_get("/results/{talk_id}.mp4", self._get_result)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self._port = self._runner.addresses[0][1]
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+
+    async def close(self) -> None:
+        self._closing.set()  # wakes handlers held by delay_next()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeDID:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    def result_url(self, talk_id: str) -> str:
+        return f"{self.base_url}/results/{talk_id}.mp4"
+
+    # -- test controls -----------------------------------------------------------------------
+
+    def next_outcome(
+        self,
+        status: OutcomeStatus,
+        *,
+        kind: str = "UnknownError",
+        description: str = "Internal error",
+        times: int = 1,
+    ) -> None:
+        """Make the next `times` created talks end with `status` (FIFO after earlier calls)."""
+        self._outcomes.extend([Outcome(status, kind, description)] * times)
+
+    def finish(self, talk_id: str) -> None:
+        """End a talk's render now (held or not); its scripted outcome shows on the next GET."""
+        talk = self.talks[talk_id]
+        talk.held = False
+        talk.finished = True
+        talk.released.set()
+        self._notify()
+
+    def release_all(self) -> None:
+        """Finish every talk still held by `hold_renders`."""
+        for talk in self.talks.values():
+            if talk.held:
+                self.finish(talk.id)
+
+    def fail_next(
+        self,
+        endpoint: str,
+        status: int,
+        *,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+    ) -> None:
+        """Answer the next `times` requests to `endpoint` (e.g. "GET /talks") with an error.
+
+        `body` None means the service's real error shape for `status`; a dict is sent as JSON,
+        a string as text. A 429 gets `retry-after: 0` unless `headers` says otherwise.
+        """
+        self._check_endpoint(endpoint)
+        if body is None:
+            body = _default_fault_body(endpoint, status)
+        merged = {"retry-after": "0"} if status == 429 else {}
+        merged.update(headers or {})
+        self._faults[endpoint].append(_Fault(status, body, merged, times))
+
+    def delay_next(self, endpoint: str, seconds: float) -> None:
+        """Hold the next request to `endpoint` for `seconds` (or until close()), then answer it."""
+        self._check_endpoint(endpoint)
+        self._delays[endpoint].append(seconds)
+
+    def calls(self, path_suffix: str, method: str | None = None) -> list[Recorded]:
+        """Recorded requests whose path ends with `path_suffix` (and method, if given)."""
+        return [
+            r
+            for r in self.requests
+            if r.path.endswith(path_suffix) and (method is None or r.method == method)
+        ]
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Wait until `predicate()` holds; re-checked on each request, new talk, finish, webhook."""
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                changed = self._changed
+                await changed.wait()
+
+    def status_of(self, talk: FakeTalk) -> str:
+        """The talk's status right now: created → started → done/error/rejected."""
+        elapsed = time.monotonic() - talk.created_mono
+        if talk.finished or (not talk.held and elapsed >= talk.render_seconds):
+            return talk.outcome.status
+        if talk.held or elapsed >= talk.render_seconds / 2:
+            return "started"
+        return "created"
+
+    def talk_json(self, talk: FakeTalk) -> dict[str, Any]:
+        """The talk as `GET /talks/{id}` returns it."""
+        status = self.status_of(talk)
+        request = talk.request
+        script = request["script"]
+        data: dict[str, Any] = {
+            "id": talk.id,
+            "user_id": self.user_id,
+            "created_by": self.user_id,
+            "created_at": _iso(talk.created_at),
+            "modified_at": _iso(datetime.now(UTC)),
+            "status": status,
+            "source_url": request["source_url"],
+            "driver_url": "bank://lively/",
+            "config": {**DEFAULT_CONFIG, **request.get("config", {})},
+        }
+        if "user_data" in request:
+            data["user_data"] = request["user_data"]
+        if status in ("created", "rejected"):
+            return data
+        started = talk.created_at + timedelta(seconds=talk.render_seconds / 2)
+        data["started_at"] = _iso(started)
+        data["audio_url"] = (
+            script["audio_url"]
+            if script["type"] == "audio"
+            else f"{self.base_url}/talks-audio/{talk.id}/microsoft.wav"
+        )
+        data["duration"] = self.video_duration
+        if status == "started":
+            data["pending_url"] = f"s3://d-id-talks-prod/{self.user_id}/{talk.id}/pending.mp4"
+        elif status == "done":
+            data["result_url"] = self.result_url(talk.id)
+        else:
+            data["error"] = {"kind": talk.outcome.kind, "description": talk.outcome.description}
+        return data
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _check_endpoint(self, endpoint: str) -> None:
+        if endpoint not in ENDPOINTS:
+            raise ValueError(f"unknown endpoint {endpoint!r}; expected one of {sorted(ENDPOINTS)}")
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _record(self, request: web.Request) -> None:
+        body = await request.read()
+        parsed: Any | None = None
+        if body and request.content_type == "application/json":
+            with contextlib.suppress(ValueError):
+                parsed = await request.json()
+        self.requests.append(
+            Recorded(
+                method=request.method,
+                path=request.path,
+                headers={k.lower(): v for k, v in request.headers.items()},
+                query=dict(request.query),
+                json=parsed,
+                form=None,
+                body=body,
+            )
+        )
+        self._notify()
+
+    def _count(self, request: web.Request) -> None:
+        talk = self.talks.get(request.match_info.get("talk_id", ""))
+        if talk is None or request.method != "GET":
+            return
+        if request.path.startswith("/results/"):
+            talk.downloads += 1
+        else:
+            talk.polls += 1
+
+    @staticmethod
+    def _fault_response(fault: _Fault) -> web.Response:
+        if not isinstance(fault.body, str):
+            return web.json_response(fault.body, status=fault.status, headers=fault.headers)
+        headers = dict(fault.headers)
+        if not any(name.lower() == "content-type" for name in headers):
+            xml = fault.body.startswith("<")
+            headers["Content-Type"] = "application/xml" if xml else "text/plain"
+        return web.Response(status=fault.status, text=fault.body, headers=headers)
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        await self._record(request)
+        self._count(request)
+        endpoint = f"{request.method} /{request.path.split('/')[1]}"
+        if delays := self._delays.get(endpoint):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), delays.popleft())
+        if faults := self._faults.get(endpoint):
+            fault = faults[0]
+            fault.times -= 1
+            if fault.times <= 0:
+                faults.popleft()
+            return self._fault_response(fault)
+        # The result URL is a presigned S3 URL: it carries its own auth, not the D-ID key.
+        if endpoint != "GET /results" and (
+            request.headers.get("Authorization") != f"Basic {self.api_key}"
+        ):
+            return _did_error(401, "AuthorizationError", "user unauthenticated")
+        return await handler(request)
+
+    # -- endpoints ---------------------------------------------------------------------------
+
+    async def _create_talk(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _did_error(400, "BadRequestError", "request body must be valid JSON")
+        if problem := _validate_talk(body):
+            return _did_error(400, "BadRequestError", problem)
+        if self.credits_remaining <= 0:
+            return _did_error(402, "InsufficientCreditsError", "not enough credits")
+        self.credits_remaining -= 1
+        talk = FakeTalk(
+            id="tlk_" + secrets.token_urlsafe(16)[:21],
+            request=body,
+            outcome=self._outcomes.popleft() if self._outcomes else Outcome(),
+            created_at=datetime.now(UTC),
+            created_mono=time.monotonic(),
+            render_seconds=self.render_seconds,
+            held=self.hold_renders,
+        )
+        self.talks[talk.id] = talk
+        self._notify()
+        if "webhook" in body:
+            task = asyncio.create_task(self._deliver_webhook(talk), name=f"did-webhook-{talk.id}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        created = {
+            "id": talk.id,
+            "object": "talk",
+            "created_at": _iso(talk.created_at),
+            "created_by": self.user_id,
+            "status": "created",
+        }
+        return web.json_response(created, status=201)
+
+    def _live_talk(self, request: web.Request) -> FakeTalk | None:
+        talk = self.talks.get(request.match_info["talk_id"])
+        return None if talk is None or talk.deleted else talk
+
+    async def _get_talk(self, request: web.Request) -> web.Response:
+        if (talk := self._live_talk(request)) is None:
+            return _did_error(404, "NotFoundError", "talk not found")
+        return web.json_response(self.talk_json(talk))
+
+    async def _delete_talk(self, request: web.Request) -> web.Response:
+        if (talk := self._live_talk(request)) is None:
+            return _did_error(404, "NotFoundError", "talk not found")
+        talk.deleted = True
+        return web.json_response({"deleted": 1})
+
+    async def _get_credits(self, request: web.Request) -> web.Response:
+        now = datetime.now(UTC)
+        credit = {
+            "owner_id": self.user_id,
+            "product_id": "prod_fake_did_trial",
+            "remaining": self.credits_remaining,
+            "total": self.credits_total,
+            "created_at": _iso(now - timedelta(days=1)),
+            "valid_from": _iso(now - timedelta(days=1)),
+            "expire_at": _iso(now + timedelta(days=13)),
+        }
+        return web.json_response(
+            {"credits": [credit], "remaining": self.credits_remaining, "total": self.credits_total}
+        )
+
+    async def _get_result(self, request: web.Request) -> web.Response:
+        if "Authorization" in request.headers:
+            # S3 refuses a presigned URL that also carries an Authorization header.
+            return _s3_error(
+                400,
+                "InvalidArgument",
+                "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
+                "Signature query string parameter or the Authorization header should be specified",
+                ArgumentName="Authorization",
+            )
+        if self.expire_results:
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return _s3_error(403, "AccessDenied", "Request has expired", ServerTime=now)
+        talk = self._live_talk(request)
+        if talk is None or self.status_of(talk) != "done":
+            return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
+        return web.Response(body=self.video, content_type="video/mp4")
+
+    async def _deliver_webhook(self, talk: FakeTalk) -> None:
+        if talk.held:
+            await talk.released.wait()
+        else:
+            remaining = talk.created_mono + talk.render_seconds - time.monotonic()
+            if remaining > 0:
+                await asyncio.sleep(remaining)  # simulated render time, not a test wait
+        url = talk.request["webhook"]
+        payload = self.talk_json(talk)
+        assert self._session is not None
+        try:
+            async with self._session.post(url, json=payload) as response:
+                delivery = WebhookDelivery(url, payload, response.status)
+        except Exception as error:  # a refused or non-loopback URL must not kill the fake
+            delivery = WebhookDelivery(url, payload, None, repr(error))
+        self.webhooks.append(delivery)
+        self._notify()

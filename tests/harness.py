@@ -1,0 +1,67 @@
+"""Helpers to run the real core against the local fakes and read what a user would see."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from bot.settings import Settings
+from bot.terminal import TerminalChat, TerminalDelivery
+from bot.wiring import Core, open_core
+from tests.fakes.did import FakeDID
+from tests.fakes.groq import FakeGroq
+
+
+def settings_for(tmp_path: Path, groq: FakeGroq, did: FakeDID | None, **overrides: Any) -> Settings:
+    """Settings that point every client at the fakes and poll renders quickly."""
+    values: dict[str, Any] = {
+        "GROQ_API_KEY": groq.api_key,
+        "GROQ_BASE_URL": groq.base_url,
+        "GROQ_MAX_RETRIES": 2,
+        "GROQ_TIMEOUT_SECONDS": 5,
+        "DATABASE_PATH": tmp_path / "data" / "avatarbot.db",
+        "DID_POLL_FIRST_SECONDS": 0.01,
+        "DID_POLL_INTERVAL_SECONDS": 0.01,
+        "DID_RENDER_TIMEOUT_SECONDS": 5,
+        "AVATAR_IMAGE_URL": "https://example.com/face.jpg",
+    }
+    if did is not None:
+        values |= {"DID_API_KEY": did.api_key, "DID_API_BASE_URL": did.base_url}
+    values |= overrides
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class Screen:
+    """What the terminal user sees, with a way to wait for a line to appear."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self._changed = asyncio.Event()
+
+    def write(self, text: str) -> None:
+        self.text += text
+        self._changed.set()
+
+    async def wait_for(self, needle: str, count: int = 1, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        async with asyncio.timeout(timeout):
+            while self.text.count(needle) < count:
+                self._changed.clear()
+                await self._changed.wait()
+
+    def take(self) -> str:
+        """Return what appeared since the last take, and start afresh."""
+        text, self.text = self.text, ""
+        return text
+
+
+@asynccontextmanager
+async def terminal(settings: Settings) -> AsyncIterator[tuple[TerminalChat, Screen, Core]]:
+    """The terminal chat wired to the real core, as `avatarbot chat` wires it."""
+    screen = Screen()
+    async with open_core(settings) as core:
+        core.deliveries["terminal"] = TerminalDelivery(screen.write)
+        await core.start_jobs()
+        yield TerminalChat(core, screen.write), screen, core

@@ -1,0 +1,141 @@
+"""Our D-ID client against the local fake D-ID: auth, lifecycle, retries and refusals."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from core.did import DIDClient, PollSchedule
+from core.errors import ConfigurationError, OutOfCreditsError, ServiceError
+from tests.fakes.did import FakeDID
+
+FAST = PollSchedule(first=0.01, interval=0.01, timeout=5.0)
+
+
+@pytest.fixture
+async def did() -> AsyncIterator[FakeDID]:
+    async with FakeDID(render_seconds=0.03) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        yield client
+
+
+def client(did: FakeDID, http: httpx.AsyncClient, key: str | None = None) -> DIDClient:
+    return DIDClient(
+        http,
+        api_key=key or did.api_key,
+        base_url=did.base_url,
+        source_url="https://example.com/face.jpg",
+        voice_id="en-US-JennyNeural",
+        schedule=FAST,
+        backoff=0.0,
+    )
+
+
+async def test_talk_lifecycle_submit_poll_download(did: FakeDID, http: httpx.AsyncClient) -> None:
+    renderer = client(did, http)
+    talk_id = await renderer.submit("Hello there")
+    request = did.talks[talk_id].request
+    assert request["source_url"] == "https://example.com/face.jpg"
+    assert request["script"] == {
+        "type": "text",
+        "input": "Hello there",
+        "provider": {"type": "microsoft", "voice_id": "en-US-JennyNeural"},
+    }
+    url = await renderer.wait(talk_id)
+    assert await renderer.download(url) == did.video
+    auth = did.calls("/talks", "POST")[0].headers["authorization"]
+    assert auth == f"Basic {did.api_key}"  # the key goes exactly as D-ID shows it
+
+
+async def test_first_poll_comes_soon_and_polls_are_bounded(
+    did: FakeDID, http: httpx.AsyncClient
+) -> None:
+    renderer = client(did, http)
+    did.hold_renders = True
+    talk_id = await renderer.submit("Hi")
+    schedule = PollSchedule(first=0.01, interval=0.01, timeout=0.2)
+    bounded = DIDClient(
+        http,
+        api_key=did.api_key,
+        base_url=did.base_url,
+        source_url="https://example.com/face.jpg",
+        voice_id="v",
+        schedule=schedule,
+    )
+    with pytest.raises(ServiceError):
+        await bounded.wait(talk_id)
+    assert 1 <= did.talks[talk_id].polls <= 20
+
+
+async def test_wrong_key_names_did_api_key(did: FakeDID, http: httpx.AsyncClient) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        await client(did, http, key="wrong:key").submit("Hi")
+    assert "DID_API_KEY" in caught.value.detail
+    assert "wrong:key" not in caught.value.message
+
+
+async def test_out_of_credits_is_its_own_error(did: FakeDID, http: httpx.AsyncClient) -> None:
+    did.credits_remaining = 0
+    with pytest.raises(OutOfCreditsError) as caught:
+        await client(did, http).submit("Hi")
+    assert "credits" in caught.value.message
+
+
+async def test_429_and_5xx_are_retried(did: FakeDID, http: httpx.AsyncClient) -> None:
+    did.fail_next("POST /talks", 429, headers={"retry-after": "0"})
+    did.fail_next("POST /talks", 503)
+    talk_id = await client(did, http).submit("Hi")
+    assert talk_id in did.talks
+    assert len(did.calls("/talks", "POST")) == 3
+
+
+async def test_retries_are_bounded(did: FakeDID, http: httpx.AsyncClient) -> None:
+    did.fail_next("POST /talks", 500, times=5)
+    with pytest.raises(ServiceError) as caught:
+        await client(did, http).submit("Hi")
+    assert "busy" in caught.value.message
+    assert len(did.calls("/talks", "POST")) == 3
+
+
+async def test_poll_errors_do_not_end_the_wait(did: FakeDID, http: httpx.AsyncClient) -> None:
+    renderer = client(did, http)
+    talk_id = await renderer.submit("Hi")
+    did.fail_next("GET /talks", 500, times=4)  # more than one request's retries
+    assert (await renderer.wait(talk_id)).endswith(f"/results/{talk_id}.mp4")
+
+
+@pytest.mark.parametrize("outcome", ["error", "rejected"])
+async def test_failed_render_is_a_service_error(
+    did: FakeDID, http: httpx.AsyncClient, outcome: str
+) -> None:
+    renderer = client(did, http)
+    did.next_outcome(outcome, kind="FaceError", description="no face")  # type: ignore[arg-type]
+    talk_id = await renderer.submit("Hi")
+    with pytest.raises(ServiceError) as caught:
+        await renderer.wait(talk_id)
+    assert outcome in caught.value.detail
+
+
+async def test_moderation_refusal(did: FakeDID, http: httpx.AsyncClient) -> None:
+    did.fail_next("POST /talks", 451)
+    with pytest.raises(ServiceError) as caught:
+        await client(did, http).submit("Hi")
+    assert "declined" in caught.value.message
+
+
+async def test_expired_result_url(did: FakeDID, http: httpx.AsyncClient) -> None:
+    renderer = client(did, http)
+    url = await renderer.wait(await renderer.submit("Hi"))
+    did.expire_results = True
+    with pytest.raises(ServiceError):
+        await renderer.download(url)
+
+
+async def test_credits(did: FakeDID, http: httpx.AsyncClient) -> None:
+    did.credits_remaining = 42
+    assert await client(did, http).credits() == 42
