@@ -1,0 +1,1068 @@
+"""A local Telegram Bot API server that the real python-telegram-bot talks to in tests.
+
+Point PTB at it with ``.base_url(fake.base_url + "/bot")`` and
+``.base_file_url(fake.base_url + "/file/bot")``. It serves ``/bot{token}/{method}`` (GET or POST;
+query, urlencoded form, multipart or JSON parameters, like Telegram) and
+``/file/bot{token}/{file_path}`` downloads. Tests push updates (text, voice, audio, video notes,
+documents, mentions, replies, forum topics) that the bot fetches with long-polling
+``getUpdates``; what the bot sends is kept as a per-chat transcript (``fake.sent(chat_id)``).
+Errors use Telegram's shape ``{"ok": false, "error_code", "description", "parameters"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import html
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self, TypedDict, TypeVar, Unpack
+
+from aiohttp import BodyPartReader, web
+
+T = TypeVar("T")
+JSON = dict[str, Any]
+
+DEFAULT_TOKEN = "123456:TEST-fake-token"
+BOT_USERNAME = "avatar_test_bot"
+DEFAULT_USER_ID = 1001
+MAX_TEXT_LENGTH = 4096  # characters after entity parsing
+MAX_CAPTION_LENGTH = 1024
+MAX_DOWNLOAD_SIZE = 20 * 1024 * 1024  # getFile refuses bigger files on the public Bot API
+MAX_UPLOAD_SIZE = 50 * 1024 * 1024
+MAX_POLL_TIMEOUT = 50.0
+
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup are "
+    "exactly the same as a current content and reply markup of the message"
+)
+CONFLICT = (
+    "Conflict: terminated by other getUpdates request; make sure that only one bot instance "
+    "is running"
+)
+BLOCKED = "Forbidden: bot was blocked by the user"
+_DESCRIPTIONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    413: "Request Entity Too Large",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+}
+_CHAT_ACTIONS = frozenset(
+    "typing upload_photo record_video upload_video record_voice upload_voice upload_document "
+    "choose_sticker find_location record_video_note upload_video_note".split()
+)
+# Parameters whose form value is a plain string; every other form value is JSON-encoded.
+_STRING_PARAMS = frozenset(
+    "text caption parse_mode action callback_query_id inline_message_id file_id language_code "
+    "business_connection_id message_effect_id url secret_token".split()
+)
+_API_PATH = re.compile(r"/bot([^/]*)/([A-Za-z]+)/?")
+_FILE_PATH = re.compile(r"/file/bot([^/]*)/(.+)")
+_COMMAND = re.compile(r"/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{5,32})?(?![\w@])")
+_MENTION = re.compile(r"(?<![\w@])@[A-Za-z0-9_]{5,32}(?!\w)")
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedFile:
+    """One file part of a multipart request."""
+
+    field: str
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """One HTTP request the fake received, with its Bot API parameters decoded."""
+
+    method: str
+    path: str
+    api_method: str | None
+    headers: dict[str, str]
+    query: dict[str, str]
+    json: Any | None
+    form: dict[str, str] | None
+    files: dict[str, UploadedFile]
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One successful call by which the bot changed a chat (send, edit, draft, action, delete)."""
+
+    method: str
+    chat_id: int
+    message_id: int | None = None
+    text: str | None = None
+    caption: str | None = None
+    parse_mode: str | None = None
+    reply_to: int | None = None
+    thread_id: int | None = None
+    draft_id: int | None = None
+    action: str | None = None
+    video: bytes | None = None
+    filename: str | None = None
+    supports_streaming: bool | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class MessageContext(TypedDict, total=False):
+    """Who sends a pushed message and where: the keyword arguments every ``push_*`` takes."""
+
+    user_id: int
+    chat_type: str  # "private", "group" or "supergroup"
+    message_thread_id: int  # a forum topic: the chat becomes a forum supergroup
+    reply_to_message_id: int
+
+
+@dataclass
+class _Fault:
+    status: int
+    description: str
+    retry_after: int | None
+    chat_id: int | None
+    times: int
+
+
+@dataclass
+class _StoredFile:
+    info: JSON
+    data: bytes
+
+
+class ApiError(Exception):
+    """An error answer in Telegram's shape; raise it from a method handler."""
+
+    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
+        super().__init__(description)
+        self.status, self.description, self.retry_after = status, description, retry_after
+
+    def response(self) -> web.Response:
+        body: JSON = {"ok": False, "error_code": self.status, "description": self.description}
+        if self.retry_after is not None:
+            body["parameters"] = {"retry_after": self.retry_after}
+        return web.json_response(body, status=self.status)
+
+
+def utf16_len(text: str) -> int:
+    """Length in UTF-16 code units, the unit of Telegram entity offsets."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _bad(description: str) -> ApiError:
+    return ApiError(400, f"Bad Request: {description}")
+
+
+def _markup_error(description: str) -> ApiError:
+    return _bad(f"can't parse entities: {description}")
+
+
+def _byte_offset(src: str, index: int) -> int:
+    return len(src[:index].encode())
+
+
+# MarkdownV2: these must be escaped with "\" outside entities; in code only "`" and "\".
+_MD_RESERVED = frozenset("_*[]()~`>#+-=|{}.!")
+# (opening marker, closing marker, entity type, Telegram's name for it), longest openers first
+_MD_ENTITIES = [
+    ("```", "```", "pre", "Pre"),
+    ("__", "__", "underline", "Underline"),
+    ("||", "||", "spoiler", "Spoiler"),
+    ("![", "]", "custom_emoji", "CustomEmoji"),
+    ("*", "*", "bold", "Bold"),
+    ("_", "_", "italic", "Italic"),
+    ("~", "~", "strikethrough", "Strikethrough"),
+    ("`", "`", "code", "Code"),
+    ("[", "]", "text_link", "TextUrl"),
+]
+_MD_CLOSERS = {kind: closer for _, closer, kind, _ in _MD_ENTITIES}
+_MD_LEGACY = frozenset({"pre", "bold", "italic", "code", "text_link"})
+
+
+def parse_markdown(src: str, *, legacy: bool = False) -> tuple[str, list[JSON]]:
+    """Parse MarkdownV2 (or legacy Markdown) into text and entities, failing like Telegram."""
+    out: list[str] = []
+    entities: list[JSON] = []
+    stack: list[tuple[str, int, int, str | None]] = []  # type, utf-16 start, byte offset, lang
+    quote_start: int | None = None
+    i = 0
+    while i < len(src):
+        c, top = src[i], stack[-1][0] if stack else None
+        if c == "\\" and i + 1 < len(src) and 0 < ord(src[i + 1]) <= 126:
+            if not legacy or src[i + 1] in "_*`[\\":
+                out.append(src[i + 1])
+                i += 2
+                continue
+        closer = _MD_CLOSERS.get(top or "")
+        if top in ("pre", "code") and not src.startswith(closer or "", i):
+            out.append(c)
+            i += 1
+            continue
+        if (
+            closer
+            and src.startswith(closer, i)
+            and not (top == "italic" and src[i : i + 2] == "__")
+        ):
+            kind, start, _, lang = stack.pop()
+            i += len(closer)
+            entity: JSON = {
+                "type": kind,
+                "offset": start,
+                "length": utf16_len("".join(out)) - start,
+            }
+            if kind in ("text_link", "custom_emoji"):
+                url, i = _read_md_url(src, i, kind)
+                entity["url" if kind == "text_link" else "custom_emoji_id"] = url
+                if not url:
+                    entity["length"] = 0
+            if lang:
+                entity["language"] = lang
+            if entity["length"] > 0:
+                entities.append(entity)
+            continue
+        if not legacy and c == ">" and (i == 0 or src[i - 1] == "\n"):
+            if quote_start is None:
+                quote_start = utf16_len("".join(out))
+            i += 1
+            continue
+        if c == "\n" and quote_start is not None and not src.startswith(">", i + 1):
+            entities.append(_span("blockquote", quote_start, out))
+            quote_start = None
+        for marker, _, kind, _ in _MD_ENTITIES:
+            if src.startswith(marker, i) and (kind in _MD_LEGACY or not legacy):
+                lang = None
+                j = i + len(marker)
+                if kind == "pre" and (m := re.match(r"([^\s`]*)\n", src[j:])):
+                    lang, j = m.group(1), j + len(m.group(0))
+                stack.append((kind, utf16_len("".join(out)), _byte_offset(src, i), lang))
+                i = j
+                break
+        else:
+            if not legacy and c in _MD_RESERVED:
+                raise _markup_error(
+                    f"Character '{c}' is reserved and must be escaped with the preceding '\\'"
+                )
+            out.append(c)
+            i += 1
+    if stack:
+        kind, _, offset, _ = stack[-1]
+        name = next(name for _, _, k, name in _MD_ENTITIES if k == kind)
+        raise _markup_error(f"Can't find end of {name} entity at byte offset {offset}")
+    if quote_start is not None:
+        entities.append(_span("blockquote", quote_start, out))
+    return "".join(out), sorted(entities, key=lambda e: (e["offset"], -e["length"]))
+
+
+def _span(kind: str, start: int, out: list[str]) -> JSON:
+    return {"type": kind, "offset": start, "length": utf16_len("".join(out).rstrip("\n")) - start}
+
+
+def _read_md_url(src: str, i: int, kind: str) -> tuple[str, int]:
+    """Read the ``(url)`` after ``[text]``; inside it ")" and "\\" must be escaped."""
+    if not src.startswith("(", i):
+        if kind == "custom_emoji":
+            raise _markup_error("Custom emoji entity must contain a tg://emoji URL")
+        return "", i
+    url: list[str] = []
+    j = i + 1
+    while j < len(src) and src[j] != ")":
+        if src[j] == "\\" and j + 1 < len(src):
+            j += 1
+        url.append(src[j])
+        j += 1
+    if j >= len(src):
+        raise _markup_error(f"Can't find end of a URL at byte offset {_byte_offset(src, i + 1)}")
+    text = "".join(url)
+    return (text.rsplit("id=", 1)[-1] if kind == "custom_emoji" else text), j + 1
+
+
+_HTML_TYPES = dict(
+    pair.split("=")
+    for pair in "b=bold strong=bold i=italic em=italic u=underline ins=underline "
+    "s=strikethrough strike=strikethrough del=strikethrough a=text_link code=code pre=pre "
+    "span=spoiler tg-spoiler=spoiler tg-emoji=custom_emoji blockquote=blockquote".split()
+)
+_HTML_START = re.compile(
+    r"<([^\s>/]*)((?:\s+[\w-]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]+))?)*)\s*/?>"
+)
+_HTML_ATTR = re.compile(r"([\w-]+)(?:\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+)))?")
+
+
+def parse_html(src: str) -> tuple[str, list[JSON]]:
+    """Parse Telegram's HTML subset into text and entities, failing like Telegram."""
+    out: list[str] = []
+    entities: list[JSON] = []
+    stack: list[tuple[str, int, dict[str, str]]] = []  # tag, utf-16 start, attributes
+    i = 0
+    while i < len(src):
+        c = src[i]
+        if c == "&" and (m := re.match(r"&(#\d+|#x[0-9a-fA-F]+|[A-Za-z]+\d*);", src[i:])):
+            out.append(html.unescape(m.group(0)))
+            i += len(m.group(0))
+        elif c == "<" and src.startswith("</", i):
+            m = re.match(r"</([^\s>]*)\s*>", src[i:])
+            if m is None:
+                raise _markup_error(f"Unclosed end tag at byte offset {_byte_offset(src, i)}")
+            name = m.group(1).lower()
+            if not stack:
+                raise _markup_error(f"Unexpected end tag at byte offset {_byte_offset(src, i)}")
+            tag, start, attrs = stack.pop()
+            if name != tag:
+                raise _markup_error(
+                    f'Unmatched end tag at byte offset {_byte_offset(src, i)}, expected "</{tag}>",'
+                    f' found "</{name}>"'
+                )
+            entity: JSON = {"type": _HTML_TYPES[tag], "offset": start}
+            entity["length"] = utf16_len("".join(out)) - start
+            if tag == "a":
+                entity["url"] = attrs.get("href", "")
+            elif tag == "tg-emoji":
+                entity["custom_emoji_id"] = attrs.get("emoji-id", "")
+            elif tag == "code" and "class" in attrs and stack and stack[-1][0] == "pre":
+                stack[-1][2]["language"] = attrs["class"].removeprefix("language-")
+                entity["length"] = 0
+            elif tag == "pre" and "language" in attrs:
+                entity["language"] = attrs["language"]
+            if entity["length"] > 0:
+                entities.append(entity)
+            i += len(m.group(0))
+        elif c == "<":
+            m = _HTML_START.match(src, i)
+            if m is None:
+                raise _markup_error(f"Unclosed start tag at byte offset {_byte_offset(src, i)}")
+            tag = m.group(1).lower()
+            if tag not in _HTML_TYPES:
+                raise _markup_error(
+                    f'Unsupported start tag "{tag}" at byte offset {_byte_offset(src, i)}'
+                )
+            attrs = {a.lower(): v or w or x or "" for a, v, w, x in _HTML_ATTR.findall(m.group(2))}
+            if tag == "span" and attrs.get("class") != "tg-spoiler":
+                raise _markup_error('Tag "span" must have class "tg-spoiler"')
+            stack.append((tag, utf16_len("".join(out)), attrs))
+            i = m.end()
+        else:
+            out.append(c)
+            i += 1
+    if stack:
+        raise _markup_error(f'Can\'t find end tag corresponding to start tag "{stack[-1][0]}"')
+    return "".join(out), sorted(entities, key=lambda e: (e["offset"], -e["length"]))
+
+
+def render(text: str, parse_mode: str | None, entities: Any = None) -> tuple[str, list[JSON]]:
+    """Apply ``parse_mode`` (or explicit ``entities``) the way Telegram does before sending."""
+    mode = (parse_mode or "").lower()
+    if mode == "markdownv2":
+        return parse_markdown(text)
+    if mode == "markdown":
+        return parse_markdown(text, legacy=True)
+    if mode == "html":
+        return parse_html(text)
+    if mode:
+        raise _bad("unsupported parse_mode")
+    return text, list(entities or [])
+
+
+def _decode(name: str, raw: str) -> Any:
+    if name in _STRING_PARAMS:
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _as_chat_id(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise _bad("chat not found") from None
+
+
+class FakeTelegram:
+    """Local Telegram Bot API server; use as ``async with FakeTelegram() as fake:``."""
+
+    def __init__(self, token: str = DEFAULT_TOKEN) -> None:
+        self.token = token
+        self.bot_user: JSON = {
+            "id": int(token.split(":", 1)[0]),
+            "is_bot": True,
+            "first_name": "Avatar",
+            "username": BOT_USERNAME,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+        self.requests: list[Recorded] = []
+        self.allowed_updates: list[str] | None = None
+        self.commands: dict[tuple[str, str], list[JSON]] = {}  # (scope JSON, language) → list
+        self.blocked: set[int] = set()
+        self._updates: list[JSON] = []
+        self._next_update_id = 10_000
+        self._chats: dict[int, JSON] = {}
+        self._messages: dict[tuple[int, int], JSON] = {}
+        self._last_message_id: dict[int, int] = {}
+        self._files: dict[str, _StoredFile] = {}
+        self._sent: list[Sent] = []
+        self._faults: dict[str, list[_Fault]] = {}
+        self._delays: dict[str, list[float]] = {}
+        self._poll_generation = 0
+        self._changed = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+        self._methods: dict[str, Callable[[JSON, dict[str, UploadedFile]], Any]] = {
+            "getme": lambda p, f: self.bot_user,
+            "getupdates": self._get_updates,
+            "deletewebhook": self._delete_webhook,
+            "getwebhookinfo": lambda p, f: {
+                "url": "",
+                "has_custom_certificate": False,
+                "pending_update_count": len(self._updates),
+            },
+            "sendmessage": self._send_message,
+            "editmessagetext": self._edit_message_text,
+            "sendmessagedraft": self._send_message_draft,
+            "sendchataction": self._send_chat_action,
+            "sendvideo": self._send_video,
+            "getfile": self._get_file,
+            "setmycommands": self._set_my_commands,
+            "getmycommands": lambda p, f: self.commands.get(self._commands_key(p), []),
+            "deletemycommands": lambda p, f: self.commands.pop(self._commands_key(p), None) or True,
+            "deletemessage": self._delete_message,
+            "answercallbackquery": lambda p, f: True,
+        }
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=MAX_UPLOAD_SIZE + 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self._port = self._runner.addresses[0][1]
+
+    async def close(self) -> None:
+        self._closed.set()  # ends long polls and injected delays at once
+        self._notify()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    # -- queries and waiting ---------------------------------------------------------------
+
+    def calls(self, api_method: str) -> list[Recorded]:
+        """Requests to one Bot API method (case-insensitive, like Telegram)."""
+        return [r for r in self.requests if (r.api_method or "").lower() == api_method.lower()]
+
+    def sent(self, chat_id: int, method: str | None = None) -> list[Sent]:
+        """The transcript of what the bot did in a chat, optionally for one method."""
+        return [
+            s for s in self._sent if s.chat_id == chat_id and (method is None or s.method == method)
+        ]
+
+    def message(self, chat_id: int, message_id: int) -> JSON | None:
+        """A message as the chat shows it now (after edits), or None if deleted or unknown."""
+        return copy.deepcopy(self._messages.get((chat_id, message_id)))
+
+    @property
+    def pending_updates(self) -> list[JSON]:
+        return copy.deepcopy(self._updates)
+
+    async def wait_for(
+        self,
+        predicate: Callable[[], T],
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> T:
+        """Wait until ``predicate()`` is truthy, re-checking on every request, send and push."""
+        try:
+            async with asyncio.timeout(timeout):
+                while not (value := predicate()):
+                    await self._changed.wait()
+        except TimeoutError:
+            raise TimeoutError(f"condition not met within {timeout} s") from None
+        return value
+
+    async def wait_for_sent(
+        self,
+        chat_id: int,
+        method: str | None = None,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> list[Sent]:
+        """Wait until the chat transcript holds at least ``count`` entries (of ``method``)."""
+
+        def enough() -> list[Sent]:
+            sent = self.sent(chat_id, method)
+            return sent if len(sent) >= count else []
+
+        return await self.wait_for(enough, timeout)
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # -- fault injection -------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        method: str,
+        status: int,
+        *,
+        description: str | None = None,
+        retry_after: int | None = None,
+        chat_id: int | None = None,
+        times: int = 1,
+    ) -> None:
+        """Make the next ``times`` calls of ``method`` (for ``chat_id`` only, if given) fail."""
+        if status == 429 and retry_after is None:
+            retry_after = 1
+        if description is None:
+            if status == 429:
+                description = f"Too Many Requests: retry after {retry_after}"
+            else:
+                description = _DESCRIPTIONS.get(status, "Internal Server Error")
+        fault = _Fault(status, description, retry_after, chat_id, times)
+        self._faults.setdefault(method.lower(), []).append(fault)
+
+    def delay_next(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """Hold the next ``times`` calls of ``method`` for ``seconds`` before answering."""
+        self._delays.setdefault(method.lower(), []).extend([seconds] * times)
+
+    def block(self, chat_id: int) -> None:
+        """The user blocked the bot: every call aimed at this chat gets 403."""
+        self.blocked.add(chat_id)
+
+    def unblock(self, chat_id: int) -> None:
+        self.blocked.discard(chat_id)
+
+    async def _apply_faults(self, method: str, params: JSON) -> None:
+        if delays := self._delays.get(method):
+            seconds = delays.pop(0)
+            try:
+                async with asyncio.timeout(seconds):
+                    await self._closed.wait()
+            except TimeoutError:
+                pass
+        chat_id = params.get("chat_id")
+        for fault in self._faults.get(method, []):
+            if fault.chat_id is None or str(fault.chat_id) == str(chat_id):
+                fault.times -= 1
+                if fault.times <= 0:
+                    self._faults[method].remove(fault)
+                raise ApiError(fault.status, fault.description, fault.retry_after)
+        if chat_id is not None and str(chat_id) in {str(c) for c in self.blocked}:
+            raise ApiError(403, BLOCKED)
+
+    # -- pushing updates -------------------------------------------------------------------
+
+    def push_update(self, update: JSON) -> JSON:
+        """Queue a raw Update for getUpdates; an ``update_id`` is assigned if missing."""
+        if "update_id" not in update:
+            self._next_update_id += 1
+            update = {"update_id": self._next_update_id, **update}
+        self._next_update_id = max(self._next_update_id, update["update_id"])
+        self._updates.append(update)
+        self._notify()
+        return update
+
+    def push_text(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        entities: list[JSON] | None = None,
+        **context: Unpack[MessageContext],
+    ) -> JSON:
+        """A user's text message; bot commands and @mentions get entities as Telegram adds them."""
+        if entities is None:
+            entities = [
+                {"type": "bot_command", "offset": 0, "length": utf16_len(m.group(0))}
+                for m in [_COMMAND.match(text)]
+                if m
+            ]
+            entities += [
+                {
+                    "type": "mention",
+                    "offset": utf16_len(text[: m.start()]),
+                    "length": utf16_len(m.group(0)),
+                }
+                for m in _MENTION.finditer(text)
+            ]
+        fields: JSON = {"text": text, **({"entities": entities} if entities else {})}
+        return self._push_message(chat_id, fields, context)
+
+    def push_mention(self, chat_id: int, text: str, **context: Unpack[MessageContext]) -> JSON:
+        """A group message that @mentions the bot (prefixed when ``text`` lacks the mention)."""
+        if f"@{BOT_USERNAME}" not in text:
+            text = f"@{BOT_USERNAME} {text}"
+        context.setdefault("chat_type", "group")
+        return self.push_text(chat_id, text, **context)
+
+    def push_reply_to_bot(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        message_id: int | None = None,
+        **context: Unpack[MessageContext],
+    ) -> JSON:
+        """A reply to the bot's message ``message_id`` (default: its latest one in the chat)."""
+        if message_id is None:
+            bot_id = self.bot_user["id"]
+            mine = [
+                k[1]
+                for k, m in self._messages.items()
+                if k[0] == chat_id and m["from"]["id"] == bot_id
+            ]
+            if not mine:
+                raise LookupError(f"the bot has sent nothing in chat {chat_id}")
+            message_id = max(mine)
+        context["reply_to_message_id"] = message_id
+        return self.push_text(chat_id, text, **context)
+
+    def push_voice(
+        self,
+        chat_id: int,
+        data: bytes,
+        *,
+        mime: str = "audio/ogg",
+        duration: int = 1,
+        file_size: int | None = None,
+        caption: str | None = None,
+        **context: Unpack[MessageContext],
+    ) -> JSON:
+        """A voice note (OGG/Opus), registered as a file that getFile can serve."""
+        voice = self.add_file(data, kind="voice", ext="oga", file_size=file_size)
+        voice.update(duration=duration, mime_type=mime)
+        return self._push_message(chat_id, _with_caption({"voice": voice}, caption), context)
+
+    def push_audio(
+        self,
+        chat_id: int,
+        data: bytes,
+        *,
+        mime: str = "audio/mpeg",
+        duration: int = 1,
+        file_name: str = "audio.mp3",
+        file_size: int | None = None,
+        caption: str | None = None,
+        **context: Unpack[MessageContext],
+    ) -> JSON:
+        """An audio file (music), registered as a file that getFile can serve."""
+        audio = self.add_file(data, kind="music", ext=_extension(file_name), file_size=file_size)
+        audio.update(duration=duration, mime_type=mime, file_name=file_name)
+        return self._push_message(chat_id, _with_caption({"audio": audio}, caption), context)
+
+    def push_video_note(
+        self,
+        chat_id: int,
+        data: bytes,
+        *,
+        duration: int = 1,
+        length: int = 240,
+        file_size: int | None = None,
+        **context: Unpack[MessageContext],
+    ) -> JSON:
+        """A round video note (square MP4), registered as a file that getFile can serve."""
+        note = self.add_file(data, kind="video_notes", ext="mp4", file_size=file_size)
+        note.update(duration=duration, length=length)
+        return self._push_message(chat_id, {"video_note": note}, context)
+
+    def push_document(
+        self,
+        chat_id: int,
+        data: bytes,
+        *,
+        mime: str = "application/octet-stream",
+        file_name: str = "file.bin",
+        file_size: int | None = None,
+        caption: str | None = None,
+        **context: Unpack[MessageContext],
+    ) -> JSON:
+        """A document, registered as a file that getFile can serve."""
+        doc = self.add_file(data, kind="documents", ext=_extension(file_name), file_size=file_size)
+        doc.update(mime_type=mime, file_name=file_name)
+        return self._push_message(chat_id, _with_caption({"document": doc}, caption), context)
+
+    def add_file(self, data: bytes, *, kind: str, ext: str, file_size: int | None = None) -> JSON:
+        """Register bytes as a Telegram file; ``file_size`` may claim more than ``data`` holds."""
+        n = len(self._files) + 1
+        info: JSON = {
+            "file_id": f"fake-file-{n}",
+            "file_unique_id": f"fake-uniq-{n}",
+            "file_size": len(data) if file_size is None else file_size,
+        }
+        self._files[info["file_id"]] = _StoredFile(
+            {**info, "file_path": f"{kind}/file_{n}.{ext}"}, data
+        )
+        return dict(info)
+
+    def _push_message(self, chat_id: int, fields: JSON, context: MessageContext) -> JSON:
+        thread_id = context.get("message_thread_id")
+        chat_type = context.get("chat_type") or ("supergroup" if thread_id is not None else None)
+        chat = self._chat(chat_id, chat_type, forum=thread_id is not None)
+        user_id = context.get("user_id", chat_id if chat["type"] == "private" else DEFAULT_USER_ID)
+        user = {
+            "id": user_id,
+            "is_bot": False,
+            "first_name": "Tester",
+            "username": f"tester{user_id}",
+            "language_code": "en",
+        }
+        message = self._new_message(
+            chat, user, fields, thread_id, context.get("reply_to_message_id")
+        )
+        return self.push_update({"message": message})
+
+    # -- chats and messages ----------------------------------------------------------------
+
+    def _chat(self, chat_id: int, chat_type: str | None = None, *, forum: bool = False) -> JSON:
+        chat = self._chats.get(chat_id)
+        if chat is None or (chat_type and chat["type"] != chat_type):
+            kind = chat_type or (
+                "private" if chat_id > 0 else "supergroup" if chat_id <= -(10**12) else "group"
+            )
+            chat = {"id": chat_id, "type": kind}
+            if kind == "private":
+                chat.update(first_name="Tester", username=f"tester{chat_id}")
+            else:
+                chat["title"] = f"Test {kind}"
+            self._chats[chat_id] = chat
+        if forum:
+            chat["is_forum"] = True
+        return chat
+
+    def _new_message(
+        self, chat: JSON, sender: JSON, fields: JSON, thread_id: int | None, reply_to: Any
+    ) -> JSON:
+        chat_id = chat["id"]
+        target = None
+        if isinstance(reply_to, dict):  # reply_parameters
+            allow_missing = reply_to.get("allow_sending_without_reply", False)
+            reply_to = reply_to.get("message_id")
+        else:
+            allow_missing = False
+        if reply_to is not None:
+            target = self._messages.get((chat_id, int(reply_to)))
+            if target is None and not allow_missing:
+                raise _bad("message to be replied not found")
+        message_id = self._last_message_id.get(chat_id, 0) + 1
+        self._last_message_id[chat_id] = message_id
+        message: JSON = {
+            "message_id": message_id,
+            "from": sender,
+            "chat": chat,
+            "date": _now(),
+        }
+        if thread_id is not None:
+            message["message_thread_id"] = int(thread_id)
+            if chat.get("is_forum"):
+                message["is_topic_message"] = True
+        if target is not None:
+            message["reply_to_message"] = {
+                k: v for k, v in target.items() if k != "reply_to_message"
+            }
+        message.update(fields)
+        self._messages[(chat_id, message_id)] = message
+        return copy.deepcopy(message)
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        api = _API_PATH.fullmatch(request.path)
+        try:
+            raw_json, form, files = await _read_body(request)
+        except web.HTTPRequestEntityTooLarge:
+            return ApiError(413, "Request Entity Too Large").response()
+        params: JSON = {k: _decode(k, v) for k, v in request.query.items()}
+        params.update({k: _decode(k, v) for k, v in (form or {}).items()})
+        if isinstance(raw_json, dict):
+            params.update(raw_json)
+        self.requests.append(
+            Recorded(
+                method=request.method,
+                path=request.path,
+                api_method=api.group(2) if api else None,
+                headers=dict(request.headers),
+                query=dict(request.query),
+                json=raw_json,
+                form=form,
+                files=files,
+                params=params,
+            )
+        )
+        self._notify()
+        if _FILE_PATH.fullmatch(request.path):
+            return self._download(request)
+        try:
+            if api is None:
+                raise ApiError(404, "Not Found")
+            token, name = api.groups()
+            if token != self.token:
+                raise ApiError(401, "Unauthorized")
+            handler = self._methods.get(name.lower())
+            if handler is None:
+                raise ApiError(404, "Not Found")
+            await self._apply_faults(name.lower(), params)
+            result = handler(params, files)
+            if asyncio.iscoroutine(result):
+                result = await result
+        except ApiError as error:
+            return error.response()
+        finally:
+            self._notify()
+        return web.json_response({"ok": True, "result": result})
+
+    def _download(self, request: web.Request) -> web.Response:
+        match = _FILE_PATH.fullmatch(request.path)
+        assert match is not None
+        if match.group(1) != self.token:
+            return ApiError(401, "Unauthorized").response()
+        for stored in self._files.values():
+            if stored.info["file_path"] == match.group(2):
+                return web.Response(body=stored.data, content_type="application/octet-stream")
+        return ApiError(404, "Not Found").response()
+
+    # -- Bot API methods -------------------------------------------------------------------
+
+    async def _get_updates(self, params: JSON, files: object) -> list[JSON]:
+        # Telegram serves only the newest getUpdates: an older one still waiting gets 409.
+        self._poll_generation += 1
+        generation = self._poll_generation
+        self._notify()
+        offset = int(params.get("offset") or 0)
+        if offset > 0:
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        elif offset < 0:
+            self._updates = self._updates[offset:]
+        if "allowed_updates" in params:
+            self.allowed_updates = list(params["allowed_updates"])
+        limit = min(max(int(params.get("limit") or 100), 1), 100)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(float(params.get("timeout") or 0), MAX_POLL_TIMEOUT)
+        while not self._updates and not self._closed.is_set():
+            if (remaining := deadline - loop.time()) <= 0:
+                break
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._changed.wait()
+            except TimeoutError:
+                break
+            if self._poll_generation != generation:
+                raise ApiError(409, CONFLICT)
+        return copy.deepcopy(self._updates[:limit])
+
+    def _delete_webhook(self, params: JSON, files: object) -> bool:
+        if params.get("drop_pending_updates"):
+            self._updates.clear()
+        return True
+
+    def _send_message(self, params: JSON, files: object) -> JSON:
+        chat = self._target_chat(params)
+        text, entities = _rendered(params, "text", "entities", MAX_TEXT_LENGTH)
+        fields = {"text": text, **({"entities": entities} if entities else {})}
+        if "link_preview_options" in params:
+            fields["link_preview_options"] = params["link_preview_options"]
+        message = self._bot_message(chat, params, fields)
+        self._log("sendMessage", chat, params, message, text=params["text"])
+        return message
+
+    def _edit_message_text(self, params: JSON, files: object) -> JSON | bool:
+        text, entities = _rendered(params, "text", "entities", MAX_TEXT_LENGTH)
+        if "inline_message_id" in params:
+            return True
+        chat = self._target_chat(params)
+        message = self._messages.get((chat["id"], int(params.get("message_id") or 0)))
+        if message is None:
+            raise _bad("message to edit not found")
+        if message["from"]["id"] != self.bot_user["id"] or "text" not in message:
+            raise _bad("message can't be edited")
+        markup = params.get("reply_markup")
+        old = (message["text"], message.get("entities", []), message.get("reply_markup"))
+        if (text, entities, markup) == old:
+            raise _bad(NOT_MODIFIED)
+        message.update(text=text, entities=entities, reply_markup=markup, edit_date=_now())
+        for key in ("entities", "reply_markup"):
+            if not message[key]:
+                del message[key]
+        self._log("editMessageText", chat, params, message, text=params["text"])
+        return copy.deepcopy(message)
+
+    def _send_message_draft(self, params: JSON, files: object) -> bool:
+        chat = self._target_chat(params)
+        if params.get("text"):  # an empty draft shows a "Thinking..." placeholder
+            _rendered(params, "text", "entities", MAX_TEXT_LENGTH)
+        self._log("sendMessageDraft", chat, params, text=params.get("text"))
+        return True
+
+    def _send_chat_action(self, params: JSON, files: object) -> bool:
+        chat = self._target_chat(params)
+        if params.get("action") not in _CHAT_ACTIONS:
+            raise _bad("wrong parameter action in request")
+        self._log("sendChatAction", chat, params, action=params["action"])
+        return True
+
+    def _send_video(self, params: JSON, files: dict[str, UploadedFile]) -> JSON:
+        chat = self._target_chat(params)
+        video = params.get("video")
+        upload = files.get(video.removeprefix("attach://") if isinstance(video, str) else "video")
+        upload = upload or files.get("video")
+        if upload is None and not video:
+            raise _bad("there is no video in the request")
+        fields: JSON = {}
+        if params.get("caption"):
+            caption, entities = _rendered(params, "caption", "caption_entities", MAX_CAPTION_LENGTH)
+            fields = {"caption": caption, **({"caption_entities": entities} if entities else {})}
+        if upload is not None:
+            info = self.add_file(upload.data, kind="videos", ext="mp4")
+            info.update(mime_type=upload.content_type, file_name=upload.filename)
+        elif video in self._files:
+            info = {k: v for k, v in self._files[video].info.items() if k != "file_path"}
+        else:  # a URL that Telegram fetches itself
+            info = self.add_file(b"", kind="videos", ext="mp4")
+        for key in ("width", "height", "duration"):
+            info[key] = int(params.get(key) or 0)
+        message = self._bot_message(chat, params, {"video": info, **fields})
+        self._log(
+            "sendVideo",
+            chat,
+            params,
+            message,
+            caption=params.get("caption"),
+            video=upload.data if upload else None,
+            filename=upload.filename if upload else None,
+            supports_streaming=params.get("supports_streaming"),
+        )
+        return message
+
+    def _get_file(self, params: JSON, files: object) -> JSON:
+        stored = self._files.get(str(params.get("file_id", "")))
+        if stored is None:
+            raise _bad("invalid file_id")
+        if stored.info["file_size"] > MAX_DOWNLOAD_SIZE:
+            raise _bad("file is too big")
+        return dict(stored.info)
+
+    def _set_my_commands(self, params: JSON, files: object) -> bool:
+        commands = params.get("commands")
+        if not isinstance(commands, list):
+            raise _bad('parameter "commands" is required')
+        self.commands[self._commands_key(params)] = commands
+        return True
+
+    def _commands_key(self, params: JSON) -> tuple[str, str]:
+        scope = params.get("scope") or {"type": "default"}
+        return json.dumps(scope, sort_keys=True), str(params.get("language_code") or "")
+
+    def _delete_message(self, params: JSON, files: object) -> bool:
+        chat = self._target_chat(params)
+        message_id = int(params.get("message_id") or 0)
+        if self._messages.pop((chat["id"], message_id), None) is None:
+            raise _bad("message to delete not found")
+        self._log("deleteMessage", chat, params, message_id=message_id)
+        return True
+
+    def _target_chat(self, params: JSON) -> JSON:
+        if "chat_id" not in params:
+            raise _bad("chat_id is empty")
+        return self._chat(_as_chat_id(params["chat_id"]))
+
+    def _bot_message(self, chat: JSON, params: JSON, fields: JSON) -> JSON:
+        reply = params.get("reply_parameters", params.get("reply_to_message_id"))
+        return self._new_message(
+            chat, self.bot_user, fields, params.get("message_thread_id"), reply
+        )
+
+    def _log(
+        self, method: str, chat: JSON, params: JSON, message: JSON | None = None, **extra: Any
+    ) -> None:
+        if message is not None:
+            reply = message.get("reply_to_message")
+            extra.update(message_id=message["message_id"], reply_to=reply and reply["message_id"])
+        self._sent.append(
+            Sent(
+                method,
+                chat["id"],
+                parse_mode=params.get("parse_mode"),
+                thread_id=params.get("message_thread_id"),
+                draft_id=params.get("draft_id"),
+                params=params,
+                **extra,
+            )
+        )
+
+
+def _rendered(params: JSON, key: str, entities_key: str, limit: int) -> tuple[str, list[JSON]]:
+    """The text (or caption) as the chat will show it, checked against Telegram's limits."""
+    raw = params.get(key)
+    text, entities = render(str(raw or ""), params.get("parse_mode"), params.get(entities_key))
+    if not text.strip() and key == "text":
+        raise _bad("message text is empty")
+    if len(text) > limit:
+        raise _bad("message caption is too long" if key == "caption" else "message is too long")
+    return text, entities
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+def _with_caption(fields: JSON, caption: str | None) -> JSON:
+    return {**fields, "caption": caption} if caption else fields
+
+
+def _extension(file_name: str) -> str:
+    return file_name.rsplit(".", 1)[-1] if "." in file_name else "bin"
+
+
+async def _read_body(
+    request: web.Request,
+) -> tuple[Any | None, dict[str, str] | None, dict[str, UploadedFile]]:
+    """Read a JSON, urlencoded or multipart body the way the Bot API accepts them."""
+    files: dict[str, UploadedFile] = {}
+    if not request.body_exists:
+        return None, None, files
+    if request.content_type == "application/json":
+        return await request.json(), None, files
+    if request.content_type == "multipart/form-data":
+        form: dict[str, str] = {}
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader) or part.name is None:
+                continue
+            if part.filename is not None:
+                data = bytes(await part.read(decode=True))
+                files[part.name] = UploadedFile(
+                    part.name, part.filename, part.headers.get("Content-Type"), data
+                )
+            else:
+                form[part.name] = await part.text()
+        return None, form, files
+    post = await request.post()
+    return None, {k: str(v) for k, v in post.items()}, files
