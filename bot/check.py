@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import groq
+import telegram.error
 
+from bot.settings import url
 from bot.wiring import Core
 from core.errors import UserFacingError
 
@@ -39,11 +41,23 @@ async def check_did(core: Core) -> str:
     return f"{remaining} credits left"
 
 
+async def check_telegram(core: Core) -> str:
+    """The bot token works (getMe)."""
+    from adapters.telegram.app import TelegramAdapter
+
+    settings = core.settings
+    assert settings.TELEGRAM_BOT_TOKEN is not None
+    token = settings.TELEGRAM_BOT_TOKEN.get_secret_value()
+    return await TelegramAdapter.check(token, url(settings.TELEGRAM_API_BASE_URL))
+
+
 def _explain(exc: Exception) -> str:
     if isinstance(exc, UserFacingError):
         return exc.detail
     if isinstance(exc, groq.AuthenticationError):
         return "GROQ_API_KEY was refused"
+    if isinstance(exc, telegram.error.InvalidToken):
+        return "TELEGRAM_BOT_TOKEN was refused"
     if isinstance(exc, groq.APIConnectionError):
         return f"cannot reach {exc.request.url.host}"
     return str(exc) or type(exc).__name__
@@ -66,4 +80,6 @@ def configured_checks(core: Core) -> dict[str, Check]:
     checks: dict[str, Check] = {"groq": check_groq}
     if core.did is not None:
         checks["d-id"] = check_did
+    if core.settings.TELEGRAM_BOT_TOKEN is not None:
+        checks["telegram"] = check_telegram
     return checks

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from bot import check, terminal
+from bot import run as serve
 from bot.settings import Settings
-from bot.wiring import MIGRATIONS_DIR, open_core, open_database
+from bot.wiring import MIGRATIONS_DIR, open_core
 from core import database
 
 log = logging.getLogger(__name__)
@@ -44,22 +44,8 @@ async def check_services(settings: Settings) -> int:
     return 0 if ok else 1
 
 
-async def run(settings: Settings) -> int:
-    """Run every platform whose token is set."""
-    if settings.TELEGRAM_BOT_TOKEN is None and settings.DISCORD_BOT_TOKEN is None:
-        print(
-            "avatarbot: no platform to run: set TELEGRAM_BOT_TOKEN or DISCORD_BOT_TOKEN "
-            "(or try `avatarbot chat`)",
-            file=sys.stderr,
-        )
-        return 2
-    db = await open_database(settings)
-    await db.close()
-    raise NotImplementedError("platform adapters are added by the next issues")
-
-
 COMMANDS: dict[str, Callable[[Settings], Coroutine[Any, Any, int]]] = {
-    "run": run,
+    "run": serve.run,
     "chat": chat,
     "migrate": migrate,
     "check": check_services,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import TextIO
 
 # httpx logs every request URL at INFO; Telegram's URLs contain the bot token.
+_HANDLER_NAME = "avatarbot"
 _CHATTY = ("httpx", "httpcore", "hpack", "aiosqlite", "discord.gateway")
 
 
@@ -29,13 +31,20 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def configure(level: str, secrets: Iterable[str]) -> None:
-    """Send logs to stderr at `level`, redacting `secrets`; quiet libraries that leak URLs."""
-    handler = logging.StreamHandler()
+def configure(level: str, secrets: Iterable[str], stream: TextIO | None = None) -> logging.Handler:
+    """Log to `stream` (stderr) at `level`, redacting `secrets`; quiet libraries that leak URLs.
+
+    Replaces a handler installed by an earlier call and returns the new one.
+    """
+    handler = logging.StreamHandler(stream)
+    handler.set_name(_HANDLER_NAME)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter(secrets))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(old)
+    root.addHandler(handler)
     root.setLevel(level)
     for name in _CHATTY:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    return handler

@@ -27,6 +27,7 @@ class Settings(BaseSettings):
 
     TELEGRAM_BOT_TOKEN: SecretStr | None = None
     TELEGRAM_API_BASE_URL: AnyHttpUrl = AnyHttpUrl("https://api.telegram.org")
+    TELEGRAM_UPLOAD_LIMIT_MB: float = Field(50.0, gt=0, le=2000)
     DISCORD_BOT_TOKEN: SecretStr | None = None
     DISCORD_API_BASE_URL: AnyHttpUrl = AnyHttpUrl("https://discord.com/api/v10")
 

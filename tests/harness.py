@@ -65,3 +65,17 @@ async def terminal(settings: Settings) -> AsyncIterator[tuple[TerminalChat, Scre
         core.deliveries["terminal"] = TerminalDelivery(screen.write)
         await core.start_jobs()
         yield TerminalChat(core, screen.write), screen, core
+
+
+@asynccontextmanager
+async def running_bot(settings: Settings) -> AsyncIterator[None]:
+    """`avatarbot run` as a task: every configured adapter on one core, stopped at exit."""
+    from bot.run import configured_adapters, serve
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, stop, configured_adapters(settings)), name="bot")
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)

@@ -146,3 +146,20 @@ async def test_no_secret_in_debug_logs(tmp_path: Path, groq: FakeGroq, did: Fake
     assert "DEBUG" in err  # the debug logs were really on
     for secret in (groq.api_key, did.api_key, did.api_key.split(":")[1]):
         assert secret not in err and secret not in out
+
+
+async def test_check_telegram(tmp_path: Path, groq: FakeGroq) -> None:
+    from tests.fakes.telegram import FakeTelegram
+
+    async with FakeTelegram() as tg:
+        env = environment(
+            tmp_path, groq, None, TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_BASE_URL=tg.base_url
+        )
+        code, out, err = await avatarbot(tmp_path, env, "check")
+        assert (code, out.splitlines()[-1]) == (0, "telegram: ok — logged in as @avatar_test_bot")
+        env["TELEGRAM_BOT_TOKEN"] = "999:wrong"
+        code, out, _ = await avatarbot(tmp_path, env, "check")
+        assert (code, out.splitlines()[-1]) == (
+            1,
+            "telegram: FAILED — TELEGRAM_BOT_TOKEN was refused",
+        )

@@ -1,0 +1,99 @@
+"""The Telegram adapter: a python-telegram-bot Application on the shared core."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from telegram import Bot, BotCommand, Update
+from telegram.ext import Application, ApplicationBuilder, CommandHandler, MessageHandler, filters
+
+from adapters.telegram.actions import ChatActions
+from adapters.telegram.convert import PLATFORM
+from adapters.telegram.delivery import UPLOAD_LIMIT, TelegramDelivery
+from adapters.telegram.handlers import TelegramHandlers
+from core.conversation import Conversations
+
+log = logging.getLogger(__name__)
+
+COMMANDS = [
+    BotCommand("start", "What this bot does"),
+    BotCommand("help", "What I understand"),
+    BotCommand("talk", "Talk to me: /talk <text>, or reply to a voice note"),
+    BotCommand("reset", "Forget our conversation"),
+    BotCommand("avatar", "Videos with my answers: /avatar on|off"),
+]
+
+
+class TelegramAdapter:
+    """Long-polls the Bot API and answers on the core; concurrent across chats."""
+
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        conversations: Conversations,
+        *,
+        token: str,
+        api_root: str,
+        upload_limit: int = UPLOAD_LIMIT,
+    ) -> None:
+        # PTB hands out RetryAfter.retry_after as a timedelta with this set (and warns without).
+        os.environ.setdefault("PTB_TIMEDELTA", "true")
+        root = api_root.rstrip("/")
+        self.application: Application = (  # type: ignore[type-arg]
+            ApplicationBuilder()
+            .token(token)
+            .base_url(f"{root}/bot")
+            .base_file_url(f"{root}/file/bot")
+            .concurrent_updates(True)
+            .build()
+        )
+        self.actions = ChatActions(self.application.bot)
+        self.delivery = TelegramDelivery(lambda: self.application.bot, self.actions, upload_limit)
+        self._handlers = TelegramHandlers(conversations, self.application.bot, self.actions)
+        self._register()
+
+    def _register(self) -> None:
+        on = self._handlers
+        app = self.application
+        for name, callback in (
+            ("start", on.start),
+            ("help", on.help),
+            ("reset", on.reset),
+            ("avatar", on.avatar),
+            ("talk", on.talk),
+        ):
+            app.add_handler(CommandHandler(name, callback))
+        app.add_handler(MessageHandler(filters.COMMAND, on.unknown_command))
+        app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & ~filters.COMMAND, on.message))
+        app.add_error_handler(self._on_error)
+
+    async def start(self) -> None:
+        """Log in (getMe), publish the command menu, and start long polling."""
+        await self.application.initialize()
+        await self.application.bot.set_my_commands(COMMANDS)
+        await self.application.start()
+        assert self.application.updater is not None
+        await self.application.updater.start_polling(allowed_updates=[Update.MESSAGE])
+        log.info("Telegram bot @%s is polling", self.application.bot.username)
+
+    async def stop(self) -> None:
+        """Stop polling, let handlers in flight finish, close the connection pool."""
+        if self.application.updater and self.application.updater.running:
+            await self.application.updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.actions.aclose()
+        await self.application.shutdown()
+
+    @staticmethod
+    async def check(token: str, api_root: str) -> str:
+        """Log in with the token (getMe) and name the bot, for `avatarbot check`."""
+        root = api_root.rstrip("/")
+        async with Bot(token, base_url=f"{root}/bot", base_file_url=f"{root}/file/bot") as bot:
+            return f"logged in as @{bot.username}"
+
+    async def _on_error(self, update: object, context: object) -> None:
+        error = getattr(context, "error", None)
+        log.error("Telegram update failed: %r", error, exc_info=error)

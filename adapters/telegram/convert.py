@@ -1,0 +1,104 @@
+"""Telegram objects to core types and back; no I/O here."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from telegram import Message, MessageEntity
+
+from core.types import ConversationKey
+
+PLATFORM = "telegram"
+# Bots may download files up to 20 MB through getFile (a self-hosted Bot API server lifts this).
+DOWNLOAD_LIMIT = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRef:
+    """An audio file attached to a message, not downloaded yet."""
+
+    file_id: str
+    file_size: int | None
+    mime_type: str
+    filename: str
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where an answer went, so the video can reply to it."""
+
+    chat_id: int
+    message_id: int
+    thread_id: int | None = None
+
+    def dump(self) -> str:
+        """Serialise for the job table."""
+        return json.dumps(
+            {"chat_id": self.chat_id, "message_id": self.message_id, "thread_id": self.thread_id}
+        )
+
+    @classmethod
+    def load(cls, raw: str) -> Target:
+        """Read back what `dump` wrote."""
+        data = json.loads(raw)
+        return cls(int(data["chat_id"]), int(data["message_id"]), data.get("thread_id"))
+
+
+def thread_of(message: Message) -> int | None:
+    """A forum topic's id; replies in ordinary groups also carry a thread id, which is not one."""
+    return message.message_thread_id if message.is_topic_message else None
+
+
+def conversation_key(message: Message) -> ConversationKey:
+    """One conversation per private chat, group, or forum topic."""
+    thread = thread_of(message)
+    return ConversationKey(PLATFORM, str(message.chat_id), "" if thread is None else str(thread))
+
+
+def media_of(message: Message) -> MediaRef | None:
+    """The audio to transcribe: a voice note, an audio file, a round video or an audio document."""
+    if message.voice:
+        voice = message.voice
+        return MediaRef(voice.file_id, voice.file_size, voice.mime_type or "audio/ogg", "voice.ogg")
+    if message.audio:
+        audio = message.audio
+        name = audio.file_name or "audio"
+        return MediaRef(audio.file_id, audio.file_size, audio.mime_type or "audio/mpeg", name)
+    if message.video_note:
+        note = message.video_note
+        return MediaRef(note.file_id, note.file_size, "video/mp4", "video_note.mp4")
+    document = message.document
+    if document and (document.mime_type or "").startswith("audio/"):
+        name = document.file_name or "audio"
+        return MediaRef(document.file_id, document.file_size, document.mime_type or "", name)
+    return None
+
+
+def mentions_bot(message: Message, bot_id: int, username: str) -> bool:
+    """Whether a message @mentions the bot, by username or as a text mention."""
+    handle = f"@{username}".lower()
+    entities = message.parse_entities([MessageEntity.MENTION, MessageEntity.TEXT_MENTION])
+    entities |= message.parse_caption_entities([MessageEntity.MENTION, MessageEntity.TEXT_MENTION])
+    for entity, text in entities.items():
+        if entity.type == MessageEntity.MENTION and text.lower() == handle:
+            return True
+        if entity.type == MessageEntity.TEXT_MENTION and entity.user and entity.user.id == bot_id:
+            return True
+    return False
+
+
+def replies_to_bot(message: Message, bot_id: int) -> bool:
+    """Whether a message answers one of the bot's own messages."""
+    replied = message.reply_to_message
+    return bool(replied and replied.from_user and replied.from_user.id == bot_id)
+
+
+def strip_mention(text: str, username: str) -> str:
+    """Remove the bot's @handle from a message's text."""
+    handle = f"@{username}"
+    at = text.lower().find(handle.lower())
+    while at >= 0:
+        text = (text[:at] + text[at + len(handle) :]).strip()
+        at = text.lower().find(handle.lower())
+    return " ".join(text.split(" ")).strip()

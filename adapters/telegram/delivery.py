@@ -1,0 +1,90 @@
+"""Avatar videos to Telegram: uploaded as MP4 bytes, as a reply to the text answer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from telegram import Bot, ReplyParameters
+from telegram.error import BadRequest, Forbidden
+
+from adapters.telegram import format as fmt
+from adapters.telegram.actions import ChatActions
+from adapters.telegram.calls import call
+from adapters.telegram.convert import Target
+from core.jobs import PermanentDeliveryError
+from core.types import AvatarFailed, VideoReady
+
+log = logging.getLogger(__name__)
+
+# Bots upload at most 50 MB to api.telegram.org (a self-hosted Bot API server allows 2000 MB).
+UPLOAD_LIMIT = 50 * 1024 * 1024
+# A video upload takes longer than PTB's 20-second default write timeout allows.
+UPLOAD_TIMEOUT = 180.0
+CAPTION_CHARS = 200
+
+
+class TelegramDelivery:
+    """Sends finished renders to the chat the answer went to."""
+
+    def __init__(
+        self, bot: Callable[[], Bot], actions: ChatActions, upload_limit: int = UPLOAD_LIMIT
+    ) -> None:
+        self._bot, self._actions, self._upload_limit = bot, actions, upload_limit
+
+    async def deliver_video(self, ready: VideoReady) -> None:
+        """Upload the MP4 (D-ID's URL expires, so Telegram never fetches it itself)."""
+        target = Target.load(ready.job.target)
+        self._actions.release(target.chat_id, target.thread_id, "record_video")
+        size = (await asyncio.to_thread(ready.path.stat)).st_size
+        if size > self._upload_limit:
+            limit = self._upload_limit // (1024 * 1024)
+            await self._say(target, f"The avatar video is over Telegram's {limit} MB limit, sorry.")
+            return
+        video = await asyncio.to_thread(ready.path.read_bytes)
+        bot = self._bot()
+        try:
+            await call(
+                lambda: bot.send_video(
+                    target.chat_id,
+                    video,
+                    filename=f"avatar-{ready.job.id}.mp4",
+                    caption="🎬 " + fmt.truncate(ready.job.text, CAPTION_CHARS),
+                    supports_streaming=True,
+                    message_thread_id=target.thread_id,
+                    reply_parameters=_reply(target),
+                    write_timeout=UPLOAD_TIMEOUT,
+                    read_timeout=UPLOAD_TIMEOUT,
+                )
+            )
+        except Forbidden as error:
+            raise PermanentDeliveryError(str(error)) from error
+        except BadRequest as error:
+            if "chat not found" in error.message.lower():
+                raise PermanentDeliveryError(str(error)) from error
+            raise
+
+    async def deliver_failure(self, failed: AvatarFailed) -> None:
+        """Say in one line why no video is coming."""
+        target = Target.load(failed.job.target)
+        self._actions.release(target.chat_id, target.thread_id, "record_video")
+        await self._say(target, f"🎬 {failed.message}")
+
+    async def _say(self, target: Target, text: str) -> None:
+        bot = self._bot()
+        try:
+            await call(
+                lambda: bot.send_message(
+                    target.chat_id,
+                    text,
+                    message_thread_id=target.thread_id,
+                    reply_parameters=_reply(target),
+                )
+            )
+        except Forbidden as error:
+            log.info("chat %s is gone: %s", target.chat_id, error)
+
+
+def _reply(target: Target) -> ReplyParameters:
+    return ReplyParameters(target.message_id, allow_sending_without_reply=True)

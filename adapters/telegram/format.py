@@ -1,0 +1,92 @@
+"""Model Markdown to Telegram HTML, and long answers split to fit a message."""
+
+from __future__ import annotations
+
+import html
+import re
+
+# Telegram caps a message at 4096 characters after entity parsing (counted in UTF-16 units).
+MESSAGE_LIMIT = 4096
+# Telegram caps a media caption at 1024 characters.
+CAPTION_LIMIT = 1024
+
+_FENCE = re.compile(r"```([\w+-]*)\n?(.*?)```", re.DOTALL)
+_CODE = re.compile(r"`([^`\n]+)`")
+_INLINE = [
+    (re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*"), r"<b>\1</b>"),
+    (re.compile(r"(?<!\w)__(?=\S)(.+?)(?<=\S)__(?!\w)"), r"<b>\1</b>"),
+    (re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])"), r"<i>\1</i>"),
+    (re.compile(r"(?<!\w)_(?=[^\s_])(.+?)(?<=[^\s_])_(?!\w)"), r"<i>\1</i>"),
+    (re.compile(r"~~(?=\S)(.+?)(?<=\S)~~"), r"<s>\1</s>"),
+    (re.compile(r'\[([^\]\n]+)\]\((https?://[^\s)"]+)\)'), r'<a href="\2">\1</a>'),
+]
+_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*$", re.MULTILINE)
+_BULLET = re.compile(r"^(\s*)[-*+]\s+", re.MULTILINE)
+
+
+def to_html(markdown: str) -> str:
+    """Render the Markdown a model writes as the HTML subset Telegram accepts."""
+    kept: list[str] = []
+
+    def keep(fragment: str) -> str:
+        kept.append(fragment)
+        return f"\x00{len(kept) - 1}\x00"
+
+    def fence(match: re.Match[str]) -> str:
+        language, body = match.group(1), html.escape(match.group(2).rstrip("\n"), quote=False)
+        attribute = f' class="language-{language}"' if language else ""
+        return keep(f"<pre><code{attribute}>{body}</code></pre>")
+
+    text = _FENCE.sub(fence, markdown)
+    text = _CODE.sub(lambda m: keep(f"<code>{html.escape(m.group(1), quote=False)}</code>"), text)
+    text = html.escape(text, quote=False)
+    text = _HEADING.sub(r"<b>\1</b>", text)
+    text = _BULLET.sub(r"\1• ", text)
+    for pattern, replacement in _INLINE:
+        text = pattern.sub(replacement, text)
+    return re.sub("\x00(\\d+)\x00", lambda m: kept[int(m.group(1))], text)
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _fit(text: str, limit: int) -> int:
+    """The longest prefix of `text` (in characters) that is at most `limit` UTF-16 units."""
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return index
+    return len(text)
+
+
+def split(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split at paragraph, line, sentence or word boundaries so each part fits `limit`."""
+    parts: list[str] = []
+    rest = text.strip()
+    while utf16_len(rest) > limit:
+        window = rest[: _fit(rest, limit)]
+        cut = _best_cut(window)
+        parts.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        parts.append(rest)
+    return parts
+
+
+def _best_cut(window: str) -> int:
+    floor = len(window) // 3  # never leave a tiny first part
+    for separator in ("\n\n", "\n", ". ", "! ", "? ", "; ", ", ", " "):
+        at = window.rfind(separator)
+        if at > floor:
+            return at + len(separator)
+    return len(window)
+
+
+def truncate(text: str, limit: int) -> str:
+    """Shorten `text` to `limit` UTF-16 units, ending with an ellipsis when cut."""
+    if utf16_len(text) <= limit:
+        return text
+    return text[: _fit(text, limit - 1)].rstrip() + "…"

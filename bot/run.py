@@ -1,0 +1,102 @@
+"""`avatarbot run`: every configured platform in one process and one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from typing import Protocol
+
+from bot.settings import Settings, url
+from bot.wiring import Core, open_core
+from core.ports import VideoDelivery
+
+log = logging.getLogger(__name__)
+
+
+class PlatformAdapter(Protocol):
+    """One chat platform: started after the core, stopped before it."""
+
+    @property
+    def platform(self) -> str:
+        """The platform name used in conversation keys."""
+        ...
+
+    @property
+    def delivery(self) -> VideoDelivery:
+        """Delivers this platform's avatar videos."""
+        ...
+
+    async def start(self) -> None:
+        """Connect and begin taking messages."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop taking messages, finish or drop what is in flight, close connections."""
+        ...
+
+
+AdapterFactory = Callable[[Core], PlatformAdapter]
+
+
+def configured_adapters(settings: Settings) -> list[AdapterFactory]:
+    """A factory for every platform whose settings are present."""
+    factories: list[AdapterFactory] = []
+    if settings.TELEGRAM_BOT_TOKEN is not None:
+        factories.append(_telegram(settings))
+    return factories
+
+
+def _telegram(settings: Settings) -> AdapterFactory:
+    from adapters.telegram.app import TelegramAdapter
+
+    assert settings.TELEGRAM_BOT_TOKEN is not None
+    token = settings.TELEGRAM_BOT_TOKEN.get_secret_value()
+
+    def build(core: Core) -> PlatformAdapter:
+        return TelegramAdapter(
+            core.conversations,
+            token=token,
+            api_root=url(settings.TELEGRAM_API_BASE_URL),
+            upload_limit=int(settings.TELEGRAM_UPLOAD_LIMIT_MB * 1024 * 1024),
+        )
+
+    return build
+
+
+async def serve(settings: Settings, stop: asyncio.Event, factories: list[AdapterFactory]) -> None:
+    """Run the adapters on one core until `stop` is set."""
+    async with open_core(settings) as core, AsyncExitStack() as running:
+        adapters = [factory(core) for factory in factories]
+        for adapter in adapters:
+            core.deliveries[adapter.platform] = adapter.delivery
+        for adapter in adapters:
+            await adapter.start()
+            running.push_async_callback(adapter.stop)
+            log.info("%s is running", adapter.platform)
+        resumed = await core.start_jobs()
+        if resumed:
+            log.info("resumed %d unfinished avatar job(s)", resumed)
+        await stop.wait()
+        log.info("stopping")
+
+
+async def run(settings: Settings) -> int:
+    """Run until SIGINT or SIGTERM."""
+    factories = configured_adapters(settings)
+    if not factories:
+        print(
+            "avatarbot: no platform to run: set TELEGRAM_BOT_TOKEN or DISCORD_BOT_TOKEN "
+            "(or try `avatarbot chat`)",
+            file=sys.stderr,
+        )
+        return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await serve(settings, stop, factories)
+    return 0
