@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable
 
 import groq
@@ -51,11 +52,31 @@ async def check_telegram(core: Core) -> str:
     return await TelegramAdapter.check(token, url(settings.TELEGRAM_API_BASE_URL))
 
 
+async def check_discord(core: Core) -> str:
+    """The bot token works (GET /users/@me)."""
+    from adapters.discord.app import DiscordAdapter
+
+    settings = core.settings
+    assert settings.DISCORD_BOT_TOKEN is not None
+    token = settings.DISCORD_BOT_TOKEN.get_secret_value()
+    return await DiscordAdapter.check(token, url(settings.DISCORD_API_BASE_URL))
+
+
+def _is_discord_login_failure(exc: Exception) -> bool:
+    if "discord" not in sys.modules:  # only a configured Discord check imports discord.py
+        return False
+    import discord
+
+    return isinstance(exc, discord.LoginFailure)
+
+
 def _explain(exc: Exception) -> str:
     if isinstance(exc, UserFacingError):
         return exc.detail
     if isinstance(exc, groq.AuthenticationError):
         return "GROQ_API_KEY was refused"
+    if _is_discord_login_failure(exc):
+        return "DISCORD_BOT_TOKEN was refused"
     if isinstance(exc, telegram.error.InvalidToken):
         return "TELEGRAM_BOT_TOKEN was refused"
     if isinstance(exc, groq.APIConnectionError):
@@ -82,4 +103,6 @@ def configured_checks(core: Core) -> dict[str, Check]:
         checks["d-id"] = check_did
     if core.settings.TELEGRAM_BOT_TOKEN is not None:
         checks["telegram"] = check_telegram
+    if core.settings.DISCORD_BOT_TOKEN is not None:
+        checks["discord"] = check_discord
     return checks

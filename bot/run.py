@@ -47,7 +47,50 @@ def configured_adapters(settings: Settings) -> list[AdapterFactory]:
     factories: list[AdapterFactory] = []
     if settings.TELEGRAM_BOT_TOKEN is not None:
         factories.append(_telegram(settings))
+    if settings.DISCORD_BOT_TOKEN is not None:
+        factories.append(_discord(settings))
+    if settings.WEB_ENABLED:
+        factories.append(_web(settings))
     return factories
+
+
+def _discord(settings: Settings) -> AdapterFactory:
+    from adapters.discord.app import DiscordAdapter
+
+    assert settings.DISCORD_BOT_TOKEN is not None
+    token = settings.DISCORD_BOT_TOKEN.get_secret_value()
+    gateway = str(settings.DISCORD_GATEWAY_URL) if settings.DISCORD_GATEWAY_URL else None
+
+    def build(core: Core) -> PlatformAdapter:
+        return DiscordAdapter(
+            core.conversations,
+            token=token,
+            api_base=url(settings.DISCORD_API_BASE_URL),
+            gateway_url=gateway,
+            message_content=settings.DISCORD_MESSAGE_CONTENT,
+            guild_ids=settings.DISCORD_GUILD_IDS,
+            voice_channel_ids=settings.DISCORD_VOICE_CHANNEL_IDS,
+        )
+
+    return build
+
+
+def _web(settings: Settings) -> AdapterFactory:
+    from adapters.web.app import WebAdapter
+
+    token = settings.WEB_AUTH_TOKEN.get_secret_value() if settings.WEB_AUTH_TOKEN else None
+
+    def build(core: Core) -> PlatformAdapter:
+        return WebAdapter(
+            core.conversations,
+            host=settings.WEB_HOST,
+            port=settings.WEB_PORT,
+            auth_token=token,
+            media_dir=settings.media_dir,
+            max_text_chars=settings.MAX_MESSAGE_CHARS,
+        )
+
+    return build
 
 
 def _telegram(settings: Settings) -> AdapterFactory:
@@ -89,8 +132,8 @@ async def run(settings: Settings) -> int:
     factories = configured_adapters(settings)
     if not factories:
         print(
-            "avatarbot: no platform to run: set TELEGRAM_BOT_TOKEN or DISCORD_BOT_TOKEN "
-            "(or try `avatarbot chat`)",
+            "avatarbot: no platform to run: set TELEGRAM_BOT_TOKEN or DISCORD_BOT_TOKEN, "
+            "or WEB_ENABLED=true (or try `avatarbot chat`)",
             file=sys.stderr,
         )
         return 2

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AnyHttpUrl,
+    AnyUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are Ava, a warm, quick-witted assistant who answers out loud as a talking avatar. "
@@ -30,6 +38,10 @@ class Settings(BaseSettings):
     TELEGRAM_UPLOAD_LIMIT_MB: float = Field(50.0, gt=0, le=2000)
     DISCORD_BOT_TOKEN: SecretStr | None = None
     DISCORD_API_BASE_URL: AnyHttpUrl = AnyHttpUrl("https://discord.com/api/v10")
+    DISCORD_GATEWAY_URL: AnyUrl | None = None
+    DISCORD_MESSAGE_CONTENT: bool = False
+    DISCORD_GUILD_IDS: Annotated[list[int], NoDecode] = []
+    DISCORD_VOICE_CHANNEL_IDS: Annotated[list[int], NoDecode] = []
 
     GROQ_API_KEY: SecretStr
     GROQ_BASE_URL: AnyHttpUrl = AnyHttpUrl("https://api.groq.com")
@@ -51,6 +63,11 @@ class Settings(BaseSettings):
     DID_RENDER_TIMEOUT_SECONDS: float = Field(300.0, gt=0)
     DID_MAX_CONCURRENT_RENDERS: int = Field(8, ge=1, le=100)
 
+    WEB_ENABLED: bool = True
+    WEB_HOST: str = Field("127.0.0.1", min_length=1)
+    WEB_PORT: int = Field(8080, ge=0, le=65535)
+    WEB_AUTH_TOKEN: SecretStr | None = None
+
     DATABASE_PATH: Path = Path("data/avatarbot.db")
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -59,10 +76,31 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN", "DID_API_KEY", mode="before")
+    @field_validator(
+        "TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN", "DID_API_KEY", "WEB_AUTH_TOKEN", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("DISCORD_GUILD_IDS", "DISCORD_VOICE_CHANNEL_IDS", mode="before")
+    @classmethod
+    def _id_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.replace(" ", ",").split(",") if part.strip()]
+        return value
+
+    @field_validator("DISCORD_GATEWAY_URL", mode="before")
+    @classmethod
+    def _blank_url(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("DISCORD_GATEWAY_URL")
+    @classmethod
+    def _websocket(cls, value: AnyUrl | None) -> AnyUrl | None:
+        if value is not None and value.scheme not in ("ws", "wss"):
+            raise ValueError("must be a ws:// or wss:// URL")
+        return value
 
     @field_validator("GROQ_API_KEY")
     @classmethod
@@ -96,6 +134,7 @@ class Settings(BaseSettings):
             self.DISCORD_BOT_TOKEN,
             self.GROQ_API_KEY,
             self.DID_API_KEY,
+            self.WEB_AUTH_TOKEN,
         )
         return [value.get_secret_value() for value in values if value is not None]
 

@@ -21,11 +21,45 @@ _FAILED = "The avatar video couldn't be made this time."
 
 @dataclass(frozen=True, slots=True)
 class PollSchedule:
-    """When to poll a render: after `first` seconds, then every `interval`, until `timeout`."""
+    """When to poll a render: sparsely while it cannot be done yet, densely near its expected end.
+
+    Each `GET /talks/{id}` costs a request against D-ID's rate limit, and every second between
+    the end of a render and the next poll is a second the user waits for the video. So the first
+    poll comes after `first` seconds (an early refusal shows quickly), later waits double at most
+    and close `approach` of the distance to the expected finish, never shorter than `interval`;
+    past the expected finish a wait is `overdue` times the time overdue, so a slow render costs
+    few polls. `expected` is the render time assumed until renders have been timed.
+    """
 
     first: float = 4.0
-    interval: float = 4.0
+    interval: float = 1.0
     timeout: float = 300.0
+    expected: float = 40.0
+    approach: float = 2 / 3
+    overdue: float = 1 / 3
+
+    def next_delay(self, elapsed: float, expected: float) -> float:
+        """Seconds to wait before the next poll of a talk submitted `elapsed` seconds ago."""
+        if elapsed < self.first:
+            return self.first - elapsed
+        remaining = expected - elapsed
+        if remaining > 0:
+            wait = min(remaining * self.approach, elapsed)
+        else:
+            wait = -remaining * self.overdue
+        return max(wait, self.interval)
+
+
+class RenderEstimate:
+    """How long renders take lately: a weighted running mean of timed renders."""
+
+    def __init__(self, initial: float, weight: float = 0.3) -> None:
+        self.seconds = initial
+        self._weight = weight
+
+    def observe(self, seconds: float) -> None:
+        """Fold in one render, timed from submit to the poll that saw it done."""
+        self.seconds += self._weight * (seconds - self.seconds)
 
 
 class _Retryable(Exception):
@@ -72,6 +106,8 @@ class DIDClient:
         self._http, self._base = http, base_url.rstrip("/")
         self._source_url, self._voice_id = source_url, voice_id
         self._schedule, self._attempts, self._backoff = schedule, attempts, backoff
+        self._estimate = RenderEstimate(schedule.expected)
+        self._submitted: dict[str, float] = {}  # talk id -> monotonic time of its submit
 
     async def submit(self, text: str) -> str:
         """Create a talk that says `text` and return its id."""
@@ -88,15 +124,26 @@ class DIDClient:
         talk_id = response.json().get("id")
         if not isinstance(talk_id, str):
             raise ServiceError(_FAILED, detail=f"D-ID answered without a talk id: {response.text}")
+        self._submitted[talk_id] = time.monotonic()
         return talk_id
 
+    @property
+    def expected_render_seconds(self) -> float:
+        """The render time the poll schedule aims at, learned from recent renders."""
+        return self._estimate.seconds
+
     async def wait(self, talk_id: str) -> str:
-        """Poll the talk until it is done and return its `result_url`."""
-        deadline = time.monotonic() + self._schedule.timeout
-        delay = self._schedule.first
-        while time.monotonic() + delay <= deadline:
-            await asyncio.sleep(delay)
-            delay = self._schedule.interval
+        """Poll the talk until it is done and return its `result_url`.
+
+        A talk submitted by this client is timed from its submit, and its render time refines
+        the estimate; a resumed talk (submitted before a restart) is timed from now.
+        """
+        submitted = self._submitted.pop(talk_id, None)
+        start = time.monotonic() if submitted is None else submitted
+        expected, timeout = self._estimate.seconds, self._schedule.timeout
+        while (elapsed := time.monotonic() - start) < timeout:
+            delay = self._schedule.next_delay(elapsed, expected)
+            await asyncio.sleep(min(delay, timeout - elapsed))
             try:
                 talk = (await self._request("GET", f"/talks/{talk_id}")).json()
             except ServiceError as exc:
@@ -106,12 +153,12 @@ class DIDClient:
                 continue
             status = talk.get("status")
             if status == "done" and talk.get("result_url"):
+                if submitted is not None:
+                    self._estimate.observe(time.monotonic() - start)
                 return str(talk["result_url"])
             if status in ("error", "rejected"):
                 raise ServiceError(_FAILED, detail=f"talk {talk_id} {status}: {talk.get('error')}")
-        raise ServiceError(
-            _FAILED, detail=f"talk {talk_id} not done after {self._schedule.timeout}s"
-        )
+        raise ServiceError(_FAILED, detail=f"talk {talk_id} not done after {timeout}s")
 
     async def download(self, url: str) -> bytes:
         """Fetch the rendered MP4 at once: the presigned URL expires."""

@@ -37,6 +37,7 @@ class AvatarJobs:
         self._slots = asyncio.Semaphore(max_renders)
         self._delivery_attempts, self._delivery_backoff = delivery_attempts, delivery_backoff
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._closed = False
 
     async def start(self) -> int:
         """Resume every unfinished job; return how many."""
@@ -54,6 +55,7 @@ class AvatarJobs:
 
     async def aclose(self) -> None:
         """Cancel every worker; their jobs stay in the database and resume on the next start."""
+        self._closed = True
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -65,8 +67,8 @@ class AvatarJobs:
         return len(self._tasks)
 
     def _spawn(self, job: AvatarJob) -> None:
-        if job.id in self._tasks:
-            return
+        if job.id in self._tasks or self._closed:
+            return  # after shutdown the job waits in the database for the next start
         task = asyncio.create_task(self._run(job), name=f"avatar-job-{job.id}")
         self._tasks[job.id] = task
         task.add_done_callback(lambda _: self._tasks.pop(job.id, None))

@@ -27,6 +27,7 @@ def settings_for(tmp_path: Path, groq: FakeGroq, did: FakeDID | None, **override
         "DID_POLL_INTERVAL_SECONDS": 0.01,
         "DID_RENDER_TIMEOUT_SECONDS": 5,
         "AVATAR_IMAGE_URL": "https://example.com/face.jpg",
+        "WEB_ENABLED": False,
     }
     if did is not None:
         values |= {"DID_API_KEY": did.api_key, "DID_API_BASE_URL": did.base_url}

@@ -37,6 +37,7 @@ def environment(
         "DATABASE_PATH": str(tmp_path / "db" / "bot.db"),
         "DID_POLL_FIRST_SECONDS": "0.01",
         "DID_POLL_INTERVAL_SECONDS": "0.01",
+        "WEB_ENABLED": "false",
     }
     if did is not None:
         env |= {"DID_API_KEY": did.api_key, "DID_API_BASE_URL": did.base_url}
@@ -162,4 +163,21 @@ async def test_check_telegram(tmp_path: Path, groq: FakeGroq) -> None:
         assert (code, out.splitlines()[-1]) == (
             1,
             "telegram: FAILED — TELEGRAM_BOT_TOKEN was refused",
+        )
+
+
+async def test_check_discord(tmp_path: Path, groq: FakeGroq) -> None:
+    from tests.fakes.discord import FakeDiscord
+
+    async with FakeDiscord() as dc:
+        env = environment(
+            tmp_path, groq, None, DISCORD_BOT_TOKEN=dc.token, DISCORD_API_BASE_URL=dc.api_url
+        )
+        code, out, err = await avatarbot(tmp_path, env, "check")
+        assert (code, out.splitlines()[-1]) == (0, "discord: ok — logged in as avatar"), err
+        env["DISCORD_BOT_TOKEN"] = "wrong.token.value"
+        code, out, _ = await avatarbot(tmp_path, env, "check")
+        assert (code, out.splitlines()[-1]) == (
+            1,
+            "discord: FAILED — DISCORD_BOT_TOKEN was refused",
         )

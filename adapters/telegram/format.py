@@ -5,6 +5,11 @@ from __future__ import annotations
 import html
 import re
 
+from core import text as text_limits
+from core.text import utf16_len
+
+__all__ = ["CAPTION_LIMIT", "MESSAGE_LIMIT", "split", "to_html", "truncate", "utf16_len"]
+
 # Telegram caps a message at 4096 characters after entity parsing (counted in UTF-16 units).
 MESSAGE_LIMIT = 4096
 # Telegram caps a media caption at 1024 characters.
@@ -47,46 +52,11 @@ def to_html(markdown: str) -> str:
     return re.sub("\x00(\\d+)\x00", lambda m: kept[int(m.group(1))], text)
 
 
-def utf16_len(text: str) -> int:
-    """Length as Telegram counts it: UTF-16 code units."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _fit(text: str, limit: int) -> int:
-    """The longest prefix of `text` (in characters) that is at most `limit` UTF-16 units."""
-    units = 0
-    for index, char in enumerate(text):
-        units += 2 if ord(char) > 0xFFFF else 1
-        if units > limit:
-            return index
-    return len(text)
-
-
 def split(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Split at paragraph, line, sentence or word boundaries so each part fits `limit`."""
-    parts: list[str] = []
-    rest = text.strip()
-    while utf16_len(rest) > limit:
-        window = rest[: _fit(rest, limit)]
-        cut = _best_cut(window)
-        parts.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
-    if rest:
-        parts.append(rest)
-    return parts
-
-
-def _best_cut(window: str) -> int:
-    floor = len(window) // 3  # never leave a tiny first part
-    for separator in ("\n\n", "\n", ". ", "! ", "? ", "; ", ", ", " "):
-        at = window.rfind(separator)
-        if at > floor:
-            return at + len(separator)
-    return len(window)
+    """Split at natural boundaries so each part fits Telegram's limit."""
+    return text_limits.split(text, limit, utf16_len)
 
 
 def truncate(text: str, limit: int) -> str:
     """Shorten `text` to `limit` UTF-16 units, ending with an ellipsis when cut."""
-    if utf16_len(text) <= limit:
-        return text
-    return text[: _fit(text, limit - 1)].rstrip() + "…"
+    return text_limits.truncate(text, limit, utf16_len)

@@ -1,0 +1,172 @@
+"""What the bot does with messages and slash commands on Discord."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from contextlib import aclosing
+
+import discord
+
+from adapters.discord.convert import (
+    AUDIO_LIMIT,
+    Target,
+    audio_attachment,
+    conversation_key,
+    filesize_limit,
+    strip_mentions,
+)
+from adapters.discord.stream import AnswerStream, InteractionSurface, MessageSurface
+from core.conversation import Conversations, KeyedLocks
+from core.types import Audio, ConversationKey, Failure, FinalText, TextDelta, Transcript, Turn
+
+log = logging.getLogger(__name__)
+
+HELP = (
+    "Talk to me with `/talk` (text, or an audio file), by mentioning me, by replying to me, or in "
+    "a DM — voice messages work too. I answer in text right away, then with a short video.\n"
+    "`/reset` forgets this conversation · `/avatar on|off` switches videos here."
+)
+TOO_BIG = "That audio file is too large for me (25 MB at most)."
+OOPS = "Something went wrong on my side — please try again."
+
+TargetFor = Callable[[int], Target]
+
+
+class Declined(Exception):
+    """The message cannot be answered; the text says why, in one line."""
+
+
+class DiscordHandlers:
+    """Turns Discord messages and interactions into core turns and shows the answers."""
+
+    def __init__(self, conversations: Conversations, voice_channels: set[int]) -> None:
+        self.conversations = conversations
+        self._voice_channels = voice_channels
+        self._locks = KeyedLocks()
+
+    def addressed(self, message: discord.Message, me: discord.ClientUser) -> bool:
+        """DMs always; in guilds a mention, a reply to the bot, or a voice message where allowed."""
+        if message.author.bot:
+            return False
+        if message.guild is None:
+            return True
+        if me in message.mentions:
+            return True
+        replied = message.reference.resolved if message.reference else None
+        if isinstance(replied, discord.Message) and replied.author.id == me.id:
+            return True
+        return message.flags.voice and message.channel.id in self._voice_channels
+
+    async def on_message(self, message: discord.Message, me: discord.ClientUser) -> None:
+        """Answer a message addressed to the bot."""
+        if not self.addressed(message, me):
+            return
+        text = strip_mentions(message.content, me.id) or None
+        attachment = audio_attachment(message.attachments)
+        if text is None and attachment is None:
+            if message.attachments:
+                await self._say(message, "I understand text and voice messages (and audio files).")
+            return
+        key = conversation_key(message.channel)
+        async with self._locks.hold(key):
+            try:
+                async with message.channel.typing():
+                    audio = await self._download(attachment) if attachment else None
+                    turn = Turn(
+                        key, str(message.author.id), text=None if audio else text, audio=audio
+                    )
+                    stream = AnswerStream(MessageSurface(message))
+                    await self.answer(turn, stream, lambda m: self._target(message, m))
+            except Declined as reason:
+                await self._say(message, str(reason))
+            except discord.HTTPException as error:
+                log.warning("Discord refused our answer in %s: %s %s", key, error.code, error.text)
+            except Exception:
+                log.exception("answering in %s failed", key)
+                await self._say(message, OOPS)
+
+    async def talk(
+        self,
+        interaction: discord.Interaction,
+        text: str | None,
+        audio: discord.Attachment | None,
+    ) -> None:
+        """/talk: the response is deferred first (Discord's 3-second rule), then edited."""
+        await interaction.response.defer(thinking=True)
+        key = conversation_key(interaction.channel)
+        async with self._locks.hold(key):
+            stream = AnswerStream(InteractionSurface(interaction))
+            try:
+                if text is None and audio is None:
+                    raise Declined("Give me some `text` or an `audio` file to answer.")
+                if audio is not None and audio_attachment([audio]) is None:
+                    raise Declined("That attachment isn't audio — send a voice or audio file.")
+                sound = await self._download(audio) if audio else None
+                turn = Turn(
+                    key, str(interaction.user.id), text=None if sound else text, audio=sound
+                )
+                await self.answer(turn, stream, lambda m: self._interaction_target(interaction, m))
+            except Declined as reason:
+                await stream.fail(str(reason))
+            except discord.HTTPException as error:
+                log.warning("Discord refused our /talk answer: %s %s", error.code, error.text)
+            except Exception:
+                log.exception("/talk in %s failed", key)
+                await stream.fail(OOPS)
+
+    async def answer(self, turn: Turn, stream: AnswerStream, target: TargetFor) -> None:
+        """Stream the core's events to Discord, then ask for the avatar video."""
+        async with aclosing(self.conversations.handle(turn)) as events:
+            async for event in events:
+                if isinstance(event, Transcript):
+                    stream.transcript = event.text
+                elif isinstance(event, TextDelta):
+                    await stream.update(event.text)
+                elif isinstance(event, FinalText):
+                    message_id = await stream.finish(event.text)
+                    await self.conversations.render_avatar(
+                        turn.key, event.text, target(message_id).dump()
+                    )
+                elif isinstance(event, Failure):
+                    await stream.fail(event.message)
+
+    async def reset(self, key: ConversationKey) -> None:
+        """Forget the conversation, after any turn in progress."""
+        async with self._locks.hold(key):
+            await self.conversations.reset(key)
+
+    async def _download(self, attachment: discord.Attachment) -> Audio:
+        # Attachment URLs are signed and expire: check the size first, then download at once.
+        if attachment.size > AUDIO_LIMIT:
+            raise Declined(TOO_BIG)
+        try:
+            data = await attachment.read()
+        except discord.HTTPException as error:
+            raise Declined("I couldn't download that file — please send it again.") from error
+        mime = (attachment.content_type or "application/octet-stream").split(";")[0]
+        return Audio(data, mime, attachment.filename)
+
+    @staticmethod
+    def _target(message: discord.Message, answer_id: int) -> Target:
+        return Target(message.channel.id, answer_id, filesize_limit(message.channel))
+
+    @staticmethod
+    def _interaction_target(interaction: discord.Interaction, answer_id: int) -> Target:
+        expires = interaction.created_at + dt.timedelta(minutes=15)
+        return Target(
+            channel_id=interaction.channel_id or 0,
+            message_id=answer_id,
+            filesize_limit=interaction.filesize_limit,
+            application_id=interaction.application_id,
+            token=interaction.token,
+            expires_at=expires.timestamp(),
+        )
+
+    @staticmethod
+    async def _say(message: discord.Message, text: str) -> None:
+        try:
+            await message.reply(text, mention_author=False)
+        except discord.HTTPException as error:
+            log.info("could not reply in %s: %s", message.channel.id, error.code)

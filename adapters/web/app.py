@@ -1,0 +1,193 @@
+"""The web adapter: an aiohttp server for the chat page, its WebSocket and the rendered videos.
+
+aiohttp runs in the bot's event loop and brings WebSockets, static files and `FileResponse`
+(with HTTP range requests) without another dependency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from pathlib import Path
+
+from aiohttp import WSCloseCode, web
+
+from adapters.web import protocol
+from adapters.web.chat import PLATFORM, WebChat, conversation_key
+from adapters.web.delivery import Socket, WebDelivery
+from adapters.web.mailbox import Mailbox
+from core.conversation import Conversations
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+TOKEN_COOKIE = "avatarbot_token"
+TOKEN_COOKIE_SECONDS = 365 * 24 * 3600
+# Application close codes (4000–4999): the page does not reconnect after these.
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_BAD_CONVERSATION = 4400
+# Pings keep idle connections open through proxies and notice dead peers.
+HEARTBEAT_SECONDS = 30.0
+CLOSE_TIMEOUT_SECONDS = 2.0
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; connect-src 'self'; media-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+UNAUTHORIZED = "This chat needs its access link (with ?token=…)."
+BAD_CONVERSATION = "Missing or malformed conversation id (8–64 of A–Z, a–z, 0–9, - and _)."
+
+
+class WebAdapter:
+    """Serves the web chat on `host:port`; `port` is the bound port once started."""
+
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        conversations: Conversations,
+        *,
+        host: str,
+        port: int,
+        auth_token: str | None,
+        media_dir: Path,
+        max_text_chars: int,
+    ) -> None:
+        self._conversations = conversations
+        self._host, self.port, self._auth_token = host, port, auth_token
+        self.delivery = WebDelivery(Mailbox(media_dir))
+        self.chat = WebChat(conversations, self.delivery, max_text_chars=max_text_chars)
+        self._runner: web.AppRunner | None = None
+        self._sockets: set[web.WebSocketResponse] = set()
+        self._stopping = False
+
+    @property
+    def url(self) -> str:
+        """The page's address (with the configured host, which may be 0.0.0.0)."""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self.port}/"
+
+    async def start(self) -> None:
+        """Bind the port and start serving."""
+        app = web.Application()
+        app.on_response_prepare.append(_security_headers)
+        app.router.add_get("/", self._page)
+        app.router.add_get("/healthz", self._health)
+        app.router.add_get(r"/media/{job:\d{1,18}}.mp4", self._media)
+        app.router.add_get("/ws", self._socket)
+        app.router.add_static("/static/", STATIC_DIR)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=CLOSE_TIMEOUT_SECONDS)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self._host, self.port).start()
+        self.port = self._runner.addresses[0][1]
+        log.info("web chat at %s", self.url)
+
+    async def stop(self) -> None:
+        """Close every socket (going away), cancel the turns in progress, stop the server."""
+        self._stopping = True
+        closing = [
+            ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
+            for ws in self._sockets
+        ]
+        await asyncio.gather(*closing, return_exceptions=True)
+        await self.chat.aclose()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- routes ------------------------------------------------------------------------------
+
+    async def _page(self, request: web.Request) -> web.StreamResponse:
+        page = STATIC_DIR / "index.html"
+        response = web.FileResponse(page, headers={"Cache-Control": "no-cache"})
+        token = request.query.get("token")
+        if token is not None and self._auth_token is not None and self._valid(token):
+            # The page's media and socket requests then carry the token by themselves.
+            response.set_cookie(
+                TOKEN_COOKIE,
+                token,
+                max_age=TOKEN_COOKIE_SECONDS,
+                httponly=True,
+                samesite="Strict",
+                secure=request.secure,
+            )
+        return response
+
+    async def _health(self, _: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    async def _media(self, request: web.Request) -> web.StreamResponse:
+        if not self._authorized(request):
+            raise web.HTTPUnauthorized(text=UNAUTHORIZED)
+        conversation = protocol.conversation_id(request.query.get("conversation"))
+        if conversation is None:
+            raise web.HTTPNotFound()
+        path = await self.delivery.mailbox.video(conversation, int(request.match_info["job"]))
+        if path is None:
+            raise web.HTTPNotFound()
+        # FileResponse answers Range requests with 206, so browsers can seek.
+        return web.FileResponse(path, headers={"Cache-Control": "private, max-age=86400"})
+
+    async def _socket(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(
+            max_msg_size=protocol.MAX_FRAME_BYTES,
+            heartbeat=HEARTBEAT_SECONDS,
+            timeout=CLOSE_TIMEOUT_SECONDS,
+        )
+        await ws.prepare(request)
+        self._sockets.add(ws)
+        try:
+            conversation = protocol.conversation_id(request.query.get("conversation"))
+            if self._stopping:
+                await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
+            elif not self._authorized(request):
+                await _refuse(ws, "unauthorized", UNAUTHORIZED, CLOSE_UNAUTHORIZED)
+            elif conversation is None:
+                await _refuse(ws, "bad_conversation", BAD_CONVERSATION, CLOSE_BAD_CONVERSATION)
+            else:
+                await self._converse(Socket(ws, conversation), request)
+        finally:
+            self._sockets.discard(ws)
+        return ws
+
+    async def _converse(self, socket: Socket, request: web.Request) -> None:
+        conversations = self._conversations
+        avatar = await conversations.avatar_enabled(conversation_key(socket.conversation))
+        available = conversations.avatar_available
+        ready = protocol.ready(socket.conversation, avatar=avatar, avatar_available=available)
+        await socket.send(ready)
+        # Attached before the replay: a video filed in between comes twice rather than never
+        # (the page drops repeats by job id).
+        self.delivery.attach(socket)
+        try:
+            since = protocol.job_cursor(request.query.get("since"))
+            if since is not None:
+                await self.delivery.replay(socket, since)
+            await self.chat.serve(socket)
+        finally:
+            self.delivery.detach(socket)
+
+    # -- access ------------------------------------------------------------------------------
+
+    def _authorized(self, request: web.Request) -> bool:
+        if self._auth_token is None:
+            return True
+        token = request.query.get("token") or request.cookies.get(TOKEN_COOKIE) or ""
+        return self._valid(token)
+
+    def _valid(self, token: str) -> bool:
+        assert self._auth_token is not None
+        return hmac.compare_digest(token.encode(), self._auth_token.encode())
+
+
+async def _refuse(ws: web.WebSocketResponse, code: str, message: str, close_code: int) -> None:
+    await ws.send_json(protocol.error("", message, code))
+    await ws.close(code=close_code, message=code.encode())
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    # The page's address may carry the access token: never send it to another site.
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if request.path == "/":
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)

@@ -1,0 +1,92 @@
+"""Avatar videos to the web: filed in the conversation's mailbox, then pushed to its open tabs.
+
+Delivery is by conversation, not by socket: every tab of a conversation gets the message, and a
+page that was closed or offline gets what it missed from the mailbox when it reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+
+from aiohttp import web
+
+from adapters.web import protocol
+from adapters.web.mailbox import Entry, Mailbox
+from core.types import AvatarFailed, VideoReady
+
+log = logging.getLogger(__name__)
+
+
+class Socket:
+    """One open WebSocket of a conversation; sending never raises once the tab has gone."""
+
+    def __init__(self, ws: web.WebSocketResponse, conversation: str) -> None:
+        self.ws, self.conversation = ws, conversation
+
+    async def send(self, message: protocol.Message) -> None:
+        if self.ws.closed:
+            return
+        try:
+            await self.ws.send_json(message)
+        except (ConnectionError, RuntimeError) as exc:
+            log.debug("web socket of %s went away: %r", self.conversation, exc)
+
+
+class WebDelivery:
+    """The open sockets of each conversation, and the videos delivered to them."""
+
+    def __init__(self, mailbox: Mailbox) -> None:
+        self.mailbox = mailbox
+        self._sockets: defaultdict[str, set[Socket]] = defaultdict(set)
+
+    def attach(self, socket: Socket) -> None:
+        self._sockets[socket.conversation].add(socket)
+
+    def detach(self, socket: Socket) -> None:
+        sockets = self._sockets.get(socket.conversation)
+        if sockets is not None:
+            sockets.discard(socket)
+            if not sockets:
+                del self._sockets[socket.conversation]
+
+    def sockets(self, conversation: str | None = None) -> list[Socket]:
+        """The open sockets of one conversation, or of all of them."""
+        if conversation is not None:
+            return list(self._sockets.get(conversation, ()))
+        return [socket for sockets in self._sockets.values() for socket in sockets]
+
+    async def broadcast(self, conversation: str, message: protocol.Message) -> None:
+        """Send to every open tab of the conversation (none is fine)."""
+        sockets = self.sockets(conversation)
+        await asyncio.gather(*(socket.send(message) for socket in sockets))
+
+    async def deliver_video(self, ready: VideoReady) -> None:
+        """File the video for the conversation, then show it in its open tabs."""
+        job, conversation = ready.job, ready.job.key.chat_id
+        turn = protocol.load_target(job.target)
+        await self.mailbox.put_video(conversation, job.id, turn, ready.path)
+        await self.broadcast(conversation, protocol.video(turn, job.id, conversation))
+
+    async def deliver_failure(self, failed: AvatarFailed) -> None:
+        """File why no video is coming, then say so in the open tabs."""
+        job, conversation = failed.job, failed.job.key.chat_id
+        turn = protocol.load_target(job.target)
+        await self.mailbox.put_failure(conversation, job.id, turn, failed.message)
+        await self.broadcast(conversation, _failure(turn, job.id, failed.message))
+
+    async def replay(self, socket: Socket, since: int) -> None:
+        """Send one socket what its conversation finished after job `since`."""
+        for entry in await self.mailbox.after(socket.conversation, since):
+            await socket.send(_message(entry, socket.conversation))
+
+
+def _failure(turn: str, job: int, message: str) -> protocol.Message:
+    return protocol.error(turn, message, "video_failed", job=job)
+
+
+def _message(entry: Entry, conversation: str) -> protocol.Message:
+    if entry.error is not None:
+        return _failure(entry.turn, entry.job, entry.error)
+    return protocol.video(entry.turn, entry.job, conversation)

@@ -1,0 +1,214 @@
+"""The web chat's WebSocket protocol: client frames parsed and checked, server messages built.
+
+Pure functions without I/O. docs/websocket.md describes the protocol for client authors.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+# Groq Whisper takes uploads up to 25 MB on the free tier.
+MAX_AUDIO_BYTES = 25 * 1024 * 1024
+MAX_AUDIO_BASE64 = 4 * -(-MAX_AUDIO_BYTES // 3)
+# The largest frame accepted: the largest audio in base64 inside JSON, with room to spare.
+MAX_FRAME_BYTES = MAX_AUDIO_BASE64 + 64 * 1024
+MAX_MIME_CHARS = 100
+
+_TURN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_CONVERSATION = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+Message = dict[str, Any]
+
+
+class ProtocolError(Exception):
+    """A frame that cannot be used; `message` is one short line for the user."""
+
+    def __init__(self, message: str, *, code: str = "bad_frame", turn: str = "") -> None:
+        super().__init__(message)
+        self.message, self.code, self.turn = message, code, turn
+
+
+@dataclass(frozen=True, slots=True)
+class TextFrame:
+    turn: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFrame:
+    turn: str
+    data: bytes = field(repr=False)
+    mime: str = "application/octet-stream"
+
+
+@dataclass(frozen=True, slots=True)
+class ResetFrame:
+    turn: str
+
+
+@dataclass(frozen=True, slots=True)
+class AvatarFrame:
+    turn: str
+    on: bool
+
+
+ClientFrame = TextFrame | AudioFrame | ResetFrame | AvatarFrame
+
+
+def new_turn_id() -> str:
+    """A turn id for frames that came without one."""
+    return "s" + secrets.token_hex(6)
+
+
+def conversation_id(value: str | None) -> str | None:
+    """The conversation id if it is well-formed (8–64 of A–Z a–z 0–9 _ -), else None."""
+    return value if value is not None and _CONVERSATION.fullmatch(value) else None
+
+
+def job_cursor(value: str | None) -> int | None:
+    """The `since` query parameter: a job id (0 or more), or None when absent or malformed."""
+    if value is None or not value.isdigit() or len(value) > 18:
+        return None
+    return int(value)
+
+
+def parse_text(raw: str, *, max_text_chars: int) -> ClientFrame:
+    """Parse a text frame; raise `ProtocolError` saying what is wrong with it."""
+    try:
+        frame = json.loads(raw)
+    except ValueError:
+        raise ProtocolError("Messages must be JSON objects.") from None
+    if not isinstance(frame, dict):
+        raise ProtocolError("Messages must be JSON objects.")
+    turn = _turn(frame.get("turn"))
+    kind = frame.get("type")
+    if kind == "text":
+        return TextFrame(turn, _text(frame, turn, max_text_chars))
+    if kind == "audio":
+        return _audio(frame, turn)
+    if kind == "reset":
+        return ResetFrame(turn)
+    if kind == "avatar":
+        on = frame.get("on")
+        if not isinstance(on, bool):
+            raise ProtocolError('An avatar message needs "on": true or false.', turn=turn)
+        return AvatarFrame(turn, on)
+    if not isinstance(kind, str):
+        raise ProtocolError('Every message needs a "type".', turn=turn)
+    raise ProtocolError(f'Unknown message type "{kind[:40]}".', turn=turn)
+
+
+def parse_binary(data: bytes) -> AudioFrame:
+    """A binary frame is a whole audio recording; the server picks its turn id."""
+    turn = new_turn_id()
+    _check_audio_size(len(data), turn)
+    if not data:
+        raise ProtocolError("That recording is empty.", turn=turn)
+    return AudioFrame(turn, data)
+
+
+def _turn(value: Any) -> str:
+    if value is None:
+        return new_turn_id()
+    if isinstance(value, str) and _TURN.fullmatch(value):
+        return value
+    raise ProtocolError('"turn" must be 1–64 letters, digits, "-" or "_".')
+
+
+def _text(frame: dict[str, Any], turn: str, max_text_chars: int) -> str:
+    text = frame.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ProtocolError('A text message needs a non-empty "text".', turn=turn)
+    if len(text) > max_text_chars:
+        raise ProtocolError(
+            f"That's too long for me — please keep it under {max_text_chars:,} characters.",
+            code="too_long",
+            turn=turn,
+        )
+    return text
+
+
+def _audio(frame: dict[str, Any], turn: str) -> AudioFrame:
+    mime = frame.get("mime", "application/octet-stream")
+    if not isinstance(mime, str) or not mime or len(mime) > MAX_MIME_CHARS:
+        raise ProtocolError('"mime" must be a MIME type such as "audio/webm".', turn=turn)
+    encoded = frame.get("data")
+    if not isinstance(encoded, str) or not encoded:
+        raise ProtocolError('An audio message needs "data" (base64).', turn=turn)
+    if len(encoded) > MAX_AUDIO_BASE64 + 4:  # checked before decoding anything
+        _check_audio_size(len(encoded) * 3 // 4, turn)
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ProtocolError("The audio data is not valid base64.", turn=turn) from None
+    _check_audio_size(len(data), turn)
+    return AudioFrame(turn, data, mime)
+
+
+def _check_audio_size(size: int, turn: str) -> None:
+    if size > MAX_AUDIO_BYTES:
+        limit = MAX_AUDIO_BYTES // (1024 * 1024)
+        raise ProtocolError(
+            f"That recording is too large for me (the limit is {limit} MB).",
+            code="too_large",
+            turn=turn,
+        )
+
+
+# -- server → client -------------------------------------------------------------------------
+
+
+def ready(conversation: str, *, avatar: bool, avatar_available: bool) -> Message:
+    """The first message on a socket: the connection is accepted."""
+    return status(
+        "", "ready", conversation=conversation, avatar=avatar, avatar_available=avatar_available
+    )
+
+
+def status(turn: str, state: str, **fields: Any) -> Message:
+    return {"type": "status", "turn": turn, "state": state, **fields}
+
+
+def transcript(turn: str, text: str) -> Message:
+    return {"type": "transcript", "turn": turn, "text": text}
+
+
+def delta(turn: str, text: str) -> Message:
+    return {"type": "delta", "turn": turn, "text": text}
+
+
+def final(turn: str, text: str) -> Message:
+    return {"type": "final", "turn": turn, "text": text}
+
+
+def video(turn: str, job: int, conversation: str) -> Message:
+    """A rendered video; `url` is relative to the page (and to /ws)."""
+    return {"type": "video", "turn": turn, "job": job, "url": media_url(job, conversation)}
+
+
+def error(turn: str, message: str, code: str, **fields: Any) -> Message:
+    return {"type": "error", "turn": turn, "code": code, "message": message, **fields}
+
+
+def media_url(job: int, conversation: str) -> str:
+    return f"media/{job}.mp4?conversation={conversation}"
+
+
+def dump_target(turn: str) -> str:
+    """What the avatar job keeps to find the turn again when its video is ready."""
+    return json.dumps({"turn": turn})
+
+
+def load_target(target: str) -> str:
+    """The turn id stored by `dump_target` ("" when the target is not ours)."""
+    try:
+        turn = json.loads(target).get("turn")
+    except (ValueError, AttributeError):
+        return ""
+    return turn if isinstance(turn, str) and _TURN.fullmatch(turn) else ""

@@ -1,0 +1,279 @@
+"""Discord end to end: the wired bot and the real discord.py against fake Discord, Groq and D-ID."""
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+from tests.fakes.did import FakeDID
+from tests.fakes.discord import (
+    GUILD_ID,
+    TEXT_CHANNEL_ID,
+    THREAD_ID,
+    USER_ID,
+    AttachmentSpec,
+    FakeDiscord,
+)
+from tests.fakes.groq import FakeGroq
+from tests.harness import running_bot, settings_for
+
+VOICE = (Path(__file__).parent / "data" / "voice.ogg").read_bytes()
+ANSWER = "Hello from Ava. Nice to see you."
+
+
+@pytest.fixture(autouse=True)
+def _restore_discord_urls() -> Iterator[None]:
+    saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY  # the adapter sets both
+    yield
+    Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+@pytest.fixture
+async def groq() -> AsyncIterator[FakeGroq]:
+    async with FakeGroq() as fake:
+        fake.reply = ANSWER
+        yield fake
+
+
+@pytest.fixture
+async def did() -> AsyncIterator[FakeDID]:
+    async with FakeDID(render_seconds=0.02) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def dc() -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord() as fake:
+        yield fake
+
+
+@pytest.fixture
+def settings(tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord) -> Any:
+    return settings_for(
+        tmp_path,
+        groq,
+        did,
+        DISCORD_BOT_TOKEN=dc.token,
+        DISCORD_API_BASE_URL=dc.api_url,
+        DISCORD_GATEWAY_URL=dc.gateway_url,
+        DISCORD_GUILD_IDS=str(GUILD_ID),
+    )
+
+
+@pytest.fixture
+async def bot(settings: Any, dc: FakeDiscord) -> AsyncIterator[None]:
+    async with running_bot(settings):
+        await dc.wait_for(lambda: dc.connected and GUILD_ID in dc.commands)
+        yield
+
+
+def contents(dc: FakeDiscord, channel: int, kind: str = "message") -> list[str]:
+    return [s.content or "" for s in dc.sent(channel, kind)]
+
+
+async def test_command_tree_registered_on_start(dc: FakeDiscord, bot: None) -> None:
+    names = sorted(c["name"] for c in dc.commands[GUILD_ID])
+    assert names == ["avatar", "help", "reset", "talk"]
+    (talk,) = [c for c in dc.commands[GUILD_ID] if c["name"] == "talk"]
+    assert {o["name"]: o["type"] for o in talk["options"]} == {"text": 3, "audio": 11}
+    assert dc.identify is not None
+    assert not dc.identify["intents"] & (1 << 15)  # no Message Content intent by default
+
+
+async def test_talk_with_text_defers_edits_then_sends_the_video(
+    dc: FakeDiscord, did: FakeDID, bot: None
+) -> None:
+    pushed = await dc.push_interaction("talk", {"text": "hi there"})
+    await dc.wait_for(
+        lambda: any(r.kind == "followup" for r in dc.interaction_responses(pushed.id))
+    )
+    responses = dc.interaction_responses(pushed.id)
+    assert responses[0].kind == "callback" and responses[0].response_type == 5  # deferred
+    edits = [r for r in responses if r.kind == "edit_original"]
+    assert edits[-1].content == ANSWER
+    (video,) = [r for r in responses if r.kind == "followup"]
+    assert video.files[0].data == did.video
+    assert video.files[0].filename.endswith(".mp4")
+
+
+async def test_talk_with_an_audio_attachment(dc: FakeDiscord, groq: FakeGroq, bot: None) -> None:
+    audio = AttachmentSpec("question.ogg", VOICE, "audio/ogg")
+    pushed = await dc.push_interaction("talk", {"audio": audio})
+    await dc.wait_for(
+        lambda: any(r.kind == "followup" for r in dc.interaction_responses(pushed.id))
+    )
+    edits = [r for r in dc.interaction_responses(pushed.id) if r.kind == "edit_original"]
+    assert (edits[-1].content or "").startswith("🎤 *hello there*\n\n" + ANSWER)
+    upload = groq.calls("/audio/transcriptions")[0].file
+    assert upload is not None and upload.content_type == "audio/ogg"
+
+
+async def test_mention_in_a_channel_gets_a_reply_then_the_video(
+    dc: FakeDiscord, groq: FakeGroq, bot: None
+) -> None:
+    asked = await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} what's up?")
+    await dc.wait_for(lambda: any(s.files for s in dc.sent(TEXT_CHANNEL_ID, "message")))
+    messages = dc.sent(TEXT_CHANNEL_ID, "message")
+    answer, video = messages[0], messages[-1]
+    assert answer.message_reference and str(answer.message_reference["message_id"]) == asked["id"]
+    final = dc.message(answer.message_id or 0)
+    assert final is not None and final["content"] == ANSWER
+    assert video.message_reference
+    assert str(video.message_reference["message_id"]) == str(answer.message_id)
+    assert groq.chat_bodies[0]["messages"][-1]["content"] == "what's up?"
+    assert dc.sent(TEXT_CHANNEL_ID, "typing")
+
+
+async def test_other_chatter_and_bots_are_ignored(
+    dc: FakeDiscord, groq: FakeGroq, bot: None
+) -> None:
+    await dc.push_message(TEXT_CHANNEL_ID, "just talking among ourselves")
+    dc.add_user(4242, "otherbot", bot=True)
+    await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} ping", author_id=4242)
+    await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} real question")
+    await dc.wait_for(lambda: len(groq.chat_bodies) == 1)
+    await dc.wait_for(lambda: dc.sent(TEXT_CHANNEL_ID, "message"))
+    assert [b["messages"][-1]["content"] for b in groq.chat_bodies] == ["real question"]
+
+
+async def test_voice_message_in_a_dm(dc: FakeDiscord, groq: FakeGroq, bot: None) -> None:
+    channel = dc.add_dm_channel(USER_ID)
+    await dc.push_voice_message(channel, VOICE)
+    await dc.wait_for(lambda: any(s.files for s in dc.sent(channel, "message")))
+    answer = dc.message(dc.sent(channel, "message")[0].message_id or 0)
+    assert answer is not None and answer["content"].startswith("🎤 *hello there*")
+
+
+async def test_thread_keeps_its_own_history(dc: FakeDiscord, groq: FakeGroq, bot: None) -> None:
+    await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} in the channel")
+    await dc.wait_for(lambda: len(groq.chat_bodies) == 1)
+    await dc.push_message(THREAD_ID, f"{dc.bot_mention} in the thread")
+    await dc.wait_for(lambda: len(groq.chat_bodies) == 2)
+    assert [m["content"] for m in groq.chat_bodies[1]["messages"][1:]] == ["in the thread"]
+
+
+async def test_everyone_in_the_answer_pings_nobody(
+    dc: FakeDiscord, groq: FakeGroq, bot: None
+) -> None:
+    groq.reply = "@everyone look at this <@&123> and <@999>"
+    await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} say it")
+    await dc.wait_for(lambda: dc.sent(TEXT_CHANNEL_ID, "message"))
+    for sent in dc.sent(TEXT_CHANNEL_ID):
+        if sent.kind in ("message", "edit"):
+            mentions = sent.allowed_mentions or {}
+            assert mentions.get("parse") == [] and not mentions.get("users")
+            assert not mentions.get("roles")
+
+
+async def test_long_answer_is_split(dc: FakeDiscord, groq: FakeGroq, bot: None) -> None:
+    groq.reply = "\n\n".join(f"Part {n}. " + "word " * 120 for n in range(10))
+    await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} tell me everything")
+    await dc.wait_for(lambda: any(s.files for s in dc.sent(TEXT_CHANNEL_ID, "message")))
+    shown = [dc.message(s.message_id or 0) for s in dc.sent(TEXT_CHANNEL_ID, "message")[:-1]]
+    texts = [message["content"] for message in shown if message]
+    assert len(texts) == 4 and all(len(t) <= 2000 for t in texts)
+    assert texts[1].startswith("Part ")
+
+
+async def test_a_429_on_rest_is_survived(dc: FakeDiscord, groq: FakeGroq, bot: None) -> None:
+    dc.fail_next("/channels/{channel_id}/messages", 429, retry_after=0.05)
+    await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} hello")
+    await dc.wait_for(lambda: any(s.files for s in dc.sent(TEXT_CHANNEL_ID, "message")))
+    assert dc.message(dc.sent(TEXT_CHANNEL_ID, "message")[0].message_id or 0)
+
+
+async def test_reset_and_avatar_off(
+    dc: FakeDiscord, groq: FakeGroq, did: FakeDID, bot: None
+) -> None:
+    off = await dc.push_interaction("avatar", {"state": "off"})
+    await dc.wait_for(lambda: dc.interaction_responses(off.id))
+    await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} first")
+    await dc.wait_for(lambda: dc.sent(TEXT_CHANNEL_ID, "message"))
+    reset = await dc.push_interaction("reset")
+    await dc.wait_for(lambda: dc.interaction_responses(reset.id))
+    await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} second")
+    await dc.wait_for(lambda: len(groq.chat_bodies) == 2)
+    assert [m["content"] for m in groq.chat_bodies[1]["messages"][1:]] == ["second"]
+    assert did.talks == {}
+    assert dc.interaction_responses(off.id)[0].content == "Avatar videos are off here."
+
+
+async def test_video_after_the_token_expired_goes_to_the_channel(
+    dc: FakeDiscord, did: FakeDID, bot: None
+) -> None:
+    did.hold_renders = True
+    pushed = await dc.push_interaction("talk", {"text": "hi"})
+    await did.wait_for(lambda: len(did.talks) == 1)
+    dc.expire_token(pushed.token)
+    did.release_all()
+    await dc.wait_for(lambda: any(s.files for s in dc.sent(TEXT_CHANNEL_ID, "message")))
+    video = [s for s in dc.sent(TEXT_CHANNEL_ID, "message") if s.files][0]
+    assert video.message_reference and video.message_reference["fail_if_not_exists"] is False
+
+
+async def test_bad_attachments_get_a_clear_line(dc: FakeDiscord, groq: FakeGroq, bot: None) -> None:
+    pdf = AttachmentSpec("cv.pdf", b"%PDF-1.4 not audio", "application/pdf")
+    pushed = await dc.push_interaction("talk", {"audio": pdf})
+    corrupt = AttachmentSpec("note.ogg", b"garbage bytes, not audio", "audio/ogg")
+    second = await dc.push_interaction("talk", {"audio": corrupt})
+    empty = await dc.push_interaction("talk")
+
+    def final(interaction_id: int) -> str:
+        edits = [r for r in dc.interaction_responses(interaction_id) if r.kind == "edit_original"]
+        return edits[-1].content or "" if edits else ""
+
+    await dc.wait_for(lambda: all(final(i.id) for i in (pushed, second, empty)))
+    assert final(pushed.id) == "⚠️ That attachment isn't audio — send a voice or audio file."
+    assert "couldn't read that audio file" in final(second.id)
+    assert final(empty.id) == "⚠️ Give me some `text` or an `audio` file to answer."
+    assert groq.chat_bodies == []
+
+
+async def test_video_over_the_upload_limit_gets_a_note(
+    dc: FakeDiscord, did: FakeDID, bot: None
+) -> None:
+    dc.upload_limit = 1000  # smaller than the rendered MP4
+    pushed = await dc.push_interaction("talk", {"text": "hi"})
+    await dc.wait_for(
+        lambda: any(r.kind == "followup" for r in dc.interaction_responses(pushed.id))
+    )
+    (note,) = [r for r in dc.interaction_responses(pushed.id) if r.kind == "followup"]
+    assert not note.files
+    assert "over this place's 0 MB limit" in (note.content or "")
+
+
+async def test_missing_permissions_do_not_stop_the_bot(
+    dc: FakeDiscord, groq: FakeGroq, bot: None
+) -> None:
+    dc.forbid(TEXT_CHANNEL_ID)
+    await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} hello?")
+    await dc.wait_for(lambda: dc.calls(f"/channels/{TEXT_CHANNEL_ID}/typing"))
+    await dc.push_message(THREAD_ID, f"{dc.bot_mention} still there?")
+    await dc.wait_for(lambda: any(s.files for s in dc.sent(THREAD_ID, "message")))
+    assert not dc.sent(TEXT_CHANNEL_ID, "message")
+
+
+async def test_voice_messages_in_listed_channels_with_message_content(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord
+) -> None:
+    settings = settings_for(
+        tmp_path,
+        groq,
+        did,
+        DISCORD_BOT_TOKEN=dc.token,
+        DISCORD_API_BASE_URL=dc.api_url,
+        DISCORD_GATEWAY_URL=dc.gateway_url,
+        DISCORD_MESSAGE_CONTENT=True,
+        DISCORD_VOICE_CHANNEL_IDS=str(TEXT_CHANNEL_ID),
+    )
+    async with running_bot(settings):
+        await dc.wait_for(lambda: dc.connected)
+        assert dc.identify is not None and dc.identify["intents"] & (1 << 15)
+        await dc.push_voice_message(THREAD_ID, VOICE)  # not a listed channel: ignored
+        await dc.push_voice_message(TEXT_CHANNEL_ID, VOICE)
+        await dc.wait_for(lambda: dc.sent(TEXT_CHANNEL_ID, "message"))
+    assert len(groq.calls("/audio/transcriptions")) == 1
+    assert not dc.sent(THREAD_ID, "message")

@@ -1,0 +1,184 @@
+"""The web chat page in headless Chromium (Debian's package) against fake Groq and D-ID.
+
+Each test saves a screenshot in its tmp_path. To refresh the README's screenshot, run
+`AVATARBOT_SCREENSHOT=docs/web-chat.png .venv/bin/pytest tests/test_web_browser.py -k typed`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import struct
+import wave
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page, async_playwright, expect
+
+from adapters.web.app import WebAdapter
+from bot.wiring import open_core
+from tests.fakes.did import FakeDID
+from tests.fakes.groq import FakeGroq
+from tests.harness import settings_for
+
+CHROMIUM = Path("/usr/bin/chromium")
+ANSWER = "Hi! I'm Ava, a talking avatar. Ask me anything and I'll say the answer out loud."
+WEBM_MAGIC = b"\x1a\x45\xdf\xa3"
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium package (`make test` installs it)"
+)
+
+
+def write_tone(path: Path, seconds: float = 1.0, rate: int = 48_000) -> None:
+    """A mono 16-bit WAV of a 440 Hz tone, for Chromium's fake microphone."""
+    samples = (
+        int(12_000 * math.sin(2 * math.pi * 440 * i / rate)) for i in range(int(rate * seconds))
+    )
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"".join(struct.pack("<h", s) for s in samples))
+
+
+@pytest.fixture
+async def groq() -> AsyncIterator[FakeGroq]:
+    async with FakeGroq() as fake:
+        fake.reply = ANSWER
+        yield fake
+
+
+@pytest.fixture
+async def did() -> AsyncIterator[FakeDID]:
+    async with FakeDID(render_seconds=0.02) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def chat_url(tmp_path: Path, groq: FakeGroq, did: FakeDID) -> AsyncIterator[str]:
+    """The web chat's address, served by the adapter on the wired core."""
+    settings = settings_for(tmp_path, groq, did, WEB_ENABLED=True)
+    async with open_core(settings) as core:
+        adapter = WebAdapter(
+            core.conversations,
+            host="127.0.0.1",
+            port=0,
+            auth_token=None,
+            media_dir=settings.media_dir,
+            max_text_chars=settings.MAX_MESSAGE_CHARS,
+        )
+        core.deliveries["web"] = adapter.delivery
+        await core.start_jobs()
+        await adapter.start()
+        try:
+            yield f"http://127.0.0.1:{adapter.port}/"
+        finally:
+            await adapter.stop()
+
+
+@pytest.fixture
+async def page(tmp_path: Path) -> AsyncIterator[Page]:
+    """A phone-sized page in headless Chromium with a fake microphone playing a tone."""
+    tone = tmp_path / "tone.wav"
+    write_tone(tone)
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={tone}",
+    ]
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=args
+        )
+        context = await browser.new_context(viewport={"width": 420, "height": 760})
+        try:
+            yield await context.new_page()
+        finally:
+            await context.close()
+            await browser.close()
+
+
+async def open_chat(page: Page, url: str) -> None:
+    await page.goto(url)
+    await expect(page.locator("#connection")).to_have_text("Online")
+
+
+async def screenshot(page: Page, tmp_path: Path) -> None:
+    await page.screenshot(path=tmp_path / "web-chat.png")
+    if target := os.environ.get("AVATARBOT_SCREENSHOT"):
+        await page.screenshot(path=target)
+
+
+async def test_typed_question_streams_then_the_video_loads(
+    page: Page, chat_url: str, groq: FakeGroq, did: FakeDID, tmp_path: Path
+) -> None:
+    await open_chat(page, chat_url)
+    gate = groq.hold(after_chunks=3)
+    did.hold_renders = True
+    await page.fill("#text", "Who are you?")
+    await page.press("#text", "Enter")
+    await expect(page.locator(".msg.user")).to_have_text("Who are you?")
+    answer = page.locator(".msg.bot")
+    await expect(answer).to_have_class(re.compile(r"\bstreaming\b"))
+    await expect(answer.locator(".text")).to_have_text("Hi! I'm Ava, ")
+    gate.set()
+    await expect(answer.locator(".text")).to_have_text(ANSWER)
+    await expect(answer).not_to_have_class(re.compile(r"\bstreaming\b"))
+    await expect(answer.locator(".note.rendering")).to_be_visible()
+    await did.wait_for(lambda: len(did.talks) == 1)
+    did.release_all()
+    video = answer.locator("video[controls][playsinline]")
+    await expect(video).to_have_count(1)
+    await expect(answer.locator(".note")).to_have_count(0)
+    await page.wait_for_function("document.querySelector('.msg.bot video').readyState >= 1")
+    await screenshot(page, tmp_path)
+
+    await page.reload()  # the conversation and its video survive a reload
+    await expect(page.locator(".msg.bot .text")).to_have_text(ANSWER)
+    await page.wait_for_function("document.querySelector('.msg.bot video')?.readyState >= 1")
+
+
+async def test_recorded_voice_message_shows_its_transcript(
+    page: Page, chat_url: str, groq: FakeGroq, tmp_path: Path
+) -> None:
+    await open_chat(page, chat_url)
+    record = page.locator("#record")
+    await record.click()  # a click starts recording; the next click sends it
+    await expect(record).to_have_class(re.compile(r"\brecording\b"))
+    await expect(record).to_have_attribute("data-recorded", re.compile(r"^[1-9]\d*$"))
+    await record.click()
+    await expect(record).not_to_have_class(re.compile(r"\brecording\b"))
+    voice = page.locator(".msg.user.voice")
+    await expect(voice).to_have_text("hello there")
+    await expect(page.locator(".msg.bot .text")).to_have_text(ANSWER)
+    (upload,) = [call.file for call in groq.calls("/audio/transcriptions")]
+    assert upload is not None and upload.head.startswith(WEBM_MAGIC)  # MediaRecorder's WebM
+    await screenshot(page, tmp_path)
+
+
+async def test_avatar_switch_and_reset(
+    page: Page, chat_url: str, groq: FakeGroq, did: FakeDID
+) -> None:
+    await open_chat(page, chat_url)
+    switch = page.locator("#avatar")
+    await expect(switch).to_be_checked()
+    await switch.uncheck()
+    await page.fill("#text", "No video please")
+    await page.press("#text", "Enter")
+    await expect(page.locator(".msg.bot .text")).to_have_text(ANSWER)
+    await open_chat(page, chat_url)  # a reload: the server remembers the switch
+    await expect(switch).not_to_be_checked()
+    await expect(page.locator(".msg")).to_have_count(2)
+    await page.click("#reset")
+    await expect(page.locator(".msg")).to_have_count(0)
+    await expect(page.locator(".empty")).to_be_visible()
+    assert not did.talks
