@@ -277,3 +277,14 @@ async def test_voice_messages_in_listed_channels_with_message_content(
         await dc.wait_for(lambda: dc.sent(TEXT_CHANNEL_ID, "message"))
     assert len(groq.calls("/audio/transcriptions")) == 1
     assert not dc.sent(THREAD_ID, "message")
+
+
+async def test_overlong_voice_message_is_declined_before_download(
+    dc: FakeDiscord, groq: FakeGroq, bot: None
+) -> None:
+    channel = dc.add_dm_channel(USER_ID)
+    await dc.push_voice_message(channel, VOICE, duration_secs=3600)
+    await dc.wait_for(lambda: dc.sent(channel, "message"))
+    reply = dc.message(dc.sent(channel, "message")[0].message_id or 0)
+    assert reply is not None and "too long for me" in reply["content"]
+    assert not dc.calls("voice-message.ogg", "GET")

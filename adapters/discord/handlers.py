@@ -29,6 +29,8 @@ HELP = (
     "`/reset` forgets this conversation · `/avatar on|off` switches videos here."
 )
 TOO_BIG = "That audio file is too large for me (25 MB at most)."
+# Whisper bills by length; an hour-long "voice message" is not a question.
+MAX_AUDIO_SECONDS = 15 * 60
 OOPS = "Something went wrong on my side — please try again."
 
 TargetFor = Callable[[int], Target]
@@ -141,6 +143,8 @@ class DiscordHandlers:
         # Attachment URLs are signed and expire: check the size first, then download at once.
         if attachment.size > AUDIO_LIMIT:
             raise Declined(TOO_BIG)
+        if (attachment.duration or 0) > MAX_AUDIO_SECONDS:
+            raise Declined("That recording is too long for me (15 minutes at most).")
         try:
             data = await attachment.read()
         except discord.HTTPException as error:
