@@ -70,6 +70,8 @@ def _discord(settings: Settings) -> AdapterFactory:
             message_content=settings.DISCORD_MESSAGE_CONTENT,
             guild_ids=settings.DISCORD_GUILD_IDS,
             voice_channel_ids=settings.DISCORD_VOICE_CHANNEL_IDS,
+            allowed_guilds=settings.DISCORD_ALLOWED_GUILD_IDS,
+            admins=settings.ADMIN_USER_IDS,
         )
 
     return build
@@ -105,6 +107,8 @@ def _telegram(settings: Settings) -> AdapterFactory:
             token=token,
             api_root=url(settings.TELEGRAM_API_BASE_URL),
             upload_limit=int(settings.TELEGRAM_UPLOAD_LIMIT_MB * 1024 * 1024),
+            allowed_chats=settings.TELEGRAM_ALLOWED_CHAT_IDS,
+            admins=settings.ADMIN_USER_IDS,
         )
 
     return build

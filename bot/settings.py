@@ -68,6 +68,15 @@ class Settings(BaseSettings):
     WEB_PORT: int = Field(8080, ge=0, le=65535)
     WEB_AUTH_TOKEN: SecretStr | None = None
 
+    AVATAR_DAILY_LIMIT_PER_USER: int | None = Field(10, ge=0)
+    AVATAR_DAILY_LIMIT_TOTAL: int | None = Field(200, ge=0)
+    USER_MESSAGES_PER_MINUTE: int | None = Field(12, ge=1)
+    AVATAR_PAUSE_SECONDS: float = Field(300.0, ge=0)
+    TELEGRAM_ALLOWED_CHAT_IDS: Annotated[list[int], NoDecode] = []
+    DISCORD_ALLOWED_GUILD_IDS: Annotated[list[int], NoDecode] = []
+    ADMIN_USER_IDS: Annotated[list[str], NoDecode] = []
+    SHUTDOWN_GRACE_SECONDS: float = Field(20.0, ge=0, le=600)
+
     DATABASE_PATH: Path = Path("data/avatarbot.db")
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -83,12 +92,29 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("DISCORD_GUILD_IDS", "DISCORD_VOICE_CHANNEL_IDS", mode="before")
+    @field_validator(
+        "DISCORD_GUILD_IDS",
+        "DISCORD_VOICE_CHANNEL_IDS",
+        "TELEGRAM_ALLOWED_CHAT_IDS",
+        "DISCORD_ALLOWED_GUILD_IDS",
+        "ADMIN_USER_IDS",
+        mode="before",
+    )
     @classmethod
     def _id_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.replace(" ", ",").split(",") if part.strip()]
         return value
+
+    @field_validator(
+        "AVATAR_DAILY_LIMIT_PER_USER",
+        "AVATAR_DAILY_LIMIT_TOTAL",
+        "USER_MESSAGES_PER_MINUTE",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unlimited(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("DISCORD_GATEWAY_URL", mode="before")
     @classmethod

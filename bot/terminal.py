@@ -16,6 +16,7 @@ from core.types import (
     ConversationKey,
     Failure,
     FinalText,
+    Notice,
     TextDelta,
     Transcript,
     Turn,
@@ -25,7 +26,7 @@ from core.types import (
 KEY = ConversationKey("terminal", "local")
 HELP = (
     "Type a message and press Enter. Commands: /voice PATH (send an audio file), /reset, "
-    "/avatar on|off, /help, /quit"
+    "/avatar on|off, /stats, /help, /quit"
 )
 
 
@@ -65,6 +66,8 @@ class TerminalChat:
         command, _, argument = line.partition(" ")
         if command == "/help":
             self._write(HELP + "\n")
+        elif command == "/stats":
+            self._write(await self._core.conversations.stats() + "\n")
         elif command == "/reset":
             await self._core.conversations.reset(KEY)
             self._write("History cleared.\n")
@@ -106,8 +109,10 @@ class TerminalChat:
                     self._write(event.delta)
                 elif isinstance(event, FinalText):
                     self._write("\n")
-                    job = await conversations.render_avatar(KEY, event.text, target="")
-                    if job is not None:
+                    job = await conversations.render_avatar(KEY, event.text, "", turn.user_id)
+                    if isinstance(job, Notice):
+                        self._write(f"🎬 {job.message}\n")
+                    elif job is not None:
                         self._write("(rendering the avatar video…)\n")
                 elif isinstance(event, Failure):
                     self._write(f"⚠️  {event.message}\n")

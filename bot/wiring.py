@@ -18,6 +18,7 @@ from core.conversation import Conversations, ConversationSettings
 from core.did import DIDClient, PollSchedule
 from core.jobs import AvatarJobs
 from core.ports import VideoDelivery
+from core.quota import Limits, Quotas, SqliteCounters
 from core.stores import SqliteHistoryStore, SqliteJobStore, SqlitePreferenceStore
 from core.transcribe import GroqTranscriber
 
@@ -79,8 +80,18 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
                 settings.media_dir,
                 deliveries,
                 max_renders=settings.DID_MAX_CONCURRENT_RENDERS,
+                pause_seconds=settings.AVATAR_PAUSE_SECONDS,
             )
             stack.push_async_callback(jobs.aclose)
+        quotas = Quotas(
+            SqliteCounters(db),
+            Limits(
+                renders_per_user=settings.AVATAR_DAILY_LIMIT_PER_USER,
+                renders_total=settings.AVATAR_DAILY_LIMIT_TOTAL,
+                messages_per_minute=settings.USER_MESSAGES_PER_MINUTE,
+            ),
+        )
+        await quotas.prune()
         conversations = Conversations(
             settings=ConversationSettings(
                 system_prompt=settings.SYSTEM_PROMPT,
@@ -100,6 +111,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             ),
             transcriber=GroqTranscriber(groq_client, settings.WHISPER_MODEL),
             jobs=jobs,
+            quotas=quotas,
         )
         yield Core(settings, db, conversations, groq_client, did, jobs, deliveries)
 

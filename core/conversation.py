@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from core.errors import BadInputError, ServiceError, UserFacingError
 from core.jobs import AvatarJobs
 from core.ports import ChatModel, HistoryStore, PreferenceStore, Transcriber
+from core.quota import Quotas
 from core.types import (
     AvatarJob,
     ChatMessage,
@@ -18,6 +19,7 @@ from core.types import (
     Event,
     Failure,
     FinalText,
+    Notice,
     TextDelta,
     Transcript,
     Turn,
@@ -75,23 +77,38 @@ class Conversations:
         model: ChatModel,
         transcriber: Transcriber | None,
         jobs: AvatarJobs | None,
+        quotas: Quotas | None = None,
     ) -> None:
         self._settings, self._history, self._preferences = settings, history, preferences
         self._model, self._transcriber, self._jobs = model, transcriber, jobs
+        self._quotas = quotas
         self.locks = KeyedLocks()
 
     async def handle(self, turn: Turn) -> AsyncGenerator[Event, None]:
         """Answer one turn: yield the transcript, text deltas, then the final text or a failure."""
+        if self._quotas is not None:
+            refusal = await self._quotas.admit_message(_user_scope(turn.key, turn.user_id))
+            if refusal is not None:
+                await self._quotas.note("refusals")
+                yield Failure(refusal)
+                return
         async with self.locks.hold(turn.key):
             try:
                 async for event in self._answer(turn):
                     yield event
             except UserFacingError as exc:
                 log.info("turn in %s failed: %s", turn.key, exc.detail)
+                if isinstance(exc, ServiceError):
+                    await self._note("errors")
                 yield Failure(exc.message)
             except Exception:
                 log.exception("turn in %s crashed", turn.key)
+                await self._note("errors")
                 yield Failure(_OOPS)
+
+    async def _note(self, name: str) -> None:
+        if self._quotas is not None:
+            await self._quotas.note(name)
 
     async def _answer(self, turn: Turn) -> AsyncGenerator[Event, None]:
         text = turn.text
@@ -145,8 +162,36 @@ class Conversations:
         """Turn avatar videos on or off for the chat; survives a restart."""
         await self._preferences.set_avatar_enabled(key, enabled)
 
-    async def render_avatar(self, key: ConversationKey, text: str, target: str) -> AvatarJob | None:
-        """Start a durable avatar job for an answer already delivered, if the chat wants one."""
+    async def render_avatar(
+        self, key: ConversationKey, text: str, target: str, user_id: str = ""
+    ) -> AvatarJob | Notice | None:
+        """Start a durable avatar job for an answer already delivered, if the chat wants one.
+
+        Returns a `Notice` for the user when a quota is used up or renders are paused, and None
+        when no video is wanted (or the pause was already explained in this conversation).
+        """
         if self._jobs is None or not await self.avatar_enabled(key):
             return None
+        paused = self._jobs.pause_notice(key)
+        if paused is not None:
+            return Notice(paused) if paused else None
+        if self._quotas is not None:
+            refusal = await self._quotas.admit_render(_user_scope(key, user_id))
+            if refusal is not None:
+                await self._quotas.note("refusals")
+                return Notice(refusal)
         return await self._jobs.submit(key, text, target)
+
+    async def stats(self) -> str:
+        """Today's usage in one line, for admins."""
+        today = await self._quotas.today() if self._quotas is not None else {}
+        rendering = self._jobs.running if self._jobs is not None else 0
+        return (
+            f"Today (UTC): {today.get('messages', 0)} messages, {today.get('renders', 0)} videos "
+            f"(≈ D-ID credits used), {today.get('errors', 0)} errors, "
+            f"{today.get('refusals', 0)} refused over limits; {rendering} videos rendering now."
+        )
+
+
+def _user_scope(key: ConversationKey, user_id: str) -> str:
+    return f"{key.platform}:{user_id or key.chat_id}"

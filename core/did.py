@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
-from core.errors import ConfigurationError, OutOfCreditsError, ServiceError
+from core.errors import ConfigurationError, OutOfCreditsError, ServiceError, UnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ class DIDClient:
                 with attempt:
                     return await self._send(method, path, **kwargs)
         except _Retryable as exc:
-            raise ServiceError(_BUSY, detail=f"D-ID {method} {path}: {exc}") from exc
+            raise UnavailableError(_BUSY, detail=f"D-ID {method} {path}: {exc}") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _wait(self, state: Any) -> float:

@@ -24,5 +24,9 @@ class ConfigurationError(ServiceError):
     """A setting is wrong (bad key, retired model); the detail names the variable."""
 
 
+class UnavailableError(ServiceError):
+    """A service kept failing (429, 5xx, timeouts) through every retry."""
+
+
 class OutOfCreditsError(ServiceError):
     """D-ID has no credits left (HTTP 402)."""

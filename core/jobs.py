@@ -7,7 +7,12 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-from core.errors import UserFacingError
+from core.errors import (
+    ConfigurationError,
+    OutOfCreditsError,
+    UnavailableError,
+    UserFacingError,
+)
 from core.ports import AvatarRenderer, JobStore, VideoDelivery
 from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, VideoReady
 
@@ -31,6 +36,7 @@ class AvatarJobs:
         max_renders: int = 8,
         delivery_attempts: int = 3,
         delivery_backoff: float = 2.0,
+        pause_seconds: float = 300.0,
     ) -> None:
         self._store, self._renderer, self._media_dir = store, renderer, media_dir
         self._deliveries = deliveries
@@ -38,6 +44,10 @@ class AvatarJobs:
         self._delivery_attempts, self._delivery_backoff = delivery_attempts, delivery_backoff
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._closed = False
+        self._pause_seconds = pause_seconds
+        self._paused_until = float("-inf")
+        self._pause_reason = ""
+        self._told: set[ConversationKey] = set()
 
     async def start(self) -> int:
         """Resume every unfinished job; return how many."""
@@ -61,6 +71,36 @@ class AvatarJobs:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def pause_notice(self, key: ConversationKey) -> str | None:
+        """While renders are paused: the reason, told once per conversation, else "" (silent).
+
+        None means renders are not paused.
+        """
+        if asyncio.get_running_loop().time() >= self._paused_until:
+            return None
+        if key in self._told:
+            return ""
+        self._told.add(key)
+        return self._pause_reason
+
+    def _pause(self, exc: UserFacingError) -> None:
+        """Stop submitting for a while instead of hammering a service that is down or unpaid."""
+        if isinstance(exc, OutOfCreditsError):
+            reason = "the video service is out of credits"
+        elif isinstance(exc, ConfigurationError):
+            reason = "the video service refused our key"
+        elif isinstance(exc, UnavailableError):
+            reason = "the video service isn't answering"
+        else:
+            return
+        now = asyncio.get_running_loop().time()
+        if now >= self._paused_until:
+            self._told.clear()
+            minutes = max(1, round(self._pause_seconds / 60))
+            self._pause_reason = f"Avatar videos are paused for about {minutes} min: {reason}."
+            log.warning("pausing avatar renders for %.0fs: %s", self._pause_seconds, exc.detail)
+        self._paused_until = now + self._pause_seconds
+
     @property
     def running(self) -> int:
         """How many jobs have a live worker."""
@@ -80,6 +120,8 @@ class AvatarJobs:
             await self._deliver(job)
         except UserFacingError as exc:
             log.warning("avatar job %s failed: %s", job.id, exc.detail)
+            self._pause(exc)
+            self._told.add(job.key)  # this failure notice tells the conversation
             failed = await self._store.update(job, JobState.FAILED, error=exc.detail[:500])
             await self._notify_failure(failed, exc.message)
         except asyncio.CancelledError:

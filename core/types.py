@@ -112,6 +112,13 @@ class AvatarFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class Notice:
+    """One line for the user about their avatar video: a quota reached, the service paused."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class ChatMessage:
     """One stored history entry."""
 

@@ -28,6 +28,10 @@ def settings_for(tmp_path: Path, groq: FakeGroq, did: FakeDID | None, **override
         "DID_RENDER_TIMEOUT_SECONDS": 5,
         "AVATAR_IMAGE_URL": "https://example.com/face.jpg",
         "WEB_ENABLED": False,
+        # Limits are off unless a test sets them (tests/test_limits.py does).
+        "AVATAR_DAILY_LIMIT_PER_USER": None,
+        "AVATAR_DAILY_LIMIT_TOTAL": None,
+        "USER_MESSAGES_PER_MINUTE": None,
     }
     if did is not None:
         values |= {"DID_API_KEY": did.api_key, "DID_API_BASE_URL": did.base_url}

@@ -31,9 +31,9 @@ async def test_migrations_apply_once_and_are_recorded(tmp_path: Path) -> None:
             mode = await cursor.fetchone()
     finally:
         await db.close()
-    assert first == ["0001_initial.sql"]
+    assert first == ["0001_initial.sql", "0002_reliability.sql"]
     assert again == []
-    assert rows == [(1, "0001_initial.sql")]
+    assert rows == [(1, "0001_initial.sql"), (2, "0002_reliability.sql")]
     assert mode is not None and mode[0] == "wal"
 
 

@@ -35,7 +35,7 @@ class AvatarClient(discord.Client):
             allowed_mentions=discord.AllowedMentions.none(),
         )
         self.handlers, self._guilds = handlers, guilds
-        self.tree = app_commands.CommandTree(self)
+        self.tree = GatedTree(self)
         _add_commands(self.tree, handlers)
 
     async def setup_hook(self) -> None:
@@ -52,6 +52,19 @@ class AvatarClient(discord.Client):
         """Answer messages addressed to the bot; ignore bots, including itself."""
         if self.user is not None and message.author.id != self.user.id:
             await self.handlers.on_message(message, self.user)
+
+
+class GatedTree(app_commands.CommandTree["AvatarClient"]):
+    """Slash commands only where DISCORD_ALLOWED_GUILD_IDS allows."""
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        """Refuse commands outside the allowed guilds (DMs too, when a list is set)."""
+        client = interaction.client
+        assert isinstance(client, AvatarClient)
+        if client.handlers.allowed_here(interaction.guild_id):
+            return True
+        await interaction.response.send_message("This bot isn't available here.", ephemeral=True)
+        return False
 
 
 def _add_commands(tree: app_commands.CommandTree[AvatarClient], handlers: DiscordHandlers) -> None:
@@ -77,6 +90,15 @@ def _add_commands(tree: app_commands.CommandTree[AvatarClient], handlers: Discor
         key = conversation_key(interaction.channel)
         await handlers.conversations.set_avatar(key, state == "on")
         await interaction.response.send_message(f"Avatar videos are {state} here.")
+
+    @tree.command(name="stats", description="Today's usage (admins only)")
+    async def stats(interaction: discord.Interaction) -> None:
+        if str(interaction.user.id) not in handlers.admins:
+            await interaction.response.send_message("Only the bot's admins can use /stats.")
+            return
+        await interaction.response.send_message(
+            await handlers.conversations.stats(), ephemeral=True
+        )
 
     @tree.command(name="help", description="What this bot understands")
     async def help_(interaction: discord.Interaction) -> None:
@@ -108,6 +130,8 @@ class DiscordAdapter:
         message_content: bool = False,
         guild_ids: list[int] | None = None,
         voice_channel_ids: list[int] | None = None,
+        allowed_guilds: list[int] | None = None,
+        admins: list[str] | None = None,
     ) -> None:
         # discord.py reads both URLs from class attributes: one process, one Discord.
         Route.BASE = api_base.rstrip("/")
@@ -115,7 +139,12 @@ class DiscordAdapter:
             DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
         intents = discord.Intents.default()
         intents.message_content = message_content
-        handlers = DiscordHandlers(conversations, set(voice_channel_ids or []))
+        handlers = DiscordHandlers(
+            conversations,
+            set(voice_channel_ids or []),
+            allowed_guilds=set(allowed_guilds or []),
+            admins=set(admins or []),
+        )
         self.client = AvatarClient(handlers, intents, guild_ids or [])
         self.delivery = DiscordDelivery(lambda: self.client)
         self._token = token

@@ -43,14 +43,27 @@ class Declined(Exception):
 class DiscordHandlers:
     """Turns Discord messages and interactions into core turns and shows the answers."""
 
-    def __init__(self, conversations: Conversations, voice_channels: set[int]) -> None:
+    def __init__(
+        self,
+        conversations: Conversations,
+        voice_channels: set[int],
+        *,
+        allowed_guilds: set[int] | None = None,
+        admins: set[str] | None = None,
+    ) -> None:
         self.conversations = conversations
         self._voice_channels = voice_channels
+        self._allowed_guilds = allowed_guilds or set()
+        self.admins = admins or set()
         self._locks = KeyedLocks()
+
+    def allowed_here(self, guild_id: int | None) -> bool:
+        """DISCORD_ALLOWED_GUILD_IDS: empty allows everyone; a list also shuts DMs out."""
+        return not self._allowed_guilds or guild_id in self._allowed_guilds
 
     def addressed(self, message: discord.Message, me: discord.ClientUser) -> bool:
         """DMs always; in guilds a mention, a reply to the bot, or a voice message where allowed."""
-        if message.author.bot:
+        if message.author.bot or not self.allowed_here(message.guild.id if message.guild else None):
             return False
         if message.guild is None:
             return True

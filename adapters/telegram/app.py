@@ -22,6 +22,7 @@ COMMANDS = [
     BotCommand("talk", "Talk to me: /talk <text>, or reply to a voice note"),
     BotCommand("reset", "Forget our conversation"),
     BotCommand("avatar", "Videos with my answers: /avatar on|off"),
+    BotCommand("stats", "Today's usage (admins only)"),
 ]
 
 
@@ -37,6 +38,8 @@ class TelegramAdapter:
         token: str,
         api_root: str,
         upload_limit: int = UPLOAD_LIMIT,
+        allowed_chats: list[int] | None = None,
+        admins: list[str] | None = None,
     ) -> None:
         # PTB hands out RetryAfter.retry_after as a timedelta with this set (and warns without).
         os.environ.setdefault("PTB_TIMEDELTA", "true")
@@ -51,22 +54,30 @@ class TelegramAdapter:
         )
         self.actions = ChatActions(self.application.bot)
         self.delivery = TelegramDelivery(lambda: self.application.bot, self.actions, upload_limit)
-        self._handlers = TelegramHandlers(conversations, self.application.bot, self.actions)
-        self._register()
+        self._handlers = TelegramHandlers(
+            conversations, self.application.bot, self.actions, set(admins or [])
+        )
+        self._register(allowed_chats or [])
 
-    def _register(self) -> None:
+    def _register(self, allowed_chats: list[int]) -> None:
         on = self._handlers
         app = self.application
+        # TELEGRAM_ALLOWED_CHAT_IDS: other chats are told once per message in private, else ignored.
+        allowed = filters.Chat(chat_id=allowed_chats) if allowed_chats else filters.ALL
+        app.add_handler(MessageHandler(~allowed & filters.ChatType.PRIVATE, on.private_bot))
         for name, callback in (
             ("start", on.start),
             ("help", on.help),
             ("reset", on.reset),
             ("avatar", on.avatar),
             ("talk", on.talk),
+            ("stats", on.stats),
         ):
-            app.add_handler(CommandHandler(name, callback))
-        app.add_handler(MessageHandler(filters.COMMAND, on.unknown_command))
-        app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & ~filters.COMMAND, on.message))
+            app.add_handler(CommandHandler(name, callback, filters=allowed))
+        app.add_handler(MessageHandler(allowed & filters.COMMAND, on.unknown_command))
+        app.add_handler(
+            MessageHandler(allowed & filters.UpdateType.MESSAGE & ~filters.COMMAND, on.message)
+        )
         app.add_error_handler(self._on_error)
 
     async def start(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from contextlib import aclosing
 
-from telegram import Bot, Message, Update
+from telegram import Bot, Message, ReplyParameters, Update
 from telegram.constants import ChatAction, ChatType
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
@@ -25,7 +25,7 @@ from adapters.telegram.convert import (
 )
 from adapters.telegram.stream import AnswerStream, DraftSupport
 from core.conversation import Conversations, KeyedLocks
-from core.types import Audio, ConversationKey, Failure, FinalText, TextDelta, Transcript, Turn
+from core.types import Audio, Failure, FinalText, Notice, TextDelta, Transcript, Turn
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,11 @@ class _Declined(Exception):
 class TelegramHandlers:
     """Turns updates into core turns and shows the answers."""
 
-    def __init__(self, conversations: Conversations, bot: Bot, actions: ChatActions) -> None:
+    def __init__(
+        self, conversations: Conversations, bot: Bot, actions: ChatActions, admins: set[str]
+    ) -> None:
         self._conversations, self._bot, self._actions = conversations, bot, actions
+        self._admins = admins
         self._locks = KeyedLocks()
         self._drafts = DraftSupport()
 
@@ -105,6 +108,23 @@ class TelegramHandlers:
             await self._reply(message, "Use /talk <text>, or reply /talk to a voice note.")
             return
         await self.answer(message, text if media is None else None, media)
+
+    async def stats(self, update: Update, _: Context) -> None:
+        """/stats: today's usage, for ADMIN_USER_IDS only."""
+        message = update.effective_message
+        if message is None:
+            return
+        user = message.from_user
+        if user is None or str(user.id) not in self._admins:
+            await self._reply(message, "Only the bot's admins can use /stats.")
+            return
+        await self._reply(message, await self._conversations.stats())
+
+    async def private_bot(self, update: Update, _: Context) -> None:
+        """A chat outside TELEGRAM_ALLOWED_CHAT_IDS."""
+        if message := update.effective_message:
+            log.info("refused chat %s: not in TELEGRAM_ALLOWED_CHAT_IDS", message.chat_id)
+            await self._reply(message, "Sorry, this bot is private.")
 
     async def unknown_command(self, update: Update, _: Context) -> None:
         """Commands the bot does not know, in private chats."""
@@ -175,13 +195,23 @@ class TelegramHandlers:
                 elif isinstance(event, FinalText):
                     answer_id = await stream.finish(event.text)
                     target = Target(message.chat_id, answer_id, thread)
-                    await self._render(key, event.text, target, private)
+                    await self._render(turn, event.text, target, private)
                 elif isinstance(event, Failure):
                     await stream.fail(event.message)
 
-    async def _render(self, key: ConversationKey, text: str, target: Target, private: bool) -> None:
-        job = await self._conversations.render_avatar(key, text, target.dump())
-        if job is not None:
+    async def _render(self, turn: Turn, text: str, target: Target, private: bool) -> None:
+        job = await self._conversations.render_avatar(turn.key, text, target.dump(), turn.user_id)
+        if isinstance(job, Notice):
+            reply = ReplyParameters(target.message_id, allow_sending_without_reply=True)
+            await call(
+                lambda: self._bot.send_message(
+                    target.chat_id,
+                    f"🎬 {job.message}",
+                    message_thread_id=target.thread_id,
+                    reply_parameters=reply,
+                )
+            )
+        elif job is not None:
             interval = PRIVATE_INTERVAL if private else GROUP_INTERVAL
             self._actions.hold(target.chat_id, target.thread_id, ChatAction.RECORD_VIDEO, interval)
 

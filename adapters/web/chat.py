@@ -15,7 +15,16 @@ from adapters.web import protocol
 from adapters.web.delivery import Socket, WebDelivery
 from adapters.web.protocol import AudioFrame, AvatarFrame, ClientFrame, ProtocolError, TextFrame
 from core.conversation import Conversations
-from core.types import Audio, ConversationKey, Failure, FinalText, TextDelta, Transcript, Turn
+from core.types import (
+    Audio,
+    ConversationKey,
+    Failure,
+    FinalText,
+    Notice,
+    TextDelta,
+    Transcript,
+    Turn,
+)
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +147,10 @@ class WebChat:
 
     async def _render(self, key: ConversationKey, text: str, turn_id: str) -> None:
         target = protocol.dump_target(turn_id)
-        job = await self._conversations.render_avatar(key, text, target)
-        if job is not None:
+        job = await self._conversations.render_avatar(key, text, target, user_id=key.chat_id)
+        if isinstance(job, Notice):
+            await self._send(key.chat_id, protocol.error(turn_id, job.message, "video_refused"))
+        elif job is not None:
             await self._send(key.chat_id, protocol.status(turn_id, "rendering", job=job.id))
 
     async def _reset(self, key: ConversationKey, turn_id: str) -> None:

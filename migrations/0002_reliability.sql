@@ -1,0 +1,22 @@
+-- Accepted messages are recorded before the platform is told they arrived, and answered once.
+CREATE TABLE inbox (
+    id           INTEGER PRIMARY KEY,
+    platform     TEXT    NOT NULL,
+    message_key  TEXT    NOT NULL,  -- the platform's own id: Telegram update_id, Discord message id
+    payload      TEXT    NOT NULL,  -- what the adapter needs to answer it again after a restart
+    state        TEXT    NOT NULL DEFAULT 'received' CHECK (state IN ('received', 'answered')),
+    created_at   TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    answered_at  TEXT,
+    UNIQUE (platform, message_key)
+);
+-- Start-up replay reads only what is still unanswered.
+CREATE INDEX inbox_unanswered ON inbox (platform, id) WHERE state = 'received';
+
+-- Usage counters per period (a UTC day or minute), per scope (a user, or '*' for everyone).
+CREATE TABLE counters (
+    period  TEXT    NOT NULL,
+    scope   TEXT    NOT NULL,
+    name    TEXT    NOT NULL,
+    count   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (period, scope, name)
+);

@@ -1,0 +1,162 @@
+"""Quotas, rate limits, the render pause, allow-lists and /stats: counted in SQLite, told once."""
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.quota import Limits, Quotas, SqliteCounters
+from core.types import ConversationKey, Failure, FinalText, Notice, Turn
+from tests.fakes.did import FakeDID
+from tests.fakes.groq import FakeGroq
+from tests.fakes.telegram import FakeTelegram
+from tests.harness import running_bot, settings_for, terminal
+from tests.test_database import open_db
+
+
+@pytest.fixture
+async def groq() -> AsyncIterator[FakeGroq]:
+    async with FakeGroq() as fake:
+        fake.reply = "Sure."
+        yield fake
+
+
+@pytest.fixture
+async def did() -> AsyncIterator[FakeDID]:
+    async with FakeDID(render_seconds=0.02) as fake:
+        yield fake
+
+
+async def turn(core: Any, chat: str, user: str, text: str = "hi") -> list[object]:
+    key = ConversationKey("test", chat)
+    events = [e async for e in core.conversations.handle(Turn(key, user, text=text))]
+    final = [e for e in events if isinstance(e, FinalText)]
+    if final:
+        events.append(await core.conversations.render_avatar(key, final[0].text, "", user))
+    return events
+
+
+async def test_daily_render_quota_per_user_survives_a_restart(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    settings = settings_for(tmp_path, groq, did, AVATAR_DAILY_LIMIT_PER_USER=2)
+    async with terminal(settings) as (_, _, core):
+        assert not isinstance((await turn(core, "a", "u1"))[-1], Notice)
+        assert not isinstance((await turn(core, "b", "u1"))[-1], Notice)
+    async with terminal(settings) as (_, _, core):  # a restart resets nothing
+        third = await turn(core, "c", "u1")
+        other = await turn(core, "d", "u2")
+        stats = await core.conversations.stats()
+    assert isinstance(third[-2], FinalText)  # the text answer still comes
+    notice = third[-1]
+    assert isinstance(notice, Notice)
+    assert notice.message.startswith(
+        "No video this time: your 2 avatar videos for today are used up"
+    )
+    assert "they reset in" in notice.message
+    assert not isinstance(other[-1], Notice)
+    assert stats.startswith("Today (UTC): 4 messages, 3 videos")
+
+
+async def test_daily_total_quota(tmp_path: Path, groq: FakeGroq, did: FakeDID) -> None:
+    settings = settings_for(tmp_path, groq, did, AVATAR_DAILY_LIMIT_TOTAL=1)
+    async with terminal(settings) as (_, _, core):
+        await turn(core, "a", "u1")
+        refused = await turn(core, "b", "u2")
+    assert isinstance(refused[-1], Notice)
+    assert "today's avatar videos are all used" in refused[-1].message
+
+
+async def test_message_rate_limit_per_user(tmp_path: Path, groq: FakeGroq) -> None:
+    settings = settings_for(tmp_path, groq, None, USER_MESSAGES_PER_MINUTE=3)
+    async with terminal(settings) as (_, _, core):
+        answers = [await turn(core, "a", "spammer") for _ in range(5)]
+        other = await turn(core, "a", "polite")
+    failures = [a for a in answers if isinstance(a[0], Failure)]
+    assert len(failures) == 2
+    assert "faster than I can answer" in failures[0][0].message  # type: ignore[attr-defined]
+    assert any(isinstance(event, FinalText) for event in other)
+    assert len(groq.chat_bodies) == 4
+
+
+async def test_quota_resets_at_midnight_utc(tmp_path: Path) -> None:
+    db = await open_db(tmp_path / "q.db")
+    now = [dt.datetime(2026, 11, 25, 23, 30, tzinfo=dt.UTC)]
+    quotas = Quotas(SqliteCounters(db), Limits(renders_per_user=1), clock=lambda: now[0])
+    assert await quotas.admit_render("telegram:1") is None
+    refusal = await quotas.admit_render("telegram:1")
+    assert refusal is not None and "reset in 30 min" in refusal
+    now[0] += dt.timedelta(hours=1)
+    assert await quotas.admit_render("telegram:1") is None
+    await db.close()
+
+
+async def test_render_pause_after_out_of_credits_is_told_once(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    did.credits_remaining = 0
+    async with terminal(settings_for(tmp_path, groq, did)) as (chat, screen, core):
+        await chat.handle("first")
+        await screen.wait_for("out of credits")
+        await chat.handle("second")
+        await chat.handle("third")
+    assert len(did.calls("/talks", "POST")) == 1  # no hammering while paused
+    # The failure itself told this conversation; nothing more is said while paused.
+    assert screen.text.count("🎬") == 1
+
+
+async def test_pause_is_explained_to_a_conversation_not_told_yet(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    did.fail_next("POST /talks", 503, times=10)
+    async with terminal(settings_for(tmp_path, groq, did)) as (chat, screen, core):
+        await chat.handle("first")
+        await screen.wait_for("🎬")
+        events = await turn(core, "someone-else", "u9")
+        again = await turn(core, "someone-else", "u9")
+    assert isinstance(events[-1], Notice)
+    assert events[-1].message.startswith("Avatar videos are paused for about 5 min")
+    assert again[-1] is None  # told once
+
+
+async def test_stats_for_admins(tmp_path: Path, groq: FakeGroq, did: FakeDID) -> None:
+    async with FakeTelegram() as tg:
+        settings = settings_for(
+            tmp_path,
+            groq,
+            did,
+            TELEGRAM_BOT_TOKEN=tg.token,
+            TELEGRAM_API_BASE_URL=tg.base_url,
+            ADMIN_USER_IDS="1001",
+        )
+        async with running_bot(settings):
+            tg.push_text(1001, "hello")
+            await tg.wait_for_sent(1001, "sendVideo")
+            tg.push_text(1001, "/stats")
+            tg.push_text(1002, "/stats", user_id=1002)
+            await tg.wait_for(lambda: len(tg.sent(1001, "sendMessage")) == 2)
+            await tg.wait_for_sent(1002, "sendMessage")
+    stats = tg.sent(1001, "sendMessage")[-1].text or ""
+    assert stats.startswith("Today (UTC): 1 messages, 1 videos")
+    assert tg.sent(1002, "sendMessage")[0].text == "Only the bot's admins can use /stats."
+
+
+async def test_telegram_allow_list(tmp_path: Path, groq: FakeGroq) -> None:
+    async with FakeTelegram() as tg:
+        settings = settings_for(
+            tmp_path,
+            groq,
+            None,
+            TELEGRAM_BOT_TOKEN=tg.token,
+            TELEGRAM_API_BASE_URL=tg.base_url,
+            TELEGRAM_ALLOWED_CHAT_IDS="1001",
+        )
+        async with running_bot(settings):
+            tg.push_text(1002, "let me in", user_id=1002)
+            tg.push_text(1001, "hello")
+            await tg.wait_for_sent(1002, "sendMessage")
+            await tg.wait_for_sent(1001, "sendMessage")
+    assert tg.sent(1002, "sendMessage")[0].text == "Sorry, this bot is private."
+    assert [b["messages"][-1]["content"] for b in groq.chat_bodies] == ["hello"]
