@@ -107,8 +107,10 @@ def _telegram(settings: Settings) -> AdapterFactory:
             token=token,
             api_root=url(settings.TELEGRAM_API_BASE_URL),
             upload_limit=int(settings.TELEGRAM_UPLOAD_LIMIT_MB * 1024 * 1024),
+            inbox=core.inbox,
             allowed_chats=settings.TELEGRAM_ALLOWED_CHAT_IDS,
             admins=settings.ADMIN_USER_IDS,
+            grace_seconds=settings.SHUTDOWN_GRACE_SECONDS,
         )
 
     return build

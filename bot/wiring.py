@@ -16,6 +16,7 @@ from core import database
 from core.answer import GroqChatModel
 from core.conversation import Conversations, ConversationSettings
 from core.did import DIDClient, PollSchedule
+from core.inbox import SqliteInbox
 from core.jobs import AvatarJobs
 from core.ports import VideoDelivery
 from core.quota import Limits, Quotas, SqliteCounters
@@ -35,6 +36,7 @@ class Core:
     groq: groq.AsyncGroq
     did: DIDClient | None
     jobs: AvatarJobs | None
+    inbox: SqliteInbox
     deliveries: dict[str, VideoDelivery] = field(default_factory=dict)
 
     async def start_jobs(self) -> int:
@@ -113,7 +115,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             jobs=jobs,
             quotas=quotas,
         )
-        yield Core(settings, db, conversations, groq_client, did, jobs, deliveries)
+        yield Core(settings, db, conversations, groq_client, did, jobs, SqliteInbox(db), deliveries)
 
 
 def _did_client(settings: Settings, http: httpx.AsyncClient) -> DIDClient | None:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 
-from telegram import Bot, BotCommand, Update
+from telegram import Bot, BotCommand
 from telegram.ext import Application, ApplicationBuilder, CommandHandler, MessageHandler, filters
 
 from adapters.telegram.actions import ChatActions
 from adapters.telegram.convert import PLATFORM
 from adapters.telegram.delivery import UPLOAD_LIMIT, TelegramDelivery
 from adapters.telegram.handlers import TelegramHandlers
+from adapters.telegram.polling import InboxPoller, InboxProcessor
 from core.conversation import Conversations
+from core.inbox import SqliteInbox
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +41,27 @@ class TelegramAdapter:
         token: str,
         api_root: str,
         upload_limit: int = UPLOAD_LIMIT,
+        inbox: SqliteInbox,
         allowed_chats: list[int] | None = None,
         admins: list[str] | None = None,
+        grace_seconds: float = 20.0,
     ) -> None:
         # PTB hands out RetryAfter.retry_after as a timedelta with this set (and warns without).
         os.environ.setdefault("PTB_TIMEDELTA", "true")
         root = api_root.rstrip("/")
+        self._processor = InboxProcessor(inbox)
         self.application: Application = (  # type: ignore[type-arg]
             ApplicationBuilder()
             .token(token)
             .base_url(f"{root}/bot")
             .base_file_url(f"{root}/file/bot")
-            .concurrent_updates(True)
+            .concurrent_updates(self._processor)
+            .updater(None)
             .build()
         )
+        self._poller = InboxPoller(self.application.bot, inbox, self.application.update_queue)
+        self._polling: asyncio.Task[None] | None = None
+        self._grace = grace_seconds
         self.actions = ChatActions(self.application.bot)
         self.delivery = TelegramDelivery(lambda: self.application.bot, self.actions, upload_limit)
         self._handlers = TelegramHandlers(
@@ -85,14 +95,24 @@ class TelegramAdapter:
         await self.application.initialize()
         await self.application.bot.set_my_commands(COMMANDS)
         await self.application.start()
-        assert self.application.updater is not None
-        await self.application.updater.start_polling(allowed_updates=[Update.MESSAGE])
+        replayed = await self._poller.replay()
+        if replayed:
+            log.info("answering %d Telegram message(s) left from the last run", replayed)
+        self._polling = asyncio.create_task(self._poller.run(), name="telegram-polling")
         log.info("Telegram bot @%s is polling", self.application.bot.username)
 
     async def stop(self) -> None:
-        """Stop polling, let handlers in flight finish, close the connection pool."""
-        if self.application.updater and self.application.updater.running:
-            await self.application.updater.stop()
+        """Stop polling, give handlers in flight the grace period, close the connection pool.
+
+        Updates not answered by then stay in the inbox and are answered on the next start.
+        """
+        if self._polling is not None:
+            self._polling.cancel()
+            await asyncio.gather(self._polling, return_exceptions=True)
+        if cut := await self._processor.drain(self._grace):
+            log.warning(
+                "stopped %d Telegram answer(s) in flight; they resume on the next start", cut
+            )
         if self.application.running:
             await self.application.stop()
         await self.actions.aclose()

@@ -1,0 +1,118 @@
+"""Long polling that records each update in the inbox before Telegram is told it arrived."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable
+
+from telegram import Bot, Update
+from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.ext import BaseUpdateProcessor
+
+from adapters.telegram.calls import retry_seconds
+from adapters.telegram.convert import PLATFORM
+from core.inbox import SqliteInbox
+
+log = logging.getLogger(__name__)
+
+# Telegram holds a getUpdates request open this long when there is nothing to deliver.
+POLL_TIMEOUT = 10
+# PTB's default cap on updates handled at once.
+MAX_CONCURRENT = 256
+
+
+class InboxProcessor(BaseUpdateProcessor):
+    """Handles updates concurrently; marks each answered in the inbox once its handler is done."""
+
+    def __init__(self, inbox: SqliteInbox) -> None:
+        super().__init__(MAX_CONCURRENT)
+        self._inbox = inbox
+        self._running: dict[int, asyncio.Task[object]] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[object]) -> None:
+        """Run the handlers; a crash before the end leaves the update to be replayed."""
+        key = update.update_id if isinstance(update, Update) else None
+        task = asyncio.current_task()
+        if key is not None and task is not None:
+            self._running[key] = task
+            self._idle.clear()
+        try:
+            await coroutine
+        finally:
+            if key is not None:
+                self._running.pop(key, None)
+                if not self._running:
+                    self._idle.set()
+        if key is not None:
+            await self._inbox.answered(PLATFORM, str(key))
+
+    async def drain(self, grace: float) -> int:
+        """Give handlers in flight `grace` seconds, then cancel the rest; return how many."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace)
+            return 0
+        except TimeoutError:
+            tasks = list(self._running.values())
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return len(tasks)
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to tear down."""
+
+
+class InboxPoller:
+    """Fetches updates, records them, and only then confirms them with the next offset."""
+
+    def __init__(self, bot: Bot, inbox: SqliteInbox, queue: asyncio.Queue[object]) -> None:
+        self._bot, self._inbox, self._queue = bot, inbox, queue
+
+    async def replay(self) -> int:
+        """Queue the updates recorded but not answered before the last stop."""
+        entries = await self._inbox.unanswered(PLATFORM)
+        for entry in entries:
+            update = Update.de_json(json.loads(entry.payload), self._bot)
+            await self._queue.put(update)
+        return len(entries)
+
+    async def run(self) -> None:
+        """Poll until cancelled."""
+        last = await self._inbox.last_key(PLATFORM)
+        offset = int(last) + 1 if last is not None else None
+        failures = 0
+        while True:
+            try:
+                updates = await self._bot.get_updates(
+                    offset=offset,
+                    timeout=POLL_TIMEOUT,
+                    allowed_updates=[Update.MESSAGE],
+                    read_timeout=POLL_TIMEOUT + 10,
+                )
+                failures = 0
+            except RetryAfter as error:
+                await asyncio.sleep(retry_seconds(error))
+                continue
+            except InvalidToken:
+                log.error("Telegram refused TELEGRAM_BOT_TOKEN; polling stops")
+                raise
+            except (NetworkError, TelegramError) as error:
+                failures += 1
+                log.warning("getUpdates failed (%s); retrying", error)
+                await asyncio.sleep(min(30.0, 0.5 * 2**failures))
+                continue
+            for update in updates:
+                await self._accept(update)
+                offset = update.update_id + 1
+
+    async def _accept(self, update: Update) -> None:
+        payload = json.dumps(update.to_dict())
+        if await self._inbox.record(PLATFORM, str(update.update_id), payload):
+            await self._queue.put(update)

@@ -1,0 +1,137 @@
+"""Nothing lost, nothing twice: `avatarbot run` killed and restarted against the local fakes."""
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.did import FakeDID
+from tests.fakes.groq import FakeGroq
+from tests.fakes.telegram import FakeTelegram
+
+CHAT = 1001
+
+
+@pytest.fixture
+async def groq() -> AsyncIterator[FakeGroq]:
+    async with FakeGroq() as fake:
+        fake.reply = "Here I am."
+        yield fake
+
+
+@pytest.fixture
+async def did() -> AsyncIterator[FakeDID]:
+    async with FakeDID(render_seconds=0.02) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture
+def env(tmp_path: Path, groq: FakeGroq, did: FakeDID, tg: FakeTelegram) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "GROQ_API_KEY": groq.api_key,
+        "GROQ_BASE_URL": groq.base_url,
+        "DID_API_KEY": did.api_key,
+        "DID_API_BASE_URL": did.base_url,
+        "DID_POLL_FIRST_SECONDS": "0.01",
+        "DID_POLL_INTERVAL_SECONDS": "0.01",
+        "TELEGRAM_BOT_TOKEN": tg.token,
+        "TELEGRAM_API_BASE_URL": tg.base_url,
+        "WEB_ENABLED": "false",
+        "DATABASE_PATH": str(tmp_path / "bot.db"),
+        "SHUTDOWN_GRACE_SECONDS": "10",
+    }
+
+
+async def start(
+    tmp_path: Path, env: dict[str, str], tg: FakeTelegram
+) -> asyncio.subprocess.Process:
+    polls = len(tg.calls("getUpdates"))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    await tg.wait_for(lambda: len(tg.calls("getUpdates")) > polls, timeout=20)
+    return process
+
+
+async def test_killed_while_answering_the_message_is_answered_once_after_restart(
+    tmp_path: Path, env: dict[str, str], tg: FakeTelegram, groq: FakeGroq, did: FakeDID
+) -> None:
+    first = await start(tmp_path, env, tg)
+    gate = groq.hold()
+    tg.push_text(CHAT, "are you there?")
+    await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
+    first.kill()  # SIGKILL: no chance to clean up
+    await first.wait()
+    groq._hold = None
+    gate.set()
+    second = await start(tmp_path, env, tg)
+    await tg.wait_for_sent(CHAT, "sendVideo", timeout=20)
+    second.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(second.wait(), 20) == 0
+    assert [s.text for s in tg.sent(CHAT, "sendMessage")] == ["Here I am."]
+    assert len(tg.sent(CHAT, "sendVideo")) == 1
+    assert len(did.talks) == 1
+
+
+async def test_killed_while_rendering_the_video_is_delivered_once(
+    tmp_path: Path, env: dict[str, str], tg: FakeTelegram, did: FakeDID
+) -> None:
+    did.hold_renders = True
+    first = await start(tmp_path, env, tg)
+    tg.push_text(CHAT, "hello")
+    await did.wait_for(lambda: any(talk.polls for talk in did.talks.values()))
+    first.kill()
+    await first.wait()
+    did.release_all()
+    second = await start(tmp_path, env, tg)
+    await tg.wait_for_sent(CHAT, "sendVideo", timeout=20)
+    second.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(second.wait(), 20) == 0
+    assert len(tg.sent(CHAT, "sendMessage")) == 1
+    assert len(tg.sent(CHAT, "sendVideo")) == 1
+    assert len(did.calls("/talks", "POST")) == 1  # the talk was polled again, not paid twice
+
+
+async def test_sigterm_lets_the_answer_in_flight_finish(
+    tmp_path: Path, env: dict[str, str], tg: FakeTelegram, groq: FakeGroq
+) -> None:
+    process = await start(tmp_path, env | {"DID_API_KEY": ""}, tg)
+    gate = groq.hold()
+    tg.push_text(CHAT, "quick question")
+    await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
+    process.send_signal(signal.SIGTERM)
+    gate.set()
+    assert await asyncio.wait_for(process.wait(), 20) == 0
+    assert [s.text for s in tg.sent(CHAT, "sendMessage")] == ["Here I am."]
+
+
+async def test_answer_still_in_flight_after_the_grace_period_is_answered_on_restart(
+    tmp_path: Path, env: dict[str, str], tg: FakeTelegram, groq: FakeGroq
+) -> None:
+    env = env | {"DID_API_KEY": "", "SHUTDOWN_GRACE_SECONDS": "0.2"}
+    first = await start(tmp_path, env, tg)
+    gate = groq.hold()
+    tg.push_text(CHAT, "slow question")
+    await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
+    first.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(first.wait(), 20) == 0  # the grace period is bounded
+    assert not tg.sent(CHAT, "sendMessage")
+    groq._hold = None
+    gate.set()
+    second = await start(tmp_path, env, tg)
+    await tg.wait_for_sent(CHAT, "sendMessage", timeout=20)
+    second.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(second.wait(), 20) == 0
+    assert [s.text for s in tg.sent(CHAT, "sendMessage")] == ["Here I am."]
