@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     DID_VOICE_ID: str = Field("en-US-JennyNeural", min_length=1)
     AVATAR_ENABLED: bool | None = None
     DID_POLL_FIRST_SECONDS: float = Field(4.0, gt=0)
-    DID_POLL_INTERVAL_SECONDS: float = Field(4.0, gt=0)
+    DID_POLL_INTERVAL_SECONDS: float = Field(1.0, gt=0)
     DID_RENDER_TIMEOUT_SECONDS: float = Field(300.0, gt=0)
     DID_MAX_CONCURRENT_RENDERS: int = Field(8, ge=1, le=100)
 

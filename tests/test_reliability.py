@@ -135,3 +135,42 @@ async def test_answer_still_in_flight_after_the_grace_period_is_answered_on_rest
     second.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(second.wait(), 20) == 0
     assert [s.text for s in tg.sent(CHAT, "sendMessage")] == ["Here I am."]
+
+
+async def test_discord_message_killed_mid_answer_is_answered_once_after_restart(
+    tmp_path: Path, env: dict[str, str], groq: FakeGroq, did: FakeDID
+) -> None:
+    from tests.fakes.discord import TEXT_CHANNEL_ID, FakeDiscord
+
+    async with FakeDiscord() as dc:
+        env = {k: v for k, v in env.items() if not k.startswith("TELEGRAM")} | {
+            "DISCORD_BOT_TOKEN": dc.token,
+            "DISCORD_API_BASE_URL": dc.api_url,
+            "DISCORD_GATEWAY_URL": dc.gateway_url,
+        }
+
+        async def start_discord() -> asyncio.subprocess.Process:
+            identified = len(dc.calls("/users/@me"))
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            await dc.wait_for(lambda: len(dc.calls("/users/@me")) > identified, timeout=20)
+            await dc.wait_for(lambda: dc.connected, timeout=20)
+            return process
+
+        first = await start_discord()
+        gate = groq.hold()
+        await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} still there?")
+        await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
+        first.kill()
+        await first.wait()
+        groq._hold = None
+        gate.set()
+        second = await start_discord()
+        await dc.wait_for(lambda: any(s.files for s in dc.sent(TEXT_CHANNEL_ID, "message")), 20)
+        second.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(second.wait(), 20) == 0
+        replies = [s for s in dc.sent(TEXT_CHANNEL_ID, "message") if not s.files]
+        assert len(replies) == 1
+        assert dc.message(replies[0].message_id or 0)["content"] == "Here I am."  # type: ignore[index]

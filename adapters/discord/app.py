@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Literal
 
@@ -16,6 +17,8 @@ from adapters.discord.convert import PLATFORM, conversation_key
 from adapters.discord.delivery import DiscordDelivery
 from adapters.discord.handlers import HELP, DiscordHandlers
 from core.conversation import Conversations
+from core.inbox import SqliteInbox
+from core.inflight import InFlight
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +30,20 @@ class AvatarClient(discord.Client):
     """The discord.py client: routes messages to the handlers and owns the command tree."""
 
     def __init__(
-        self, handlers: DiscordHandlers, intents: discord.Intents, guilds: list[int]
+        self,
+        handlers: DiscordHandlers,
+        intents: discord.Intents,
+        guilds: list[int],
+        inbox: SqliteInbox,
     ) -> None:
         super().__init__(
             intents=intents,
             max_ratelimit_timeout=MAX_RATELIMIT_TIMEOUT,
             allowed_mentions=discord.AllowedMentions.none(),
         )
-        self.handlers, self._guilds = handlers, guilds
+        self.handlers, self._guilds, self.inbox = handlers, guilds, inbox
+        self.in_flight = InFlight()
+        self.stopping = False
         self.tree = GatedTree(self)
         _add_commands(self.tree, handlers)
 
@@ -50,8 +59,38 @@ class AvatarClient(discord.Client):
 
     async def on_message(self, message: discord.Message) -> None:
         """Answer messages addressed to the bot; ignore bots, including itself."""
-        if self.user is not None and message.author.id != self.user.id:
+        if self.stopping or self.user is None or not self.handlers.addressed(message, self.user):
+            return
+        key = str(message.id)
+        payload = json.dumps({"channel_id": message.channel.id, "message_id": message.id})
+        if not await self.inbox.record(PLATFORM, key, payload):
+            return  # already recorded: a gateway replay after a resume
+        await self.answer_recorded(message)
+
+    async def answer_recorded(self, message: discord.Message) -> None:
+        """Answer a recorded message and mark it answered; a stop before that replays it."""
+        assert self.user is not None
+        with self.in_flight.track(message.id):
             await self.handlers.on_message(message, self.user)
+        await self.inbox.answered(PLATFORM, str(message.id))
+
+    async def replay(self) -> int:
+        """Answer the messages recorded but not answered before the last stop."""
+        entries = await self.inbox.unanswered(PLATFORM)
+        for entry in entries:
+            ids = json.loads(entry.payload)
+            try:
+                channel = self.get_channel(ids["channel_id"]) or await self.fetch_channel(
+                    ids["channel_id"]
+                )
+                assert isinstance(channel, discord.abc.Messageable)
+                message = await channel.fetch_message(ids["message_id"])
+            except discord.HTTPException as error:
+                log.info("message %s is gone (%s); not answering it", entry.message_key, error)
+                await self.inbox.answered(PLATFORM, entry.message_key)
+                continue
+            await self.answer_recorded(message)
+        return len(entries)
 
 
 class GatedTree(app_commands.CommandTree["AvatarClient"]):
@@ -132,6 +171,8 @@ class DiscordAdapter:
         voice_channel_ids: list[int] | None = None,
         allowed_guilds: list[int] | None = None,
         admins: list[str] | None = None,
+        inbox: SqliteInbox,
+        grace_seconds: float = 20.0,
     ) -> None:
         # discord.py reads both URLs from class attributes: one process, one Discord.
         Route.BASE = api_base.rstrip("/")
@@ -145,15 +186,17 @@ class DiscordAdapter:
             allowed_guilds=set(allowed_guilds or []),
             admins=set(admins or []),
         )
-        self.client = AvatarClient(handlers, intents, guild_ids or [])
+        self.client = AvatarClient(handlers, intents, guild_ids or [], inbox)
         self.delivery = DiscordDelivery(lambda: self.client)
-        self._token = token
+        self._token, self._grace = token, grace_seconds
         self._gateway: asyncio.Task[None] | None = None
+        self._replay: asyncio.Task[int] | None = None
 
     async def start(self) -> None:
         """Log in over REST (checks the token, syncs commands), then connect to the gateway."""
         await self.client.login(self._token)
         self._gateway = asyncio.create_task(self.client.connect(), name="discord-gateway")
+        self._replay = asyncio.create_task(self.client.replay(), name="discord-replay")
 
     @staticmethod
     async def check(token: str, api_base: str) -> str:
@@ -171,7 +214,18 @@ class DiscordAdapter:
         await self.client.wait_until_ready()
 
     async def stop(self) -> None:
-        """Close the gateway and the HTTP session."""
+        """Stop taking messages, give answers in flight the grace period, close the connection.
+
+        Messages not answered by then stay in the inbox and are answered on the next start.
+        """
+        self.client.stopping = True
+        if self._replay is not None:
+            self._replay.cancel()
+            await asyncio.gather(self._replay, return_exceptions=True)
+        if cut := await self.client.in_flight.drain(self._grace):
+            log.warning(
+                "stopped %d Discord answer(s) in flight; they resume on the next start", cut
+            )
         await self.client.close()
         if self._gateway is not None:
             await asyncio.gather(self._gateway, return_exceptions=True)

@@ -109,7 +109,7 @@ class TelegramAdapter:
         if self._polling is not None:
             self._polling.cancel()
             await asyncio.gather(self._polling, return_exceptions=True)
-        if cut := await self._processor.drain(self._grace):
+        if cut := await self._processor.in_flight.drain(self._grace):
             log.warning(
                 "stopped %d Telegram answer(s) in flight; they resume on the next start", cut
             )

@@ -14,6 +14,7 @@ from telegram.ext import BaseUpdateProcessor
 from adapters.telegram.calls import retry_seconds
 from adapters.telegram.convert import PLATFORM
 from core.inbox import SqliteInbox
+from core.inflight import InFlight
 
 log = logging.getLogger(__name__)
 
@@ -29,38 +30,16 @@ class InboxProcessor(BaseUpdateProcessor):
     def __init__(self, inbox: SqliteInbox) -> None:
         super().__init__(MAX_CONCURRENT)
         self._inbox = inbox
-        self._running: dict[int, asyncio.Task[object]] = {}
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self.in_flight = InFlight()
 
     async def do_process_update(self, update: object, coroutine: Awaitable[object]) -> None:
-        """Run the handlers; a crash before the end leaves the update to be replayed."""
-        key = update.update_id if isinstance(update, Update) else None
-        task = asyncio.current_task()
-        if key is not None and task is not None:
-            self._running[key] = task
-            self._idle.clear()
-        try:
+        """Run the handlers; a crash or cancellation before the end leaves it to be replayed."""
+        if not isinstance(update, Update):
             await coroutine
-        finally:
-            if key is not None:
-                self._running.pop(key, None)
-                if not self._running:
-                    self._idle.set()
-        if key is not None:
-            await self._inbox.answered(PLATFORM, str(key))
-
-    async def drain(self, grace: float) -> int:
-        """Give handlers in flight `grace` seconds, then cancel the rest; return how many."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), grace)
-            return 0
-        except TimeoutError:
-            tasks = list(self._running.values())
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            return len(tasks)
+            return
+        with self.in_flight.track(update.update_id):
+            await coroutine
+        await self._inbox.answered(PLATFORM, str(update.update_id))
 
     async def initialize(self) -> None:
         """Nothing to set up."""

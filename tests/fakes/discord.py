@@ -927,6 +927,7 @@ class FakeDiscord:
             ("GET", "/applications/@me", reply(self._application)),
             ("GET", "/channels/{channel_id}", self._get_channel),
             ("POST", "/channels/{channel_id}/messages", self._post_message),
+            ("GET", "/channels/{channel_id}/messages/{message_id}", self._get_message),
             ("PATCH", "/channels/{channel_id}/messages/{message_id}", self._edit_message),
             ("DELETE", "/channels/{channel_id}/messages/{message_id}", self._delete_message),
             ("POST", "/channels/{channel_id}/typing", self._typing),
@@ -1013,6 +1014,10 @@ class FakeDiscord:
         self._apply_edit(message, payload, body.files)
         self._log("edit", message, payload, body.files)
         await self._dispatch_message("MESSAGE_UPDATE", message)
+        return _json(message)
+
+    async def _get_message(self, request: web.Request) -> web.StreamResponse:
+        _, message = self._target_message(request)
         return _json(message)
 
     async def _delete_message(self, request: web.Request) -> web.StreamResponse:
