@@ -92,6 +92,8 @@ def _web(settings: Settings) -> AdapterFactory:
             auth_token=token,
             media_dir=settings.media_dir,
             max_text_chars=settings.MAX_MESSAGE_CHARS,
+            inbox=core.inbox,
+            grace_seconds=settings.SHUTDOWN_GRACE_SECONDS,
         )
 
     return build

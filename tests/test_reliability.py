@@ -174,3 +174,55 @@ async def test_discord_message_killed_mid_answer_is_answered_once_after_restart(
         replies = [s for s in dc.sent(TEXT_CHANNEL_ID, "message") if not s.files]
         assert len(replies) == 1
         assert dc.message(replies[0].message_id or 0)["content"] == "Here I am."  # type: ignore[index]
+
+
+async def test_web_message_cut_by_a_stop_is_answered_on_restart_and_not_twice(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    import socket
+
+    import aiohttp
+
+    from tests.harness import running_bot, settings_for
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = settings_for(
+        tmp_path, groq, did, WEB_ENABLED=True, WEB_PORT=port, SHUTDOWN_GRACE_SECONDS=0
+    )
+    url = f"ws://127.0.0.1:{port}/ws?conversation=alice-0123456789"
+    frame = {"type": "text", "turn": "t1", "text": "remember this"}
+
+    async def listening(session: aiohttp.ClientSession) -> None:
+        async with asyncio.timeout(10):  # poll the port with a deadline until the server is up
+            while True:
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.02)
+
+    async with aiohttp.ClientSession() as session:
+        gate = groq.hold()
+        async with running_bot(settings):
+            await listening(session)
+            async with session.ws_connect(url) as ws:
+                await ws.receive_json(timeout=5)  # ready
+                await ws.send_json(frame)
+                await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
+        groq._hold = None
+        gate.set()
+        async with running_bot(settings):  # the unanswered turn is answered on start
+            await groq.wait_for(lambda: len(groq.chat_bodies) == 2)
+            await did.wait_for(lambda: len(did.talks) == 1)
+            await listening(session)
+            async with session.ws_connect(url + "&since=0") as ws:
+                await ws.receive_json(timeout=5)  # ready
+                await ws.send_json(frame)  # a page resending the same turn is not answered again
+                video = await ws.receive_json(timeout=5)
+                while video["type"] != "video":
+                    video = await ws.receive_json(timeout=5)
+    assert video["turn"] == "t1"
+    assert len(groq.chat_bodies) == 2

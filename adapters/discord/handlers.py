@@ -18,6 +18,7 @@ from adapters.discord.convert import (
     strip_mentions,
 )
 from adapters.discord.stream import AnswerStream, InteractionSurface, MessageSurface
+from core.audio import MAX_AUDIO_SECONDS, TOO_LONG
 from core.conversation import Conversations, KeyedLocks
 from core.types import Audio, ConversationKey, Failure, FinalText, TextDelta, Transcript, Turn
 
@@ -29,8 +30,7 @@ HELP = (
     "`/reset` forgets this conversation · `/avatar on|off` switches videos here."
 )
 TOO_BIG = "That audio file is too large for me (25 MB at most)."
-# Whisper bills by length; an hour-long "voice message" is not a question.
-MAX_AUDIO_SECONDS = 15 * 60
+NOTHING_SAID = "Send me a message or a voice message and I'll answer."
 OOPS = "Something went wrong on my side — please try again."
 
 TargetFor = Callable[[int], Target]
@@ -83,6 +83,8 @@ class DiscordHandlers:
         if text is None and attachment is None:
             if message.attachments:
                 await self._say(message, "I understand text and voice messages (and audio files).")
+            elif not message.flags.voice:  # a voice message without its file: not for us to read
+                await self._say(message, NOTHING_SAID)
             return
         key = conversation_key(message.channel)
         async with self._locks.hold(key):
@@ -157,7 +159,7 @@ class DiscordHandlers:
         if attachment.size > AUDIO_LIMIT:
             raise Declined(TOO_BIG)
         if (attachment.duration or 0) > MAX_AUDIO_SECONDS:
-            raise Declined("That recording is too long for me (15 minutes at most).")
+            raise Declined(TOO_LONG)
         try:
             data = await attachment.read()
         except discord.HTTPException as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ class MediaRef:
     file_size: int | None
     mime_type: str
     filename: str
+    duration: float | None = None  # seconds, as the sender's client reports it
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,11 @@ class Target:
         return cls(int(data["chat_id"]), int(data["message_id"]), data.get("thread_id"))
 
 
+def seconds(duration: int | dt.timedelta) -> float:
+    """PTB gives durations as int seconds, or as timedelta with PTB_TIMEDELTA set."""
+    return duration.total_seconds() if isinstance(duration, dt.timedelta) else float(duration)
+
+
 def thread_of(message: Message) -> int | None:
     """A forum topic's id; replies in ordinary groups also carry a thread id, which is not one."""
     return message.message_thread_id if message.is_topic_message else None
@@ -60,14 +67,18 @@ def media_of(message: Message) -> MediaRef | None:
     """The audio to transcribe: a voice note, an audio file, a round video or an audio document."""
     if message.voice:
         voice = message.voice
-        return MediaRef(voice.file_id, voice.file_size, voice.mime_type or "audio/ogg", "voice.ogg")
+        mime = voice.mime_type or "audio/ogg"
+        return MediaRef(voice.file_id, voice.file_size, mime, "voice.ogg", seconds(voice.duration))
     if message.audio:
         audio = message.audio
         name = audio.file_name or "audio"
-        return MediaRef(audio.file_id, audio.file_size, audio.mime_type or "audio/mpeg", name)
+        mime = audio.mime_type or "audio/mpeg"
+        return MediaRef(audio.file_id, audio.file_size, mime, name, seconds(audio.duration))
     if message.video_note:
         note = message.video_note
-        return MediaRef(note.file_id, note.file_size, "video/mp4", "video_note.mp4")
+        return MediaRef(
+            note.file_id, note.file_size, "video/mp4", "video_note.mp4", seconds(note.duration)
+        )
     document = message.document
     if document and (document.mime_type or "").startswith("audio/"):
         name = document.file_name or "audio"

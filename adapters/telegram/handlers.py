@@ -24,6 +24,7 @@ from adapters.telegram.convert import (
     thread_of,
 )
 from adapters.telegram.stream import AnswerStream, DraftSupport
+from core.audio import MAX_AUDIO_SECONDS, TOO_LONG
 from core.conversation import Conversations, KeyedLocks
 from core.types import Audio, Failure, FinalText, Notice, TextDelta, Transcript, Turn
 
@@ -145,7 +146,8 @@ class TelegramHandlers:
                 return
             text = strip_mention(text, username) if text else text
         media = media_of(message)
-        if media is None and not text:
+        # A bare @mention is a text message too: the core answers it with a hint.
+        if media is None and not text and message.text is None:
             async with self._locks.hold(conversation_key(message)):
                 await self._reply(message, UNSUPPORTED)
             return
@@ -216,8 +218,11 @@ class TelegramHandlers:
             self._actions.hold(target.chat_id, target.thread_id, ChatAction.RECORD_VIDEO, interval)
 
     async def _download(self, media: MediaRef) -> Audio:
+        # Decline by the sizes Telegram reports, before anything is downloaded or transcribed.
         if media.file_size is not None and media.file_size > DOWNLOAD_LIMIT:
             raise _Declined(TOO_BIG)
+        if (media.duration or 0) > MAX_AUDIO_SECONDS:
+            raise _Declined(TOO_LONG)
         try:
             file = await call(lambda: self._bot.get_file(media.file_id))
             data = await call(file.download_as_bytearray)

@@ -18,6 +18,7 @@ from adapters.web.chat import PLATFORM, WebChat, conversation_key
 from adapters.web.delivery import Socket, WebDelivery
 from adapters.web.mailbox import Mailbox
 from core.conversation import Conversations
+from core.inbox import SqliteInbox
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,16 @@ class WebAdapter:
         auth_token: str | None,
         media_dir: Path,
         max_text_chars: int,
+        inbox: SqliteInbox | None = None,
+        grace_seconds: float = 0.0,
     ) -> None:
         self._conversations = conversations
         self._host, self.port, self._auth_token = host, port, auth_token
         self.delivery = WebDelivery(Mailbox(media_dir))
-        self.chat = WebChat(conversations, self.delivery, max_text_chars=max_text_chars)
+        self.chat = WebChat(
+            conversations, self.delivery, max_text_chars=max_text_chars, inbox=inbox
+        )
+        self._grace = grace_seconds
         self._runner: web.AppRunner | None = None
         self._sockets: set[web.WebSocketResponse] = set()
         self._stopping = False
@@ -81,10 +87,13 @@ class WebAdapter:
         await web.TCPSite(self._runner, self._host, self.port).start()
         self.port = self._runner.addresses[0][1]
         log.info("web chat at %s", self.url)
+        if replayed := await self.chat.replay():
+            log.info("answering %d web message(s) left from the last run", replayed)
 
     async def stop(self) -> None:
         """Close every socket (going away), cancel the turns in progress, stop the server."""
         self._stopping = True
+        await self.chat.drain(self._grace)
         closing = [
             ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
             for ws in self._sockets

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
 from collections import Counter
 from collections.abc import Coroutine
@@ -15,6 +17,7 @@ from adapters.web import protocol
 from adapters.web.delivery import Socket, WebDelivery
 from adapters.web.protocol import AudioFrame, AvatarFrame, ClientFrame, ProtocolError, TextFrame
 from core.conversation import Conversations
+from core.inbox import SqliteInbox
 from core.types import (
     Audio,
     ConversationKey,
@@ -38,6 +41,17 @@ BUSY = "One moment — I'm still answering your earlier messages."
 NO_AVATAR = "Avatar videos aren't set up on this server."
 
 
+def _inbox_key(conversation: str, turn: str) -> str:
+    return f"{conversation}/{turn}"
+
+
+def _turn(conversation: str, frame: TextFrame | AudioFrame) -> Turn:
+    key = conversation_key(conversation)
+    if isinstance(frame, TextFrame):
+        return Turn(key, conversation, text=frame.text)
+    return Turn(key, conversation, audio=Audio(frame.data, frame.mime, "voice"))
+
+
 def conversation_key(conversation: str) -> ConversationKey:
     return ConversationKey(PLATFORM, conversation)
 
@@ -46,9 +60,14 @@ class WebChat:
     """Answers the web conversations; owns one named task per turn, cancelled by `aclose`."""
 
     def __init__(
-        self, conversations: Conversations, delivery: WebDelivery, *, max_text_chars: int
+        self,
+        conversations: Conversations,
+        delivery: WebDelivery,
+        *,
+        max_text_chars: int,
+        inbox: SqliteInbox | None = None,
     ) -> None:
-        self._conversations, self._delivery = conversations, delivery
+        self._conversations, self._delivery, self._inbox = conversations, delivery, inbox
         self._max_text_chars = max_text_chars
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending: Counter[str] = Counter()
@@ -99,14 +118,51 @@ class WebChat:
             return
         key = conversation_key(conversation)
         work: Coroutine[Any, Any, None]
-        if isinstance(frame, TextFrame):
-            work = self._answer(Turn(key, conversation, text=frame.text), frame.turn)
-        elif isinstance(frame, AudioFrame):
-            audio = Audio(frame.data, frame.mime, "voice")
-            work = self._answer(Turn(key, conversation, audio=audio), frame.turn)
+        if isinstance(frame, TextFrame | AudioFrame):
+            if not await self._record(conversation, frame):
+                return  # the page sent this turn before (it resends after a reconnect)
+            work = self._answer(_turn(conversation, frame), frame.turn)
         else:
             work = self._reset(key, frame.turn)
         self._spawn(work, conversation, frame.turn)
+
+    async def _record(self, conversation: str, frame: TextFrame | AudioFrame) -> bool:
+        """Write the message to the inbox before answering it; False for a repeat."""
+        if self._inbox is None:
+            return True
+        payload: dict[str, str] = {"conversation": conversation, "turn": frame.turn}
+        if isinstance(frame, TextFrame):
+            payload["text"] = frame.text
+        else:
+            payload |= {"mime": frame.mime, "audio": base64.b64encode(frame.data).decode()}
+        return await self._inbox.record(
+            PLATFORM, _inbox_key(conversation, frame.turn), json.dumps(payload)
+        )
+
+    async def replay(self) -> int:
+        """Answer the messages recorded but not answered before the last stop."""
+        if self._inbox is None:
+            return 0
+        entries = await self._inbox.unanswered(PLATFORM)
+        for entry in entries:
+            data = json.loads(entry.payload)
+            frame: TextFrame | AudioFrame
+            if "text" in data:
+                frame = TextFrame(turn=data["turn"], text=data["text"])
+            else:
+                frame = AudioFrame(
+                    turn=data["turn"], mime=data["mime"], data=base64.b64decode(data["audio"])
+                )
+            conversation = data["conversation"]
+            self._spawn(
+                self._answer(_turn(conversation, frame), frame.turn), conversation, frame.turn
+            )
+        return len(entries)
+
+    async def drain(self, grace: float) -> None:
+        """Give the turns in progress `grace` seconds before `aclose` cancels them."""
+        if self._tasks and grace > 0:
+            await asyncio.wait(list(self._tasks), timeout=grace)
 
     def _spawn(self, work: Coroutine[Any, Any, None], conversation: str, turn: str) -> None:
         if self._closed:
@@ -141,6 +197,8 @@ class WebChat:
                     elif isinstance(event, Failure):
                         message = protocol.error(turn_id, event.message, "failed")
                         await self._send(conversation, message)
+            if self._inbox is not None:
+                await self._inbox.answered(PLATFORM, _inbox_key(conversation, turn_id))
         except Exception:
             log.exception("web turn %s in %s failed", turn_id, turn.key)
             await self._send(conversation, protocol.error(turn_id, OOPS, "failed"))
