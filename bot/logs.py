@@ -8,7 +8,8 @@ from typing import TextIO
 
 # httpx logs every request URL at INFO; Telegram's URLs contain the bot token.
 _HANDLER_NAME = "avatarbot"
-_CHATTY = ("httpx", "httpcore", "hpack", "aiosqlite", "discord.gateway")
+# discord.py logs interaction webhook URLs, which carry the interaction token, at DEBUG.
+_CHATTY = ("httpx", "httpcore", "hpack", "aiosqlite", "discord.gateway", "discord.webhook")
 
 
 class RedactingFilter(logging.Filter):

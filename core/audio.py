@@ -12,6 +12,9 @@ log = logging.getLogger(__name__)
 
 # Groq's free tier caps a transcription upload at 25 MB.
 MAX_AUDIO_BYTES = 25 * 1024 * 1024
+# Whisper bills by length; an hour-long "voice message" is not a question.
+MAX_AUDIO_SECONDS = 15 * 60
+TOO_LONG = f"That recording is too long for me ({MAX_AUDIO_SECONDS // 60} minutes at most)."
 _CONVERT_TIMEOUT = 60.0
 
 _ACCEPTED_MIME = {

@@ -288,3 +288,30 @@ async def test_overlong_voice_message_is_declined_before_download(
     reply = dc.message(dc.sent(channel, "message")[0].message_id or 0)
     assert reply is not None and "too long for me" in reply["content"]
     assert not dc.calls("voice-message.ogg", "GET")
+
+
+async def test_video_quota_is_per_user_and_said(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord
+) -> None:
+    settings = settings_for(
+        tmp_path,
+        groq,
+        did,
+        DISCORD_BOT_TOKEN=dc.token,
+        DISCORD_API_BASE_URL=dc.api_url,
+        DISCORD_GATEWAY_URL=dc.gateway_url,
+        AVATAR_DAILY_LIMIT_PER_USER=1,
+    )
+    async with running_bot(settings):
+        await dc.wait_for(lambda: dc.connected)
+        await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} one")
+        await dc.wait_for(lambda: any(s.files for s in dc.sent(TEXT_CHANNEL_ID, "message")))
+        await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} two")
+        await dc.wait_for(lambda: len(dc.sent(TEXT_CHANNEL_ID, "message")) >= 4)
+        dc.add_user(USER_ID + 7, "someone")
+        await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} three", author_id=USER_ID + 7)
+        await dc.wait_for(
+            lambda: sum(bool(s.files) for s in dc.sent(TEXT_CHANNEL_ID, "message")) == 2
+        )
+    notes = [s.content or "" for s in dc.sent(TEXT_CHANNEL_ID, "message") if not s.files]
+    assert any(n.startswith("🎬 No video this time: your 1 avatar videos") for n in notes)

@@ -20,7 +20,16 @@ from adapters.discord.convert import (
 from adapters.discord.stream import AnswerStream, InteractionSurface, MessageSurface
 from core.audio import MAX_AUDIO_SECONDS, TOO_LONG
 from core.conversation import Conversations, KeyedLocks
-from core.types import Audio, ConversationKey, Failure, FinalText, TextDelta, Transcript, Turn
+from core.types import (
+    Audio,
+    ConversationKey,
+    Failure,
+    FinalText,
+    Notice,
+    TextDelta,
+    Transcript,
+    Turn,
+)
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +152,11 @@ class DiscordHandlers:
                     await stream.update(event.text)
                 elif isinstance(event, FinalText):
                     message_id = await stream.finish(event.text)
-                    await self.conversations.render_avatar(
-                        turn.key, event.text, target(message_id).dump()
+                    job = await self.conversations.render_avatar(
+                        turn.key, event.text, target(message_id).dump(), turn.user_id
                     )
+                    if isinstance(job, Notice):
+                        await stream.note(f"🎬 {job.message}")
                 elif isinstance(event, Failure):
                     await stream.fail(event.message)
 

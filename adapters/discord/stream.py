@@ -79,6 +79,10 @@ class AnswerStream:
             message_id = await self._surface.more(part)
         return message_id
 
+    async def note(self, text: str) -> None:
+        """Send a short extra line after the answer."""
+        await self._surface.more(text)
+
     async def fail(self, message: str) -> None:
         """Say in one line what went wrong."""
         await self._surface.show(self._header() + f"⚠️ {message}")

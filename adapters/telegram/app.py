@@ -7,6 +7,7 @@ import logging
 import os
 
 from telegram import Bot, BotCommand
+from telegram.error import InvalidToken
 from telegram.ext import Application, ApplicationBuilder, CommandHandler, MessageHandler, filters
 
 from adapters.telegram.actions import ChatActions
@@ -15,6 +16,7 @@ from adapters.telegram.delivery import UPLOAD_LIMIT, TelegramDelivery
 from adapters.telegram.handlers import TelegramHandlers
 from adapters.telegram.polling import InboxPoller, InboxProcessor
 from core.conversation import Conversations
+from core.errors import ConfigurationError
 from core.inbox import SqliteInbox
 
 log = logging.getLogger(__name__)
@@ -92,7 +94,12 @@ class TelegramAdapter:
 
     async def start(self) -> None:
         """Log in (getMe), publish the command menu, and start long polling."""
-        await self.application.initialize()
+        try:
+            await self.application.initialize()
+        except InvalidToken:
+            await self.application.bot.shutdown()
+            # PTB's own message quotes the token: neither it nor its cause may reach a log.
+            raise ConfigurationError("Telegram refused TELEGRAM_BOT_TOKEN (getMe)") from None
         await self.application.bot.set_my_commands(COMMANDS)
         await self.application.start()
         replayed = await self._poller.replay()
