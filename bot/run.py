@@ -12,6 +12,7 @@ from typing import Protocol
 
 from bot.settings import Settings, url
 from bot.wiring import Core, open_core
+from core.errors import ConfigurationError
 from core.ports import VideoDelivery
 
 log = logging.getLogger(__name__)
@@ -151,5 +152,9 @@ async def run(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await serve(settings, stop, factories)
+    try:
+        await serve(settings, stop, factories)
+    except ConfigurationError as error:
+        print(f"avatarbot: {error.detail}", file=sys.stderr)
+        return 2
     return 0

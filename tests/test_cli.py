@@ -184,3 +184,23 @@ async def test_check_discord(tmp_path: Path, groq: FakeGroq) -> None:
             1,
             "discord: FAILED — DISCORD_BOT_TOKEN was refused",
         )
+
+
+async def test_run_with_a_refused_token_is_one_line_and_exit_2(
+    tmp_path: Path, groq: FakeGroq
+) -> None:
+    from tests.fakes.discord import FakeDiscord
+    from tests.fakes.telegram import FakeTelegram
+
+    async with FakeTelegram() as tg, FakeDiscord() as dc:
+        telegram = {"TELEGRAM_BOT_TOKEN": "999:wrong-token", "TELEGRAM_API_BASE_URL": tg.base_url}
+        discord = {"DISCORD_BOT_TOKEN": "wrong.discord.token", "DISCORD_API_BASE_URL": dc.api_url}
+        for extra, expected in (
+            (telegram, "avatarbot: Telegram refused TELEGRAM_BOT_TOKEN (getMe)"),
+            (discord, "avatarbot: Discord refused DISCORD_BOT_TOKEN (GET /users/@me)"),
+        ):
+            env = environment(tmp_path, groq, None, **extra)
+            code, _, err = await avatarbot(tmp_path, env, "run")
+            assert code == 2
+            assert err.strip().splitlines()[-1] == expected
+            assert "Traceback" not in err and "wrong" not in err

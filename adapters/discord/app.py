@@ -17,6 +17,7 @@ from adapters.discord.convert import PLATFORM, conversation_key
 from adapters.discord.delivery import DiscordDelivery
 from adapters.discord.handlers import HELP, DiscordHandlers
 from core.conversation import Conversations
+from core.errors import ConfigurationError
 from core.inbox import SqliteInbox
 from core.inflight import InFlight
 
@@ -194,7 +195,11 @@ class DiscordAdapter:
 
     async def start(self) -> None:
         """Log in over REST (checks the token, syncs commands), then connect to the gateway."""
-        await self.client.login(self._token)
+        try:
+            await self.client.login(self._token)
+        except discord.LoginFailure:
+            await self.client.close()
+            raise ConfigurationError("Discord refused DISCORD_BOT_TOKEN (GET /users/@me)") from None
         self._gateway = asyncio.create_task(self.client.connect(), name="discord-gateway")
         self._replay = asyncio.create_task(self.client.replay(), name="discord-replay")
 
