@@ -70,6 +70,8 @@ def _discord(settings: Settings) -> AdapterFactory:
             gateway_url=gateway,
             message_content=settings.DISCORD_MESSAGE_CONTENT,
             guild_ids=settings.DISCORD_GUILD_IDS,
+            shard_count=settings.DISCORD_SHARD_COUNT,
+            shard_ids=settings.DISCORD_SHARD_IDS,
             voice_channel_ids=settings.DISCORD_VOICE_CHANNEL_IDS,
             allowed_guilds=settings.DISCORD_ALLOWED_GUILD_IDS,
             admins=settings.ADMIN_USER_IDS,

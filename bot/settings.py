@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     DISCORD_MESSAGE_CONTENT: bool = False
     DISCORD_GUILD_IDS: Annotated[list[int], NoDecode] = []
     DISCORD_VOICE_CHANNEL_IDS: Annotated[list[int], NoDecode] = []
+    DISCORD_SHARD_COUNT: int | None = Field(None, ge=1)
+    DISCORD_SHARD_IDS: Annotated[list[int], NoDecode] = []
 
     GROQ_API_KEY: SecretStr
     GROQ_BASE_URL: AnyHttpUrl = AnyHttpUrl("https://api.groq.com")
@@ -79,6 +81,7 @@ class Settings(BaseSettings):
 
     DATABASE_PATH: Path = Path("data/avatarbot.db")
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    LOG_FORMAT: Literal["text", "json"] = "text"
 
     @field_validator("LOG_LEVEL", mode="before")
     @classmethod
@@ -98,6 +101,7 @@ class Settings(BaseSettings):
         "TELEGRAM_ALLOWED_CHAT_IDS",
         "DISCORD_ALLOWED_GUILD_IDS",
         "ADMIN_USER_IDS",
+        "DISCORD_SHARD_IDS",
         mode="before",
     )
     @classmethod
@@ -134,6 +138,17 @@ class Settings(BaseSettings):
         if not value.get_secret_value().strip():
             raise ValueError("is empty")
         return value
+
+    @model_validator(mode="after")
+    def _shards_fit(self) -> Settings:
+        if self.DISCORD_SHARD_IDS and self.DISCORD_SHARD_COUNT is None:
+            raise ValueError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT")
+        count = self.DISCORD_SHARD_COUNT or 0
+        if any(not 0 <= shard < count for shard in self.DISCORD_SHARD_IDS):
+            raise ValueError(
+                f"DISCORD_SHARD_IDS must be between 0 and DISCORD_SHARD_COUNT-1 ({count - 1})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _avatar_needs_key(self) -> Settings:

@@ -315,3 +315,24 @@ async def test_video_quota_is_per_user_and_said(
         )
     notes = [s.content or "" for s in dc.sent(TEXT_CHANNEL_ID, "message") if not s.files]
     assert any(n.startswith("🎬 No video this time: your 1 avatar videos") for n in notes)
+
+
+async def test_sharded_replica_runs_only_its_shards(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord
+) -> None:
+    home_shard = (GUILD_ID >> 22) % 2  # Discord routes a guild to shard (id >> 22) % count
+    settings = settings_for(
+        tmp_path,
+        groq,
+        did,
+        DISCORD_BOT_TOKEN=dc.token,
+        DISCORD_API_BASE_URL=dc.api_url,
+        DISCORD_GATEWAY_URL=dc.gateway_url,
+        DISCORD_SHARD_COUNT=2,
+        DISCORD_SHARD_IDS=str(home_shard),
+    )
+    async with running_bot(settings):
+        await dc.wait_for(lambda: dc.connected and dc.identify is not None)
+        assert dc.identify is not None and dc.identify["shard"] == [home_shard, 2]
+        await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} hello shard")
+        await dc.wait_for(lambda: dc.sent(TEXT_CHANNEL_ID, "message"))

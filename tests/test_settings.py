@@ -55,6 +55,11 @@ def test_env_example_lists_every_setting() -> None:
         ({"GROQ_API_KEY": "k", "HISTORY_MAX_MESSAGES": "many"}, "HISTORY_MAX_MESSAGES is invalid"),
         ({"GROQ_API_KEY": "k", "DID_API_BASE_URL": "nope"}, "DID_API_BASE_URL is invalid"),
         ({"GROQ_API_KEY": "k", "AVATAR_ENABLED": "true"}, "DID_API_KEY is not set"),
+        ({"GROQ_API_KEY": "k", "DISCORD_SHARD_IDS": "0"}, "needs DISCORD_SHARD_COUNT"),
+        (
+            {"GROQ_API_KEY": "k", "DISCORD_SHARD_COUNT": "2", "DISCORD_SHARD_IDS": "2"},
+            "DISCORD_SHARD_IDS must be between 0 and DISCORD_SHARD_COUNT-1 (1)",
+        ),
     ],
 )
 def test_bad_setting_is_one_line_and_exit_2(

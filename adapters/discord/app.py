@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Literal
+from typing import Any, Literal
 
 import discord
 import yarl
@@ -36,11 +36,13 @@ class AvatarClient(discord.Client):
         intents: discord.Intents,
         guilds: list[int],
         inbox: SqliteInbox,
+        **options: Any,
     ) -> None:
         super().__init__(
             intents=intents,
             max_ratelimit_timeout=MAX_RATELIMIT_TIMEOUT,
             allowed_mentions=discord.AllowedMentions.none(),
+            **options,
         )
         self.handlers, self._guilds, self.inbox = handlers, guilds, inbox
         self.in_flight = InFlight()
@@ -92,6 +94,10 @@ class AvatarClient(discord.Client):
                 continue
             await self.answer_recorded(message)
         return len(entries)
+
+
+class ShardedAvatarClient(AvatarClient, discord.AutoShardedClient):
+    """The same client over several gateway shards, so that replicas can split the guilds."""
 
 
 class GatedTree(app_commands.CommandTree["AvatarClient"]):
@@ -169,6 +175,8 @@ class DiscordAdapter:
         gateway_url: str | None = None,
         message_content: bool = False,
         guild_ids: list[int] | None = None,
+        shard_count: int | None = None,
+        shard_ids: list[int] | None = None,
         voice_channel_ids: list[int] | None = None,
         allowed_guilds: list[int] | None = None,
         admins: list[str] | None = None,
@@ -187,7 +195,18 @@ class DiscordAdapter:
             allowed_guilds=set(allowed_guilds or []),
             admins=set(admins or []),
         )
-        self.client = AvatarClient(handlers, intents, guild_ids or [], inbox)
+        guilds = guild_ids or []
+        if shard_count is None:
+            self.client = AvatarClient(handlers, intents, guilds, inbox)
+        else:  # DISCORD_SHARD_IDS empty: this process runs every shard
+            self.client = ShardedAvatarClient(
+                handlers,
+                intents,
+                guilds,
+                inbox,
+                shard_count=shard_count,
+                shard_ids=shard_ids or None,
+            )
         self.delivery = DiscordDelivery(lambda: self.client)
         self._token, self._grace = token, grace_seconds
         self._gateway: asyncio.Task[None] | None = None
