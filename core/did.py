@@ -58,7 +58,7 @@ class RenderEstimate:
         self._weight = weight
 
     def observe(self, seconds: float) -> None:
-        """Fold in one render, timed from submit to the poll that saw it done."""
+        """Fold in one render's duration, measured from its submit."""
         self.seconds += self._weight * (seconds - self.seconds)
 
 
@@ -141,9 +141,11 @@ class DIDClient:
         submitted = self._submitted.pop(talk_id, None)
         start = time.monotonic() if submitted is None else submitted
         expected, timeout = self._estimate.seconds, self._schedule.timeout
+        last_poll = start
         while (elapsed := time.monotonic() - start) < timeout:
             delay = self._schedule.next_delay(elapsed, expected)
             await asyncio.sleep(min(delay, timeout - elapsed))
+            polled, last_poll = last_poll, time.monotonic()
             try:
                 talk = (await self._request("GET", f"/talks/{talk_id}")).json()
             except ServiceError as exc:
@@ -154,7 +156,8 @@ class DIDClient:
             status = talk.get("status")
             if status == "done" and talk.get("result_url"):
                 if submitted is not None:
-                    self._estimate.observe(time.monotonic() - start)
+                    # It finished between the previous poll and this one: take the middle.
+                    self._estimate.observe((polled + last_poll) / 2 - start)
                 return str(talk["result_url"])
             if status in ("error", "rejected"):
                 raise ServiceError(_FAILED, detail=f"talk {talk_id} {status}: {talk.get('error')}")

@@ -26,12 +26,10 @@ class SqliteHistoryStore:
         """Return the last `limit` messages of the conversation, oldest first."""
         if limit <= 0:
             return []
-        sql = (
-            "SELECT role, content FROM (SELECT id, role, content FROM messages"
-            f" WHERE {_KEY} ORDER BY id DESC LIMIT ?) ORDER BY id"
-        )
-        async with self._db.execute(sql, (*_key_params(key), limit)) as cursor:
-            return [ChatMessage(row[0], row[1]) async for row in cursor]
+        # One round trip to the database thread: iterating an aiosqlite cursor costs one per row.
+        sql = f"SELECT role, content FROM messages WHERE {_KEY} ORDER BY id DESC LIMIT ?"
+        rows = await self._db.execute_fetchall(sql, (*_key_params(key), limit))
+        return [ChatMessage(row[0], row[1]) for row in reversed(list(rows))]
 
     async def append(self, key: ConversationKey, messages: Sequence[ChatMessage]) -> None:
         """Store messages in one statement, so a turn and its answer land together."""

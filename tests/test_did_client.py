@@ -139,3 +139,54 @@ async def test_expired_result_url(did: FakeDID, http: httpx.AsyncClient) -> None
 async def test_credits(did: FakeDID, http: httpx.AsyncClient) -> None:
     did.credits_remaining = 42
     assert await client(did, http).credits() == 42
+
+
+def polls_until_done(schedule: PollSchedule, render: float, expected: float) -> tuple[int, float]:
+    """Walk the schedule in simulated time: polls until one sees the render done, and the slack."""
+    elapsed, polls = 0.0, 0
+    while elapsed < render:
+        elapsed += schedule.next_delay(elapsed, expected)
+        polls += 1
+    return polls, elapsed - render
+
+
+@pytest.mark.parametrize(("render", "max_slack"), [(38.0, 1.5), (40.0, 1.0), (42.0, 1.0)])
+def test_a_40_s_render_takes_few_polls_and_is_seen_soon(render: float, max_slack: float) -> None:
+    schedule = PollSchedule()  # first 4 s, interval 1 s
+    polls, slack = polls_until_done(schedule, render, expected=40.0)
+    assert polls <= 12
+    assert slack <= max_slack  # a render that ends early meets the last sparse poll
+
+
+def test_waits_start_at_first_double_at_most_and_never_drop_below_the_interval() -> None:
+    schedule = PollSchedule(first=4.0, interval=1.0)
+    assert schedule.next_delay(0.0, 40.0) == 4.0
+    assert schedule.next_delay(4.0, 40.0) == 4.0  # sparse early: at most the time so far
+    assert schedule.next_delay(39.5, 40.0) == 1.0  # dense near the expected end
+    assert schedule.next_delay(70.0, 40.0) == 10.0  # a third of the overdue time
+
+
+async def test_the_client_learns_how_long_renders_take(
+    did: FakeDID, http: httpx.AsyncClient
+) -> None:
+    schedule = PollSchedule(first=0.01, interval=0.01, timeout=5.0, expected=1.0)
+    renderer = DIDClient(
+        http,
+        api_key=did.api_key,
+        base_url=did.base_url,
+        source_url="https://example.com/face.jpg",
+        voice_id="v",
+        schedule=schedule,
+    )
+    await renderer.wait(await renderer.submit("Hi"))
+    assert renderer.expected_render_seconds < 1.0  # pulled towards the fake's 0.03 s
+
+
+async def test_a_resumed_talk_does_not_change_the_estimate(
+    did: FakeDID, http: httpx.AsyncClient
+) -> None:
+    talk_id = await client(did, http).submit("Hi")
+    resumed = client(did, http)  # as after a restart: this client did not submit the talk
+    before = resumed.expected_render_seconds
+    await resumed.wait(talk_id)
+    assert resumed.expected_render_seconds == before
