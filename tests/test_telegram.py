@@ -64,8 +64,19 @@ async def test_start_publishes_commands(tg: FakeTelegram, bot: None) -> None:
     assert all(c["description"] for c in call.params["commands"])
 
 
-async def test_voice_note_in_private_chat(tg: FakeTelegram, did: FakeDID, bot: None) -> None:
+async def test_voice_note_in_private_chat(
+    tg: FakeTelegram, groq: FakeGroq, did: FakeDID, bot: None
+) -> None:
+    gate, did.hold_renders = groq.hold(), True
     note = tg.push_voice(ALICE, VOICE)
+    # A chat action goes out only when the work takes longer than about a second.
+    await tg.wait_for(lambda: [s for s in tg.sent(ALICE, "sendChatAction") if s.action == "typing"])
+    gate.set()
+    await did.wait_for(lambda: len(did.talks) == 1)
+    await tg.wait_for(
+        lambda: [s for s in tg.sent(ALICE, "sendChatAction") if s.action == "record_video"]
+    )
+    did.release_all()
     (video,) = await tg.wait_for_sent(ALICE, "sendVideo")
     answer = tg.sent(ALICE, "sendMessage")[-1]
     assert answer.reply_to == note["message"]["message_id"]

@@ -18,8 +18,25 @@ PRIVATE_INTERVAL = 4.5
 GROUP_INTERVAL = 12.0
 # A render that never reports back stops showing its action after this long.
 MAX_SECONDS = 600.0
+# Most answers start showing within a second: only then is an action worth a request (each
+# one costs a Bot API call and counts against a group's budget).
+FIRST_DELAY = 1.0
 
 _Key = tuple[int, int | None, str]
+
+
+class Showing:
+    """One holder of a chat action, released at most once."""
+
+    def __init__(self, actions: ChatActions, chat_id: int, thread_id: int | None, action: str):
+        self._actions, self._where = actions, (chat_id, thread_id, action)
+        self._done = False
+
+    def stop(self) -> None:
+        """Stop showing the action for this holder (the answer itself is visible now)."""
+        if not self._done:
+            self._done = True
+            self._actions.release(*self._where)
 
 
 class ChatActions:
@@ -53,13 +70,14 @@ class ChatActions:
     @asynccontextmanager
     async def showing(
         self, chat_id: int, thread_id: int | None, action: str, interval: float
-    ) -> AsyncIterator[None]:
-        """Show `action` for the duration of the block."""
+    ) -> AsyncIterator[Showing]:
+        """Show `action` during the block, or until the `Showing` it yields is stopped."""
+        shown = Showing(self, chat_id, thread_id, action)
         self.hold(chat_id, thread_id, action, interval)
         try:
-            yield
+            yield shown
         finally:
-            self.release(chat_id, thread_id, action)
+            shown.stop()
 
     async def aclose(self) -> None:
         """Cancel every repeating action."""
@@ -73,6 +91,7 @@ class ChatActions:
         chat_id, thread_id, action = key
         loop = asyncio.get_running_loop()
         deadline = loop.time() + MAX_SECONDS
+        await asyncio.sleep(FIRST_DELAY)
         while loop.time() < deadline:
             try:
                 await self._bot.send_chat_action(chat_id, action, message_thread_id=thread_id)

@@ -10,7 +10,7 @@ from telegram.constants import ChatAction, ChatType
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
-from adapters.telegram.actions import GROUP_INTERVAL, PRIVATE_INTERVAL, ChatActions
+from adapters.telegram.actions import GROUP_INTERVAL, PRIVATE_INTERVAL, ChatActions, Showing
 from adapters.telegram.calls import call
 from adapters.telegram.convert import (
     DOWNLOAD_LIMIT,
@@ -163,8 +163,8 @@ class TelegramHandlers:
             try:
                 async with self._actions.showing(
                     message.chat_id, thread, ChatAction.TYPING, interval
-                ):
-                    await self._answer(message, text, media, private)
+                ) as typing:
+                    await self._answer(message, text, media, private, typing)
             except Forbidden as error:
                 log.info("chat %s blocked the bot: %s", message.chat_id, error)
             except _Declined as reason:
@@ -174,7 +174,12 @@ class TelegramHandlers:
                 await self._reply(message, OOPS)
 
     async def _answer(
-        self, message: Message, text: str | None, media: MediaRef | None, private: bool
+        self,
+        message: Message,
+        text: str | None,
+        media: MediaRef | None,
+        private: bool,
+        typing: Showing,
     ) -> None:
         key, thread = conversation_key(message), thread_of(message)
         user = str(message.from_user.id) if message.from_user else ""
@@ -194,6 +199,8 @@ class TelegramHandlers:
                     stream.transcript = event.text
                 elif isinstance(event, TextDelta):
                     await stream.update(event.text)
+                    if stream.shown_anything:
+                        typing.stop()  # the streaming answer says enough
                 elif isinstance(event, FinalText):
                     answer_id = await stream.finish(event.text)
                     target = Target(message.chat_id, answer_id, thread)
