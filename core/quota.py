@@ -45,6 +45,19 @@ class SqliteCounters:
         assert row is not None
         return int(row[0])
 
+    async def add_many(self, rows: list[tuple[str, str, str]]) -> list[int]:
+        """Add one to each (period, scope, name) in one statement; return the new counts."""
+        values = ", ".join("(?, ?, ?, 1)" for _ in rows)
+        params = [field for row in rows for field in row]
+        async with self._db.execute(
+            f"INSERT INTO counters (period, scope, name, count) VALUES {values}"
+            " ON CONFLICT (period, scope, name) DO UPDATE SET count = count + excluded.count"
+            " RETURNING period, scope, name, count",
+            params,
+        ) as cursor:
+            counted = {(r[0], r[1], r[2]): int(r[3]) async for r in cursor}
+        return [counted[row] for row in rows]
+
     async def get(self, period: str, scope: str, name: str) -> int:
         """Return the count (0 when never counted)."""
         sql = "SELECT count FROM counters WHERE period = ? AND scope = ? AND name = ?"
@@ -74,13 +87,13 @@ class Quotas:
 
     async def admit_message(self, user: str) -> str | None:
         """Count a message; return a line for the user when they send too fast, else None."""
-        day = self._day()
-        await self._counters.add(day, EVERYONE, "messages")
-        limit = self._limits.messages_per_minute
+        day, limit = self._day(), self._limits.messages_per_minute
         if limit is None:
+            await self._counters.add(day, EVERYONE, "messages")
             return None
         minute = self._clock().strftime("%Y-%m-%dT%H:%M")
-        if await self._counters.add(minute, user, "messages") > limit:
+        rows = [(day, EVERYONE, "messages"), (minute, user, "messages")]
+        if (await self._counters.add_many(rows))[1] > limit:
             return "You're sending messages faster than I can answer — please wait a minute."
         return None
 
