@@ -27,6 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
 
 # The browser tests drive Debian's chromium package (Playwright's own browsers are not downloaded).
 CHROMIUM := /usr/bin/chromium

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `avatarbot` console script."""
     args = parser().parse_args(argv)
     settings = load_settings()
-    logs.configure(settings.LOG_LEVEL, settings.secrets())
+    logs.configure(settings.LOG_LEVEL, settings.secrets(), log_format=settings.LOG_FORMAT)
     from bot import commands
 
     try:

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     WEB_HOST: str = Field("127.0.0.1", min_length=1)
     WEB_PORT: int = Field(8080, ge=0, le=65535)
     WEB_AUTH_TOKEN: SecretStr | None = None
+    # Prometheus metrics on a port of their own, apart from the public web chat; unset: off.
+    METRICS_HOST: str = Field("127.0.0.1", min_length=1)
+    METRICS_PORT: int | None = Field(None, ge=0, le=65535)
 
     AVATAR_DAILY_LIMIT_PER_USER: int | None = Field(10, ge=0)
     AVATAR_DAILY_LIMIT_TOTAL: int | None = Field(200, ge=0)
@@ -114,6 +117,7 @@ class Settings(BaseSettings):
         "AVATAR_DAILY_LIMIT_PER_USER",
         "AVATAR_DAILY_LIMIT_TOTAL",
         "USER_MESSAGES_PER_MINUTE",
+        "METRICS_PORT",
         mode="before",
     )
     @classmethod

@@ -11,6 +11,13 @@ import aiosqlite
 import groq
 import httpx
 
+from bot.metrics import (
+    PrometheusMetrics,
+    did_retries,
+    groq_retries,
+    metrics_endpoint,
+    retry_counter,
+)
 from bot.settings import Settings, url
 from core import database
 from core.answer import GroqChatModel
@@ -38,6 +45,7 @@ class Core:
     jobs: AvatarJobs | None
     inbox: SqliteInbox
     deliveries: dict[str, VideoDelivery] = field(default_factory=dict)
+    metrics: PrometheusMetrics = field(default_factory=PrometheusMetrics)
 
     async def start_jobs(self) -> int:
         """Resume unfinished avatar jobs once every platform's delivery is registered."""
@@ -61,9 +69,12 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
     async with AsyncExitStack() as stack:
         db = await open_database(settings)
         stack.push_async_callback(db.close)
-        groq_http = await stack.enter_async_context(httpx.AsyncClient())
+        metrics = PrometheusMetrics()
+        groq_hooks = retry_counter(metrics, "groq", url(settings.GROQ_BASE_URL), groq_retries)
+        groq_http = await stack.enter_async_context(httpx.AsyncClient(event_hooks=groq_hooks))
+        did_hooks = retry_counter(metrics, "did", url(settings.DID_API_BASE_URL), did_retries)
         did_http = await stack.enter_async_context(
-            httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
+            httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), event_hooks=did_hooks)
         )
         groq_client = groq.AsyncGroq(
             api_key=settings.GROQ_API_KEY.get_secret_value(),
@@ -83,6 +94,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
                 deliveries,
                 max_renders=settings.DID_MAX_CONCURRENT_RENDERS,
                 pause_seconds=settings.AVATAR_PAUSE_SECONDS,
+                metrics=metrics,
             )
             stack.push_async_callback(jobs.aclose)
         quotas = Quotas(
@@ -114,8 +126,13 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             transcriber=GroqTranscriber(groq_client, settings.WHISPER_MODEL),
             jobs=jobs,
             quotas=quotas,
+            metrics=metrics,
         )
-        yield Core(settings, db, conversations, groq_client, did, jobs, SqliteInbox(db), deliveries)
+        if settings.METRICS_PORT is not None:
+            endpoint = metrics_endpoint(metrics, settings.METRICS_HOST, settings.METRICS_PORT)
+            await stack.enter_async_context(endpoint)
+        inbox = SqliteInbox(db)
+        yield Core(settings, db, conversations, groq_client, did, jobs, inbox, deliveries, metrics)
 
 
 def _did_client(settings: Settings, http: httpx.AsyncClient) -> DIDClient | None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from core.errors import BadInputError, ServiceError, UserFacingError
 from core.jobs import AvatarJobs
-from core.ports import ChatModel, HistoryStore, PreferenceStore, Transcriber
+from core.ports import ChatModel, HistoryStore, Metrics, NoMetrics, PreferenceStore, Transcriber
 from core.quota import Quotas
 from core.types import (
     AvatarJob,
@@ -78,37 +79,57 @@ class Conversations:
         transcriber: Transcriber | None,
         jobs: AvatarJobs | None,
         quotas: Quotas | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._settings, self._history, self._preferences = settings, history, preferences
         self._model, self._transcriber, self._jobs = model, transcriber, jobs
         self._quotas = quotas
+        self._metrics = metrics or NoMetrics()
         self.locks = KeyedLocks()
 
     async def handle(self, turn: Turn) -> AsyncGenerator[Event, None]:
         """Answer one turn: yield the transcript, text deltas, then the final text or a failure."""
+        arrived = time.monotonic()
+        self._metrics.message(turn.key.platform)
         if self._quotas is not None:
             refusal = await self._quotas.admit_message(_user_scope(turn.key, turn.user_id))
             if refusal is not None:
                 await self._quotas.note("refusals")
+                self._metrics.refusal("messages")
                 yield Failure(refusal)
                 return
         async with self.locks.hold(turn.key):
             try:
-                async for event in self._answer(turn):
+                async for event in self._timed(turn, arrived):
                     yield event
             except UserFacingError as exc:
                 log.info("turn in %s failed: %s", turn.key, exc.detail)
                 if isinstance(exc, ServiceError):
                     await self._note("errors")
-                yield Failure(exc.message)
+                yield self._failed(turn, arrived, exc.message)
             except Exception:
                 log.exception("turn in %s crashed", turn.key)
                 await self._note("errors")
-                yield Failure(_OOPS)
+                yield self._failed(turn, arrived, _OOPS)
 
     async def _note(self, name: str) -> None:
         if self._quotas is not None:
             await self._quotas.note(name)
+
+    def _failed(self, turn: Turn, arrived: float, message: str) -> Failure:
+        self._metrics.answer(turn.key.platform, "failed", time.monotonic() - arrived)
+        return Failure(message)
+
+    async def _timed(self, turn: Turn, arrived: float) -> AsyncGenerator[Event, None]:
+        """`_answer`, timed from the turn's arrival to its first text and to its final text."""
+        platform, first = turn.key.platform, True
+        async for event in self._answer(turn):
+            if isinstance(event, TextDelta) and first:
+                first = False
+                self._metrics.first_text(platform, time.monotonic() - arrived)
+            elif isinstance(event, FinalText):
+                self._metrics.answer(platform, "answered", time.monotonic() - arrived)
+            yield event
 
     async def _answer(self, turn: Turn) -> AsyncGenerator[Event, None]:
         text = turn.text
@@ -179,6 +200,7 @@ class Conversations:
             refusal = await self._quotas.admit_render(_user_scope(key, user_id))
             if refusal is not None:
                 await self._quotas.note("refusals")
+                self._metrics.refusal("renders")
                 return Notice(refusal)
         return await self._jobs.submit(key, text, target)
 

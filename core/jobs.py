@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from core.errors import (
     UnavailableError,
     UserFacingError,
 )
-from core.ports import AvatarRenderer, JobStore, VideoDelivery
+from core.ports import AvatarRenderer, JobStore, Metrics, NoMetrics, VideoDelivery
 from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, VideoReady
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class AvatarJobs:
         delivery_attempts: int = 3,
         delivery_backoff: float = 2.0,
         pause_seconds: float = 300.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store, self._renderer, self._media_dir = store, renderer, media_dir
         self._deliveries = deliveries
@@ -48,6 +50,8 @@ class AvatarJobs:
         self._paused_until = float("-inf")
         self._pause_reason = ""
         self._told: set[ConversationKey] = set()
+        self._metrics = metrics or NoMetrics()
+        self._submitted_at: dict[int, float] = {}  # job id -> monotonic time of its submit
 
     async def start(self) -> int:
         """Resume every unfinished job; return how many."""
@@ -123,13 +127,17 @@ class AvatarJobs:
             self._pause(exc)
             self._told.add(job.key)  # this failure notice tells the conversation
             failed = await self._store.update(job, JobState.FAILED, error=exc.detail[:500])
+            self._metrics.render("failed")
             await self._notify_failure(failed, exc.message)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("avatar job %s crashed", job.id)
             failed = await self._store.update(job, JobState.FAILED, error="internal error")
+            self._metrics.render("failed")
             await self._notify_failure(failed, "The avatar video couldn't be made this time.")
+        finally:
+            self._submitted_at.pop(job.id, None)
 
     async def _render(self, job: AvatarJob) -> AvatarJob:
         video = Path(job.video_path or "")
@@ -139,6 +147,8 @@ class AvatarJobs:
         if job.state is JobState.QUEUED:
             talk_id = await self._renderer.submit(job.text)
             job = await self._store.update(job, JobState.SUBMITTED, talk_id=talk_id)
+            self._submitted_at[job.id] = time.monotonic()
+            self._metrics.render("submitted")
             log.info("avatar job %s submitted as %s", job.id, talk_id)
         if job.state is JobState.SUBMITTED:
             assert job.talk_id is not None
@@ -162,6 +172,7 @@ class AvatarJobs:
             except PermanentDeliveryError as exc:
                 log.info("avatar job %s dropped: %s", job.id, exc)
                 await self._store.update(job, JobState.FAILED, error=f"undeliverable: {exc}")
+                self._metrics.render("failed")
                 return
             except Exception as exc:
                 if attempt == self._delivery_attempts:
@@ -169,8 +180,13 @@ class AvatarJobs:
                         "I couldn't send the avatar video, sorry.", detail=f"delivery: {exc!r}"
                     ) from exc
                 log.warning("avatar job %s delivery failed (%r), retrying", job.id, exc)
+                self._metrics.retry("delivery")
                 await asyncio.sleep(self._delivery_backoff * attempt)
         await self._store.update(job, JobState.DELIVERED)
+        # A job submitted before a restart has no submit time here and is not timed.
+        submitted = self._submitted_at.get(job.id)
+        seconds = None if submitted is None else time.monotonic() - submitted
+        self._metrics.render("delivered", seconds)
         log.info("avatar job %s delivered", job.id)
 
     async def _notify_failure(self, job: AvatarJob, message: str) -> None:

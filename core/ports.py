@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from typing import Literal, Protocol
 
 from core.types import (
     Audio,
@@ -102,3 +102,58 @@ class VideoDelivery(Protocol):
     async def deliver_failure(self, failed: AvatarFailed) -> None:
         """Tell the user in one line that no video is coming."""
         ...
+
+
+Outcome = Literal["answered", "failed"]
+RenderState = Literal["submitted", "delivered", "failed"]
+Limit = Literal["messages", "renders"]
+
+
+class Metrics(Protocol):
+    """Counts and times what the bot does, for monitoring. Calls are cheap and never raise."""
+
+    def message(self, platform: str) -> None:
+        """Count a turn arriving from `platform`."""
+        ...
+
+    def first_text(self, platform: str, seconds: float) -> None:
+        """Time the first piece of an answer, `seconds` after its turn arrived."""
+        ...
+
+    def answer(self, platform: str, outcome: Outcome, seconds: float) -> None:
+        """Count a turn that ended `answered` or `failed`, `seconds` after it arrived."""
+        ...
+
+    def render(self, state: RenderState, seconds: float | None = None) -> None:
+        """Count an avatar job reaching `state`; `seconds` from its submit to D-ID, when known."""
+        ...
+
+    def retry(self, service: str) -> None:
+        """Count a call to `service` that failed in a way our client retries."""
+        ...
+
+    def refusal(self, limit: Limit) -> None:
+        """Count a message or a video refused by a limit (`messages` or `renders`)."""
+        ...
+
+
+class NoMetrics:
+    """Measures nothing: the default where no metrics are wanted."""
+
+    def message(self, platform: str) -> None:
+        """Ignore the message."""
+
+    def first_text(self, platform: str, seconds: float) -> None:
+        """Ignore the timing."""
+
+    def answer(self, platform: str, outcome: Outcome, seconds: float) -> None:
+        """Ignore the answer."""
+
+    def render(self, state: RenderState, seconds: float | None = None) -> None:
+        """Ignore the render."""
+
+    def retry(self, service: str) -> None:
+        """Ignore the retry."""
+
+    def refusal(self, limit: Limit) -> None:
+        """Ignore the refusal."""
