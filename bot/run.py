@@ -97,6 +97,7 @@ def _web(settings: Settings) -> AdapterFactory:
             max_text_chars=settings.MAX_MESSAGE_CHARS,
             inbox=core.inbox,
             grace_seconds=settings.SHUTDOWN_GRACE_SECONDS,
+            extra_routes=core.web_routes,
         )
 
     return build
@@ -107,6 +108,7 @@ def _telegram(settings: Settings) -> AdapterFactory:
 
     assert settings.TELEGRAM_BOT_TOKEN is not None
     token = settings.TELEGRAM_BOT_TOKEN.get_secret_value()
+    secret = settings.TELEGRAM_WEBHOOK_SECRET
 
     def build(core: Core) -> PlatformAdapter:
         return TelegramAdapter(
@@ -115,6 +117,11 @@ def _telegram(settings: Settings) -> AdapterFactory:
             api_root=url(settings.TELEGRAM_API_BASE_URL),
             upload_limit=int(settings.TELEGRAM_UPLOAD_LIMIT_MB * 1024 * 1024),
             inbox=core.inbox,
+            webhook_url=str(settings.TELEGRAM_WEBHOOK_URL)
+            if settings.TELEGRAM_WEBHOOK_URL
+            else None,
+            webhook_secret=secret.get_secret_value() if secret else None,
+            web_routes=core.web_routes,
             allowed_chats=settings.TELEGRAM_ALLOWED_CHAT_IDS,
             admins=settings.ADMIN_USER_IDS,
             grace_seconds=settings.SHUTDOWN_GRACE_SECONDS,

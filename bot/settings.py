@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -36,6 +37,8 @@ class Settings(BaseSettings):
     TELEGRAM_BOT_TOKEN: SecretStr | None = None
     TELEGRAM_API_BASE_URL: AnyHttpUrl = AnyHttpUrl("https://api.telegram.org")
     TELEGRAM_UPLOAD_LIMIT_MB: float = Field(50.0, gt=0, le=2000)
+    TELEGRAM_WEBHOOK_URL: AnyHttpUrl | None = None
+    TELEGRAM_WEBHOOK_SECRET: SecretStr | None = None
     DISCORD_BOT_TOKEN: SecretStr | None = None
     DISCORD_API_BASE_URL: AnyHttpUrl = AnyHttpUrl("https://discord.com/api/v10")
     DISCORD_GATEWAY_URL: AnyUrl | None = None
@@ -92,7 +95,13 @@ class Settings(BaseSettings):
         return value.upper() if isinstance(value, str) else value
 
     @field_validator(
-        "TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN", "DID_API_KEY", "WEB_AUTH_TOKEN", mode="before"
+        "TELEGRAM_BOT_TOKEN",
+        "DISCORD_BOT_TOKEN",
+        "DID_API_KEY",
+        "WEB_AUTH_TOKEN",
+        "TELEGRAM_WEBHOOK_URL",
+        "TELEGRAM_WEBHOOK_SECRET",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -144,6 +153,19 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _webhook_needs_web(self) -> Settings:
+        if self.TELEGRAM_WEBHOOK_URL is not None and not self.WEB_ENABLED:
+            raise ValueError(
+                "TELEGRAM_WEBHOOK_URL is served by the web server: set WEB_ENABLED=true"
+            )
+        secret = self.TELEGRAM_WEBHOOK_SECRET
+        if secret is not None and not re.fullmatch(
+            r"[A-Za-z0-9_-]{1,256}", secret.get_secret_value()
+        ):
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET may hold only A-Z, a-z, 0-9, _ and - (1-256)")
+        return self
+
+    @model_validator(mode="after")
     def _shards_fit(self) -> Settings:
         if self.DISCORD_SHARD_IDS and self.DISCORD_SHARD_COUNT is None:
             raise ValueError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT")
@@ -180,6 +202,7 @@ class Settings(BaseSettings):
             self.GROQ_API_KEY,
             self.DID_API_KEY,
             self.WEB_AUTH_TOKEN,
+            self.TELEGRAM_WEBHOOK_SECRET,
         )
         return [value.get_secret_value() for value in values if value is not None]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +10,7 @@ from pathlib import Path
 import aiosqlite
 import groq
 import httpx
+from aiohttp import web
 
 from bot.metrics import (
     PrometheusMetrics,
@@ -30,6 +31,8 @@ from core.quota import Limits, Quotas, SqliteCounters
 from core.stores import SqliteHistoryStore, SqliteJobStore, SqlitePreferenceStore
 from core.transcribe import GroqTranscriber
 
+WebRoute = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -46,6 +49,8 @@ class Core:
     inbox: SqliteInbox
     deliveries: dict[str, VideoDelivery] = field(default_factory=dict)
     metrics: PrometheusMetrics = field(default_factory=PrometheusMetrics)
+    # Routes other adapters serve on the web server (Telegram's webhook).
+    web_routes: list[WebRoute] = field(default_factory=list)
 
     async def start_jobs(self) -> int:
         """Resume unfinished avatar jobs once every platform's delivery is registered."""

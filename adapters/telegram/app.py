@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Awaitable, Callable
 
+from aiohttp import web
 from telegram import Bot, BotCommand
 from telegram.error import InvalidToken
 from telegram.ext import Application, ApplicationBuilder, CommandHandler, MessageHandler, filters
@@ -15,11 +17,14 @@ from adapters.telegram.convert import PLATFORM
 from adapters.telegram.delivery import UPLOAD_LIMIT, TelegramDelivery
 from adapters.telegram.handlers import TelegramHandlers
 from adapters.telegram.polling import InboxPoller, InboxProcessor
+from adapters.telegram.webhook import TelegramWebhook, derived_secret, webhook_path
 from core.conversation import Conversations
 from core.errors import ConfigurationError
 from core.inbox import SqliteInbox
 
 log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 COMMANDS = [
     BotCommand("start", "What this bot does"),
@@ -47,6 +52,9 @@ class TelegramAdapter:
         allowed_chats: list[int] | None = None,
         admins: list[str] | None = None,
         grace_seconds: float = 20.0,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        web_routes: list[tuple[str, str, Handler]] | None = None,
     ) -> None:
         # PTB hands out RetryAfter.retry_after as a timedelta with this set (and warns without).
         os.environ.setdefault("PTB_TIMEDELTA", "true")
@@ -62,6 +70,17 @@ class TelegramAdapter:
             .build()
         )
         self._poller = InboxPoller(self.application.bot, inbox, self.application.update_queue)
+        self._webhook: TelegramWebhook | None = None
+        if webhook_url is not None:
+            self._webhook = TelegramWebhook(
+                self.application.bot,
+                inbox,
+                self.application.update_queue,
+                url=webhook_url,
+                secret=webhook_secret or derived_secret(token),
+            )
+            assert web_routes is not None, "webhook mode needs the web server's routes"
+            web_routes.append(("POST", webhook_path(webhook_url), self._webhook.handle))
         self._polling: asyncio.Task[None] | None = None
         self._grace = grace_seconds
         self.actions = ChatActions(self.application.bot)
@@ -105,6 +124,10 @@ class TelegramAdapter:
         replayed = await self._poller.replay()
         if replayed:
             log.info("answering %d Telegram message(s) left from the last run", replayed)
+        if self._webhook is not None:
+            await self._webhook.register()
+            log.info("Telegram bot @%s takes updates at its webhook", self.application.bot.username)
+            return
         self._polling = asyncio.create_task(self._poller.run(), name="telegram-polling")
         log.info("Telegram bot @%s is polling", self.application.bot.username)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from aiohttp import WSCloseCode, web
@@ -19,6 +20,8 @@ from adapters.web.delivery import Socket, WebDelivery
 from adapters.web.mailbox import Mailbox
 from core.conversation import Conversations
 from core.inbox import SqliteInbox
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ class WebAdapter:
         max_text_chars: int,
         inbox: SqliteInbox | None = None,
         grace_seconds: float = 0.0,
+        extra_routes: Sequence[tuple[str, str, Handler]] = (),
     ) -> None:
         self._conversations = conversations
         self._host, self.port, self._auth_token = host, port, auth_token
@@ -63,6 +67,7 @@ class WebAdapter:
             conversations, self.delivery, max_text_chars=max_text_chars, inbox=inbox
         )
         self._grace = grace_seconds
+        self._extra_routes = extra_routes  # read at start: other adapters add theirs before
         self._runner: web.AppRunner | None = None
         self._sockets: set[web.WebSocketResponse] = set()
         self._stopping = False
@@ -82,6 +87,8 @@ class WebAdapter:
         app.router.add_get(r"/media/{job:\d{1,18}}.mp4", self._media)
         app.router.add_get("/ws", self._socket)
         app.router.add_static("/static/", STATIC_DIR)
+        for method, path, handler in self._extra_routes:
+            app.router.add_route(method, path, handler)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=CLOSE_TIMEOUT_SECONDS)
         await self._runner.setup()
         await web.TCPSite(self._runner, self._host, self.port).start()

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self, TypedDict, TypeVar, Unpack
 
+import aiohttp
 from aiohttp import BodyPartReader, web
 
 T = TypeVar("T")
@@ -39,6 +40,10 @@ MAX_POLL_TIMEOUT = 50.0
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are "
     "exactly the same as a current content and reply markup of the message"
+)
+WEBHOOK_CONFLICT = (
+    "Conflict: can't use getUpdates method while webhook is active; "
+    "use deleteWebhook to delete the webhook first"
 )
 CONFLICT = (
     "Conflict: terminated by other getUpdates request; make sure that only one bot instance "
@@ -415,6 +420,7 @@ class FakeTelegram:
         self._faults: dict[str, list[_Fault]] = {}
         self._delays: dict[str, list[float]] = {}
         self._poll_generation = 0
+        self.webhook: JSON | None = None
         self._changed = asyncio.Event()
         self._closed = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -423,8 +429,9 @@ class FakeTelegram:
             "getme": lambda p, f: self.bot_user,
             "getupdates": self._get_updates,
             "deletewebhook": self._delete_webhook,
+            "setwebhook": self._set_webhook,
             "getwebhookinfo": lambda p, f: {
-                "url": "",
+                "url": self.webhook["url"] if self.webhook else "",
                 "has_custom_certificate": False,
                 "pending_update_count": len(self._updates),
             },
@@ -852,6 +859,8 @@ class FakeTelegram:
     # -- Bot API methods -------------------------------------------------------------------
 
     async def _get_updates(self, params: JSON, files: object) -> list[JSON]:
+        if self.webhook is not None:
+            raise ApiError(409, WEBHOOK_CONFLICT)
         # Telegram serves only the newest getUpdates: an older one still waiting gets 409.
         self._poll_generation += 1
         generation = self._poll_generation
@@ -881,7 +890,32 @@ class FakeTelegram:
     def _delete_webhook(self, params: JSON, files: object) -> bool:
         if params.get("drop_pending_updates"):
             self._updates.clear()
+        self.webhook = None
         return True
+
+    def _set_webhook(self, params: JSON, files: object) -> bool:
+        # Like Telegram: while a webhook is set, getUpdates answers 409.
+        self.webhook = {
+            "url": str(params["url"]),
+            "secret_token": params.get("secret_token"),
+            "allowed_updates": params.get("allowed_updates"),
+        }
+        return True
+
+    async def post_to_webhook(self, update: JSON, *, secret: str | None = None) -> int:
+        """POST an update to the registered webhook as Telegram does; return the HTTP status.
+
+        ``secret`` overrides the header Telegram would send (the registered secret_token).
+        """
+        assert self.webhook is not None, "no webhook is set"
+        header = self.webhook["secret_token"] if secret is None else secret
+        headers = {"X-Telegram-Bot-Api-Secret-Token": header} if header else {}
+        if "update_id" not in update:
+            self._next_update_id += 1
+            update = {"update_id": self._next_update_id, **update}
+        async with aiohttp.ClientSession() as session:
+            async with session.post(self.webhook["url"], json=update, headers=headers) as reply:
+                return reply.status
 
     def _send_message(self, params: JSON, files: object) -> JSON:
         chat = self._target_chat(params)

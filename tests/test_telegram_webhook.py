@@ -1,0 +1,88 @@
+"""Telegram webhook mode: updates POSTed to the web server, refused without the secret token."""
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from adapters.telegram.webhook import derived_secret
+from tests.fakes.groq import FakeGroq
+from tests.fakes.telegram import FakeTelegram
+from tests.harness import running_bot, settings_for
+
+CHAT = 1001
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+async def groq() -> AsyncIterator[FakeGroq]:
+    async with FakeGroq() as fake:
+        fake.reply = "Hello over the webhook."
+        yield fake
+
+
+async def test_updates_arrive_by_webhook_and_need_the_secret(
+    tmp_path: Path, groq: FakeGroq
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram/hook"
+    async with FakeTelegram() as tg:
+        settings = settings_for(
+            tmp_path,
+            groq,
+            None,
+            TELEGRAM_BOT_TOKEN=tg.token,
+            TELEGRAM_API_BASE_URL=tg.base_url,
+            TELEGRAM_WEBHOOK_URL=url,
+            WEB_ENABLED=True,
+            WEB_PORT=port,
+        )
+        async with running_bot(settings):
+            await tg.wait_for(lambda: tg.webhook is not None)
+            assert tg.webhook is not None and tg.webhook["url"] == url
+            assert tg.webhook["secret_token"] == derived_secret(tg.token)
+            assert not tg.calls("getUpdates")  # no polling in webhook mode
+            forged = tg.push_text(CHAT, "let me in", user_id=CHAT)
+            assert await _post(tg, forged, secret="") == 403
+            assert await _post(tg, forged, secret="wrong") == 403
+            update = tg.push_text(CHAT, "hello", user_id=CHAT)
+            assert await _post(tg, update) == 200
+            assert await _post(tg, update) == 200  # Telegram redelivers: answered once
+            await tg.wait_for_sent(CHAT, "sendMessage")
+    assert [s.text for s in tg.sent(CHAT, "sendMessage")] == ["Hello over the webhook."]
+    assert [b["messages"][-1]["content"] for b in groq.chat_bodies] == ["hello"]
+
+
+async def _post(tg: FakeTelegram, update: dict[str, object], secret: str | None = None) -> int:
+    # The web server may still be binding right after setWebhook (Telegram retries too):
+    # poll with a deadline.
+    async with asyncio.timeout(5):
+        while True:
+            try:
+                return await tg.post_to_webhook(update, secret=secret)
+            except OSError:
+                await asyncio.sleep(0.01)
+
+
+def test_webhook_needs_the_web_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from bot.settings import Settings, describe
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValidationError) as caught:
+        Settings.model_validate(
+            {
+                "GROQ_API_KEY": "k",
+                "TELEGRAM_WEBHOOK_URL": "https://bot.example.com/hook",
+                "WEB_ENABLED": False,
+            }
+        )
+    assert "set WEB_ENABLED=true" in describe(caught.value)
