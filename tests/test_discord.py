@@ -50,8 +50,10 @@ async def dc() -> AsyncIterator[FakeDiscord]:
         yield fake
 
 
-@pytest.fixture
-def settings(tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord) -> Any:
+def discord_settings(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord, **extra: Any
+) -> Any:
+    """Settings that point the bot at the fake Discord (and the other fakes)."""
     return settings_for(
         tmp_path,
         groq,
@@ -59,8 +61,13 @@ def settings(tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord) -> A
         DISCORD_BOT_TOKEN=dc.token,
         DISCORD_API_BASE_URL=dc.api_url,
         DISCORD_GATEWAY_URL=dc.gateway_url,
-        DISCORD_GUILD_IDS=str(GUILD_ID),
+        **extra,
     )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord) -> Any:
+    return discord_settings(tmp_path, groq, did, dc, DISCORD_GUILD_IDS=str(GUILD_ID))
 
 
 @pytest.fixture
@@ -259,13 +266,11 @@ async def test_missing_permissions_do_not_stop_the_bot(
 async def test_voice_messages_in_listed_channels_with_message_content(
     tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord
 ) -> None:
-    settings = settings_for(
+    settings = discord_settings(
         tmp_path,
         groq,
         did,
-        DISCORD_BOT_TOKEN=dc.token,
-        DISCORD_API_BASE_URL=dc.api_url,
-        DISCORD_GATEWAY_URL=dc.gateway_url,
+        dc,
         DISCORD_MESSAGE_CONTENT=True,
         DISCORD_VOICE_CHANNEL_IDS=str(TEXT_CHANNEL_ID),
     )
@@ -293,15 +298,7 @@ async def test_overlong_voice_message_is_declined_before_download(
 async def test_video_quota_is_per_user_and_said(
     tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord
 ) -> None:
-    settings = settings_for(
-        tmp_path,
-        groq,
-        did,
-        DISCORD_BOT_TOKEN=dc.token,
-        DISCORD_API_BASE_URL=dc.api_url,
-        DISCORD_GATEWAY_URL=dc.gateway_url,
-        AVATAR_DAILY_LIMIT_PER_USER=1,
-    )
+    settings = discord_settings(tmp_path, groq, did, dc, AVATAR_DAILY_LIMIT_PER_USER=1)
     async with running_bot(settings):
         await dc.wait_for(lambda: dc.connected)
         await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} one")
@@ -321,15 +318,8 @@ async def test_sharded_replica_runs_only_its_shards(
     tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord
 ) -> None:
     home_shard = (GUILD_ID >> 22) % 2  # Discord routes a guild to shard (id >> 22) % count
-    settings = settings_for(
-        tmp_path,
-        groq,
-        did,
-        DISCORD_BOT_TOKEN=dc.token,
-        DISCORD_API_BASE_URL=dc.api_url,
-        DISCORD_GATEWAY_URL=dc.gateway_url,
-        DISCORD_SHARD_COUNT=2,
-        DISCORD_SHARD_IDS=str(home_shard),
+    settings = discord_settings(
+        tmp_path, groq, did, dc, DISCORD_SHARD_COUNT=2, DISCORD_SHARD_IDS=str(home_shard)
     )
     async with running_bot(settings):
         await dc.wait_for(lambda: dc.connected and dc.identify is not None)
