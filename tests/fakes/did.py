@@ -19,11 +19,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 
 import aiohttp
 from aiohttp import web
+
+from tests.fakes.server import LocalServer
 
 AVATAR_MP4 = Path(__file__).resolve().parent.parent / "data" / "avatar.mp4"
 DEFAULT_API_KEY = "dGVzdEBleGFtcGxlLmNvbQ:fake-did-secret"
@@ -189,7 +190,7 @@ def _validate_talk(body: Any) -> str | None:
     return None
 
 
-class FakeDID:
+class FakeDID(LocalServer):
     """D-ID on 127.0.0.1: `async with FakeDID() as fake:` then point the client at `base_url`."""
 
     def __init__(
@@ -249,18 +250,6 @@ class FakeDID:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-    async def __aenter__(self) -> FakeDID:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     @property
     def base_url(self) -> str:

@@ -38,12 +38,13 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import yarl
 import zstandard
 from aiohttp import BodyPartReader, WSMsgType, web
+
+from tests.fakes.server import LocalServer
 
 with warnings.catch_warnings():  # discord.py imports audioop, deprecated since Python 3.11
     warnings.filterwarnings("ignore", "'audioop' is deprecated", DeprecationWarning)
@@ -278,7 +279,7 @@ class _Session:
         return shard_id == ((guild_id or 0) >> 22) % count
 
 
-class FakeDiscord:
+class FakeDiscord(LocalServer):
     """Local Discord REST API and gateway; use as ``async with FakeDiscord() as fake:``."""
 
     def __init__(
@@ -330,18 +331,6 @@ class FakeDiscord:
             )
 
     # -- lifecycle -------------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def start(self) -> None:
         app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)

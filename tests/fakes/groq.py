@@ -18,11 +18,12 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import BodyPartReader, web
 from aiohttp.typedefs import Handler
+
+from tests.fakes.server import LocalServer
 
 API = "/openai/v1"
 ENDPOINTS = ("chat/completions", "audio/transcriptions", "models")
@@ -124,7 +125,7 @@ REQUEST_ID = web.RequestKey("request_id", str)
 RECORDED = web.RequestKey("recorded", Recorded)
 
 
-class FakeGroq:
+class FakeGroq(LocalServer):
     """A Groq API server on 127.0.0.1; use as `async with FakeGroq() as fake:`."""
 
     def __init__(self, *, api_key: str = "gsk_test_fake_key") -> None:
@@ -169,18 +170,6 @@ class FakeGroq:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     @property
     def base_url(self) -> str:

@@ -19,11 +19,12 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self, TypedDict, TypeVar, Unpack
+from typing import Any, TypedDict, TypeVar, Unpack
 
 import aiohttp
 from aiohttp import BodyPartReader, web
+
+from tests.fakes.server import LocalServer
 
 T = TypeVar("T")
 JSON = dict[str, Any]
@@ -392,7 +393,7 @@ def _as_chat_id(value: Any) -> int:
         raise _bad("chat not found") from None
 
 
-class FakeTelegram:
+class FakeTelegram(LocalServer):
     """Local Telegram Bot API server; use as ``async with FakeTelegram() as fake:``."""
 
     def __init__(self, token: str = DEFAULT_TOKEN) -> None:
@@ -449,18 +450,6 @@ class FakeTelegram:
         }
 
     # -- lifecycle -------------------------------------------------------------------------
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_UPLOAD_SIZE + 1024 * 1024)
