@@ -35,8 +35,9 @@ CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
 	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 
+# The store tests also run on a throwaway PostgreSQL from Debian's packages, on loopback.
 pytest: $(STAMP) $(CHROMIUM)
-	$(BIN)/pytest
+	scripts/with-test-postgres $(BIN)/pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

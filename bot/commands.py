@@ -9,19 +9,16 @@ from typing import Any
 from bot import check, terminal
 from bot import run as serve
 from bot.settings import Settings
-from bot.wiring import MIGRATIONS_DIR, open_core
-from core import database
+from bot.wiring import open_core, open_storage
 
 log = logging.getLogger(__name__)
 
 
 async def migrate(settings: Settings) -> int:
     """Apply pending migrations and say which."""
-    db = await database.connect(settings.DATABASE_PATH)
-    try:
-        applied = await database.migrate(db, MIGRATIONS_DIR)
-    finally:
-        await db.close()
+    storage = await open_storage(settings.database_url)
+    await storage.close()
+    applied = storage.applied
     print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AnyHttpUrl,
@@ -86,6 +87,8 @@ class Settings(BaseSettings):
     SHUTDOWN_GRACE_SECONDS: float = Field(20.0, ge=0, le=600)
 
     DATABASE_PATH: Path = Path("data/avatarbot.db")
+    # Unset: SQLite at DATABASE_PATH; `sqlite:///path` or `postgresql://user:pass@host:port/db`.
+    DATABASE_URL: SecretStr | None = None
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     LOG_FORMAT: Literal["text", "json"] = "text"
 
@@ -101,6 +104,7 @@ class Settings(BaseSettings):
         "WEB_AUTH_TOKEN",
         "TELEGRAM_WEBHOOK_URL",
         "TELEGRAM_WEBHOOK_SECRET",
+        "DATABASE_URL",
         mode="before",
     )
     @classmethod
@@ -144,6 +148,18 @@ class Settings(BaseSettings):
         if value is not None and value.scheme not in ("ws", "wss"):
             raise ValueError("must be a ws:// or wss:// URL")
         return value
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _database_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        scheme, _, rest = value.get_secret_value().partition("://")
+        if scheme == "sqlite" and rest.startswith("/") and len(rest) > 1:
+            return value
+        if scheme in ("postgresql", "postgres") and rest:
+            return value
+        raise ValueError("must be sqlite:///path or postgresql://user:password@host:port/database")
 
     @field_validator("GROQ_API_KEY")
     @classmethod
@@ -190,6 +206,13 @@ class Settings(BaseSettings):
         return self.AVATAR_ENABLED
 
     @property
+    def database_url(self) -> str:
+        """Where the stores live: DATABASE_URL, or SQLite at DATABASE_PATH when it is unset."""
+        if self.DATABASE_URL is None:
+            return f"sqlite:///{self.DATABASE_PATH}"
+        return self.DATABASE_URL.get_secret_value()
+
+    @property
     def media_dir(self) -> Path:
         """Rendered videos live in `media/` next to the database."""
         return self.DATABASE_PATH.parent / "media"
@@ -203,8 +226,11 @@ class Settings(BaseSettings):
             self.DID_API_KEY,
             self.WEB_AUTH_TOKEN,
             self.TELEGRAM_WEBHOOK_SECRET,
+            self.DATABASE_URL,
         )
-        return [value.get_secret_value() for value in values if value is not None]
+        found = [value.get_secret_value() for value in values if value is not None]
+        password = urlsplit(self.database_url).password
+        return found + [password] if password else found
 
 
 def url(value: AnyHttpUrl) -> str:

@@ -7,7 +7,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import aiosqlite
 import groq
 import httpx
 from aiohttp import web
@@ -20,13 +19,13 @@ from bot.metrics import (
     retry_counter,
 )
 from bot.settings import Settings, url
-from core import database
+from core import database, postgres
 from core.answer import GroqChatModel
 from core.conversation import Conversations, ConversationSettings
 from core.did import DIDClient, PollSchedule
 from core.inbox import SqliteInbox
 from core.jobs import AvatarJobs
-from core.ports import VideoDelivery
+from core.ports import Counters, HistoryStore, Inbox, JobStore, PreferenceStore, VideoDelivery
 from core.quota import Limits, Quotas, SqliteCounters
 from core.stores import SqliteHistoryStore, SqliteJobStore, SqlitePreferenceStore
 from core.transcribe import GroqTranscriber
@@ -34,6 +33,65 @@ from core.transcribe import GroqTranscriber
 WebRoute = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+POSTGRES_MIGRATIONS_DIR = MIGRATIONS_DIR / "postgres"
+
+
+@dataclass
+class Storage:
+    """The stores on one database (SQLite or PostgreSQL), and how to close it."""
+
+    history: HistoryStore
+    preferences: PreferenceStore
+    jobs: JobStore
+    inbox: Inbox
+    counters: Counters
+    close: Callable[[], Awaitable[None]]
+    # Migrations applied when the database was opened.
+    applied: list[str] = field(default_factory=list)
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    """The file of a `sqlite:///path` URL (`sqlite:////abs/path` for an absolute one), else None."""
+    scheme, _, rest = database_url.partition(":///")
+    return Path(rest) if scheme == "sqlite" else None
+
+
+async def open_storage(database_url: str) -> Storage:
+    """Open the database at `database_url`, apply pending migrations and build the stores."""
+    path = sqlite_path(database_url)
+    if path is not None:
+        db = await database.connect(path)
+        try:
+            applied = await database.migrate(db, MIGRATIONS_DIR)
+        except BaseException:
+            await db.close()
+            raise
+        return Storage(
+            SqliteHistoryStore(db),
+            SqlitePreferenceStore(db),
+            SqliteJobStore(db),
+            SqliteInbox(db),
+            SqliteCounters(db),
+            db.close,
+            applied,
+        )
+    if not database_url.startswith(("postgresql://", "postgres://")):
+        raise ValueError("the database URL must start with sqlite:/// or postgresql://")
+    pool = await postgres.connect_pool(database_url)
+    try:
+        applied = await postgres.migrate(pool, POSTGRES_MIGRATIONS_DIR)
+    except BaseException:
+        await pool.close()
+        raise
+    return Storage(
+        postgres.PostgresHistoryStore(pool),
+        postgres.PostgresPreferenceStore(pool),
+        postgres.PostgresJobStore(pool),
+        postgres.PostgresInbox(pool),
+        postgres.PostgresCounters(pool),
+        pool.close,
+        applied,
+    )
 
 
 @dataclass
@@ -41,12 +99,12 @@ class Core:
     """Everything the adapters use, built once per process."""
 
     settings: Settings
-    db: aiosqlite.Connection
+    storage: Storage
     conversations: Conversations
     groq: groq.AsyncGroq
     did: DIDClient | None
     jobs: AvatarJobs | None
-    inbox: SqliteInbox
+    inbox: Inbox
     deliveries: dict[str, VideoDelivery] = field(default_factory=dict)
     metrics: PrometheusMetrics = field(default_factory=PrometheusMetrics)
     # Routes other adapters serve on the web server (Telegram's webhook).
@@ -57,23 +115,12 @@ class Core:
         return await self.jobs.start() if self.jobs is not None else 0
 
 
-async def open_database(settings: Settings) -> aiosqlite.Connection:
-    """Open the database and apply pending migrations."""
-    db = await database.connect(settings.DATABASE_PATH)
-    try:
-        await database.migrate(db, MIGRATIONS_DIR)
-    except BaseException:
-        await db.close()
-        raise
-    return db
-
-
 @asynccontextmanager
 async def open_core(settings: Settings) -> AsyncIterator[Core]:
     """Build the core; on exit cancel the avatar workers and close every connection."""
     async with AsyncExitStack() as stack:
-        db = await open_database(settings)
-        stack.push_async_callback(db.close)
+        storage = await open_storage(settings.database_url)
+        stack.push_async_callback(storage.close)
         metrics = PrometheusMetrics()
         groq_hooks = retry_counter(metrics, "groq", url(settings.GROQ_BASE_URL), groq_retries)
         groq_http = await stack.enter_async_context(httpx.AsyncClient(event_hooks=groq_hooks))
@@ -93,7 +140,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         jobs = None
         if did is not None:
             jobs = AvatarJobs(
-                SqliteJobStore(db),
+                storage.jobs,
                 did,
                 settings.media_dir,
                 deliveries,
@@ -103,7 +150,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             )
             stack.push_async_callback(jobs.aclose)
         quotas = Quotas(
-            SqliteCounters(db),
+            storage.counters,
             Limits(
                 renders_per_user=settings.AVATAR_DAILY_LIMIT_PER_USER,
                 renders_total=settings.AVATAR_DAILY_LIMIT_TOTAL,
@@ -118,8 +165,8 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
                 max_text_chars=settings.MAX_MESSAGE_CHARS,
                 avatar_default=settings.avatar_on,
             ),
-            history=SqliteHistoryStore(db),
-            preferences=SqlitePreferenceStore(db),
+            history=storage.history,
+            preferences=storage.preferences,
             model=GroqChatModel.create(
                 api_key=settings.GROQ_API_KEY.get_secret_value(),
                 base_url=url(settings.GROQ_BASE_URL),
@@ -136,8 +183,17 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         if settings.METRICS_PORT is not None:
             endpoint = metrics_endpoint(metrics, settings.METRICS_HOST, settings.METRICS_PORT)
             await stack.enter_async_context(endpoint)
-        inbox = SqliteInbox(db)
-        yield Core(settings, db, conversations, groq_client, did, jobs, inbox, deliveries, metrics)
+        yield Core(
+            settings,
+            storage,
+            conversations,
+            groq_client,
+            did,
+            jobs,
+            storage.inbox,
+            deliveries,
+            metrics,
+        )
 
 
 def _did_client(settings: Settings, http: httpx.AsyncClient) -> DIDClient | None:

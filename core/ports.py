@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Literal, Protocol
 
+from core.inbox import InboxEntry
 from core.types import (
     Audio,
     AvatarFailed,
@@ -157,3 +158,47 @@ class NoMetrics:
 
     def refusal(self, limit: Limit) -> None:
         """Ignore the refusal."""
+
+
+class Inbox(Protocol):
+    """Accepted messages, written down before they are acknowledged, answered once."""
+
+    async def record(self, platform: str, message_key: str, payload: str) -> bool:
+        """Write a message down; False when it was already recorded (a redelivery)."""
+        ...
+
+    async def answered(self, platform: str, message_key: str) -> None:
+        """Mark a message answered: it is not replayed."""
+        ...
+
+    async def is_answered(self, platform: str, message_key: str) -> bool:
+        """Whether the message was answered already."""
+        ...
+
+    async def unanswered(self, platform: str) -> list[InboxEntry]:
+        """Messages recorded but not answered, oldest first."""
+        ...
+
+    async def last_key(self, platform: str) -> str | None:
+        """Return the newest recorded key."""
+        ...
+
+
+class Counters(Protocol):
+    """Named counters per period and scope."""
+
+    async def add(self, period: str, scope: str, name: str, amount: int = 1) -> int:
+        """Add `amount` and return the new count."""
+        ...
+
+    async def add_many(self, rows: list[tuple[str, str, str]]) -> list[int]:
+        """Add one to each (period, scope, name); return the new counts."""
+        ...
+
+    async def get(self, period: str, scope: str, name: str) -> int:
+        """Return the count (0 when never counted)."""
+        ...
+
+    async def prune(self, before: str) -> None:
+        """Forget periods that sort before `before`."""
+        ...

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import aiosqlite
 
+from core.ports import Counters
+
 Clock = Callable[[], dt.datetime]
 EVERYONE = "*"
 
@@ -73,7 +75,7 @@ class SqliteCounters:
 class Quotas:
     """Admits messages and renders within the configured limits, and keeps the daily stats."""
 
-    def __init__(self, counters: SqliteCounters, limits: Limits, clock: Clock = utc_now) -> None:
+    def __init__(self, counters: Counters, limits: Limits, clock: Clock = utc_now) -> None:
         self._counters, self._limits, self._clock = counters, limits, clock
 
     def _day(self) -> str:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
+import asyncpg
 import pytest
 
 _real_connect = socket.socket.connect
@@ -43,3 +47,23 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
     monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
     yield
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """The URL of a fresh, empty PostgreSQL database, dropped after the test."""
+    admin = os.environ.get("AVATARBOT_TEST_POSTGRES_URL")
+    if not admin:
+        pytest.skip("set AVATARBOT_TEST_POSTGRES_URL; make test starts a server")
+    name = f"avatarbot_test_{uuid.uuid4().hex[:16]}"
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    yield urlsplit(admin)._replace(path=f"/{name}").geturl()
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    finally:
+        await conn.close()

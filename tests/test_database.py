@@ -1,17 +1,14 @@
-"""Migrations and stores on a real SQLite file."""
+"""Migrations on a real SQLite file and a real PostgreSQL database (stores: test_stores.py)."""
 
+import asyncio
 from pathlib import Path
 
 import aiosqlite
+import asyncpg
 import pytest
 
-from bot.wiring import MIGRATIONS_DIR
-from core import database
-from core.stores import SqliteHistoryStore, SqliteJobStore, SqlitePreferenceStore
-from core.types import ChatMessage, ConversationKey, JobState
-
-KEY = ConversationKey("telegram", "42")
-TOPIC = ConversationKey("telegram", "42", "7")
+from bot.wiring import MIGRATIONS_DIR, POSTGRES_MIGRATIONS_DIR
+from core import database, postgres
 
 
 async def open_db(path: Path) -> aiosqlite.Connection:
@@ -64,48 +61,45 @@ def test_badly_named_migration_is_refused(tmp_path: Path) -> None:
         database.migration_files(tmp_path)
 
 
-async def test_history_window_order_topics_and_restart(tmp_path: Path) -> None:
-    db = await open_db(tmp_path / "h.db")
-    history = SqliteHistoryStore(db)
-    for n in range(5):
-        await history.append(KEY, [ChatMessage("user", f"q{n}"), ChatMessage("assistant", f"a{n}")])
-    await history.append(TOPIC, [ChatMessage("user", "topic question")])
-    recent = await history.recent(KEY, 3)
-    assert [m.content for m in recent] == ["a3", "q4", "a4"]
-    assert [m.content for m in await history.recent(TOPIC, 10)] == ["topic question"]
-    assert await history.recent(KEY, 0) == []
-    await db.close()
-
-    db = await open_db(tmp_path / "h.db")  # a restart keeps the history
-    history = SqliteHistoryStore(db)
-    assert len(await history.recent(KEY, 100)) == 10
-    await history.clear(KEY)
-    assert await history.recent(KEY, 100) == []
-    assert len(await history.recent(TOPIC, 100)) == 1
-    await db.close()
+def test_both_dialects_have_the_same_migrations() -> None:
+    sqlite = [path.name for _, path in database.migration_files(MIGRATIONS_DIR)]
+    pg = [path.name for _, path in database.migration_files(POSTGRES_MIGRATIONS_DIR)]
+    assert sqlite == pg
 
 
-async def test_preferences_are_per_chat(tmp_path: Path) -> None:
-    db = await open_db(tmp_path / "p.db")
-    prefs = SqlitePreferenceStore(db)
-    assert await prefs.avatar_enabled(KEY) is None
-    await prefs.set_avatar_enabled(KEY, False)
-    assert await prefs.avatar_enabled(TOPIC) is False  # topics share the chat's switch
-    await prefs.set_avatar_enabled(KEY, True)
-    assert await prefs.avatar_enabled(KEY) is True
-    await db.close()
+async def test_postgres_migrations_apply_once_even_from_two_replicas(postgres_url: str) -> None:
+    pools = [await postgres.connect_pool(postgres_url) for _ in range(2)]
+    try:
+        results = await asyncio.gather(
+            *(postgres.migrate(pool, POSTGRES_MIGRATIONS_DIR) for pool in pools)
+        )
+        rows = await pools[0].fetch("SELECT version, name FROM schema_migrations ORDER BY 1")
+    finally:
+        for pool in pools:
+            await pool.close()
+    assert sorted(results) == [[], ["0001_initial.sql", "0002_reliability.sql"]]
+    assert [tuple(row) for row in rows] == [(1, "0001_initial.sql"), (2, "0002_reliability.sql")]
 
 
-async def test_jobs_move_through_states(tmp_path: Path) -> None:
-    db = await open_db(tmp_path / "j.db")
-    jobs = SqliteJobStore(db)
-    job = await jobs.create(TOPIC, "hello", target='{"message_id": 5}')
-    assert job.state is JobState.QUEUED and job.key == TOPIC
-    job = await jobs.update(job, JobState.SUBMITTED, talk_id="tlk_1")
-    done = await jobs.create(KEY, "other", target="")
-    await jobs.update(done, JobState.DELIVERED)
-    assert [j.id for j in await jobs.unfinished()] == [job.id]
-    assert (await jobs.unfinished())[0].talk_id == "tlk_1"
-    with pytest.raises(ValueError):
-        await jobs.update(job, JobState.FAILED, nope="x")
-    await db.close()
+async def test_a_failing_postgres_migration_rolls_back_alone(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "0001_one.sql").write_text("CREATE TABLE one (x INTEGER);")
+    (tmp_path / "0002_two.sql").write_text(
+        "CREATE TABLE two (x INTEGER);\nINSERT INTO nope VALUES (1);"
+    )
+    pool = await postgres.connect_pool(postgres_url)
+    try:
+        with pytest.raises(asyncpg.UndefinedTableError):
+            await postgres.migrate(pool, tmp_path)
+        tables = {
+            row[0]
+            for row in await pool.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            )
+        }
+        versions = [row[0] for row in await pool.fetch("SELECT version FROM schema_migrations")]
+    finally:
+        await pool.close()
+    assert "one" in tables and "two" not in tables
+    assert versions == [1]

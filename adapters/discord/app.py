@@ -18,8 +18,8 @@ from adapters.discord.delivery import DiscordDelivery
 from adapters.discord.handlers import HELP, DiscordHandlers
 from core.conversation import Conversations
 from core.errors import ConfigurationError
-from core.inbox import SqliteInbox
 from core.inflight import InFlight
+from core.ports import Inbox
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class AvatarClient(discord.Client):
         handlers: DiscordHandlers,
         intents: discord.Intents,
         guilds: list[int],
-        inbox: SqliteInbox,
+        inbox: Inbox,
         **options: Any,
     ) -> None:
         super().__init__(
@@ -180,7 +180,7 @@ class DiscordAdapter:
         voice_channel_ids: list[int] | None = None,
         allowed_guilds: list[int] | None = None,
         admins: list[str] | None = None,
-        inbox: SqliteInbox,
+        inbox: Inbox,
         grace_seconds: float = 20.0,
     ) -> None:
         # discord.py reads both URLs from class attributes: one process, one Discord.

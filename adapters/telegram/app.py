@@ -20,7 +20,7 @@ from adapters.telegram.polling import InboxPoller, InboxProcessor
 from adapters.telegram.webhook import TelegramWebhook, derived_secret, webhook_path
 from core.conversation import Conversations
 from core.errors import ConfigurationError
-from core.inbox import SqliteInbox
+from core.ports import Inbox
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class TelegramAdapter:
         token: str,
         api_root: str,
         upload_limit: int = UPLOAD_LIMIT,
-        inbox: SqliteInbox,
+        inbox: Inbox,
         allowed_chats: list[int] | None = None,
         admins: list[str] | None = None,
         grace_seconds: float = 20.0,

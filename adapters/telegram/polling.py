@@ -13,8 +13,8 @@ from telegram.ext import BaseUpdateProcessor
 
 from adapters.telegram.calls import retry_seconds
 from adapters.telegram.convert import PLATFORM
-from core.inbox import SqliteInbox
 from core.inflight import InFlight
+from core.ports import Inbox
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ MAX_CONCURRENT = 256
 class InboxProcessor(BaseUpdateProcessor):
     """Handles updates concurrently; marks each answered in the inbox once its handler is done."""
 
-    def __init__(self, inbox: SqliteInbox) -> None:
+    def __init__(self, inbox: Inbox) -> None:
         super().__init__(MAX_CONCURRENT)
         self._inbox = inbox
         self.in_flight = InFlight()
@@ -51,7 +51,7 @@ class InboxProcessor(BaseUpdateProcessor):
 class InboxPoller:
     """Fetches updates, records them, and only then confirms them with the next offset."""
 
-    def __init__(self, bot: Bot, inbox: SqliteInbox, queue: asyncio.Queue[object]) -> None:
+    def __init__(self, bot: Bot, inbox: Inbox, queue: asyncio.Queue[object]) -> None:
         self._bot, self._inbox, self._queue = bot, inbox, queue
 
     async def replay(self) -> int:

@@ -12,7 +12,7 @@ from aiohttp import web
 from telegram import Bot, Update
 
 from adapters.telegram.convert import PLATFORM
-from core.inbox import SqliteInbox
+from core.ports import Inbox
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class TelegramWebhook:
     """Receives updates; a request without the right secret header is refused."""
 
     def __init__(
-        self, bot: Bot, inbox: SqliteInbox, queue: asyncio.Queue[object], *, url: str, secret: str
+        self, bot: Bot, inbox: Inbox, queue: asyncio.Queue[object], *, url: str, secret: str
     ) -> None:
         self._bot, self._inbox, self._queue = bot, inbox, queue
         self.url, self._secret = url, secret

@@ -19,7 +19,7 @@ from adapters.web.chat import PLATFORM, WebChat, conversation_key
 from adapters.web.delivery import Socket, WebDelivery
 from adapters.web.mailbox import Mailbox
 from core.conversation import Conversations
-from core.inbox import SqliteInbox
+from core.ports import Inbox
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -56,7 +56,7 @@ class WebAdapter:
         auth_token: str | None,
         media_dir: Path,
         max_text_chars: int,
-        inbox: SqliteInbox | None = None,
+        inbox: Inbox | None = None,
         grace_seconds: float = 0.0,
         extra_routes: Sequence[tuple[str, str, Handler]] = (),
     ) -> None:

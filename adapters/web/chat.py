@@ -17,7 +17,7 @@ from adapters.web import protocol
 from adapters.web.delivery import Socket, WebDelivery
 from adapters.web.protocol import AudioFrame, AvatarFrame, ClientFrame, ProtocolError, TextFrame
 from core.conversation import Conversations
-from core.inbox import SqliteInbox
+from core.ports import Inbox
 from core.types import (
     Audio,
     ConversationKey,
@@ -65,7 +65,7 @@ class WebChat:
         delivery: WebDelivery,
         *,
         max_text_chars: int,
-        inbox: SqliteInbox | None = None,
+        inbox: Inbox | None = None,
     ) -> None:
         self._conversations, self._delivery, self._inbox = conversations, delivery, inbox
         self._max_text_chars = max_text_chars

@@ -1,0 +1,293 @@
+"""PostgreSQL (asyncpg) implementations of the stores, the inbox and the counters.
+
+Each class has exactly the methods of its SQLite twin (core/stores.py, core/inbox.py,
+core/quota.py) and returns the same values; migrations come from migrations/postgres/, numbered
+like the SQLite ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from core.database import migration_files
+from core.inbox import InboxEntry
+from core.types import AvatarJob, ChatMessage, ConversationKey, JobState
+
+log = logging.getLogger(__name__)
+
+# Replicas starting together take turns applying migrations (any fixed 64-bit key works).
+_MIGRATION_LOCK = 0x61766174_6172626F
+_KEY = "platform = $1 AND chat_id = $2 AND thread_id = $3"
+
+
+async def connect_pool(url: str, *, max_size: int = 10) -> asyncpg.Pool:
+    """Open a connection pool to the database at `url` (postgresql://user:pass@host:port/db)."""
+    return await asyncpg.create_pool(url, min_size=1, max_size=max_size)
+
+
+async def migrate(pool: asyncpg.Pool, folder: Path) -> list[str]:
+    """Apply the migrations not yet recorded, each in its own transaction; return their names."""
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+            applied = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+            done: list[str] = []
+            for version, path in migration_files(folder):
+                if version in applied:
+                    continue
+                script = await asyncio.to_thread(path.read_text, encoding="utf-8")
+                async with conn.transaction():
+                    # Without arguments asyncpg sends the simple protocol: many statements at once.
+                    await conn.execute(script)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                        version,
+                        path.name,
+                    )
+                log.info("applied migration %s", path.name)
+                done.append(path.name)
+            return done
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+
+
+def _key_params(key: ConversationKey) -> tuple[str, str, str]:
+    return (key.platform, key.chat_id, key.thread_id)
+
+
+class PostgresHistoryStore:
+    """Conversation history, one row per message."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def recent(self, key: ConversationKey, limit: int) -> list[ChatMessage]:
+        """Return the last `limit` messages of the conversation, oldest first."""
+        if limit <= 0:
+            return []
+        sql = f"SELECT role, content FROM messages WHERE {_KEY} ORDER BY id DESC LIMIT $4"
+        rows = await self._pool.fetch(sql, *_key_params(key), limit)
+        return [ChatMessage(row[0], row[1]) for row in reversed(rows)]
+
+    async def append(self, key: ConversationKey, messages: Sequence[ChatMessage]) -> None:
+        """Store messages in one statement, so a turn and its answer land together."""
+        if not messages:
+            return
+        # Ids are drawn in the ORDER BY order, so the messages keep theirs.
+        await self._pool.execute(
+            "INSERT INTO messages (platform, chat_id, thread_id, role, content)"
+            " SELECT $1, $2, $3, role, content"
+            " FROM unnest($4::text[], $5::text[]) WITH ORDINALITY AS m(role, content, n)"
+            " ORDER BY n",
+            *_key_params(key),
+            [message.role for message in messages],
+            [message.content for message in messages],
+        )
+
+    async def clear(self, key: ConversationKey) -> None:
+        """Forget one conversation."""
+        await self._pool.execute(f"DELETE FROM messages WHERE {_KEY}", *_key_params(key))
+
+
+class PostgresPreferenceStore:
+    """Per-chat switches; a chat's topics share them."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def avatar_enabled(self, key: ConversationKey) -> bool | None:
+        """Return the chat's avatar switch, or None when never set."""
+        value: bool | None = await self._pool.fetchval(
+            "SELECT avatar_enabled FROM chat_preferences WHERE platform = $1 AND chat_id = $2",
+            key.platform,
+            key.chat_id,
+        )
+        return value
+
+    async def set_avatar_enabled(self, key: ConversationKey, enabled: bool) -> None:
+        """Store the chat's avatar switch."""
+        await self._pool.execute(
+            "INSERT INTO chat_preferences (platform, chat_id, avatar_enabled) VALUES ($1, $2, $3)"
+            " ON CONFLICT (platform, chat_id) DO UPDATE SET"
+            " avatar_enabled = excluded.avatar_enabled, updated_at = now()",
+            key.platform,
+            key.chat_id,
+            enabled,
+        )
+
+
+_JOB_COLUMNS = "id, platform, chat_id, thread_id, text, target, state, talk_id, video_path, error"
+_JOB_FIELDS = frozenset({"talk_id", "video_path", "error"})
+
+
+def _job(row: Any) -> AvatarJob:
+    return AvatarJob(
+        id=row["id"],
+        key=ConversationKey(row["platform"], row["chat_id"], row["thread_id"]),
+        text=row["text"],
+        target=row["target"],
+        state=JobState(row["state"]),
+        talk_id=row["talk_id"],
+        video_path=row["video_path"],
+        error=row["error"],
+    )
+
+
+class PostgresJobStore:
+    """Durable avatar jobs: written before the renderer is called, updated at each step."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def create(self, key: ConversationKey, text: str, target: str) -> AvatarJob:
+        """Record a queued job and return it."""
+        row = await self._pool.fetchrow(
+            "INSERT INTO avatar_jobs (platform, chat_id, thread_id, text, target, state)"
+            f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_JOB_COLUMNS}",
+            *_key_params(key),
+            text,
+            target,
+            JobState.QUEUED.value,
+        )
+        assert row is not None
+        return _job(row)
+
+    async def update(self, job: AvatarJob, state: JobState, **fields: str | None) -> AvatarJob:
+        """Move a job to `state` with the given fields, and return the stored job."""
+        unknown = set(fields) - _JOB_FIELDS
+        if unknown:
+            raise ValueError(f"unknown job fields: {sorted(unknown)}")
+        assignments = "".join(f", {name} = ${n}" for n, name in enumerate(fields, start=3))
+        row = await self._pool.fetchrow(
+            f"UPDATE avatar_jobs SET state = $2, updated_at = now(){assignments}"
+            f" WHERE id = $1 RETURNING {_JOB_COLUMNS}",
+            job.id,
+            state.value,
+            *fields.values(),
+        )
+        if row is None:
+            raise LookupError(f"avatar job {job.id} is gone")
+        return _job(row)
+
+    async def unfinished(self) -> list[AvatarJob]:
+        """Jobs that are neither delivered nor failed, oldest first."""
+        rows = await self._pool.fetch(
+            f"SELECT {_JOB_COLUMNS} FROM avatar_jobs"
+            " WHERE state NOT IN ('delivered', 'failed') ORDER BY id"
+        )
+        return [_job(row) for row in rows]
+
+
+class PostgresInbox:
+    """Accepted messages in PostgreSQL; the platform key makes recording idempotent."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def record(self, platform: str, message_key: str, payload: str) -> bool:
+        """Write a message down; False when it was already recorded (a redelivery)."""
+        row = await self._pool.fetchrow(
+            "INSERT INTO inbox (platform, message_key, payload) VALUES ($1, $2, $3)"
+            " ON CONFLICT (platform, message_key) DO NOTHING RETURNING id",
+            platform,
+            message_key,
+            payload,
+        )
+        return row is not None
+
+    async def answered(self, platform: str, message_key: str) -> None:
+        """Mark a message answered (or deliberately ignored): it is not replayed."""
+        await self._pool.execute(
+            "UPDATE inbox SET state = 'answered', answered_at = now()"
+            " WHERE platform = $1 AND message_key = $2 AND state = 'received'",
+            platform,
+            message_key,
+        )
+
+    async def is_answered(self, platform: str, message_key: str) -> bool:
+        """Whether the message was answered already (so a replay must not answer it again)."""
+        state: str | None = await self._pool.fetchval(
+            "SELECT state FROM inbox WHERE platform = $1 AND message_key = $2",
+            platform,
+            message_key,
+        )
+        return state == "answered"
+
+    async def unanswered(self, platform: str) -> list[InboxEntry]:
+        """Messages recorded but not answered, oldest first."""
+        rows = await self._pool.fetch(
+            "SELECT id, platform, message_key, payload FROM inbox"
+            " WHERE platform = $1 AND state = 'received' ORDER BY id",
+            platform,
+        )
+        return [InboxEntry(row[0], row[1], row[2], row[3]) for row in rows]
+
+    async def last_key(self, platform: str) -> str | None:
+        """Return the newest recorded key (Telegram resumes its update offset from it)."""
+        key = await self._pool.fetchval(
+            "SELECT message_key FROM inbox WHERE platform = $1 ORDER BY id DESC LIMIT 1",
+            platform,
+        )
+        return None if key is None else str(key)
+
+
+_UPSERT_COUNTS = (
+    "INSERT INTO counters (period, scope, name, count)"
+    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])"
+    " ON CONFLICT (period, scope, name) DO UPDATE SET count = counters.count + excluded.count"
+    " RETURNING period, scope, name, count"
+)
+
+
+class PostgresCounters:
+    """Named counters per period and scope."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def add(self, period: str, scope: str, name: str, amount: int = 1) -> int:
+        """Add `amount` and return the new count."""
+        row = await self._pool.fetchrow(_UPSERT_COUNTS, [period], [scope], [name], [amount])
+        assert row is not None
+        return int(row["count"])
+
+    async def add_many(self, rows: list[tuple[str, str, str]]) -> list[int]:
+        """Add one to each (period, scope, name) in one statement; return the new counts."""
+        # One statement may not update a row twice, so a repeated counter is added up first.
+        amounts = Counter(rows)
+        keys = list(amounts)
+        records = await self._pool.fetch(
+            _UPSERT_COUNTS,
+            [key[0] for key in keys],
+            [key[1] for key in keys],
+            [key[2] for key in keys],
+            [amounts[key] for key in keys],
+        )
+        counted = {(r["period"], r["scope"], r["name"]): int(r["count"]) for r in records}
+        return [counted[row] for row in rows]
+
+    async def get(self, period: str, scope: str, name: str) -> int:
+        """Return the count (0 when never counted)."""
+        count = await self._pool.fetchval(
+            "SELECT count FROM counters WHERE period = $1 AND scope = $2 AND name = $3",
+            period,
+            scope,
+            name,
+        )
+        return 0 if count is None else int(count)
+
+    async def prune(self, before: str) -> None:
+        """Forget periods that sort before `before` (minutes sort after their day)."""
+        await self._pool.execute("DELETE FROM counters WHERE period < $1", before)

@@ -1,0 +1,198 @@
+"""Store contract tests: every store behaves the same on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from bot import commands
+from bot.settings import Settings
+from bot.wiring import Storage, open_core, open_storage, sqlite_path
+from core.quota import Limits, Quotas
+from core.types import ChatMessage, ConversationKey, JobState
+
+KEY = ConversationKey("telegram", "42")
+TOPIC = ConversationKey("telegram", "42", "7")
+MIGRATIONS = ["0001_initial.sql", "0002_reliability.sql"]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database of each backend (PostgreSQL skips unless a test server is given)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'stores.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def storage(database_url: str) -> AsyncIterator[Storage]:
+    opened = await open_storage(database_url)
+    yield opened
+    await opened.close()
+
+
+async def test_migrations_apply_once(database_url: str) -> None:
+    first = await open_storage(database_url)
+    await first.close()
+    again = await open_storage(database_url)
+    await again.close()
+    assert first.applied == MIGRATIONS
+    assert again.applied == []
+
+
+async def test_history_window_order_topics_and_restart(database_url: str) -> None:
+    storage = await open_storage(database_url)
+    history = storage.history
+    for n in range(5):
+        await history.append(KEY, [ChatMessage("user", f"q{n}"), ChatMessage("assistant", f"a{n}")])
+    await history.append(TOPIC, [ChatMessage("user", "topic question")])
+    await history.append(TOPIC, [])
+    recent = await history.recent(KEY, 3)
+    assert [(m.role, m.content) for m in recent] == [
+        ("assistant", "a3"),
+        ("user", "q4"),
+        ("assistant", "a4"),
+    ]
+    assert [m.content for m in await history.recent(TOPIC, 10)] == ["topic question"]
+    assert await history.recent(KEY, 0) == []
+    await storage.close()
+
+    storage = await open_storage(database_url)  # a restart keeps the history
+    history = storage.history
+    assert len(await history.recent(KEY, 100)) == 10
+    await history.clear(KEY)
+    assert await history.recent(KEY, 100) == []
+    assert len(await history.recent(TOPIC, 100)) == 1
+    await storage.close()
+
+
+async def test_preferences_are_per_chat(storage: Storage) -> None:
+    prefs = storage.preferences
+    assert await prefs.avatar_enabled(KEY) is None
+    await prefs.set_avatar_enabled(KEY, False)
+    assert await prefs.avatar_enabled(TOPIC) is False  # topics share the chat's switch
+    await prefs.set_avatar_enabled(KEY, True)
+    assert await prefs.avatar_enabled(KEY) is True
+    assert await prefs.avatar_enabled(ConversationKey("discord", "42")) is None
+
+
+async def test_jobs_move_through_states(storage: Storage) -> None:
+    jobs = storage.jobs
+    job = await jobs.create(TOPIC, "hello", target='{"message_id": 5}')
+    assert job.state is JobState.QUEUED and job.key == TOPIC and isinstance(job.id, int)
+    assert (job.text, job.target, job.talk_id, job.video_path, job.error) == (
+        "hello",
+        '{"message_id": 5}',
+        None,
+        None,
+        None,
+    )
+    job = await jobs.update(job, JobState.SUBMITTED, talk_id="tlk_1")
+    job = await jobs.update(job, JobState.RENDERED, video_path="/v/1.mp4", error=None)
+    assert (job.state, job.talk_id, job.video_path) == (JobState.RENDERED, "tlk_1", "/v/1.mp4")
+    done = await jobs.create(KEY, "other", target="")
+    await jobs.update(done, JobState.DELIVERED)
+    failed = await jobs.create(KEY, "third", target="")
+    await jobs.update(failed, JobState.FAILED, error="boom")
+    later = await jobs.create(KEY, "fourth", target="")
+    assert await jobs.unfinished() == [job, later]
+    with pytest.raises(ValueError):
+        await jobs.update(job, JobState.FAILED, nope="x")
+
+
+async def test_inbox_records_once_and_replays_the_unanswered(storage: Storage) -> None:
+    inbox = storage.inbox
+    assert await inbox.last_key("telegram") is None
+    assert await inbox.record("telegram", "100", '{"n": 1}') is True
+    assert await inbox.record("telegram", "100", '{"n": 1}') is False  # a redelivery
+    assert await inbox.record("telegram", "101", '{"n": 2}') is True
+    assert await inbox.record("discord", "100", '{"d": 1}') is True  # keys are per platform
+    assert await inbox.last_key("telegram") == "101"
+    assert await inbox.is_answered("telegram", "100") is False
+    await inbox.answered("telegram", "100")
+    await inbox.answered("telegram", "nope")
+    assert await inbox.is_answered("telegram", "100") is True
+    assert await inbox.is_answered("telegram", "nope") is False
+    unanswered = await inbox.unanswered("telegram")
+    assert [(e.platform, e.message_key, e.payload) for e in unanswered] == [
+        ("telegram", "101", '{"n": 2}')
+    ]
+    assert isinstance(unanswered[0].id, int)
+    assert [e.message_key for e in await inbox.unanswered("discord")] == ["100"]
+
+
+async def test_counters_add_get_and_prune(storage: Storage) -> None:
+    counters = storage.counters
+    assert await counters.get("2026-11-25", "*", "messages") == 0
+    assert await counters.add("2026-11-25", "*", "messages") == 1
+    assert await counters.add("2026-11-25", "*", "messages", 4) == 5
+    rows = [("2026-11-25", "*", "messages"), ("2026-11-25T10:00", "u1", "messages")]
+    assert await counters.add_many(rows) == [6, 1]
+    assert await counters.add_many(rows[1:] * 2) == [3, 3]  # one counter twice: both see 3
+    await counters.add("2026-11-24", "*", "renders")
+    await counters.add("2026-11-24T23:59", "u1", "messages")
+    await counters.prune("2026-11-25")  # a day's minutes sort after the day itself
+    assert await counters.get("2026-11-24", "*", "renders") == 0
+    assert await counters.get("2026-11-24T23:59", "u1", "messages") == 0
+    assert await counters.get("2026-11-25", "*", "messages") == 6
+    assert await counters.get("2026-11-25T10:00", "u1", "messages") == 3
+
+
+async def test_quotas_on_the_counters(storage: Storage) -> None:
+    now = [dt.datetime(2026, 11, 25, 23, 30, tzinfo=dt.UTC)]
+    limits = Limits(renders_per_user=1, messages_per_minute=2)
+    quotas = Quotas(storage.counters, limits, clock=lambda: now[0])
+    assert [await quotas.admit_message("u1") for _ in range(3)][:2] == [None, None]
+    assert await quotas.admit_message("u1") is not None
+    assert await quotas.admit_render("u1") is None
+    refusal = await quotas.admit_render("u1")
+    assert refusal is not None and "reset in 30 min" in refusal
+    await quotas.note("errors")
+    assert await quotas.today() == {"messages": 4, "renders": 1, "errors": 1, "refusals": 0}
+    now[0] += dt.timedelta(hours=1)
+    assert await quotas.admit_render("u1") is None
+
+
+def settings_with(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **env: str) -> Settings:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("GROQ_API_KEY", "gsk_x")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return Settings()  # type: ignore[call-arg]
+
+
+def test_database_url_chooses_the_backend(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    default = settings_with(monkeypatch, tmp_path, DATABASE_PATH="data/x.db", DATABASE_URL=" ")
+    assert default.database_url == "sqlite:///data/x.db"
+    assert sqlite_path(default.database_url) == Path("data/x.db")
+    assert sqlite_path("sqlite:////abs/x.db") == Path("/abs/x.db")
+    pg = settings_with(monkeypatch, tmp_path, DATABASE_URL="postgresql://bot:s3cret@db:5432/bot")
+    assert sqlite_path(pg.database_url) is None
+    assert "s3cret" in pg.secrets() and "postgresql://bot:s3cret@db:5432/bot" in pg.secrets()
+    assert "s3cret" not in repr(pg)
+    monkeypatch.setenv("DATABASE_URL", "mysql://db/bot")
+    with pytest.raises(ValidationError, match="sqlite:///path or postgresql://"):
+        Settings()  # type: ignore[call-arg]
+
+
+async def test_migrate_command_and_core_on_the_database_url(
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = settings_with(monkeypatch, tmp_path, DATABASE_URL=database_url)
+    assert await commands.migrate(settings) == 0
+    assert await commands.migrate(settings) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"applied: {', '.join(MIGRATIONS)}",
+        "database is up to date",
+    ]
+    async with open_core(settings) as core:
+        assert await core.inbox.record("telegram", "1", "{}") is True
+        assert core.storage.applied == []
