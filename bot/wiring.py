@@ -32,6 +32,9 @@ from core.transcribe import GroqTranscriber
 
 WebRoute = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
 
+# Every conversation streaming at once holds one connection; httpx allows 100 by default.
+GROQ_POOL = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 POSTGRES_MIGRATIONS_DIR = MIGRATIONS_DIR / "postgres"
 
@@ -123,7 +126,9 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         stack.push_async_callback(storage.close)
         metrics = PrometheusMetrics()
         groq_hooks = retry_counter(metrics, "groq", url(settings.GROQ_BASE_URL), groq_retries)
-        groq_http = await stack.enter_async_context(httpx.AsyncClient(event_hooks=groq_hooks))
+        groq_http = await stack.enter_async_context(
+            httpx.AsyncClient(limits=GROQ_POOL, event_hooks=groq_hooks)
+        )
         did_hooks = retry_counter(metrics, "did", url(settings.DID_API_BASE_URL), did_retries)
         did_http = await stack.enter_async_context(
             httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), event_hooks=did_hooks)
