@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +21,9 @@ from core.ports import AvatarRenderer, JobStore, Metrics, NoMetrics, VideoDelive
 from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, VideoReady
 
 log = logging.getLogger(__name__)
+
+# A replica that stops renewing (it crashed) loses its jobs to another after this long.
+LEASE_SECONDS = 60.0
 
 
 class PermanentDeliveryError(Exception):
@@ -39,6 +45,7 @@ class AvatarJobs:
         delivery_backoff: float = 2.0,
         pause_seconds: float = 300.0,
         metrics: Metrics | None = None,
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
         self._store, self._renderer, self._media_dir = store, renderer, media_dir
         self._deliveries = deliveries
@@ -52,28 +59,56 @@ class AvatarJobs:
         self._told: set[ConversationKey] = set()
         self._metrics = metrics or NoMetrics()
         self._submitted_at: dict[int, float] = {}  # job id -> monotonic time of its submit
+        # Replicas on one database tell their leases apart by this name.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._lease = lease_seconds
+        self._leases: asyncio.Task[None] | None = None
 
     async def start(self) -> int:
-        """Resume every unfinished job; return how many."""
-        jobs = await self._store.unfinished()
+        """Resume the unfinished jobs this process can claim; keep claiming and renewing."""
+        resumed = await self._claim()
+        self._leases = asyncio.create_task(self._keep_leases(), name="avatar-job-leases")
+        return resumed
+
+    async def submit(self, key: ConversationKey, text: str, target: str) -> AvatarJob:
+        """Record a render job, then start it. `target` tells the adapter where to reply."""
+        job = await self._store.create(key, text, target, self.owner, self._lease)
+        self._spawn(job)
+        return job
+
+    async def aclose(self) -> None:
+        """Cancel every worker; their jobs stay in the database and resume on the next start.
+
+        The leases are released, so another replica (or the next start) goes on at once.
+        """
+        self._closed = True
+        tasks = list(self._tasks.values())
+        if self._leases is not None:
+            tasks.append(self._leases)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await self._store.release(self.owner)
+        except Exception as exc:
+            log.warning("could not release avatar job leases: %r", exc)
+
+    async def _claim(self) -> int:
+        jobs = await self._store.claim(self.owner, self._lease)
         for job in jobs:
             if job.key.platform in self._deliveries:
                 self._spawn(job)
         return len(jobs)
 
-    async def submit(self, key: ConversationKey, text: str, target: str) -> AvatarJob:
-        """Record a render job, then start it. `target` tells the adapter where to reply."""
-        job = await self._store.create(key, text, target)
-        self._spawn(job)
-        return job
-
-    async def aclose(self) -> None:
-        """Cancel every worker; their jobs stay in the database and resume on the next start."""
-        self._closed = True
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    async def _keep_leases(self) -> None:
+        """Renew this process's leases well before they lapse; take over jobs whose lapsed."""
+        while True:
+            await asyncio.sleep(self._lease / 3)
+            try:
+                await self._store.renew(self.owner, self._lease)
+                await self._claim()
+            except Exception:
+                log.exception("renewing avatar job leases failed; retrying")
 
     def pause_notice(self, key: ConversationKey) -> str | None:
         """While renders are paused: the reason, told once per conversation, else "" (silent).

@@ -80,8 +80,10 @@ class PreferenceStore(Protocol):
 class JobStore(Protocol):
     """Durable avatar jobs."""
 
-    async def create(self, key: ConversationKey, text: str, target: str) -> AvatarJob:
-        """Record a queued job before anything is sent to the renderer."""
+    async def create(
+        self, key: ConversationKey, text: str, target: str, owner: str = "", lease: float = 0.0
+    ) -> AvatarJob:
+        """Record a queued job, leased to `owner`, before anything is sent to the renderer."""
         ...
 
     async def update(self, job: AvatarJob, state: JobState, **fields: str | None) -> AvatarJob:
@@ -90,6 +92,18 @@ class JobStore(Protocol):
 
     async def unfinished(self) -> list[AvatarJob]:
         """Jobs that are neither delivered nor failed, oldest first."""
+        ...
+
+    async def claim(self, owner: str, lease: float) -> list[AvatarJob]:
+        """Take the unfinished jobs nobody holds (or whose lease expired) for `lease` seconds."""
+        ...
+
+    async def renew(self, owner: str, lease: float) -> None:
+        """Extend the leases `owner` holds on unfinished jobs."""
+        ...
+
+    async def release(self, owner: str) -> None:
+        """Give up `owner`'s leases (at a graceful stop) so another process can go on at once."""
         ...
 
 

@@ -151,15 +151,21 @@ class PostgresJobStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def create(self, key: ConversationKey, text: str, target: str) -> AvatarJob:
-        """Record a queued job and return it."""
+    async def create(
+        self, key: ConversationKey, text: str, target: str, owner: str = "", lease: float = 0.0
+    ) -> AvatarJob:
+        """Record a queued job, leased to `owner` so that no other replica takes it."""
         row = await self._pool.fetchrow(
-            "INSERT INTO avatar_jobs (platform, chat_id, thread_id, text, target, state)"
-            f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_JOB_COLUMNS}",
+            "INSERT INTO avatar_jobs"
+            " (platform, chat_id, thread_id, text, target, state, lease_owner, lease_until)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8))"
+            f" RETURNING {_JOB_COLUMNS}",
             *_key_params(key),
             text,
             target,
             JobState.QUEUED.value,
+            owner or None,
+            lease,
         )
         assert row is not None
         return _job(row)
@@ -188,6 +194,36 @@ class PostgresJobStore:
             " WHERE state NOT IN ('delivered', 'failed') ORDER BY id"
         )
         return [_job(row) for row in rows]
+
+    async def claim(self, owner: str, lease: float) -> list[AvatarJob]:
+        """Take unfinished jobs whose lease is free or expired; replicas skip each other's rows."""
+        rows = await self._pool.fetch(
+            "UPDATE avatar_jobs"
+            " SET lease_owner = $1, lease_until = now() + make_interval(secs => $2)"
+            " WHERE id IN (SELECT id FROM avatar_jobs WHERE state NOT IN ('delivered', 'failed')"
+            " AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $1)"
+            " ORDER BY id FOR UPDATE SKIP LOCKED)"
+            f" RETURNING {_JOB_COLUMNS}",
+            owner,
+            lease,
+        )
+        return sorted((_job(row) for row in rows), key=lambda job: job.id)
+
+    async def renew(self, owner: str, lease: float) -> None:
+        """Extend `owner`'s leases on unfinished jobs."""
+        await self._pool.execute(
+            "UPDATE avatar_jobs SET lease_until = now() + make_interval(secs => $2)"
+            " WHERE lease_owner = $1 AND state NOT IN ('delivered', 'failed')",
+            owner,
+            lease,
+        )
+
+    async def release(self, owner: str) -> None:
+        """Give up `owner`'s leases."""
+        await self._pool.execute(
+            "UPDATE avatar_jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+            owner,
+        )
 
 
 class PostgresInbox:

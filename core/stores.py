@@ -95,8 +95,10 @@ class SqliteJobStore:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
 
-    async def create(self, key: ConversationKey, text: str, target: str) -> AvatarJob:
-        """Record a queued job and return it."""
+    async def create(
+        self, key: ConversationKey, text: str, target: str, owner: str = "", lease: float = 0.0
+    ) -> AvatarJob:
+        """Record a queued job and return it (one process owns every SQLite job: no lease)."""
         sql = (
             "INSERT INTO avatar_jobs (platform, chat_id, thread_id, text, target, state)"
             f" VALUES (?, ?, ?, ?, ?, ?) RETURNING {_JOB_COLUMNS}"
@@ -131,3 +133,13 @@ class SqliteJobStore:
         )
         async with self._db.execute(sql) as cursor:
             return [_job(row) async for row in cursor]
+
+    async def claim(self, owner: str, lease: float) -> list[AvatarJob]:
+        """SQLite serves one process, which owns every unfinished job."""
+        return await self.unfinished()
+
+    async def renew(self, owner: str, lease: float) -> None:
+        """Nothing to renew: one process owns every job."""
+
+    async def release(self, owner: str) -> None:
+        """Nothing to release: one process owns every job."""

@@ -28,9 +28,13 @@ async def test_migrations_apply_once_and_are_recorded(tmp_path: Path) -> None:
             mode = await cursor.fetchone()
     finally:
         await db.close()
-    assert first == ["0001_initial.sql", "0002_reliability.sql"]
+    assert first == ["0001_initial.sql", "0002_reliability.sql", "0003_job_leases.sql"]
     assert again == []
-    assert rows == [(1, "0001_initial.sql"), (2, "0002_reliability.sql")]
+    assert rows == [
+        (1, "0001_initial.sql"),
+        (2, "0002_reliability.sql"),
+        (3, "0003_job_leases.sql"),
+    ]
     assert mode is not None and mode[0] == "wal"
 
 
@@ -77,8 +81,15 @@ async def test_postgres_migrations_apply_once_even_from_two_replicas(postgres_ur
     finally:
         for pool in pools:
             await pool.close()
-    assert sorted(results) == [[], ["0001_initial.sql", "0002_reliability.sql"]]
-    assert [tuple(row) for row in rows] == [(1, "0001_initial.sql"), (2, "0002_reliability.sql")]
+    assert sorted(results) == [
+        [],
+        ["0001_initial.sql", "0002_reliability.sql", "0003_job_leases.sql"],
+    ]
+    assert [tuple(row) for row in rows] == [
+        (1, "0001_initial.sql"),
+        (2, "0002_reliability.sql"),
+        (3, "0003_job_leases.sql"),
+    ]
 
 
 async def test_a_failing_postgres_migration_rolls_back_alone(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from core.types import ChatMessage, ConversationKey, JobState
 
 KEY = ConversationKey("telegram", "42")
 TOPIC = ConversationKey("telegram", "42", "7")
-MIGRATIONS = ["0001_initial.sql", "0002_reliability.sql"]
+MIGRATIONS = ["0001_initial.sql", "0002_reliability.sql", "0003_job_leases.sql"]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -196,3 +197,30 @@ async def test_migrate_command_and_core_on_the_database_url(
     async with open_core(settings) as core:
         assert await core.inbox.record("telegram", "1", "{}") is True
         assert core.storage.applied == []
+
+
+async def test_postgres_replicas_claim_disjoint_jobs_and_take_over_lapsed_leases(
+    postgres_url: str,
+) -> None:
+    a, b = await open_storage(postgres_url), await open_storage(postgres_url)
+    try:
+        key = ConversationKey("telegram", "1")
+        held = await a.jobs.create(key, "held by a", "", "replica-a", 60)
+        free = [await a.jobs.create(key, f"free {n}", "") for n in range(10)]
+        first, second = await asyncio.gather(
+            a.jobs.claim("replica-a", 60), b.jobs.claim("replica-b", 60)
+        )
+        ids_a, ids_b = {j.id for j in first}, {j.id for j in second}
+        assert not ids_a & ids_b  # SKIP LOCKED: no job goes to two replicas
+        assert ids_a | ids_b == {j.id for j in [held, *free]}
+        assert held.id in ids_a  # a replica keeps (and renews) its own
+        await b.jobs.claim("replica-b", 60)
+        assert held.id not in {j.id for j in await b.jobs.claim("replica-b", 60)}
+        await a.jobs.create(key, "a crashed: its lease lapses", "", "replica-a", 0)
+        taken = await b.jobs.claim("replica-b", 60)
+        assert "a crashed: its lease lapses" in {j.text for j in taken}
+        await b.jobs.release("replica-b")
+        assert {j.id for j in await a.jobs.claim("replica-a", 60)} >= ids_b  # released: free
+    finally:
+        await a.close()
+        await b.close()
