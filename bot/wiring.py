@@ -151,6 +151,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
                 deliveries,
                 max_renders=settings.DID_MAX_CONCURRENT_RENDERS,
                 pause_seconds=settings.AVATAR_PAUSE_SECONDS,
+                lease_seconds=settings.AVATAR_JOB_LEASE_SECONDS,
                 metrics=metrics,
             )
             stack.push_async_callback(jobs.aclose)

@@ -63,6 +63,7 @@ class AvatarJobs:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._lease = lease_seconds
         self._leases: asyncio.Task[None] | None = None
+        self._ended: set[int] = set()  # jobs this process delivered or failed
 
     async def start(self) -> int:
         """Resume the unfinished jobs this process can claim; keep claiming and renewing."""
@@ -146,11 +147,18 @@ class AvatarJobs:
         return len(self._tasks)
 
     def _spawn(self, job: AvatarJob) -> None:
-        if job.id in self._tasks or self._closed:
-            return  # after shutdown the job waits in the database for the next start
+        if job.id in self._tasks or job.id in self._ended or self._closed:
+            # Running, or ended since a claim read it (a stale snapshot must not run it twice);
+            # after shutdown the job waits in the database for the next start.
+            return
         task = asyncio.create_task(self._run(job), name=f"avatar-job-{job.id}")
         self._tasks[job.id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(job.id, None))
+        task.add_done_callback(lambda done: self._end(job.id, done))
+
+    def _end(self, job_id: int, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(job_id, None)
+        if not task.cancelled():
+            self._ended.add(job_id)
 
     async def _run(self, job: AvatarJob) -> None:
         try:

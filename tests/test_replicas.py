@@ -86,3 +86,85 @@ async def test_crashed_replicas_renders_are_taken_over_and_delivered_once(
         await b.aclose()
     assert sorted(delivery.videos) == [job.id for job in jobs]  # each once
     assert len(did.calls("/talks", "POST")) == 20  # b polled a's talks, none paid twice
+
+
+@pytest.mark.timeout(120)  # two real processes and 200 answers: longer than the default 30 s
+async def test_two_bot_processes_one_killed_halfway_every_video_once(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """200 renders; replica A is SIGKILLed with all of them in flight; B delivers each once."""
+    import os
+    import signal
+    import sys
+
+    from tests.fakes.groq import FakeGroq
+    from tests.fakes.telegram import FakeTelegram
+
+    chats = [40_000 + n for n in range(200)]
+    # A has 100 renders at D-ID (held) and 100 queued in its database when it dies.
+    async with FakeGroq() as groq, FakeDID(render_seconds=0.02, credits_remaining=10**6) as did:
+        async with FakeTelegram() as tg:
+            base = {
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "GROQ_API_KEY": groq.api_key,
+                "GROQ_BASE_URL": groq.base_url,
+                "DID_API_KEY": did.api_key,
+                "DID_API_BASE_URL": did.base_url,
+                "DID_POLL_FIRST_SECONDS": "0.05",
+                "DID_POLL_INTERVAL_SECONDS": "0.05",
+                "DID_MAX_CONCURRENT_RENDERS": "100",
+                "AVATAR_DAILY_LIMIT_PER_USER": "",
+                "AVATAR_DAILY_LIMIT_TOTAL": "",
+                "USER_MESSAGES_PER_MINUTE": "",
+                "AVATAR_JOB_LEASE_SECONDS": "1",
+                "TELEGRAM_BOT_TOKEN": tg.token,
+                "TELEGRAM_API_BASE_URL": tg.base_url,
+                "DATABASE_URL": postgres_url,
+                "WEB_ENABLED": "false",
+            }
+
+            async def start(name: str, extra: dict[str, str]) -> asyncio.subprocess.Process:
+                (tmp_path / name).mkdir()
+                return await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "bot", "run", cwd=tmp_path / name,
+                    env=base | {"DATABASE_PATH": str(tmp_path / name / "bot.db")} | extra,
+                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+                )  # fmt: skip
+
+            did.hold_renders = True
+            a = await start("a", {})
+            await tg.wait_for(lambda: tg.calls("getUpdates"), timeout=20)
+            for chat in chats:
+                tg.push_text(chat, "hello", user_id=chat)
+            await did.wait_for(lambda: len(did.talks) == 100, timeout=25)
+            # Every message answered in text (inbox replay is per process, not yet by lease).
+            await tg.wait_for(lambda: len(tg.calls("sendMessage")) >= 200, timeout=25)
+            # B runs Telegram in webhook mode (delivery only: A is the one polling) on one DB.
+            port = _free_port()
+            b = await start(
+                "b",
+                {
+                    "WEB_ENABLED": "true",
+                    "WEB_PORT": str(port),
+                    "TELEGRAM_WEBHOOK_URL": f"http://127.0.0.1:{port}/hook",
+                },
+            )
+            await tg.wait_for(lambda: tg.webhook is not None, timeout=20)
+            a.kill()  # SIGKILL: 100 renders submitted, 100 recorded, none delivered
+            await a.wait()
+            did.hold_renders = False
+            did.release_all()
+            await tg.wait_for(lambda: len(tg.calls("sendVideo")) >= 200, timeout=40)
+            b.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(b.wait(), 30) == 0
+    videos = [call.params["chat_id"] for call in tg.calls("sendVideo")]
+    assert sorted(int(chat) for chat in videos) == chats  # every video once
+    assert len(did.calls("/talks", "POST")) == 200  # B polled A's 100 talks: none paid twice
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
