@@ -12,12 +12,12 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 
 from core.database import migration_files
 from core.inbox import InboxEntry
+from core.stores import JOB_COLUMNS, JOB_FIELDS, job_from_row
 from core.types import AvatarJob, ChatMessage, ConversationKey, JobState
 
 log = logging.getLogger(__name__)
@@ -128,23 +128,6 @@ class PostgresPreferenceStore:
         )
 
 
-_JOB_COLUMNS = "id, platform, chat_id, thread_id, text, target, state, talk_id, video_path, error"
-_JOB_FIELDS = frozenset({"talk_id", "video_path", "error"})
-
-
-def _job(row: Any) -> AvatarJob:
-    return AvatarJob(
-        id=row["id"],
-        key=ConversationKey(row["platform"], row["chat_id"], row["thread_id"]),
-        text=row["text"],
-        target=row["target"],
-        state=JobState(row["state"]),
-        talk_id=row["talk_id"],
-        video_path=row["video_path"],
-        error=row["error"],
-    )
-
-
 class PostgresJobStore:
     """Durable avatar jobs: written before the renderer is called, updated at each step."""
 
@@ -159,7 +142,7 @@ class PostgresJobStore:
             "INSERT INTO avatar_jobs"
             " (platform, chat_id, thread_id, text, target, state, lease_owner, lease_until)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8))"
-            f" RETURNING {_JOB_COLUMNS}",
+            f" RETURNING {JOB_COLUMNS}",
             *_key_params(key),
             text,
             target,
@@ -168,32 +151,32 @@ class PostgresJobStore:
             lease,
         )
         assert row is not None
-        return _job(row)
+        return job_from_row(row)
 
     async def update(self, job: AvatarJob, state: JobState, **fields: str | None) -> AvatarJob:
         """Move a job to `state` with the given fields, and return the stored job."""
-        unknown = set(fields) - _JOB_FIELDS
+        unknown = set(fields) - JOB_FIELDS
         if unknown:
             raise ValueError(f"unknown job fields: {sorted(unknown)}")
         assignments = "".join(f", {name} = ${n}" for n, name in enumerate(fields, start=3))
         row = await self._pool.fetchrow(
             f"UPDATE avatar_jobs SET state = $2, updated_at = now(){assignments}"
-            f" WHERE id = $1 RETURNING {_JOB_COLUMNS}",
+            f" WHERE id = $1 RETURNING {JOB_COLUMNS}",
             job.id,
             state.value,
             *fields.values(),
         )
         if row is None:
             raise LookupError(f"avatar job {job.id} is gone")
-        return _job(row)
+        return job_from_row(row)
 
     async def unfinished(self) -> list[AvatarJob]:
         """Jobs that are neither delivered nor failed, oldest first."""
         rows = await self._pool.fetch(
-            f"SELECT {_JOB_COLUMNS} FROM avatar_jobs"
+            f"SELECT {JOB_COLUMNS} FROM avatar_jobs"
             " WHERE state NOT IN ('delivered', 'failed') ORDER BY id"
         )
-        return [_job(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     async def claim(self, owner: str, lease: float) -> list[AvatarJob]:
         """Take unfinished jobs whose lease is free or expired; replicas skip each other's rows."""
@@ -203,11 +186,11 @@ class PostgresJobStore:
             " WHERE id IN (SELECT id FROM avatar_jobs WHERE state NOT IN ('delivered', 'failed')"
             " AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $1)"
             " ORDER BY id FOR UPDATE SKIP LOCKED)"
-            f" RETURNING {_JOB_COLUMNS}",
+            f" RETURNING {JOB_COLUMNS}",
             owner,
             lease,
         )
-        return sorted((_job(row) for row in rows), key=lambda job: job.id)
+        return sorted((job_from_row(row) for row in rows), key=lambda job: job.id)
 
     async def renew(self, owner: str, lease: float) -> None:
         """Extend `owner`'s leases on unfinished jobs."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -72,11 +73,19 @@ class SqlitePreferenceStore:
         )
 
 
-_JOB_COLUMNS = "id, platform, chat_id, thread_id, text, target, state, talk_id, video_path, error"
-_JOB_FIELDS = frozenset({"talk_id", "video_path", "error"})
+class Row(Protocol):
+    """A database row read by column name (sqlite3.Row, asyncpg.Record)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
 
 
-def _job(row: aiosqlite.Row) -> AvatarJob:
+# Shared by the SQLite and PostgreSQL job stores: the columns read and the fields a step may set.
+JOB_COLUMNS = "id, platform, chat_id, thread_id, text, target, state, talk_id, video_path, error"
+JOB_FIELDS = frozenset({"talk_id", "video_path", "error"})
+
+
+def job_from_row(row: Row) -> AvatarJob:
+    """Build an AvatarJob from a database row of JOB_COLUMNS."""
     return AvatarJob(
         id=row["id"],
         key=ConversationKey(row["platform"], row["chat_id"], row["thread_id"]),
@@ -101,38 +110,38 @@ class SqliteJobStore:
         """Record a queued job and return it (one process owns every SQLite job: no lease)."""
         sql = (
             "INSERT INTO avatar_jobs (platform, chat_id, thread_id, text, target, state)"
-            f" VALUES (?, ?, ?, ?, ?, ?) RETURNING {_JOB_COLUMNS}"
+            f" VALUES (?, ?, ?, ?, ?, ?) RETURNING {JOB_COLUMNS}"
         )
         params = (*_key_params(key), text, target, JobState.QUEUED.value)
         async with self._db.execute(sql, params) as cursor:
             row = await cursor.fetchone()
         assert row is not None
-        return _job(row)
+        return job_from_row(row)
 
     async def update(self, job: AvatarJob, state: JobState, **fields: str | None) -> AvatarJob:
         """Move a job to `state` with the given fields, and return the stored job."""
-        unknown = set(fields) - _JOB_FIELDS
+        unknown = set(fields) - JOB_FIELDS
         if unknown:
             raise ValueError(f"unknown job fields: {sorted(unknown)}")
         assignments = "".join(f", {name} = ?" for name in fields)
         sql = (
             f"UPDATE avatar_jobs SET state = ?, updated_at = {_NOW}{assignments}"
-            f" WHERE id = ? RETURNING {_JOB_COLUMNS}"
+            f" WHERE id = ? RETURNING {JOB_COLUMNS}"
         )
         async with self._db.execute(sql, (state.value, *fields.values(), job.id)) as cursor:
             row = await cursor.fetchone()
         if row is None:
             raise LookupError(f"avatar job {job.id} is gone")
-        return _job(row)
+        return job_from_row(row)
 
     async def unfinished(self) -> list[AvatarJob]:
         """Jobs that are neither delivered nor failed, oldest first."""
         sql = (
-            f"SELECT {_JOB_COLUMNS} FROM avatar_jobs"
+            f"SELECT {JOB_COLUMNS} FROM avatar_jobs"
             " WHERE state NOT IN ('delivered', 'failed') ORDER BY id"
         )
         async with self._db.execute(sql) as cursor:
-            return [_job(row) async for row in cursor]
+            return [job_from_row(row) async for row in cursor]
 
     async def claim(self, owner: str, lease: float) -> list[AvatarJob]:
         """SQLite serves one process, which owns every unfinished job."""
