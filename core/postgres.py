@@ -17,7 +17,7 @@ import asyncpg
 
 from core.database import migration_files
 from core.inbox import InboxEntry
-from core.stores import JOB_COLUMNS, JOB_FIELDS, job_from_row
+from core.stores import JOB_COLUMNS, JOB_FIELDS, job_from_row, key_params
 from core.types import AvatarJob, ChatMessage, ConversationKey, JobState
 
 log = logging.getLogger(__name__)
@@ -63,10 +63,6 @@ async def migrate(pool: asyncpg.Pool, folder: Path) -> list[str]:
             await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
 
 
-def _key_params(key: ConversationKey) -> tuple[str, str, str]:
-    return (key.platform, key.chat_id, key.thread_id)
-
-
 class PostgresHistoryStore:
     """Conversation history, one row per message."""
 
@@ -78,7 +74,7 @@ class PostgresHistoryStore:
         if limit <= 0:
             return []
         sql = f"SELECT role, content FROM messages WHERE {_KEY} ORDER BY id DESC LIMIT $4"
-        rows = await self._pool.fetch(sql, *_key_params(key), limit)
+        rows = await self._pool.fetch(sql, *key_params(key), limit)
         return [ChatMessage(row[0], row[1]) for row in reversed(rows)]
 
     async def append(self, key: ConversationKey, messages: Sequence[ChatMessage]) -> None:
@@ -91,14 +87,14 @@ class PostgresHistoryStore:
             " SELECT $1, $2, $3, role, content"
             " FROM unnest($4::text[], $5::text[]) WITH ORDINALITY AS m(role, content, n)"
             " ORDER BY n",
-            *_key_params(key),
+            *key_params(key),
             [message.role for message in messages],
             [message.content for message in messages],
         )
 
     async def clear(self, key: ConversationKey) -> None:
         """Forget one conversation."""
-        await self._pool.execute(f"DELETE FROM messages WHERE {_KEY}", *_key_params(key))
+        await self._pool.execute(f"DELETE FROM messages WHERE {_KEY}", *key_params(key))
 
 
 class PostgresPreferenceStore:
@@ -143,7 +139,7 @@ class PostgresJobStore:
             " (platform, chat_id, thread_id, text, target, state, lease_owner, lease_until)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8))"
             f" RETURNING {JOB_COLUMNS}",
-            *_key_params(key),
+            *key_params(key),
             text,
             target,
             JobState.QUEUED.value,

@@ -13,7 +13,8 @@ _KEY = "platform = ? AND chat_id = ? AND thread_id = ?"
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
 
-def _key_params(key: ConversationKey) -> tuple[str, str, str]:
+def key_params(key: ConversationKey) -> tuple[str, str, str]:
+    """Return the conversation key as the three columns every table stores it in."""
     return (key.platform, key.chat_id, key.thread_id)
 
 
@@ -29,7 +30,7 @@ class SqliteHistoryStore:
             return []
         # One round trip to the database thread: iterating an aiosqlite cursor costs one per row.
         sql = f"SELECT role, content FROM messages WHERE {_KEY} ORDER BY id DESC LIMIT ?"
-        rows = await self._db.execute_fetchall(sql, (*_key_params(key), limit))
+        rows = await self._db.execute_fetchall(sql, (*key_params(key), limit))
         return [ChatMessage(row[0], row[1]) for row in reversed(list(rows))]
 
     async def append(self, key: ConversationKey, messages: Sequence[ChatMessage]) -> None:
@@ -39,7 +40,7 @@ class SqliteHistoryStore:
         values = ", ".join("(?, ?, ?, ?, ?)" for _ in messages)
         params: list[str] = []
         for message in messages:
-            params.extend((*_key_params(key), message.role, message.content))
+            params.extend((*key_params(key), message.role, message.content))
         await self._db.execute(
             f"INSERT INTO messages (platform, chat_id, thread_id, role, content) VALUES {values}",
             params,
@@ -47,7 +48,7 @@ class SqliteHistoryStore:
 
     async def clear(self, key: ConversationKey) -> None:
         """Forget one conversation."""
-        await self._db.execute(f"DELETE FROM messages WHERE {_KEY}", _key_params(key))
+        await self._db.execute(f"DELETE FROM messages WHERE {_KEY}", key_params(key))
 
 
 class SqlitePreferenceStore:
@@ -112,7 +113,7 @@ class SqliteJobStore:
             "INSERT INTO avatar_jobs (platform, chat_id, thread_id, text, target, state)"
             f" VALUES (?, ?, ?, ?, ?, ?) RETURNING {JOB_COLUMNS}"
         )
-        params = (*_key_params(key), text, target, JobState.QUEUED.value)
+        params = (*key_params(key), text, target, JobState.QUEUED.value)
         async with self._db.execute(sql, params) as cursor:
             row = await cursor.fetchone()
         assert row is not None

@@ -13,6 +13,9 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
+from tests.fakes.did import FakeDID
+from tests.fakes.groq import FakeGroq
+
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 
@@ -67,3 +70,20 @@ async def postgres_url() -> AsyncIterator[str]:
         await conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
     finally:
         await conn.close()
+
+
+@pytest.fixture
+async def groq(request: pytest.FixtureRequest) -> AsyncIterator[FakeGroq]:
+    """A fake Groq; a test module's `GROQ_REPLY` sets what the model answers."""
+    async with FakeGroq() as fake:
+        reply = getattr(request.module, "GROQ_REPLY", None)
+        if reply is not None:
+            fake.reply = reply
+        yield fake
+
+
+@pytest.fixture
+async def did() -> AsyncIterator[FakeDID]:
+    """A fake D-ID whose renders take 20 ms."""
+    async with FakeDID(render_seconds=0.02) as fake:
+        yield fake

@@ -1,9 +1,6 @@
 """Avatar renders are durable jobs: a restart at any step delivers each video exactly once."""
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from core.types import ConversationKey, JobState
 from tests.fakes.did import FakeDID
@@ -12,18 +9,7 @@ from tests.harness import settings_for, terminal
 
 KEY = ConversationKey("terminal", "local")
 
-
-@pytest.fixture
-async def groq() -> AsyncIterator[FakeGroq]:
-    async with FakeGroq() as fake:
-        fake.reply = "Here is your answer."
-        yield fake
-
-
-@pytest.fixture
-async def did() -> AsyncIterator[FakeDID]:
-    async with FakeDID(render_seconds=0.02) as fake:
-        yield fake
+GROQ_REPLY = "Here is your answer."  # what the fake model answers (tests/conftest.py)
 
 
 async def test_render_interrupted_after_submission_resumes_polling(

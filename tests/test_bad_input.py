@@ -36,12 +36,6 @@ async def groq() -> AsyncIterator[FakeGroq]:
 
 
 @pytest.fixture
-async def did() -> AsyncIterator[FakeDID]:
-    async with FakeDID(render_seconds=0.02) as fake:
-        yield fake
-
-
-@pytest.fixture
 async def tg() -> AsyncIterator[FakeTelegram]:
     async with FakeTelegram() as fake:
         yield fake

@@ -3,28 +3,14 @@
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
 
 VOICE = Path(__file__).parent / "data" / "voice.ogg"
 
-
-@pytest.fixture
-async def groq() -> AsyncIterator[FakeGroq]:
-    async with FakeGroq() as fake:
-        fake.reply = "Hello from the fake model."
-        yield fake
-
-
-@pytest.fixture
-async def did() -> AsyncIterator[FakeDID]:
-    async with FakeDID(render_seconds=0.02) as fake:
-        yield fake
+GROQ_REPLY = "Hello from the fake model."  # what the fake model answers (tests/conftest.py)
 
 
 def environment(

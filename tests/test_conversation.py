@@ -2,7 +2,6 @@
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from contextlib import aclosing
 from pathlib import Path
 
@@ -16,18 +15,7 @@ from tests.harness import settings_for, terminal
 DATA = Path(__file__).parent / "data"
 VOICE = DATA / "voice.ogg"
 
-
-@pytest.fixture
-async def groq() -> AsyncIterator[FakeGroq]:
-    async with FakeGroq() as fake:
-        fake.reply = "Hi! I am Ava. Nice to meet you."
-        yield fake
-
-
-@pytest.fixture
-async def did() -> AsyncIterator[FakeDID]:
-    async with FakeDID(render_seconds=0.02) as fake:
-        yield fake
+GROQ_REPLY = "Hi! I am Ava. Nice to meet you."  # what the fake model answers (tests/conftest.py)
 
 
 async def test_voice_note_gives_transcript_streamed_answer_then_video(

@@ -13,7 +13,6 @@ import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -117,12 +116,6 @@ def test_hadolint_finds_nothing() -> None:
         [hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True, timeout=20
     )
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-@pytest.fixture
-async def groq() -> AsyncIterator[FakeGroq]:
-    async with FakeGroq() as fake:
-        yield fake
 
 
 async def healthcheck(port: int) -> int:

@@ -23,25 +23,14 @@ from tests.harness import running_bot, settings_for
 VOICE = (Path(__file__).parent / "data" / "voice.ogg").read_bytes()
 ANSWER = "Hello from Ava. Nice to see you."
 
+GROQ_REPLY = ANSWER  # what the fake model answers (tests/conftest.py)
+
 
 @pytest.fixture(autouse=True)
 def _restore_discord_urls() -> Iterator[None]:
     saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY  # the adapter sets both
     yield
     Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
-
-
-@pytest.fixture
-async def groq() -> AsyncIterator[FakeGroq]:
-    async with FakeGroq() as fake:
-        fake.reply = ANSWER
-        yield fake
-
-
-@pytest.fixture
-async def did() -> AsyncIterator[FakeDID]:
-    async with FakeDID(render_seconds=0.02) as fake:
-        yield fake
 
 
 @pytest.fixture

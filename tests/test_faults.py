@@ -17,12 +17,6 @@ MESSAGES = 4
 
 
 @pytest.fixture
-async def groq() -> AsyncIterator[FakeGroq]:
-    async with FakeGroq() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def did() -> AsyncIterator[FakeDID]:
     async with FakeDID(render_seconds=0.01) as fake:
         yield fake

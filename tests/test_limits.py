@@ -1,11 +1,8 @@
 """Quotas, rate limits, the render pause, allow-lists and /stats: counted in SQLite, told once."""
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from core.quota import Limits, Quotas, SqliteCounters
 from core.types import ConversationKey, Failure, FinalText, Notice, Turn
@@ -15,18 +12,7 @@ from tests.fakes.telegram import FakeTelegram
 from tests.harness import running_bot, settings_for, terminal
 from tests.test_database import open_db
 
-
-@pytest.fixture
-async def groq() -> AsyncIterator[FakeGroq]:
-    async with FakeGroq() as fake:
-        fake.reply = "Sure."
-        yield fake
-
-
-@pytest.fixture
-async def did() -> AsyncIterator[FakeDID]:
-    async with FakeDID(render_seconds=0.02) as fake:
-        yield fake
+GROQ_REPLY = "Sure."  # what the fake model answers (tests/conftest.py)
 
 
 async def turn(core: Any, chat: str, user: str, text: str = "hi") -> list[object]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +21,7 @@ from tests.harness import running_bot, settings_for, terminal
 
 FAST_RETRY = {"retry-after-ms": "1"}  # the groq SDK waits this long before its retry
 
-
-@pytest.fixture
-async def groq() -> AsyncIterator[FakeGroq]:
-    async with FakeGroq() as fake:
-        fake.reply = "Hello there."
-        yield fake
-
-
-@pytest.fixture
-async def did() -> AsyncIterator[FakeDID]:
-    async with FakeDID(render_seconds=0.02) as fake:
-        yield fake
+GROQ_REPLY = "Hello there."  # what the fake model answers (tests/conftest.py)
 
 
 def free_ports(count: int) -> list[int]:

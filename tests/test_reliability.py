@@ -15,18 +15,7 @@ from tests.fakes.telegram import FakeTelegram
 
 CHAT = 1001
 
-
-@pytest.fixture
-async def groq() -> AsyncIterator[FakeGroq]:
-    async with FakeGroq() as fake:
-        fake.reply = "Here I am."
-        yield fake
-
-
-@pytest.fixture
-async def did() -> AsyncIterator[FakeDID]:
-    async with FakeDID(render_seconds=0.02) as fake:
-        yield fake
+GROQ_REPLY = "Here I am."  # what the fake model answers (tests/conftest.py)
 
 
 @pytest.fixture

@@ -18,18 +18,7 @@ VOICE = (Path(__file__).parent / "data" / "voice.ogg").read_bytes()
 ALICE, BOB, GROUP = 1001, 1002, -100500
 ANSWER = "Hello from **Ava**. Nice to see you."
 
-
-@pytest.fixture
-async def groq() -> AsyncIterator[FakeGroq]:
-    async with FakeGroq() as fake:
-        fake.reply = ANSWER
-        yield fake
-
-
-@pytest.fixture
-async def did() -> AsyncIterator[FakeDID]:
-    async with FakeDID(render_seconds=0.02) as fake:
-        yield fake
+GROQ_REPLY = ANSWER  # what the fake model answers (tests/conftest.py)
 
 
 @pytest.fixture

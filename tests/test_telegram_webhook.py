@@ -2,7 +2,6 @@
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,18 +13,13 @@ from tests.harness import running_bot, settings_for
 
 CHAT = 1001
 
+GROQ_REPLY = "Hello over the webhook."  # what the fake model answers (tests/conftest.py)
+
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-async def groq() -> AsyncIterator[FakeGroq]:
-    async with FakeGroq() as fake:
-        fake.reply = "Hello over the webhook."
-        yield fake
 
 
 async def test_updates_arrive_by_webhook_and_need_the_secret(

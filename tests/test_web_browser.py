@@ -31,6 +31,8 @@ pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs Debian's chromium package (`make test` installs it)"
 )
 
+GROQ_REPLY = ANSWER  # what the fake model answers (tests/conftest.py)
+
 
 def write_tone(path: Path, seconds: float = 1.0, rate: int = 48_000) -> None:
     """A mono 16-bit WAV of a 440 Hz tone, for Chromium's fake microphone."""
@@ -42,19 +44,6 @@ def write_tone(path: Path, seconds: float = 1.0, rate: int = 48_000) -> None:
         out.setsampwidth(2)
         out.setframerate(rate)
         out.writeframes(b"".join(struct.pack("<h", s) for s in samples))
-
-
-@pytest.fixture
-async def groq() -> AsyncIterator[FakeGroq]:
-    async with FakeGroq() as fake:
-        fake.reply = ANSWER
-        yield fake
-
-
-@pytest.fixture
-async def did() -> AsyncIterator[FakeDID]:
-    async with FakeDID(render_seconds=0.02) as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -30,6 +30,8 @@ ALICE, BOB = "alice-0123456789", "bob-0123456789ab"
 MAX_CHARS = 50
 Message = dict[str, Any]
 
+GROQ_REPLY = ANSWER  # what the fake model answers (tests/conftest.py)
+
 
 class WatchedDelivery:
     """The adapter's delivery, plus a way to wait until jobs have been delivered or failed."""
@@ -111,19 +113,6 @@ class Browser:
     async def aclose(self) -> None:
         for ws in self._sockets:
             await ws.close()
-
-
-@pytest.fixture
-async def groq() -> AsyncIterator[FakeGroq]:
-    async with FakeGroq() as fake:
-        fake.reply = ANSWER
-        yield fake
-
-
-@pytest.fixture
-async def did() -> AsyncIterator[FakeDID]:
-    async with FakeDID(render_seconds=0.02) as fake:
-        yield fake
 
 
 @pytest.fixture
