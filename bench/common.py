@@ -155,9 +155,13 @@ class TimedGroq(FakeGroq):
         await super()._pause(event, seconds)
         self.releases.append(time.monotonic())
 
+    def arrival_after(self, since: float) -> float | None:
+        """When the first chat request after `since` arrived."""
+        return next((t for t in self.arrivals if t >= since), None)
+
     def time_to_first_token(self, since: float) -> float | None:
         """The fake's TTFT for the first chat request that arrived after `since`."""
-        arrival = next((t for t in self.arrivals if t >= since), None)
+        arrival = self.arrival_after(since)
         if arrival is None:
             return None
         released = next((t for t in self.releases if t >= arrival), None)

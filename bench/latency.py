@@ -41,11 +41,13 @@ async def run(workdir: Path) -> Result:
             await wait_telegram_ready(tg, bot)
             for index in range(WARMUP):
                 await _one(tg, groq, 900 + index, "warm-up")
-            configured, measured = [], []
+            configured, measured, before, after = [], [], [], []
             for index in range(MESSAGES):
-                first, ttft = await _one(tg, groq, 2000 + index % CHATS, f"question {index}")
+                first, ttft, request = await _one(tg, groq, 2000 + index % CHATS, f"q {index}")
                 configured.append(first - TTFT)
                 measured.append(first - ttft)
+                before.append(request)
+                after.append(first - ttft - request)
             rss = bot.rss_mb()
         report = bot.report
     by_config, by_fake = summary_ms(configured), summary_ms(measured)
@@ -63,16 +65,21 @@ async def run(workdir: Path) -> Result:
         "chats": CHATS,
         "overhead_minus_configured_ttft_ms": by_config,
         "overhead_minus_measured_ttft_ms": by_fake,
+        "update_pushed_to_llm_request_ms": summary_ms(before),
+        "first_token_to_first_text_ms": summary_ms(after),
         "bot_event_loop_lag": report.get("loop_lag", {}),
         "bot_rss_mb_after": round(rss, 1),
     }
     return result
 
 
-async def _one(tg: TimedTelegram, groq: TimedGroq, chat: int, text: str) -> tuple[float, float]:
+async def _one(
+    tg: TimedTelegram, groq: TimedGroq, chat: int, text: str
+) -> tuple[float, float, float]:
     """Push one message and wait for its final answer.
 
-    Return the seconds from the push to the first text, and the fake LLM's own TTFT.
+    Return the seconds from the push to the first text, the fake LLM's own TTFT, and the
+    seconds from the push to the LLM request's arrival (the bot's share before the model).
     """
     start = len(tg.timeline)
     pushed = time.monotonic()
@@ -81,6 +88,7 @@ async def _one(tg: TimedTelegram, groq: TimedGroq, chat: int, text: str) -> tupl
     assert first is not None  # wait_for returns the predicate's first truthy value
     await tg.wait_for(lambda: tg.first(chat, ("sendMessage",), start), timeout=10)
     ttft = groq.time_to_first_token(pushed)
-    if ttft is None:
+    arrival = groq.arrival_after(pushed)
+    if ttft is None or arrival is None:
         raise RuntimeError("the fake LLM saw no request for this message")
-    return first - pushed, ttft
+    return first - pushed, ttft, arrival - pushed

@@ -23,6 +23,7 @@ from core import database, postgres
 from core.answer import GroqChatModel
 from core.conversation import Conversations, ConversationSettings
 from core.did import DIDClient, PollSchedule
+from core.http import pooled_client
 from core.inbox import SqliteInbox
 from core.jobs import AvatarJobs
 from core.ports import Counters, HistoryStore, Inbox, JobStore, PreferenceStore, VideoDelivery
@@ -33,6 +34,7 @@ from core.transcribe import GroqTranscriber
 WebRoute = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
 
 # Every conversation streaming at once holds one connection; httpx allows 100 by default.
+# The requests go through aiohttp's pool: httpcore's spends O(open connections) per request.
 GROQ_POOL = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -127,7 +129,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         metrics = PrometheusMetrics()
         groq_hooks = retry_counter(metrics, "groq", url(settings.GROQ_BASE_URL), groq_retries)
         groq_http = await stack.enter_async_context(
-            httpx.AsyncClient(limits=GROQ_POOL, event_hooks=groq_hooks)
+            pooled_client(GROQ_POOL, event_hooks=groq_hooks)
         )
         did_hooks = retry_counter(metrics, "did", url(settings.DID_API_BASE_URL), did_retries)
         did_http = await stack.enter_async_context(
@@ -173,14 +175,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             ),
             history=storage.history,
             preferences=storage.preferences,
-            model=GroqChatModel.create(
-                api_key=settings.GROQ_API_KEY.get_secret_value(),
-                base_url=url(settings.GROQ_BASE_URL),
-                model=settings.LLM_MODEL,
-                timeout=settings.GROQ_TIMEOUT_SECONDS,
-                max_retries=settings.GROQ_MAX_RETRIES,
-                http_async_client=groq_http,
-            ),
+            model=GroqChatModel.create(groq_client, settings.LLM_MODEL),
             transcriber=GroqTranscriber(groq_client, settings.WHISPER_MODEL),
             jobs=jobs,
             quotas=quotas,

@@ -9,6 +9,7 @@ import groq
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_groq import ChatGroq
 
+from core.completions import PlainCompletions
 from core.groq_errors import explain
 from core.types import ChatMessage
 
@@ -78,14 +79,14 @@ class GroqChatModel:
         self._model = model
 
     @classmethod
-    def create(cls, *, api_key: str, base_url: str, model: str, **options: Any) -> GroqChatModel:
-        """Build the ChatGroq client with the reasoning options that fit `model`."""
+    def create(cls, client: groq.AsyncGroq, model: str) -> GroqChatModel:
+        """Build ChatGroq on `client` with the reasoning options that fit `model`."""
         llm = ChatGroq(
             model=model,
-            api_key=api_key,  # type: ignore[arg-type]
-            base_url=base_url,
+            api_key=client.api_key,  # type: ignore[arg-type]
+            base_url=str(client.base_url),
+            async_client=PlainCompletions(client),
             **reasoning_options(model),
-            **options,
         )
         return cls(llm, model)
 

@@ -149,13 +149,12 @@ async def test_discord_message_killed_mid_answer_is_answered_once_after_restart(
             return process
 
         first = await start_discord()
-        gate = groq.hold()
+        groq.hold()
         await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} still there?")
         await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
         first.kill()
         await first.wait()
-        groq._hold = None
-        gate.set()
+        groq.release()
         second = await start_discord()
         await dc.wait_for(lambda: any(s.files for s in dc.sent(TEXT_CHANNEL_ID, "message")), 20)
         second.send_signal(signal.SIGTERM)
@@ -194,15 +193,14 @@ async def test_web_message_cut_by_a_stop_is_answered_on_restart_and_not_twice(
                     await asyncio.sleep(0.02)
 
     async with aiohttp.ClientSession() as session:
-        gate = groq.hold()
+        groq.hold()
         async with running_bot(settings):
             await listening(session)
             async with session.ws_connect(url) as ws:
                 await ws.receive_json(timeout=5)  # ready
                 await ws.send_json(frame)
                 await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
-        groq._hold = None
-        gate.set()
+        groq.release()
         async with running_bot(settings):  # the unanswered turn is answered on start
             await groq.wait_for(lambda: len(groq.chat_bodies) == 2)
             await did.wait_for(lambda: len(did.talks) == 1)

@@ -17,6 +17,7 @@ from adapters.telegram.convert import PLATFORM
 from adapters.telegram.delivery import UPLOAD_LIMIT, TelegramDelivery
 from adapters.telegram.handlers import TelegramHandlers
 from adapters.telegram.polling import InboxPoller, InboxProcessor
+from adapters.telegram.request import AiohttpRequest
 from adapters.telegram.webhook import TelegramWebhook, derived_secret, webhook_path
 from core.conversation import Conversations
 from core.errors import ConfigurationError
@@ -34,6 +35,9 @@ COMMANDS = [
     BotCommand("avatar", "Videos with my answers: /avatar on|off"),
     BotCommand("stats", "Today's usage (admins only)"),
 ]
+
+# Connections to the Bot API for everything but getUpdates (PTB's default size).
+REQUEST_POOL = 256
 
 
 class TelegramAdapter:
@@ -60,11 +64,17 @@ class TelegramAdapter:
         os.environ.setdefault("PTB_TIMEDELTA", "true")
         root = api_root.rstrip("/")
         self._processor = InboxProcessor(inbox)
+        self._requests = (
+            AiohttpRequest(connection_pool_size=REQUEST_POOL),
+            AiohttpRequest(connection_pool_size=1),  # getUpdates: one long poll at a time
+        )
         self.application: Application = (  # type: ignore[type-arg]
             ApplicationBuilder()
             .token(token)
             .base_url(f"{root}/bot")
             .base_file_url(f"{root}/file/bot")
+            .request(self._requests[0])
+            .get_updates_request(self._requests[1])
             .concurrent_updates(self._processor)
             .updater(None)
             .build()
@@ -116,7 +126,8 @@ class TelegramAdapter:
         try:
             await self.application.initialize()
         except InvalidToken:
-            await self.application.bot.shutdown()
+            # The bot never finished initializing, so its shutdown would not close these.
+            await asyncio.gather(*(request.shutdown() for request in self._requests))
             # PTB's own message quotes the token: neither it nor its cause may reach a log.
             raise ConfigurationError("Telegram refused TELEGRAM_BOT_TOKEN (getMe)") from None
         await self.application.bot.set_my_commands(COMMANDS)

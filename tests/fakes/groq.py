@@ -216,6 +216,12 @@ class FakeGroq(LocalServer):
         self._hold = _Hold(gate, after_chunks)
         return gate
 
+    def release(self) -> None:
+        """Stop holding: answers from now on go straight through, held ones go on."""
+        if self._hold is not None:
+            self._hold.gate.set()
+        self._hold = None
+
     # -- inspection ----------------------------------------------------------------------------
 
     def calls(self, path_suffix: str) -> list[Recorded]:

@@ -1,0 +1,47 @@
+"""httpx clients that send through aiohttp's connection pool."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from httpx_aiohttp import AiohttpTransport
+from httpx_aiohttp.transport import AiohttpResponseStream
+
+
+class PooledTransport(AiohttpTransport):
+    """httpx's requests sent by aiohttp.
+
+    httpcore's pool spends O(open connections) of CPU per request, which dominates when hundreds
+    of answers stream at once; aiohttp's pool is a dictionary lookup per host.
+    """
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send `request`; a body abandoned mid-read gives its connection back."""
+        response = await super().handle_async_request(request)
+        if isinstance(response.stream, AiohttpResponseStream):
+            response.stream = _ReleasingStream(response.stream._aiohttp_response)
+        return response
+
+
+class _ReleasingStream(AiohttpResponseStream):
+    """A body that closes its connection when reading it is cancelled or fails.
+
+    The groq SDK leaves a stream's response open when its reader is cancelled mid-answer (a
+    shutdown, a user's turn dropped): without this the connection would only go back at
+    garbage collection.
+    """
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in super().__aiter__():
+                yield chunk
+        except BaseException:
+            self._aiohttp_response.close()
+            raise
+
+
+def pooled_client(limits: httpx.Limits, **options: Any) -> httpx.AsyncClient:
+    """Return an `httpx.AsyncClient` on a `PooledTransport` of at most `limits` connections."""
+    return httpx.AsyncClient(transport=PooledTransport(limits=limits), limits=limits, **options)

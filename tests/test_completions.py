@@ -1,0 +1,96 @@
+"""PlainCompletions sends what the groq SDK's own `create` would, and streams dicts."""
+
+from typing import Any
+
+import groq as groq_sdk
+import pytest
+from groq._utils import async_maybe_transform
+from groq.types.chat import completion_create_params
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+from core.answer import GroqChatModel, reasoning_options
+from core.completions import PlainCompletions
+from tests.fakes.groq import FakeGroq
+
+PROMPT = [
+    SystemMessage("You are a friendly avatar."),
+    HumanMessage("Hi! <b>émoji</b> 🙂"),
+    AIMessage("Hello — how can I help?"),
+    HumanMessage("Tell me a joke."),
+]
+MODELS = ["openai/gpt-oss-20b", "openai/gpt-oss-120b", "qwen/qwen3.6-27b"]
+
+
+class Recording(PlainCompletions):
+    """Keeps every request body langchain-groq builds."""
+
+    def __init__(self, client: groq_sdk.AsyncGroq) -> None:
+        super().__init__(client)
+        self.requests: list[dict[str, Any]] = []
+
+    async def create(self, **params: Any) -> Any:
+        self.requests.append(params)
+        return await super().create(**params)
+
+
+@pytest.mark.parametrize("model", MODELS)
+async def test_the_sdk_transform_would_send_the_same_body(groq: FakeGroq, model: str) -> None:
+    # If a groq release starts renaming or re-encoding a chat parameter, this fails: then the
+    # body must go through the SDK's transform again.
+    groq.reply = "Why did the chicken cross the road?"
+    client = groq_client(groq)
+    chat = GroqChatModel.create(client, model)
+    recording = Recording(client)
+    chat._llm.async_client = recording
+    async for _ in chat._llm.astream(PROMPT):
+        pass
+    await chat._llm.ainvoke(PROMPT)
+    assert len(recording.requests) == 2
+    for body in recording.requests:
+        transformed = await async_maybe_transform(
+            body, completion_create_params.CompletionCreateParams
+        )
+        assert transformed == body
+    # The reasoning options of each model family went out as the SDK would send them.
+    options = reasoning_options(model)
+    expected = {**options.pop("model_kwargs", {}), **options}
+    body = groq.chat_bodies[0]
+    assert {key: body[key] for key in expected} == expected
+
+
+async def test_streams_and_plain_answers_come_back_as_dicts(groq: FakeGroq) -> None:
+    groq.reply = "Hello there."
+    completions = PlainCompletions(groq_client(groq))
+    messages = [{"role": "user", "content": "hi"}]
+    stream = await completions.create(model="openai/gpt-oss-20b", messages=messages, stream=True)
+    chunks = [chunk async for chunk in stream]
+    assert all(isinstance(chunk, dict) for chunk in chunks)
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text == "Hello there."
+    answer = await completions.create(model="openai/gpt-oss-20b", messages=messages)
+    assert answer["choices"][0]["message"]["content"] == "Hello there."
+    assert groq.chat_bodies[-1]["stream"] is False
+
+
+async def test_extra_body_and_headers_reach_groq(groq: FakeGroq) -> None:
+    completions = PlainCompletions(groq_client(groq))
+    await completions.create(
+        model="openai/gpt-oss-20b",
+        messages=[{"role": "user", "content": "hi"}],
+        extra_body={"include_reasoning": False},
+        extra_headers={"X-Trace": "abc"},
+    )
+    assert groq.chat_bodies[-1]["include_reasoning"] is False
+    assert groq.calls("/chat/completions")[-1].headers["x-trace"] == "abc"
+
+
+async def test_errors_are_the_sdk_errors(groq: FakeGroq) -> None:
+    groq.fail_next("chat/completions", 401)
+    with pytest.raises(groq_sdk.AuthenticationError):
+        await PlainCompletions(groq_client(groq)).create(
+            model="openai/gpt-oss-20b", messages=[{"role": "user", "content": "hi"}]
+        )
+
+
+def groq_client(fake: FakeGroq) -> groq_sdk.AsyncGroq:
+    return groq_sdk.AsyncGroq(api_key=fake.api_key, base_url=fake.base_url, max_retries=0)
