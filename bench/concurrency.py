@@ -69,6 +69,7 @@ async def run(workdir: Path, profile: Path | None = None) -> Result:
         "fakes_cpu_seconds_during_burst": round(fakes_cpu, 3),
         "first_text_minus_ttft_ms": first_text,
         "final_answer_ms": summary_ms([f - pushed for f in finals]),
+        "llm_request_arrived_ms": summary_ms([a - pushed for a in groq.arrivals if a >= pushed]),
         "groq_chat_requests": len(groq.calls("/chat/completions")),
         "telegram_calls_during_run": len(tg.timeline) - start,
         "bot_event_loop_lag": lag,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import aiosqlite
@@ -27,12 +28,26 @@ class SqliteInbox:
 
     async def record(self, platform: str, message_key: str, payload: str) -> bool:
         """Write a message down; False when it was already recorded (a redelivery)."""
-        async with self._db.execute(
-            "INSERT INTO inbox (platform, message_key, payload) VALUES (?, ?, ?)"
-            " ON CONFLICT (platform, message_key) DO NOTHING RETURNING id",
-            (platform, message_key, payload),
-        ) as cursor:
-            return await cursor.fetchone() is not None
+        return message_key in await self.record_many(platform, [(message_key, payload)])
+
+    async def record_many(self, platform: str, messages: Sequence[tuple[str, str]]) -> set[str]:
+        """Write (key, payload) pairs down in one statement; return the keys new to the inbox.
+
+        One statement for a whole getUpdates batch (at most 100 updates, 300 parameters):
+        a round trip per update would hold back the last update of a burst behind all others.
+        """
+        if not messages:
+            return set()
+        values = ", ".join("(?, ?, ?)" for _ in messages)
+        params = [field for key, payload in messages for field in (platform, key, payload)]
+        return {
+            row[0]
+            for row in await self._db.execute_fetchall(
+                f"INSERT INTO inbox (platform, message_key, payload) VALUES {values}"
+                " ON CONFLICT (platform, message_key) DO NOTHING RETURNING message_key",
+                params,
+            )
+        }
 
     async def answered(self, platform: str, message_key: str) -> None:
         """Mark a message answered (or deliberately ignored): it is not replayed."""

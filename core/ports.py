@@ -181,6 +181,10 @@ class Inbox(Protocol):
         """Write a message down; False when it was already recorded (a redelivery)."""
         ...
 
+    async def record_many(self, platform: str, messages: Sequence[tuple[str, str]]) -> set[str]:
+        """Write (key, payload) pairs down at once; return the keys that were not recorded yet."""
+        ...
+
     async def answered(self, platform: str, message_key: str) -> None:
         """Mark a message answered: it is not replayed."""
         ...

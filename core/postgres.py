@@ -213,14 +213,21 @@ class PostgresInbox:
 
     async def record(self, platform: str, message_key: str, payload: str) -> bool:
         """Write a message down; False when it was already recorded (a redelivery)."""
-        row = await self._pool.fetchrow(
-            "INSERT INTO inbox (platform, message_key, payload) VALUES ($1, $2, $3)"
-            " ON CONFLICT (platform, message_key) DO NOTHING RETURNING id",
+        return message_key in await self.record_many(platform, [(message_key, payload)])
+
+    async def record_many(self, platform: str, messages: Sequence[tuple[str, str]]) -> set[str]:
+        """Write (key, payload) pairs down in one statement; return the keys new to the inbox."""
+        if not messages:
+            return set()
+        rows = await self._pool.fetch(
+            "INSERT INTO inbox (platform, message_key, payload)"
+            " SELECT $1, key, payload FROM unnest($2::text[], $3::text[]) AS m(key, payload)"
+            " ON CONFLICT (platform, message_key) DO NOTHING RETURNING message_key",
             platform,
-            message_key,
-            payload,
+            [key for key, _ in messages],
+            [payload for _, payload in messages],
         )
-        return row is not None
+        return {row["message_key"] for row in rows}
 
     async def answered(self, platform: str, message_key: str) -> None:
         """Mark a message answered (or deliberately ignored): it is not replayed."""

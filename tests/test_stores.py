@@ -127,6 +127,17 @@ async def test_inbox_records_once_and_replays_the_unanswered(storage: Storage) -
     assert [e.message_key for e in await inbox.unanswered("discord")] == ["100"]
 
 
+async def test_inbox_records_a_batch_in_one_go(storage: Storage) -> None:
+    inbox = storage.inbox
+    assert await inbox.record("telegram", "7", '{"n": 7}') is True
+    batch = [("7", '{"n": 7}'), ("8", '{"n": 8}'), ("9", '{"n": 9}'), ("8", '{"n": 8}')]
+    assert await inbox.record_many("telegram", batch) == {"8", "9"}  # 7 was there; 8 twice
+    assert await inbox.record_many("telegram", batch) == set()  # the whole batch redelivered
+    assert await inbox.record_many("telegram", []) == set()
+    assert [e.message_key for e in await inbox.unanswered("telegram")] == ["7", "8", "9"]
+    assert await inbox.last_key("telegram") == "9"
+
+
 async def test_counters_add_get_and_prune(storage: Storage) -> None:
     counters = storage.counters
     assert await counters.get("2026-11-25", "*", "messages") == 0

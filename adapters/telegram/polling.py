@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 
 from telegram import Bot, Update
 from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
@@ -87,11 +87,14 @@ class InboxPoller:
                 log.warning("getUpdates failed (%s); retrying", error)
                 await asyncio.sleep(min(30.0, 0.5 * 2**failures))
                 continue
-            for update in updates:
-                await self._accept(update)
-                offset = update.update_id + 1
+            if updates:
+                await self._accept(updates)
+                offset = updates[-1].update_id + 1
 
-    async def _accept(self, update: Update) -> None:
-        payload = json.dumps(update.to_dict())
-        if await self._inbox.record(PLATFORM, str(update.update_id), payload):
-            await self._queue.put(update)
+    async def _accept(self, updates: Sequence[Update]) -> None:
+        """Record the batch in one statement, then queue the updates not seen before."""
+        batch = [(str(update.update_id), json.dumps(update.to_dict())) for update in updates]
+        new = await self._inbox.record_many(PLATFORM, batch)
+        for update in updates:
+            if str(update.update_id) in new:
+                self._queue.put_nowait(update)
