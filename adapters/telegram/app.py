@@ -65,8 +65,8 @@ class TelegramAdapter:
         root = api_root.rstrip("/")
         self._processor = InboxProcessor(inbox)
         self._requests = (
-            AiohttpRequest(connection_pool_size=REQUEST_POOL),
-            AiohttpRequest(connection_pool_size=1),  # getUpdates: one long poll at a time
+            AiohttpRequest(REQUEST_POOL),
+            AiohttpRequest(1),  # getUpdates: one long poll at a time
         )
         self.application: Application = (  # type: ignore[type-arg]
             ApplicationBuilder()

@@ -1,0 +1,72 @@
+"""AiohttpRequest: python-telegram-bot's calls, uploads and downloads over aiohttp."""
+
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+from telegram import Bot
+from telegram.error import NetworkError, TimedOut
+
+from adapters.telegram.request import AiohttpRequest
+from tests.fakes.telegram import FakeTelegram
+
+CHAT = 4242
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as fake:
+        yield fake
+
+
+def bot_on(root: str, token: str, request: AiohttpRequest) -> Bot:
+    return Bot(token, base_url=f"{root}/bot", base_file_url=f"{root}/file/bot", request=request)
+
+
+async def test_calls_send_their_parameters_and_parse_the_answer(tg: FakeTelegram) -> None:
+    async with bot_on(tg.base_url, tg.token, AiohttpRequest()) as bot:
+        message = await bot.send_message(CHAT, "Héllo <b>there</b> 🙂", parse_mode="HTML")
+        assert message.chat_id == CHAT
+    (sent,) = tg.sent(CHAT, "sendMessage")
+    assert (sent.text, sent.parse_mode) == ("Héllo <b>there</b> 🙂", "HTML")
+    assert sent.message_id == message.message_id
+
+
+async def test_uploads_and_downloads_carry_the_bytes(tg: FakeTelegram) -> None:
+    video = bytes(range(256)) * 64
+    voice = tg.add_file(b"OggS" + bytes(1000), kind="voice", ext="oga")
+    async with bot_on(tg.base_url, tg.token, AiohttpRequest()) as bot:
+        await bot.send_video(CHAT, video, filename="avatar-1.mp4", caption="🎬 hi")
+        file = await bot.get_file(voice["file_id"])
+        downloaded = await file.download_as_bytearray()
+    (sent,) = tg.sent(CHAT, "sendVideo")
+    assert (sent.video, sent.filename, sent.caption) == (video, "avatar-1.mp4", "🎬 hi")
+    assert bytes(downloaded) == b"OggS" + bytes(1000)
+
+
+async def test_a_slow_answer_is_timed_out(tg: FakeTelegram) -> None:
+    tg.delay_next("sendMessage", 2.0)
+    async with bot_on(tg.base_url, tg.token, AiohttpRequest()) as bot:
+        with pytest.raises(TimedOut):
+            await bot.send_message(CHAT, "hello", read_timeout=0.1)
+
+
+async def test_an_unreachable_server_is_a_network_error(tg: FakeTelegram) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    request = AiohttpRequest()
+    await request.initialize()
+    bot = bot_on(closed, tg.token, request)
+    with pytest.raises(NetworkError):
+        await bot.send_message(CHAT, "hello")
+    await request.shutdown()
+
+
+async def test_a_request_works_again_after_a_shutdown(tg: FakeTelegram) -> None:
+    request = AiohttpRequest()
+    async with bot_on(tg.base_url, tg.token, request) as bot:
+        await bot.send_message(CHAT, "one")
+    async with bot_on(tg.base_url, tg.token, request) as bot:
+        await bot.send_message(CHAT, "two")
+    assert [s.text for s in tg.sent(CHAT, "sendMessage")] == ["one", "two"]
