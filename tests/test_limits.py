@@ -1,5 +1,6 @@
 """Quotas, rate limits, the render pause, allow-lists and /stats: counted in SQLite, told once."""
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -146,3 +147,22 @@ async def test_telegram_allow_list(tmp_path: Path, groq: FakeGroq) -> None:
             await tg.wait_for_sent(1001, "sendMessage")
     assert tg.sent(1002, "sendMessage")[0].text == "Sorry, this bot is private."
     assert [b["messages"][-1]["content"] for b in groq.chat_bodies] == ["hello"]
+
+
+async def test_a_burst_of_admissions_shares_statements_and_counts_in_order(
+    tmp_path: Path,
+) -> None:
+    db = await open_db(tmp_path / "q.db")
+    statements: list[str] = []
+    await db.set_trace_callback(statements.append)
+    now = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+    quotas = Quotas(SqliteCounters(db), Limits(messages_per_minute=3), clock=lambda: now)
+    users = ["telegram:1"] * 5 + [f"telegram:{n}" for n in range(2, 12)]
+    answers = await asyncio.gather(*(quotas.admit_message(user) for user in users))
+    # The first three of user 1 are admitted, the next two refused; everyone else admitted.
+    assert [answer is None for answer in answers[:5]] == [True, True, True, False, False]
+    assert all(answer is None for answer in answers[5:])
+    inserts = [sql for sql in statements if sql.startswith("INSERT INTO counters")]
+    assert 1 <= len(inserts) < len(users) // 2
+    assert (await quotas.today())["messages"] == len(users)
+    await db.close()
