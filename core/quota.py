@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import math
 from collections.abc import Callable
@@ -10,6 +9,7 @@ from dataclasses import dataclass
 
 import aiosqlite
 
+from core.batching import Coalescer
 from core.ports import Counters
 
 Clock = Callable[[], dt.datetime]
@@ -31,63 +31,30 @@ class Limits:
 
 
 Key = tuple[str, str, str]  # (period, scope, name)
-Pending = tuple[list[Key], int, asyncio.Future[list[int]]]  # keys, amount, their new counts
+Addition = tuple[list[Key], int]  # keys, amount added to each
 # Additions merged into one statement at most (SQLite allows 32,766 parameters, 4 per key).
 MAX_BATCH = 500
 
 
 class SqliteCounters:
-    """Named counters per period and scope.
-
-    Additions made while a statement is running are merged into the next one. Each statement
-    is a round trip to aiosqlite's thread, which gets the GIL late while the event loop is
-    busy: with one per message, a burst of 200 messages waited ~150 ms for its admissions.
-    """
+    """Named counters per period and scope; concurrent additions share one statement."""
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
-        self._waiting: list[Pending] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._add = Coalescer(self._add_all, name="sqlite-counters", max_batch=MAX_BATCH)
 
     async def add(self, period: str, scope: str, name: str, amount: int = 1) -> int:
         """Add `amount` and return the new count."""
-        return (await self._add([(period, scope, name)], amount))[0]
+        return (await self._add(([(period, scope, name)], amount)))[0]
 
     async def add_many(self, rows: list[Key]) -> list[int]:
         """Add one to each (period, scope, name); return the new counts."""
-        return await self._add(rows, 1)
+        return await self._add((rows, 1))
 
-    async def _add(self, keys: list[Key], amount: int) -> list[int]:
-        done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        self._waiting.append((keys, amount, done))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write(), name="sqlite-counters")
-        return await done
-
-    async def _write(self) -> None:
-        """Write what is waiting in one statement per round, until nothing waits."""
-        batch: list[Pending] = []
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-                try:
-                    counts = await self._upsert(batch)
-                except Exception as error:
-                    for _, _, done in batch:
-                        if not done.done():
-                            done.set_exception(error)
-                    continue
-                _settle(batch, counts)
-        except asyncio.CancelledError:
-            for _, _, done in [*batch, *self._waiting]:
-                done.cancel()
-            raise
-        finally:
-            self._writer = None
-
-    async def _upsert(self, batch: list[Pending]) -> dict[Key, int]:
+    async def _add_all(self, additions: list[Addition]) -> list[list[int]]:
+        """One upsert for all; each caller gets the counts its own addition reached."""
         totals: dict[Key, int] = {}
-        for keys, amount, _ in batch:
+        for keys, amount in additions:
             for key in keys:
                 totals[key] = totals.get(key, 0) + amount
         values = ", ".join("(?, ?, ?, ?)" for _ in totals)
@@ -98,7 +65,13 @@ class SqliteCounters:
             " RETURNING period, scope, name, count",
             params,
         )
-        return {(row[0], row[1], row[2]): int(row[3]) for row in rows}
+        after = {(row[0], row[1], row[2]): int(row[3]) for row in rows}
+        results: list[list[int]] = []
+        for keys, amount in reversed(additions):  # as if they had run one after another
+            results.append([after[key] for key in keys])
+            for key in keys:
+                after[key] -= amount
+        return results[::-1]
 
     async def get(self, period: str, scope: str, name: str) -> int:
         """Return the count (0 when never counted)."""
@@ -110,19 +83,6 @@ class SqliteCounters:
     async def prune(self, before: str) -> None:
         """Forget periods that sort before `before` (minutes sort after their day)."""
         await self._db.execute("DELETE FROM counters WHERE period < ?", (before,))
-
-
-def _settle(batch: list[Pending], final: dict[Key, int]) -> None:
-    """Give each caller the count its own addition reached, as if they had run in order."""
-    after = dict(final)
-    results: list[list[int]] = []
-    for keys, amount, _ in reversed(batch):
-        results.append([after[key] for key in keys])
-        for key in keys:
-            after[key] -= amount
-    for (_, _, done), counts in zip(batch, reversed(results), strict=True):
-        if not done.done():
-            done.set_result(counts)
 
 
 class Quotas:

@@ -7,10 +7,14 @@ from typing import Any, Protocol
 
 import aiosqlite
 
+from core.batching import Coalescer
 from core.types import AvatarJob, ChatMessage, ConversationKey, JobState
 
 _KEY = "platform = ? AND chat_id = ? AND thread_id = ?"
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+# History reads or writes merged into one statement at most (SQLite allows 500 terms in a
+# UNION ALL, and 32,766 parameters: 5 per message, 2 messages per turn).
+MAX_READS = 200
 
 
 def key_params(key: ConversationKey) -> tuple[str, str, str]:
@@ -19,32 +23,49 @@ def key_params(key: ConversationKey) -> tuple[str, str, str]:
 
 
 class SqliteHistoryStore:
-    """Conversation history, one row per message."""
+    """Conversation history, one row per message; reads made at once share one statement."""
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
+        self._read = Coalescer(self._read_all, name="sqlite-history-reads", max_batch=MAX_READS)
+        self._write = Coalescer(self._append_all, name="sqlite-history-writes", max_batch=MAX_READS)
 
     async def recent(self, key: ConversationKey, limit: int) -> list[ChatMessage]:
         """Return the last `limit` messages of the conversation, oldest first."""
         if limit <= 0:
             return []
-        # One round trip to the database thread: iterating an aiosqlite cursor costs one per row.
-        sql = f"SELECT role, content FROM messages WHERE {_KEY} ORDER BY id DESC LIMIT ?"
-        rows = await self._db.execute_fetchall(sql, (*key_params(key), limit))
-        return [ChatMessage(row[0], row[1]) for row in reversed(list(rows))]
+        return await self._read((key, limit))
+
+    async def _read_all(self, reads: list[tuple[ConversationKey, int]]) -> list[list[ChatMessage]]:
+        """Read the last messages of each conversation (each by its index) in one statement."""
+        one = (
+            f"SELECT * FROM (SELECT ? AS n, id, role, content FROM messages WHERE {_KEY}"
+            " ORDER BY id DESC LIMIT ?)"
+        )
+        sql = " UNION ALL ".join([one] * len(reads))
+        params = [p for n, (key, limit) in enumerate(reads) for p in (n, *key_params(key), limit)]
+        # execute_fetchall: one round trip; iterating an aiosqlite cursor costs one per row.
+        found: list[list[tuple[int, ChatMessage]]] = [[] for _ in reads]
+        for row in await self._db.execute_fetchall(sql, params):
+            found[row[0]].append((row[1], ChatMessage(row[2], row[3])))
+        return [[message for _, message in sorted(rows)] for rows in found]
 
     async def append(self, key: ConversationKey, messages: Sequence[ChatMessage]) -> None:
         """Store messages in one statement, so a turn and its answer land together."""
-        if not messages:
-            return
-        values = ", ".join("(?, ?, ?, ?, ?)" for _ in messages)
-        params: list[str] = []
-        for message in messages:
-            params.extend((*key_params(key), message.role, message.content))
+        if messages:
+            await self._write((key, messages))
+
+    async def _append_all(
+        self, writes: list[tuple[ConversationKey, Sequence[ChatMessage]]]
+    ) -> list[None]:
+        """Store the turns of many conversations in one statement, in the order they came."""
+        rows = [(*key_params(key), m.role, m.content) for key, messages in writes for m in messages]
+        values = ", ".join("(?, ?, ?, ?, ?)" for _ in rows)
         await self._db.execute(
             f"INSERT INTO messages (platform, chat_id, thread_id, role, content) VALUES {values}",
-            params,
+            [field for row in rows for field in row],
         )
+        return [None] * len(writes)
 
     async def clear(self, key: ConversationKey) -> None:
         """Forget one conversation."""

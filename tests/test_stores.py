@@ -72,6 +72,32 @@ async def test_history_window_order_topics_and_restart(database_url: str) -> Non
     await storage.close()
 
 
+async def test_history_reads_at_once_each_get_their_conversation(storage: Storage) -> None:
+    keys = [ConversationKey("telegram", str(n)) for n in range(30)] + [TOPIC]
+    for index, key in enumerate(keys):
+        for turn in range(index % 4):
+            await storage.history.append(key, [ChatMessage("user", f"{key.chat_id}:{turn}")])
+    limits = [2, 3, 5] * 10 + [1]
+    reads = await asyncio.gather(
+        *(storage.history.recent(key, limit) for key, limit in zip(keys, limits, strict=True))
+    )
+    for index, (key, limit, got) in enumerate(zip(keys, limits, reads, strict=True)):
+        turns = list(range(index % 4))[-limit:]
+        assert [m.content for m in got] == [f"{key.chat_id}:{turn}" for turn in turns]
+
+
+async def test_sqlite_history_reads_at_once_share_statements(tmp_path: Path) -> None:
+    storage = await open_storage(f"sqlite:///{tmp_path / 'bot.db'}")
+    statements: list[str] = []
+    db = storage.history._db  # type: ignore[attr-defined]
+    await db.set_trace_callback(statements.append)
+    keys = [ConversationKey("web", f"c{n}") for n in range(40)]
+    await asyncio.gather(*(storage.history.recent(key, 20) for key in keys))
+    reads = [sql for sql in statements if "FROM messages" in sql]
+    assert 1 <= len(reads) < 10
+    await storage.close()
+
+
 async def test_preferences_are_per_chat(storage: Storage) -> None:
     prefs = storage.preferences
     assert await prefs.avatar_enabled(KEY) is None
