@@ -9,6 +9,7 @@ as in production where Telegram, Groq and D-ID are other machines. All clocks ar
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import json
 import math
@@ -18,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -175,13 +176,18 @@ class TimedTelegram(FakeTelegram):
         super().__init__()
         self.timeline: list[tuple[float, Sent]] = []
         self.counts: Counter[tuple[int, str]] = Counter()  # (chat id, method) -> calls
+        # (chat id, method) -> (timeline index, stamp) of each call: `first` must stay cheap,
+        # since wait_for re-checks on every call and the fake's CPU is part of what is timed.
+        self._calls: defaultdict[tuple[int, str], list[tuple[int, float]]] = defaultdict(list)
 
     def _log(
         self, method: str, chat: JSON, params: JSON, message: JSON | None = None, **extra: Any
     ) -> None:
         super()._log(method, chat, params, message, **extra)
-        self.timeline.append((time.monotonic(), self._sent[-1]))
+        stamp = time.monotonic()
+        self.timeline.append((stamp, self._sent[-1]))
         self.counts[(chat["id"], method)] += 1
+        self._calls[(chat["id"], method)].append((len(self.timeline) - 1, stamp))
 
     async def answer(self, chat: int, text: str, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         """Push a message and wait for the bot's next final answer (sendMessage) in the chat."""
@@ -191,10 +197,13 @@ class TimedTelegram(FakeTelegram):
 
     def first(self, chat_id: int, methods: Sequence[str], start: int = 0) -> float | None:
         """When the bot first called one of `methods` in the chat, from timeline index `start`."""
-        for stamp, sent in self.timeline[start:]:
-            if sent.chat_id == chat_id and sent.method in methods:
-                return stamp
-        return None
+        stamps = []
+        for method in methods:
+            calls = self._calls.get((chat_id, method), [])
+            at = bisect.bisect_left(calls, start, key=lambda call: call[0])
+            if at < len(calls):
+                stamps.append(calls[at][1])
+        return min(stamps, default=None)
 
 
 class TimedDiscord(FakeDiscord):
