@@ -19,7 +19,7 @@ from bot.metrics import (
     retry_counter,
 )
 from bot.settings import Settings, url
-from core import database, postgres
+from core import database
 from core.answer import GroqChatModel
 from core.conversation import Conversations, ConversationSettings
 from core.did import DIDClient, PollSchedule
@@ -82,6 +82,13 @@ async def open_storage(database_url: str) -> Storage:
         )
     if not database_url.startswith(("postgresql://", "postgres://")):
         raise ValueError("the database URL must start with sqlite:/// or postgresql://")
+    return await _open_postgres(database_url)
+
+
+async def _open_postgres(database_url: str) -> Storage:
+    # Imported only when used: asyncpg adds ~14 MiB to every process that loads it.
+    from core import postgres
+
     pool = await postgres.connect_pool(database_url)
     try:
         applied = await postgres.migrate(pool, POSTGRES_MIGRATIONS_DIR)
