@@ -6,10 +6,12 @@ The bot runs in its own process (Telegram, no D-ID), so its RSS is its own. Step
 2. 500 real turns in 500 new private chats;
 3. 10,000 conversations of 20 turns (40 messages) each written to its database with SQL (the
    bot keeps running: it shares the file in WAL mode), then 500 real turns in 500 of them;
-4. 1,500 more real turns in 1,500 other stored conversations.
+4. 1,500 more real turns in 1,500 other stored conversations;
+5. 1,500 more again.
 
-"Flat" means the bot holds nothing per conversation: step 3 → 4 touches 1,500 more
-conversations, and RSS must not grow with them.
+"Flat" means the bot holds nothing per conversation: step 4 → 5 touches 1,500 more
+conversations, and RSS must not grow with them. (Step 3 → 4 also fills bounded caches, such as
+SQLite's 2 MiB page cache, so it is reported but not judged.)
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ STORED = 10_000
 TURNS = 20
 NEW_CHATS = 500
 FIRST_STORED_CHAT = 100_000
-TOUCH_B, TOUCH_C = 500, 1_500
+TOUCH_B, TOUCH_C = 500, 1_500  # step 5 touches TOUCH_C more
 CONCURRENCY = 50
 LIMIT_MB = 120.0
 FLAT_MB_PER_1000 = 2.0  # RSS growth allowed per 1,000 more conversations touched
@@ -53,11 +55,14 @@ async def run(workdir: Path) -> Result:
             rss["10,000 stored, 500 of them answered"] = bot.rss_mb()
             await _turns(tg, stored[TOUCH_B : TOUCH_B + TOUCH_C])
             rss["10,000 stored, 2,000 of them answered"] = bot.rss_mb()
+            await _turns(tg, stored[TOUCH_B + TOUCH_C : TOUCH_B + 2 * TOUCH_C])
+            rss["10,000 stored, 3,500 of them answered"] = bot.rss_mb()
             bot.check_alive()
             size = (await asyncio.to_thread(database.stat)).st_size
         report = bot.report
     keys = list(rss)
-    growth = (rss[keys[3]] - rss[keys[2]]) / TOUCH_C * 1000
+    warming = (rss[keys[3]] - rss[keys[2]]) / TOUCH_C * 1000
+    growth = (rss[keys[4]] - rss[keys[3]]) / TOUCH_C * 1000
     result.fakes = {"llm": "answers at once", "telegram": "no added delay"}
     result.add("RSS idle", rss["idle"], "MiB", f"≤ {LIMIT_MB:g}", rss["idle"] <= LIMIT_MB)
     worst = max(rss.values())
@@ -71,7 +76,8 @@ async def run(workdir: Path) -> Result:
         "peak_rss_mib": report.get("peak_rss_mb"),
         "stored_conversations": STORED,
         "stored_messages": rows,
-        "real_turns": NEW_CHATS + TOUCH_B + TOUCH_C,
+        "real_turns": NEW_CHATS + TOUCH_B + 2 * TOUCH_C,
+        "rss_growth_mib_per_1000_while_caches_fill": round(warming, 2),
         "database_mib": round(size / 2**20, 1),
     }
     return result
