@@ -29,8 +29,8 @@ class _ReleasingStream(AiohttpResponseStream):
     """A body that closes its connection when reading it is cancelled or fails.
 
     The groq SDK leaves a stream's response open when its reader is cancelled mid-answer (a
-    shutdown, a user's turn dropped): without this the connection would only go back at
-    garbage collection.
+    shutdown, a user's turn dropped): without this the connection would only go back once the
+    rest of the body arrived, or at garbage collection.
     """
 
     async def __aiter__(self) -> AsyncIterator[bytes]:

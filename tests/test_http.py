@@ -41,7 +41,7 @@ async def test_an_answer_cut_mid_stream_gives_its_connection_back(groq: FakeGroq
     # The groq SDK leaves a stream's response open when its reader is cancelled, and whoever
     # still holds the stream keeps it from garbage collection. With one connection in the pool
     # the next request can only be sent once the cut stream's connection is given back.
-    groq.hold(after_chunks=1)
+    gate = groq.hold()  # after the role chunk, so that the next read waits on the socket
     async with pooled_client(ONE_CONNECTION, timeout=httpx.Timeout(5.0, pool=2.0)) as http:
         client = sdk_client(groq, http)
         stream = await client.chat.completions.create(
@@ -55,7 +55,9 @@ async def test_an_answer_cut_mid_stream_gives_its_connection_back(groq: FakeGroq
         cut = asyncio.create_task(next_chunk())
         await asyncio.sleep(0)  # the read is waiting on the socket
         cut.cancel()
-        await asyncio.gather(cut, return_exceptions=True)
-        groq.release()
+        (outcome,) = await asyncio.gather(cut, return_exceptions=True)
+        assert isinstance(outcome, asyncio.CancelledError)  # the read was cut, not finished
+        groq.stop_holding()  # the cut answer stays unfinished: its body never completes
         assert await answer(model(groq, http)) == "You said: hello"
         assert stream.response is not None  # still referenced while the next answer ran
+        gate.set()

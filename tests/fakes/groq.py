@@ -222,6 +222,10 @@ class FakeGroq(LocalServer):
             self._hold.gate.set()
         self._hold = None
 
+    def stop_holding(self) -> None:
+        """Answers from now on go straight through; those held wait for their gate."""
+        self._hold = None
+
     # -- inspection ----------------------------------------------------------------------------
 
     def calls(self, path_suffix: str) -> list[Recorded]:
