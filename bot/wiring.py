@@ -33,9 +33,9 @@ from core.transcribe import GroqTranscriber
 
 WebRoute = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
 
-# Every conversation streaming at once holds one connection; httpx allows 100 by default.
-# The requests go through aiohttp's pool: httpcore's spends O(open connections) per request.
-GROQ_POOL = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+# Every conversation streaming at once holds one connection (aiohttp's pool, which keeps idle
+# ones for `keepalive_expiry`; it has no separate cap on idle connections).
+GROQ_POOL = httpx.Limits(max_connections=1000)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 POSTGRES_MIGRATIONS_DIR = MIGRATIONS_DIR / "postgres"

@@ -14,7 +14,7 @@ _KEY = "platform = ? AND chat_id = ? AND thread_id = ?"
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 # History reads or writes merged into one statement at most (SQLite allows 500 terms in a
 # UNION ALL, and 32,766 parameters: 5 per message, 2 messages per turn).
-MAX_READS = 200
+MAX_BATCH = 200
 
 
 def key_params(key: ConversationKey) -> tuple[str, str, str]:
@@ -23,12 +23,12 @@ def key_params(key: ConversationKey) -> tuple[str, str, str]:
 
 
 class SqliteHistoryStore:
-    """Conversation history, one row per message; reads made at once share one statement."""
+    """Conversation history, one row per message; calls made at once share one statement."""
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
-        self._read = Coalescer(self._read_all, name="sqlite-history-reads", max_batch=MAX_READS)
-        self._write = Coalescer(self._append_all, name="sqlite-history-writes", max_batch=MAX_READS)
+        self._read = Coalescer(self._read_all, name="sqlite-history-reads", max_batch=MAX_BATCH)
+        self._write = Coalescer(self._append_all, name="sqlite-history-writes", max_batch=MAX_BATCH)
 
     async def recent(self, key: ConversationKey, limit: int) -> list[ChatMessage]:
         """Return the last `limit` messages of the conversation, oldest first."""
