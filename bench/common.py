@@ -29,7 +29,7 @@ from typing import Any, Self
 
 from tests.fakes.did import FakeDID
 from tests.fakes.discord import FakeDiscord, Upload
-from tests.fakes.groq import FakeGroq
+from tests.fakes.groq import ARRIVED, FakeGroq
 from tests.fakes.telegram import JSON, FakeTelegram, Sent
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -149,11 +149,11 @@ class TimedGroq(FakeGroq):
 
     async def _dispatch(self, request: Any, handler: Any, endpoint: str) -> Any:
         if endpoint == "chat/completions":
-            self.arrivals.append(time.monotonic())
+            self.arrivals.append(request[ARRIVED])
         return await super()._dispatch(request, handler, endpoint)
 
-    async def _pause(self, event: asyncio.Event, seconds: float | None = None) -> None:
-        await super()._pause(event, seconds)
+    async def _until(self, due: float) -> None:
+        await super()._until(due)
         self.releases.append(time.monotonic())
 
     def arrival_after(self, since: float) -> float | None:

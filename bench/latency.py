@@ -36,6 +36,7 @@ async def run(workdir: Path) -> Result:
     result = Result("latency")
     async with TimedGroq() as groq, TimedTelegram() as tg:
         groq.reply, groq.words_per_chunk, groq.chunk_delay = REPLY, 3, TTFT
+        groq.precise_timing = True  # the configured TTFT is then the one the fake produces
         env = bot_env(workdir, groq, telegram=tg)
         async with BotProcess(env, workdir) as bot:
             await wait_telegram_ready(tg, bot)

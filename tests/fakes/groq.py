@@ -51,6 +51,7 @@ GPT_OSS_EFFORTS = {"low", "medium", "high"}
 # Groq rejects unknown properties on a message (e.g. `reasoning_content`) with a 400.
 MESSAGE_KEYS = set("role content name tool_calls tool_call_id function_call reasoning".split())
 BAD_MEDIA = "could not process file - is it a valid media file?"
+PRECISE_MARGIN = 0.002  # seconds a precise wait wakes early, then yields until it is due
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,7 @@ def _error(
 
 
 REQUEST_ID = web.RequestKey("request_id", str)
+ARRIVED = web.RequestKey("arrived", float)  # time.monotonic() when the request reached the fake
 RECORDED = web.RequestKey("recorded", Recorded)
 
 
@@ -135,7 +137,11 @@ class FakeGroq(LocalServer):
         self.reply: Reply = echo_reply
         self.reasoning: str | None = None  # reasoning text a reasoning model "thinks" first
         self.words_per_chunk = 1
-        self.chunk_delay = 0.0
+        self.chunk_delay = 0.0  # chunk n is released n × chunk_delay after the request arrived
+        # Timers wake up to ~1 ms late (the selector rounds its timeout up to whole ms): with
+        # this set, the stream wakes 2 ms early and yields until its due time, so a benchmark's
+        # configured time to first token is the one the fake really produces. Costs CPU.
+        self.precise_timing = False
         self.transcript = "hello there"
         self.duration = 1.5  # seconds of audio reported by verbose_json
         self.max_upload_bytes = 25 * 1024 * 1024
@@ -261,10 +267,20 @@ class FakeGroq(LocalServer):
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 
+    async def _until(self, due: float) -> None:
+        """Wait until `time.monotonic()` reaches `due`, or the fake closes."""
+        early = PRECISE_MARGIN if self.precise_timing else 0.0
+        if (coarse := due - early - time.monotonic()) > 0:
+            await self._pause(self._closing, coarse)
+        # A timer cannot wake this precisely; yielding lets other requests' I/O run meanwhile.
+        while time.monotonic() < due and not self._closing.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0)
+
     # -- plumbing: record, delay, authenticate, inject ----------------------------------------
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        request[ARRIVED] = time.monotonic()
         request_id = f"req_{uuid.uuid4().hex[:26]}"
         request[REQUEST_ID] = request_id
         recorded = await _record(request, request_id)
@@ -374,7 +390,7 @@ class FakeGroq(LocalServer):
                 if hold and index == hold.after_chunks + 1:
                     await self._pause(hold.gate)
                 if index and self.chunk_delay:
-                    await self._pause(self._closing, self.chunk_delay)
+                    await self._until(request[ARRIVED] + index * self.chunk_delay)
                 await response.write(_sse(chunk))
             await response.write(b"data: [DONE]\n\n")
             await response.write_eof()
