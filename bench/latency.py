@@ -34,7 +34,7 @@ FIRST_TEXT = ("sendMessageDraft", "sendMessage")
 
 async def run(workdir: Path) -> Result:
     result = Result("latency")
-    async with TimedGroq() as groq, TimedTelegram() as tg:
+    async with TimedGroq() as groq, TimedTelegram(stamp_arrivals=True) as tg:
         groq.reply, groq.words_per_chunk, groq.chunk_delay = REPLY, 3, TTFT
         groq.precise_timing = True  # the configured TTFT is then the one the fake produces
         env = bot_env(workdir, groq, telegram=tg)
