@@ -1,10 +1,11 @@
 """AiohttpRequest: python-telegram-bot's calls, uploads and downloads over aiohttp."""
 
+import json
 import socket
 from collections.abc import AsyncIterator
 
 import pytest
-from telegram import Bot
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import NetworkError, TimedOut
 
 from adapters.telegram.request import AiohttpRequest
@@ -30,6 +31,17 @@ async def test_calls_send_their_parameters_and_parse_the_answer(tg: FakeTelegram
     (sent,) = tg.sent(CHAT, "sendMessage")
     assert (sent.text, sent.parse_mode) == ("Héllo <b>there</b> 🙂", "HTML")
     assert sent.message_id == message.message_id
+
+
+async def test_parameters_go_as_a_urlencoded_form_of_json_values(tg: FakeTelegram) -> None:
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("A & B = ?", callback_data="x+y")]])
+    async with bot_on(tg.base_url, tg.token, AiohttpRequest()) as bot:
+        await bot.send_message(CHAT, "1 + 1 = 2 & 50% off?", reply_markup=keyboard)
+    (call,) = [r for r in tg.requests if r.api_method == "sendMessage"]
+    assert call.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert call.form is not None and call.form["text"] == "1 + 1 = 2 & 50% off?"
+    button = json.loads(call.form["reply_markup"])["inline_keyboard"][0][0]
+    assert button == {"text": "A & B = ?", "callback_data": "x+y"}
 
 
 async def test_uploads_and_downloads_carry_the_bytes(tg: FakeTelegram) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import aiohttp
 
 # PTB's own HTTPXRequest resolves its timeout defaults with these two.
@@ -19,6 +21,8 @@ class AiohttpRequest(BaseRequest):
     matters with hundreds of chats answered at once. Parameters go out as PTB's do: a form
     of JSON-encoded values, multipart when there are files.
     """
+
+    FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
     def __init__(
         self,
@@ -66,9 +70,14 @@ class AiohttpRequest(BaseRequest):
         if self._session is None or self._session.closed:
             raise RuntimeError("AiohttpRequest is not initialized")
         files = request_data.multipart_data if request_data else None
-        data: aiohttp.FormData | dict[str, str] | None = None
-        if request_data is not None:
-            data = _form(request_data) if files else request_data.json_parameters
+        data: aiohttp.FormData | bytes | None = None
+        headers = None
+        if files and request_data is not None:
+            data = _multipart(request_data)
+        elif request_data is not None:
+            # What aiohttp's FormData makes of a dict, without its per-request machinery:
+            # a draft or message goes out on the path to the user's first text.
+            data, headers = urlencode(request_data.json_parameters).encode(), self.FORM
         read = _value(read_timeout, self._read)
         timeout = aiohttp.ClientTimeout(
             sock_connect=_value(connect_timeout, self._connect),
@@ -78,7 +87,9 @@ class AiohttpRequest(BaseRequest):
             total=_upload_bound(_value(write_timeout, self._media_write), read) if files else None,
         )
         try:
-            async with self._session.request(method, url, data=data, timeout=timeout) as response:
+            async with self._session.request(
+                method, url, data=data, headers=headers, timeout=timeout
+            ) as response:
                 return response.status, await response.read()
         except TimeoutError as error:
             raise TimedOut from error
@@ -86,7 +97,7 @@ class AiohttpRequest(BaseRequest):
             raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
 
 
-def _form(request_data: RequestData) -> aiohttp.FormData:
+def _multipart(request_data: RequestData) -> aiohttp.FormData:
     form = aiohttp.FormData()
     for name, value in request_data.json_parameters.items():
         form.add_field(name, value)
