@@ -8,7 +8,7 @@ import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import NetworkError, TimedOut
 
-from adapters.telegram.request import AiohttpRequest
+from adapters.telegram.request import AiohttpRequest, UpdatesRequest
 from tests.fakes.telegram import FakeTelegram
 
 CHAT = 4242
@@ -42,6 +42,28 @@ async def test_parameters_go_as_a_urlencoded_form_of_json_values(tg: FakeTelegra
     assert call.form is not None and call.form["text"] == "1 + 1 = 2 & 50% off?"
     button = json.loads(call.form["reply_markup"])["inline_keyboard"][0][0]
     assert button == {"text": "A & B = ?", "callback_data": "x+y"}
+
+
+async def test_the_updates_connection_keeps_each_update_as_telegram_sent_it(
+    tg: FakeTelegram,
+) -> None:
+    sent = [tg.push_text(CHAT, "hello"), tg.push_text(CHAT + 1, "/start")]
+    updates_request = UpdatesRequest()
+    bot = Bot(
+        tg.token,
+        base_url=f"{tg.base_url}/bot",
+        request=AiohttpRequest(),
+        get_updates_request=updates_request,
+    )
+    async with bot:
+        updates = await bot.get_updates(timeout=0)
+    # The very JSON (keys in Telegram's order), not PTB's re-serialisation of its objects.
+    assert [updates_request.payload(update) for update in updates] == [
+        json.dumps(update) for update in sent
+    ]
+    assert json.dumps(updates[0].to_dict()) != json.dumps(sent[0])
+    # An update it did not receive is serialised by PTB.
+    assert json.loads(updates_request.payload(updates[0])) == updates[0].to_dict()
 
 
 async def test_uploads_and_downloads_carry_the_bytes(tg: FakeTelegram) -> None:

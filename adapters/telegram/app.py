@@ -17,7 +17,7 @@ from adapters.telegram.convert import PLATFORM
 from adapters.telegram.delivery import UPLOAD_LIMIT, TelegramDelivery
 from adapters.telegram.handlers import TelegramHandlers
 from adapters.telegram.polling import InboxPoller, InboxProcessor
-from adapters.telegram.request import AiohttpRequest
+from adapters.telegram.request import AiohttpRequest, UpdatesRequest
 from adapters.telegram.webhook import TelegramWebhook, derived_secret, webhook_path
 from core.conversation import Conversations
 from core.errors import ConfigurationError
@@ -64,22 +64,22 @@ class TelegramAdapter:
         os.environ.setdefault("PTB_TIMEDELTA", "true")
         root = api_root.rstrip("/")
         self._processor = InboxProcessor(inbox)
-        self._requests = (
-            AiohttpRequest(REQUEST_POOL),
-            AiohttpRequest(1),  # getUpdates: one long poll at a time
-        )
+        updates = UpdatesRequest()
+        self._requests = (AiohttpRequest(REQUEST_POOL), updates)
         self.application: Application = (  # type: ignore[type-arg]
             ApplicationBuilder()
             .token(token)
             .base_url(f"{root}/bot")
             .base_file_url(f"{root}/file/bot")
             .request(self._requests[0])
-            .get_updates_request(self._requests[1])
+            .get_updates_request(updates)
             .concurrent_updates(self._processor)
             .updater(None)
             .build()
         )
-        self._poller = InboxPoller(self.application.bot, inbox, self.application.update_queue)
+        self._poller = InboxPoller(
+            self.application.bot, inbox, self.application.update_queue, updates.payload
+        )
         self._webhook: TelegramWebhook | None = None
         if webhook_url is not None:
             self._webhook = TelegramWebhook(

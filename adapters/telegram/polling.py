@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from telegram import Bot, Update
 from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
@@ -53,8 +53,15 @@ class InboxProcessor(BaseUpdateProcessor):
 class InboxPoller:
     """Fetches updates, records them, and only then confirms them with the next offset."""
 
-    def __init__(self, bot: Bot, inbox: Inbox, queue: asyncio.Queue[object]) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        inbox: Inbox,
+        queue: asyncio.Queue[object],
+        payload: Callable[[Update], str] | None = None,
+    ) -> None:
         self._bot, self._inbox, self._queue = bot, inbox, queue
+        self._payload = payload or _serialised
 
     async def replay(self) -> int:
         """Queue the updates recorded but not answered before the last stop."""
@@ -98,8 +105,12 @@ class InboxPoller:
 
     async def _accept(self, updates: Sequence[Update]) -> None:
         """Record the batch in one statement, then queue the updates not seen before."""
-        batch = [(str(update.update_id), json.dumps(update.to_dict())) for update in updates]
+        batch = [(str(update.update_id), self._payload(update)) for update in updates]
         new = await self._inbox.record_many(PLATFORM, batch)
         for update in updates:
             if str(update.update_id) in new:
                 self._queue.put_nowait(update)
+
+
+def _serialised(update: Update) -> str:
+    return json.dumps(update.to_dict())

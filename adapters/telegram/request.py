@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+from telegram import Update
 
 # PTB's own HTTPXRequest resolves its timeout defaults with these two.
 from telegram._utils.defaultvalue import DefaultValue
@@ -95,6 +98,36 @@ class AiohttpRequest(BaseRequest):
             raise TimedOut from error
         except aiohttp.ClientError as error:
             raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
+
+
+class UpdatesRequest(AiohttpRequest):
+    """The getUpdates connection, which keeps each update's JSON as Telegram sent it.
+
+    The inbox stores that JSON to answer the update again after a restart. Serialising it back
+    from PTB's objects (`Update.to_dict`) walks every object PTB built, on the path to each
+    answer; PTB leaves the parsed JSON unaltered (`TelegramObject._parse_data` copies it).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(1)  # one long poll at a time
+        self._received: dict[int, dict[str, Any]] = {}
+
+    def parse_json_payload(self, payload: bytes) -> dict[str, Any]:  # type: ignore[override]
+        """PTB's parsing; the updates of a successful answer are kept until `payload` asks."""
+        data = BaseRequest.parse_json_payload(payload)
+        result = data.get("result")
+        if data.get("ok") and isinstance(result, list):
+            self._received = {
+                update["update_id"]: update
+                for update in result
+                if isinstance(update, dict) and isinstance(update.get("update_id"), int)
+            }
+        return data
+
+    def payload(self, update: Update) -> str:
+        """The update's JSON as received (as PTB serialises it when not received here)."""
+        received = self._received.pop(update.update_id, None)
+        return json.dumps(received if received is not None else update.to_dict())
 
 
 def _multipart(request_data: RequestData) -> aiohttp.FormData:
