@@ -71,6 +71,17 @@ def _partial_suffix(text: str, tag: str) -> int:
     return 0
 
 
+class _AsyncOnly:
+    """ChatGroq's synchronous client, which avatarbot never calls: it streams asynchronously.
+
+    Left unset, ChatGroq builds a `groq.Groq` with its own connection pool and TLS context
+    (about 1 MiB of the bot's memory) that nothing would use.
+    """
+
+    def create(self, **_: Any) -> Any:
+        raise RuntimeError("avatarbot calls the chat model asynchronously only")
+
+
 class GroqChatModel:
     """Streams answers from a Groq-served chat model."""
 
@@ -86,6 +97,7 @@ class GroqChatModel:
             api_key=client.api_key,  # type: ignore[arg-type]
             base_url=str(client.base_url),
             async_client=PlainCompletions(client),
+            client=_AsyncOnly(),
             **reasoning_options(model),
         )
         return cls(llm, model)

@@ -5,6 +5,7 @@ from typing import Any
 import groq as groq_sdk
 import pytest
 from groq._utils import async_maybe_transform
+from groq.resources.chat.completions import Completions
 from groq.types.chat import completion_create_params
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
@@ -94,3 +95,11 @@ async def test_errors_are_the_sdk_errors(groq: FakeGroq) -> None:
 
 def groq_client(fake: FakeGroq) -> groq_sdk.AsyncGroq:
     return groq_sdk.AsyncGroq(api_key=fake.api_key, base_url=fake.base_url, max_retries=0)
+
+
+def test_chatgroq_builds_no_synchronous_client_beside_ours() -> None:
+    model = GroqChatModel.create(groq_sdk.AsyncGroq(api_key="gsk_test"), MODELS[0])
+    assert isinstance(model._llm.async_client, PlainCompletions)
+    assert not isinstance(model._llm.client, Completions)
+    with pytest.raises(RuntimeError, match="asynchronously"):
+        model._llm.invoke("hello")
