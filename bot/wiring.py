@@ -36,6 +36,8 @@ WebRoute = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]
 # Every conversation streaming at once holds one connection (aiohttp's pool, which keeps idle
 # ones for `keepalive_expiry`; it has no separate cap on idle connections).
 GROQ_POOL = httpx.Limits(max_connections=1000)
+# D-ID: a few renders at a time (DID_MAX_CONCURRENT_RENDERS), their polls and video downloads.
+DID_POOL = httpx.Limits(max_connections=100)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 POSTGRES_MIGRATIONS_DIR = MIGRATIONS_DIR / "postgres"
@@ -138,10 +140,6 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         groq_http = await stack.enter_async_context(
             pooled_client(GROQ_POOL, event_hooks=groq_hooks)
         )
-        did_hooks = retry_counter(metrics, "did", url(settings.DID_API_BASE_URL), did_retries)
-        did_http = await stack.enter_async_context(
-            httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0), event_hooks=did_hooks)
-        )
         groq_client = groq.AsyncGroq(
             api_key=settings.GROQ_API_KEY.get_secret_value(),
             base_url=url(settings.GROQ_BASE_URL),
@@ -149,7 +147,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             max_retries=settings.GROQ_MAX_RETRIES,
             http_client=groq_http,
         )
-        did = _did_client(settings, did_http)
+        did = await _did_client(settings, stack, metrics)
         deliveries: dict[str, VideoDelivery] = {}
         jobs = None
         if did is not None:
@@ -204,9 +202,15 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         )
 
 
-def _did_client(settings: Settings, http: httpx.AsyncClient) -> DIDClient | None:
+async def _did_client(
+    settings: Settings, stack: AsyncExitStack, metrics: PrometheusMetrics
+) -> DIDClient | None:
     if settings.DID_API_KEY is None:
         return None
+    hooks = retry_counter(metrics, "did", url(settings.DID_API_BASE_URL), did_retries)
+    http = await stack.enter_async_context(
+        pooled_client(DID_POOL, timeout=httpx.Timeout(30.0, connect=5.0), event_hooks=hooks)
+    )
     return DIDClient(
         http,
         api_key=settings.DID_API_KEY.get_secret_value(),
