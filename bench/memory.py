@@ -28,7 +28,8 @@ NEW_CHATS = 500
 FIRST_STORED_CHAT = 100_000
 TOUCH_B, TOUCH_C = 500, 1_500  # step 5 touches TOUCH_C more
 CONCURRENCY = 50
-LIMIT_MB = 120.0
+# The limit is 120 MB; RSS is read in MiB (2**20 bytes), so the line is 114.4 MiB.
+LIMIT_MIB = 120e6 / 2**20
 FLAT_MB_PER_1000 = 2.0  # RSS growth allowed per 1,000 more conversations touched
 QUESTION = "Tell me something about the weather on Mars, and keep it short please."
 ANSWER = (
@@ -64,10 +65,10 @@ async def run(workdir: Path) -> Result:
     warming = (rss[keys[3]] - rss[keys[2]]) / TOUCH_C * 1000
     growth = (rss[keys[4]] - rss[keys[3]]) / TOUCH_C * 1000
     result.fakes = {"llm": "answers at once", "telegram": "no added delay"}
-    result.add("RSS idle", rss["idle"], "MiB", f"≤ {LIMIT_MB:g}", rss["idle"] <= LIMIT_MB)
+    limit = f"≤ {LIMIT_MIB:.1f} (120 MB)"
+    result.add("RSS idle", rss["idle"], "MiB", limit, rss["idle"] <= LIMIT_MIB)
     worst = max(rss.values())
-    limit = f"≤ {LIMIT_MB:g}"
-    result.add("RSS with 10,000 conversations stored", worst, "MiB", limit, worst <= LIMIT_MB)
+    result.add("RSS with 10,000 conversations stored", worst, "MiB", limit, worst <= LIMIT_MIB)
     flat = f"≤ {FLAT_MB_PER_1000:g}"
     ok = growth <= FLAT_MB_PER_1000
     result.add("RSS growth per 1,000 more conversations", growth, "MiB", flat, ok)
