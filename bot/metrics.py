@@ -129,6 +129,23 @@ def did_retries(response: httpx.Response) -> bool:
     return response.status_code in (429, 500, 502, 503, 504)
 
 
+def telegram_retries(status: int) -> bool:
+    """What the Telegram adapter retries: 429 (after its hint) and 5xx (PTB's NetworkError)."""
+    return status == 429 or status >= 500
+
+
+def status_counter(
+    metrics: PrometheusMetrics, service: str, retried: Callable[[int], bool]
+) -> Callable[[int], None]:
+    """A callback for an HTTP client that reports each answer's status: counts the retried."""
+
+    def count(status: int) -> None:
+        if retried(status):
+            metrics.retry(service)
+
+    return count
+
+
 ResponseHook = Callable[[httpx.Response], Awaitable[None]]
 
 

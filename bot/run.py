@@ -11,6 +11,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Protocol
 
+from bot.metrics import status_counter, telegram_retries
 from bot.settings import Settings, url
 from bot.wiring import Core, open_core
 from core.errors import ConfigurationError
@@ -126,6 +127,7 @@ def _telegram(settings: Settings) -> AdapterFactory:
             allowed_chats=settings.TELEGRAM_ALLOWED_CHAT_IDS,
             admins=settings.ADMIN_USER_IDS,
             grace_seconds=settings.SHUTDOWN_GRACE_SECONDS,
+            on_status=status_counter(core.metrics, "telegram", telegram_retries),
         )
 
     return build

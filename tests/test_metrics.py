@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from collections.abc import Callable
@@ -14,9 +15,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.metrics import PrometheusMetrics, groq_retries, metrics_endpoint
+from bot.metrics import PrometheusMetrics, groq_retries, metrics_endpoint, telegram_retries
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
+from tests.fakes.telegram import FakeTelegram
 from tests.harness import running_bot, settings_for, terminal
 
 FAST_RETRY = {"retry-after-ms": "1"}  # the groq SDK waits this long before its retry
@@ -143,6 +145,35 @@ async def test_retries_and_failed_answers_are_counted(
     assert value(text, "avatarbot_renders_total", state="failed") == 0
 
 
+async def test_telegram_answers_the_adapter_retries_are_counted(
+    tmp_path: Path, groq: FakeGroq
+) -> None:
+    (port,) = free_ports(1)
+    async with FakeTelegram() as tg:
+        settings = settings_for(
+            tmp_path,
+            groq,
+            None,
+            TELEGRAM_BOT_TOKEN=tg.token,
+            TELEGRAM_API_BASE_URL=tg.base_url,
+            METRICS_PORT=port,
+        )
+        tg.fail_next("sendMessage", 429, retry_after=0)
+        tg.fail_next("sendMessage", 502)  # PTB's NetworkError: retried after a short backoff
+        scraped = ""
+        async with aiohttp.ClientSession() as session, running_bot(settings):
+            tg.push_text(4242, "hello")
+            await tg.wait_for(lambda: bool(tg.sent(4242, "sendMessage")), timeout=10)
+            async with asyncio.timeout(5):  # the metrics server binds in the background
+                while value(scraped, "avatarbot_retries_total", service="telegram") < 2:
+                    with contextlib.suppress(aiohttp.ClientConnectionError):
+                        async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                            scraped = await response.text()
+                    await asyncio.sleep(0.02)
+    assert [m.text for m in tg.sent(4242, "sendMessage")] == [GROQ_REPLY]
+    assert value(scraped, "avatarbot_retries_total", service="telegram") == 2
+
+
 async def test_failed_renders_and_refusals_are_counted(
     tmp_path: Path, groq: FakeGroq, did: FakeDID
 ) -> None:
@@ -200,6 +231,11 @@ async def test_a_taken_metrics_port_is_logged_and_the_bot_runs_on(
             async with metrics_endpoint(PrometheusMetrics(), "127.0.0.1", port) as bound:
                 assert bound is None
     assert f"metrics not served: METRICS_PORT {port}" in caplog.text
+
+
+def test_telegram_retries_are_what_the_adapter_retries() -> None:
+    assert [telegram_retries(s) for s in (429, 500, 502, 503)] == [True] * 4
+    assert [telegram_retries(s) for s in (200, 400, 401, 403, 409)] == [False] * 5
 
 
 def test_groq_retries_follow_the_sdk() -> None:

@@ -59,13 +59,15 @@ class TelegramAdapter:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         web_routes: list[tuple[str, str, Handler]] | None = None,
+        on_status: Callable[[int], None] | None = None,
     ) -> None:
         # PTB hands out RetryAfter.retry_after as a timedelta with this set (and warns without).
         os.environ.setdefault("PTB_TIMEDELTA", "true")
         root = api_root.rstrip("/")
         self._processor = InboxProcessor(inbox)
-        updates = UpdatesRequest()
-        self._requests = (AiohttpRequest(REQUEST_POOL), updates)
+        # on_status: told the HTTP status of every Bot API answer (the wiring counts retries).
+        updates = UpdatesRequest(on_status=on_status)
+        self._requests = (AiohttpRequest(REQUEST_POOL, on_status=on_status), updates)
         self.application: Application = (  # type: ignore[type-arg]
             ApplicationBuilder()
             .token(token)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -35,8 +36,10 @@ class AiohttpRequest(BaseRequest):
         connect_timeout: float | None = 5.0,
         pool_timeout: float | None = 1.0,
         media_write_timeout: float | None = 20.0,
+        on_status: Callable[[int], None] | None = None,
     ) -> None:
         self._pool_size = connection_pool_size
+        self._on_status = on_status  # told each answer's HTTP status (for metrics)
         self._read, self._media_write = read_timeout, media_write_timeout
         self._connect, self._pool = connect_timeout, pool_timeout
         self._session: aiohttp.ClientSession | None = None
@@ -93,11 +96,14 @@ class AiohttpRequest(BaseRequest):
             async with self._session.request(
                 method, url, data=data, headers=headers, timeout=timeout
             ) as response:
-                return response.status, await response.read()
+                body = await response.read()
         except TimeoutError as error:
             raise TimedOut from error
         except aiohttp.ClientError as error:
             raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
+        if self._on_status is not None:
+            self._on_status(response.status)
+        return response.status, body
 
 
 class UpdatesRequest(AiohttpRequest):
@@ -108,8 +114,8 @@ class UpdatesRequest(AiohttpRequest):
     answer; PTB leaves the parsed JSON unaltered (`TelegramObject._parse_data` copies it).
     """
 
-    def __init__(self) -> None:
-        super().__init__(1)  # one long poll at a time
+    def __init__(self, *, on_status: Callable[[int], None] | None = None) -> None:
+        super().__init__(1, on_status=on_status)  # one long poll at a time
         self._received: dict[int, dict[str, Any]] = {}
 
     def parse_json_payload(self, payload: bytes) -> dict[str, Any]:  # type: ignore[override]
