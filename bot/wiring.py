@@ -24,7 +24,8 @@ from core.answer import GroqChatModel
 from core.conversation import Conversations, ConversationSettings
 from core.did import DIDClient, PollSchedule
 from core.http import pooled_client
-from core.inbox import SqliteInbox
+from core.inbox import LEASE_SECONDS, SqliteInbox, process_owner
+from core.inbox_leases import InboxLeases
 from core.jobs import AvatarJobs
 from core.ports import Counters, HistoryStore, Inbox, JobStore, PreferenceStore, VideoDelivery
 from core.quota import Limits, Quotas, SqliteCounters
@@ -63,8 +64,13 @@ def sqlite_path(database_url: str) -> Path | None:
     return Path(rest) if scheme == "sqlite" else None
 
 
-async def open_storage(database_url: str) -> Storage:
-    """Open the database at `database_url`, apply pending migrations and build the stores."""
+async def open_storage(database_url: str, *, inbox_lease: float = LEASE_SECONDS) -> Storage:
+    """Open the database at `database_url`, apply pending migrations and build the stores.
+
+    The inbox holds the messages this process records under a name of its own: on PostgreSQL
+    for `inbox_lease` seconds at a time, renewed while the process runs.
+    """
+    owner = process_owner()
     path = sqlite_path(database_url)
     if path is not None:
         db = await database.connect(path)
@@ -77,17 +83,17 @@ async def open_storage(database_url: str) -> Storage:
             SqliteHistoryStore(db),
             SqlitePreferenceStore(db),
             SqliteJobStore(db),
-            SqliteInbox(db),
+            SqliteInbox(db, owner),
             SqliteCounters(db),
             db.close,
             applied,
         )
     if not database_url.startswith(("postgresql://", "postgres://")):
         raise ValueError("the database URL must start with sqlite:/// or postgresql://")
-    return await _open_postgres(database_url)
+    return await _open_postgres(database_url, owner, inbox_lease)
 
 
-async def _open_postgres(database_url: str) -> Storage:
+async def _open_postgres(database_url: str, owner: str, inbox_lease: float) -> Storage:
     # Imported only when used: asyncpg adds ~14 MiB to every process that loads it.
     from core import postgres
 
@@ -101,7 +107,7 @@ async def _open_postgres(database_url: str) -> Storage:
         postgres.PostgresHistoryStore(pool),
         postgres.PostgresPreferenceStore(pool),
         postgres.PostgresJobStore(pool),
-        postgres.PostgresInbox(pool),
+        postgres.PostgresInbox(pool, owner, inbox_lease),
         postgres.PostgresCounters(pool),
         pool.close,
         applied,
@@ -135,6 +141,10 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
     async with AsyncExitStack() as stack:
         storage = await open_storage(settings.database_url)
         stack.push_async_callback(storage.close)
+        leases = InboxLeases(storage.inbox)
+        leases.start()
+        # Released once the adapters have stopped (serve() stops them before this exits).
+        stack.push_async_callback(leases.aclose)
         metrics = PrometheusMetrics()
         groq_hooks = retry_counter(metrics, "groq", url(settings.GROQ_BASE_URL), groq_retries)
         groq_http = await stack.enter_async_context(

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import aiosqlite
 
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+# How long a replica holds the messages it recorded without renewing: one that crashed loses
+# them to the next replica to start after this. It renews every third of it while it runs.
+LEASE_SECONDS = 60.0
+
+
+def process_owner() -> str:
+    """Return a name for this process's leases, unique among replicas and restarts."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,10 +32,14 @@ class InboxEntry:
 
 
 class SqliteInbox:
-    """Accepted messages in SQLite; the platform key makes recording idempotent."""
+    """Accepted messages in SQLite; the platform key makes recording idempotent.
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
+    SQLite serves one process at a time: a message is this process's if it recorded it, and
+    every other unanswered one was left by a process that stopped.
+    """
+
+    def __init__(self, db: aiosqlite.Connection, owner: str) -> None:
+        self._db, self._owner = db, owner
 
     async def record(self, platform: str, message_key: str, payload: str) -> bool:
         """Write a message down; False when it was already recorded (a redelivery)."""
@@ -38,12 +53,14 @@ class SqliteInbox:
         """
         if not messages:
             return set()
-        values = ", ".join("(?, ?, ?)" for _ in messages)
-        params = [field for key, payload in messages for field in (platform, key, payload)]
+        values = ", ".join("(?, ?, ?, ?)" for _ in messages)
+        params = [
+            field for key, payload in messages for field in (platform, key, payload, self._owner)
+        ]
         return {
             row[0]
             for row in await self._db.execute_fetchall(
-                f"INSERT INTO inbox (platform, message_key, payload) VALUES {values}"
+                f"INSERT INTO inbox (platform, message_key, payload, lease_owner) VALUES {values}"
                 " ON CONFLICT (platform, message_key) DO NOTHING RETURNING message_key",
                 params,
             )
@@ -64,14 +81,21 @@ class SqliteInbox:
             row = await cursor.fetchone()
         return row is not None and row[0] == "answered"
 
-    async def unanswered(self, platform: str) -> list[InboxEntry]:
-        """Messages recorded but not answered, oldest first."""
-        sql = (
-            "SELECT id, platform, message_key, payload FROM inbox"
-            " WHERE platform = ? AND state = 'received' ORDER BY id"
+    async def claim_unanswered(self, platform: str) -> list[InboxEntry]:
+        """Take the messages recorded but not answered by processes that stopped, oldest first."""
+        rows = await self._db.execute_fetchall(
+            "UPDATE inbox SET lease_owner = ? WHERE platform = ? AND state = 'received'"
+            " AND lease_owner IS NOT ? RETURNING id, platform, message_key, payload",
+            (self._owner, platform, self._owner),
         )
-        async with self._db.execute(sql, (platform,)) as cursor:
-            return [InboxEntry(row[0], row[1], row[2], row[3]) async for row in cursor]
+        entries = [InboxEntry(row[0], row[1], row[2], row[3]) for row in rows]
+        return sorted(entries, key=lambda entry: entry.id)
+
+    async def renew(self) -> None:
+        """Nothing to renew: no other process shares the file."""
+
+    async def release(self) -> None:
+        """Nothing to release: the next start takes over what is left."""
 
     async def last_key(self, platform: str) -> str | None:
         """Return the newest recorded key (Telegram resumes its update offset from it)."""

@@ -193,8 +193,16 @@ class Inbox(Protocol):
         """Whether the message was answered already."""
         ...
 
-    async def unanswered(self, platform: str) -> list[InboxEntry]:
-        """Messages recorded but not answered, oldest first."""
+    async def claim_unanswered(self, platform: str) -> list[InboxEntry]:
+        """Take the messages recorded but not answered that no running process holds."""
+        ...
+
+    async def renew(self) -> None:
+        """Keep holding the messages this process recorded or took and has not answered."""
+        ...
+
+    async def release(self) -> None:
+        """Stop holding them (this process stops): another may take them over at once."""
         ...
 
     async def last_key(self, platform: str) -> str | None:

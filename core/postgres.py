@@ -206,10 +206,14 @@ class PostgresJobStore:
 
 
 class PostgresInbox:
-    """Accepted messages in PostgreSQL; the platform key makes recording idempotent."""
+    """Accepted messages in PostgreSQL; the platform key makes recording idempotent.
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    Replicas share it: the one that records a message holds a lease on it, renewed while it
+    runs, and others take over only the messages whose lease is free or has lapsed.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, owner: str, lease: float) -> None:
+        self._pool, self._owner, self._lease = pool, owner, lease
 
     async def record(self, platform: str, message_key: str, payload: str) -> bool:
         """Write a message down; False when it was already recorded (a redelivery)."""
@@ -220,12 +224,15 @@ class PostgresInbox:
         if not messages:
             return set()
         rows = await self._pool.fetch(
-            "INSERT INTO inbox (platform, message_key, payload)"
-            " SELECT $1, key, payload FROM unnest($2::text[], $3::text[]) AS m(key, payload)"
+            "INSERT INTO inbox (platform, message_key, payload, lease_owner, lease_until)"
+            " SELECT $1, key, payload, $4, now() + make_interval(secs => $5)"
+            " FROM unnest($2::text[], $3::text[]) AS m(key, payload)"
             " ON CONFLICT (platform, message_key) DO NOTHING RETURNING message_key",
             platform,
             [key for key, _ in messages],
             [payload for _, payload in messages],
+            self._owner,
+            self._lease,
         )
         return {row["message_key"] for row in rows}
 
@@ -247,14 +254,38 @@ class PostgresInbox:
         )
         return state == "answered"
 
-    async def unanswered(self, platform: str) -> list[InboxEntry]:
-        """Messages recorded but not answered, oldest first."""
+    async def claim_unanswered(self, platform: str) -> list[InboxEntry]:
+        """Take the unanswered messages no live replica holds, oldest first."""
         rows = await self._pool.fetch(
-            "SELECT id, platform, message_key, payload FROM inbox"
-            " WHERE platform = $1 AND state = 'received' ORDER BY id",
+            "UPDATE inbox"
+            " SET lease_owner = $2, lease_until = now() + make_interval(secs => $3)"
+            " WHERE id IN (SELECT id FROM inbox WHERE platform = $1 AND state = 'received'"
+            " AND lease_owner IS DISTINCT FROM $2"
+            " AND (lease_until IS NULL OR lease_until < now())"
+            " ORDER BY id FOR UPDATE SKIP LOCKED)"
+            " RETURNING id, platform, message_key, payload",
             platform,
+            self._owner,
+            self._lease,
         )
-        return [InboxEntry(row[0], row[1], row[2], row[3]) for row in rows]
+        entries = [InboxEntry(row[0], row[1], row[2], row[3]) for row in rows]
+        return sorted(entries, key=lambda entry: entry.id)
+
+    async def renew(self) -> None:
+        """Extend this replica's leases on the messages it has not answered yet."""
+        await self._pool.execute(
+            "UPDATE inbox SET lease_until = now() + make_interval(secs => $2)"
+            " WHERE lease_owner = $1 AND state = 'received'",
+            self._owner,
+            self._lease,
+        )
+
+    async def release(self) -> None:
+        """Give up this replica's leases (it stopped): another replica may take them at once."""
+        await self._pool.execute(
+            "UPDATE inbox SET lease_until = NULL WHERE lease_owner = $1 AND state = 'received'",
+            self._owner,
+        )
 
     async def last_key(self, platform: str) -> str | None:
         """Return the newest recorded key (Telegram resumes its update offset from it)."""

@@ -89,7 +89,8 @@ async def test_migrate_then_up_to_date(tmp_path: Path, groq: FakeGroq) -> None:
     env = environment(tmp_path, groq, None)
     assert (await avatarbot(tmp_path, env, "migrate"))[:2] == (
         0,
-        "applied: 0001_initial.sql, 0002_reliability.sql, 0003_job_leases.sql\n",
+        "applied: 0001_initial.sql, 0002_reliability.sql, 0003_job_leases.sql,"
+        " 0004_inbox_leases.sql\n",
     )
     assert (await avatarbot(tmp_path, env, "migrate"))[:2] == (0, "database is up to date\n")
 

@@ -10,6 +10,8 @@ import pytest
 from bot.wiring import MIGRATIONS_DIR, POSTGRES_MIGRATIONS_DIR
 from core import database, postgres
 
+ALL = ["0001_initial.sql", "0002_reliability.sql", "0003_job_leases.sql", "0004_inbox_leases.sql"]
+
 
 async def open_db(path: Path) -> aiosqlite.Connection:
     db = await database.connect(path)
@@ -28,12 +30,13 @@ async def test_migrations_apply_once_and_are_recorded(tmp_path: Path) -> None:
             mode = await cursor.fetchone()
     finally:
         await db.close()
-    assert first == ["0001_initial.sql", "0002_reliability.sql", "0003_job_leases.sql"]
+    assert first == ALL
     assert again == []
     assert rows == [
         (1, "0001_initial.sql"),
         (2, "0002_reliability.sql"),
         (3, "0003_job_leases.sql"),
+        (4, "0004_inbox_leases.sql"),
     ]
     assert mode is not None and mode[0] == "wal"
 
@@ -83,12 +86,13 @@ async def test_postgres_migrations_apply_once_even_from_two_replicas(postgres_ur
             await pool.close()
     assert sorted(results) == [
         [],
-        ["0001_initial.sql", "0002_reliability.sql", "0003_job_leases.sql"],
+        ALL,
     ]
     assert [tuple(row) for row in rows] == [
         (1, "0001_initial.sql"),
         (2, "0002_reliability.sql"),
         (3, "0003_job_leases.sql"),
+        (4, "0004_inbox_leases.sql"),
     ]
 
 

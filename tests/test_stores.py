@@ -18,7 +18,12 @@ from core.types import ChatMessage, ConversationKey, JobState
 
 KEY = ConversationKey("telegram", "42")
 TOPIC = ConversationKey("telegram", "42", "7")
-MIGRATIONS = ["0001_initial.sql", "0002_reliability.sql", "0003_job_leases.sql"]
+MIGRATIONS = [
+    "0001_initial.sql",
+    "0002_reliability.sql",
+    "0003_job_leases.sql",
+    "0004_inbox_leases.sql",
+]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -132,8 +137,11 @@ async def test_jobs_move_through_states(storage: Storage) -> None:
         await jobs.update(job, JobState.FAILED, nope="x")
 
 
-async def test_inbox_records_once_and_replays_the_unanswered(storage: Storage) -> None:
-    inbox = storage.inbox
+async def test_inbox_records_once_and_the_next_process_takes_the_unanswered(
+    database_url: str,
+) -> None:
+    first = await open_storage(database_url)
+    inbox = first.inbox
     assert await inbox.last_key("telegram") is None
     assert await inbox.record("telegram", "100", '{"n": 1}') is True
     assert await inbox.record("telegram", "100", '{"n": 1}') is False  # a redelivery
@@ -145,23 +153,76 @@ async def test_inbox_records_once_and_replays_the_unanswered(storage: Storage) -
     await inbox.answered("telegram", "nope")
     assert await inbox.is_answered("telegram", "100") is True
     assert await inbox.is_answered("telegram", "nope") is False
-    unanswered = await inbox.unanswered("telegram")
-    assert [(e.platform, e.message_key, e.payload) for e in unanswered] == [
-        ("telegram", "101", '{"n": 2}')
-    ]
-    assert isinstance(unanswered[0].id, int)
-    assert [e.message_key for e in await inbox.unanswered("discord")] == ["100"]
+    assert await inbox.claim_unanswered("telegram") == []  # its own: it is answering them
+    await inbox.release()  # it stops
+    await first.close()
+    second = await open_storage(database_url)
+    try:
+        taken = await second.inbox.claim_unanswered("telegram")
+        assert [(e.platform, e.message_key, e.payload) for e in taken] == [
+            ("telegram", "101", '{"n": 2}')
+        ]
+        assert isinstance(taken[0].id, int)
+        assert await second.inbox.claim_unanswered("telegram") == []  # taken once
+        assert [e.message_key for e in await second.inbox.claim_unanswered("discord")] == ["100"]
+    finally:
+        await second.close()
 
 
-async def test_inbox_records_a_batch_in_one_go(storage: Storage) -> None:
+async def test_inbox_records_a_batch_in_one_go(database_url: str) -> None:
+    storage = await open_storage(database_url)
     inbox = storage.inbox
     assert await inbox.record("telegram", "7", '{"n": 7}') is True
     batch = [("7", '{"n": 7}'), ("8", '{"n": 8}'), ("9", '{"n": 9}'), ("8", '{"n": 8}')]
     assert await inbox.record_many("telegram", batch) == {"8", "9"}  # 7 was there; 8 twice
     assert await inbox.record_many("telegram", batch) == set()  # the whole batch redelivered
     assert await inbox.record_many("telegram", []) == set()
-    assert [e.message_key for e in await inbox.unanswered("telegram")] == ["7", "8", "9"]
     assert await inbox.last_key("telegram") == "9"
+    await inbox.release()
+    await storage.close()
+    successor = await open_storage(database_url)
+    try:
+        taken = await successor.inbox.claim_unanswered("telegram")
+        assert [e.message_key for e in taken] == ["7", "8", "9"]
+    finally:
+        await successor.close()
+
+
+async def test_replicas_take_over_only_what_a_crashed_replica_held(postgres_url: str) -> None:
+    import asyncpg
+
+    crashed = await open_storage(postgres_url)
+    alive = await open_storage(postgres_url)
+    starting = await open_storage(postgres_url)
+    clock = await asyncpg.connect(postgres_url)
+
+    async def lapse(*keys: str) -> None:
+        """Time passes for these messages' leases: they lapsed a second ago."""
+        await clock.execute(
+            "UPDATE inbox SET lease_until = now() - interval '1 second'"
+            " WHERE message_key = ANY($1::text[])",
+            list(keys),
+        )
+
+    try:
+        await crashed.inbox.record_many("web", [("a", "{}"), ("b", "{}")])
+        await alive.inbox.record("web", "c", "{}")
+        # While their leases hold, a starting replica answers none of them.
+        assert await starting.inbox.claim_unanswered("web") == []
+        await lapse("a", "b", "c")
+        await alive.inbox.renew()  # the live replica renews in time; the crashed one cannot
+        taken = await starting.inbox.claim_unanswered("web")
+        assert [e.message_key for e in taken] == ["a", "b"]
+        assert await alive.inbox.claim_unanswered("web") == []  # now held by `starting`
+        await alive.inbox.answered("web", "c")
+        await lapse("c")
+        assert await starting.inbox.claim_unanswered("web") == []  # answered: nothing to take
+        await starting.inbox.release()  # a clean stop hands its messages over at once
+        assert [e.message_key for e in await alive.inbox.claim_unanswered("web")] == ["a", "b"]
+    finally:
+        await clock.close()
+        for storage in (crashed, alive, starting):
+            await storage.close()
 
 
 async def test_counters_add_get_and_prune(storage: Storage) -> None:

@@ -79,7 +79,7 @@ class AvatarClient(discord.Client):
 
     async def replay(self) -> int:
         """Answer the messages recorded but not answered before the last stop."""
-        entries = await self.inbox.unanswered(PLATFORM)
+        entries = await self.inbox.claim_unanswered(PLATFORM)
         for entry in entries:
             ids = json.loads(entry.payload)
             try:

@@ -65,7 +65,7 @@ class InboxPoller:
 
     async def replay(self) -> int:
         """Queue the updates recorded but not answered before the last stop."""
-        entries = await self._inbox.unanswered(PLATFORM)
+        entries = await self._inbox.claim_unanswered(PLATFORM)
         for entry in entries:
             update = Update.de_json(json.loads(entry.payload), self._bot)
             await self._queue.put(update)

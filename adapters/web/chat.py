@@ -143,7 +143,7 @@ class WebChat:
         """Answer the messages recorded but not answered before the last stop."""
         if self._inbox is None:
             return 0
-        entries = await self._inbox.unanswered(PLATFORM)
+        entries = await self._inbox.claim_unanswered(PLATFORM)
         for entry in entries:
             data = json.loads(entry.payload)
             frame: TextFrame | AudioFrame
