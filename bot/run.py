@@ -41,6 +41,10 @@ class PlatformAdapter(Protocol):
         """Stop taking messages, finish or drop what is in flight, close connections."""
         ...
 
+    async def take_over(self) -> int:
+        """Answer the messages a stopped replica left whose leases lapsed; return how many."""
+        ...
+
 
 AdapterFactory = Callable[[Core], PlatformAdapter]
 
@@ -146,11 +150,34 @@ async def serve(settings: Settings, stop: asyncio.Event, factories: list[Adapter
         resumed = await core.start_jobs()
         if resumed:
             log.info("resumed %d unfinished avatar job(s)", resumed)
+        takeover = asyncio.create_task(
+            _take_over(adapters, settings.INBOX_LEASE_SECONDS / 2), name="inbox-takeover"
+        )
+        running.push_async_callback(_cancelled, takeover)  # before the adapters stop
         # The ~150,000 objects of the libraries and clients live as long as the process: a full
         # collection that walks them all stalls every chat for ~80 ms, so later ones skip them.
         gc.freeze()
         await stop.wait()
         log.info("stopping")
+
+
+async def _take_over(adapters: list[PlatformAdapter], interval: float) -> None:
+    """Answer what crashed replicas left, as their leases lapse (each start takes its own)."""
+    while True:
+        await asyncio.sleep(interval)
+        for adapter in adapters:
+            try:
+                if taken := await adapter.take_over():
+                    log.info(
+                        "answering %d %s message(s) a stopped replica left", taken, adapter.platform
+                    )
+            except Exception:
+                log.exception("taking over %s messages failed; retrying", adapter.platform)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def run(settings: Settings) -> int:

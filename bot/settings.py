@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     USER_MESSAGES_PER_MINUTE: int | None = Field(12, ge=1)
     AVATAR_PAUSE_SECONDS: float = Field(300.0, ge=0)
     AVATAR_JOB_LEASE_SECONDS: float = Field(60.0, ge=0.3, le=3600)
+    INBOX_LEASE_SECONDS: float = Field(60.0, ge=0.3, le=3600)
     TELEGRAM_ALLOWED_CHAT_IDS: Annotated[list[int], NoDecode] = []
     DISCORD_ALLOWED_GUILD_IDS: Annotated[list[int], NoDecode] = []
     ADMIN_USER_IDS: Annotated[list[str], NoDecode] = []

@@ -139,9 +139,11 @@ class Core:
 async def open_core(settings: Settings) -> AsyncIterator[Core]:
     """Build the core; on exit cancel the avatar workers and close every connection."""
     async with AsyncExitStack() as stack:
-        storage = await open_storage(settings.database_url)
+        storage = await open_storage(
+            settings.database_url, inbox_lease=settings.INBOX_LEASE_SECONDS
+        )
         stack.push_async_callback(storage.close)
-        leases = InboxLeases(storage.inbox)
+        leases = InboxLeases(storage.inbox, settings.INBOX_LEASE_SECONDS)
         leases.start()
         # Released once the adapters have stopped (serve() stops them before this exits).
         stack.push_async_callback(leases.aclose)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from core.did import DIDClient, PollSchedule
 from core.jobs import AvatarJobs
 from core.types import AvatarFailed, ConversationKey, VideoReady
 from tests.fakes.did import FakeDID
+from tests.fakes.groq import FakeGroq
 
 KEY = ConversationKey("test", "1")
 
@@ -168,3 +170,37 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+async def test_a_running_replica_answers_what_a_crashed_one_left(
+    tmp_path: Path, postgres_url: str, groq: FakeGroq
+) -> None:
+    import asyncpg
+
+    from tests.harness import running_bot, settings_for
+
+    # A replica recorded a web message, then died before answering it: its lease still holds.
+    crashed = await open_storage(postgres_url, inbox_lease=3600)
+    payload = {"conversation": "alice-0123456789", "turn": "t1", "text": "left behind"}
+    await crashed.inbox.record("web", "alice-0123456789/t1", json.dumps(payload))
+    await crashed.close()
+    settings = settings_for(
+        tmp_path,
+        groq,
+        None,
+        DATABASE_URL=postgres_url,
+        WEB_ENABLED=True,
+        WEB_PORT=0,
+        INBOX_LEASE_SECONDS=0.3,  # the running replica looks every 0.15 s
+    )
+    async with running_bot(settings):
+        await asyncio.sleep(0.5)  # started and looked several times: the lease still holds
+        assert groq.chat_bodies == []
+        clock = await asyncpg.connect(postgres_url)
+        try:  # the crashed replica's lease lapses
+            await clock.execute("UPDATE inbox SET lease_until = now() - interval '1 second'")
+        finally:
+            await clock.close()
+        await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
+        await asyncio.sleep(0.5)  # several more looks: it is not answered twice
+    assert [body["messages"][-1]["content"] for body in groq.chat_bodies] == ["left behind"]

@@ -222,6 +222,10 @@ class DiscordAdapter:
         self._gateway = asyncio.create_task(self.client.connect(), name="discord-gateway")
         self._replay = asyncio.create_task(self.client.replay(), name="discord-replay")
 
+    async def take_over(self) -> int:
+        """Answer the messages a stopped replica left unanswered."""
+        return await self.client.replay()
+
     @staticmethod
     async def check(token: str, api_base: str) -> str:
         """Log in over REST (GET /users/@me) and name the bot, for `avatarbot check`."""

@@ -161,6 +161,10 @@ class TelegramAdapter:
         await self.actions.aclose()
         await self.application.shutdown()
 
+    async def take_over(self) -> int:
+        """Queue the updates a stopped replica left unanswered (webhook replicas share them)."""
+        return await self._poller.replay()
+
     @staticmethod
     async def check(token: str, api_root: str) -> str:
         """Log in with the token (getMe) and name the bot, for `avatarbot check`."""

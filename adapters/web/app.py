@@ -97,6 +97,10 @@ class WebAdapter:
         if replayed := await self.chat.replay():
             log.info("answering %d web message(s) left from the last run", replayed)
 
+    async def take_over(self) -> int:
+        """Answer the web messages a stopped replica left unanswered."""
+        return await self.chat.replay()
+
     async def stop(self) -> None:
         """Close every socket (going away), cancel the turns in progress, stop the server."""
         self._stopping = True
