@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import groq
+import httpx
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_groq import ChatGroq
 
@@ -110,7 +111,9 @@ class GroqChatModel:
             async for chunk in self._llm.astream(prompt):
                 if isinstance(chunk.content, str) and (visible := thoughts.feed(chunk.content)):
                     yield visible
-        except groq.APIError as exc:
+        # The SDK maps network failures while sending a request to its own errors, but one that
+        # cuts the streamed body reaches the reader as httpx's.
+        except (groq.APIError, httpx.TransportError) as exc:
             raise explain(exc, model_setting="LLM_MODEL", service="answering") from exc
         if tail := thoughts.flush():
             yield tail

@@ -294,3 +294,15 @@ async def _final(core: object, key: ConversationKey, text: str) -> str:
             if isinstance(event, FinalText):
                 return event.text
     raise AssertionError("no final text")
+
+
+async def test_a_connection_cut_mid_answer_is_explained(tmp_path: Path, groq: FakeGroq) -> None:
+    groq.drop_stream_next(after_chunks=2)
+    async with terminal(settings_for(tmp_path, groq, None)) as (chat, screen, core):
+        await chat.handle("Hello")
+        assert (
+            await core.conversations._history.recent(ConversationKey("terminal", "local"), 9) == []
+        )
+        await chat.handle("Hello again")  # the next turn gets a new connection
+    assert "isn't answering right now" in screen.text
+    assert "Nice to meet you" in screen.text

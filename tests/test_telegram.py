@@ -149,6 +149,32 @@ async def test_429_in_one_chat_does_not_hold_up_another(
     await tg.wait_for_sent(ALICE, "sendMessage", timeout=10)
 
 
+async def test_calls_whose_connection_drops_are_sent_again_once(
+    tg: FakeTelegram, groq: FakeGroq, did: FakeDID, bot: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    tg.drop_next("sendMessage")
+    tg.drop_next("sendVideo")
+    with caplog.at_level(logging.INFO):
+        tg.push_text(ALICE, "hello")
+        await tg.wait_for_sent(ALICE, "sendVideo", timeout=10)
+    assert caplog.text.count("ServerDisconnectedError") >= 2  # both calls were cut
+    assert len(tg.sent(ALICE, "sendMessage")) == 1  # the answer, once
+    assert len(tg.sent(ALICE, "sendVideo")) == 1
+    assert len(tg.calls("sendMessage")) == 1  # the dropped call never reached Telegram
+
+
+async def test_a_dropped_long_poll_is_polled_again(
+    tg: FakeTelegram, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    tg.drop_next("getUpdates")  # the bot's first long poll never reaches Telegram
+    tg.push_text(ALICE, "still there?")
+    with caplog.at_level(logging.WARNING):
+        async with running_bot(settings):
+            await tg.wait_for_sent(ALICE, "sendMessage", timeout=10)
+    assert "getUpdates failed" in caplog.text
+    assert len(tg.sent(ALICE, "sendMessage")) == 1
+
+
 async def test_long_answer_is_split(tg: FakeTelegram, groq: FakeGroq, bot: None) -> None:
     groq.reply = "\n\n".join(f"Paragraph {n}. " + "word " * 150 for n in range(12))
     tg.push_text(ALICE, "tell me everything")

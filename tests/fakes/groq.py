@@ -150,7 +150,8 @@ class FakeGroq(LocalServer):
         self.responses: dict[str, int] = {}  # request id -> status, once the response is done
         self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
         self._delays: dict[str, deque[float]] = defaultdict(deque)
-        self._stream_errors: deque[tuple[int, dict[str, Any]]] = deque()
+        # (pieces before the fault, the error event to send; None: the connection is cut)
+        self._stream_errors: deque[tuple[int, dict[str, Any] | None]] = deque()
         self._hold: _Hold | None = None
         self._changed = asyncio.Condition()
         self._closing = asyncio.Event()
@@ -211,6 +212,14 @@ class FakeGroq(LocalServer):
         """
         default = {"message": "Internal Server Error", "type": "internal_server_error"}
         self._stream_errors.append((after_chunks, error or default))
+
+    def drop_stream_next(self, after_chunks: int) -> None:
+        """Cut the connection of the next streamed answer after `after_chunks` pieces.
+
+        No error event, no end of the chunked body: the socket closes, as when a proxy or the
+        network drops it (the role chunk always goes first).
+        """
+        self._stream_errors.append((after_chunks, None))
 
     def hold(self, *, after_chunks: int = 0) -> asyncio.Event:
         """Hold chat answers until the returned event is set.
@@ -385,6 +394,10 @@ class FakeGroq(LocalServer):
         try:
             for index, chunk in enumerate(chunks):
                 if broken and index == min(broken[0] + 1, len(chunks) - 1):
+                    if broken[1] is None:
+                        assert request.transport is not None
+                        request.transport.abort()
+                        return response
                     await response.write(_sse({"error": broken[1]}))
                     return response
                 if hold and index == hold.after_chunks + 1:

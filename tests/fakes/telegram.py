@@ -420,6 +420,7 @@ class FakeTelegram(LocalServer):
         self._sent: list[Sent] = []
         self._faults: dict[str, list[_Fault]] = {}
         self._delays: dict[str, list[float]] = {}
+        self._drops: dict[str, int] = {}  # method -> calls whose connection is cut unanswered
         self._poll_generation = 0
         self.webhook: JSON | None = None
         self._changed = asyncio.Event()
@@ -545,6 +546,13 @@ class FakeTelegram(LocalServer):
                 description = _DESCRIPTIONS.get(status, "Internal Server Error")
         fault = _Fault(status, description, retry_after, chat_id, times)
         self._faults.setdefault(method.lower(), []).append(fault)
+
+    def drop_next(self, method: str, *, times: int = 1) -> None:
+        """Cut the connection of the next ``times`` calls of ``method`` before handling them.
+
+        Telegram never sees those calls, as when the network drops them on the way.
+        """
+        self._drops[method.lower()] = self._drops.get(method.lower(), 0) + times
 
     def delay_next(self, method: str, seconds: float, *, times: int = 1) -> None:
         """Hold the next ``times`` calls of ``method`` for ``seconds`` before answering."""
@@ -792,6 +800,11 @@ class FakeTelegram(LocalServer):
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         api = _API_PATH.fullmatch(request.path)
+        if api and self._drops.get(name := api.group(2).lower()):
+            self._drops[name] -= 1
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response(status=500)  # never sent: the connection is gone
         try:
             raw_json, form, files = await _read_body(request)
         except web.HTTPRequestEntityTooLarge:
