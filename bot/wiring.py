@@ -24,9 +24,9 @@ from core.answer import GroqChatModel
 from core.conversation import Conversations, ConversationSettings
 from core.did import DIDClient, PollSchedule
 from core.http import pooled_client
-from core.inbox import LEASE_SECONDS, SqliteInbox, process_owner
-from core.inbox_leases import InboxLeases
+from core.inbox import LEASE_SECONDS, SqliteInbox
 from core.jobs import AvatarJobs
+from core.leases import InboxLeases, process_owner
 from core.ports import Counters, HistoryStore, Inbox, JobStore, PreferenceStore, VideoDelivery
 from core.quota import Limits, Quotas, SqliteCounters
 from core.stores import SqliteHistoryStore, SqliteJobStore, SqlitePreferenceStore

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import secrets
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,11 +11,6 @@ _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 # How long a replica holds the messages it recorded without renewing: one that crashed loses
 # them to the next replica to start after this. It renews every third of it while it runs.
 LEASE_SECONDS = 60.0
-
-
-def process_owner() -> str:
-    """Return a name for this process's leases, unique among replicas and restarts."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
-import socket
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +14,7 @@ from core.errors import (
     UnavailableError,
     UserFacingError,
 )
+from core.leases import process_owner
 from core.ports import AvatarRenderer, JobStore, Metrics, NoMetrics, VideoDelivery
 from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, VideoReady
 
@@ -60,7 +58,7 @@ class AvatarJobs:
         self._metrics = metrics or NoMetrics()
         self._submitted_at: dict[int, float] = {}  # job id -> monotonic time of its submit
         # Replicas on one database tell their leases apart by this name.
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.owner = process_owner()
         self._lease = lease_seconds
         self._leases: asyncio.Task[None] | None = None
         self._ended: set[int] = set()  # jobs this process delivered or failed

@@ -13,6 +13,7 @@ from bot.terminal import TerminalChat, TerminalDelivery
 from bot.wiring import Core, open_core
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
+from tests.fakes.telegram import FakeTelegram
 
 
 def settings_for(tmp_path: Path, groq: FakeGroq, did: FakeDID | None, **overrides: Any) -> Settings:
@@ -37,6 +38,11 @@ def settings_for(tmp_path: Path, groq: FakeGroq, did: FakeDID | None, **override
         values |= {"DID_API_KEY": did.api_key, "DID_API_BASE_URL": did.base_url}
     values |= overrides
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def telegram_at(tg: FakeTelegram) -> dict[str, str]:
+    """The settings that point the bot at fake Telegram."""
+    return {"TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_BASE_URL": tg.base_url}
 
 
 class Screen:

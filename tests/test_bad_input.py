@@ -19,7 +19,7 @@ from tests.fakes.did import FakeDID
 from tests.fakes.discord import GUILD_ID, TEXT_CHANNEL_ID, FakeDiscord
 from tests.fakes.groq import BAD_MEDIA, FakeGroq, echo_reply
 from tests.fakes.telegram import FakeTelegram, Sent
-from tests.harness import running_bot, settings_for
+from tests.harness import running_bot, settings_for, telegram_at
 
 DATA = Path(__file__).parent / "data"
 VOICE = (DATA / "voice.ogg").read_bytes()
@@ -43,9 +43,7 @@ async def tg() -> AsyncIterator[FakeTelegram]:
 
 @pytest.fixture
 def settings(tmp_path: Path, groq: FakeGroq, did: FakeDID, tg: FakeTelegram) -> Settings:
-    return settings_for(
-        tmp_path, groq, did, TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_BASE_URL=tg.base_url
-    )
+    return settings_for(tmp_path, groq, did, **telegram_at(tg))
 
 
 @pytest.fixture
@@ -336,8 +334,7 @@ async def test_burst_of_messages_from_one_user(
         tmp_path,
         groq,
         did,
-        TELEGRAM_BOT_TOKEN=tg.token,
-        TELEGRAM_API_BASE_URL=tg.base_url,
+        **telegram_at(tg),
         USER_MESSAGES_PER_MINUTE=12,
     )
     async with running_bot(settings):

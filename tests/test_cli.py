@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
+from tests.harness import telegram_at
 
 VOICE = Path(__file__).parent / "data" / "voice.ogg"
 
@@ -143,9 +144,7 @@ async def test_check_telegram(tmp_path: Path, groq: FakeGroq) -> None:
     from tests.fakes.telegram import FakeTelegram
 
     async with FakeTelegram() as tg:
-        env = environment(
-            tmp_path, groq, None, TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_BASE_URL=tg.base_url
-        )
+        env = environment(tmp_path, groq, None, **telegram_at(tg))
         code, out, err = await avatarbot(tmp_path, env, "check")
         assert (code, out.splitlines()[-1]) == (0, "telegram: ok — logged in as @avatar_test_bot")
         env["TELEGRAM_BOT_TOKEN"] = "999:wrong"

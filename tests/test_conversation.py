@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from collections.abc import Callable
 from contextlib import aclosing
 from pathlib import Path
 
@@ -200,14 +201,26 @@ async def test_groq_timeout_is_retried_then_explained(tmp_path: Path, groq: Fake
     assert len(groq.calls("/chat/completions")) == 2
 
 
-async def test_mid_stream_error_is_explained(tmp_path: Path, groq: FakeGroq) -> None:
-    groq.fail_stream_next(after_chunks=2)
+@pytest.mark.parametrize(
+    "cut",
+    [
+        lambda groq: groq.fail_stream_next(after_chunks=2),  # an error event in the stream
+        lambda groq: groq.drop_stream_next(after_chunks=2),  # the connection closes
+    ],
+    ids=["error-event", "connection-cut"],
+)
+async def test_an_answer_broken_mid_stream_is_explained(
+    tmp_path: Path, groq: FakeGroq, cut: Callable[[FakeGroq], None]
+) -> None:
+    cut(groq)
     async with terminal(settings_for(tmp_path, groq, None)) as (chat, screen, core):
         await chat.handle("Hello")
         assert (
             await core.conversations._history.recent(ConversationKey("terminal", "local"), 9) == []
         )
+        await chat.handle("Hello again")  # the next turn goes through
     assert "isn't answering right now" in screen.text
+    assert "Nice to meet you" in screen.text
 
 
 async def test_wrong_groq_key_is_named_in_the_log_not_to_the_user(
@@ -294,15 +307,3 @@ async def _final(core: object, key: ConversationKey, text: str) -> str:
             if isinstance(event, FinalText):
                 return event.text
     raise AssertionError("no final text")
-
-
-async def test_a_connection_cut_mid_answer_is_explained(tmp_path: Path, groq: FakeGroq) -> None:
-    groq.drop_stream_next(after_chunks=2)
-    async with terminal(settings_for(tmp_path, groq, None)) as (chat, screen, core):
-        await chat.handle("Hello")
-        assert (
-            await core.conversations._history.recent(ConversationKey("terminal", "local"), 9) == []
-        )
-        await chat.handle("Hello again")  # the next turn gets a new connection
-    assert "isn't answering right now" in screen.text
-    assert "Nice to meet you" in screen.text

@@ -10,7 +10,7 @@ import pytest
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
 from tests.fakes.telegram import FakeTelegram
-from tests.harness import running_bot, settings_for
+from tests.harness import running_bot, settings_for, telegram_at
 
 CHATS = [2001, 2002, 2003, 2004, 2005]
 MESSAGES = 4
@@ -55,8 +55,7 @@ async def test_every_message_answered_once_in_order_under_faults(
             tmp_path,
             groq,
             did,
-            TELEGRAM_BOT_TOKEN=tg.token,
-            TELEGRAM_API_BASE_URL=tg.base_url,
+            **telegram_at(tg),
             GROQ_TIMEOUT_SECONDS=0.3,
         )
         async with running_bot(settings):

@@ -10,7 +10,7 @@ from core.types import ConversationKey, Failure, FinalText, Notice, Turn
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
 from tests.fakes.telegram import FakeTelegram
-from tests.harness import running_bot, settings_for, terminal
+from tests.harness import running_bot, settings_for, telegram_at, terminal
 from tests.test_database import open_db
 
 GROQ_REPLY = "Sure."  # what the fake model answers (tests/conftest.py)
@@ -114,8 +114,7 @@ async def test_stats_for_admins(tmp_path: Path, groq: FakeGroq, did: FakeDID) ->
             tmp_path,
             groq,
             did,
-            TELEGRAM_BOT_TOKEN=tg.token,
-            TELEGRAM_API_BASE_URL=tg.base_url,
+            **telegram_at(tg),
             ADMIN_USER_IDS="1001",
         )
         async with running_bot(settings):
@@ -136,8 +135,7 @@ async def test_telegram_allow_list(tmp_path: Path, groq: FakeGroq) -> None:
             tmp_path,
             groq,
             None,
-            TELEGRAM_BOT_TOKEN=tg.token,
-            TELEGRAM_API_BASE_URL=tg.base_url,
+            **telegram_at(tg),
             TELEGRAM_ALLOWED_CHAT_IDS="1001",
         )
         async with running_bot(settings):

@@ -19,7 +19,7 @@ from bot.metrics import PrometheusMetrics, groq_retries, metrics_endpoint, teleg
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
 from tests.fakes.telegram import FakeTelegram
-from tests.harness import running_bot, settings_for, terminal
+from tests.harness import running_bot, settings_for, telegram_at, terminal
 
 FAST_RETRY = {"retry-after-ms": "1"}  # the groq SDK waits this long before its retry
 
@@ -154,8 +154,7 @@ async def test_telegram_answers_the_adapter_retries_are_counted(
             tmp_path,
             groq,
             None,
-            TELEGRAM_BOT_TOKEN=tg.token,
-            TELEGRAM_API_BASE_URL=tg.base_url,
+            **telegram_at(tg),
             METRICS_PORT=port,
         )
         tg.fail_next("sendMessage", 429, retry_after=0)

@@ -24,7 +24,7 @@ from tests.fakes.did import FakeDID
 from tests.fakes.discord import GUILD_ID, TEXT_CHANNEL_ID, USER_ID, AttachmentSpec, FakeDiscord
 from tests.fakes.groq import FakeGroq
 from tests.fakes.telegram import FakeTelegram
-from tests.harness import running_bot, settings_for
+from tests.harness import running_bot, settings_for, telegram_at
 
 VOICE = (Path(__file__).parent / "data" / "voice.ogg").read_bytes()
 ALICE, BOB, CAROL = 1001, 1002, 1003
@@ -143,9 +143,7 @@ async def test_telegram_groq_and_did_scenarios(
     tmp_path: Path, groq: FakeGroq, did: FakeDID, log: Capture
 ) -> None:
     async with FakeTelegram(token=TELEGRAM_TOKEN) as tg:
-        settings = settings_with_secrets(
-            tmp_path, groq, did, TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_BASE_URL=tg.base_url
-        )
+        settings = settings_with_secrets(tmp_path, groq, did, **telegram_at(tg))
         log.configure(settings)
         fast = {"retry-after-ms": "10"}
         async with running_bot(settings):

@@ -12,7 +12,7 @@ from bot import logs
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
 from tests.fakes.telegram import FakeTelegram
-from tests.harness import running_bot, settings_for
+from tests.harness import running_bot, settings_for, telegram_at
 
 VOICE = (Path(__file__).parent / "data" / "voice.ogg").read_bytes()
 ALICE, BOB, GROUP = 1001, 1002, -100500
@@ -29,9 +29,7 @@ async def tg() -> AsyncIterator[FakeTelegram]:
 
 @pytest.fixture
 def settings(tmp_path: Path, groq: FakeGroq, did: FakeDID, tg: FakeTelegram) -> Any:
-    return settings_for(
-        tmp_path, groq, did, TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_BASE_URL=tg.base_url
-    )
+    return settings_for(tmp_path, groq, did, **telegram_at(tg))
 
 
 @pytest.fixture
@@ -280,8 +278,7 @@ async def test_video_over_the_upload_limit_gets_a_note(
         tmp_path,
         groq,
         did,
-        TELEGRAM_BOT_TOKEN=tg.token,
-        TELEGRAM_API_BASE_URL=tg.base_url,
+        **telegram_at(tg),
         TELEGRAM_UPLOAD_LIMIT_MB=0.001,
     )
     async with running_bot(settings):

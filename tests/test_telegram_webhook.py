@@ -9,7 +9,7 @@ import pytest
 from adapters.telegram.webhook import derived_secret
 from tests.fakes.groq import FakeGroq
 from tests.fakes.telegram import FakeTelegram
-from tests.harness import running_bot, settings_for
+from tests.harness import running_bot, settings_for, telegram_at
 
 CHAT = 1001
 
@@ -32,8 +32,7 @@ async def test_updates_arrive_by_webhook_and_need_the_secret(
             tmp_path,
             groq,
             None,
-            TELEGRAM_BOT_TOKEN=tg.token,
-            TELEGRAM_API_BASE_URL=tg.base_url,
+            **telegram_at(tg),
             TELEGRAM_WEBHOOK_URL=url,
             WEB_ENABLED=True,
             WEB_PORT=port,

@@ -1,14 +1,22 @@
-"""Holding the inbox's messages while this process answers them (replicas on PostgreSQL)."""
+"""Leases: how replicas on one database tell whose work is whose, and hold it while alive."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+import socket
 
 from core.inbox import LEASE_SECONDS
 from core.ports import Inbox
 
 log = logging.getLogger(__name__)
+
+
+def process_owner() -> str:
+    """Return a name for this process's leases, unique among replicas and restarts."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class InboxLeases:
