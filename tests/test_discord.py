@@ -1,5 +1,8 @@
 """Discord end to end: the wired bot and the real discord.py against fake Discord, Groq and D-ID."""
 
+import asyncio
+import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -8,6 +11,7 @@ import pytest
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
+from bot.wiring import open_storage
 from tests.fakes.did import FakeDID
 from tests.fakes.discord import (
     GUILD_ID,
@@ -315,3 +319,37 @@ async def test_sharded_replica_runs_only_its_shards(
         assert dc.identify is not None and dc.identify["shard"] == [home_shard, 2]
         await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} hello shard")
         await dc.wait_for(lambda: dc.sent(TEXT_CHANNEL_ID, "message"))
+
+
+async def test_a_cut_talk_whose_token_ran_out_is_dropped_not_answered(
+    settings: Any, dc: FakeDiscord, groq: FakeGroq
+) -> None:
+    stale = {
+        "chat_id": str(TEXT_CHANNEL_ID),
+        "thread_id": "",
+        "user_id": "42",
+        "text": "are you there?",
+        "target": {
+            "channel_id": TEXT_CHANNEL_ID,
+            "message_id": 0,
+            "application_id": 1,
+            "token": "expired-token",
+            "expires_at": time.time() - 1,  # the interaction's 15 minutes are over
+        },
+    }
+    storage = await open_storage(settings.database_url)
+    await storage.inbox.record("discord", "talk-1", json.dumps({"talk": stale}))
+    await storage.inbox.release()
+    await storage.close()
+    async with running_bot(settings):
+        await dc.wait_for(lambda: dc.connected)
+        storage = await open_storage(settings.database_url)
+        try:
+            async with asyncio.timeout(5):
+                # The inbox has no change notification: poll it, within the deadline.
+                while not await storage.inbox.is_answered("discord", "talk-1"):  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+        finally:
+            await storage.close()
+    assert groq.chat_bodies == []
+    assert not [r for r in dc.requests if "/webhooks/" in r.path]  # the token is not used

@@ -164,6 +164,52 @@ async def test_discord_message_killed_mid_answer_is_answered_once_after_restart(
         assert dc.message(replies[0].message_id or 0)["content"] == "Here I am."  # type: ignore[index]
 
 
+async def test_discord_talk_killed_mid_answer_is_answered_in_its_response_after_restart(
+    tmp_path: Path, env: dict[str, str], groq: FakeGroq, did: FakeDID
+) -> None:
+    from tests.fakes.discord import FakeDiscord
+
+    async with FakeDiscord() as dc:
+        env = {k: v for k, v in env.items() if not k.startswith("TELEGRAM")} | {
+            "DISCORD_BOT_TOKEN": dc.token,
+            "DISCORD_API_BASE_URL": dc.api_url,
+            "DISCORD_GATEWAY_URL": dc.gateway_url,
+        }
+
+        async def start_discord() -> asyncio.subprocess.Process:
+            identified = len(dc.calls("/users/@me"))
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            await dc.wait_for(lambda: len(dc.calls("/users/@me")) > identified, timeout=20)
+            await dc.wait_for(lambda: dc.connected, timeout=20)
+            return process
+
+        first = await start_discord()
+        groq.hold()
+        pushed = await dc.push_interaction("talk", {"text": "still there?"})
+        await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
+        first.kill()
+        await first.wait()
+        groq.release()
+        second = await start_discord()
+
+        def edits() -> list[str]:
+            responses = dc.interaction_responses(pushed.id)
+            return [r.content or "" for r in responses if r.kind == "edit_original"]
+
+        await dc.wait_for(lambda: "Here I am." in edits(), timeout=20)
+        await dc.wait_for(
+            lambda: any(r.files for r in dc.interaction_responses(pushed.id)), timeout=20
+        )
+        second.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(second.wait(), 20) == 0
+    assert [r.kind for r in dc.interaction_responses(pushed.id)][0] == "callback"  # deferred once
+    assert edits()[-1] == "Here I am."
+    assert len(groq.chat_bodies) == 2  # asked again after the restart, once
+
+
 async def test_web_message_cut_by_a_stop_is_answered_on_restart_and_not_twice(
     tmp_path: Path, groq: FakeGroq, did: FakeDID
 ) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from dataclasses import asdict
 from typing import Any, Literal
 
 import discord
@@ -13,13 +15,14 @@ from discord import app_commands
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from adapters.discord.convert import PLATFORM, conversation_key
-from adapters.discord.delivery import DiscordDelivery
-from adapters.discord.handlers import HELP, DiscordHandlers
+from adapters.discord.convert import PLATFORM, Target, conversation_key
+from adapters.discord.delivery import TOKEN_MARGIN, DiscordDelivery
+from adapters.discord.handlers import HELP, DiscordHandlers, RecordedTalk
 from core.conversation import Conversations
 from core.errors import ConfigurationError
 from core.inflight import InFlight
 from core.ports import Inbox
+from core.types import ConversationKey
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +80,36 @@ class AvatarClient(discord.Client):
             await self.handlers.on_message(message, self.user)
         await self.inbox.answered(PLATFORM, str(message.id))
 
+    async def talk(
+        self, interaction: discord.Interaction, text: str | None, audio: discord.Attachment | None
+    ) -> None:
+        """/talk: deferred at once (Discord's 3-second rule), recorded, then answered.
+
+        A stop before the answer leaves it in the inbox: the next start answers it in the same
+        response while the interaction's 15-minute token lives.
+        """
+        await interaction.response.defer(thinking=True)
+        key, where = f"talk-{interaction.id}", conversation_key(interaction.channel)
+        talk = {
+            "chat_id": where.chat_id,
+            "thread_id": where.thread_id,
+            "user_id": str(interaction.user.id),
+            "text": None if audio is not None else text,
+            "target": asdict(self.handlers.interaction_target(interaction, 0)),
+        }
+        await self.inbox.record(PLATFORM, key, json.dumps({"talk": talk}))
+        with self.in_flight.track(interaction.id):
+            await self.handlers.talk(interaction, text, audio)
+        await self.inbox.answered(PLATFORM, key)
+
     async def replay(self) -> int:
-        """Answer the messages recorded but not answered before the last stop."""
+        """Answer the messages and /talk commands recorded but not answered before a stop."""
         entries = await self.inbox.claim_unanswered(PLATFORM)
         for entry in entries:
             ids = json.loads(entry.payload)
+            if "talk" in ids:
+                await self._talk_again(entry.message_key, ids["talk"])
+                continue
             try:
                 channel = self.get_channel(ids["channel_id"]) or await self.fetch_channel(
                     ids["channel_id"]
@@ -94,6 +122,24 @@ class AvatarClient(discord.Client):
                 continue
             await self.answer_recorded(message)
         return len(entries)
+
+    async def _talk_again(self, key: str, recorded: dict[str, Any]) -> None:
+        target = Target(**recorded["target"])
+        if time.time() > (target.expires_at or 0) - TOKEN_MARGIN:
+            log.info("%s: its interaction token ran out while the bot was down", key)
+        else:
+            webhook = discord.Webhook.partial(
+                target.application_id or 0, target.token or "", client=self
+            )
+            talk = RecordedTalk(
+                ConversationKey(PLATFORM, recorded["chat_id"], recorded["thread_id"]),
+                recorded["user_id"],
+                recorded["text"],
+                target,
+            )
+            with self.in_flight.track(int(key.removeprefix("talk-"))):
+                await self.handlers.talk_again(webhook, talk)
+        await self.inbox.answered(PLATFORM, key)
 
 
 class ShardedAvatarClient(AvatarClient, discord.AutoShardedClient):
@@ -114,6 +160,8 @@ class GatedTree(app_commands.CommandTree["AvatarClient"]):
 
 
 def _add_commands(tree: app_commands.CommandTree[AvatarClient], handlers: DiscordHandlers) -> None:
+    client = tree.client
+
     @tree.command(name="talk", description="Talk to the avatar: text, or an audio file")
     @app_commands.describe(text="What to say", audio="A voice or audio file to answer")
     async def talk(
@@ -121,7 +169,7 @@ def _add_commands(tree: app_commands.CommandTree[AvatarClient], handlers: Discor
         text: str | None = None,
         audio: discord.Attachment | None = None,
     ) -> None:
-        await handlers.talk(interaction, text, audio)
+        await client.talk(interaction, text, audio)
 
     @tree.command(name="reset", description="Forget this conversation")
     async def reset(interaction: discord.Interaction) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
+from dataclasses import dataclass, replace
 
 import discord
 
@@ -17,7 +18,13 @@ from adapters.discord.convert import (
     filesize_limit,
     strip_mentions,
 )
-from adapters.discord.stream import AnswerStream, InteractionSurface, MessageSurface
+from adapters.discord.stream import (
+    AnswerStream,
+    InteractionSurface,
+    MessageSurface,
+    Surface,
+    WebhookSurface,
+)
 from core.audio import MAX_AUDIO_SECONDS, TOO_LONG
 from core.conversation import Conversations, KeyedLocks
 from core.types import (
@@ -41,8 +48,19 @@ HELP = (
 TOO_BIG = "That audio file is too large for me (25 MB at most)."
 NOTHING_SAID = "Send me a message or a voice message and I'll answer."
 OOPS = "Something went wrong on my side — please try again."
+RESTARTED = "I was restarted before I could answer that — please send it again."
 
 TargetFor = Callable[[int], Target]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedTalk:
+    """A /talk as the inbox keeps it: enough to answer it after a restart."""
+
+    key: ConversationKey
+    user_id: str
+    text: str | None  # None for an audio file, which is not kept
+    target: Target  # its interaction webhook, and until when the token lives
 
 
 class Declined(Exception):
@@ -119,21 +137,49 @@ class DiscordHandlers:
         text: str | None,
         audio: discord.Attachment | None,
     ) -> None:
-        """/talk: the response is deferred first (Discord's 3-second rule), then edited."""
-        await interaction.response.defer(thinking=True)
-        key = conversation_key(interaction.channel)
+        """/talk, deferred by the client: answered by editing the original response."""
+
+        async def turn(key: ConversationKey) -> Turn:
+            if text is None and audio is None:
+                raise Declined("Give me some `text` or an `audio` file to answer.")
+            if audio is not None and audio_attachment([audio]) is None:
+                raise Declined("That attachment isn't audio — send a voice or audio file.")
+            sound = await self._download(audio) if audio else None
+            return Turn(key, str(interaction.user.id), text=None if sound else text, audio=sound)
+
+        await self._talk(
+            conversation_key(interaction.channel),
+            InteractionSurface(interaction),
+            turn,
+            lambda answer_id: self.interaction_target(interaction, answer_id),
+        )
+
+    async def talk_again(self, webhook: discord.Webhook, talk: RecordedTalk) -> None:
+        """A /talk cut by a stop, answered through its webhook while the token lives."""
+
+        async def turn(key: ConversationKey) -> Turn:
+            if talk.text is None:  # the audio's signed URL is not kept
+                raise Declined(RESTARTED)
+            return Turn(key, talk.user_id, text=talk.text)
+
+        await self._talk(
+            talk.key,
+            WebhookSurface(webhook),
+            turn,
+            lambda answer_id: replace(talk.target, message_id=answer_id),
+        )
+
+    async def _talk(
+        self,
+        key: ConversationKey,
+        surface: Surface,
+        turn: Callable[[ConversationKey], Awaitable[Turn]],
+        target: TargetFor,
+    ) -> None:
         async with self._locks.hold(key):
-            stream = AnswerStream(InteractionSurface(interaction))
+            stream = AnswerStream(surface)
             try:
-                if text is None and audio is None:
-                    raise Declined("Give me some `text` or an `audio` file to answer.")
-                if audio is not None and audio_attachment([audio]) is None:
-                    raise Declined("That attachment isn't audio — send a voice or audio file.")
-                sound = await self._download(audio) if audio else None
-                turn = Turn(
-                    key, str(interaction.user.id), text=None if sound else text, audio=sound
-                )
-                await self.answer(turn, stream, lambda m: self._interaction_target(interaction, m))
+                await self.answer(await turn(key), stream, target)
             except Declined as reason:
                 await stream.fail(str(reason))
             except discord.HTTPException as error:
@@ -183,7 +229,7 @@ class DiscordHandlers:
         return Target(message.channel.id, answer_id, filesize_limit(message.channel))
 
     @staticmethod
-    def _interaction_target(interaction: discord.Interaction, answer_id: int) -> Target:
+    def interaction_target(interaction: discord.Interaction, answer_id: int) -> Target:
         expires = interaction.created_at + dt.timedelta(minutes=15)
         return Target(
             channel_id=interaction.channel_id or 0,

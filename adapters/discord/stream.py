@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import discord
 
@@ -54,10 +55,40 @@ class InteractionSurface:
         return sent.id
 
 
+# Discord's name for an interaction's original response; discord.py puts it in the route as given.
+_ORIGINAL: Any = "@original"
+
+
+class WebhookSurface:
+    """Answers a deferred slash command through its webhook, which outlives a restart.
+
+    The interaction's token stays valid for 15 minutes: a `/talk` cut by a stop is answered
+    after the next start in the same original response.
+    """
+
+    def __init__(self, webhook: discord.Webhook) -> None:
+        self._webhook = webhook
+
+    async def show(self, text: str) -> int:
+        """Edit the original response; return its message id."""
+        message = await self._webhook.edit_message(
+            _ORIGINAL, content=text, allowed_mentions=SAFE_MENTIONS
+        )
+        return message.id
+
+    async def more(self, text: str) -> int:
+        """Send a further part as a follow-up."""
+        sent = await self._webhook.send(text, allowed_mentions=SAFE_MENTIONS, wait=True)
+        return sent.id
+
+
+Surface = MessageSurface | InteractionSurface | WebhookSurface
+
+
 class AnswerStream:
     """Streams an answer by editing one message at most once per `interval`, then finishes it."""
 
-    def __init__(self, surface: MessageSurface | InteractionSurface, interval: float = 1.0) -> None:
+    def __init__(self, surface: Surface, interval: float = 1.0) -> None:
         self._surface, self._interval = surface, interval
         self._last_shown = float("-inf")
         self.transcript: str | None = None
