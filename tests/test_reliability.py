@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.did import FakeDID
+from tests.fakes.discord import TEXT_CHANNEL_ID, FakeDiscord
 from tests.fakes.groq import FakeGroq
 from tests.fakes.telegram import FakeTelegram
 
@@ -40,6 +41,29 @@ def env(tmp_path: Path, groq: FakeGroq, did: FakeDID, tg: FakeTelegram) -> dict[
         "DATABASE_PATH": str(tmp_path / "bot.db"),
         "SHUTDOWN_GRACE_SECONDS": "10",
     }
+
+
+def discord_env(env: dict[str, str], dc: FakeDiscord) -> dict[str, str]:
+    """The bot's environment with Discord (the fake) instead of Telegram."""
+    return {k: v for k, v in env.items() if not k.startswith("TELEGRAM")} | {
+        "DISCORD_BOT_TOKEN": dc.token,
+        "DISCORD_API_BASE_URL": dc.api_url,
+        "DISCORD_GATEWAY_URL": dc.gateway_url,
+    }
+
+
+async def start_on_discord(
+    dc: FakeDiscord, env: dict[str, str], cwd: Path
+) -> asyncio.subprocess.Process:
+    """`avatarbot run` as a process, once it has logged in and connected to the gateway."""
+    identified = len(dc.calls("/users/@me"))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", cwd=cwd, env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    await dc.wait_for(lambda: len(dc.calls("/users/@me")) > identified, timeout=20)
+    await dc.wait_for(lambda: dc.connected, timeout=20)
+    return process
 
 
 async def start(
@@ -129,33 +153,16 @@ async def test_answer_still_in_flight_after_the_grace_period_is_answered_on_rest
 async def test_discord_message_killed_mid_answer_is_answered_once_after_restart(
     tmp_path: Path, env: dict[str, str], groq: FakeGroq, did: FakeDID
 ) -> None:
-    from tests.fakes.discord import TEXT_CHANNEL_ID, FakeDiscord
-
     async with FakeDiscord() as dc:
-        env = {k: v for k, v in env.items() if not k.startswith("TELEGRAM")} | {
-            "DISCORD_BOT_TOKEN": dc.token,
-            "DISCORD_API_BASE_URL": dc.api_url,
-            "DISCORD_GATEWAY_URL": dc.gateway_url,
-        }
-
-        async def start_discord() -> asyncio.subprocess.Process:
-            identified = len(dc.calls("/users/@me"))
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-            )  # fmt: skip
-            await dc.wait_for(lambda: len(dc.calls("/users/@me")) > identified, timeout=20)
-            await dc.wait_for(lambda: dc.connected, timeout=20)
-            return process
-
-        first = await start_discord()
+        env = discord_env(env, dc)
+        first = await start_on_discord(dc, env, tmp_path)
         groq.hold()
         await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} still there?")
         await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
         first.kill()
         await first.wait()
         groq.release()
-        second = await start_discord()
+        second = await start_on_discord(dc, env, tmp_path)
         await dc.wait_for(lambda: any(s.files for s in dc.sent(TEXT_CHANNEL_ID, "message")), 20)
         second.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(second.wait(), 20) == 0
@@ -167,33 +174,17 @@ async def test_discord_message_killed_mid_answer_is_answered_once_after_restart(
 async def test_discord_talk_killed_mid_answer_is_answered_in_its_response_after_restart(
     tmp_path: Path, env: dict[str, str], groq: FakeGroq, did: FakeDID
 ) -> None:
-    from tests.fakes.discord import FakeDiscord
 
     async with FakeDiscord() as dc:
-        env = {k: v for k, v in env.items() if not k.startswith("TELEGRAM")} | {
-            "DISCORD_BOT_TOKEN": dc.token,
-            "DISCORD_API_BASE_URL": dc.api_url,
-            "DISCORD_GATEWAY_URL": dc.gateway_url,
-        }
-
-        async def start_discord() -> asyncio.subprocess.Process:
-            identified = len(dc.calls("/users/@me"))
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-            )  # fmt: skip
-            await dc.wait_for(lambda: len(dc.calls("/users/@me")) > identified, timeout=20)
-            await dc.wait_for(lambda: dc.connected, timeout=20)
-            return process
-
-        first = await start_discord()
+        env = discord_env(env, dc)
+        first = await start_on_discord(dc, env, tmp_path)
         groq.hold()
         pushed = await dc.push_interaction("talk", {"text": "still there?"})
         await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
         first.kill()
         await first.wait()
         groq.release()
-        second = await start_discord()
+        second = await start_on_discord(dc, env, tmp_path)
 
         def edits() -> list[str]:
             responses = dc.interaction_responses(pushed.id)
