@@ -52,15 +52,20 @@ def discord_env(env: dict[str, str], dc: FakeDiscord) -> dict[str, str]:
     }
 
 
+async def avatarbot_run(cwd: Path, env: dict[str, str]) -> asyncio.subprocess.Process:
+    """`avatarbot run` in its own process, output discarded."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", cwd=cwd, env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 async def start_on_discord(
     dc: FakeDiscord, env: dict[str, str], cwd: Path
 ) -> asyncio.subprocess.Process:
     """`avatarbot run` as a process, once it has logged in and connected to the gateway."""
     identified = len(dc.calls("/users/@me"))
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", cwd=cwd, env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    process = await avatarbot_run(cwd, env)
     await dc.wait_for(lambda: len(dc.calls("/users/@me")) > identified, timeout=20)
     await dc.wait_for(lambda: dc.connected, timeout=20)
     return process
@@ -70,10 +75,7 @@ async def start(
     tmp_path: Path, env: dict[str, str], tg: FakeTelegram
 ) -> asyncio.subprocess.Process:
     polls = len(tg.calls("getUpdates"))
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    process = await avatarbot_run(tmp_path, env)
     await tg.wait_for(lambda: len(tg.calls("getUpdates")) > polls, timeout=20)
     return process
 
