@@ -4,13 +4,13 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from tests.fakes.did import FakeDID
-from tests.fakes.discord import TEXT_CHANNEL_ID, FakeDiscord
+from tests.fakes.discord import TEXT_CHANNEL_ID, FakeDiscord, PushedInteraction
 from tests.fakes.groq import FakeGroq
 from tests.fakes.telegram import FakeTelegram
 
@@ -69,6 +69,24 @@ async def start_on_discord(
     await dc.wait_for(lambda: len(dc.calls("/users/@me")) > identified, timeout=20)
     await dc.wait_for(lambda: dc.connected, timeout=20)
     return process
+
+
+async def killed_mid_answer_and_restarted(
+    dc: FakeDiscord,
+    env: dict[str, str],
+    cwd: Path,
+    groq: FakeGroq,
+    ask: Callable[[], Awaitable[object]],
+) -> asyncio.subprocess.Process:
+    """Ask the bot while its model holds the answer, SIGKILL it, and start it again."""
+    first = await start_on_discord(dc, env, cwd)
+    groq.hold()
+    await ask()
+    await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
+    first.kill()
+    await first.wait()
+    groq.release()
+    return await start_on_discord(dc, env, cwd)
 
 
 async def start(
@@ -156,15 +174,13 @@ async def test_discord_message_killed_mid_answer_is_answered_once_after_restart(
     tmp_path: Path, env: dict[str, str], groq: FakeGroq, did: FakeDID
 ) -> None:
     async with FakeDiscord() as dc:
-        env = discord_env(env, dc)
-        first = await start_on_discord(dc, env, tmp_path)
-        groq.hold()
-        await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} still there?")
-        await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
-        first.kill()
-        await first.wait()
-        groq.release()
-        second = await start_on_discord(dc, env, tmp_path)
+        second = await killed_mid_answer_and_restarted(
+            dc,
+            discord_env(env, dc),
+            tmp_path,
+            groq,
+            lambda: dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} still there?"),
+        )
         await dc.wait_for(lambda: any(s.files for s in dc.sent(TEXT_CHANNEL_ID, "message")), 20)
         second.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(second.wait(), 20) == 0
@@ -176,29 +192,29 @@ async def test_discord_message_killed_mid_answer_is_answered_once_after_restart(
 async def test_discord_talk_killed_mid_answer_is_answered_in_its_response_after_restart(
     tmp_path: Path, env: dict[str, str], groq: FakeGroq, did: FakeDID
 ) -> None:
-
     async with FakeDiscord() as dc:
-        env = discord_env(env, dc)
-        first = await start_on_discord(dc, env, tmp_path)
-        groq.hold()
-        pushed = await dc.push_interaction("talk", {"text": "still there?"})
-        await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
-        first.kill()
-        await first.wait()
-        groq.release()
-        second = await start_on_discord(dc, env, tmp_path)
+        pushed: list[PushedInteraction] = []
+
+        async def talk() -> None:
+            pushed.append(await dc.push_interaction("talk", {"text": "still there?"}))
+
+        second = await killed_mid_answer_and_restarted(
+            dc, discord_env(env, dc), tmp_path, groq, talk
+        )
 
         def edits() -> list[str]:
-            responses = dc.interaction_responses(pushed.id)
+            responses = dc.interaction_responses(pushed[0].id)
             return [r.content or "" for r in responses if r.kind == "edit_original"]
 
         await dc.wait_for(lambda: "Here I am." in edits(), timeout=20)
         await dc.wait_for(
-            lambda: any(r.files for r in dc.interaction_responses(pushed.id)), timeout=20
+            lambda: any(r.files for r in dc.interaction_responses(pushed[0].id)), timeout=20
         )
         second.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(second.wait(), 20) == 0
-    assert [r.kind for r in dc.interaction_responses(pushed.id)][0] == "callback"  # deferred once
+    assert [r.kind for r in dc.interaction_responses(pushed[0].id)][
+        0
+    ] == "callback"  # deferred once
     assert edits()[-1] == "Here I am."
     assert len(groq.chat_bodies) == 2  # asked again after the restart, once
 
