@@ -2,8 +2,8 @@
 #   docker build -t avatarbot .
 #   docker run --env-file .env -p 8080:8080 -v avatarbot-data:/data avatarbot
 
-# The build stage checks every locked wheel against its hash and installs only what the bot
-# needs (not the dev tools in the same lock) into /venv.
+# The build stage checks every wheel of the runtime lock against its hash and installs them into
+# /venv (the dev tools have a lock of their own, requirements-dev.lock).
 FROM python:3.11.14-slim-bookworm AS build
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \

@@ -1,16 +1,27 @@
-# Two commands matter: `make run` and `make test`. Both set up .venv from the pinned lock first.
+# Two commands matter: `make run` and `make test`. Both set up .venv from a pinned lock first:
+# `make run` from requirements.lock (what the bot needs), `make test` from requirements-dev.lock
+# (the same pins plus the test and lint tools).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+STAMP  := $(VENV)/.installed-run
+DEV    := $(VENV)/.installed-dev
 
 .PHONY: run test lint check-types pytest chat migrate bench lock clean
 
-$(STAMP): requirements.lock pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.lock pyproject.toml | $(BIN)/python
+	$(PIP) --require-hashes -r requirements.lock
+	$(PIP) --no-deps -e .
 	touch $(STAMP)
+
+$(DEV): requirements-dev.lock pyproject.toml | $(BIN)/python
+	$(PIP) --require-hashes -r requirements-dev.lock
+	$(PIP) --no-deps -e .
+	touch $(DEV) $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/avatarbot run
@@ -23,7 +34,7 @@ migrate: $(STAMP)
 
 test: lint pytest
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -36,16 +47,21 @@ $(CHROMIUM):
 	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 
 # The store tests also run on a throwaway PostgreSQL from Debian's packages, on loopback.
-pytest: $(STAMP) $(CHROMIUM)
+pytest: $(DEV) $(CHROMIUM)
 	scripts/with-test-postgres $(BIN)/pytest
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python -m bench
 
-# Regenerate the pinned lock after changing dependencies in pyproject.toml.
-lock: $(STAMP)
-	$(BIN)/python -m pip install --quiet pip-tools
-	$(BIN)/pip-compile --quiet --generate-hashes --extra dev --strip-extras -o requirements.lock pyproject.toml
+# Regenerate both locks after changing dependencies in pyproject.toml. No index or find-links
+# lines of this machine go into them: another machine's pip would warn about each.
+LOCK_FLAGS := --quiet --generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links \
+	--no-emit-trusted-host
+
+lock: $(DEV)
+	$(PIP) pip-tools
+	$(BIN)/pip-compile $(LOCK_FLAGS) -o requirements.lock pyproject.toml
+	$(BIN)/pip-compile $(LOCK_FLAGS) --extra dev -o requirements-dev.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache
