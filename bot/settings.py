@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     GROQ_TIMEOUT_SECONDS: float = Field(60.0, gt=0)
     GROQ_MAX_RETRIES: int = Field(2, ge=0, le=10)
     LLM_MODEL: str = Field("openai/gpt-oss-20b", min_length=1)
+    # Longest answer the model may write, in tokens (Groq's `max_completion_tokens`).
+    LLM_MAX_TOKENS: int = Field(1024, ge=16, le=65536)
     WHISPER_MODEL: str = Field("whisper-large-v3-turbo", min_length=1)
     SYSTEM_PROMPT: str = Field(DEFAULT_SYSTEM_PROMPT, min_length=1)
     HISTORY_MAX_MESSAGES: int = Field(20, ge=0, le=1000)

@@ -192,7 +192,9 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             ),
             history=storage.history,
             preferences=storage.preferences,
-            model=GroqChatModel.create(groq_client, settings.LLM_MODEL),
+            model=GroqChatModel.create(
+                groq_client, settings.LLM_MODEL, max_tokens=settings.LLM_MAX_TOKENS
+            ),
             transcriber=GroqTranscriber(groq_client, settings.WHISPER_MODEL),
             jobs=jobs,
             quotas=quotas,

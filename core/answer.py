@@ -21,8 +21,16 @@ _ROLES: dict[str, type[BaseMessage]] = {
 }
 
 
+# Groq's default output cap for a chat model: an answer must stay short enough to show and speak.
+DEFAULT_MAX_TOKENS = 1024
+
+
 def reasoning_options(model: str) -> dict[str, Any]:
-    """ChatGroq options that keep a reasoning model's thinking out of the answer, and fast."""
+    """ChatGroq options that keep a reasoning model's thinking out of the answer, and fast.
+
+    Groq's API reference (console.groq.com/docs/api-reference#chat-create) documents
+    `include_reasoning` and `reasoning_format` as mutually exclusive: each family gets one.
+    """
     if model.startswith("openai/gpt-oss"):
         # gpt-oss rejects reasoning_format; include_reasoning=False drops the reasoning field.
         return {"reasoning_effort": "low", "model_kwargs": {"include_reasoning": False}}
@@ -91,15 +99,24 @@ class GroqChatModel:
         self._model = model
 
     @classmethod
-    def create(cls, client: groq.AsyncGroq, model: str) -> GroqChatModel:
-        """Build ChatGroq on `client` with the reasoning options that fit `model`."""
+    def create(
+        cls, client: groq.AsyncGroq, model: str, max_tokens: int = DEFAULT_MAX_TOKENS
+    ) -> GroqChatModel:
+        """Build ChatGroq on `client` with the reasoning options that fit `model`.
+
+        Every request carries `max_completion_tokens` (Groq's API reference: `max_tokens` is
+        "deprecated in favor of `max_completion_tokens`"), so an answer's length is bounded.
+        """
+        options = reasoning_options(model)
+        model_kwargs = {**options.pop("model_kwargs", {}), "max_completion_tokens": max_tokens}
         llm = ChatGroq(
             model=model,
             api_key=client.api_key,  # type: ignore[arg-type]
             base_url=str(client.base_url),
             async_client=PlainCompletions(client),
             client=_AsyncOnly(),
-            **reasoning_options(model),
+            model_kwargs=model_kwargs,
+            **options,
         )
         return cls(llm, model)
 

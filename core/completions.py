@@ -42,9 +42,13 @@ class PlainCompletions:
         ):
             if value is not None:
                 options[key] = value
+        # ChatGroq fills unset options with None (`reasoning_format`, `stop`, `service_tier`...);
+        # the SDK would send those as JSON nulls too. A null `reasoning_format` beside
+        # `include_reasoning` is two mutually exclusive keys to Groq: unset means absent.
+        body = {key: value for key, value in params.items() if value is not None}
         return await self._client.post(  # type: ignore[call-overload]
             PATH,
-            body={**params, "stream": stream},
+            body={**body, "stream": stream},
             options=options,
             cast_to=object,
             stream=stream,

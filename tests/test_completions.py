@@ -11,6 +11,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from core.answer import GroqChatModel, reasoning_options
 from core.completions import PlainCompletions
+from core.types import ChatMessage
 from tests.fakes.groq import FakeGroq
 
 PROMPT = [
@@ -103,3 +104,18 @@ def test_chatgroq_builds_no_synchronous_client_beside_ours() -> None:
     assert not isinstance(model._llm.client, Completions)
     with pytest.raises(RuntimeError, match="asynchronously"):
         model._llm.invoke("hello")
+
+
+@pytest.mark.parametrize("model", MODELS)
+async def test_every_chat_request_is_bounded_and_sends_no_null_or_conflicting_keys(
+    groq: FakeGroq, model: str
+) -> None:
+    groq.reply = " ".join(f"word{n}" for n in range(100))
+    chat = GroqChatModel.create(groq_client(groq), model, max_tokens=16)
+    answer = "".join([piece async for piece in chat.stream([ChatMessage("user", "Talk a lot.")])])
+    body = groq.chat_bodies[-1]
+    assert body["max_completion_tokens"] == 16 and "max_tokens" not in body
+    assert [key for key, value in body.items() if value is None] == []
+    assert not {"reasoning_format", "include_reasoning"} <= set(body)
+    # Groq stops at the cap (finish_reason "length"); the answer is what it sent.
+    assert answer.split() == [f"word{n}" for n in range(16)]

@@ -84,12 +84,15 @@ async def test_reasoning_is_parsed_or_dropped_as_requested(fake: FakeGroq, llm: 
     fake.reasoning = "think hard"
     parsed = llm.model_copy(update={"reasoning_format": "parsed"})
     shown = await parsed.ainvoke([HumanMessage("hi")])
-    hidden = await llm.ainvoke([HumanMessage("hi")], include_reasoning=False)
+    hidden = await llm.model_copy(update={"reasoning_format": "hidden"}).ainvoke("hi")
 
     assert shown.additional_kwargs.get("reasoning_content") == "think hard"
     assert "reasoning_content" not in hidden.additional_kwargs
     with pytest.raises(groq.BadRequestError, match="cannot both be set"):
         await parsed.ainvoke([HumanMessage("hi")], include_reasoning=False)
+    # ChatGroq sends an unset reasoning_format as null: beside include_reasoning, still both.
+    with pytest.raises(groq.BadRequestError, match="cannot both be set"):
+        await llm.ainvoke([HumanMessage("hi")], include_reasoning=False)
 
 
 async def test_transcribes_a_voice_note_and_records_the_form(

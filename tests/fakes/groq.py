@@ -368,7 +368,10 @@ class FakeGroq(LocalServer):
             reasoning = None
         if reasoning and fmt == "raw":
             content, reasoning = f"<think>{reasoning}</think>{content}", None
-        answer = _Answer(request[REQUEST_ID], body["model"], content, reasoning, messages)
+        content, finish = _capped(
+            content, body.get("max_completion_tokens") or body.get("max_tokens")
+        )
+        answer = _Answer(request[REQUEST_ID], body["model"], content, reasoning, messages, finish)
         if body.get("stream"):
             return await self._stream(request, answer, body)
         if self._hold:
@@ -383,7 +386,7 @@ class FakeGroq(LocalServer):
         chunks += [
             answer.chunk({"content": p}) for p in _split(answer.content, self.words_per_chunk)
         ]
-        final = answer.chunk({}, "stop", x_groq={"id": answer.rid, "usage": answer.usage()})
+        final = answer.chunk({}, answer.finish, x_groq={"id": answer.rid, "usage": answer.usage()})
         if (body.get("stream_options") or {}).get("include_usage"):
             final["usage"] = answer.usage()
         chunks.append(final)
@@ -464,6 +467,7 @@ class _Answer:
     content: str
     reasoning: str | None
     messages: list[dict[str, Any]]
+    finish: str = "stop"
 
     @property
     def cid(self) -> str:
@@ -484,7 +488,7 @@ class _Answer:
         message: dict[str, Any] = {"role": "assistant", "content": self.content}
         if self.reasoning:
             message["reasoning"] = self.reasoning
-        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
+        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": self.finish}
         extra = dict(choices=[choice], usage=self.usage(), x_groq={"id": self.rid})
         return self._envelope("chat.completion") | extra
 
@@ -504,14 +508,25 @@ def _chat_params_error(body: dict[str, Any]) -> web.Response | None:
         if unknown:
             where = f"'messages.{index}'"
             return _error(400, f"{where} : property '{unknown[0]}' is unsupported")
-    # Groq documents reasoning_format and include_reasoning as mutually exclusive.
-    if body.get("reasoning_format") is not None and body.get("include_reasoning") is not None:
+    # Groq documents reasoning_format and include_reasoning as mutually exclusive: a key sent
+    # as null is still sent.
+    if "reasoning_format" in body and "include_reasoning" in body:
         return _error(400, "reasoning_format and include_reasoning cannot both be set")
     effort = body.get("reasoning_effort")
     if effort is not None and body["model"].startswith("openai/gpt-oss"):
         if effort not in GPT_OSS_EFFORTS:
             return _error(400, f"`reasoning_effort` must be one of {sorted(GPT_OSS_EFFORTS)}")
     return None
+
+
+def _capped(content: str, limit: object) -> tuple[str, str]:
+    """The answer cut at `limit` tokens (a word is a token here), as Groq stops at the cap."""
+    if not isinstance(limit, int) or limit <= 0:
+        return content, "stop"
+    tokens = _split(content, 1)
+    if len(tokens) <= limit:
+        return content, "stop"
+    return "".join(tokens[:limit]), "length"
 
 
 def _split(text: str, words: int) -> list[str]:
