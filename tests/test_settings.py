@@ -51,7 +51,14 @@ def test_env_example_lists_every_setting() -> None:
     ("env", "expected"),
     [
         ({}, "GROQ_API_KEY is not set"),
-        ({"GROQ_API_KEY": " "}, "GROQ_API_KEY is invalid: is empty"),
+        (
+            {"GROQ_API_KEY": " "},
+            "GROQ_API_KEY is empty: set it in the environment or in .env (see .env.example)",
+        ),
+        (
+            {"GROQ_API_KEY": "k", "TELEGRAM_ALLOWED_CHAT_IDS": "12,abc"},
+            "TELEGRAM_ALLOWED_CHAT_IDS is invalid: entry 2 ('abc'): ",
+        ),
         ({"GROQ_API_KEY": "k", "HISTORY_MAX_MESSAGES": "many"}, "HISTORY_MAX_MESSAGES is invalid"),
         ({"GROQ_API_KEY": "k", "DID_API_BASE_URL": "nope"}, "DID_API_BASE_URL is invalid"),
         ({"GROQ_API_KEY": "k", "AVATAR_ENABLED": "true"}, "DID_API_KEY is not set"),
