@@ -143,6 +143,9 @@ async def serve(settings: Settings, stop: asyncio.Event, factories: list[Adapter
         adapters = [factory(core) for factory in factories]
         for adapter in adapters:
             core.deliveries[adapter.platform] = adapter.delivery
+        if core.did_webhook is not None and any(a.platform == "web" for a in adapters):
+            # The web server, started below, serves its route (long before a render ends).
+            core.did_webhook.listening = True
         for adapter in adapters:
             await adapter.start()
             running.push_async_callback(adapter.stop)

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     DID_POLL_INTERVAL_SECONDS: float = Field(1.0, gt=0)
     DID_RENDER_TIMEOUT_SECONDS: float = Field(300.0, gt=0)
     DID_MAX_CONCURRENT_RENDERS: int = Field(8, ge=1, le=100)
+    # D-ID POSTs each finished talk here (plus a per-talk token); served by the web server.
+    DID_WEBHOOK_URL: AnyHttpUrl | None = None
 
     WEB_ENABLED: bool = True
     WEB_HOST: str = Field("127.0.0.1", min_length=1)
@@ -109,6 +111,7 @@ class Settings(BaseSettings):
         "TELEGRAM_WEBHOOK_URL",
         "TELEGRAM_WEBHOOK_SECRET",
         "DATABASE_URL",
+        "DID_WEBHOOK_URL",
         mode="before",
     )
     @classmethod
@@ -164,6 +167,23 @@ class Settings(BaseSettings):
         if scheme in ("postgresql", "postgres") and rest:
             return value
         raise ValueError("must be sqlite:///path or postgresql://user:password@host:port/database")
+
+    @field_validator("DID_WEBHOOK_URL")
+    @classmethod
+    def _public_did_webhook(cls, value: AnyHttpUrl | None) -> AnyHttpUrl | None:
+        if value is None:
+            return value
+        if value.query or value.fragment:
+            raise ValueError("must have no query or fragment: a per-talk token ends its path")
+        if value.scheme != "https" and value.host not in ("127.0.0.1", "localhost", "[::1]"):
+            raise ValueError("must be a public https:// URL (http:// only on a loopback host)")
+        return value
+
+    @model_validator(mode="after")
+    def _did_webhook_needs_web(self) -> Settings:
+        if self.DID_WEBHOOK_URL is not None and not self.WEB_ENABLED:
+            raise ValueError("DID_WEBHOOK_URL is served by the web server: set WEB_ENABLED=true")
+        return self
 
     @field_validator("GROQ_API_KEY")
     @classmethod

@@ -23,6 +23,7 @@ from core import database
 from core.answer import GroqChatModel
 from core.conversation import Conversations, ConversationSettings
 from core.did import DIDClient, PollSchedule
+from core.did_webhook import DIDWebhook
 from core.http import pooled_client
 from core.inbox import LEASE_SECONDS, SqliteInbox
 from core.jobs import AvatarJobs
@@ -127,8 +128,10 @@ class Core:
     inbox: Inbox
     deliveries: dict[str, VideoDelivery] = field(default_factory=dict)
     metrics: PrometheusMetrics = field(default_factory=PrometheusMetrics)
-    # Routes other adapters serve on the web server (Telegram's webhook).
+    # Routes other adapters serve on the web server (Telegram's webhook, D-ID's).
     web_routes: list[WebRoute] = field(default_factory=list)
+    # D-ID's callbacks: `listening` is set once the web server serves its route.
+    did_webhook: DIDWebhook | None = None
 
     async def start_jobs(self) -> int:
         """Resume unfinished avatar jobs once every platform's delivery is registered."""
@@ -159,7 +162,8 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             max_retries=settings.GROQ_MAX_RETRIES,
             http_client=groq_http,
         )
-        did = await _did_client(settings, stack, metrics)
+        did_webhook = _did_webhook(settings)
+        did = await _did_client(settings, stack, metrics, did_webhook)
         deliveries: dict[str, VideoDelivery] = {}
         jobs = None
         if did is not None:
@@ -213,11 +217,30 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             storage.inbox,
             deliveries,
             metrics,
+            web_routes=_did_routes(did_webhook),
+            did_webhook=did_webhook,
         )
 
 
+def _did_webhook(settings: Settings) -> DIDWebhook | None:
+    if settings.DID_API_KEY is None or settings.DID_WEBHOOK_URL is None:
+        return None
+    return DIDWebhook(url(settings.DID_WEBHOOK_URL), settings.DID_API_KEY.get_secret_value())
+
+
+def _did_routes(webhook: DIDWebhook | None) -> list[WebRoute]:
+    if webhook is None:
+        return []
+    from adapters.web.did_webhook import did_webhook_route
+
+    return [did_webhook_route(webhook)]
+
+
 async def _did_client(
-    settings: Settings, stack: AsyncExitStack, metrics: PrometheusMetrics
+    settings: Settings,
+    stack: AsyncExitStack,
+    metrics: PrometheusMetrics,
+    webhook: DIDWebhook | None = None,
 ) -> DIDClient | None:
     if settings.DID_API_KEY is None:
         return None
@@ -236,4 +259,5 @@ async def _did_client(
             interval=settings.DID_POLL_INTERVAL_SECONDS,
             timeout=settings.DID_RENDER_TIMEOUT_SECONDS,
         ),
+        webhook=webhook,
     )

@@ -1,4 +1,4 @@
-"""D-ID talks API client on httpx: submit a talk, poll it, download the MP4."""
+"""D-ID talks API client on httpx: submit a talk, wait for it (webhook or polls), fetch the MP4."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
+from core.did_video import MAX_VIDEO_BYTES, fetch_video
+from core.did_webhook import DIDWebhook, Waiter
 from core.errors import ConfigurationError, OutOfCreditsError, ServiceError, UnavailableError
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,8 @@ class PollSchedule:
     expected: float = 40.0
     approach: float = 2 / 3
     overdue: float = 1 / 3
+    # With a webhook, polls only catch a lost callback.
+    fallback: float = 20.0
 
     def next_delay(self, elapsed: float, expected: float) -> float:
         """Seconds to wait before the next poll of a talk submitted `elapsed` seconds ago."""
@@ -86,6 +91,12 @@ def _describe(response: httpx.Response) -> str:
     return f"{response.status_code} {body!r}"[:300]
 
 
+@dataclass(frozen=True, slots=True)
+class _Submitted:
+    at: float  # monotonic time of the submit
+    nonce: str | None  # the talk's webhook nonce, when it was sent with one
+
+
 class DIDClient:
     """Renders talking-avatar videos through D-ID's `/talks` endpoints."""
 
@@ -100,18 +111,21 @@ class DIDClient:
         schedule: PollSchedule = PollSchedule(),
         attempts: int = 3,
         backoff: float = 1.0,
+        webhook: DIDWebhook | None = None,
+        max_video_bytes: int = MAX_VIDEO_BYTES,
     ) -> None:
         # D-ID shows the key already in `user:password` form with the first half base64: sent as is.
         self._auth = {"Authorization": f"Basic {api_key}"}
         self._http, self._base = http, base_url.rstrip("/")
         self._source_url, self._voice_id = source_url, voice_id
         self._schedule, self._attempts, self._backoff = schedule, attempts, backoff
+        self._webhook, self._max_video = webhook, max_video_bytes
         self._estimate = RenderEstimate(schedule.expected)
-        self._submitted: dict[str, float] = {}  # talk id -> monotonic time of its submit
+        self._submitted: dict[str, _Submitted] = {}
 
     async def submit(self, text: str) -> str:
         """Create a talk that says `text` and return its id."""
-        body = {
+        body: dict[str, Any] = {
             "source_url": self._source_url,
             "script": {
                 "type": "text",
@@ -120,11 +134,15 @@ class DIDClient:
             },
             "config": {"stitch": True},
         }
+        nonce = None
+        if self._webhook is not None and self._webhook.listening:
+            nonce = self._webhook.new_nonce()
+            body |= {"webhook": self._webhook.url_for(nonce), "user_data": nonce}
         response = await self._request("POST", "/talks", json=body)
-        talk_id = response.json().get("id")
+        talk_id = _json(response).get("id")
         if not isinstance(talk_id, str):
             raise ServiceError(_FAILED, detail=f"D-ID answered without a talk id: {response.text}")
-        self._submitted[talk_id] = time.monotonic()
+        self._submitted[talk_id] = _Submitted(time.monotonic(), nonce)
         return talk_id
 
     @property
@@ -133,45 +151,79 @@ class DIDClient:
         return self._estimate.seconds
 
     async def wait(self, talk_id: str) -> str:
-        """Poll the talk until it is done and return its `result_url`.
+        """Wait until the talk is done and return its `result_url`.
 
-        A talk submitted by this client is timed from its submit, and its render time refines
-        the estimate; a resumed talk (submitted before a restart) is timed from now.
+        Its callback wakes the wait at once when a webhook is served; polls follow the schedule
+        otherwise, or sparsely in case a callback is lost. A talk submitted by this client is
+        timed from its submit and refines the estimate; a resumed one (submitted before a
+        restart) is polled at once, then timed from its `created_at`.
         """
         submitted = self._submitted.pop(talk_id, None)
-        start = time.monotonic() if submitted is None else submitted
+        webhook = self._webhook if self._webhook is not None and self._webhook.listening else None
+        nonce = submitted.nonce if submitted is not None else None
+        # A resumed talk is expected before its first poll, so a callback in between counts.
+        expect = webhook is not None and (submitted is None or nonce is not None)
+        waiter = webhook.expect(talk_id, nonce) if webhook is not None and expect else None
+        try:
+            if submitted is not None:
+                return await self._follow(talk_id, submitted.at, submitted.at, waiter, timed=True)
+            talk = await self._poll(talk_id)
+            if talk is not None and (url := _outcome(talk_id, talk)) is not None:
+                return url
+            nonce = talk.get("user_data") if talk is not None else None
+            if webhook is not None and waiter is not None:
+                if isinstance(nonce, str):
+                    waiter.nonce = nonce  # its callback must carry the talk's own nonce
+                else:  # sent without a webhook (or unknown): poll on the schedule
+                    webhook.forget(talk_id, waiter)
+                    waiter = None
+            return await self._follow(
+                talk_id, _created(talk), time.monotonic(), waiter, timed=False
+            )
+        finally:
+            if webhook is not None and waiter is not None:
+                webhook.forget(talk_id, waiter)
+
+    async def _follow(
+        self, talk_id: str, start: float, last_poll: float, waiter: Waiter | None, *, timed: bool
+    ) -> str:
+        """Wait for the talk's callback or poll it until it ends, `timeout` after `start`."""
         expected, timeout = self._estimate.seconds, self._schedule.timeout
-        last_poll = start
         while (elapsed := time.monotonic() - start) < timeout:
-            delay = self._schedule.next_delay(elapsed, expected)
-            await asyncio.sleep(min(delay, timeout - elapsed))
-            polled, last_poll = last_poll, time.monotonic()
-            try:
-                talk = (await self._request("GET", f"/talks/{talk_id}")).json()
-            except ServiceError as exc:
-                if isinstance(exc, ConfigurationError):
-                    raise
-                log.warning("poll of talk %s failed, polling on: %s", talk_id, exc.detail)
-                continue
-            status = talk.get("status")
-            if status == "done" and talk.get("result_url"):
-                if submitted is not None:
-                    # It finished between the previous poll and this one: take the middle.
-                    self._estimate.observe((polled + last_poll) / 2 - start)
-                return str(talk["result_url"])
-            if status in ("error", "rejected"):
-                raise ServiceError(_FAILED, detail=f"talk {talk_id} {status}: {talk.get('error')}")
+            if waiter is None:
+                delay = self._schedule.next_delay(elapsed, expected)
+            else:
+                delay = max(self._schedule.fallback - (time.monotonic() - last_poll), 0.0)
+            delay = min(delay, timeout - elapsed)
+            talk = None if waiter is None else await waiter.next(delay)
+            if talk is None:
+                if waiter is None:
+                    await asyncio.sleep(delay)
+                polled, last_poll = last_poll, time.monotonic()
+                talk = await self._poll(talk_id)
+                # A render seen done by a poll ended between this poll and the previous one.
+                ended = (polled + last_poll) / 2
+            else:
+                ended = time.monotonic()
+            if talk is not None and (url := _outcome(talk_id, talk)) is not None:
+                if timed:
+                    self._estimate.observe(ended - start)
+                return url
         raise ServiceError(_FAILED, detail=f"talk {talk_id} not done after {timeout}s")
 
-    async def download(self, url: str) -> bytes:
-        """Fetch the rendered MP4 at once: the presigned URL expires."""
+    async def _poll(self, talk_id: str) -> dict[str, Any] | None:
+        """`GET /talks/{id}`, or None when it failed (the wait goes on)."""
         try:
-            response = await self._http.get(url)
-        except httpx.HTTPError as exc:
-            raise ServiceError(_FAILED, detail=f"video download failed: {exc!r}") from exc
-        if response.status_code != 200:
-            raise ServiceError(_FAILED, detail=f"video download: {_describe(response)}")
-        return response.content
+            return _json(await self._request("GET", f"/talks/{talk_id}"))
+        except ServiceError as exc:
+            if isinstance(exc, ConfigurationError):
+                raise
+            log.warning("poll of talk %s failed, polling on: %s", talk_id, exc.detail)
+            return None
+
+    async def download(self, url: str) -> bytes:
+        """Fetch the rendered MP4 at once (the presigned URL expires), from D-ID's hosts only."""
+        return await fetch_video(self._http, url, base_url=self._base, max_bytes=self._max_video)
 
     async def credits(self) -> int:
         """Return the remaining credits (used by `avatarbot check`)."""
@@ -223,3 +275,38 @@ def _refusal(method: str, path: str, response: httpx.Response) -> ServiceError:
     if status == 451:
         return ServiceError("The avatar service declined to say this answer.", detail=detail)
     return ServiceError(_FAILED, detail=detail)
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _outcome(talk_id: str, talk: dict[str, Any]) -> str | None:
+    """Return the talk's `result_url` once it is done, None while it renders; raise if it failed."""
+    status, url = talk.get("status"), talk.get("result_url")
+    if status == "done" and isinstance(url, str) and url:
+        return url
+    if status in ("error", "rejected"):
+        raise ServiceError(_FAILED, detail=f"talk {talk_id} {status}: {talk.get('error')}")
+    return None
+
+
+def _created(talk: dict[str, Any] | None) -> float:
+    """Return the monotonic time the talk was created, by its `created_at` (else now).
+
+    D-ID's `created_at` is ISO 8601 in UTC with milliseconds: "2023-03-22T16:38:49.723Z"
+    (docs.d-id.com/reference/talks-overview).
+    """
+    now = time.monotonic()
+    try:
+        created = datetime.fromisoformat(talk.get("created_at") if talk else None)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return now
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    age = (datetime.now(UTC) - created).total_seconds()
+    return now - max(age, 0.0)

@@ -1,11 +1,14 @@
 """Our D-ID client against the local fake D-ID: auth, lifecycle, retries and refusals."""
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
-from core.did import DIDClient, PollSchedule
+from core.did import DIDClient, PollSchedule, _created
 from core.errors import ConfigurationError, OutOfCreditsError, ServiceError
 from tests.fakes.did import FakeDID
 
@@ -190,3 +193,39 @@ async def test_a_resumed_talk_does_not_change_the_estimate(
     before = resumed.expected_render_seconds
     await resumed.wait(talk_id)
     assert resumed.expected_render_seconds == before
+
+
+async def test_a_resumed_talk_is_polled_at_once_then_from_its_age(
+    did: FakeDID, http: httpx.AsyncClient
+) -> None:
+    did.hold_renders = True
+    talk_id = await client(did, http).submit("Hi")
+    talk = did.talks[talk_id]
+    talk.created_at -= timedelta(seconds=29.9)  # submitted half a minute before the restart
+    # A fresh schedule would wait `first` (10 s) before its first poll and again after it.
+    schedule = PollSchedule(first=10.0, interval=0.01, timeout=60.0, expected=30.0)
+    resumed = DIDClient(
+        http,
+        api_key=did.api_key,
+        base_url=did.base_url,
+        source_url="https://example.com/face.jpg",
+        voice_id="v",
+        schedule=schedule,
+    )
+    waiting = asyncio.create_task(resumed.wait(talk_id))
+    try:
+        await did.wait_for(lambda: talk.polls == 1, timeout=2.0)  # at once
+        did.finish(talk_id)
+        async with asyncio.timeout(2.0):  # the talk is due: the next poll comes within ~0.1 s
+            assert (await waiting).endswith(f"/results/{talk_id}.mp4")
+    finally:
+        waiting.cancel()
+    assert talk.polls == 2
+
+
+def test_created_at_in_did_format_gives_the_talks_age() -> None:
+    stamp = (datetime.now(UTC) - timedelta(seconds=12)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+    started = _created({"created_at": stamp + "Z"})
+    assert 11.5 < time.monotonic() - started < 13.0
+    assert time.monotonic() - _created({"created_at": "garbage"}) < 1.0
+    assert time.monotonic() - _created(None) < 1.0

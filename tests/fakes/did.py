@@ -4,8 +4,10 @@
 `POST /talks`, `GET /talks/{id}`, `DELETE /talks/{id}`, `GET /credits`, plus
 `GET /results/{id}.mp4`, which stands in for the presigned S3 URL a finished talk points to.
 Tests script outcomes (`next_outcome`), control render timing (`render_seconds`,
-`hold_renders` + `finish`), inject faults (`fail_next`, `delay_next`) and read what was sent
-(`requests`, `calls`, `talks`).
+`hold_renders` + `finish`), inject faults (`fail_next`, `delay_next`), point result URLs
+elsewhere (`next_result_url`) or make them huge (`oversized_result`), and read what was sent
+(`requests`, `calls`, `talks`, `webhooks`). A talk created with a `webhook` gets its final talk
+object POSTed there as JSON when its render ends, once, as D-ID does (no documented retries).
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ class FakeTalk:
     deleted: bool = False
     polls: int = 0  # GET /talks/{id} requests received, faulted ones included
     downloads: int = 0  # GET /results/{id}.mp4 requests received, faulted ones included
+    result_url: str | None = None  # set by next_result_url(); else the fake's own /results URL
     released: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -210,10 +213,16 @@ class FakeDID(LocalServer):
         self.user_id = "google-oauth2|100000000000000000001"
         self.video_duration = 1.0  # seconds; the length of tests/data/avatar.mp4
         self.video = AVATAR_MP4.read_bytes()
+        # With a size, result downloads stream that many bytes (chunked unless sized=True).
+        self.oversized_result: int | None = None
+        self.oversized_sized = False
+        self.result_bytes_sent = 0  # body bytes written for oversized results, all told
+        self.oversized_served = 0  # oversized results whose handler has ended
         self.talks: dict[str, FakeTalk] = {}
         self.requests: list[Recorded] = []
         self.webhooks: list[WebhookDelivery] = []
         self._outcomes: deque[Outcome] = deque()
+        self._result_urls: deque[str] = deque()
         self._faults: dict[str, deque[_Fault]] = {name: deque() for name in ENDPOINTS}
         self._delays: dict[str, deque[float]] = {name: deque() for name in ENDPOINTS}
         self._changed = asyncio.Event()
@@ -270,6 +279,10 @@ class FakeDID(LocalServer):
     ) -> None:
         """Make the next `times` created talks end with `status` (FIFO after earlier calls)."""
         self._outcomes.extend([Outcome(status, kind, description)] * times)
+
+    def next_result_url(self, url: str, *, times: int = 1) -> None:
+        """Make the next `times` created talks report `url` as their `result_url` when done."""
+        self._result_urls.extend([url] * times)
 
     def finish(self, talk_id: str) -> None:
         """End a talk's render now (held or not); its scripted outcome shows on the next GET."""
@@ -366,7 +379,7 @@ class FakeDID(LocalServer):
         if status == "started":
             data["pending_url"] = f"s3://d-id-talks-prod/{self.user_id}/{talk.id}/pending.mp4"
         elif status == "done":
-            data["result_url"] = self.result_url(talk.id)
+            data["result_url"] = talk.result_url or self.result_url(talk.id)
         else:
             data["error"] = {"kind": talk.outcome.kind, "description": talk.outcome.description}
         return data
@@ -460,6 +473,7 @@ class FakeDID(LocalServer):
             created_mono=time.monotonic(),
             render_seconds=self.render_seconds,
             held=self.hold_renders,
+            result_url=self._result_urls.popleft() if self._result_urls else None,
         )
         self.talks[talk.id] = talk
         self._notify()
@@ -506,7 +520,7 @@ class FakeDID(LocalServer):
             {"credits": [credit], "remaining": self.credits_remaining, "total": self.credits_total}
         )
 
-    async def _get_result(self, request: web.Request) -> web.Response:
+    async def _get_result(self, request: web.Request) -> web.StreamResponse:
         if "Authorization" in request.headers:
             # S3 refuses a presigned URL that also carries an Authorization header.
             return _s3_error(
@@ -522,7 +536,33 @@ class FakeDID(LocalServer):
         talk = self._live_talk(request)
         if talk is None or self.status_of(talk) != "done":
             return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
+        if self.oversized_result is not None:
+            return await self._stream_result(request, self.oversized_result)
         return web.Response(body=self.video, content_type="video/mp4")
+
+    async def _stream_result(self, request: web.Request, size: int) -> web.StreamResponse:
+        """A body of `size` bytes (the MP4's, then zeros) written 64 KiB at a time."""
+        response = web.StreamResponse(headers={"Content-Type": "video/mp4"})
+        if self.oversized_sized:
+            response.content_length = size
+        else:
+            response.enable_chunked_encoding()
+        await response.prepare(request)
+        chunk = (self.video + bytes(64 * 1024))[: 64 * 1024]
+        sent = 0
+        try:
+            while sent < size:
+                part = chunk[: size - sent]
+                await response.write(part)
+                sent += len(part)
+                self.result_bytes_sent += len(part)
+            await response.write_eof()
+        except ConnectionError:  # the client stopped reading and closed the connection
+            pass
+        finally:
+            self.oversized_served += 1
+            self._notify()
+        return response
 
     async def _deliver_webhook(self, talk: FakeTalk) -> None:
         if talk.held:
