@@ -136,8 +136,9 @@ class Conversations:
         if turn.audio is not None:
             if self._transcriber is None:
                 raise BadInputError("I can only read text here.")
-            text = await self._transcriber.transcribe(turn.audio)
-            yield Transcript(text)
+            heard = await self._transcriber.transcribe(turn.audio)
+            text = heard.text
+            yield Transcript(text, heard.language)
         question = self._checked(text)
         past = await self._history.recent(turn.key, self._settings.history_limit)
         prompt = [ChatMessage("system", self._settings.system_prompt), *past, question]

@@ -13,6 +13,7 @@ from core.types import (
     ChatMessage,
     ConversationKey,
     JobState,
+    Transcription,
     VideoReady,
 )
 
@@ -20,8 +21,8 @@ from core.types import (
 class Transcriber(Protocol):
     """Turns audio into text."""
 
-    async def transcribe(self, audio: Audio) -> str:
-        """Return what was said in `audio`; raise a `UserFacingError` for bad input."""
+    async def transcribe(self, audio: Audio) -> Transcription:
+        """Return what was said in `audio` and its language; a `UserFacingError` on bad input."""
         ...
 
 

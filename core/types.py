@@ -40,10 +40,19 @@ class Turn:
 
 
 @dataclass(frozen=True, slots=True)
-class Transcript:
-    """What Whisper heard in the turn's audio."""
+class Transcription:
+    """What a transcriber heard, and the language it heard it in (ISO 639-1, when known)."""
 
     text: str
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """What Whisper heard in the turn's audio; `language` as in `Transcription`."""
+
+    text: str
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import groq
 import httpx
@@ -110,6 +111,71 @@ async def test_transcribes_a_voice_note_and_records_the_form(
     assert (sent.file.filename, sent.file.content_type) == ("voice.ogg", "audio/ogg")
     assert sent.file.size == len(data) and sent.file.head.startswith(b"OggS")
     assert sent.form["model"] == "whisper-large-v3-turbo" and sent.form["language"] == "en"
+
+
+async def test_verbose_json_names_the_language_heard_as_groq_does(
+    fake: FakeGroq, client: groq.AsyncGroq
+) -> None:
+    data = (DATA / "voice.ogg").read_bytes()
+    fake.hear_next("es")
+
+    async def verbose(**extra: Any) -> dict[str, Any]:
+        result = await client.audio.transcriptions.create(
+            file=("v.ogg", data), model="whisper-large-v3", response_format="verbose_json", **extra
+        )
+        assert result.text == "hello there"
+        return result.model_extra or {}
+
+    heard, plain, asked = await verbose(), await verbose(), await verbose(language="fr")
+
+    assert [d["language"] for d in (heard, plain, asked)] == ["Spanish", "English", "French"]
+    assert heard["task"] == "transcribe" and heard["duration"] == fake.duration
+    (segment,) = heard["segments"]
+    fields = (
+        "id seek start end text tokens temperature avg_logprob compression_ratio no_speech_prob"
+    )
+    assert set(segment) == set(fields.split())
+    assert heard["x_groq"]["id"].startswith("req_")
+    words = await verbose(timestamp_granularities=["word"])
+    assert words["segments"] is None and [w["word"] for w in words["words"]] == ["hello", "there"]
+    with pytest.raises(ValueError, match="no language"):
+        fake.hear_next("spanish")
+
+
+async def test_text_format_is_plain_text(client: groq.AsyncGroq) -> None:
+    raw = await client.audio.transcriptions.with_raw_response.create(
+        file=("v.ogg", (DATA / "voice.ogg").read_bytes()),
+        model="whisper-large-v3",
+        response_format="text",
+    )
+
+    assert raw.headers["content-type"].startswith("text/plain")
+    assert raw.http_response.text == "hello there"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"response_format": "srt"}, "response_format must be one of json, text, verbose_json"),
+        ({"language": "english"}, "unsupported language: english\nLanguage must be one of: [af "),
+        (
+            {"timestamp_granularities": ["word"]},
+            "must be `verbose_json` if `timestamp_granularities",
+        ),
+        ({"extra_body": {"stream": "true"}}, "unknown param `stream`"),
+    ],
+    ids=["srt", "language-name", "granularity-without-verbose", "unknown-param"],
+)
+async def test_bad_transcription_params_are_400s(
+    client: groq.AsyncGroq, extra: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(groq.BadRequestError) as caught:
+        await client.audio.transcriptions.create(
+            file=("v.ogg", (DATA / "voice.ogg").read_bytes()), model="whisper-large-v3", **extra
+        )
+
+    assert isinstance(caught.value.body, dict)
+    assert message in caught.value.body["error"]["message"]
 
 
 @pytest.mark.parametrize(

@@ -51,6 +51,31 @@ GPT_OSS_EFFORTS = {"low", "medium", "high"}
 # Groq rejects unknown properties on a message (e.g. `reasoning_content`) with a 400.
 MESSAGE_KEYS = set("role content name tool_calls tool_call_id function_call reasoning".split())
 BAD_MEDIA = "could not process file - is it a valid media file?"
+# The codes Whisper's `language` accepts (the groq SDK's list; Groq's 400 for any other code
+# lists the same ones), with the name verbose_json gives the language: Groq answers "English"
+# (vercel/ai records it in packages/groq/src/__fixtures__), OpenAI answers "english".
+WHISPER_LANGUAGES: dict[str, str] = dict(
+    pair.split("=")
+    for pair in (
+        "en=English,zh=Chinese,de=German,es=Spanish,ru=Russian,ko=Korean,fr=French,ja=Japanese,"
+        "pt=Portuguese,tr=Turkish,pl=Polish,ca=Catalan,nl=Dutch,ar=Arabic,sv=Swedish,it=Italian,"
+        "id=Indonesian,hi=Hindi,fi=Finnish,vi=Vietnamese,he=Hebrew,uk=Ukrainian,el=Greek,"
+        "ms=Malay,cs=Czech,ro=Romanian,da=Danish,hu=Hungarian,ta=Tamil,no=Norwegian,th=Thai,"
+        "ur=Urdu,hr=Croatian,bg=Bulgarian,lt=Lithuanian,la=Latin,mi=Maori,ml=Malayalam,"
+        "cy=Welsh,sk=Slovak,te=Telugu,fa=Persian,lv=Latvian,bn=Bengali,sr=Serbian,"
+        "az=Azerbaijani,sl=Slovenian,kn=Kannada,et=Estonian,mk=Macedonian,br=Breton,eu=Basque,"
+        "is=Icelandic,hy=Armenian,ne=Nepali,mn=Mongolian,bs=Bosnian,kk=Kazakh,sq=Albanian,"
+        "sw=Swahili,gl=Galician,mr=Marathi,pa=Punjabi,si=Sinhala,km=Khmer,sn=Shona,yo=Yoruba,"
+        "so=Somali,af=Afrikaans,oc=Occitan,ka=Georgian,be=Belarusian,tg=Tajik,sd=Sindhi,"
+        "gu=Gujarati,am=Amharic,yi=Yiddish,lo=Lao,uz=Uzbek,fo=Faroese,ht=Haitian Creole,"
+        "ps=Pashto,tk=Turkmen,nn=Nynorsk,mt=Maltese,sa=Sanskrit,lb=Luxembourgish,my=Myanmar,"
+        "bo=Tibetan,tl=Tagalog,mg=Malagasy,as=Assamese,tt=Tatar,haw=Hawaiian,ln=Lingala,"
+        "ha=Hausa,ba=Bashkir,jv=Javanese,su=Sundanese,yue=Cantonese"
+    ).split(",")
+)
+TRANSCRIPTION_FORMATS = ("json", "text", "verbose_json")
+TRANSCRIPTION_PARAMS = {"url", "model", "language", "prompt", "response_format", "temperature"}
+TRANSCRIPTION_PARAMS |= {"timestamp_granularities[]"}  # Groq refuses the name without []
 PRECISE_MARGIN = 0.002  # seconds a precise wait wakes early, then yields until it is due
 
 
@@ -144,6 +169,8 @@ class FakeGroq(LocalServer):
         self.precise_timing = False
         self.transcript = "hello there"
         self.duration = 1.5  # seconds of audio reported by verbose_json
+        self.language = "en"  # what Whisper hears when a request names no language
+        self._languages: deque[str] = deque()
         self.max_upload_bytes = 25 * 1024 * 1024
         self.rate_limits = {"requests": 14400, "tokens": 6000}
         self.requests: list[Recorded] = []
@@ -199,6 +226,12 @@ class FakeGroq(LocalServer):
         fault = _Fault(status, body if body is not None else _fault_body(status), extra)
         fault.headers.update(headers or {})
         self._faults[endpoint].extend([fault] * times)
+
+    def hear_next(self, language: str) -> None:
+        """Make the next transcription that names no language hear `language` (a code: "es")."""
+        if language not in WHISPER_LANGUAGES:
+            raise ValueError(f"Whisper knows no language {language!r}")
+        self._languages.append(language)
 
     def delay_next(self, endpoint: str, seconds: float) -> None:
         """Make the next request to `endpoint` wait `seconds` before it is handled."""
@@ -423,22 +456,21 @@ class FakeGroq(LocalServer):
             return _error(413, "Request Entity Too Large", code="request_too_large")
         if problem := self._model_error(form.get("model"), "transcription"):
             return problem
+        if problem := _transcription_params_error(form):
+            return problem
         if upload is None and not form.get("url"):
             return _error(400, "either file or url must be provided")
         if upload is not None and not is_media(upload.head):
             return _error(400, BAD_MEDIA)
+        heard = self._languages.popleft() if self._languages else self.language
         response_format, text = form.get("response_format", "json"), self.transcript
         x_groq = {"id": request[REQUEST_ID]}
         if response_format == "text":
             return web.Response(text=text)
         if response_format == "json":
             return web.json_response({"text": text, "x_groq": x_groq})
-        if response_format != "verbose_json":
-            return _error(400, "response_format must be one of json, text, verbose_json")
-        segment: dict[str, Any] = dict(id=0, seek=0, start=0.0, end=self.duration, text=text)
-        segment |= dict(tokens=[], temperature=0.0, avg_logprob=-0.2, no_speech_prob=0.01)
-        verbose: dict[str, Any] = dict(task="transcribe", language=form.get("language", "en"))
-        verbose |= dict(duration=self.duration, text=text, segments=[segment] if text else [])
+        language = WHISPER_LANGUAGES[form.get("language") or heard]
+        verbose = _verbose(text, language, self.duration, form.get("timestamp_granularities[]"))
         return web.json_response(verbose | {"x_groq": x_groq})
 
     def _model_info(self, model: str) -> dict[str, Any]:
@@ -527,6 +559,45 @@ def _capped(content: str, limit: object) -> tuple[str, str]:
     if len(tokens) <= limit:
         return content, "stop"
     return "".join(tokens[:limit]), "length"
+
+
+def _transcription_params_error(form: dict[str, str]) -> web.Response | None:
+    unknown = sorted(set(form) - TRANSCRIPTION_PARAMS)
+    if unknown:
+        return _error(400, f"unknown param `{unknown[0]}`")
+    response_format = form.get("response_format", "json")
+    if response_format not in TRANSCRIPTION_FORMATS:
+        return _error(400, "response_format must be one of json, text, verbose_json")
+    if "timestamp_granularities[]" in form and response_format != "verbose_json":
+        message = (
+            "`response_format` must be `verbose_json` if `timestamp_granularities[]` is provided"
+        )
+        return _error(400, message)
+    language = form.get("language")
+    if language is not None and language not in WHISPER_LANGUAGES:
+        codes = " ".join(sorted(WHISPER_LANGUAGES))
+        return _error(400, f"unsupported language: {language}\nLanguage must be one of: [{codes}]")
+    return None
+
+
+def _verbose(text: str, language: str, duration: float, granularity: str | None) -> dict[str, Any]:
+    """Groq's verbose_json: one segment, or with word granularity the words and no segments."""
+    verbose: dict[str, Any] = dict(task="transcribe", language=language, duration=duration)
+    verbose["text"] = text
+    if granularity == "word":
+        words = text.split()
+        step = duration / max(len(words), 1)
+        verbose["words"] = [
+            dict(word=word, start=round(i * step, 2), end=round((i + 1) * step, 2))
+            for i, word in enumerate(words)
+        ]
+        verbose["segments"] = None
+        return verbose
+    segment: dict[str, Any] = dict(id=0, seek=0, start=0.0, end=duration, text=text)
+    segment |= dict(tokens=[50365, 2425, 50440], temperature=0.0, avg_logprob=-0.29)
+    segment |= dict(compression_ratio=0.78, no_speech_prob=0.03)
+    verbose["segments"] = [segment] if text else []
+    return verbose
 
 
 def _split(text: str, words: int) -> list[str]:
