@@ -18,9 +18,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_SYSTEM_PROMPT = (
 from core.avatar.voices import parse_voices
 
+DEFAULT_SYSTEM_PROMPT = (
     "You are Ava, a warm, quick-witted assistant who answers out loud as a talking avatar. "
     "Answer in the language the user writes in. Keep answers short and natural to speak: "
     "usually two to four sentences, no tables, no code blocks unless asked. "
@@ -67,9 +67,9 @@ class Settings(BaseSettings):
     DID_API_BASE_URL: AnyHttpUrl = AnyHttpUrl("https://api.d-id.com")
     AVATAR_IMAGE_URL: AnyHttpUrl = AnyHttpUrl(DEFAULT_AVATAR_IMAGE_URL)
     DID_VOICE_ID: str = Field("en-US-JennyNeural", min_length=1)
-    AVATAR_ENABLED: bool | None = None
     # Voices by language over the built-in ones: `es=es-ES-ElviraNeural,de=de-DE-KatjaNeural`.
     DID_VOICES: Annotated[dict[str, str], NoDecode] = {}
+    AVATAR_ENABLED: bool | None = None
     DID_POLL_FIRST_SECONDS: float = Field(4.0, gt=0)
     DID_POLL_INTERVAL_SECONDS: float = Field(1.0, gt=0)
     DID_RENDER_TIMEOUT_SECONDS: float = Field(300.0, gt=0)
@@ -137,6 +137,13 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.replace(" ", ",").split(",") if part.strip()]
         return value
 
+    @field_validator("DID_VOICES", mode="before")
+    @classmethod
+    def _voices(cls, value: object) -> object:
+        if isinstance(value, dict):
+            value = ",".join(f"{language}={voice}" for language, voice in value.items())
+        return parse_voices(value) if isinstance(value, str) else value
+
     @field_validator(
         "AVATAR_DAILY_LIMIT_PER_USER",
         "AVATAR_DAILY_LIMIT_TOTAL",
@@ -156,13 +163,6 @@ class Settings(BaseSettings):
     @field_validator("DISCORD_GATEWAY_URL")
     @classmethod
     def _websocket(cls, value: AnyUrl | None) -> AnyUrl | None:
-    @field_validator("DID_VOICES", mode="before")
-    @classmethod
-    def _voices(cls, value: object) -> object:
-        if isinstance(value, dict):
-            value = ",".join(f"{language}={voice}" for language, voice in value.items())
-        return parse_voices(value) if isinstance(value, str) else value
-
         if value is not None and value.scheme not in ("ws", "wss"):
             raise ValueError("must be a ws:// or wss:// URL")
         return value
