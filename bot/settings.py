@@ -87,6 +87,9 @@ class Settings(BaseSettings):
 
     AVATAR_DAILY_LIMIT_PER_USER: int | None = Field(10, ge=0)
     AVATAR_DAILY_LIMIT_TOTAL: int | None = Field(200, ge=0)
+    # Seconds of avatar video per user and for everyone per UTC day (D-ID bills by length).
+    AVATAR_DAILY_SECONDS_PER_USER: int | None = Field(300, ge=0)
+    AVATAR_DAILY_SECONDS_TOTAL: int | None = Field(3000, ge=0)
     USER_MESSAGES_PER_MINUTE: int | None = Field(12, ge=1)
     AVATAR_PAUSE_SECONDS: float = Field(300.0, ge=0)
     AVATAR_JOB_LEASE_SECONDS: float = Field(60.0, ge=0.3, le=3600)
@@ -147,6 +150,8 @@ class Settings(BaseSettings):
     @field_validator(
         "AVATAR_DAILY_LIMIT_PER_USER",
         "AVATAR_DAILY_LIMIT_TOTAL",
+        "AVATAR_DAILY_SECONDS_PER_USER",
+        "AVATAR_DAILY_SECONDS_TOTAL",
         "USER_MESSAGES_PER_MINUTE",
         "METRICS_PORT",
         mode="before",

@@ -164,6 +164,17 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         )
         did_webhook = _did_webhook(settings)
         did = await _did_client(settings, stack, metrics, did_webhook)
+        quotas = Quotas(
+            storage.counters,
+            Limits(
+                renders_per_user=settings.AVATAR_DAILY_LIMIT_PER_USER,
+                renders_total=settings.AVATAR_DAILY_LIMIT_TOTAL,
+                messages_per_minute=settings.USER_MESSAGES_PER_MINUTE,
+                seconds_per_user=settings.AVATAR_DAILY_SECONDS_PER_USER,
+                seconds_total=settings.AVATAR_DAILY_SECONDS_TOTAL,
+            ),
+        )
+        await quotas.prune()
         deliveries: dict[str, VideoDelivery] = {}
         jobs = None
         if did is not None:
@@ -176,17 +187,9 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
                 pause_seconds=settings.AVATAR_PAUSE_SECONDS,
                 lease_seconds=settings.AVATAR_JOB_LEASE_SECONDS,
                 metrics=metrics,
+                budget=quotas,
             )
             stack.push_async_callback(jobs.aclose)
-        quotas = Quotas(
-            storage.counters,
-            Limits(
-                renders_per_user=settings.AVATAR_DAILY_LIMIT_PER_USER,
-                renders_total=settings.AVATAR_DAILY_LIMIT_TOTAL,
-                messages_per_minute=settings.USER_MESSAGES_PER_MINUTE,
-            ),
-        )
-        await quotas.prune()
         conversations = Conversations(
             settings=ConversationSettings(
                 system_prompt=settings.SYSTEM_PROMPT,

@@ -185,35 +185,59 @@ class Conversations:
         await self._preferences.set_avatar_enabled(key, enabled)
 
     async def render_avatar(
-        self, key: ConversationKey, text: str, target: str, user_id: str = ""
+        self,
+        key: ConversationKey,
+        text: str,
+        target: str,
+        user_id: str = "",
+        seconds: float | None = None,
     ) -> AvatarJob | Notice | None:
         """Start a durable avatar job for an answer already delivered, if the chat wants one.
 
-        Returns a `Notice` for the user when a quota is used up or renders are paused, and None
-        when no video is wanted (or the pause was already explained in this conversation).
+        `seconds`: the estimated length of the spoken video, reserved against the daily video
+        budgets before D-ID is asked. Returns a `Notice` for the user when a quota is used up or
+        renders are paused, and None when no video is wanted (or the pause was already
+        explained in this conversation).
         """
         if self._jobs is None or not await self.avatar_enabled(key):
             return None
         paused = self._jobs.pause_notice(key)
         if paused is not None:
             return Notice(paused) if paused else None
-        if self._quotas is not None:
-            refusal = await self._quotas.admit_render(_user_scope(key, user_id))
-            if refusal is not None:
-                await self._quotas.note("refusals")
-                self._metrics.refusal("renders")
-                return Notice(refusal)
-        return await self._jobs.submit(key, text, target)
+        if self._quotas is None:
+            return await self._jobs.submit(key, text, target)
+        if seconds is None:
+            seconds = _estimated_seconds(text)
+        reservation = await self._quotas.reserve_render(_user_scope(key, user_id), seconds)
+        if isinstance(reservation, str):
+            await self._quotas.note("refusals")
+            self._metrics.refusal("renders")
+            return Notice(reservation)
+        try:
+            return await self._jobs.submit(key, text, target, reservation)
+        except Exception:
+            await self._quotas.release(reservation)  # no job was recorded to hold it
+            raise
 
     async def stats(self) -> str:
-        """Today's usage in one line, for admins."""
+        """Today's usage in one line, for admins: videos, their seconds and D-ID credits."""
         today = await self._quotas.today() if self._quotas is not None else {}
         rendering = self._jobs.running if self._jobs is not None else 0
+        seconds = today.get("render_ms", 0) / 1000
         return (
             f"Today (UTC): {today.get('messages', 0)} messages, {today.get('renders', 0)} videos "
-            f"(≈ D-ID credits used), {today.get('errors', 0)} errors, "
-            f"{today.get('refusals', 0)} refused over limits; {rendering} videos rendering now."
+            f"of {seconds:.1f} s in all (≈ {today.get('render_credits', 0)} D-ID credits), "
+            f"{today.get('errors', 0)} errors, {today.get('refusals', 0)} refused over limits; "
+            f"{rendering} videos rendering now."
         )
+
+
+def _estimated_seconds(text: str) -> float:
+    """Estimate the seconds of speech in `text`: about 150 words a minute.
+
+    PLACEHOLDER for the lead: replace with the spoken-script estimate of core/avatar/script.py.
+    """
+    return len(text.split()) / 2.5
 
 
 def _user_scope(key: ConversationKey, user_id: str) -> str:

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import (
     ConfigurationError,
@@ -15,8 +16,18 @@ from core.errors import (
     UserFacingError,
 )
 from core.leases import process_owner
-from core.ports import AvatarRenderer, JobStore, Metrics, NoMetrics, VideoDelivery
+from core.ports import (
+    AvatarRenderer,
+    JobStore,
+    Metrics,
+    NoMetrics,
+    RenderBudget,
+    VideoDelivery,
+)
 from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, VideoReady
+
+if TYPE_CHECKING:
+    from core.quota import Reservation
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +37,14 @@ LEASE_SECONDS = 60.0
 
 class PermanentDeliveryError(Exception):
     """Delivery can never succeed (the user blocked the bot, the chat is gone): stop quietly."""
+
+
+class _NotRendered(Exception):
+    """D-ID refused the talk, failed it or did not finish it in time: it bills nothing for it."""
+
+    def __init__(self, cause: UserFacingError) -> None:
+        super().__init__(cause.detail)
+        self.cause = cause
 
 
 class AvatarJobs:
@@ -44,6 +63,7 @@ class AvatarJobs:
         pause_seconds: float = 300.0,
         metrics: Metrics | None = None,
         lease_seconds: float = LEASE_SECONDS,
+        budget: RenderBudget | None = None,
     ) -> None:
         self._store, self._renderer, self._media_dir = store, renderer, media_dir
         self._deliveries = deliveries
@@ -62,6 +82,7 @@ class AvatarJobs:
         self._lease = lease_seconds
         self._leases: asyncio.Task[None] | None = None
         self._ended: set[int] = set()  # jobs this process delivered or failed
+        self._budget = budget
 
     async def start(self) -> int:
         """Resume the unfinished jobs this process can claim; keep claiming and renewing."""
@@ -69,9 +90,18 @@ class AvatarJobs:
         self._leases = asyncio.create_task(self._keep_leases(), name="avatar-job-leases")
         return resumed
 
-    async def submit(self, key: ConversationKey, text: str, target: str) -> AvatarJob:
-        """Record a render job, then start it. `target` tells the adapter where to reply."""
-        job = await self._store.create(key, text, target, self.owner, self._lease)
+    async def submit(
+        self,
+        key: ConversationKey,
+        text: str,
+        target: str,
+        reservation: Reservation | None = None,
+    ) -> AvatarJob:
+        """Record a render job with its reservation, then start it.
+
+        `target` tells the adapter where to reply.
+        """
+        job = await self._store.create(key, text, target, self.owner, self._lease, reservation)
         self._spawn(job)
         return job
 
@@ -163,13 +193,10 @@ class AvatarJobs:
             async with self._slots:
                 job = await self._render(job)
             await self._deliver(job)
+        except _NotRendered as exc:
+            await self._fail(job, exc.cause, refund=True)
         except UserFacingError as exc:
-            log.warning("avatar job %s failed: %s", job.id, exc.detail)
-            self._pause(exc)
-            self._told.add(job.key)  # this failure notice tells the conversation
-            failed = await self._store.update(job, JobState.FAILED, error=exc.detail[:500])
-            self._metrics.render("failed")
-            await self._notify_failure(failed, exc.message)
+            await self._fail(job, exc, refund=False)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -180,20 +207,46 @@ class AvatarJobs:
         finally:
             self._submitted_at.pop(job.id, None)
 
+    async def _fail(self, job: AvatarJob, exc: UserFacingError, *, refund: bool) -> None:
+        """End the job and tell the user; with `refund`, D-ID billed nothing: give it back.
+
+        The refund comes first and counts once: a crash before the job is marked failed
+        resumes it, D-ID reports the same failure, and the second refund gives nothing.
+        """
+        log.warning("avatar job %s failed: %s", job.id, exc.detail)
+        self._pause(exc)
+        self._told.add(job.key)  # this failure notice tells the conversation
+        if refund and self._budget is not None:
+            try:
+                if await self._budget.refund(job):
+                    log.info("avatar job %s: its video budget was given back", job.id)
+            except Exception:
+                log.exception("could not give avatar job %s its video budget back", job.id)
+        failed = await self._store.update(job, JobState.FAILED, error=exc.detail[:500])
+        self._metrics.render("failed")
+        await self._notify_failure(failed, exc.message)
+
     async def _render(self, job: AvatarJob) -> AvatarJob:
         video = Path(job.video_path or "")
         if job.state is JobState.RENDERED and not await asyncio.to_thread(video.is_file):
             log.warning("avatar job %s lost its video file; fetching it again", job.id)
             job = await self._store.update(job, JobState.SUBMITTED)
         if job.state is JobState.QUEUED:
-            talk_id = await self._renderer.submit(job.text)
+            try:
+                talk_id = await self._renderer.submit(job.text)
+            except UserFacingError as exc:
+                raise _NotRendered(exc) from exc
             job = await self._store.update(job, JobState.SUBMITTED, talk_id=talk_id)
             self._submitted_at[job.id] = time.monotonic()
             self._metrics.render("submitted")
             log.info("avatar job %s submitted as %s", job.id, talk_id)
         if job.state is JobState.SUBMITTED:
             assert job.talk_id is not None
-            url = await self._renderer.wait(job.talk_id)
+            try:
+                url = await self._renderer.wait(job.talk_id)
+            except UserFacingError as exc:
+                raise _NotRendered(exc) from exc
+            # From here D-ID has rendered (and billed) the video: a failure refunds nothing.
             path = await self._save(job, await self._renderer.download(url))
             job = await self._store.update(job, JobState.RENDERED, video_path=str(path))
         return job

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from core.inbox import InboxEntry
 from core.types import (
@@ -16,6 +16,9 @@ from core.types import (
     Transcription,
     VideoReady,
 )
+
+if TYPE_CHECKING:  # core.quota implements Counters, so it imports this module at run time
+    from core.quota import Charge, Reservation
 
 
 class Transcriber(Protocol):
@@ -82,9 +85,18 @@ class JobStore(Protocol):
     """Durable avatar jobs."""
 
     async def create(
-        self, key: ConversationKey, text: str, target: str, owner: str = "", lease: float = 0.0
+        self,
+        key: ConversationKey,
+        text: str,
+        target: str,
+        owner: str = "",
+        lease: float = 0.0,
+        reservation: Reservation | None = None,
     ) -> AvatarJob:
-        """Record a queued job, leased to `owner`, before anything is sent to the renderer."""
+        """Record a queued job, leased to `owner`, before anything is sent to the renderer.
+
+        The job keeps `reservation`, so whichever process sees the render fail can refund it.
+        """
         ...
 
     async def update(self, job: AvatarJob, state: JobState, **fields: str | None) -> AvatarJob:
@@ -105,6 +117,14 @@ class JobStore(Protocol):
 
     async def release(self, owner: str) -> None:
         """Give up `owner`'s leases (at a graceful stop) so another process can go on at once."""
+        ...
+
+
+class RenderBudget(Protocol):
+    """The video budget renders reserve; D-ID bills no failed render, so its share comes back."""
+
+    async def refund(self, job: AvatarJob) -> bool:
+        """Give the job's reservation back, once however often asked; True when given now."""
         ...
 
 
@@ -220,6 +240,15 @@ class Counters(Protocol):
 
     async def add_many(self, rows: list[tuple[str, str, str]]) -> list[int]:
         """Add one to each (period, scope, name); return the new counts."""
+        ...
+
+    async def add_within(self, charges: Sequence[Charge]) -> int | None:
+        """Add every charge, or none when one would pass its limit, atomically.
+
+        Atomic also across processes and across calls interleaving on the event loop. Returns
+        None when added, else the index of a charge refused. A negative amount takes back,
+        never below zero. Each counter appears once per call.
+        """
         ...
 
     async def get(self, period: str, scope: str, name: str) -> int:

@@ -17,7 +17,8 @@ import asyncpg
 
 from core.database import migration_files
 from core.inbox import InboxEntry
-from core.stores import JOB_COLUMNS, JOB_FIELDS, job_from_row, key_params
+from core.quota import Charge, Reservation
+from core.stores import JOB_COLUMNS, JOB_FIELDS, job_from_row, key_params, reservation_params
 from core.types import AvatarJob, ChatMessage, ConversationKey, JobState
 
 log = logging.getLogger(__name__)
@@ -131,13 +132,19 @@ class PostgresJobStore:
         self._pool = pool
 
     async def create(
-        self, key: ConversationKey, text: str, target: str, owner: str = "", lease: float = 0.0
+        self,
+        key: ConversationKey,
+        text: str,
+        target: str,
+        owner: str = "",
+        lease: float = 0.0,
+        reservation: Reservation | None = None,
     ) -> AvatarJob:
-        """Record a queued job, leased to `owner` so that no other replica takes it."""
+        """Record a queued job and its reservation, leased to `owner` : others leave it."""
         row = await self._pool.fetchrow(
-            "INSERT INTO avatar_jobs"
-            " (platform, chat_id, thread_id, text, target, state, lease_owner, lease_until)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8))"
+            "INSERT INTO avatar_jobs (platform, chat_id, thread_id, text, target, state,"
+            " lease_owner, lease_until, reserved_day, reserved_scope, reserved_ms)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8), $9, $10, $11)"
             f" RETURNING {JOB_COLUMNS}",
             *key_params(key),
             text,
@@ -145,6 +152,7 @@ class PostgresJobStore:
             JobState.QUEUED.value,
             owner or None,
             lease,
+            *reservation_params(reservation),
         )
         assert row is not None
         return job_from_row(row)
@@ -304,6 +312,29 @@ _UPSERT_COUNTS = (
 )
 
 
+# Adds to one counter unless it would pass the limit ($5, NULL: none); RETURNING no row: refused.
+# The limit is checked against the row as locked, after any concurrent transaction committed.
+_ADD_WITHIN = (
+    "INSERT INTO counters (period, scope, name, count)"
+    " SELECT $1, $2, $3, greatest($4::bigint, 0)"
+    " WHERE $5::bigint IS NULL OR $4::bigint <= $5::bigint"
+    " ON CONFLICT (period, scope, name) DO UPDATE"
+    " SET count = greatest(counters.count + $4::bigint, 0)"
+    " WHERE $5::bigint IS NULL OR counters.count + $4::bigint <= $5::bigint"
+    " RETURNING count"
+)
+
+
+class _Refused(Exception):
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
+
+
+def _key(charge: Charge) -> tuple[str, str, str]:
+    return (charge.period, charge.scope, charge.name)
+
+
 class PostgresCounters:
     """Named counters per period and scope."""
 
@@ -330,6 +361,28 @@ class PostgresCounters:
         )
         counted = {(r["period"], r["scope"], r["name"]): int(r["count"]) for r in records}
         return [counted[row] for row in rows]
+
+    async def add_within(self, charges: Sequence[Charge]) -> int | None:
+        """Add every charge, or none when one would pass its limit; None, or the refused index.
+
+        One transaction: each counter's upsert checks its limit against the row it locks, so
+        replicas (and calls at once) cannot both pass. Counters are locked in key order, the
+        same for every call, so two calls never wait on each other in a circle.
+        """
+        if len({(c.period, c.scope, c.name) for c in charges}) != len(charges):
+            raise ValueError("each counter may be charged once per call")
+        order = sorted(range(len(charges)), key=lambda n: _key(charges[n]))
+        async with self._pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    for n in order:
+                        c = charges[n]
+                        args = (c.period, c.scope, c.name, c.amount, c.limit)
+                        if await conn.fetchval(_ADD_WITHIN, *args) is None:
+                            raise _Refused(n)  # rolls back what the others added
+            except _Refused as refused:
+                return refused.index
+        return None
 
     async def get(self, period: str, scope: str, name: str) -> int:
         """Return the count (0 when never counted)."""

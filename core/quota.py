@@ -1,19 +1,28 @@
-"""Quotas on paid renders and message rates, counted in SQLite so a restart resets nothing."""
+"""Quotas on paid renders and message rates, counted in the database so a restart resets nothing.
+
+A render reserves its video budget before it is submitted (videos and milliseconds of video, per
+user and in total per UTC day) in one atomic step, and gets it back when D-ID fails the render.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import aiosqlite
 
 from core.batching import Coalescer
 from core.ports import Counters
+from core.types import AvatarJob
 
 Clock = Callable[[], dt.datetime]
 EVERYONE = "*"
+RENDERS, RENDER_MS, RENDER_CREDITS = "renders", "render_ms", "render_credits"
+# D-ID rounds each video up to the next 15 seconds, one credit each
+# (https://www.d-id.com/pricing/studio, FAQ: "rounded up to the nearest 15-second interval").
+BILLED_MS = 15_000
 
 
 def utc_now() -> dt.datetime:
@@ -21,19 +30,92 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def credits_for(ms: int) -> int:
+    """Count the D-ID credits one video of `ms` milliseconds costs: one per started 15 s."""
+    return -(-ms // BILLED_MS) if ms > 0 else 0
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Renders per user and in total per UTC day, messages per user per minute; None: no limit."""
+    """The limits; None: no limit.
+
+    Per UTC day: videos and seconds of video, per user and in total. Messages per user per minute.
+    """
 
     renders_per_user: int | None = None
     renders_total: int | None = None
     messages_per_minute: int | None = None
+    seconds_per_user: int | None = None
+    seconds_total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """An amount to add to one counter; refused when the count would pass `limit`."""
+
+    period: str
+    scope: str
+    name: str
+    amount: int
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """The video budget one render holds: the UTC day it counts on, whose it is, its length."""
+
+    day: str
+    scope: str
+    ms: int
+
+    @classmethod
+    def of(cls, job: AvatarJob) -> Reservation | None:
+        """Return the reservation a job was submitted with, if any."""
+        if job.reserved_day is None or job.reserved_scope is None:
+            return None
+        return cls(job.reserved_day, job.reserved_scope, job.reserved_ms)
+
+    def charges(self, limits: Limits | None = None, sign: int = 1) -> list[Charge]:
+        """List the counters the reservation adds to (`sign` -1: takes back), with limits."""
+
+        def ms(seconds: int | None) -> int | None:
+            return None if seconds is None else seconds * 1000
+
+        day, user, limits = self.day, self.scope, limits or Limits()
+        return [
+            Charge(day, user, RENDERS, sign, limits.renders_per_user),
+            Charge(day, EVERYONE, RENDERS, sign, limits.renders_total),
+            Charge(day, user, RENDER_MS, sign * self.ms, ms(limits.seconds_per_user)),
+            Charge(day, EVERYONE, RENDER_MS, sign * self.ms, ms(limits.seconds_total)),
+            Charge(day, EVERYONE, RENDER_CREDITS, sign * credits_for(self.ms)),
+        ]
 
 
 Key = tuple[str, str, str]  # (period, scope, name)
 Addition = tuple[list[Key], int]  # keys, amount added to each
 # Additions merged into one statement at most (SQLite allows 32,766 parameters, 4 per key).
 MAX_BATCH = 500
+
+# One statement, so no other statement on the connection runs between its check and its writes.
+# A counter never goes below zero; a new one starts at the amount (zero when it is negative).
+_ADD_WITHIN = (
+    "WITH charge(n, period, scope, name, amount, lim) AS (VALUES {values}),"
+    " current AS (SELECT charge.*, counters.count AS old FROM charge LEFT JOIN counters"
+    " ON counters.period = charge.period AND counters.scope = charge.scope"
+    " AND counters.name = charge.name)"
+    " INSERT INTO counters (period, scope, name, count)"
+    " SELECT period, scope, name, CASE WHEN old IS NULL THEN max(amount, 0) ELSE amount END"
+    " FROM current WHERE NOT EXISTS"
+    " (SELECT 1 FROM current WHERE lim IS NOT NULL AND coalesce(old, 0) + amount > lim)"
+    " ON CONFLICT (period, scope, name) DO UPDATE SET count = max(count + excluded.count, 0)"
+    " RETURNING period"
+)
+_REFUSED = (
+    "WITH charge(n, period, scope, name, amount, lim) AS (VALUES {values})"
+    " SELECT min(n) FROM charge LEFT JOIN counters ON counters.period = charge.period"
+    " AND counters.scope = charge.scope AND counters.name = charge.name"
+    " WHERE lim IS NOT NULL AND coalesce(counters.count, 0) + amount > lim"
+)
 
 
 class SqliteCounters:
@@ -73,6 +155,31 @@ class SqliteCounters:
                 after[key] -= amount
         return results[::-1]
 
+    async def add_within(self, charges: Sequence[Charge]) -> int | None:
+        """Add every charge, or none when one would pass its limit; None, or the refused index.
+
+        Not batched: one statement per call checks and writes at once, so calls interleaving on
+        the event loop cannot both pass a limit.
+        """
+        _check_distinct(charges)
+        if not charges:
+            return None
+        values = ", ".join("(?, ?, ?, ?, ?, ?)" for _ in charges)
+        params = [
+            field
+            for n, c in enumerate(charges)
+            for field in (n, c.period, c.scope, c.name, c.amount, c.limit)
+        ]
+        for _ in range(3):
+            if await self._db.execute_fetchall(_ADD_WITHIN.format(values=values), params):
+                return None
+            refused = await self._db.execute_fetchall(_REFUSED.format(values=values), params)
+            first = next(iter(refused), None)
+            if first is not None and first[0] is not None:
+                return int(first[0])
+            # The count fell back under its limit in between (a refund): try again.
+        return next(n for n, c in enumerate(charges) if c.limit is not None)
+
     async def get(self, period: str, scope: str, name: str) -> int:
         """Return the count (0 when never counted)."""
         sql = "SELECT count FROM counters WHERE period = ? AND scope = ? AND name = ?"
@@ -83,6 +190,12 @@ class SqliteCounters:
     async def prune(self, before: str) -> None:
         """Forget periods that sort before `before` (minutes sort after their day)."""
         await self._db.execute("DELETE FROM counters WHERE period < ?", (before,))
+
+
+def _check_distinct(charges: Sequence[Charge]) -> None:
+    keys = {(c.period, c.scope, c.name) for c in charges}
+    if len(keys) != len(charges):
+        raise ValueError("each counter may be charged once per call")
 
 
 class Quotas:
@@ -112,32 +225,60 @@ class Quotas:
             return "You're sending messages faster than I can answer — please wait a minute."
         return None
 
-    async def admit_render(self, user: str) -> str | None:
-        """Count a render; return a line saying when the quota resets, or None when admitted."""
-        day, limits = self._day(), self._limits
-        checks = (
-            (
-                user,
-                limits.renders_per_user,
-                f"your {limits.renders_per_user} avatar videos for today are used up",
-            ),
-            (EVERYONE, limits.renders_total, "today's avatar videos are all used"),
-        )
-        for scope, limit, used_up in checks:
-            if limit is not None and await self._counters.get(day, scope, "renders") >= limit:
-                return f"No video this time: {used_up}; they reset in {self._resets_in()}."
-        await self._counters.add(day, user, "renders")
-        await self._counters.add(day, EVERYONE, "renders")
-        return None
+    async def reserve_render(self, user: str, seconds: float) -> Reservation | str:
+        """Hold one video of `seconds` against today's limits, all of it or none of it.
+
+        Returns the reservation to submit the render with, or a line for the user saying which
+        limit refused it and when the limits reset.
+        """
+        reservation = Reservation(self._day(), user, max(0, math.ceil(seconds * 1000)))
+        charges = reservation.charges(self._limits)
+        refused = await self._counters.add_within(charges)
+        if refused is None:
+            return reservation
+        reason = await self._refusal(charges[refused], reservation.ms)
+        return f"No video this time: {reason}; they reset in {self._resets_in()}."
+
+    async def _refusal(self, charge: Charge, ms: int) -> str:
+        mine = charge.scope != EVERYONE
+        if charge.name == RENDERS:
+            if mine:
+                return f"your {self._limits.renders_per_user} avatar videos for today are used up"
+            return "today's avatar videos are all used"
+        limit = charge.limit or 0
+        left = (limit - await self._counters.get(charge.period, charge.scope, RENDER_MS)) // 1000
+        if left <= 0:
+            if mine:
+                return f"your {limit // 1000} seconds of avatar video for today are used up"
+            return "today's seconds of avatar video are all used"
+        needs = f"this answer needs about {math.ceil(ms / 1000)} s of video"
+        if mine:
+            return f"{needs} and you have {left} s left today"
+        return f"{needs} and only {left} s are left for today"
+
+    async def refund(self, job: AvatarJob) -> bool:
+        """Give a failed render's reservation back, once however often it is asked (restarts).
+
+        True when given back now; False when the job holds none or it was given back before.
+        """
+        reservation = Reservation.of(job)
+        if reservation is None:
+            return False
+        once = Charge(reservation.day, f"job:{job.id}", "refunded", 1, limit=1)
+        return await self._counters.add_within([*reservation.charges(sign=-1), once]) is None
+
+    async def release(self, reservation: Reservation) -> None:
+        """Give back a reservation no job holds (recording the job failed)."""
+        await self._counters.add_within(reservation.charges(sign=-1))
 
     async def note(self, name: str) -> None:
         """Count an event for today's stats (errors, refusals)."""
         await self._counters.add(self._day(), EVERYONE, name)
 
     async def today(self) -> dict[str, int]:
-        """Today's totals for `/stats`."""
+        """Today's totals for `/stats`: counts, milliseconds of video and the credits they cost."""
         day = self._day()
-        names = ("messages", "renders", "errors", "refusals")
+        names = ("messages", RENDERS, RENDER_MS, RENDER_CREDITS, "errors", "refusals")
         return {name: await self._counters.get(day, EVERYONE, name) for name in names}
 
     async def prune(self) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiosqlite
 
 from core.batching import Coalescer
 from core.types import AvatarJob, ChatMessage, ConversationKey, JobState
+
+if TYPE_CHECKING:
+    from core.quota import Reservation
 
 _KEY = "platform = ? AND chat_id = ? AND thread_id = ?"
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
@@ -102,7 +105,10 @@ class Row(Protocol):
 
 
 # Shared by the SQLite and PostgreSQL job stores: the columns read and the fields a step may set.
-JOB_COLUMNS = "id, platform, chat_id, thread_id, text, target, state, talk_id, video_path, error"
+JOB_COLUMNS = (
+    "id, platform, chat_id, thread_id, text, target, state, talk_id, video_path, error,"
+    " reserved_day, reserved_scope, reserved_ms"
+)
 JOB_FIELDS = frozenset({"talk_id", "video_path", "error"})
 
 
@@ -117,7 +123,17 @@ def job_from_row(row: Row) -> AvatarJob:
         talk_id=row["talk_id"],
         video_path=row["video_path"],
         error=row["error"],
+        reserved_day=row["reserved_day"],
+        reserved_scope=row["reserved_scope"],
+        reserved_ms=int(row["reserved_ms"]),
     )
+
+
+def reservation_params(reservation: Reservation | None) -> tuple[str | None, str | None, int]:
+    """Return the reservation as the three job columns that keep it (none: NULL, NULL, 0)."""
+    if reservation is None:
+        return (None, None, 0)
+    return (reservation.day, reservation.scope, reservation.ms)
 
 
 class SqliteJobStore:
@@ -127,14 +143,27 @@ class SqliteJobStore:
         self._db = db
 
     async def create(
-        self, key: ConversationKey, text: str, target: str, owner: str = "", lease: float = 0.0
+        self,
+        key: ConversationKey,
+        text: str,
+        target: str,
+        owner: str = "",
+        lease: float = 0.0,
+        reservation: Reservation | None = None,
     ) -> AvatarJob:
-        """Record a queued job and return it (one process owns every SQLite job: no lease)."""
+        """Record a queued job and its reservation ; one process owns every SQLite job."""
         sql = (
-            "INSERT INTO avatar_jobs (platform, chat_id, thread_id, text, target, state)"
-            f" VALUES (?, ?, ?, ?, ?, ?) RETURNING {JOB_COLUMNS}"
+            "INSERT INTO avatar_jobs (platform, chat_id, thread_id, text, target, state,"
+            " reserved_day, reserved_scope, reserved_ms)"
+            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {JOB_COLUMNS}"
         )
-        params = (*key_params(key), text, target, JobState.QUEUED.value)
+        params = (
+            *key_params(key),
+            text,
+            target,
+            JobState.QUEUED.value,
+            *reservation_params(reservation),
+        )
         async with self._db.execute(sql, params) as cursor:
             row = await cursor.fetchone()
         assert row is not None

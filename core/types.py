@@ -92,7 +92,10 @@ class JobState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class AvatarJob:
-    """A durable avatar render: the answer text, where to deliver it, and how far it got."""
+    """A durable avatar render: the answer text, where to deliver it, and how far it got.
+
+    `reserved_*`: the video budget it holds (core/quota.py), given back if D-ID fails it.
+    """
 
     id: int
     key: ConversationKey
@@ -102,6 +105,9 @@ class AvatarJob:
     talk_id: str | None = None
     video_path: str | None = None
     error: str | None = None
+    reserved_day: str | None = None  # the UTC day (YYYY-MM-DD) the budget counts on
+    reserved_scope: str | None = None  # whose budget: the user's quota scope
+    reserved_ms: int = 0  # milliseconds of video reserved
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,19 @@
 """Avatar renders are durable jobs: a restart at any step delivers each video exactly once."""
 
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from core.types import ConversationKey, JobState
+import httpx
+import pytest
+
+from bot.wiring import Storage, open_storage
+from core.did import DIDClient, PollSchedule
+from core.jobs import AvatarJobs
+from core.quota import Limits, Quotas, Reservation
+from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, VideoReady
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
 from tests.harness import settings_for, terminal
@@ -80,3 +91,167 @@ async def test_lost_video_file_is_fetched_again(
     async with terminal(settings) as (_, screen, _):
         await screen.wait_for("avatar video ready")
     assert did.talks[talk_id].downloads == 2
+
+
+# -- the video budget: given back when D-ID fails the render, kept once it rendered ----------
+
+NOON = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+DAY = "2026-11-25"
+USER = "terminal:u1"
+
+
+class Delivery:
+    """A platform's delivery (the VideoDelivery port) that can break; records what users see."""
+
+    def __init__(self) -> None:
+        self.videos: list[VideoReady] = []
+        self.failures: list[AvatarFailed] = []
+        self.broken = False
+        self._changed = asyncio.Event()
+
+    async def deliver_video(self, ready: VideoReady) -> None:
+        if self.broken:
+            raise ConnectionError("the platform is down")
+        self.videos.append(ready)
+        self._changed.set()
+
+    async def deliver_failure(self, failed: AvatarFailed) -> None:
+        self.failures.append(failed)
+        self._changed.set()
+
+    async def wait_for_end(self) -> None:
+        async with asyncio.timeout(5):
+            while not self.videos and not self.failures:
+                self._changed.clear()
+                await self._changed.wait()
+
+
+@dataclass
+class Rig:
+    """The real job runner on a real SQLite store, D-ID's client on the fake, the real quotas."""
+
+    jobs: AvatarJobs
+    quotas: Quotas
+    storage: Storage
+    delivery: Delivery
+
+    async def budget(self) -> list[int]:
+        """Today's videos, milliseconds and credits for everyone, and the user's own."""
+        counters = self.storage.counters
+        names = ("renders", "render_ms", "render_credits")
+        return [await counters.get(DAY, "*", n) for n in names] + [
+            await counters.get(DAY, USER, n) for n in names[:2]
+        ]
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, did: FakeDID) -> AsyncIterator[Rig]:
+    storage = await open_storage(f"sqlite:///{tmp_path / 'bot.db'}")
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            renderer = DIDClient(
+                http,
+                api_key=did.api_key,
+                base_url=did.base_url,
+                source_url="https://example.com/face.jpg",
+                voice_id="en-US-JennyNeural",
+                schedule=PollSchedule(first=0.01, interval=0.01, timeout=0.5),
+                backoff=0,
+            )
+            quotas = Quotas(storage.counters, Limits(renders_per_user=5), clock=lambda: NOON)
+            delivery = Delivery()
+            jobs = AvatarJobs(
+                storage.jobs,
+                renderer,
+                tmp_path / "media",
+                {"terminal": delivery},
+                delivery_backoff=0,
+                budget=quotas,
+            )
+            try:
+                yield Rig(jobs, quotas, storage, delivery)
+            finally:
+                await jobs.aclose()
+    finally:
+        await storage.close()
+
+
+async def submit(rig: Rig, seconds: float) -> AvatarJob:
+    held = await rig.quotas.reserve_render(USER, seconds)
+    assert isinstance(held, Reservation)
+    return await rig.jobs.submit(KEY, "Here is your answer.", "", held)
+
+
+@pytest.mark.parametrize(
+    "fail",
+    [
+        lambda did: did.next_outcome("error", kind="FaceError", description="no face found"),
+        lambda did: did.next_outcome("rejected"),
+        lambda did: did.fail_next("POST /talks", 400),
+        lambda did: did.fail_next("POST /talks", 451),
+        lambda did: setattr(did, "credits_remaining", 0),  # 402
+        lambda did: setattr(did, "hold_renders", True),  # never done: the render times out
+    ],
+    ids=["talk error", "talk rejected", "submit refused", "moderation", "no credits", "timeout"],
+)
+async def test_a_render_d_id_fails_gives_its_budget_back_once(
+    rig: Rig, did: FakeDID, fail: Callable[[FakeDID], object]
+) -> None:
+    kept = await rig.quotas.reserve_render(USER, 20)  # another video's budget, held on
+    assert isinstance(kept, Reservation)
+    before = await rig.budget()
+    assert before == [1, 20_000, 2, 1, 20_000]
+    fail(did)
+    credits = did.credits_remaining
+    job = await submit(rig, 40)  # reserved: 2 videos, 60 s, 5 credits in all
+    await rig.delivery.wait_for_end()
+    assert rig.delivery.videos == [] and len(rig.delivery.failures) == 1
+    assert await rig.budget() == before  # given back, and only this render's share
+    assert await rig.quotas.refund(job) is False  # once
+    assert await rig.budget() == before
+    assert await rig.storage.jobs.unfinished() == []
+    if not did.hold_renders:  # a timed-out talk may still finish, billed, at D-ID
+        assert did.credits_remaining == credits  # D-ID billed nothing either
+
+
+async def test_a_video_rendered_but_not_delivered_keeps_its_budget(rig: Rig, did: FakeDID) -> None:
+    rig.delivery.broken = True
+    await submit(rig, 1.6)
+    await rig.delivery.wait_for_end()
+    assert "couldn't send the avatar video" in rig.delivery.failures[0].message
+    assert await rig.budget() == [1, 1_600, 1, 1, 1_600]  # D-ID billed it: it stays spent
+    assert did.credits_used == 1
+
+
+async def test_a_video_whose_download_failed_keeps_its_budget(rig: Rig, did: FakeDID) -> None:
+    did.expire_results = True  # rendered, but its result URL answers 403
+    await submit(rig, 1.6)
+    await rig.delivery.wait_for_end()
+    assert len(rig.delivery.failures) == 1
+    assert await rig.budget() == [1, 1_600, 1, 1, 1_600]
+    assert did.credits_used == 1
+
+
+async def test_a_failure_seen_after_a_restart_gives_the_budget_back_once(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    settings = settings_for(tmp_path, groq, did)
+    video = "1 videos of 1.6 s in all (≈ 1 D-ID credits)"  # "Here is your answer.": 4 words
+    async with terminal(settings) as (chat, screen, core):
+        await chat.handle("Hello")
+        await screen.wait_for("avatar video ready")
+        did.hold_renders = True
+        did.next_outcome("error", kind="FaceError", description="no face found")
+        await chat.handle("Again")
+        await did.wait_for(lambda: any(t.polls for t in did.talks.values() if t.held))
+        assert "2 videos of 3.2 s in all (≈ 2 D-ID credits)" in await core.conversations.stats()
+    # The process is gone with the render pending; D-ID fails it meanwhile.
+    did.release_all()
+    async with terminal(settings) as (_, screen, core):
+        await screen.wait_for("couldn't be made")
+        assert video in await core.conversations.stats()
+    async with terminal(settings) as (chat, screen, core):
+        await chat.handle("/help")
+        assert video in await core.conversations.stats()  # not given back twice
+    assert "couldn't be made" not in screen.text
+    assert did.credits_remaining == 99  # D-ID billed the one video it rendered

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from tests.fakes.did import AVATAR_MP4, FakeDID
+from tests.fakes.did import AVATAR_MP4, FakeDID, OutcomeStatus
 
 TALK = {
     "source_url": "https://example.com/avatar.png",
@@ -75,7 +75,8 @@ async def test_lifecycle_held_then_finished(
     assert done["user_data"] == TALK["user_data"]
     assert done["source_url"] == TALK["source_url"]
     assert done["config"]["fluent"] is True and done["config"]["stitch"] is True
-    assert done["duration"] == 1.0 and done["started_at"] and done["audio_url"]
+    assert done["duration"] == 0.8  # "Hello there!": 2 words at 150 words a minute
+    assert done["started_at"] and done["audio_url"]
     assert "pending_url" not in done
 
     video = await s3.get(done["result_url"])
@@ -168,6 +169,57 @@ async def test_credits_decrement_and_402_when_empty(
         "description": "not enough credits",
     }
     assert len(fake.talks) == 1
+
+
+def saying(words: int) -> dict[str, Any]:
+    """A talk whose script is `words` words long."""
+    provider = {"type": "microsoft", "voice_id": "en-US-JennyNeural"}
+    return {
+        **TALK,
+        "script": {"type": "text", "input": " ".join(["word"] * words), "provider": provider},
+    }
+
+
+async def test_duration_follows_the_script_and_each_started_15_s_costs_a_credit(
+    fake: FakeDID, client: httpx.AsyncClient
+) -> None:
+    fake.render_seconds = 0
+    short = await create(client, saying(10))  # 4 s at 150 words a minute: 1 credit
+    exact = await create(client, saying(37))  # 14.8 s: still 1 credit
+    long = await create(client, saying(40))  # 16 s: 2 credits
+    durations = [(await client.get(f"/talks/{t}")).json()["duration"] for t in (short, exact, long)]
+    assert durations == [4.0, 14.8, 16.0]
+    assert fake.credits_used == 4
+    assert (await client.get("/credits")).json()["remaining"] == 96
+
+
+@pytest.mark.parametrize("status", ["error", "rejected"])
+async def test_a_failed_talk_gives_its_credits_back(
+    fake: FakeDID, client: httpx.AsyncClient, status: OutcomeStatus
+) -> None:
+    fake.hold_renders = True
+    fake.next_outcome(status)
+    talk_id = await create(client, saying(40))
+    assert (await client.get("/credits")).json()["remaining"] == 98  # held while it renders
+    fake.finish(talk_id)
+    assert (await client.get(f"/talks/{talk_id}")).json()["status"] == status
+    assert (await client.get("/credits")).json()["remaining"] == 100
+    assert fake.credits_used == 0
+
+
+async def test_402_when_a_talk_costs_more_than_is_left(
+    fake: FakeDID, client: httpx.AsyncClient
+) -> None:
+    fake.credits_remaining = 1
+    response = await client.post("/talks", json=saying(40))  # 2 credits
+    assert response.status_code == 402
+    assert response.json() == {
+        "kind": "InsufficientCreditsError",
+        "description": "not enough credits",
+    }
+    assert fake.talks == {}
+    await create(client, saying(10))  # 1 credit still fits
+    assert fake.credits_remaining == 0 and fake.credits_used == 1
 
 
 async def test_scripted_error_outcome(

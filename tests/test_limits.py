@@ -2,10 +2,14 @@
 
 import asyncio
 import datetime as dt
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from core.quota import Limits, Quotas, SqliteCounters
+import aiosqlite
+import pytest
+
+from core.quota import Limits, Quotas, Reservation, SqliteCounters
 from core.types import ConversationKey, Failure, FinalText, Notice, Turn
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
@@ -14,6 +18,16 @@ from tests.harness import running_bot, settings_for, telegram_at, terminal
 from tests.test_database import open_db
 
 GROQ_REPLY = "Sure."  # what the fake model answers (tests/conftest.py)
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
+    """A migrated SQLite database, closed even when the test fails."""
+    connection = await open_db(tmp_path / "q.db")
+    try:
+        yield connection
+    finally:
+        await connection.close()
 
 
 async def turn(core: Any, chat: str, user: str, text: str = "hi") -> list[object]:
@@ -44,7 +58,9 @@ async def test_daily_render_quota_per_user_survives_a_restart(
     )
     assert "they reset in" in notice.message
     assert not isinstance(other[-1], Notice)
-    assert stats.startswith("Today (UTC): 4 messages, 3 videos")
+    # "Sure." is one word, about 0.4 s of speech: a credit for each video (one per started 15 s).
+    assert stats.startswith("Today (UTC): 4 messages, 3 videos of 1.2 s in all (≈ 3 D-ID credits)")
+    assert "0 errors, 1 refused over limits;" in stats and stats.endswith("videos rendering now.")
 
 
 async def test_daily_total_quota(tmp_path: Path, groq: FakeGroq, did: FakeDID) -> None:
@@ -68,16 +84,35 @@ async def test_message_rate_limit_per_user(tmp_path: Path, groq: FakeGroq) -> No
     assert len(groq.chat_bodies) == 4
 
 
-async def test_quota_resets_at_midnight_utc(tmp_path: Path) -> None:
-    db = await open_db(tmp_path / "q.db")
+async def test_quota_resets_at_midnight_utc(db: aiosqlite.Connection) -> None:
     now = [dt.datetime(2026, 11, 25, 23, 30, tzinfo=dt.UTC)]
     quotas = Quotas(SqliteCounters(db), Limits(renders_per_user=1), clock=lambda: now[0])
-    assert await quotas.admit_render("telegram:1") is None
-    refusal = await quotas.admit_render("telegram:1")
-    assert refusal is not None and "reset in 30 min" in refusal
+    assert isinstance(await quotas.reserve_render("telegram:1", 3), Reservation)
+    refusal = await quotas.reserve_render("telegram:1", 3)
+    assert isinstance(refusal, str) and "reset in 30 min" in refusal
     now[0] += dt.timedelta(hours=1)
-    assert await quotas.admit_render("telegram:1") is None
-    await db.close()
+    assert isinstance(await quotas.reserve_render("telegram:1", 3), Reservation)
+
+
+async def test_seconds_quota_refuses_a_long_video_and_says_what_is_left(
+    db: aiosqlite.Connection,
+) -> None:
+    now = dt.datetime(2026, 11, 25, 21, 15, tzinfo=dt.UTC)
+    limits = Limits(seconds_per_user=60, seconds_total=100)
+    quotas = Quotas(SqliteCounters(db), limits, clock=lambda: now)
+    assert isinstance(await quotas.reserve_render("telegram:1", 45), Reservation)
+    assert await quotas.reserve_render("telegram:1", 20) == (
+        "No video this time: this answer needs about 20 s of video and you have 15 s left"
+        " today; they reset in 2 h 45 min."
+    )
+    assert isinstance(await quotas.reserve_render("telegram:1", 15), Reservation)  # exactly
+    assert "your 60 seconds of avatar video for today are used up" in str(
+        await quotas.reserve_render("telegram:1", 1)
+    )
+    assert isinstance(await quotas.reserve_render("telegram:2", 40), Reservation)
+    assert "today's seconds of avatar video are all used" in str(
+        await quotas.reserve_render("telegram:3", 1)
+    )
 
 
 async def test_render_pause_after_out_of_credits_is_told_once(
@@ -125,7 +160,7 @@ async def test_stats_for_admins(tmp_path: Path, groq: FakeGroq, did: FakeDID) ->
             await tg.wait_for(lambda: len(tg.sent(1001, "sendMessage")) == 2)
             await tg.wait_for_sent(1002, "sendMessage")
     stats = tg.sent(1001, "sendMessage")[-1].text or ""
-    assert stats.startswith("Today (UTC): 1 messages, 1 videos")
+    assert stats.startswith("Today (UTC): 1 messages, 1 videos of 0.4 s in all (≈ 1 D-ID credits)")
     assert tg.sent(1002, "sendMessage")[0].text == "Only the bot's admins can use /stats."
 
 
@@ -148,9 +183,8 @@ async def test_telegram_allow_list(tmp_path: Path, groq: FakeGroq) -> None:
 
 
 async def test_a_burst_of_admissions_shares_statements_and_counts_in_order(
-    tmp_path: Path,
+    db: aiosqlite.Connection,
 ) -> None:
-    db = await open_db(tmp_path / "q.db")
     statements: list[str] = []
     await db.set_trace_callback(statements.append)
     now = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
@@ -163,4 +197,3 @@ async def test_a_burst_of_admissions_shares_statements_and_counts_in_order(
     inserts = [sql for sql in statements if sql.startswith("INSERT INTO counters")]
     assert 1 <= len(inserts) < len(users) // 2
     assert (await quotas.today())["messages"] == len(users)
-    await db.close()

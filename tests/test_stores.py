@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from bot import commands
 from bot.settings import Settings
 from bot.wiring import Storage, open_core, open_storage, sqlite_path
-from core.quota import Limits, Quotas
+from core.quota import EVERYONE, Limits, Quotas, Reservation
 from core.types import ChatMessage, ConversationKey, JobState
 
 KEY = ConversationKey("telegram", "42")
@@ -23,7 +23,11 @@ MIGRATIONS = [
     "0002_reliability.sql",
     "0003_job_leases.sql",
     "0004_inbox_leases.sql",
+    "0005_render_budgets.sql",
 ]
+DAY = "2026-11-25"
+NOON = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+Opener = Callable[[], Awaitable[Storage]]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -42,17 +46,45 @@ async def storage(database_url: str) -> AsyncIterator[Storage]:
     await opened.close()
 
 
-async def test_migrations_apply_once(database_url: str) -> None:
-    first = await open_storage(database_url)
+async def _opener(url: str) -> AsyncIterator[Opener]:
+    opened: list[Storage] = []
+
+    async def open_again() -> Storage:
+        opened.append(await open_storage(url))
+        return opened[-1]
+
+    try:
+        yield open_again
+    finally:
+        for storage in opened:
+            await storage.close()  # closing twice is harmless
+
+
+@pytest.fixture
+async def opener(database_url: str) -> AsyncIterator[Opener]:
+    """Opens the database again and again (restarts); each one is closed after the test."""
+    async for open_again in _opener(database_url):
+        yield open_again
+
+
+@pytest.fixture
+async def pg_opener(postgres_url: str) -> AsyncIterator[Opener]:
+    """Opens replicas on one PostgreSQL database; each one is closed after the test."""
+    async for open_again in _opener(postgres_url):
+        yield open_again
+
+
+async def test_migrations_apply_once(opener: Opener) -> None:
+    first = await opener()
     await first.close()
-    again = await open_storage(database_url)
+    again = await opener()
     await again.close()
     assert first.applied == MIGRATIONS
     assert again.applied == []
 
 
-async def test_history_window_order_topics_and_restart(database_url: str) -> None:
-    storage = await open_storage(database_url)
+async def test_history_window_order_topics_and_restart(opener: Opener) -> None:
+    storage = await opener()
     history = storage.history
     for n in range(5):
         await history.append(KEY, [ChatMessage("user", f"q{n}"), ChatMessage("assistant", f"a{n}")])
@@ -68,13 +100,12 @@ async def test_history_window_order_topics_and_restart(database_url: str) -> Non
     assert await history.recent(KEY, 0) == []
     await storage.close()
 
-    storage = await open_storage(database_url)  # a restart keeps the history
+    storage = await opener()  # a restart keeps the history
     history = storage.history
     assert len(await history.recent(KEY, 100)) == 10
     await history.clear(KEY)
     assert await history.recent(KEY, 100) == []
     assert len(await history.recent(TOPIC, 100)) == 1
-    await storage.close()
 
 
 async def test_history_reads_at_once_each_get_their_conversation(storage: Storage) -> None:
@@ -93,14 +124,16 @@ async def test_history_reads_at_once_each_get_their_conversation(storage: Storag
 
 async def test_sqlite_history_reads_at_once_share_statements(tmp_path: Path) -> None:
     storage = await open_storage(f"sqlite:///{tmp_path / 'bot.db'}")
-    statements: list[str] = []
-    db = storage.history._db  # type: ignore[attr-defined]
-    await db.set_trace_callback(statements.append)
-    keys = [ConversationKey("web", f"c{n}") for n in range(40)]
-    await asyncio.gather(*(storage.history.recent(key, 20) for key in keys))
-    reads = [sql for sql in statements if "FROM messages" in sql]
-    assert 1 <= len(reads) < 10
-    await storage.close()
+    try:
+        statements: list[str] = []
+        db = storage.history._db  # type: ignore[attr-defined]
+        await db.set_trace_callback(statements.append)
+        keys = [ConversationKey("web", f"c{n}") for n in range(40)]
+        await asyncio.gather(*(storage.history.recent(key, 20) for key in keys))
+        reads = [sql for sql in statements if "FROM messages" in sql]
+        assert 1 <= len(reads) < 10
+    finally:
+        await storage.close()
 
 
 async def test_preferences_are_per_chat(storage: Storage) -> None:
@@ -117,6 +150,7 @@ async def test_jobs_move_through_states(storage: Storage) -> None:
     jobs = storage.jobs
     job = await jobs.create(TOPIC, "hello", target='{"message_id": 5}')
     assert job.state is JobState.QUEUED and job.key == TOPIC and isinstance(job.id, int)
+    assert (job.reserved_day, job.reserved_scope, job.reserved_ms) == (None, None, 0)
     assert (job.text, job.target, job.talk_id, job.video_path, job.error) == (
         "hello",
         '{"message_id": 5}',
@@ -138,9 +172,9 @@ async def test_jobs_move_through_states(storage: Storage) -> None:
 
 
 async def test_inbox_records_once_and_the_next_process_takes_the_unanswered(
-    database_url: str,
+    opener: Opener,
 ) -> None:
-    first = await open_storage(database_url)
+    first = await opener()
     inbox = first.inbox
     assert await inbox.last_key("telegram") is None
     assert await inbox.record("telegram", "100", '{"n": 1}') is True
@@ -156,21 +190,18 @@ async def test_inbox_records_once_and_the_next_process_takes_the_unanswered(
     assert await inbox.claim_unanswered("telegram") == []  # its own: it is answering them
     await inbox.release()  # it stops
     await first.close()
-    second = await open_storage(database_url)
-    try:
-        taken = await second.inbox.claim_unanswered("telegram")
-        assert [(e.platform, e.message_key, e.payload) for e in taken] == [
-            ("telegram", "101", '{"n": 2}')
-        ]
-        assert isinstance(taken[0].id, int)
-        assert await second.inbox.claim_unanswered("telegram") == []  # taken once
-        assert [e.message_key for e in await second.inbox.claim_unanswered("discord")] == ["100"]
-    finally:
-        await second.close()
+    second = await opener()
+    taken = await second.inbox.claim_unanswered("telegram")
+    assert [(e.platform, e.message_key, e.payload) for e in taken] == [
+        ("telegram", "101", '{"n": 2}')
+    ]
+    assert isinstance(taken[0].id, int)
+    assert await second.inbox.claim_unanswered("telegram") == []  # taken once
+    assert [e.message_key for e in await second.inbox.claim_unanswered("discord")] == ["100"]
 
 
-async def test_inbox_records_a_batch_in_one_go(database_url: str) -> None:
-    storage = await open_storage(database_url)
+async def test_inbox_records_a_batch_in_one_go(opener: Opener) -> None:
+    storage = await opener()
     inbox = storage.inbox
     assert await inbox.record("telegram", "7", '{"n": 7}') is True
     batch = [("7", '{"n": 7}'), ("8", '{"n": 8}'), ("9", '{"n": 9}'), ("8", '{"n": 8}')]
@@ -180,20 +211,17 @@ async def test_inbox_records_a_batch_in_one_go(database_url: str) -> None:
     assert await inbox.last_key("telegram") == "9"
     await inbox.release()
     await storage.close()
-    successor = await open_storage(database_url)
-    try:
-        taken = await successor.inbox.claim_unanswered("telegram")
-        assert [e.message_key for e in taken] == ["7", "8", "9"]
-    finally:
-        await successor.close()
+    successor = await opener()
+    taken = await successor.inbox.claim_unanswered("telegram")
+    assert [e.message_key for e in taken] == ["7", "8", "9"]
 
 
-async def test_replicas_take_over_only_what_a_crashed_replica_held(postgres_url: str) -> None:
+async def test_replicas_take_over_only_what_a_crashed_replica_held(
+    postgres_url: str, pg_opener: Opener
+) -> None:
     import asyncpg
 
-    crashed = await open_storage(postgres_url)
-    alive = await open_storage(postgres_url)
-    starting = await open_storage(postgres_url)
+    crashed, alive, starting = await pg_opener(), await pg_opener(), await pg_opener()
     clock = await asyncpg.connect(postgres_url)
 
     async def lapse(*keys: str) -> None:
@@ -221,8 +249,6 @@ async def test_replicas_take_over_only_what_a_crashed_replica_held(postgres_url:
         assert [e.message_key for e in await alive.inbox.claim_unanswered("web")] == ["a", "b"]
     finally:
         await clock.close()
-        for storage in (crashed, alive, starting):
-            await storage.close()
 
 
 async def test_counters_add_get_and_prune(storage: Storage) -> None:
@@ -248,13 +274,125 @@ async def test_quotas_on_the_counters(storage: Storage) -> None:
     quotas = Quotas(storage.counters, limits, clock=lambda: now[0])
     assert [await quotas.admit_message("u1") for _ in range(3)][:2] == [None, None]
     assert await quotas.admit_message("u1") is not None
-    assert await quotas.admit_render("u1") is None
-    refusal = await quotas.admit_render("u1")
-    assert refusal is not None and "reset in 30 min" in refusal
+    assert await quotas.reserve_render("u1", 16.5) == Reservation(DAY, "u1", 16_500)
+    refusal = await quotas.reserve_render("u1", 1)
+    assert isinstance(refusal, str) and "reset in 30 min" in refusal
     await quotas.note("errors")
-    assert await quotas.today() == {"messages": 4, "renders": 1, "errors": 1, "refusals": 0}
+    assert await quotas.today() == {
+        "messages": 4,
+        "renders": 1,
+        "render_ms": 16_500,
+        "render_credits": 2,  # 16.5 s: two started 15 s
+        "errors": 1,
+        "refusals": 0,
+    }
     now[0] += dt.timedelta(hours=1)
-    assert await quotas.admit_render("u1") is None
+    assert isinstance(await quotas.reserve_render("u1", 1), Reservation)
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [Limits(renders_total=5), Limits(seconds_total=20), Limits(seconds_per_user=20)],
+    ids=["videos", "seconds", "one user's seconds"],
+)
+async def test_reservations_at_once_never_pass_a_budget(storage: Storage, limits: Limits) -> None:
+    quotas = Quotas(storage.counters, limits, clock=lambda: NOON)
+    # One user for a per-user budget, a hundred users for the others; 4 s each: 5 fit in 20 s.
+    users = ["u0"] * 100 if limits.seconds_per_user else [f"u{n}" for n in range(100)]
+    held = await asyncio.gather(*(quotas.reserve_render(user, 4) for user in users))
+    granted = [r for r in held if isinstance(r, Reservation)]
+    assert len(granted) == 5
+    assert all(
+        isinstance(r, str) and r.startswith("No video this time") for r in held if r not in granted
+    )
+    counters = storage.counters
+    assert await counters.get(DAY, EVERYONE, "renders") == 5
+    assert await counters.get(DAY, EVERYONE, "render_ms") == 20_000
+    assert await counters.get(DAY, EVERYONE, "render_credits") == 5
+    per_user = [await counters.get(DAY, user, "render_ms") for user in sorted(set(users))]
+    assert sum(per_user) == 20_000  # a refused user's own count is unchanged
+
+
+async def test_a_refusal_by_one_limit_leaves_the_others_unchanged(storage: Storage) -> None:
+    limits = Limits(renders_per_user=1, renders_total=2, seconds_per_user=30, seconds_total=60)
+    quotas = Quotas(storage.counters, limits, clock=lambda: NOON)
+    counters = storage.counters
+
+    async def counts(user: str) -> list[int]:
+        names = ("renders", "render_ms")
+        return [await counters.get(DAY, scope, n) for scope in (user, EVERYONE) for n in names]
+
+    assert isinstance(await quotas.reserve_render("u1", 10), Reservation)
+    assert await counts("u1") == [1, 10_000, 1, 10_000]  # the user's and the total, together
+    # u1's own video limit refuses: the total is left as it was.
+    assert "your 1 avatar videos" in str(await quotas.reserve_render("u1", 10))
+    assert await counts("u1") == [1, 10_000, 1, 10_000]
+    # u2's own seconds limit refuses a 31 s video.
+    refused = await quotas.reserve_render("u2", 31)
+    assert "needs about 31 s of video and you have 30 s left today" in str(refused)
+    assert await counts("u2") == [0, 0, 1, 10_000]
+    assert isinstance(await quotas.reserve_render("u2", 25), Reservation)
+    # The total refuses u3 (2 videos today): u3's own counts stay at zero.
+    assert "today's avatar videos are all used" in str(await quotas.reserve_render("u3", 1))
+    assert await counts("u3") == [0, 0, 2, 35_000]
+
+
+async def test_a_refund_gives_the_reservation_back_once_also_after_a_restart(
+    opener: Opener,
+) -> None:
+    storage = await opener()
+    quotas = Quotas(storage.counters, Limits(renders_total=2), clock=lambda: NOON)
+    kept = await quotas.reserve_render("u1", 20)
+    held = await quotas.reserve_render("u2", 40)
+    assert isinstance(kept, Reservation) and isinstance(held, Reservation)
+    job = await storage.jobs.create(KEY, "hello", "", reservation=held)
+    assert (job.reserved_day, job.reserved_scope, job.reserved_ms) == (DAY, "u2", 40_000)
+    assert Reservation.of(job) == held
+    assert await quotas.reserve_render("u3", 1) == (
+        "No video this time: today's avatar videos are all used; they reset in 12 h 0 min."
+    )
+    await storage.close()
+
+    storage = await opener()  # a restart: the job still knows its reservation
+    quotas = Quotas(storage.counters, Limits(renders_total=2), clock=lambda: NOON)
+    (resumed,) = await storage.jobs.unfinished()
+    assert Reservation.of(resumed) == held
+    assert await quotas.refund(resumed) is True
+    assert await quotas.today() | {"messages": 0} == {
+        "messages": 0,
+        "renders": 1,
+        "render_ms": 20_000,
+        "render_credits": 2,  # the 20 s video: 2 credits; the 40 s one's 3 are back
+        "errors": 0,
+        "refusals": 0,
+    }
+    assert await storage.counters.get(DAY, "u2", "render_ms") == 0
+    await storage.close()
+
+    storage = await opener()
+    quotas = Quotas(storage.counters, Limits(renders_total=2), clock=lambda: NOON)
+    assert await quotas.refund(resumed) is False  # once: not again after another restart
+    assert await storage.counters.get(DAY, EVERYONE, "renders") == 1
+    assert await storage.counters.get(DAY, EVERYONE, "render_ms") == 20_000
+    assert await quotas.refund(await storage.jobs.create(KEY, "no budget", "")) is False
+    assert isinstance(await quotas.reserve_render("u3", 1), Reservation)  # room again
+
+
+async def test_counters_add_within_limits_and_never_below_zero(storage: Storage) -> None:
+    from core.quota import Charge
+
+    counters = storage.counters
+    first = [Charge(DAY, "a", "x", 3, limit=5), Charge(DAY, "b", "x", 7)]
+    assert await counters.add_within(first) is None
+    assert await counters.add_within([Charge(DAY, "b", "x", 1), Charge(DAY, "a", "x", 3, 5)]) == 1
+    assert [await counters.get(DAY, s, "x") for s in "ab"] == [3, 7]  # all or nothing
+    assert (
+        await counters.add_within([Charge(DAY, "a", "x", -10), Charge(DAY, "c", "x", -1)]) is None
+    )
+    assert [await counters.get(DAY, s, "x") for s in "abc"] == [0, 7, 0]
+    assert await counters.add_within([]) is None
+    with pytest.raises(ValueError, match="once per call"):
+        await counters.add_within([Charge(DAY, "a", "x", 1), Charge(DAY, "a", "x", 1)])
 
 
 def settings_with(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **env: str) -> Settings:
@@ -298,27 +436,23 @@ async def test_migrate_command_and_core_on_the_database_url(
 
 
 async def test_postgres_replicas_claim_disjoint_jobs_and_take_over_lapsed_leases(
-    postgres_url: str,
+    pg_opener: Opener,
 ) -> None:
-    a, b = await open_storage(postgres_url), await open_storage(postgres_url)
-    try:
-        key = ConversationKey("telegram", "1")
-        held = await a.jobs.create(key, "held by a", "", "replica-a", 60)
-        free = [await a.jobs.create(key, f"free {n}", "") for n in range(10)]
-        first, second = await asyncio.gather(
-            a.jobs.claim("replica-a", 60), b.jobs.claim("replica-b", 60)
-        )
-        ids_a, ids_b = {j.id for j in first}, {j.id for j in second}
-        assert not ids_a & ids_b  # SKIP LOCKED: no job goes to two replicas
-        assert ids_a | ids_b == {j.id for j in [held, *free]}
-        assert held.id in ids_a  # a replica keeps (and renews) its own
-        await b.jobs.claim("replica-b", 60)
-        assert held.id not in {j.id for j in await b.jobs.claim("replica-b", 60)}
-        await a.jobs.create(key, "a crashed: its lease lapses", "", "replica-a", 0)
-        taken = await b.jobs.claim("replica-b", 60)
-        assert "a crashed: its lease lapses" in {j.text for j in taken}
-        await b.jobs.release("replica-b")
-        assert {j.id for j in await a.jobs.claim("replica-a", 60)} >= ids_b  # released: free
-    finally:
-        await a.close()
-        await b.close()
+    a, b = await pg_opener(), await pg_opener()
+    key = ConversationKey("telegram", "1")
+    held = await a.jobs.create(key, "held by a", "", "replica-a", 60)
+    free = [await a.jobs.create(key, f"free {n}", "") for n in range(10)]
+    first, second = await asyncio.gather(
+        a.jobs.claim("replica-a", 60), b.jobs.claim("replica-b", 60)
+    )
+    ids_a, ids_b = {j.id for j in first}, {j.id for j in second}
+    assert not ids_a & ids_b  # SKIP LOCKED: no job goes to two replicas
+    assert ids_a | ids_b == {j.id for j in [held, *free]}
+    assert held.id in ids_a  # a replica keeps (and renews) its own
+    await b.jobs.claim("replica-b", 60)
+    assert held.id not in {j.id for j in await b.jobs.claim("replica-b", 60)}
+    await a.jobs.create(key, "a crashed: its lease lapses", "", "replica-a", 0)
+    taken = await b.jobs.claim("replica-b", 60)
+    assert "a crashed: its lease lapses" in {j.text for j in taken}
+    await b.jobs.release("replica-b")
+    assert {j.id for j in await a.jobs.claim("replica-a", 60)} >= ids_b  # released: free

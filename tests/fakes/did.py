@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import secrets
 import time
 from collections import deque
@@ -35,6 +36,12 @@ ENDPOINTS = frozenset(
 )
 # D-ID caps user_data, which it echoes back in the talk and in the webhook, at 1000 characters.
 USER_DATA_MAX = 1000
+# Billing as D-ID bills: each video is rounded up to the next 15 seconds, a credit for each
+# (https://www.d-id.com/pricing/studio, FAQ), and a talk that fails (error, rejected) costs
+# nothing. Credits are held when a talk is created and given back if it fails.
+BILLED_SECONDS = 15
+# How fast the text-to-speech voices speak, about 150 words a minute: a text talk's duration.
+WORDS_PER_SECOND = 2.5
 SOURCE_SCHEMES = ("http://", "https://", "s3://")
 DEFAULT_CONFIG: dict[str, Any] = {
     "stitch": False,
@@ -92,6 +99,8 @@ class FakeTalk:
     held: bool
     finished: bool = False
     deleted: bool = False
+    duration: float = 1.0  # seconds of video, from the script
+    cost: int = 1  # credits, held from its creation unless it fails
     polls: int = 0  # GET /talks/{id} requests received, faulted ones included
     downloads: int = 0  # GET /results/{id}.mp4 requests received, faulted ones included
     result_url: str | None = None  # set by next_result_url(); else the fake's own /results URL
@@ -104,6 +113,11 @@ class _Fault:
     body: Any
     headers: dict[str, str]
     times: int
+
+
+def talk_credits(duration: float) -> int:
+    """What a finished talk of `duration` seconds costs: a credit per started 15 seconds."""
+    return max(1, math.ceil(duration / BILLED_SECONDS))
 
 
 def _iso(moment: datetime) -> str:
@@ -208,10 +222,11 @@ class FakeDID(LocalServer):
         self.render_seconds = render_seconds  # applies to talks created afterwards
         self.hold_renders = False  # new talks stay "started" until finish()/release_all()
         self.expire_results = False  # result URLs answer 403 "Request has expired"
-        self.credits_remaining = credits_remaining
+        self._credits = credits_remaining  # the balance before any talk's cost
         self.credits_total = credits_total
         self.user_id = "google-oauth2|100000000000000000001"
-        self.video_duration = 1.0  # seconds; the length of tests/data/avatar.mp4
+        # Seconds of video for an audio script (the fake does not decode the audio).
+        self.video_duration = 1.0
         self.video = AVATAR_MP4.read_bytes()
         # With a size, result downloads stream that many bytes (chunked unless sized=True).
         self.oversized_result: int | None = None
@@ -339,6 +354,27 @@ class FakeDID(LocalServer):
                 changed = self._changed
                 await changed.wait()
 
+    @property
+    def credits_used(self) -> int:
+        """Credits the talks cost: every talk's, held while it renders, except failed ones."""
+        failed = ("error", "rejected")
+        return sum(t.cost for t in self.talks.values() if self.status_of(t) not in failed)
+
+    @property
+    def credits_remaining(self) -> int:
+        """The balance `GET /credits` reports."""
+        return self._credits - self.credits_used
+
+    @credits_remaining.setter
+    def credits_remaining(self, value: int) -> None:
+        self._credits = value + self.credits_used
+
+    def duration_of(self, script: dict[str, Any]) -> float:
+        """The seconds of video a script makes: its words at the voice's pace (audio: fixed)."""
+        if script["type"] != "text":
+            return self.video_duration
+        return round(len(script["input"].split()) / WORDS_PER_SECOND, 3)
+
     def status_of(self, talk: FakeTalk) -> str:
         """The talk's status right now: created → started → done/error/rejected."""
         elapsed = time.monotonic() - talk.created_mono
@@ -375,7 +411,7 @@ class FakeDID(LocalServer):
             if script["type"] == "audio"
             else f"{self.base_url}/talks-audio/{talk.id}/microsoft.wav"
         )
-        data["duration"] = self.video_duration
+        data["duration"] = talk.duration
         if status == "started":
             data["pending_url"] = f"s3://d-id-talks-prod/{self.user_id}/{talk.id}/pending.mp4"
         elif status == "done":
@@ -462,9 +498,9 @@ class FakeDID(LocalServer):
             return _did_error(400, "BadRequestError", "request body must be valid JSON")
         if problem := _validate_talk(body):
             return _did_error(400, "BadRequestError", problem)
-        if self.credits_remaining <= 0:
+        duration = self.duration_of(body["script"])
+        if talk_credits(duration) > self.credits_remaining:
             return _did_error(402, "InsufficientCreditsError", "not enough credits")
-        self.credits_remaining -= 1
         talk = FakeTalk(
             id="tlk_" + secrets.token_urlsafe(16)[:21],
             request=body,
@@ -473,6 +509,8 @@ class FakeDID(LocalServer):
             created_mono=time.monotonic(),
             render_seconds=self.render_seconds,
             held=self.hold_renders,
+            duration=duration,
+            cost=talk_credits(duration),
             result_url=self._result_urls.popleft() if self._result_urls else None,
         )
         self.talks[talk.id] = talk
