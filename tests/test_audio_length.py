@@ -38,6 +38,7 @@ FORMATS = {
     "safari": ["-c:a", "aac", "-movflags", "frag_keyframe+empty_moov", "-f", "mp4"],
 }
 PIPED = {"webm", "safari"}
+CONVERSATION = "alice-0123456789"  # a web chat conversation id
 MIME = {"vorbis": "audio/ogg", "m4a": "audio/mp4", "safari": "audio/mp4", "mp3": "audio/mpeg"}
 
 
@@ -153,7 +154,7 @@ async def test_web_chat_declines_a_long_recording_before_whisper(
         await adapter.start()
         try:
             url = f"http://127.0.0.1:{adapter.port}/ws"
-            async with session.ws_connect(url) as ws:
+            async with session.ws_connect(url, params={"conversation": CONVERSATION}) as ws:
                 ready = await ws.receive_json(timeout=5)
                 assert ready["type"] == "status" and ready["state"] == "ready"
                 await ws.send_bytes(long)
