@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dtm
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -302,3 +303,67 @@ async def test_application_polls_and_answers_a_pushed_text(fake: FakeTelegram) -
     [sent] = fake.sent(CHAT)
     assert (sent.text, sent.reply_to) == ("echo: ping", 1)
     assert fake.pending_updates == []  # the last getUpdates confirmed the handled update
+
+
+async def test_a_server_older_than_a_method_answers_404_which_ptb_calls_invalid_token() -> None:
+    async with FakeTelegram(without={"sendMessageDraft"}) as old:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{old.base_url}/bot{old.token}/sendMessageDraft") as resp:
+                assert resp.status == 404
+                assert await resp.json() == {
+                    "ok": False,
+                    "error_code": 404,
+                    "description": "Not Found",
+                }
+        async with make_bot(old) as client:  # getMe works: the token is fine
+            with pytest.raises(InvalidToken, match="Not Found"):
+                await client.send_message_draft(CHAT, draft_id=1, text="thinking")
+
+
+async def test_get_updates_conflicts_while_a_webhook_is_set(bot: Bot, fake: FakeTelegram) -> None:
+    fake.push_text(CHAT, "pending")
+    assert await bot.set_webhook("https://bot.example.com/hook")
+    with pytest.raises(
+        Conflict,
+        match="^Conflict: can't use getUpdates method while webhook is active; use deleteWebhook",
+    ):
+        await bot.get_updates(timeout=0)
+    assert await bot.delete_webhook(drop_pending_updates=False)
+    assert [u.message.text for u in await bot.get_updates(timeout=0) if u.message] == ["pending"]
+
+
+async def test_group_permissions_refuse_like_telegram(bot: Bot, fake: FakeTelegram) -> None:
+    fake.set_permissions(-5, can_send_videos=False)
+    fake.push_text(-5, "hi", chat_type="supergroup")
+    with pytest.raises(BadRequest, match="^Not enough rights to send videos to the chat$"):
+        await bot.send_video(-5, b"\x00" * 10, filename="a.mp4")
+    assert (await bot.send_message(-5, "text is still allowed")).text
+    fake.set_permissions(-5, can_send_messages=False)
+    with pytest.raises(BadRequest, match="^Not enough rights to send text messages to the chat$"):
+        await bot.send_message(-5, "no more")
+    await bot.send_video(CHAT, b"\x00" * 10, filename="a.mp4")  # a private chat has no such rules
+
+
+async def test_a_held_upload_cut_before_it_completes_is_never_sent(fake: FakeTelegram) -> None:
+    held = fake.hold_next("sendVideo")
+    async with make_bot(fake) as client:
+        upload = asyncio.create_task(client.send_video(CHAT, b"\x00" * 10, filename="a.mp4"))
+        await asyncio.wait_for(held.arrived.wait(), 5)
+        upload.cancel()  # the bot gives up (or dies): its connection closes mid-upload
+        with contextlib.suppress(asyncio.CancelledError):
+            await upload
+        await asyncio.wait_for(held.cut.wait(), 5)
+        held.release()
+        again = fake.hold_next("sendVideo")
+        sending = asyncio.create_task(client.send_video(CHAT, b"\x01" * 10, filename="b.mp4"))
+        await asyncio.wait_for(again.arrived.wait(), 5)
+        again.release()
+        assert (await sending).video is not None
+    assert [s.video for s in fake.sent(CHAT, "sendVideo")] == [b"\x01" * 10]
+
+
+async def test_observers_see_each_call_as_it_arrives(bot: Bot, fake: FakeTelegram) -> None:
+    seen: list[object] = []
+    fake.observe("sendMessage", lambda params: seen.append(params["text"]))
+    await bot.send_message(CHAT, "one")
+    assert seen == ["one"]

@@ -7,17 +7,23 @@ query, urlencoded form, multipart or JSON parameters, like Telegram) and
 documents, mentions, replies, forum topics) that the bot fetches with long-polling
 ``getUpdates``; what the bot sends is kept as a per-chat transcript (``fake.sent(chat_id)``).
 Errors use Telegram's shape ``{"ok": false, "error_code", "description", "parameters"}``.
+
+Like the real server it answers 404 ``Not Found`` for a method it does not serve
+(``FakeTelegram(without={"sendMessageDraft"})`` plays a server older than Bot API 9.3), 409 to
+``getUpdates`` while a webhook is set, and refuses what a group's permissions deny
+(``set_permissions``). ``hold_next`` holds a call as a slow upload that has not arrived yet.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import html
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypedDict, TypeVar, Unpack
 
@@ -51,6 +57,11 @@ CONFLICT = (
     "is running"
 )
 BLOCKED = "Forbidden: bot was blocked by the user"
+# What a group's permissions refuse (TDLib's can_send_message_content, after "Bad Request: ").
+NO_RIGHTS = {
+    "can_send_messages": "not enough rights to send text messages to the chat",
+    "can_send_videos": "not enough rights to send videos to the chat",
+}
 _DESCRIPTIONS = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -137,6 +148,18 @@ class _Fault:
     retry_after: int | None
     chat_id: int | None
     times: int
+
+
+class HeldCall:
+    """A call held by ``hold_next``: it arrived, and its upload completes on ``release()``."""
+
+    def __init__(self) -> None:
+        self.arrived = asyncio.Event()
+        self.released = asyncio.Event()
+        self.cut = asyncio.Event()  # the bot's connection closed before the release
+
+    def release(self) -> None:
+        self.released.set()
 
 
 @dataclass
@@ -396,7 +419,7 @@ def _as_chat_id(value: Any) -> int:
 class FakeTelegram(LocalServer):
     """Local Telegram Bot API server; use as ``async with FakeTelegram() as fake:``."""
 
-    def __init__(self, token: str = DEFAULT_TOKEN) -> None:
+    def __init__(self, token: str = DEFAULT_TOKEN, *, without: Iterable[str] = ()) -> None:
         self.token = token
         self.bot_user: JSON = {
             "id": int(token.split(":", 1)[0]),
@@ -421,6 +444,9 @@ class FakeTelegram(LocalServer):
         self._faults: dict[str, list[_Fault]] = {}
         self._delays: dict[str, list[float]] = {}
         self._drops: dict[str, int] = {}  # method -> calls whose connection is cut unanswered
+        self._holds: dict[str, list[HeldCall]] = {}
+        self._observers: dict[str, list[Callable[[JSON], None]]] = {}
+        self._permissions: dict[int, JSON] = {}  # group chat -> ChatPermissions
         self._poll_generation = 0
         self.webhook: JSON | None = None
         self._changed = asyncio.Event()
@@ -449,6 +475,9 @@ class FakeTelegram(LocalServer):
             "deletemessage": self._delete_message,
             "answercallbackquery": lambda p, f: True,
         }
+        # A server older than these methods answers them like any unknown method: 404.
+        for name in without:
+            self._methods.pop(name.lower())
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -557,6 +586,30 @@ class FakeTelegram(LocalServer):
     def delay_next(self, method: str, seconds: float, *, times: int = 1) -> None:
         """Hold the next ``times`` calls of ``method`` for ``seconds`` before answering."""
         self._delays.setdefault(method.lower(), []).extend([seconds] * times)
+
+    def hold_next(self, method: str) -> HeldCall:
+        """Hold the next call of ``method`` before its body is read, as a slow upload.
+
+        It completes once released; if the bot's connection is gone by then (the bot died
+        mid-upload), Telegram never got the whole request and nothing is sent.
+        """
+        held = HeldCall()
+        self._holds.setdefault(method.lower(), []).append(held)
+        return held
+
+    def observe(self, method: str, callback: Callable[[JSON], None]) -> None:
+        """Call ``callback(params)`` as each call of ``method`` arrives, before it is handled."""
+        self._observers.setdefault(method.lower(), []).append(callback)
+
+    def set_permissions(self, chat_id: int, **permissions: bool) -> None:
+        """Change a group's default permissions (``can_send_videos=False``...), like its admins."""
+        self._permissions.setdefault(chat_id, {}).update(permissions)
+
+    def _check_rights(self, chat: JSON, permission: str) -> None:
+        if chat["type"] != "private" and not self._permissions.get(chat["id"], {}).get(
+            permission, True
+        ):
+            raise _bad(NO_RIGHTS[permission])
 
     def block(self, chat_id: int) -> None:
         """The user blocked the bot: every call aimed at this chat gets 403."""
@@ -805,6 +858,8 @@ class FakeTelegram(LocalServer):
             assert request.transport is not None
             request.transport.abort()
             return web.Response(status=500)  # never sent: the connection is gone
+        if api and not await self._upload_completes(api.group(2).lower(), request):
+            return web.Response(status=500)  # never sent: the connection is gone
         try:
             raw_json, form, files = await _read_body(request)
         except web.HTTPRequestEntityTooLarge:
@@ -838,6 +893,8 @@ class FakeTelegram(LocalServer):
             handler = self._methods.get(name.lower())
             if handler is None:
                 raise ApiError(404, "Not Found")
+            for observer in self._observers.get(name.lower(), []):
+                observer(params)
             await self._apply_faults(name.lower(), params)
             result = handler(params, files)
             if asyncio.iscoroutine(result):
@@ -847,6 +904,25 @@ class FakeTelegram(LocalServer):
         finally:
             self._notify()
         return web.json_response({"ok": True, "result": result})
+
+    async def _upload_completes(self, method: str, request: web.Request) -> bool:
+        """Wait out a held call; False when the bot's connection went away meanwhile."""
+        if not (holds := self._holds.get(method)):
+            return True
+        held = holds.pop(0)
+        held.arrived.set()
+        self._notify()
+        while not (held.released.is_set() or self._closed.is_set()):
+            # aiohttp tells a handler nothing when its client goes: look at the connection.
+            if request.transport is None or request.transport.is_closing():
+                held.cut.set()
+                self._notify()
+                return False
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.01):
+                    await held.released.wait()
+        transport = request.transport
+        return held.released.is_set() and transport is not None and not transport.is_closing()
 
     def _download(self, request: web.Request) -> web.Response:
         match = _FILE_PATH.fullmatch(request.path)
@@ -921,6 +997,7 @@ class FakeTelegram(LocalServer):
 
     def _send_message(self, params: JSON, files: object) -> JSON:
         chat = self._target_chat(params)
+        self._check_rights(chat, "can_send_messages")
         text, entities = _rendered(params, "text", "entities", MAX_TEXT_LENGTH)
         fields = {"text": text, **({"entities": entities} if entities else {})}
         if "link_preview_options" in params:
@@ -966,6 +1043,7 @@ class FakeTelegram(LocalServer):
 
     def _send_video(self, params: JSON, files: dict[str, UploadedFile]) -> JSON:
         chat = self._target_chat(params)
+        self._check_rights(chat, "can_send_videos")
         video = params.get("video")
         upload = files.get(video.removeprefix("attach://") if isinstance(video, str) else "video")
         upload = upload or files.get("video")
