@@ -1,8 +1,12 @@
 """AiohttpRequest: python-telegram-bot's calls, uploads and downloads over aiohttp."""
 
+import ast
+import asyncio
+import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
@@ -104,3 +108,69 @@ async def test_a_request_works_again_after_a_shutdown(tg: FakeTelegram) -> None:
     async with bot_on(tg.base_url, tg.token, request) as bot:
         await bot.send_message(CHAT, "two")
     assert [s.text for s in tg.sent(CHAT, "sendMessage")] == ["one", "two"]
+
+
+async def test_the_pool_timeout_does_not_bound_opening_a_connection(tg: FakeTelegram) -> None:
+    # PTB's pool timeout is only the wait for a free slot; connecting has its own 5 s.
+    request = AiohttpRequest(pool_timeout=1e-9)
+    async with bot_on(tg.base_url, tg.token, request) as bot:
+        await bot.send_message(CHAT, "over a new connection")
+    assert [s.text for s in tg.sent(CHAT, "sendMessage")] == ["over a new connection"]
+
+
+async def test_a_full_pool_times_out_without_sending(tg: FakeTelegram) -> None:
+    held = tg.hold_next("sendMessage")
+    async with bot_on(tg.base_url, tg.token, AiohttpRequest(1, pool_timeout=0.1)) as bot:
+        first = asyncio.create_task(bot.send_message(CHAT, "first"))
+        try:
+            await asyncio.wait_for(held.arrived.wait(), 5)
+            with pytest.raises(TimedOut, match="Pool timeout.*not\\* sent"):
+                await bot.send_message(CHAT, "second")
+        finally:
+            held.release()
+            await first
+    assert [s.text for s in tg.sent(CHAT, "sendMessage")] == ["first"]
+
+
+async def test_opening_a_connection_is_bounded_by_the_connect_timeout(tg: FakeTelegram) -> None:
+    # A server whose accept queue is full never completes the TCP handshake.
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        root = f"http://127.0.0.1:{server.getsockname()[1]}"
+        queued = [socket.socket() for _ in range(3)]
+        try:
+            for client in queued:
+                client.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    client.connect(server.getsockname())
+            request = AiohttpRequest(connect_timeout=0.2)
+            await request.initialize()
+            try:
+                async with asyncio.timeout(3):  # well before the 5 s default
+                    with pytest.raises(TimedOut):
+                        await bot_on(root, tg.token, request).send_message(CHAT, "hello")
+            finally:
+                await request.shutdown()
+        finally:
+            for client in queued:
+                client.close()
+
+
+def test_the_adapter_imports_nothing_private() -> None:
+    folder = Path(__file__).parent.parent / "adapters" / "telegram"
+    private = []
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [f"{node.module}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            private += [f"{path.name}: {name}" for name in names if _is_private(name)]
+    assert private == []
+
+
+def _is_private(dotted: str) -> bool:
+    return any(part.startswith("_") for part in dotted.split(".") if part != "__future__")

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
 from telegram import Update
-
-# PTB's own HTTPXRequest resolves its timeout defaults with these two.
-from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+# PTB's HTTPXRequest words a pool timeout this way; the request never left.
+POOL_TIMEOUT = (
+    "Pool timeout: All connections in the connection pool are occupied. Request was *not* sent "
+    "to Telegram. Consider adjusting the connection pool size or the pool timeout."
+)
 
 
 class AiohttpRequest(BaseRequest):
@@ -24,6 +28,11 @@ class AiohttpRequest(BaseRequest):
     connections) per request; a Bot API call costs about a third of that CPU this way, which
     matters with hundreds of chats answered at once. Parameters go out as PTB's do: a form
     of JSON-encoded values, multipart when there are files.
+
+    The timeouts mean what HTTPXRequest's do: `connect` bounds opening a new connection (DNS,
+    TCP and TLS), `read` each wait for the server's answer, `pool` only the wait for a free
+    connection slot. aiohttp has no write timeout, so an upload's whole exchange is bounded by
+    connect + write + read instead.
     """
 
     FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -42,6 +51,7 @@ class AiohttpRequest(BaseRequest):
         self._on_status = on_status  # told each answer's HTTP status (for metrics)
         self._read, self._media_write = read_timeout, media_write_timeout
         self._connect, self._pool = connect_timeout, pool_timeout
+        self._slots = asyncio.Semaphore(connection_pool_size)
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -52,6 +62,8 @@ class AiohttpRequest(BaseRequest):
     async def initialize(self) -> None:
         """Open the session (again, after a shutdown)."""
         if self._session is None or self._session.closed:
+            # The pool's slots: holding one, a request never waits on aiohttp's own limit.
+            self._slots = asyncio.Semaphore(self._pool_size)
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._pool_size),
                 headers={"User-Agent": self.USER_AGENT},
@@ -67,15 +79,15 @@ class AiohttpRequest(BaseRequest):
         url: str,
         method: str,
         request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        read_timeout: object = BaseRequest.DEFAULT_NONE,
+        write_timeout: object = BaseRequest.DEFAULT_NONE,
+        connect_timeout: object = BaseRequest.DEFAULT_NONE,
+        pool_timeout: object = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         """Send one request; PTB turns the status and body into a result or an error."""
         if self._session is None or self._session.closed:
             raise RuntimeError("AiohttpRequest is not initialized")
-        files = request_data.multipart_data if request_data else None
+        files = bool(request_data and request_data.multipart_data)
         data: aiohttp.FormData | bytes | None = None
         headers = None
         if files and request_data is not None:
@@ -84,26 +96,42 @@ class AiohttpRequest(BaseRequest):
             # What aiohttp's FormData makes of a dict, without its per-request machinery:
             # a draft or message goes out on the path to the user's first text.
             data, headers = urlencode(request_data.json_parameters).encode(), self.FORM
-        read = _value(read_timeout, self._read)
+        read, connect = _value(read_timeout, self._read), _value(connect_timeout, self._connect)
+        write = _value(write_timeout, self._media_write)
         timeout = aiohttp.ClientTimeout(
-            sock_connect=_value(connect_timeout, self._connect),
+            connect=connect,  # aiohttp's connect covers DNS, TCP and TLS of a new connection
             sock_read=read,
-            connect=_value(pool_timeout, self._pool),
-            # aiohttp has no write timeout: bound an upload's whole exchange instead.
-            total=_upload_bound(_value(write_timeout, self._media_write), read) if files else None,
+            total=_upload_bound(connect, write, read) if files else None,
         )
-        try:
-            async with self._session.request(
-                method, url, data=data, headers=headers, timeout=timeout
-            ) as response:
-                body = await response.read()
-        except TimeoutError as error:
-            raise TimedOut from error
-        except aiohttp.ClientError as error:
-            raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
+        async with self._slot(_value(pool_timeout, self._pool)):
+            try:
+                async with self._session.request(
+                    method, url, data=data, headers=headers, timeout=timeout
+                ) as response:
+                    body = await response.read()
+            except TimeoutError as error:
+                raise TimedOut from error
+            except aiohttp.ClientError as error:
+                raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
         if self._on_status is not None:
             self._on_status(response.status)
         return response.status, body
+
+    @asynccontextmanager
+    async def _slot(self, pool_timeout: float | None) -> AsyncIterator[None]:
+        """Hold one of the pool's connection slots, waiting at most `pool_timeout` for it."""
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(pool_timeout):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise TimedOut(POOL_TIMEOUT) from None
+        else:
+            await self._slots.acquire()
+        try:
+            yield
+        finally:
+            self._slots.release()
 
 
 class UpdatesRequest(AiohttpRequest):
@@ -145,9 +173,14 @@ def _multipart(request_data: RequestData) -> aiohttp.FormData:
     return form
 
 
-def _value(given: ODVInput[float], default: float | None) -> float | None:
-    return default if isinstance(given, DefaultValue) else given
+def _value(given: object, default: float | None) -> float | None:
+    """A timeout passed for one call, or ours when PTB passes one of its "not given" markers."""
+    if given is None:
+        return None
+    if isinstance(given, int | float) and not isinstance(given, bool):
+        return float(given)
+    return default  # BaseRequest.DEFAULT_NONE: PTB's documented "not passed"
 
 
-def _upload_bound(write: float | None, read: float | None) -> float | None:
-    return None if write is None or read is None else write + read
+def _upload_bound(*parts: float | None) -> float | None:
+    return None if any(part is None for part in parts) else sum(p for p in parts if p is not None)
