@@ -98,7 +98,11 @@ class TelegramAdapter:
         self.actions = ChatActions(self.application.bot)
         self.delivery = TelegramDelivery(lambda: self.application.bot, self.actions, upload_limit)
         self._handlers = TelegramHandlers(
-            conversations, self.application.bot, self.actions, set(admins or [])
+            conversations,
+            self.application.bot,
+            self.actions,
+            set(admins or []),
+            self.delivery.refusals,
         )
         self._register(allowed_chats or [])
 

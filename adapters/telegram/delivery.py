@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 from telegram import Bot, ReplyParameters
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest, Forbidden, TelegramError
 
 from adapters.telegram import format as fmt
 from adapters.telegram.actions import ChatActions
@@ -23,6 +24,35 @@ UPLOAD_LIMIT = 50 * 1024 * 1024
 # A video upload takes longer than PTB's 20-second default write timeout allows.
 UPLOAD_TIMEOUT = 180.0
 CAPTION_CHARS = 200
+# Telegram's answer when a group's permissions deny the bot media: "Bad Request: not enough
+# rights to send videos to the chat".
+NO_RIGHTS = "not enough rights to send"
+NO_VIDEOS = (
+    "🎬 I can't send videos in this chat: its permissions don't allow me to "
+    "(an admin can change that, or /avatar off stops them)."
+)
+# A chat that refused a video is told once in this long, and gets no renders meanwhile.
+REFUSAL_SECONDS = 3600.0
+
+
+class VideoRefusals:
+    """Chats whose permissions refused a video lately."""
+
+    def __init__(self, seconds: float = REFUSAL_SECONDS) -> None:
+        self._seconds = seconds
+        self._told: dict[int, float] = {}  # chat id -> monotonic time it was told
+
+    def refused_lately(self, chat_id: int) -> bool:
+        """Whether the chat refused a video (and was told) less than `seconds` ago."""
+        told = self._told.get(chat_id)
+        return told is not None and time.monotonic() - told < self._seconds
+
+    def note(self, chat_id: int) -> bool:
+        """Note a refusal; True when the chat is to be told (once per `seconds`)."""
+        if self.refused_lately(chat_id):
+            return False
+        self._told[chat_id] = time.monotonic()
+        return True
 
 
 class TelegramDelivery:
@@ -32,6 +62,7 @@ class TelegramDelivery:
         self, bot: Callable[[], Bot], actions: ChatActions, upload_limit: int = UPLOAD_LIMIT
     ) -> None:
         self._bot, self._actions, self._upload_limit = bot, actions, upload_limit
+        self.refusals = VideoRefusals()
 
     async def deliver_video(self, ready: VideoReady) -> None:
         """Upload the MP4 (D-ID's URL expires, so Telegram never fetches it itself)."""
@@ -61,7 +92,10 @@ class TelegramDelivery:
         except Forbidden as error:
             raise PermanentDeliveryError(str(error)) from error
         except BadRequest as error:
-            if "chat not found" in error.message.lower():
+            reason = error.message.lower()
+            if NO_RIGHTS in reason and self.refusals.note(target.chat_id):
+                await self._say(target, NO_VIDEOS)
+            if NO_RIGHTS in reason or "chat not found" in reason:
                 raise PermanentDeliveryError(str(error)) from error
             raise
 
@@ -84,6 +118,8 @@ class TelegramDelivery:
             )
         except Forbidden as error:
             log.info("chat %s is gone: %s", target.chat_id, error)
+        except TelegramError as error:
+            log.warning("could not tell chat %s about its video: %s", target.chat_id, error)
 
 
 def _reply(target: Target) -> ReplyParameters:

@@ -23,6 +23,7 @@ from adapters.telegram.convert import (
     strip_mention,
     thread_of,
 )
+from adapters.telegram.delivery import VideoRefusals
 from adapters.telegram.stream import AnswerStream, DraftSupport
 from core.audio import MAX_AUDIO_SECONDS, TOO_LONG
 from core.conversation import Conversations, KeyedLocks
@@ -56,10 +57,16 @@ class TelegramHandlers:
     """Turns updates into core turns and shows the answers."""
 
     def __init__(
-        self, conversations: Conversations, bot: Bot, actions: ChatActions, admins: set[str]
+        self,
+        conversations: Conversations,
+        bot: Bot,
+        actions: ChatActions,
+        admins: set[str],
+        refusals: VideoRefusals | None = None,
     ) -> None:
         self._conversations, self._bot, self._actions = conversations, bot, actions
         self._admins = admins
+        self._refusals = refusals or VideoRefusals()
         self._locks = KeyedLocks()
         self._drafts = DraftSupport()
 
@@ -159,32 +166,6 @@ class TelegramHandlers:
         thread = thread_of(message)
         private = message.chat.type == ChatType.PRIVATE
         interval = PRIVATE_INTERVAL if private else GROUP_INTERVAL
-        async with self._locks.hold(key):
-            try:
-                async with self._actions.showing(
-                    message.chat_id, thread, ChatAction.TYPING, interval
-                ) as typing:
-                    await self._answer(message, text, media, private, typing)
-            except Forbidden as error:
-                log.info("chat %s blocked the bot: %s", message.chat_id, error)
-            except _Declined as reason:
-                await self._reply(message, str(reason))
-            except Exception:
-                log.exception("answering in chat %s failed", message.chat_id)
-                await self._reply(message, OOPS)
-
-    async def _answer(
-        self,
-        message: Message,
-        text: str | None,
-        media: MediaRef | None,
-        private: bool,
-        typing: Showing,
-    ) -> None:
-        key, thread = conversation_key(message), thread_of(message)
-        user = str(message.from_user.id) if message.from_user else ""
-        audio = await self._download(media) if media else None
-        turn = Turn(key, user, text=text, audio=audio)
         stream = AnswerStream(
             self._bot,
             chat_id=message.chat_id,
@@ -193,6 +174,34 @@ class TelegramHandlers:
             private=private,
             drafts=self._drafts,
         )
+        async with self._locks.hold(key):
+            try:
+                async with self._actions.showing(
+                    message.chat_id, thread, ChatAction.TYPING, interval
+                ) as typing:
+                    await self._answer(message, text, media, stream, typing)
+            except Forbidden as error:
+                log.info("chat %s blocked the bot: %s", message.chat_id, error)
+            except _Declined as reason:
+                await self._reply(message, str(reason))
+            except Exception:
+                log.exception("answering in chat %s failed", message.chat_id)
+                if not stream.finished:  # an answer already shown is not followed by an apology
+                    await self._reply(message, OOPS)
+
+    async def _answer(
+        self,
+        message: Message,
+        text: str | None,
+        media: MediaRef | None,
+        stream: AnswerStream,
+        typing: Showing,
+    ) -> None:
+        key, thread = conversation_key(message), thread_of(message)
+        user = str(message.from_user.id) if message.from_user else ""
+        audio = await self._download(media) if media else None
+        turn = Turn(key, user, text=text, audio=audio)
+        private = message.chat.type == ChatType.PRIVATE
         async with aclosing(self._conversations.handle(turn)) as events:
             async for event in events:
                 if isinstance(event, Transcript):
@@ -209,17 +218,22 @@ class TelegramHandlers:
                     await stream.fail(event.message)
 
     async def _render(self, turn: Turn, text: str, target: Target, private: bool) -> None:
+        if self._refusals.refused_lately(target.chat_id):
+            return  # the chat's permissions refuse videos, and it was told so
         job = await self._conversations.render_avatar(turn.key, text, target.dump(), turn.user_id)
         if isinstance(job, Notice):
             reply = ReplyParameters(target.message_id, allow_sending_without_reply=True)
-            await call(
-                lambda: self._bot.send_message(
-                    target.chat_id,
-                    f"🎬 {job.message}",
-                    message_thread_id=target.thread_id,
-                    reply_parameters=reply,
+            try:
+                await call(
+                    lambda: self._bot.send_message(
+                        target.chat_id,
+                        f"🎬 {job.message}",
+                        message_thread_id=target.thread_id,
+                        reply_parameters=reply,
+                    )
                 )
-            )
+            except TelegramError as error:
+                log.info("chat %s: the video notice was not sent: %s", target.chat_id, error)
         elif job is not None:
             interval = PRIVATE_INTERVAL if private else GROUP_INTERVAL
             self._actions.hold(target.chat_id, target.thread_id, ChatAction.RECORD_VIDEO, interval)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from telegram import Bot, Update
-from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.error import InvalidToken, RetryAfter
 from telegram.ext import BaseUpdateProcessor
 
 from adapters.telegram.calls import retry_seconds
@@ -17,6 +19,8 @@ from core.inflight import InFlight
 from core.ports import Inbox
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Telegram holds a getUpdates request open this long when there is nothing to deliver.
 POLL_TIMEOUT = 10
@@ -72,36 +76,50 @@ class InboxPoller:
         return len(entries)
 
     async def run(self) -> None:
-        """Poll until cancelled."""
-        last = await self._inbox.last_key(PLATFORM)
+        """Poll until cancelled, after removing a webhook a previous run may have left."""
+        await self._retrying("deleteWebhook", self._delete_webhook)
+        last = await self._retrying("reading the inbox", lambda: self._inbox.last_key(PLATFORM))
         offset = int(last) + 1 if last is not None else None
-        failures = 0
         while True:
-            try:
-                updates = await self._bot.get_updates(
-                    offset=offset,
-                    timeout=POLL_TIMEOUT,
-                    allowed_updates=[Update.MESSAGE],
-                    read_timeout=POLL_TIMEOUT + 10,
-                )
-                failures = 0
-            except RetryAfter as error:
-                await asyncio.sleep(retry_seconds(error))
-                continue
-            except InvalidToken:
-                log.error("Telegram refused TELEGRAM_BOT_TOKEN; polling stops")
-                raise
-            except (NetworkError, TelegramError) as error:
-                failures += 1
-                log.warning("getUpdates failed (%s); retrying", error)
-                await asyncio.sleep(min(30.0, 0.5 * 2**failures))
-                continue
+            updates = await self._retrying("getUpdates", functools.partial(self._fetch, offset))
             if updates:
-                await self._accept(updates)
+                # Only a recorded batch moves the offset, which confirms it to Telegram.
                 offset = updates[-1].update_id + 1
                 # Building the next long poll takes ~0.5 ms of the event loop: let the
                 # updates just queued get their model requests out first.
                 await asyncio.sleep(ANSWERS_FIRST_SECONDS)
+
+    async def _delete_webhook(self) -> None:
+        # While a webhook is set getUpdates answers 409; pending updates stay for polling.
+        await self._bot.delete_webhook(drop_pending_updates=False)
+
+    async def _fetch(self, offset: int | None) -> tuple[Update, ...]:
+        """One long poll, its updates recorded: a batch that fails to record is fetched again."""
+        updates = await self._bot.get_updates(
+            offset=offset,
+            timeout=POLL_TIMEOUT,
+            allowed_updates=[Update.MESSAGE],
+            read_timeout=POLL_TIMEOUT + 10,
+        )
+        if updates:
+            await self._accept(updates)
+        return updates
+
+    async def _retrying(self, what: str, step: Callable[[], Awaitable[T]]) -> T:
+        """Run `step` until it succeeds, backing off; only a refused token stops polling."""
+        failures = 0
+        while True:
+            try:
+                return await step()
+            except RetryAfter as error:
+                await asyncio.sleep(retry_seconds(error))
+            except InvalidToken:
+                log.error("Telegram refused TELEGRAM_BOT_TOKEN; polling stops")
+                raise
+            except Exception as error:  # network, Bot API or database: all worth retrying
+                failures += 1
+                log.warning("%s failed (%s); retrying", what, error)
+                await asyncio.sleep(min(30.0, 0.5 * 2**failures))
 
     async def _accept(self, updates: Sequence[Update]) -> None:
         """Record the batch in one statement, then queue the updates not seen before."""
