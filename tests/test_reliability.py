@@ -268,3 +268,22 @@ async def test_web_message_cut_by_a_stop_is_answered_on_restart_and_not_twice(
                     video = await ws.receive_json(timeout=5)
     assert video["turn"] == "t1"
     assert len(groq.chat_bodies) == 2
+
+
+async def test_telegram_video_cut_mid_upload_is_delivered_once_after_restart(
+    tmp_path: Path, env: dict[str, str], tg: FakeTelegram, did: FakeDID
+) -> None:
+    # The upload is still arriving at Telegram when the bot dies: the video was not delivered.
+    upload = tg.hold_next("sendVideo")
+    first = await start(tmp_path, env, tg)
+    tg.push_text(CHAT, "hello")
+    await asyncio.wait_for(upload.arrived.wait(), 20)
+    first.kill()
+    await first.wait()
+    second = await start(tmp_path, env, tg)
+    await tg.wait_for_sent(CHAT, "sendVideo", timeout=20)
+    second.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(second.wait(), 20) == 0
+    assert len(tg.sent(CHAT, "sendVideo")) == 1
+    assert len(tg.sent(CHAT, "sendMessage")) == 1
+    assert len(did.calls("/talks", "POST")) == 1  # the rendered video was kept, not paid twice
