@@ -53,13 +53,15 @@ async def check_telegram(core: Core) -> str:
 
 
 async def check_discord(core: Core) -> str:
-    """The bot token works (GET /users/@me)."""
+    """The bot token works (GET /users/@me) and the gateway accepts it and the intents (READY)."""
     from adapters.discord.app import DiscordAdapter
+    from bot.run import use_discord
 
     settings = core.settings
     assert settings.DISCORD_BOT_TOKEN is not None
+    use_discord(settings)
     token = settings.DISCORD_BOT_TOKEN.get_secret_value()
-    return await DiscordAdapter.check(token, url(settings.DISCORD_API_BASE_URL))
+    return await DiscordAdapter.check(token, settings.DISCORD_MESSAGE_CONTENT)
 
 
 def _is_discord_login_failure(exc: Exception) -> bool:

@@ -61,19 +61,35 @@ def configured_adapters(settings: Settings) -> list[AdapterFactory]:
     return factories
 
 
+def use_discord(settings: Settings) -> None:
+    """Point discord.py at DISCORD_API_BASE_URL and DISCORD_GATEWAY_URL; quiet its voice warnings.
+
+    discord.py offers both URLs only as process-wide class attributes (`Route.BASE`,
+    `DiscordWebSocket.DEFAULT_GATEWAY`): one process talks to one Discord, set here alone.
+    """
+    import yarl
+    from discord.gateway import DiscordWebSocket
+    from discord.http import Route
+
+    from adapters.discord.gateway import quiet_voice_warnings
+
+    Route.BASE = url(settings.DISCORD_API_BASE_URL).rstrip("/")
+    if settings.DISCORD_GATEWAY_URL:
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(str(settings.DISCORD_GATEWAY_URL))
+    quiet_voice_warnings()
+
+
 def _discord(settings: Settings) -> AdapterFactory:
     from adapters.discord.app import DiscordAdapter
 
     assert settings.DISCORD_BOT_TOKEN is not None
     token = settings.DISCORD_BOT_TOKEN.get_secret_value()
-    gateway = str(settings.DISCORD_GATEWAY_URL) if settings.DISCORD_GATEWAY_URL else None
 
     def build(core: Core) -> PlatformAdapter:
+        use_discord(settings)
         return DiscordAdapter(
             core.conversations,
             token=token,
-            api_base=url(settings.DISCORD_API_BASE_URL),
-            gateway_url=gateway,
             message_content=settings.DISCORD_MESSAGE_CONTENT,
             guild_ids=settings.DISCORD_GUILD_IDS,
             shard_count=settings.DISCORD_SHARD_COUNT,

@@ -32,6 +32,8 @@ def settings_for(tmp_path: Path, groq: FakeGroq, did: FakeDID | None, **override
         # Limits are off unless a test sets them (tests/test_limits.py does).
         "AVATAR_DAILY_LIMIT_PER_USER": None,
         "AVATAR_DAILY_LIMIT_TOTAL": None,
+        "AVATAR_DAILY_SECONDS_PER_USER": None,
+        "AVATAR_DAILY_SECONDS_TOTAL": None,
         "USER_MESSAGES_PER_MINUTE": None,
     }
     if did is not None:

@@ -5,6 +5,7 @@ import os
 import sys
 from pathlib import Path
 
+from bot.wiring import MIGRATIONS_DIR
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
 from tests.harness import telegram_at
@@ -88,11 +89,15 @@ async def test_chat_ends_at_end_of_input(tmp_path: Path, groq: FakeGroq) -> None
 
 async def test_migrate_then_up_to_date(tmp_path: Path, groq: FakeGroq) -> None:
     env = environment(tmp_path, groq, None)
-    assert (await avatarbot(tmp_path, env, "migrate"))[:2] == (
-        0,
-        "applied: 0001_initial.sql, 0002_reliability.sql, 0003_job_leases.sql,"
-        " 0004_inbox_leases.sql\n",
-    )
+    shipped = sorted(path.name for path in MIGRATIONS_DIR.glob("*.sql"))
+    assert shipped[:4] == [
+        "0001_initial.sql",
+        "0002_reliability.sql",
+        "0003_job_leases.sql",
+        "0004_inbox_leases.sql",
+    ]
+    applied = f"applied: {', '.join(shipped)}\n"
+    assert (await avatarbot(tmp_path, env, "migrate"))[:2] == (0, applied)
     assert (await avatarbot(tmp_path, env, "migrate"))[:2] == (0, "database is up to date\n")
 
 
@@ -160,10 +165,18 @@ async def test_check_discord(tmp_path: Path, groq: FakeGroq) -> None:
 
     async with FakeDiscord() as dc:
         env = environment(
-            tmp_path, groq, None, DISCORD_BOT_TOKEN=dc.token, DISCORD_API_BASE_URL=dc.api_url
+            tmp_path,
+            groq,
+            None,
+            DISCORD_BOT_TOKEN=dc.token,
+            DISCORD_API_BASE_URL=dc.api_url,
+            DISCORD_GATEWAY_URL=dc.gateway_url,
         )
         code, out, err = await avatarbot(tmp_path, env, "check")
-        assert (code, out.splitlines()[-1]) == (0, "discord: ok — logged in as avatar"), err
+        assert (code, out.splitlines()[-1]) == (
+            0,
+            "discord: ok — logged in as avatar, gateway READY",
+        ), err
         env["DISCORD_BOT_TOKEN"] = "wrong.token.value"
         code, out, _ = await avatarbot(tmp_path, env, "check")
         assert (code, out.splitlines()[-1]) == (

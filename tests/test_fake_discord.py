@@ -21,6 +21,7 @@ with warnings.catch_warnings():  # discord.py imports audioop, deprecated since 
     from discord import app_commands
 
 from tests.fakes.discord import (
+    ATTACH_FILES,
     BOT_ID,
     GUILD_ID,
     LOADING,
@@ -386,3 +387,95 @@ async def test_auto_sharded_client_asks_for_the_gateway(fake: FakeDiscord) -> No
         assert fake.identify is not None and fake.identify["shard"] == [0, 1]
         guild = client.get_guild(GUILD_ID)
         assert guild is not None and not guild.unavailable
+
+
+async def test_a_reply_without_its_ping_loses_its_content_without_the_intent(
+    fake: FakeDiscord,
+) -> None:
+    client = Bot(message_content=False)
+    async with running(client, fake):
+        mine = await text_channel(client).send("the bot speaks")
+        await fake.push_message(TEXT_CHANNEL_ID, "quiet reply", reply_to=mine.id, reply_ping=False)
+        quiet = await next_item(client.messages)
+        assert (quiet.content, quiet.attachments, quiet.embeds, quiet.mentions) == ("", [], [], [])
+        assert quiet.reference is not None and quiet.reference.message_id == mine.id
+        replied = quiet.reference.resolved
+        assert isinstance(replied, discord.Message) and replied.author == client.user
+        await fake.push_message(TEXT_CHANNEL_ID, "loud reply", reply_to=mine.id)
+        loud = await next_item(client.messages)
+        assert loud.content == "loud reply" and client.user in loud.mentions
+
+
+async def test_a_denied_permission_refuses_like_discord(bot: Bot, fake: FakeDiscord) -> None:
+    updated = asyncio.ensure_future(bot.wait_for("guild_channel_update", timeout=5))
+    await fake.deny(TEXT_CHANNEL_ID, ATTACH_FILES)
+    _, channel = await updated  # Discord sends CHANNEL_UPDATE with the new overwrite
+    assert isinstance(channel, discord.TextChannel) and channel.guild.me is not None
+    assert not channel.permissions_for(channel.guild.me).attach_files
+    assert channel.permissions_for(channel.guild.me).send_messages
+    await channel.send("text still goes")
+    with pytest.raises(discord.Forbidden) as refused:
+        await channel.send(file=discord.File(io.BytesIO(MP4), "avatar.mp4"))
+    assert (refused.value.status, refused.value.code, refused.value.text) == (
+        403,
+        50013,
+        "Missing Permissions",
+    )
+    rejected = fake.calls("/messages", "POST")[-1]
+    assert rejected.files  # recorded, though refused
+    pushed = await fake.push_interaction("talk", {"text": "hi"})
+    interaction, _, _ = await next_item(bot.invocations)
+    assert not interaction.app_permissions.attach_files
+    assert int(pushed.payload["app_permissions"]) & ATTACH_FILES == 0
+    await interaction.response.defer(thinking=True)
+    with pytest.raises(discord.Forbidden):
+        await interaction.followup.send(file=discord.File(io.BytesIO(MP4), "avatar.mp4"))
+    await interaction.followup.send("text still goes")
+
+
+async def test_identify_refusals_close_with_discords_codes() -> None:
+    async def close_code(fake: FakeDiscord, query: str, identify: dict[str, object]) -> int | None:
+        async with aiohttp.ClientSession() as http:
+            async with http.ws_connect(f"{fake.gateway_url}?{query}") as ws:
+                assert json.loads((await ws.receive()).data)["op"] == 10
+                await ws.send_json({"op": 2, "d": {"token": fake.token, **identify}})
+                assert (await ws.receive()).type is aiohttp.WSMsgType.CLOSE
+                return ws.close_code
+
+    async with FakeDiscord(shards_required=2) as fake:
+        v10 = "v=10&encoding=json"
+        assert await close_code(fake, "v=8&encoding=json", {"intents": 0}) == 4012
+        assert await close_code(fake, v10, {"intents": 1 << 30}) == 4013
+        assert await close_code(fake, v10, {"intents": 0, "shard": [2, 2]}) == 4010
+        assert await close_code(fake, v10, {"intents": 0}) == 4011  # no shard: one of one
+    async with FakeDiscord(privileged_intents=0) as fake:
+        assert await close_code(fake, "v=10&encoding=json", {"intents": 1 << 15}) == 4014
+
+
+async def test_a_token_reset_drops_the_session_and_refuses_the_old_token(fake: FakeDiscord) -> None:
+    old = fake.token
+    async with aiohttp.ClientSession() as http:
+        url = f"{fake.gateway_url}?v=10&encoding=json"
+        async with http.ws_connect(url) as ws:
+            await ws.receive()  # HELLO
+            await ws.send_json({"op": 2, "d": {"token": old, "intents": 0}})
+            ready = json.loads((await ws.receive()).data)
+            assert ready["t"] == "READY"
+            await fake.reset_token("MTEwMDAwMDAwMDAwMDAwMDAwMQ.GnEwOn.new-token")
+            while (await ws.receive()).type is aiohttp.WSMsgType.TEXT:
+                pass  # GUILD_CREATE
+            assert ws.close_code == 4000  # resumable
+        async with http.ws_connect(url) as ws:
+            await ws.receive()
+            resume = {"token": old, "session_id": ready["d"]["session_id"], "seq": 1}
+            await ws.send_json({"op": 6, "d": resume})
+            assert json.loads((await ws.receive()).data) == {"op": 9, "d": False}
+        async with http.ws_connect(url) as ws:
+            await ws.receive()
+            await ws.send_json({"op": 2, "d": {"token": old, "intents": 0}})
+            assert (await ws.receive()).type is aiohttp.WSMsgType.CLOSE
+            assert ws.close_code == 4004
+    client = discord.Client(intents=discord.Intents.none())
+    with pytest.raises(discord.LoginFailure):
+        await client.login(old)  # REST refuses the old token too
+    await client.close()

@@ -117,6 +117,8 @@ async def test_two_bot_processes_one_killed_halfway_every_video_once(
                 "DID_MAX_CONCURRENT_RENDERS": "100",
                 "AVATAR_DAILY_LIMIT_PER_USER": "",
                 "AVATAR_DAILY_LIMIT_TOTAL": "",
+                "AVATAR_DAILY_SECONDS_PER_USER": "",
+                "AVATAR_DAILY_SECONDS_TOTAL": "",
                 "USER_MESSAGES_PER_MINUTE": "",
                 "AVATAR_JOB_LEASE_SECONDS": "1",
                 "TELEGRAM_BOT_TOKEN": tg.token,

@@ -7,17 +7,15 @@ import json
 import logging
 import time
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import Any
 
 import discord
-import yarl
-from discord import app_commands
-from discord.gateway import DiscordWebSocket
-from discord.http import Route
 
-from adapters.discord.convert import PLATFORM, Target, conversation_key
-from adapters.discord.delivery import TOKEN_MARGIN, DiscordDelivery
-from adapters.discord.handlers import HELP, DiscordHandlers, RecordedTalk
+from adapters.discord.commands import GatedTree, add_commands
+from adapters.discord.convert import PLATFORM, SAFE_MENTIONS, Target, conversation_key
+from adapters.discord.delivery import TOKEN_MARGIN, ChannelNotices, DiscordDelivery
+from adapters.discord.gateway import check_gateway, connect_until_ready, fix_for, gateway_intents
+from adapters.discord.handlers import DiscordHandlers, RecordedTalk
 from core.conversation import Conversations
 from core.errors import ConfigurationError
 from core.inflight import InFlight
@@ -28,6 +26,8 @@ log = logging.getLogger(__name__)
 
 # discord.py waits out a 429 itself; past this many seconds it raises instead of stalling a turn.
 MAX_RATELIMIT_TIMEOUT = 30.0
+# How long start-up waits for the gateway's READY (discord.py retries a failed connection itself).
+READY_TIMEOUT = 30.0
 
 
 class AvatarClient(discord.Client):
@@ -44,14 +44,19 @@ class AvatarClient(discord.Client):
         super().__init__(
             intents=intents,
             max_ratelimit_timeout=MAX_RATELIMIT_TIMEOUT,
-            allowed_mentions=discord.AllowedMentions.none(),
+            allowed_mentions=SAFE_MENTIONS,
             **options,
         )
         self.handlers, self._guilds, self.inbox = handlers, guilds, inbox
         self.in_flight = InFlight()
         self.stopping = False
-        self.tree = GatedTree(self)
-        _add_commands(self.tree, handlers)
+        self.gateway_ready = asyncio.Event()  # set by READY
+        self.tree = GatedTree(self, handlers)
+        add_commands(self.tree, handlers)
+
+    async def on_connect(self) -> None:
+        """READY arrived (discord.py's "connect" event; on_ready waits for the guilds too)."""
+        self.gateway_ready.set()
 
     async def setup_hook(self) -> None:
         """Publish the slash commands once per login (on_ready may fire many times)."""
@@ -145,72 +150,25 @@ class AvatarClient(discord.Client):
 class ShardedAvatarClient(AvatarClient, discord.AutoShardedClient):
     """The same client over several gateway shards, so that replicas can split the guilds."""
 
+    def __init__(self, *args: Any, **options: Any) -> None:
+        super().__init__(*args, **options)
+        self.ready_shards: set[int] = set()
 
-class GatedTree(app_commands.CommandTree["AvatarClient"]):
-    """Slash commands only where DISCORD_ALLOWED_GUILD_IDS allows."""
+    async def on_connect(self) -> None:
+        """One shard's READY: the gateway is ready once every shard of this process sent it."""
 
-    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        """Refuse commands outside the allowed guilds (DMs too, when a list is set)."""
-        client = interaction.client
-        assert isinstance(client, AvatarClient)
-        if client.handlers.allowed_here(interaction.guild_id):
-            return True
-        await interaction.response.send_message("This bot isn't available here.", ephemeral=True)
-        return False
-
-
-def _add_commands(tree: app_commands.CommandTree[AvatarClient], handlers: DiscordHandlers) -> None:
-    client = tree.client
-
-    @tree.command(name="talk", description="Talk to the avatar: text, or an audio file")
-    @app_commands.describe(text="What to say", audio="A voice or audio file to answer")
-    async def talk(
-        interaction: discord.Interaction,
-        text: str | None = None,
-        audio: discord.Attachment | None = None,
-    ) -> None:
-        await client.talk(interaction, text, audio)
-
-    @tree.command(name="reset", description="Forget this conversation")
-    async def reset(interaction: discord.Interaction) -> None:
-        await handlers.reset(conversation_key(interaction.channel))
-        await interaction.response.send_message("Done — I've forgotten our conversation.")
-
-    @tree.command(name="avatar", description="Switch avatar videos on or off here")
-    async def avatar(interaction: discord.Interaction, state: Literal["on", "off"]) -> None:
-        if not handlers.conversations.avatar_available:
-            await interaction.response.send_message("Avatar videos aren't set up on this bot.")
-            return
-        key = conversation_key(interaction.channel)
-        await handlers.conversations.set_avatar(key, state == "on")
-        await interaction.response.send_message(f"Avatar videos are {state} here.")
-
-    @tree.command(name="stats", description="Today's usage (admins only)")
-    async def stats(interaction: discord.Interaction) -> None:
-        if str(interaction.user.id) not in handlers.admins:
-            await interaction.response.send_message("Only the bot's admins can use /stats.")
-            return
-        await interaction.response.send_message(
-            await handlers.conversations.stats(), ephemeral=True
-        )
-
-    @tree.command(name="help", description="What this bot understands")
-    async def help_(interaction: discord.Interaction) -> None:
-        await interaction.response.send_message(HELP, ephemeral=True)
-
-    tree.error(_on_command_error)
-
-
-async def _on_command_error(
-    interaction: discord.Interaction, error: app_commands.AppCommandError
-) -> None:
-    log.error(
-        "slash command /%s failed: %r", interaction.command and interaction.command.name, error
-    )
+    async def on_shard_connect(self, shard_id: int) -> None:
+        """Count the shards whose READY arrived."""
+        self.ready_shards.add(shard_id)
+        if len(self.ready_shards) >= len(self.shard_ids or range(self.shard_count or 1)):
+            self.gateway_ready.set()
 
 
 class DiscordAdapter:
-    """Connects to the gateway in a named background task; REST and gateway URLs are settings."""
+    """Connects to the gateway in a watched background task.
+
+    discord.py's REST and gateway URLs are process-wide: bot/run.py sets them before building this.
+    """
 
     platform = PLATFORM
 
@@ -219,8 +177,6 @@ class DiscordAdapter:
         conversations: Conversations,
         *,
         token: str,
-        api_base: str,
-        gateway_url: str | None = None,
         message_content: bool = False,
         guild_ids: list[int] | None = None,
         shard_count: int | None = None,
@@ -231,17 +187,15 @@ class DiscordAdapter:
         inbox: Inbox,
         grace_seconds: float = 20.0,
     ) -> None:
-        # discord.py reads both URLs from class attributes: one process, one Discord.
-        Route.BASE = api_base.rstrip("/")
-        if gateway_url:
-            DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
-        intents = discord.Intents.default()
-        intents.message_content = message_content
+        intents = gateway_intents(message_content)
+        no_attach = ChannelNotices()  # shared: a channel hears it once, from either side
         handlers = DiscordHandlers(
             conversations,
             set(voice_channel_ids or []),
             allowed_guilds=set(allowed_guilds or []),
             admins=set(admins or []),
+            reads_content=message_content,
+            no_attach=no_attach,
         )
         guilds = guild_ids or []
         if shard_count is None:
@@ -255,38 +209,55 @@ class DiscordAdapter:
                 shard_count=shard_count,
                 shard_ids=shard_ids or None,
             )
-        self.delivery = DiscordDelivery(lambda: self.client)
+        self.delivery = DiscordDelivery(lambda: self.client, no_attach)
+        self.ready_timeout = READY_TIMEOUT
         self._token, self._grace = token, grace_seconds
         self._gateway: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
         self._replay: asyncio.Task[int] | None = None
 
     async def start(self) -> None:
-        """Log in over REST (checks the token, syncs commands), then connect to the gateway."""
+        """Log in over REST (checks the token, syncs commands), then wait for the gateway's READY.
+
+        A close that must not be retried (4004, 4010-4014) raises ConfigurationError naming the fix.
+        """
         try:
             await self.client.login(self._token)
         except discord.LoginFailure:
             await self.client.close()
             raise ConfigurationError("Discord refused DISCORD_BOT_TOKEN (GET /users/@me)") from None
-        self._gateway = asyncio.create_task(self.client.connect(), name="discord-gateway")
+        self._gateway = await connect_until_ready(
+            self.client, self.client.gateway_ready.wait, self.ready_timeout
+        )
+        self._watch = asyncio.create_task(self._watch_gateway(), name="discord-gateway-watch")
         self._replay = asyncio.create_task(self.client.replay(), name="discord-replay")
+
+    async def _watch_gateway(self) -> None:
+        """A gateway that ends while running stops Discord alone; the other platforms go on."""
+        assert self._gateway is not None
+        await asyncio.wait({self._gateway})
+        if self.client.stopping:
+            return
+        error = None if self._gateway.cancelled() else self._gateway.exception()
+        fix = fix_for(error) if error else None
+        log.error(
+            "Discord stopped (the other platforms keep running): %s",
+            fix or "the gateway connection ended",
+            exc_info=error if fix is None else None,  # unexpected: keep its traceback
+        )
+        await self._shut_down()
 
     async def take_over(self) -> int:
         """Answer the messages a stopped replica left unanswered."""
-        return await self.client.replay()
+        return 0 if self.client.stopping else await self.client.replay()
 
     @staticmethod
-    async def check(token: str, api_base: str) -> str:
-        """Log in over REST (GET /users/@me) and name the bot, for `avatarbot check`."""
-        Route.BASE = api_base.rstrip("/")
-        client = discord.Client(intents=discord.Intents.none())
-        try:
-            await client.login(token)
-            return f"logged in as {client.user}"
-        finally:
-            await client.close()
+    async def check(token: str, message_content: bool) -> str:
+        """For `avatarbot check`: REST login, then IDENTIFY and READY (or the close code)."""
+        return await check_gateway(token, message_content, READY_TIMEOUT)
 
     async def wait_until_ready(self) -> None:
-        """Wait for READY and the guilds (used by tests and `check`)."""
+        """Wait for READY and the guilds (used by tests)."""
         await self.client.wait_until_ready()
 
     async def stop(self) -> None:
@@ -294,6 +265,11 @@ class DiscordAdapter:
 
         Messages not answered by then stay in the inbox and are answered on the next start.
         """
+        await self._shut_down()
+        if self._watch is not None:
+            await asyncio.gather(self._watch, return_exceptions=True)
+
+    async def _shut_down(self) -> None:
         self.client.stopping = True
         if self._replay is not None:
             self._replay.cancel()

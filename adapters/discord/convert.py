@@ -17,8 +17,8 @@ MESSAGE_LIMIT = 2000
 DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024
 # Whisper takes at most 25 MB per request.
 AUDIO_LIMIT = 25 * 1024 * 1024
-# A model's output must ping nobody: not @everyone, not roles, not users it names.
-SAFE_MENTIONS = discord.AllowedMentions(everyone=False, roles=False, users=False, replied_user=True)
+# Every message pings nobody: not @everyone, roles or users a model names, nor whom it replies to.
+SAFE_MENTIONS = discord.AllowedMentions.none()
 
 _AUDIO_SUFFIXES = (".ogg", ".oga", ".opus", ".mp3", ".m4a", ".wav", ".webm", ".flac", ".mp4")
 
@@ -72,3 +72,14 @@ def filesize_limit(channel: object) -> int:
     """The upload limit of a place: its guild's (boosts raise it), else Discord's default."""
     guild = getattr(channel, "guild", None)
     return guild.filesize_limit if guild is not None else DEFAULT_FILESIZE_LIMIT
+
+
+def can_attach(message: discord.Message) -> bool:
+    """Whether the bot may upload files where `message` was sent, as far as the cache knows (a
+    partial channel answers "no permissions": assume yes and let the upload say)."""
+    channel, guild = message.channel, message.guild
+    if guild is None or guild.me is None:
+        return True
+    if not isinstance(channel, discord.abc.GuildChannel | discord.Thread):
+        return True
+    return channel.permissions_for(guild.me).attach_files

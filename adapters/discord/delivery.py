@@ -19,13 +19,37 @@ log = logging.getLogger(__name__)
 TOKEN_MARGIN = 60.0
 # Discord error codes: unknown webhook, invalid webhook token, unknown interaction.
 _WEBHOOK_GONE = {10015, 50027, 10062}
+MISSING_PERMISSIONS = 50013
+NO_ATTACH = "🎬 I can't post videos here: I need the Attach Files permission."
+# A channel that refuses files hears why at most this often, not once per video.
+NOTICE_INTERVAL = 3600.0
+
+
+class MissingPermissions(PermanentDeliveryError):
+    """Discord answered 403 50013: the bot lacks a permission in that channel."""
+
+
+class ChannelNotices:
+    """Says a channel's standing problem at most once per NOTICE_INTERVAL."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._told: dict[int, float] = {}  # channel id → when it was last told
+
+    def due(self, channel_id: int) -> bool:
+        """True (and counted as told) unless the channel heard it within the interval."""
+        now = self._clock()
+        if now - self._told.get(channel_id, -NOTICE_INTERVAL) < NOTICE_INTERVAL:
+            return False
+        self._told[channel_id] = now
+        return True
 
 
 class DiscordDelivery:
     """Sends finished renders to where the answer went."""
 
-    def __init__(self, client: Callable[[], discord.Client]) -> None:
-        self._client = client
+    def __init__(self, client: Callable[[], discord.Client], no_attach: ChannelNotices) -> None:
+        self._client, self._no_attach = client, no_attach
 
     async def deliver_video(self, ready: VideoReady) -> None:
         """Upload the MP4 if it fits the place's limit, else say why there is no video."""
@@ -38,11 +62,23 @@ class DiscordDelivery:
             )
             return
         name = f"avatar-{ready.job.id}.mp4"
-        await self._post(target, file=lambda: discord.File(ready.path, filename=name))
+        try:
+            await self._post(target, file=lambda: discord.File(ready.path, filename=name))
+        except MissingPermissions:
+            await self._tell_no_attach(target)
+            raise
 
     async def deliver_failure(self, failed: AvatarFailed) -> None:
         """Say in one line why no video is coming."""
         await self._post(Target.load(failed.job.target), content=f"🎬 {failed.message}")
+
+    async def _tell_no_attach(self, target: Target) -> None:
+        if not self._no_attach.due(target.channel_id):
+            return
+        try:
+            await self._post(target, content=NO_ATTACH)
+        except (PermanentDeliveryError, discord.HTTPException) as error:
+            log.info("could not say why in %s: %s", target.channel_id, error)
 
     async def _post(
         self,
@@ -51,45 +87,58 @@ class DiscordDelivery:
         content: str | None = None,
         file: Callable[[], discord.File] | None = None,
     ) -> None:
-        if (
+        """Through the interaction webhook while its token lives, else in the channel; a refusal
+        that no retry can change raises PermanentDeliveryError."""
+        try:
+            if await self._post_by_webhook(target, content, file):
+                return
+            await self._post_in_channel(target, content, file)
+        except (discord.Forbidden, discord.NotFound) as error:
+            detail = f"{error.status} {error.code}: {error.text}"
+            if error.code == MISSING_PERMISSIONS:
+                raise MissingPermissions(detail) from error
+            raise PermanentDeliveryError(detail) from error
+
+    async def _post_by_webhook(
+        self, target: Target, content: str | None, file: Callable[[], discord.File] | None
+    ) -> bool:
+        if not (
             target.token
             and target.application_id
             and time.time() < (target.expires_at or 0) - TOKEN_MARGIN
         ):
-            try:
-                webhook = discord.Webhook.partial(
-                    target.application_id, target.token, client=self._client()
-                )
-                await webhook.send(
-                    content or discord.utils.MISSING,
-                    file=file() if file else discord.utils.MISSING,
-                    allowed_mentions=SAFE_MENTIONS,
-                    wait=True,
-                )
-                return
-            except discord.HTTPException as error:
-                if error.code not in _WEBHOOK_GONE:
-                    raise
-                log.info("interaction webhook is gone (%s); posting in the channel", error.code)
-        await self._post_in_channel(target, content, file)
+            return False
+        webhook = discord.Webhook.partial(
+            target.application_id, target.token, client=self._client()
+        )
+        try:
+            await webhook.send(
+                content or discord.utils.MISSING,
+                file=file() if file else discord.utils.MISSING,
+                allowed_mentions=SAFE_MENTIONS,
+                wait=True,
+            )
+        except discord.HTTPException as error:
+            if error.code not in _WEBHOOK_GONE:
+                raise
+            log.info("interaction webhook is gone (%s); posting in the channel", error.code)
+            return False
+        return True
 
     async def _post_in_channel(
         self, target: Target, content: str | None, file: Callable[[], discord.File] | None
     ) -> None:
         client = self._client()
-        try:
-            channel = client.get_channel(target.channel_id) or await client.fetch_channel(
-                target.channel_id
-            )
-            assert isinstance(channel, discord.abc.Messageable)
-            reference = discord.MessageReference(
-                message_id=target.message_id, channel_id=target.channel_id, fail_if_not_exists=False
-            )
-            await channel.send(
-                content,
-                file=file() if file else discord.utils.MISSING,
-                reference=reference,
-                allowed_mentions=SAFE_MENTIONS,
-            )
-        except (discord.Forbidden, discord.NotFound) as error:
-            raise PermanentDeliveryError(f"{error.status} {error.code}: {error.text}") from error
+        channel = client.get_channel(target.channel_id) or await client.fetch_channel(
+            target.channel_id
+        )
+        assert isinstance(channel, discord.abc.Messageable)
+        reference = discord.MessageReference(
+            message_id=target.message_id, channel_id=target.channel_id, fail_if_not_exists=False
+        )
+        await channel.send(
+            content,
+            file=file() if file else discord.utils.MISSING,
+            reference=reference,
+            allowed_mentions=SAFE_MENTIONS,
+        )

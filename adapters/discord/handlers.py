@@ -7,17 +7,21 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, replace
+from functools import partial
 
 import discord
 
 from adapters.discord.convert import (
     AUDIO_LIMIT,
+    SAFE_MENTIONS,
     Target,
     audio_attachment,
+    can_attach,
     conversation_key,
     filesize_limit,
     strip_mentions,
 )
+from adapters.discord.delivery import NO_ATTACH, ChannelNotices
 from adapters.discord.stream import (
     AnswerStream,
     InteractionSurface,
@@ -49,6 +53,10 @@ TOO_BIG = "That audio file is too large for me (25 MB at most)."
 NOTHING_SAID = "Send me a message or a voice message and I'll answer."
 OOPS = "Something went wrong on my side — please try again."
 RESTARTED = "I was restarted before I could answer that — please send it again."
+UNHEARD = (
+    "I can't read replies that don't ping me here: turn the reply's @ ping on, "
+    "mention me (@{name} …) or use `/talk`."
+)
 
 TargetFor = Callable[[int], Target]
 
@@ -77,9 +85,13 @@ class DiscordHandlers:
         *,
         allowed_guilds: set[int] | None = None,
         admins: set[str] | None = None,
+        reads_content: bool = False,
+        no_attach: ChannelNotices | None = None,
     ) -> None:
         self.conversations = conversations
         self._voice_channels = voice_channels
+        self._reads_content = reads_content  # the Message Content intent
+        self._no_attach = no_attach or ChannelNotices()
         self._allowed_guilds = allowed_guilds or set()
         self.admins = admins or set()
         self._locks = KeyedLocks()
@@ -94,12 +106,19 @@ class DiscordHandlers:
             return False
         if message.guild is None:
             return True
-        if me in message.mentions:
-            return True
-        replied = message.reference.resolved if message.reference else None
-        if isinstance(replied, discord.Message) and replied.author.id == me.id:
+        if me in message.mentions or _replies_to(message, me):
             return True
         return message.flags.voice and message.channel.id in self._voice_channels
+
+    def _unheard(self, message: discord.Message, me: discord.ClientUser) -> bool:
+        """A guild reply to the bot with its ping off: without Message Content, Discord sends
+        its content, attachments and embeds empty."""
+        return (
+            not self._reads_content
+            and message.guild is not None
+            and me not in message.mentions
+            and _replies_to(message, me)
+        )
 
     async def on_message(self, message: discord.Message, me: discord.ClientUser) -> None:
         """Answer a message addressed to the bot."""
@@ -108,7 +127,9 @@ class DiscordHandlers:
         text = strip_mentions(message.content, me.id) or None
         attachment = audio_attachment(message.attachments)
         if text is None and attachment is None:
-            if message.attachments:
+            if self._unheard(message, me):
+                await self._say(message, UNHEARD.format(name=me.display_name))
+            elif message.attachments:
                 await self._say(message, "I understand text and voice messages (and audio files).")
             elif not message.flags.voice:  # a voice message without its file: not for us to read
                 await self._say(message, NOTHING_SAID)
@@ -122,7 +143,8 @@ class DiscordHandlers:
                         key, str(message.author.id), text=None if audio else text, audio=audio
                     )
                     stream = AnswerStream(MessageSurface(message))
-                    await self.answer(turn, stream, lambda m: self._target(message, m))
+                    target = partial(self._target, message)
+                    await self.answer(turn, stream, target, can_attach=can_attach(message))
             except Declined as reason:
                 await self._say(message, str(reason))
             except discord.HTTPException as error:
@@ -152,6 +174,7 @@ class DiscordHandlers:
             InteractionSurface(interaction),
             turn,
             lambda answer_id: self.interaction_target(interaction, answer_id),
+            can_attach=interaction.app_permissions.attach_files,
         )
 
     async def talk_again(self, webhook: discord.Webhook, talk: RecordedTalk) -> None:
@@ -175,11 +198,13 @@ class DiscordHandlers:
         surface: Surface,
         turn: Callable[[ConversationKey], Awaitable[Turn]],
         target: TargetFor,
+        *,
+        can_attach: bool = True,
     ) -> None:
         async with self._locks.hold(key):
             stream = AnswerStream(surface)
             try:
-                await self.answer(await turn(key), stream, target)
+                await self.answer(await turn(key), stream, target, can_attach=can_attach)
             except Declined as reason:
                 await stream.fail(str(reason))
             except discord.HTTPException as error:
@@ -188,8 +213,13 @@ class DiscordHandlers:
                 log.exception("/talk in %s failed", key)
                 await stream.fail(OOPS)
 
-    async def answer(self, turn: Turn, stream: AnswerStream, target: TargetFor) -> None:
-        """Stream the core's events to Discord, then ask for the avatar video."""
+    async def answer(
+        self, turn: Turn, stream: AnswerStream, target: TargetFor, *, can_attach: bool = True
+    ) -> None:
+        """Stream the core's events to Discord, then ask for the avatar video.
+
+        `can_attach`: the bot may upload files there; if not, no video is rendered for nothing.
+        """
         async with aclosing(self.conversations.handle(turn)) as events:
             async for event in events:
                 if isinstance(event, Transcript):
@@ -197,14 +227,24 @@ class DiscordHandlers:
                 elif isinstance(event, TextDelta):
                     await stream.update(event.text)
                 elif isinstance(event, FinalText):
-                    message_id = await stream.finish(event.text)
-                    job = await self.conversations.render_avatar(
-                        turn.key, event.text, target(message_id).dump(), turn.user_id
-                    )
-                    if isinstance(job, Notice):
-                        await stream.note(f"🎬 {job.message}")
+                    where = target(await stream.finish(event.text))
+                    if can_attach:
+                        await self._render(turn, event.text, where, stream)
+                    elif await self._wants_video(turn.key) and self._no_attach.due(
+                        where.channel_id
+                    ):
+                        await stream.note(NO_ATTACH)
                 elif isinstance(event, Failure):
                     await stream.fail(event.message)
+
+    async def _render(self, turn: Turn, text: str, where: Target, stream: AnswerStream) -> None:
+        job = await self.conversations.render_avatar(turn.key, text, where.dump(), turn.user_id)
+        if isinstance(job, Notice):
+            await stream.note(f"🎬 {job.message}")
+
+    async def _wants_video(self, key: ConversationKey) -> bool:
+        conversations = self.conversations
+        return conversations.avatar_available and await conversations.avatar_enabled(key)
 
     async def reset(self, key: ConversationKey) -> None:
         """Forget the conversation, after any turn in progress."""
@@ -243,6 +283,11 @@ class DiscordHandlers:
     @staticmethod
     async def _say(message: discord.Message, text: str) -> None:
         try:
-            await message.reply(text, mention_author=False)
+            await message.reply(text, mention_author=False, allowed_mentions=SAFE_MENTIONS)
         except discord.HTTPException as error:
             log.info("could not reply in %s: %s", message.channel.id, error.code)
+
+
+def _replies_to(message: discord.Message, me: discord.ClientUser) -> bool:
+    replied = message.reference.resolved if message.reference else None
+    return isinstance(replied, discord.Message) and replied.author.id == me.id

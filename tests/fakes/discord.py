@@ -11,12 +11,16 @@ GUILD_CREATE before it fires ``on_ready``.
 Gateway frames are JSON, compressed per connection with ``zstd-stream`` or ``zlib-stream`` when the
 URL asks for it (discord.py asks for zstd when ``zstandard`` is installed), plain text otherwise.
 The fake sends HELLO, answers IDENTIFY with READY and a GUILD_CREATE per guild, acks heartbeats
-and replays missed events on RESUME. Tests push MESSAGE_CREATE (text, mentions, replies,
-attachments, voice messages, DMs) and INTERACTION_CREATE (slash commands with string and attachment
-options); the bot's own messages come back as gateway events, as on Discord, and without the
-Message Content intent other users' guild messages arrive with empty content. What the bot does
-is recorded per channel (``fake.sent``) and per interaction (``fake.interaction_responses``).
-Uploaded and pushed attachments are served at CDN-like URLs. Errors use Discord's shape
+and replays missed events on RESUME; an IDENTIFY Discord would refuse gets its close code (4004
+bad token, 4010 invalid shard, 4011 sharding required, 4012 gateway version, 4013 invalid
+intents, 4014 privileged intent not enabled in the portal). Tests push MESSAGE_CREATE (text,
+mentions, replies with or without their ping, attachments, voice messages, DMs) and
+INTERACTION_CREATE (slash commands with string and attachment options); the bot's own messages
+come back as gateway events, as on Discord, and without the Message Content intent other users'
+guild messages that do not mention the bot arrive with empty content. What the bot does is
+recorded per channel (``fake.sent``) and per interaction (``fake.interaction_responses``).
+Uploaded and pushed attachments are served at CDN-like URLs. Channel permission overwrites
+(``deny``) refuse what Discord refuses (403 50013). Errors use Discord's shape
 ``{"message", "code"}``; 429s carry ``retry_after`` and the ``X-RateLimit-*`` and ``Via`` headers
 that discord.py needs before it retries. The fake never rate-limits by itself: inject 429s.
 """
@@ -68,6 +72,11 @@ DISCORD_EPOCH_MS = 1_420_070_400_000
 GUILDS, GUILD_MEMBERS, GUILD_PRESENCES = 1 << 0, 1 << 1, 1 << 8
 GUILD_MESSAGES, DIRECT_MESSAGES, MESSAGE_CONTENT = 1 << 9, 1 << 12, 1 << 15
 PRIVILEGED_INTENTS = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT
+KNOWN_INTENTS = (1 << 17) - 1 | 1 << 20 | 1 << 21 | 1 << 24 | 1 << 25  # any other bit: close 4013
+GATEWAY_VERSIONS = ("9", "10")  # older ones are discontinued: close 4012
+# Permission bits.
+VIEW_CHANNEL, SEND_MESSAGES, EMBED_LINKS, ATTACH_FILES = 1 << 10, 1 << 11, 1 << 14, 1 << 15
+SEND_MESSAGES_IN_THREADS = 1 << 38
 # Message flags.
 EPHEMERAL, LOADING, VOICE_MESSAGE = 1 << 6, 1 << 7, 1 << 13
 # Application flags: GATEWAY_MESSAGE_CONTENT_LIMITED and APPLICATION_COMMAND_BADGE.
@@ -290,6 +299,7 @@ class FakeDiscord(LocalServer):
         response_deadline: float = 3.0,  # seconds to the first interaction response
         token_lifetime: float = 15 * 60.0,  # seconds an interaction token stays valid
         privileged_intents: int = PRIVILEGED_INTENTS,  # enabled in the Developer Portal
+        shards_required: int = 1,  # fewer shards in IDENTIFY: close 4011, sharding required
         default_guild: bool = True,  # GUILD_ID with TEXT_CHANNEL_ID and THREAD_ID
     ) -> None:
         self.token = token
@@ -298,6 +308,7 @@ class FakeDiscord(LocalServer):
         self.response_deadline = response_deadline
         self.token_lifetime = token_lifetime
         self.privileged_intents = privileged_intents
+        self.shards_required = shards_required
         self.upload_limit = UPLOAD_LIMIT
         self.requests: list[Recorded] = []
         self.users: dict[int, JSON] = {}
@@ -309,6 +320,7 @@ class FakeDiscord(LocalServer):
         self.gateway_received: list[JSON] = []
         self.heartbeats = 0
         self.resumes = 0
+        self.readies = 0  # READY events sent (counted as each is about to go out)
         self.bot_user = self.add_user(BOT_ID, "avatar", global_name="Avatar", bot=True)
         self._messages: dict[int, JSON] = {}
         self._files: dict[tuple[int, int, str], tuple[str, bytes]] = {}
@@ -485,6 +497,49 @@ class FakeDiscord(LocalServer):
         """The bot lost its permissions in a channel: every channel route answers 50013."""
         self._forbidden.add(channel_id)
 
+    async def reset_token(self, token: str) -> None:
+        """The owner resets the bot token in the portal: the old one stops working for REST and
+        the gateway. Open connections drop (close 4000, resumable); their RESUME is refused with
+        INVALID_SESSION and the fresh IDENTIFY with the old token gets close 4004."""
+        self.token = token
+        for connection in list(self._connections):
+            await connection.ws.close(code=4000, message=b"Unknown error.")
+
+    async def deny(self, channel_id: int, permissions: int) -> None:
+        """A channel overwrite for @everyone (the bot's only role) denying ``permissions``.
+
+        Discord sends the bot CHANNEL_UPDATE; requests needing them answer 403 50013, and
+        interactions there carry the reduced ``app_permissions``.
+        """
+        channel = self._channel(channel_id)
+        guild_id = channel["guild_id"]
+        overwrites = [o for o in channel["permission_overwrites"] if o["id"] != guild_id]
+        denied = permissions | next(
+            (int(o["deny"]) for o in channel["permission_overwrites"] if o["id"] == guild_id), 0
+        )
+        overwrites.append({"id": guild_id, "type": 0, "allow": "0", "deny": str(denied)})
+        channel["permission_overwrites"] = overwrites
+        await self._dispatch(int(guild_id), "CHANNEL_UPDATE", channel, GUILDS)
+
+    def permissions(self, channel_id: int) -> int:
+        """The bot's permissions in a channel: @everyone's, after the channel's overwrites (a
+        thread's are its parent's); in DMs what Discord grants apps there."""
+        channel = self._channel(channel_id)
+        if channel.get("guild_id") is None:
+            return ATTACH_FILES | EMBED_LINKS | VIEW_CHANNEL | SEND_MESSAGES
+        if channel["type"] in (10, 11, 12) and channel.get("parent_id"):
+            channel = self._channel(int(channel["parent_id"]))
+        guild = self.guilds[int(channel["guild_id"])]
+        allowed = int(guild["roles"][0]["permissions"])
+        for overwrite in channel["permission_overwrites"]:
+            if overwrite["id"] == guild["id"]:
+                allowed = (allowed & ~int(overwrite["deny"])) | int(overwrite["allow"])
+        return allowed
+
+    def _require(self, channel: JSON, needed: int) -> None:
+        if channel.get("guild_id") is not None and needed & ~self.permissions(int(channel["id"])):
+            raise MISSING_PERMISSIONS
+
     def expire_token(self, token: str) -> None:
         """Age an interaction token past its 15 minutes: its webhook routes answer 50027."""
         for interaction in self._interactions.values():
@@ -595,23 +650,29 @@ class FakeDiscord(LocalServer):
         *,
         author_id: int = USER_ID,
         reply_to: int | None = None,
+        reply_ping: bool = True,
         attachments: Sequence[AttachmentSpec] = (),
         flags: int = 0,
     ) -> JSON:
         """A user's MESSAGE_CREATE; mentions (``<@id>``, ``@everyone``) are parsed from content.
 
-        DMs need no CHANNEL_CREATE first (Discord sends none): discord.py builds a DMChannel from
-        the channel id alone.
+        A reply pings the replied-to author unless ``reply_ping`` is off (the client's "@ ON"
+        toggle); then a bot without Message Content gets it with empty content, attachments and
+        embeds. DMs need no CHANNEL_CREATE first (Discord sends none): discord.py builds a
+        DMChannel from the channel id alone.
         """
         channel = self._channel(channel_id)
         await self.wait_for(lambda: self.connected)
-        reference: JSON | None = None
+        payload: JSON = {"content": content, "flags": flags}
         if reply_to is not None:
-            reference = {"message_id": str(reply_to), "fail_if_not_exists": True}
+            payload["message_reference"] = {"message_id": str(reply_to), "fail_if_not_exists": True}
+            if not reply_ping:  # what the Discord client sends with the ping switched off
+                parse = ["users", "roles", "everyone"]
+                payload["allowed_mentions"] = {"parse": parse, "replied_user": False}
         message = self._new_message(
             channel,
             self._user(author_id),
-            {"content": content, "message_reference": reference, "flags": flags},
+            payload,
             [self._store_attachment(channel_id, spec) for spec in attachments],
         )
         await self._dispatch_message("MESSAGE_CREATE", message)
@@ -690,7 +751,7 @@ class FakeDiscord(LocalServer):
             "token": token,
             "version": 1,
             "locale": locale,
-            "app_permissions": BOT_PERMISSIONS,
+            "app_permissions": str(self.permissions(channel_id)),
             "entitlements": [],
             "authorizing_integration_owners": {"0": str(guild_id or 0)},
             "context": 0 if guild_id else 1,
@@ -755,14 +816,12 @@ class FakeDiscord(LocalServer):
 
     async def _identify(self, connection: _Connection, data: JSON) -> None:
         self.identify = data
-        if data.get("token") != self.token:
-            await connection.ws.close(code=4004, message=b"Authentication failed.")
-            return
         intents = int(data.get("intents", 0))
-        if intents & PRIVILEGED_INTENTS & ~self.privileged_intents:
-            await connection.ws.close(code=4014, message=b"Disallowed intent(s).")
-            return
         shard = data.get("shard") or [0, 1]
+        refusal = self._refusal(data.get("token"), intents, (int(shard[0]), int(shard[1])))
+        if refusal is not None:
+            await connection.ws.close(code=refusal[0], message=refusal[1].encode())
+            return
         session = _Session(secrets.token_hex(16), intents, (int(shard[0]), int(shard[1])))
         self._sessions[session.id] = connection.session = session
         session.connection = connection
@@ -777,11 +836,28 @@ class FakeDiscord(LocalServer):
         }
         if "shard" in data:
             ready["shard"] = list(session.shard)
+        self.readies += 1
         await self._emit(session, "READY", ready)
         for guild_id in guild_ids:
             await self._emit(session, "GUILD_CREATE", self._guild_create(guild_id))
         session.ready = True
         self._notify()
+
+    def _refusal(self, token: Any, intents: int, shard: tuple[int, int]) -> tuple[int, str] | None:
+        """The close code and reason Discord answers an IDENTIFY it refuses with."""
+        if token != self.token:
+            return 4004, "Authentication failed."
+        if self.gateway_query.get("v") not in GATEWAY_VERSIONS:
+            return 4012, "Invalid API version."
+        if intents & ~KNOWN_INTENTS:
+            return 4013, "Invalid intent(s)."
+        if intents & PRIVILEGED_INTENTS & ~self.privileged_intents:
+            return 4014, "Disallowed intent(s)."
+        if shard[1] < 1 or not 0 <= shard[0] < shard[1]:
+            return 4010, "Invalid shard."
+        if shard[1] < self.shards_required:
+            return 4011, "Sharding required."
+        return None
 
     async def _resume(self, connection: _Connection, data: JSON) -> None:
         session = self._sessions.get(str(data.get("session_id")))
@@ -933,7 +1009,11 @@ class FakeDiscord(LocalServer):
 
     def _gateway_bot(self) -> JSON:
         limit = {"total": 1000, "remaining": 999, "reset_after": 14_400_000, "max_concurrency": 1}
-        return {"url": self.gateway_url, "shards": 1, "session_start_limit": limit}
+        return {
+            "url": self.gateway_url,
+            "shards": self.shards_required,
+            "session_start_limit": limit,
+        }
 
     def _application(self) -> JSON:
         return {
@@ -987,6 +1067,9 @@ class FakeDiscord(LocalServer):
 
     async def _post_message(self, request: web.Request) -> web.StreamResponse:
         channel, body = self._target(request), request[BODY]
+        is_thread = channel["type"] in (10, 11, 12)
+        send = SEND_MESSAGES_IN_THREADS if is_thread else SEND_MESSAGES
+        self._require(channel, VIEW_CHANNEL | send | (ATTACH_FILES if body.files else 0))
         payload = body.payload()
         attachments = self._attachments(int(channel["id"]), payload, body.files)
         message = self._new_message(channel, self.bot_user, payload, attachments)
@@ -999,6 +1082,7 @@ class FakeDiscord(LocalServer):
         if message["author"]["id"] != str(BOT_ID):
             raise DiscordError(403, 50005, "Cannot edit a message authored by another user")
         body = request[BODY]
+        self._require(channel, ATTACH_FILES if body.files else 0)
         payload = body.payload()
         self._apply_edit(message, payload, body.files)
         self._log("edit", message, payload, body.files)
@@ -1089,6 +1173,7 @@ class FakeDiscord(LocalServer):
         message: JSON | None = None
         if kind in (4, 5):
             channel = self.channels[interaction.channel_id]
+            self._require(channel, ATTACH_FILES if body.files else 0)  # app_permissions
             # A deferred response shows "<bot> is thinking..." until the original is edited.
             flags = (int(data.get("flags") or 0) & EPHEMERAL) | (LOADING if kind == 5 else 0)
             fields = {"content": ""} if kind == 5 else data
@@ -1130,6 +1215,7 @@ class FakeDiscord(LocalServer):
         body = request[BODY]
         payload = body.payload()
         channel = self.channels[interaction.channel_id]
+        self._require(channel, ATTACH_FILES if body.files else 0)  # app_permissions
         attachments = self._attachments(interaction.channel_id, payload, body.files)
         message = self._new_message(channel, self.bot_user, payload, attachments, interaction)
         interaction.message_ids.append(int(message["id"]))
@@ -1154,6 +1240,7 @@ class FakeDiscord(LocalServer):
             return web.Response(status=204)
         if request.method == "PATCH":
             body = request[BODY]
+            self._require(self.channels[interaction.channel_id], ATTACH_FILES if body.files else 0)
             payload = body.payload()
             self._apply_edit(message, payload, body.files)
             kind = "edit_original" if message_id == ids[0] else "edit"

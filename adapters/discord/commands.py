@@ -1,0 +1,87 @@
+"""The slash commands: /talk answered by the client, the others at once; all gated by guild."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Literal
+
+import discord
+from discord import app_commands
+
+from adapters.discord.convert import SAFE_MENTIONS, conversation_key
+from adapters.discord.handlers import HELP, DiscordHandlers
+
+if TYPE_CHECKING:
+    from adapters.discord.app import AvatarClient
+
+log = logging.getLogger(__name__)
+
+
+class GatedTree(app_commands.CommandTree["AvatarClient"]):
+    """Slash commands only where DISCORD_ALLOWED_GUILD_IDS allows."""
+
+    def __init__(self, client: AvatarClient, handlers: DiscordHandlers) -> None:
+        super().__init__(client)
+        self._handlers = handlers
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        """Refuse commands outside the allowed guilds (DMs too, when a list is set)."""
+        if self._handlers.allowed_here(interaction.guild_id):
+            return True
+        await _respond(interaction, "This bot isn't available here.", ephemeral=True)
+        return False
+
+
+async def _respond(interaction: discord.Interaction, text: str, *, ephemeral: bool = False) -> None:
+    await interaction.response.send_message(
+        text, ephemeral=ephemeral, allowed_mentions=SAFE_MENTIONS
+    )
+
+
+def add_commands(tree: app_commands.CommandTree[AvatarClient], handlers: DiscordHandlers) -> None:
+    """/talk, /reset, /avatar, /stats and /help; every answer is sent with mentions off."""
+    client = tree.client
+
+    @tree.command(name="talk", description="Talk to the avatar: text, or an audio file")
+    @app_commands.describe(text="What to say", audio="A voice or audio file to answer")
+    async def talk(
+        interaction: discord.Interaction,
+        text: str | None = None,
+        audio: discord.Attachment | None = None,
+    ) -> None:
+        await client.talk(interaction, text, audio)
+
+    @tree.command(name="reset", description="Forget this conversation")
+    async def reset(interaction: discord.Interaction) -> None:
+        await handlers.reset(conversation_key(interaction.channel))
+        await _respond(interaction, "Done — I've forgotten our conversation.")
+
+    @tree.command(name="avatar", description="Switch avatar videos on or off here")
+    async def avatar(interaction: discord.Interaction, state: Literal["on", "off"]) -> None:
+        if not handlers.conversations.avatar_available:
+            await _respond(interaction, "Avatar videos aren't set up on this bot.")
+            return
+        key = conversation_key(interaction.channel)
+        await handlers.conversations.set_avatar(key, state == "on")
+        await _respond(interaction, f"Avatar videos are {state} here.")
+
+    @tree.command(name="stats", description="Today's usage (admins only)")
+    async def stats(interaction: discord.Interaction) -> None:
+        if str(interaction.user.id) not in handlers.admins:
+            await _respond(interaction, "Only the bot's admins can use /stats.")
+            return
+        await _respond(interaction, await handlers.conversations.stats(), ephemeral=True)
+
+    @tree.command(name="help", description="What this bot understands")
+    async def help_(interaction: discord.Interaction) -> None:
+        await _respond(interaction, HELP, ephemeral=True)
+
+    tree.error(_on_command_error)
+
+
+async def _on_command_error(
+    interaction: discord.Interaction, error: app_commands.AppCommandError
+) -> None:
+    log.error(
+        "slash command /%s failed: %r", interaction.command and interaction.command.name, error
+    )
