@@ -32,7 +32,7 @@ GROQ_REPLY = ANSWER  # what the fake model answers (tests/conftest.py)
 
 @pytest.fixture(autouse=True)
 def _restore_discord_urls() -> Iterator[None]:
-    saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY  # the adapter sets both
+    saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY  # bot/run.py sets both
     yield
     Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
 
@@ -168,10 +168,15 @@ async def test_everyone_in_the_answer_pings_nobody(
             assert not mentions.get("roles")
 
 
-async def test_long_answer_is_split(dc: FakeDiscord, groq: FakeGroq, bot: None) -> None:
+async def test_long_answer_is_split(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord
+) -> None:
     groq.reply = "\n\n".join(f"Part {n}. " + "word " * 120 for n in range(10))
-    await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} tell me everything")
-    await dc.wait_for(lambda: any(s.files for s in dc.sent(TEXT_CHANNEL_ID, "message")))
+    # The answer is over LLM_MAX_TOKENS' default, which would cut it short.
+    async with running_bot(discord_settings(tmp_path, groq, did, dc, LLM_MAX_TOKENS=4096)):
+        await dc.wait_for(lambda: dc.connected)
+        await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} tell me everything")
+        await dc.wait_for(lambda: any(s.files for s in dc.sent(TEXT_CHANNEL_ID, "message")))
     shown = [dc.message(s.message_id or 0) for s in dc.sent(TEXT_CHANNEL_ID, "message")[:-1]]
     texts = [message["content"] for message in shown if message]
     assert len(texts) == 4 and all(len(t) <= 2000 for t in texts)
