@@ -14,7 +14,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot.run import configured_adapters, serve
-from bot.wiring import open_storage
+from bot.wiring import open_core, open_storage
 from core.errors import ConfigurationError
 from tests.fakes.did import FakeDID
 from tests.fakes.discord import (
@@ -131,6 +131,22 @@ async def test_sharding_required_at_start_is_a_configuration_error(
             await serve(config, asyncio.Event(), configured_adapters(config))
         assert not dc.connected
     assert "discord is running" not in records.lines()
+
+
+async def test_a_gateway_that_never_sends_ready_is_a_configuration_error(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord
+) -> None:
+    nowhere = dc.gateway_url.replace("/gateway", "/not-a-gateway")  # 404: discord.py retries
+    config = settings_for(
+        tmp_path, groq, did, **(discord_at(dc) | {"DISCORD_GATEWAY_URL": nowhere})
+    )
+    async with open_core(config) as core:
+        (build,) = configured_adapters(config)
+        adapter = build(core)
+        adapter.ready_timeout = 0.3  # type: ignore[attr-defined]
+        with pytest.raises(ConfigurationError, match="no READY within 0.3 s.*DISCORD_GATEWAY_URL"):
+            await adapter.start()
+    assert dc.identify is None
 
 
 async def test_running_is_logged_once_the_gateway_sent_ready(
