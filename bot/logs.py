@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 from collections.abc import Iterable
 from typing import Literal, TextIO
+
+from adapters.web.identity import tag
 
 # httpx logs every request URL at INFO; Telegram's URLs contain the bot token.
 _HANDLER_NAME = "avatarbot"
@@ -14,24 +17,48 @@ _HANDLER_NAME = "avatarbot"
 _CHATTY = ("httpx", "httpcore", "hpack", "aiosqlite", "discord.gateway", "discord.webhook")
 
 
+# A web conversation's id is its only credential: logged as a short hash of its base, whether
+# as a conversation key (`web:<id>`), a query parameter or a signed id (`<base>.<signature>`).
+_WEB_IDS = re.compile(
+    r"(?P<key>\bweb:)(?P<base>[A-Za-z0-9_-]{8,64})(?:\.[A-Za-z0-9_-]{32})?(?![A-Za-z0-9_-])"
+    r"|(?P<query>conversation=)(?P<qbase>[A-Za-z0-9_-]{8,64})(?:\.[A-Za-z0-9_-]{32})?"
+    r"|(?<![A-Za-z0-9_.-])(?P<sbase>[A-Za-z0-9_-]{8,64})\.[A-Za-z0-9_-]{32}(?![A-Za-z0-9_-])"
+)
+
+
+def _hashed_id(match: re.Match[str]) -> str:
+    prefix = match["key"] or match["query"] or ""
+    return prefix + tag(match["base"] or match["qbase"] or match["sbase"])
+
+
 class RedactingFilter(logging.Filter):
-    """Replaces every known secret in a record's final message with `***`."""
+    """Replaces every known secret in a record's final text with `***`, web ids with a hash."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        self._secrets: list[str] = []
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Redact these too (secrets only known once the bot runs: keys from the database)."""
+        found = {s for s in secrets if len(s) >= 4} | set(self._secrets)
+        self._secrets = sorted(found, key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Render the message now, redact it, and drop the arguments."""
-        message = record.getMessage()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        for secret in self._secrets:
-            message = message.replace(secret, "***")
-            if record.exc_text:
-                record.exc_text = record.exc_text.replace(secret, "***")
-        record.msg, record.args = message, None
+        record.msg, record.args = self._redact(record.getMessage()), None
+        if record.exc_text:
+            record.exc_text = self._redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._redact(record.stack_info)
         return True
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return _WEB_IDS.sub(_hashed_id, text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -53,6 +80,16 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+def redact_also(secrets: Iterable[str]) -> None:
+    """Redact `secrets` in the log `configure` set up (for secrets read once the bot runs)."""
+    values = list(secrets)
+    for handler in logging.getLogger().handlers:
+        if handler.get_name() == _HANDLER_NAME:
+            for found in handler.filters:
+                if isinstance(found, RedactingFilter):
+                    found.add(values)
 
 
 def configure(

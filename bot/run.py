@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import ipaddress
 import logging
 import signal
 import sys
@@ -105,24 +106,62 @@ def _discord(settings: Settings) -> AdapterFactory:
 
 
 def _web(settings: Settings) -> AdapterFactory:
+    from adapters.web.access import AccessSettings, networks
     from adapters.web.app import WebAdapter
+    from adapters.web.limits import MB, WebLimits
 
     token = settings.WEB_AUTH_TOKEN.get_secret_value() if settings.WEB_AUTH_TOKEN else None
+    access = AccessSettings(
+        token, networks(settings.WEB_TRUSTED_PROXIES), frozenset(settings.WEB_ALLOWED_ORIGINS)
+    )
+    audio = settings.WEB_IP_AUDIO_MB_PER_MINUTE
+    limits = WebLimits(
+        ip_messages_per_minute=settings.WEB_IP_MESSAGES_PER_MINUTE,
+        ip_audio_bytes_per_minute=None if audio is None else int(audio * MB),
+        ip_sockets=settings.WEB_IP_SOCKETS,
+        max_sockets=settings.WEB_MAX_SOCKETS,
+        audio_bytes_in_flight=int(settings.WEB_AUDIO_MB_IN_FLIGHT * MB),
+    )
 
     def build(core: Core) -> PlatformAdapter:
         return WebAdapter(
             core.conversations,
             host=settings.WEB_HOST,
             port=settings.WEB_PORT,
-            auth_token=token,
+            secret=core.web_secret,
             media_dir=settings.media_dir,
             max_text_chars=settings.MAX_MESSAGE_CHARS,
+            access=access,
+            limits=limits,
             inbox=core.inbox,
+            history=core.storage.history,
             grace_seconds=settings.SHUTDOWN_GRACE_SECONDS,
             extra_routes=core.web_routes,
         )
 
     return build
+
+
+MIN_WEB_TOKEN = 16
+
+
+def web_exposure_problem(settings: Settings) -> str | None:
+    """Why the web chat must not start as configured: reachable by others, yet open."""
+    if not settings.WEB_ENABLED or settings.WEB_PUBLIC:
+        return None
+    host = settings.WEB_HOST.strip("[]")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    token = settings.WEB_AUTH_TOKEN
+    if loopback or (token is not None and len(token.get_secret_value()) >= MIN_WEB_TOKEN):
+        return None
+    return (
+        f"WEB_HOST={settings.WEB_HOST} lets other machines reach the web chat: set "
+        f"WEB_AUTH_TOKEN (at least {MIN_WEB_TOKEN} characters), or WEB_PUBLIC=true if it is "
+        "meant to be open to everyone"
+    )
 
 
 def _telegram(settings: Settings) -> AdapterFactory:
@@ -208,6 +247,9 @@ async def run(settings: Settings) -> int:
             "or WEB_ENABLED=true (or try `avatarbot chat`)",
             file=sys.stderr,
         )
+        return 2
+    if exposed := web_exposure_problem(settings):
+        print(f"avatarbot: {exposed}", file=sys.stderr)
         return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

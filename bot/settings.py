@@ -11,6 +11,7 @@ from pydantic import (
     AnyHttpUrl,
     AnyUrl,
     Field,
+    IPvAnyNetwork,
     SecretStr,
     ValidationError,
     field_validator,
@@ -81,6 +82,17 @@ class Settings(BaseSettings):
     WEB_HOST: str = Field("127.0.0.1", min_length=1)
     WEB_PORT: int = Field(8080, ge=0, le=65535)
     WEB_AUTH_TOKEN: SecretStr | None = None
+    # Open to everyone on purpose: lets `run` listen beyond loopback without WEB_AUTH_TOKEN.
+    WEB_PUBLIC: bool = False
+    # Signs conversation ids and session cookies; unset: a random key kept in the database.
+    WEB_SECRET: SecretStr | None = None
+    WEB_TRUSTED_PROXIES: Annotated[list[IPvAnyNetwork], NoDecode] = []
+    WEB_ALLOWED_ORIGINS: Annotated[list[str], NoDecode] = []
+    WEB_IP_MESSAGES_PER_MINUTE: int | None = Field(20, ge=1)
+    WEB_IP_AUDIO_MB_PER_MINUTE: float | None = Field(50.0, gt=0)
+    WEB_IP_SOCKETS: int | None = Field(8, ge=1)
+    WEB_MAX_SOCKETS: int | None = Field(1000, ge=1)
+    WEB_AUDIO_MB_IN_FLIGHT: float = Field(100.0, gt=0)
     # Prometheus metrics on a port of their own, apart from the public web chat; unset: off.
     METRICS_HOST: str = Field("127.0.0.1", min_length=1)
     METRICS_PORT: int | None = Field(None, ge=0, le=65535)
@@ -98,6 +110,10 @@ class Settings(BaseSettings):
     DISCORD_ALLOWED_GUILD_IDS: Annotated[list[int], NoDecode] = []
     ADMIN_USER_IDS: Annotated[list[str], NoDecode] = []
     SHUTDOWN_GRACE_SECONDS: float = Field(20.0, ge=0, le=600)
+    # Answered inbox rows, rendered videos and histories older than this are deleted; None: kept.
+    INBOX_RETENTION_DAYS: float | None = Field(7.0, gt=0)
+    MEDIA_RETENTION_DAYS: float | None = Field(None, gt=0)
+    HISTORY_RETENTION_DAYS: float | None = Field(None, gt=0)
 
     DATABASE_PATH: Path = Path("data/avatarbot.db")
     # Unset: SQLite at DATABASE_PATH; `sqlite:///path` or `postgresql://user:pass@host:port/db`.
@@ -159,6 +175,46 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unlimited(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator(
+        "WEB_SECRET",
+        "WEB_IP_MESSAGES_PER_MINUTE",
+        "WEB_IP_AUDIO_MB_PER_MINUTE",
+        "WEB_IP_SOCKETS",
+        "WEB_MAX_SOCKETS",
+        "INBOX_RETENTION_DAYS",
+        "MEDIA_RETENTION_DAYS",
+        "HISTORY_RETENTION_DAYS",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("WEB_TRUSTED_PROXIES", "WEB_ALLOWED_ORIGINS", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.replace(" ", ",").split(",") if part.strip()]
+        return value
+
+    @field_validator("WEB_ALLOWED_ORIGINS")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        origins = []
+        for origin in value:
+            parts = urlsplit(origin.lower())
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/"):
+                raise ValueError(f"{origin!r} is not an origin such as https://chat.example.com")
+            origins.append(f"{parts.scheme}://{parts.netloc}")
+        return origins
+
+    @field_validator("WEB_SECRET")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (try `openssl rand -hex 32`)")
+        return value
 
     @field_validator("DISCORD_GATEWAY_URL", mode="before")
     @classmethod
@@ -258,7 +314,7 @@ class Settings(BaseSettings):
         return self.DATABASE_PATH.parent / "media"
 
     def secrets(self) -> list[str]:
-        """Every secret value that is set, for log redaction."""
+        """Every secret value that is set, and the ones derived from them, for log redaction."""
         values = (
             self.TELEGRAM_BOT_TOKEN,
             self.DISCORD_BOT_TOKEN,
@@ -267,10 +323,18 @@ class Settings(BaseSettings):
             self.WEB_AUTH_TOKEN,
             self.TELEGRAM_WEBHOOK_SECRET,
             self.DATABASE_URL,
+            self.WEB_SECRET,
         )
         found = [value.get_secret_value() for value in values if value is not None]
         password = urlsplit(self.database_url).password
-        return found + [password] if password else found
+        if password:
+            found.append(password)
+        if self.TELEGRAM_BOT_TOKEN is not None and self.TELEGRAM_WEBHOOK_SECRET is None:
+            # python-telegram-bot logs setWebhook's secret_token at DEBUG.
+            from adapters.telegram.webhook import derived_secret
+
+            found.append(derived_secret(self.TELEGRAM_BOT_TOKEN.get_secret_value()))
+        return found
 
 
 def url(value: AnyHttpUrl) -> str:

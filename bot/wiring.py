@@ -11,6 +11,7 @@ import groq
 import httpx
 from aiohttp import web
 
+from bot import logs
 from bot.metrics import (
     PrometheusMetrics,
     did_retries,
@@ -30,6 +31,14 @@ from core.jobs import AvatarJobs
 from core.leases import InboxLeases, process_owner
 from core.ports import Counters, HistoryStore, Inbox, JobStore, PreferenceStore, VideoDelivery
 from core.quota import Limits, Quotas, SqliteCounters
+from core.retention import (
+    PostgresRetentionStore,
+    Retention,
+    RetentionPolicy,
+    RetentionStore,
+    SqliteRetentionStore,
+)
+from core.server_keys import PostgresServerKeys, ServerKeys, SqliteServerKeys
 from core.stores import SqliteHistoryStore, SqliteJobStore, SqlitePreferenceStore
 from core.transcribe import GroqTranscriber
 
@@ -54,6 +63,8 @@ class Storage:
     jobs: JobStore
     inbox: Inbox
     counters: Counters
+    keys: ServerKeys
+    retention: RetentionStore
     close: Callable[[], Awaitable[None]]
     # Migrations applied when the database was opened.
     applied: list[str] = field(default_factory=list)
@@ -86,6 +97,8 @@ async def open_storage(database_url: str, *, inbox_lease: float = LEASE_SECONDS)
             SqliteJobStore(db),
             SqliteInbox(db, owner),
             SqliteCounters(db),
+            SqliteServerKeys(db),
+            SqliteRetentionStore(db),
             db.close,
             applied,
         )
@@ -110,6 +123,8 @@ async def _open_postgres(database_url: str, owner: str, inbox_lease: float) -> S
         postgres.PostgresJobStore(pool),
         postgres.PostgresInbox(pool, owner, inbox_lease),
         postgres.PostgresCounters(pool),
+        PostgresServerKeys(pool),
+        PostgresRetentionStore(pool),
         pool.close,
         applied,
     )
@@ -132,6 +147,8 @@ class Core:
     web_routes: list[WebRoute] = field(default_factory=list)
     # D-ID's callbacks: `listening` is set once the web server serves its route.
     did_webhook: DIDWebhook | None = None
+    # Signs the web chat's conversation ids and session cookies (redacted from the log).
+    web_secret: str = ""
 
     async def start_jobs(self) -> int:
         """Resume unfinished avatar jobs once every platform's delivery is registered."""
@@ -150,6 +167,10 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         leases.start()
         # Released once the adapters have stopped (serve() stops them before this exits).
         stack.push_async_callback(leases.aclose)
+        retention = Retention(storage.retention, settings.media_dir, _retention_policy(settings))
+        retention.start()
+        stack.push_async_callback(retention.aclose)
+        web_secret = await _web_secret(settings, storage.keys)
         metrics = PrometheusMetrics()
         groq_hooks = retry_counter(metrics, "groq", url(settings.GROQ_BASE_URL), groq_retries)
         groq_http = await stack.enter_async_context(
@@ -222,7 +243,27 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             metrics,
             web_routes=_did_routes(did_webhook),
             did_webhook=did_webhook,
+            web_secret=web_secret,
         )
+
+
+def _retention_policy(settings: Settings) -> RetentionPolicy:
+    return RetentionPolicy(
+        inbox_days=settings.INBOX_RETENTION_DAYS,
+        history_days=settings.HISTORY_RETENTION_DAYS,
+        media_days=settings.MEDIA_RETENTION_DAYS,
+    )
+
+
+async def _web_secret(settings: Settings, keys: ServerKeys) -> str:
+    """WEB_SECRET, else the database's key (made once, shared by every replica)."""
+    if not settings.WEB_ENABLED:
+        return ""
+    if settings.WEB_SECRET is not None:
+        return settings.WEB_SECRET.get_secret_value()
+    secret = await keys.get("web")
+    logs.redact_also([secret])
+    return secret
 
 
 def _did_webhook(settings: Settings) -> DIDWebhook | None:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiosqlite
 
@@ -11,6 +16,9 @@ _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 # How long a replica holds the messages it recorded without renewing: one that crashed loses
 # them to the next replica to start after this. It renews every third of it while it runs.
 LEASE_SECONDS = 60.0
+# The folder, under the media directory, of attachments waiting for their message's answer.
+ATTACHMENTS = "inbox"
+_ATTACHMENT_NAME = re.compile(r"[0-9a-f]{32}\.bin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,3 +103,56 @@ class SqliteInbox:
         async with self._db.execute(sql, (platform,)) as cursor:
             row = await cursor.fetchone()
         return None if row is None else str(row[0])
+
+
+class InboxAttachments:
+    """Bytes too large for a payload (a voice message), in a file until the answer is given.
+
+    They never go into the database: a 25 MB recording would grow to 34 MB of base64 in a row,
+    copied several times on the way in. The file is written before its message is recorded, so
+    a recorded message finds it again after a restart; it is deleted once the message is
+    answered (the retention task deletes any left behind).
+    """
+
+    def __init__(self, media_dir: Path) -> None:
+        self._folder = media_dir / ATTACHMENTS
+
+    @staticmethod
+    def name(platform: str, message_key: str) -> str:
+        """Name the file of a message's attachment (no id of the conversation in it)."""
+        return hashlib.sha256(f"{platform}/{message_key}".encode()).hexdigest()[:32] + ".bin"
+
+    async def put(self, platform: str, message_key: str, data: bytes) -> str:
+        """Write the attachment down (atomically); return its name for the payload."""
+        name = self.name(platform, message_key)
+        await asyncio.to_thread(_write, self._folder / name, data)
+        return name
+
+    async def get(self, name: str) -> bytes | None:
+        """Read the attachment's bytes; None when it is gone."""
+        if self.name_is_ours(name):
+            try:
+                return await asyncio.to_thread((self._folder / name).read_bytes)
+            except FileNotFoundError:
+                pass
+        return None
+
+    async def drop(self, name: str) -> None:
+        """Delete the attachment (its message is answered)."""
+        if self.name_is_ours(name):
+            await asyncio.to_thread((self._folder / name).unlink, missing_ok=True)
+
+    @staticmethod
+    def name_is_ours(name: str) -> bool:
+        """Whether `name` is one `name()` makes (never a path)."""
+        return _ATTACHMENT_NAME.fullmatch(name) is not None
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    with open(partial, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    partial.replace(path)

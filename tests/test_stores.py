@@ -24,6 +24,7 @@ MIGRATIONS = [
     "0003_job_leases.sql",
     "0004_inbox_leases.sql",
     "0005_render_budgets.sql",
+    "0006_web_keys_and_retention.sql",
 ]
 DAY = "2026-11-25"
 NOON = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)

@@ -12,11 +12,13 @@ import re
 import struct
 import wave
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Locator, Page, async_playwright, expect
 
+from adapters.web.access import AccessSettings
 from adapters.web.app import WebAdapter
 from bot.wiring import open_core
 from tests.fakes.did import FakeDID
@@ -26,6 +28,8 @@ from tests.harness import settings_for
 CHROMIUM = Path("/usr/bin/chromium")
 ANSWER = "Hi! I'm Ava, a talking avatar. Ask me anything and I'll say the answer out loud."
 WEBM_MAGIC = b"\x1a\x45\xdf\xa3"
+SECRET = "browser-test-secret-0123456789abcdef0123"
+TOKEN = "browser-access-token-0123456789"
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs Debian's chromium package (`make test` installs it)"
@@ -46,8 +50,10 @@ def write_tone(path: Path, seconds: float = 1.0, rate: int = 48_000) -> None:
         out.writeframes(b"".join(struct.pack("<h", s) for s in samples))
 
 
-@pytest.fixture
-async def chat_url(tmp_path: Path, groq: FakeGroq, did: FakeDID) -> AsyncIterator[str]:
+@asynccontextmanager
+async def serving(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, token: str | None = None
+) -> AsyncIterator[str]:
     """The web chat's address, served by the adapter on the wired core."""
     settings = settings_for(tmp_path, groq, did, WEB_ENABLED=True)
     async with open_core(settings) as core:
@@ -55,9 +61,12 @@ async def chat_url(tmp_path: Path, groq: FakeGroq, did: FakeDID) -> AsyncIterato
             core.conversations,
             host="127.0.0.1",
             port=0,
-            auth_token=None,
+            secret=SECRET,
+            access=AccessSettings(token=token),
             media_dir=settings.media_dir,
             max_text_chars=settings.MAX_MESSAGE_CHARS,
+            inbox=core.inbox,
+            history=core.storage.history,
         )
         core.deliveries["web"] = adapter.delivery
         await core.start_jobs()
@@ -66,6 +75,12 @@ async def chat_url(tmp_path: Path, groq: FakeGroq, did: FakeDID) -> AsyncIterato
             yield f"http://127.0.0.1:{adapter.port}/"
         finally:
             await adapter.stop()
+
+
+@pytest.fixture
+async def chat_url(tmp_path: Path, groq: FakeGroq, did: FakeDID) -> AsyncIterator[str]:
+    async with serving(tmp_path, groq, did) as url:
+        yield url
 
 
 @pytest.fixture
@@ -180,3 +195,29 @@ async def test_avatar_switch_and_reset(
     await expect(page.locator(".msg")).to_have_count(0)
     await expect(page.locator(".empty")).to_be_visible()
     assert not did.talks
+
+
+async def test_the_token_leaves_every_url_once_the_session_cookie_is_set(
+    page: Page, tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    async with serving(tmp_path, groq, did, token=TOKEN) as url:
+        urls: list[str] = []
+        page.on("websocket", lambda ws: urls.append(ws.url))
+        page.on("request", lambda request: urls.append(request.url))
+        await open_chat(page, f"{url}?token={TOKEN}")
+        assert page.url == url  # gone from the address bar (and so from history and bookmarks)
+        (session,) = [c for c in await page.context.cookies() if c["name"] == "avatarbot_session"]
+        assert session["httpOnly"] and session["sameSite"] == "Strict"
+        assert TOKEN not in session["value"] and not session["secure"]  # plain http here
+        await page.fill("#text", "Who are you?")
+        await page.press("#text", "Enter")
+        video = page.locator(".msg.bot video")
+        await expect(video).to_have_count(1)
+        await metadata_loaded(video)  # served on the cookie alone
+        assert TOKEN not in (await video.get_attribute("src") or "")
+        stored = await page.evaluate("localStorage.getItem('avatarbot.conversation')")
+        assert re.fullmatch(r'"[0-9a-f]{32}\.[A-Za-z0-9_-]{32}"', stored or "")  # signed
+        await open_chat(page, url)  # a reload without the token: the cookie is enough
+        await expect(page.locator(".msg.bot .text")).to_have_text(ANSWER)
+    sent_token = [u for u in urls if TOKEN in u]
+    assert sent_token == [f"{url}?token={TOKEN}"]  # the link itself, then never again

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from adapters.web import protocol
+from adapters.web.access import AccessSettings
 from adapters.web.app import WebAdapter
 from adapters.web.chat import MAX_PENDING
 from adapters.web.delivery import WebDelivery
@@ -26,8 +27,10 @@ from tests.harness import settings_for
 
 VOICE = (Path(__file__).parent / "data" / "voice.ogg").read_bytes()
 ANSWER = "Hello from Ava. Nice to see you."
-ALICE, BOB = "alice-0123456789", "bob-0123456789ab"
+ALICE, BOB = "alice-0123456789", "bob-0123456789ab"  # conversation bases: the ids are signed
 MAX_CHARS = 50
+SECRET = "test-web-secret-0123456789abcdef0123456789"
+TOKEN = "s3cret-token-0123456789"
 Message = dict[str, Any]
 
 GROQ_REPLY = ANSWER  # what the fake model answers (tests/conftest.py)
@@ -92,11 +95,15 @@ class Tab:
 
 
 class Browser:
-    """Opens tabs (sockets) on the adapter and closes them all at the end."""
+    """Opens tabs (sockets) on the adapter and closes them all at the end.
+
+    `alice` and `bob` are the signed ids of two conversations.
+    """
 
     def __init__(self, session: aiohttp.ClientSession, adapter: WebAdapter) -> None:
         self.session, self.adapter = session, adapter
         self.root = f"http://127.0.0.1:{adapter.port}"
+        self.alice, self.bob = adapter.ids.sign(ALICE), adapter.ids.sign(BOB)
         self._sockets: list[aiohttp.ClientWebSocketResponse] = []
 
     async def raw(self, query: dict[str, str], headers: dict[str, str] | None = None) -> Tab:
@@ -104,8 +111,8 @@ class Browser:
         self._sockets.append(ws)
         return Tab(ws)
 
-    async def open(self, conversation: str = ALICE, **query: str) -> tuple[Tab, Message]:
-        tab = await self.raw({"conversation": conversation, **query})
+    async def open(self, conversation: str | None = None, **query: str) -> tuple[Tab, Message]:
+        tab = await self.raw({"conversation": conversation or self.alice, **query})
         ready = await tab.receive()
         assert ready["type"] == "status" and ready["state"] == "ready", ready
         return tab, ready
@@ -129,9 +136,11 @@ async def web_chat(core: Core, token: str | None = None) -> AsyncIterator[WebAda
         core.conversations,
         host="127.0.0.1",
         port=0,
-        auth_token=token,
+        secret=SECRET,
+        access=AccessSettings(token=token),
         media_dir=core.settings.media_dir,
         max_text_chars=core.settings.MAX_MESSAGE_CHARS,
+        history=core.storage.history,
     )
     core.deliveries["web"] = WatchedDelivery(adapter.delivery)
     await core.start_jobs()
@@ -183,7 +192,7 @@ async def test_text_streams_then_video_serves_with_ranges(
     browser: Browser, groq: FakeGroq, did: FakeDID
 ) -> None:
     tab, ready = await browser.open()
-    assert ready == protocol.ready(ALICE, avatar=True, avatar_available=True)
+    assert ready == protocol.ready(browser.alice, avatar=True, avatar_available=True)
     answer = await tab.ask("Who are you?", "t1")
     deltas = of_type(answer, "delta")
     assert len(deltas) > 2 and "".join(d["text"] for d in deltas) == ANSWER
@@ -196,7 +205,7 @@ async def test_text_streams_then_video_serves_with_ranges(
         "type": "video",
         "turn": "t1",
         "job": 1,
-        "url": f"media/1.mp4?conversation={ALICE}",
+        "url": f"media/1.mp4?conversation={browser.alice}",
     }
     async with browser.session.get(f"{browser.root}/{video['url']}") as response:
         assert response.status == 200 and response.content_type == "video/mp4"
@@ -297,37 +306,80 @@ async def test_failures_reach_the_turn(browser: Browser, groq: FakeGroq) -> None
     assert "voice recording" in error["message"]
 
 
-async def test_bad_conversation_id_is_refused(browser: Browser) -> None:
-    for query in ({}, {"conversation": "short"}, {"conversation": "../../etc/passwd"}):
+async def test_unsigned_forged_or_missing_ids_get_a_fresh_signed_one(browser: Browser) -> None:
+    forged = ALICE + "." + "A" * 32
+    issued = []
+    for query in (
+        {},
+        {"conversation": "short"},
+        {"conversation": "../../etc/passwd"},
+        {"conversation": forged},
+        {"conversation": "made-up-by-the-page"},
+    ):
         tab = await browser.raw(query)
-        error = await tab.receive()
-        assert (error["type"], error["code"]) == ("error", "bad_conversation")
-        closing = await tab.ws.receive(timeout=5)
-        assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 4400
+        ready = await tab.receive()
+        assert ready["state"] == "ready"
+        issued.append(ready["conversation"])
+    assert len(set(issued)) == len(issued)  # each a new conversation: none minted from input
+    for signed in issued:
+        assert browser.adapter.ids.verify(signed) is not None
+        assert not signed.startswith(("short", "..", ALICE, "made-up"))
+    tab, ready = await browser.open(issued[0])  # a signed id is kept
+    assert ready["conversation"] == issued[0]
 
 
-async def test_auth_token_is_required_before_any_message(core: Core) -> None:
-    async with web_chat(core, token="s3cret-token") as adapter, aiohttp.ClientSession() as s:
+async def test_an_old_unsigned_id_with_a_history_is_carried_over(
+    browser: Browser, groq: FakeGroq
+) -> None:
+    old = "0123456789abcdef0123456789abcdef"  # as pages made them before ids were signed
+    tab, ready = await browser.raw({"conversation": old}), None
+    ready = await tab.receive()
+    assert ready["conversation"] != browser.adapter.ids.sign(old)  # no history: a new one
+    first = ready["conversation"]
+    await tab.ask("remember me", "t1")
+    base = first.partition(".")[0]  # the page of an older version would have kept this alone
+    back = await browser.raw({"conversation": base})
+    carried = await back.receive()
+    assert carried["conversation"] == first  # bound to the same conversation, now signed
+    await back.ask("still me?", "t2")
+    contents = [m["content"] for m in groq.chat_bodies[-1]["messages"][1:]]
+    assert contents == ["remember me", ANSWER, "still me?"]
+
+
+async def test_auth_token_is_exchanged_for_a_session_cookie(core: Core) -> None:
+    async with web_chat(core, token=TOKEN) as adapter, aiohttp.ClientSession() as s:
         browser = Browser(s, adapter)
         try:
             for query in ({}, {"token": "wrong"}):
-                tab = await browser.raw({"conversation": ALICE, **query})
+                tab = await browser.raw({"conversation": browser.alice, **query})
                 await tab.send({"type": "text", "text": "let me in"})
                 error = await tab.receive()
                 assert (error["type"], error["code"]) == ("error", "unauthorized")
                 closing = await tab.ws.receive(timeout=5)
                 assert closing.type is aiohttp.WSMsgType.CLOSE and closing.data == 4401
-            await browser.open(token="s3cret-token")
-            cookie = {"Cookie": "avatarbot_token=s3cret-token"}
-            tab = await browser.raw({"conversation": ALICE}, cookie)
-            assert (await tab.receive())["state"] == "ready"
-            async with s.get(f"{browser.root}/media/1.mp4?conversation={ALICE}") as response:
-                assert response.status == 401
-            async with s.get(f"{browser.root}/?token=s3cret-token") as response:
+            await browser.open(token=TOKEN)  # clients without cookies may still send it
+            bearer = {"Authorization": f"Bearer {TOKEN}"}
+            assert (await (await browser.raw({}, bearer)).receive())["state"] == "ready"
+            raw = {"Cookie": f"avatarbot_token={TOKEN}"}  # the raw token is no session
+            assert (await (await browser.raw({}, raw)).receive())["code"] == "unauthorized"
+            async with s.get(f"{browser.root}/media/1.mp4?conversation={browser.alice}") as r:
+                assert r.status == 401
+            async with s.get(f"{browser.root}/?token={TOKEN}") as response:
                 assert response.status == 200
                 set_cookie = response.headers["Set-Cookie"]
-                assert "avatarbot_token=s3cret-token" in set_cookie and "HttpOnly" in set_cookie
-                assert "Max-Age" in set_cookie and "SameSite=Strict" in set_cookie
+            name, _, rest = set_cookie.partition("=")
+            value = rest.partition(";")[0]
+            assert name == "avatarbot_session" and TOKEN not in set_cookie
+            assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie
+            assert "Max-Age" in set_cookie and "Secure" not in set_cookie  # plain http here
+            session = {"Cookie": f"avatarbot_session={value}"}
+            assert (await (await browser.raw({}, session)).receive())["state"] == "ready"
+            forged = {"Cookie": f"avatarbot_session={value[:-2]}xx"}
+            assert (await (await browser.raw({}, forged)).receive())["code"] == "unauthorized"
+            async with s.get(f"{browser.root}/", headers=raw) as response:  # an old cookie
+                cookies = response.headers.getall("Set-Cookie")
+            assert any(c.startswith("avatarbot_token=") and "Max-Age=0" in c for c in cookies)
+            assert any(c.startswith("avatarbot_session=") for c in cookies)  # replaced
         finally:
             await browser.aclose()
 
@@ -349,7 +401,7 @@ async def test_results_finished_while_away_are_replayed_on_reconnect(
 
     back, _ = await browser.open(since="0")
     video, failure = await back.receive(), await back.receive()
-    assert video == protocol.video("t1", 1, ALICE)
+    assert video == protocol.video("t1", 1, browser.alice)
     assert (failure["type"], failure["code"], failure["turn"]) == ("error", "video_failed", "t2")
     assert failure["job"] == 2 and failure["message"]
     async with browser.session.get(f"{browser.root}/{video['url']}") as response:
@@ -365,12 +417,14 @@ async def test_media_is_served_only_to_its_conversation(browser: Browser) -> Non
     await tab.ask("hello", "t1")
     video = (await tab.until(lambda m: m["type"] == "video"))[-1]
     assert video["job"] == 1
+    alice, bob = browser.alice, browser.bob
     for path in (
-        f"media/1.mp4?conversation={BOB}",
+        f"media/1.mp4?conversation={bob}",
+        f"media/1.mp4?conversation={ALICE}",  # the base alone is no credential
         "media/1.mp4",
         "media/1.mp4?conversation=..%2F..%2Fmedia",
-        f"media/2.mp4?conversation={ALICE}",
-        f"media/..%2Fweb%2F{ALICE}%2F1.mp4?conversation={ALICE}",
+        f"media/2.mp4?conversation={alice}",
+        f"media/..%2Fweb%2F{ALICE}%2F1.mp4?conversation={alice}",
         "static/..%2F..%2F..%2Fbot%2Fsettings.py",
     ):
         async with browser.session.get(f"{browser.root}/{path}") as response:
@@ -380,7 +434,7 @@ async def test_media_is_served_only_to_its_conversation(browser: Browser) -> Non
 async def test_every_tab_of_a_conversation_gets_its_events(browser: Browser) -> None:
     first, _ = await browser.open()
     second, _ = await browser.open()
-    other, _ = await browser.open(BOB)
+    other, _ = await browser.open(browser.bob)
     await first.send({"type": "text", "turn": "t1", "text": "hi"})
     for tab in (first, second):
         got = await tab.until(lambda m: m["type"] == "video")
@@ -393,8 +447,8 @@ async def test_conversations_run_concurrently_and_each_in_order(
     browser: Browser, groq: FakeGroq
 ) -> None:
     gate = groq.hold(after_chunks=1)
-    alice, _ = await browser.open(ALICE)
-    bob, _ = await browser.open(BOB)
+    alice, _ = await browser.open(browser.alice)
+    bob, _ = await browser.open(browser.bob)
     await alice.send({"type": "text", "turn": "a1", "text": "alice one"})
     await alice.send({"type": "text", "turn": "a2", "text": "alice two"})
     await bob.send({"type": "text", "turn": "b1", "text": "bob one"})
@@ -479,6 +533,8 @@ def test_frames_parse_without_io() -> None:
     assert protocol.parse_binary(b"OggS").data == b"OggS"
     assert protocol.load_target(protocol.dump_target("t-1")) == "t-1"
     assert protocol.load_target("not json") == protocol.load_target('{"turn": "a b"}') == ""
-    assert protocol.conversation_id("abc") is None and protocol.conversation_id(ALICE) == ALICE
+    assert protocol.peek_turn('{"type": "audio", "turn": "v-1", "data": "AAAA') == "v-1"
+    assert protocol.peek_turn('{"type": "audio"}') == ""
+    assert protocol.upload_size("A" * 400) == 300 and protocol.upload_size(b"x" * 7) == 7
     assert protocol.job_cursor("12") == 12
     assert protocol.job_cursor("-1") is protocol.job_cursor("x") is protocol.job_cursor(None)

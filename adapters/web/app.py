@@ -7,30 +7,32 @@ aiohttp runs in the bot's event loop and brings WebSockets, static files and `Fi
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from aiohttp import WSCloseCode, web
 
-from adapters.web import protocol
+from adapters.web import identity, protocol
+from adapters.web.access import Access, AccessSettings
 from adapters.web.chat import PLATFORM, WebChat, conversation_key
 from adapters.web.delivery import Socket, WebDelivery
+from adapters.web.identity import ConversationIds, derive, mac, tag
+from adapters.web.journal import Journal
+from adapters.web.limits import Limiter, WebLimits, client_scope
 from adapters.web.mailbox import Mailbox
 from core.conversation import Conversations
-from core.ports import Inbox
+from core.inbox import InboxAttachments
+from core.ports import HistoryStore, Inbox
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-TOKEN_COOKIE = "avatarbot_token"
-TOKEN_COOKIE_SECONDS = 365 * 24 * 3600
 # Application close codes (4000–4999): the page does not reconnect after these.
 CLOSE_UNAUTHORIZED = 4401
-CLOSE_BAD_CONVERSATION = 4400
+CLOSE_TOO_MANY = 4429
 # Pings keep idle connections open through proxies and notice dead peers.
 HEARTBEAT_SECONDS = 30.0
 CLOSE_TIMEOUT_SECONDS = 2.0
@@ -39,11 +41,14 @@ CONTENT_SECURITY_POLICY = (
     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
 UNAUTHORIZED = "This chat needs its access link (with ?token=…)."
-BAD_CONVERSATION = "Missing or malformed conversation id (8–64 of A–Z, a–z, 0–9, - and _)."
+CROSS_ORIGIN = "This chat can only be used from its own page."
 
 
 class WebAdapter:
-    """Serves the web chat on `host:port`; `port` is the bound port once started."""
+    """Serves the web chat on `host:port`; `port` is the bound port once started.
+
+    `secret` signs conversation ids and session cookies (WEB_SECRET, or the database's key).
+    """
 
     platform = PLATFORM
 
@@ -53,18 +58,29 @@ class WebAdapter:
         *,
         host: str,
         port: int,
-        auth_token: str | None,
+        secret: str,
         media_dir: Path,
         max_text_chars: int,
+        access: AccessSettings | None = None,
+        limits: WebLimits | None = None,
         inbox: Inbox | None = None,
+        history: HistoryStore | None = None,
         grace_seconds: float = 0.0,
         extra_routes: Sequence[tuple[str, str, Handler]] = (),
     ) -> None:
-        self._conversations = conversations
-        self._host, self.port, self._auth_token = host, port, auth_token
-        self.delivery = WebDelivery(Mailbox(media_dir))
+        self._conversations, self._history = conversations, history
+        self._host, self.port = host, port
+        self.ids = ConversationIds(derive(secret, "conversation ids"))
+        self._client_key = derive(secret, "clients")
+        self.access = Access(access or AccessSettings(), derive(secret, "sessions"))
+        self.delivery = WebDelivery(Mailbox(media_dir), self.ids)
+        journal = None if inbox is None else Journal(inbox, InboxAttachments(media_dir))
         self.chat = WebChat(
-            conversations, self.delivery, max_text_chars=max_text_chars, inbox=inbox
+            conversations,
+            self.delivery,
+            max_text_chars=max_text_chars,
+            journal=journal,
+            limiter=Limiter(limits or WebLimits()),
         )
         self._grace = grace_seconds
         self._extra_routes = extra_routes  # read at start: other adapters add theirs before
@@ -120,26 +136,17 @@ class WebAdapter:
     async def _page(self, request: web.Request) -> web.StreamResponse:
         page = STATIC_DIR / "index.html"
         response = web.FileResponse(page, headers={"Cache-Control": "no-cache"})
-        token = request.query.get("token")
-        if token is not None and self._auth_token is not None and self._valid(token):
-            # The page's media and socket requests then carry the token by themselves.
-            response.set_cookie(
-                TOKEN_COOKIE,
-                token,
-                max_age=TOKEN_COOKIE_SECONDS,
-                httponly=True,
-                samesite="Strict",
-                secure=request.secure,
-            )
+        # The page's media and socket requests then carry the session by themselves.
+        self.access.start_session(request, response)
         return response
 
     async def _health(self, _: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
     async def _media(self, request: web.Request) -> web.StreamResponse:
-        if not self._authorized(request):
+        if not self.access.authorized(request):
             raise web.HTTPUnauthorized(text=UNAUTHORIZED)
-        conversation = protocol.conversation_id(request.query.get("conversation"))
+        conversation = self.ids.verify(request.query.get("conversation"))
         if conversation is None:
             raise web.HTTPNotFound()
         path = await self.delivery.mailbox.video(conversation, int(request.match_info["job"]))
@@ -149,6 +156,9 @@ class WebAdapter:
         return web.FileResponse(path, headers={"Cache-Control": "private, max-age=86400"})
 
     async def _socket(self, request: web.Request) -> web.StreamResponse:
+        # Before the upgrade: a page of another site must not drive the chat from a browser.
+        if not self.access.origin_allowed(request):
+            raise web.HTTPForbidden(text=CROSS_ORIGIN)
         ws = web.WebSocketResponse(
             max_msg_size=protocol.MAX_FRAME_BYTES,
             heartbeat=HEARTBEAT_SECONDS,
@@ -157,25 +167,56 @@ class WebAdapter:
         await ws.prepare(request)
         self._sockets.add(ws)
         try:
-            conversation = protocol.conversation_id(request.query.get("conversation"))
             if self._stopping:
                 await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
-            elif not self._authorized(request):
+            elif not self.access.authorized(request):
                 await _refuse(ws, "unauthorized", UNAUTHORIZED, CLOSE_UNAUTHORIZED)
-            elif conversation is None:
-                await _refuse(ws, "bad_conversation", BAD_CONVERSATION, CLOSE_BAD_CONVERSATION)
             else:
-                await self._converse(Socket(ws, conversation), request)
+                await self._admit(ws, request)
         finally:
             self._sockets.discard(ws)
         return ws
+
+    async def _admit(self, ws: web.WebSocketResponse, request: web.Request) -> None:
+        client = client_scope(self.access.client_ip(request))
+        limiter = self.chat.limiter
+        refusal = limiter.open_socket(client)
+        if refusal is not None:
+            await _refuse(ws, "too_many_sockets", refusal, CLOSE_TOO_MANY)
+            return
+        try:
+            conversation = await self._identify(request.query.get("conversation"), client)
+            user = "ip-" + mac(self._client_key, client, 12)
+            await self._converse(Socket(ws, conversation, client, user), request)
+        finally:
+            limiter.close_socket(client)
+
+    async def _identify(self, requested: str | None, client: str) -> str:
+        """The conversation of a signed id; else an old unsigned one carried over; else new."""
+        conversation = self.ids.verify(requested)
+        if conversation is not None:
+            return conversation
+        old = identity.legacy(requested)
+        # Only a conversation with a past is carried over, and only a few per client an hour:
+        # a client cannot turn made-up ids into fresh ones.
+        if old is not None and self.chat.limiter.admit_upgrade(client) and await self._known(old):
+            log.info("web conversation web:%s carried over to a signed id", tag(old))
+            return old
+        return identity.base_of(self.ids.issue())
+
+    async def _known(self, conversation: str) -> bool:
+        if self._history is not None and await self._history.recent(
+            conversation_key(conversation), 1
+        ):
+            return True
+        return bool(await self.delivery.mailbox.after(conversation, 0, 1))
 
     async def _converse(self, socket: Socket, request: web.Request) -> None:
         conversations = self._conversations
         avatar = await conversations.avatar_enabled(conversation_key(socket.conversation))
         available = conversations.avatar_available
-        ready = protocol.ready(socket.conversation, avatar=avatar, avatar_available=available)
-        await socket.send(ready)
+        signed = self.ids.sign(socket.conversation)
+        await socket.send(protocol.ready(signed, avatar=avatar, avatar_available=available))
         # Attached before the replay: a video filed in between comes twice rather than never
         # (the page drops repeats by job id).
         self.delivery.attach(socket)
@@ -186,18 +227,6 @@ class WebAdapter:
             await self.chat.serve(socket)
         finally:
             self.delivery.detach(socket)
-
-    # -- access ------------------------------------------------------------------------------
-
-    def _authorized(self, request: web.Request) -> bool:
-        if self._auth_token is None:
-            return True
-        token = request.query.get("token") or request.cookies.get(TOKEN_COOKIE) or ""
-        return self._valid(token)
-
-    def _valid(self, token: str) -> bool:
-        assert self._auth_token is not None
-        return hmac.compare_digest(token.encode(), self._auth_token.encode())
 
 
 async def _refuse(ws: web.WebSocketResponse, code: str, message: str, close_code: int) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import logging
 from collections import Counter
 from collections.abc import Coroutine
@@ -15,18 +13,19 @@ from aiohttp import WSMsgType
 
 from adapters.web import protocol
 from adapters.web.delivery import Socket, WebDelivery
+from adapters.web.identity import tag
+from adapters.web.journal import Journal, Recorded
+from adapters.web.limits import BUSY as AUDIO_BUSY
+from adapters.web.limits import Limiter, WebLimits
 from adapters.web.protocol import AudioFrame, AvatarFrame, ClientFrame, ProtocolError, TextFrame
 from core.conversation import Conversations
-from core.ports import Inbox
 from core.types import (
-    Audio,
     ConversationKey,
     Failure,
     FinalText,
     Notice,
     TextDelta,
     Transcript,
-    Turn,
 )
 
 log = logging.getLogger(__name__)
@@ -39,17 +38,7 @@ _PARSE_IN_THREAD = 1024 * 1024
 OOPS = "Something went wrong on my side — please try again."
 BUSY = "One moment — I'm still answering your earlier messages."
 NO_AVATAR = "Avatar videos aren't set up on this server."
-
-
-def _inbox_key(conversation: str, turn: str) -> str:
-    return f"{conversation}/{turn}"
-
-
-def _turn(conversation: str, frame: TextFrame | AudioFrame) -> Turn:
-    key = conversation_key(conversation)
-    if isinstance(frame, TextFrame):
-        return Turn(key, conversation, text=frame.text)
-    return Turn(key, conversation, audio=Audio(frame.data, frame.mime, "voice"))
+LOST = "I restarted before I could answer your voice message — please send it again."
 
 
 def conversation_key(conversation: str) -> ConversationKey:
@@ -65,10 +54,12 @@ class WebChat:
         delivery: WebDelivery,
         *,
         max_text_chars: int,
-        inbox: Inbox | None = None,
+        journal: Journal | None = None,
+        limiter: Limiter | None = None,
     ) -> None:
-        self._conversations, self._delivery, self._inbox = conversations, delivery, inbox
+        self._conversations, self._delivery, self._journal = conversations, delivery, journal
         self._max_text_chars = max_text_chars
+        self.limiter = limiter or Limiter(WebLimits())
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending: Counter[str] = Counter()
         self._closed = False
@@ -76,17 +67,37 @@ class WebChat:
     async def serve(self, socket: Socket) -> None:
         """Read frames until the socket closes; a turn in progress never holds up reading."""
         async for message in socket.ws:
+            if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                continue
+            data: str | bytes = message.data
+            del message  # the frame is held once, by `data`, until parsed
+            held = self._admit(socket, data)
+            if isinstance(held, str):
+                turn = protocol.peek_turn(data) if isinstance(data, str) else ""
+                code = "busy" if held == AUDIO_BUSY else "rate_limited"
+                await socket.send(protocol.error(turn, held, code))
+                continue
             try:
-                if message.type is WSMsgType.TEXT:
-                    frame = await self._parse(message.data)
-                elif message.type is WSMsgType.BINARY:
-                    frame = protocol.parse_binary(message.data)
-                else:
-                    continue
+                frame = await self._parse(data)
             except ProtocolError as exc:
+                self.limiter.release(held)
                 await socket.send(protocol.error(exc.turn, exc.message, exc.code))
                 continue
-            await self._dispatch(socket, frame)
+            finally:
+                del data
+            await self._dispatch(socket, frame, held)
+
+    def _admit(self, socket: Socket, data: str | bytes) -> int | str:
+        """The bytes to hold for the frame while it is answered, or the line refusing it."""
+        refusal = self.limiter.admit_message(socket.client)
+        if refusal is not None:
+            return refusal
+        if len(data) <= protocol.LARGE_FRAME_BYTES:
+            return 0
+        size = protocol.upload_size(data)
+        if size > protocol.MAX_AUDIO_BYTES:
+            return 0  # refused as too large once parsed (parsing stops at the size)
+        return self.limiter.admit_audio(socket.client, size) or size
 
     async def aclose(self) -> None:
         """Cancel every turn in progress (a cancelled turn stores nothing); start no more."""
@@ -101,62 +112,46 @@ class WebChat:
         """How many turns are waiting or running."""
         return len(self._tasks)
 
-    async def _parse(self, raw: str) -> ClientFrame:
+    async def _parse(self, raw: str | bytes) -> ClientFrame:
+        if isinstance(raw, bytes):
+            return protocol.parse_binary(raw)
         if len(raw) > _PARSE_IN_THREAD:
             return await asyncio.to_thread(
                 protocol.parse_text, raw, max_text_chars=self._max_text_chars
             )
         return protocol.parse_text(raw, max_text_chars=self._max_text_chars)
 
-    async def _dispatch(self, socket: Socket, frame: ClientFrame) -> None:
+    async def _dispatch(self, socket: Socket, frame: ClientFrame, held: int) -> None:
         conversation = socket.conversation
         if isinstance(frame, AvatarFrame):
+            self.limiter.release(held)
             await self._avatar(socket, frame)
             return
         if self._pending[conversation] >= MAX_PENDING:
+            self.limiter.release(held)
             await socket.send(protocol.error(frame.turn, BUSY, "busy"))
             return
-        key = conversation_key(conversation)
         work: Coroutine[Any, Any, None]
         if isinstance(frame, TextFrame | AudioFrame):
-            if not await self._record(conversation, frame):
+            recorded = Recorded.of(conversation, frame, socket.user)
+            if self._journal is not None and not await self._journal.record(recorded):
+                self.limiter.release(held)
                 return  # the page sent this turn before (it resends after a reconnect)
-            work = self._answer(_turn(conversation, frame), frame.turn)
+            work = self._answer(recorded)
         else:
-            work = self._reset(key, frame.turn)
-        self._spawn(work, conversation, frame.turn)
-
-    async def _record(self, conversation: str, frame: TextFrame | AudioFrame) -> bool:
-        """Write the message to the inbox before answering it; False for a repeat."""
-        if self._inbox is None:
-            return True
-        payload: dict[str, str] = {"conversation": conversation, "turn": frame.turn}
-        if isinstance(frame, TextFrame):
-            payload["text"] = frame.text
-        else:
-            payload |= {"mime": frame.mime, "audio": base64.b64encode(frame.data).decode()}
-        return await self._inbox.record(
-            PLATFORM, _inbox_key(conversation, frame.turn), json.dumps(payload)
-        )
+            self.limiter.release(held)
+            held = 0
+            work = self._reset(conversation_key(conversation), frame.turn)
+        self._spawn(work, conversation, frame.turn, held)
 
     async def replay(self) -> int:
         """Answer the messages recorded but not answered before the last stop."""
-        if self._inbox is None:
+        if self._journal is None:
             return 0
-        entries = await self._inbox.claim_unanswered(PLATFORM)
-        for entry in entries:
-            data = json.loads(entry.payload)
-            frame: TextFrame | AudioFrame
-            if "text" in data:
-                frame = TextFrame(turn=data["turn"], text=data["text"])
-            else:
-                frame = AudioFrame(
-                    turn=data["turn"], mime=data["mime"], data=base64.b64decode(data["audio"])
-                )
-            conversation = data["conversation"]
-            self._spawn(
-                self._answer(_turn(conversation, frame), frame.turn), conversation, frame.turn
-            )
+        entries = await self._journal.unanswered()
+        for recorded in entries:
+            work = self._lost(recorded) if recorded.lost else self._answer(recorded)
+            self._spawn(work, recorded.conversation, recorded.turn_id)
         return len(entries)
 
     async def drain(self, grace: float) -> None:
@@ -164,26 +159,31 @@ class WebChat:
         if self._tasks and grace > 0:
             await asyncio.wait(list(self._tasks), timeout=grace)
 
-    def _spawn(self, work: Coroutine[Any, Any, None], conversation: str, turn: str) -> None:
+    def _spawn(
+        self, work: Coroutine[Any, Any, None], conversation: str, turn: str, held: int = 0
+    ) -> None:
         if self._closed:
             work.close()
+            self.limiter.release(held)
             return
         # Tasks start in creation order and queue on the core's per-conversation lock in that
         # order, so the turns of one conversation are answered in the order they were sent.
-        task = asyncio.create_task(work, name=f"web-turn-{conversation[:16]}-{turn}")
+        task = asyncio.create_task(work, name=f"web-turn-{tag(conversation)[1:]}-{turn}")
         self._tasks.add(task)
         self._pending[conversation] += 1
 
         def done(finished: asyncio.Task[None]) -> None:
             self._tasks.discard(finished)
+            self.limiter.release(held)  # the turn's audio is no longer held
             self._pending[conversation] -= 1
             if self._pending[conversation] <= 0:
                 del self._pending[conversation]
 
         task.add_done_callback(done)
 
-    async def _answer(self, turn: Turn, turn_id: str) -> None:
-        conversation = turn.key.chat_id
+    async def _answer(self, recorded: Recorded) -> None:
+        turn, turn_id = recorded.turn(conversation_key(recorded.conversation)), recorded.turn_id
+        conversation = recorded.conversation
         try:
             async with aclosing(self._conversations.handle(turn)) as events:
                 async for event in events:
@@ -193,19 +193,26 @@ class WebChat:
                         await self._send(conversation, protocol.delta(turn_id, event.delta))
                     elif isinstance(event, FinalText):
                         await self._send(conversation, protocol.final(turn_id, event.text))
-                        await self._render(turn.key, event.text, turn_id)
+                        await self._render(turn.key, event.text, turn_id, recorded.user)
                     elif isinstance(event, Failure):
                         message = protocol.error(turn_id, event.message, "failed")
                         await self._send(conversation, message)
-            if self._inbox is not None:
-                await self._inbox.answered(PLATFORM, _inbox_key(conversation, turn_id))
+            if self._journal is not None:
+                await self._journal.answered(recorded)
         except Exception:
-            log.exception("web turn %s in %s failed", turn_id, turn.key)
+            log.exception("web turn %s in web:%s failed", turn_id, tag(conversation))
             await self._send(conversation, protocol.error(turn_id, OOPS, "failed"))
 
-    async def _render(self, key: ConversationKey, text: str, turn_id: str) -> None:
+    async def _lost(self, recorded: Recorded) -> None:
+        """A voice message whose recording is gone: say so, and let it go."""
+        await self._send(recorded.conversation, protocol.error(recorded.turn_id, LOST, "failed"))
+        if self._journal is not None:
+            await self._journal.answered(recorded)
+
+    async def _render(self, key: ConversationKey, text: str, turn_id: str, user: str) -> None:
         target = protocol.dump_target(turn_id)
-        job = await self._conversations.render_avatar(key, text, target, user_id=key.chat_id)
+        # Video quotas count per client address where known: ids are free to get, IPs are not.
+        job = await self._conversations.render_avatar(key, text, target, user_id=user)
         if isinstance(job, Notice):
             await self._send(key.chat_id, protocol.error(turn_id, job.message, "video_refused"))
         elif job is not None:
@@ -215,7 +222,7 @@ class WebChat:
         try:
             await self._conversations.reset(key)
         except Exception:
-            log.exception("web reset of %s failed", key)
+            log.exception("web reset of web:%s failed", tag(key.chat_id))
             await self._send(key.chat_id, protocol.error(turn_id, OOPS, "failed"))
             return
         await self._send(key.chat_id, protocol.status(turn_id, "reset"))
@@ -229,7 +236,7 @@ class WebChat:
         try:
             await self._conversations.set_avatar(key, frame.on)
         except Exception:
-            log.exception("web avatar switch of %s failed", key)
+            log.exception("web avatar switch of web:%s failed", tag(socket.conversation))
             await socket.send(protocol.error(frame.turn, OOPS, "failed"))
             return
         await self._send(socket.conversation, protocol.status(frame.turn, "avatar", on=frame.on))

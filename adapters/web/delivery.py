@@ -13,6 +13,7 @@ from collections import defaultdict
 from aiohttp import web
 
 from adapters.web import protocol
+from adapters.web.identity import ConversationIds, tag
 from adapters.web.mailbox import Entry, Mailbox
 from core.types import AvatarFailed, VideoReady
 
@@ -20,10 +21,17 @@ log = logging.getLogger(__name__)
 
 
 class Socket:
-    """One open WebSocket of a conversation; sending never raises once the tab has gone."""
+    """One open WebSocket of a conversation; sending never raises once the tab has gone.
 
-    def __init__(self, ws: web.WebSocketResponse, conversation: str) -> None:
-        self.ws, self.conversation = ws, conversation
+    `conversation` is the conversation's base (its key in the stores), `client` the sender's
+    scope for the per-client limits (`limits.client_scope`), `user` a keyed hash of it for the
+    video quotas (never the address itself).
+    """
+
+    def __init__(
+        self, ws: web.WebSocketResponse, conversation: str, client: str = "", user: str = ""
+    ) -> None:
+        self.ws, self.conversation, self.client, self.user = ws, conversation, client, user
 
     async def send(self, message: protocol.Message) -> None:
         if self.ws.closed:
@@ -31,14 +39,14 @@ class Socket:
         try:
             await self.ws.send_json(message)
         except (ConnectionError, RuntimeError) as exc:
-            log.debug("web socket of %s went away: %r", self.conversation, exc)
+            log.debug("web socket of %s went away: %r", tag(self.conversation), exc)
 
 
 class WebDelivery:
     """The open sockets of each conversation, and the videos delivered to them."""
 
-    def __init__(self, mailbox: Mailbox) -> None:
-        self.mailbox = mailbox
+    def __init__(self, mailbox: Mailbox, ids: ConversationIds) -> None:
+        self.mailbox, self._ids = mailbox, ids
         self._sockets: defaultdict[str, set[Socket]] = defaultdict(set)
 
     def attach(self, socket: Socket) -> None:
@@ -67,7 +75,7 @@ class WebDelivery:
         job, conversation = ready.job, ready.job.key.chat_id
         turn = protocol.load_target(job.target)
         await self.mailbox.put_video(conversation, job.id, turn, ready.path)
-        await self.broadcast(conversation, protocol.video(turn, job.id, conversation))
+        await self.broadcast(conversation, self.video(turn, job.id, conversation))
 
     async def deliver_failure(self, failed: AvatarFailed) -> None:
         """File why no video is coming, then say so in the open tabs."""
@@ -79,14 +87,17 @@ class WebDelivery:
     async def replay(self, socket: Socket, since: int) -> None:
         """Send one socket what its conversation finished after job `since`."""
         for entry in await self.mailbox.after(socket.conversation, since):
-            await socket.send(_message(entry, socket.conversation))
+            await socket.send(self._message(entry, socket.conversation))
+
+    def video(self, turn: str, job: int, conversation: str) -> protocol.Message:
+        """The `video` message; its URL carries the conversation's signed id."""
+        return protocol.video(turn, job, self._ids.sign(conversation))
+
+    def _message(self, entry: Entry, conversation: str) -> protocol.Message:
+        if entry.error is not None:
+            return _failure(entry.turn, entry.job, entry.error)
+        return self.video(entry.turn, entry.job, conversation)
 
 
 def _failure(turn: str, job: int, message: str) -> protocol.Message:
     return protocol.error(turn, message, "video_failed", job=job)
-
-
-def _message(entry: Entry, conversation: str) -> protocol.Message:
-    if entry.error is not None:
-        return _failure(entry.turn, entry.job, entry.error)
-    return protocol.video(entry.turn, entry.job, conversation)

@@ -13,7 +13,8 @@ const emptyNote = $(".empty");
 
 const KEEP = 60; // messages kept in local storage
 const HOLD_MS = 400; // a longer press is hold-to-talk; a shorter one is click-to-record
-const FINAL_CLOSE_CODES = [4400, 4401]; // reconnecting would not help
+const FINAL_CLOSE_CODES = [4401, 4429]; // reconnecting would not help
+const MAX_AUDIO_BYTES = 25 * 1024 * 1024; // Whisper's upload limit; the server refuses more
 
 const store = {
   get(name, fallback) {
@@ -39,14 +40,31 @@ function randomId(bytes = 16) {
 }
 const newTurn = () => `t${randomId(6)}`;
 
-// The access token from the link, if any: kept in memory, removed from the address bar.
+// The access token from the link, if any. Loading this page with it set the session cookie
+// (HttpOnly), which the socket and the videos carry from now on: the token leaves the address
+// bar and goes into no URL, unless the cookie did not take (cookies blocked).
 const token = new URLSearchParams(location.search).get("token");
 if (token) history.replaceState(null, "", location.pathname);
-const withToken = (url) => (token ? `${url}&token=${encodeURIComponent(token)}` : url);
+let tokenInUrls = false;
+const withToken = (url) => (tokenInUrls ? `${url}&token=${encodeURIComponent(token)}` : url);
 
-const stored = store.get("conversation", "");
-const conversation = /^[A-Za-z0-9_-]{8,64}$/.test(stored) ? stored : randomId();
-store.set("conversation", conversation);
+// The server issues the conversation id (signed) in its first message; an older page's own id
+// is sent once so that the server can carry that conversation over.
+let conversation = store.get("conversation", "");
+if (typeof conversation !== "string" || conversation.length > 200) conversation = "";
+
+function adopt(id) {
+  if (!id || id === conversation) return;
+  const old = conversation && `conversation=${conversation}`;
+  if (old) {
+    for (const entry of entries) {
+      if (entry.video) entry.video = entry.video.replace(old, `conversation=${id}`);
+    }
+    store.set("entries", entries);
+  }
+  conversation = id;
+  store.set("conversation", id);
+}
 
 // Entries: {id, role: "user" | "bot", turn, text, voice, streaming, failed, job, rendering, video, note}
 let entries = store.get("entries", []).map((entry) => ({ ...entry, streaming: false }));
@@ -134,12 +152,21 @@ function cursor() {
 function connect() {
   const url = new URL("ws", location.href);
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  url.search = new URLSearchParams({ conversation, since: cursor(), ...(token ? { token } : {}) });
+  url.search = new URLSearchParams({
+    ...(conversation ? { conversation } : {}),
+    since: cursor(),
+    ...(tokenInUrls ? { token } : {}),
+  });
   socket = new WebSocket(url);
   socket.onmessage = (event) => receive(JSON.parse(event.data));
   socket.onclose = (event) => {
     socket = null;
     online(false);
+    if (event.code === 1009) notice("That message was too large for me.");
+    if (event.code === 4401 && token && !tokenInUrls) {
+      tokenInUrls = true; // no session cookie: fall back to the token in the URL
+      return connect();
+    }
     if (FINAL_CLOSE_CODES.includes(event.code)) {
       connection.textContent = "Not connected";
       return;
@@ -188,6 +215,7 @@ function receive(message) {
 function status(message) {
   if (message.state === "ready") {
     retries = 0;
+    adopt(message.conversation);
     online(true);
     avatarSwitch.disabled = !message.avatar_available;
     avatarSwitch.checked = message.avatar;
@@ -303,6 +331,7 @@ function stopRecording() {
 
 async function sendAudio(blob) {
   if (!blob.size) return notice("Nothing was recorded.");
+  if (blob.size > MAX_AUDIO_BYTES) return notice("That recording is too long for me — please keep it shorter.");
   const data = await new Promise((resolve, reject) => {
     const reader = new FileReader();
     reader.onload = () => resolve(reader.result.slice(reader.result.indexOf(",") + 1));

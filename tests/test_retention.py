@@ -1,0 +1,151 @@
+"""The retention task on each database: what it deletes, what it keeps, on a clock it is given."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.wiring import MIGRATIONS_DIR, Storage, open_core, open_storage
+from core import database
+from core.inbox import ATTACHMENTS, InboxAttachments
+from core.retention import Pruned, Retention, RetentionPolicy
+from core.types import ChatMessage, ConversationKey, JobState
+from tests.fakes.groq import FakeGroq
+from tests.harness import settings_for
+
+WEB = ConversationKey("web", "0123456789abcdef0123456789abcdef")
+TG = ConversationKey("telegram", "42")
+NOW = dt.datetime.now(dt.UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database of each backend (PostgreSQL skips unless a test server is given)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'retention.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def storage(database_url: str) -> AsyncIterator[Storage]:
+    opened = await open_storage(database_url)
+    yield opened
+    await opened.close()
+
+
+def retention(storage: Storage, media: Path, days: float, **policy: float | None) -> Retention:
+    """Retention as if `days` had passed since the test stored everything."""
+    return Retention(
+        storage.retention,
+        media,
+        RetentionPolicy(**policy),
+        clock=lambda: NOW + dt.timedelta(days=days),
+    )
+
+
+async def seed_inbox(storage: Storage) -> None:
+    inbox = storage.inbox
+    for key in ("1", "2", "3"):
+        await inbox.record("telegram", key, "{}")
+    await inbox.record("web", "c/t1", "{}")
+    await inbox.record("web", "c/t2", "{}")
+    for platform, key in (("telegram", "1"), ("telegram", "3"), ("web", "c/t1"), ("web", "c/t2")):
+        await inbox.answered(platform, key)
+
+
+async def test_answered_messages_go_after_the_inbox_retention(
+    storage: Storage, database_url: str, tmp_path: Path
+) -> None:
+    await seed_inbox(storage)
+    attachments = InboxAttachments(tmp_path)
+    await attachments.put("web", "c/t1", b"left behind")
+    assert await retention(storage, tmp_path, 6, inbox_days=7).run_once() == Pruned()
+    pruned = await retention(storage, tmp_path, 8, inbox_days=7).run_once()
+    assert pruned == Pruned(inbox=2, files=1)
+    # Kept: telegram 2 (unanswered), and each platform's newest row (Telegram resumes from it).
+    assert await storage.inbox.last_key("telegram") == "3"
+    assert await storage.inbox.last_key("web") == "c/t2"
+    await storage.inbox.release()
+    after = await open_storage(database_url)  # as the next process to start would
+    try:
+        unanswered = await after.inbox.claim_unanswered("telegram")
+    finally:
+        await after.close()
+    assert [entry.message_key for entry in unanswered] == ["2"]
+    assert await storage.inbox.is_answered("web", "c/t2")
+    assert not list((tmp_path / ATTACHMENTS).iterdir())
+
+
+async def test_history_goes_only_when_a_retention_is_set(storage: Storage, tmp_path: Path) -> None:
+    await storage.history.append(WEB, [ChatMessage("user", "hi"), ChatMessage("assistant", "yo")])
+    assert await retention(storage, tmp_path, 400, inbox_days=None).run_once() == Pruned()
+    assert len(await storage.history.recent(WEB, 10)) == 2
+    assert await retention(storage, tmp_path, 29, history_days=30).run_once() == Pruned()
+    assert await retention(storage, tmp_path, 31, history_days=30).run_once() == Pruned(history=2)
+    assert await storage.history.recent(WEB, 10) == []
+
+
+async def test_media_of_delivered_and_failed_jobs_only(storage: Storage, tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    jobs = [await storage.jobs.create(key, "text", "") for key in (WEB, TG, TG)]
+    delivered, failed, queued = jobs
+    await storage.jobs.update(delivered, JobState.DELIVERED)
+    await storage.jobs.update(failed, JobState.FAILED, error="no face")
+    mailbox = media / "web" / WEB.chat_id
+    mailbox.mkdir(parents=True)
+    files = [media / f"avatar-{job.id}.mp4" for job in jobs]
+    files += [mailbox / f"{delivered.id}.mp4", mailbox / f"{delivered.id}.json"]
+    files += [mailbox / f"{failed.id}.json", media / "avatar-999.mp4", media / "notes.txt"]
+    for path in files:
+        path.write_bytes(b"x")
+    await InboxAttachments(media).put("web", "c/t9", b"waiting")  # not a job's file
+    policy = {"inbox_days": None, "media_days": 3}
+    assert await retention(storage, media, 2, **policy).run_once() == Pruned()
+    assert await retention(storage, media, 4, **policy).run_once() == Pruned(files=5)
+    left = sorted(str(p.relative_to(media)) for p in media.rglob("*") if p.is_file())
+    waiting = f"{ATTACHMENTS}/{InboxAttachments.name('web', 'c/t9')}"
+    assert left == sorted([f"avatar-{queued.id}.mp4", "avatar-999.mp4", "notes.txt", waiting])
+    assert not mailbox.exists()  # the conversation's emptied folder goes too
+    assert media.is_dir()
+
+
+async def test_the_task_is_named_started_with_the_core_and_cancelled_with_it(
+    tmp_path: Path, groq: FakeGroq
+) -> None:
+    settings = settings_for(tmp_path, groq, None, INBOX_RETENTION_DAYS=1)
+    async with open_core(settings):
+        (task,) = [t for t in asyncio.all_tasks() if t.get_name() == "retention"]
+    assert task.cancelled() or task.done()
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "retention"]
+
+
+async def test_the_migration_drops_audio_the_answered_web_rows_held(tmp_path: Path) -> None:
+    before = tmp_path / "before"
+    before.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if path.name < "0006":
+            shutil.copy(path, before / path.name)
+    db = await database.connect(tmp_path / "old.db")
+    try:
+        await database.migrate(db, before)
+        rows = [("c/t1", "answered"), ("c/t2", "received")]
+        for key, state in rows:
+            payload = json.dumps({"conversation": "c", "turn": key[2:], "audio": "T2dnUw=="})
+            await db.execute(
+                "INSERT INTO inbox (platform, message_key, payload, state) VALUES ('web', ?, ?, ?)",
+                (key, payload, state),
+            )
+        await database.migrate(db, MIGRATIONS_DIR)
+        found = await db.execute_fetchall("SELECT message_key, payload FROM inbox ORDER BY id")
+    finally:
+        await db.close()
+    payloads = {row[0]: json.loads(row[1]) for row in found}
+    assert "audio" not in payloads["c/t1"] and payloads["c/t1"]["turn"] == "t1"
+    assert payloads["c/t2"]["audio"] == "T2dnUw=="  # unanswered: still to be answered
