@@ -535,6 +535,20 @@ def test_frames_parse_without_io() -> None:
     assert protocol.load_target("not json") == protocol.load_target('{"turn": "a b"}') == ""
     assert protocol.peek_turn('{"type": "audio", "turn": "v-1", "data": "AAAA') == "v-1"
     assert protocol.peek_turn('{"type": "audio"}') == ""
-    assert protocol.upload_size("A" * 400) == 300 and protocol.upload_size(b"x" * 7) == 7
+    assert protocol.upload_size(b"A" * 400, text=True) == 300
+    assert protocol.upload_size(b"x" * 7, text=False) == 7
+    audio = b"OggS" * (protocol.LARGE_FRAME_BYTES // 4)
+    big = base64.b64encode(audio)
+    for raw in (  # large audio frames are decoded where they lie, whatever the key order
+        b'{"type": "audio", "turn": "v", "mime": "audio/ogg", "data": "' + big + b'"}',
+        b'{"data":"' + big + b'", "mime": "audio/ogg", "turn": "v", "type": "audio"}',
+    ):
+        parsed = protocol.parse_text(raw, max_text_chars=10)
+        assert parsed == protocol.AudioFrame("v", audio, "audio/ogg")
+    hidden = b'{"type": "audio", "turn": "v", "data": "AAAA", "data": "' + big + b'"}'
+    assert isinstance(protocol.parse_text(hidden, max_text_chars=10), protocol.AudioFrame)
+    for bad in (b'{"type": "text", "text": "' + big + b'"}', b'{"type": "audio", "data": "' + big):
+        with pytest.raises(protocol.ProtocolError):
+            protocol.parse_text(bad, max_text_chars=10)
     assert protocol.job_cursor("12") == 12
     assert protocol.job_cursor("-1") is protocol.job_cursor("x") is protocol.job_cursor(None)

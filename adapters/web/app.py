@@ -163,6 +163,8 @@ class WebAdapter:
             max_msg_size=protocol.MAX_FRAME_BYTES,
             heartbeat=HEARTBEAT_SECONDS,
             timeout=CLOSE_TIMEOUT_SECONDS,
+            # Text frames stay UTF-8 bytes: a 34 MB audio frame is not copied into a str.
+            decode_text=False,
         )
         await ws.prepare(request)
         self._sockets.add(ws)

@@ -69,16 +69,16 @@ class WebChat:
         async for message in socket.ws:
             if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 continue
-            data: str | bytes = message.data
+            text, data = message.type is WSMsgType.TEXT, message.data
             del message  # the frame is held once, by `data`, until parsed
-            held = self._admit(socket, data)
+            held = self._admit(socket, data, text=text)
             if isinstance(held, str):
-                turn = protocol.peek_turn(data) if isinstance(data, str) else ""
+                turn = protocol.peek_turn(data) if text else ""
                 code = "busy" if held == AUDIO_BUSY else "rate_limited"
                 await socket.send(protocol.error(turn, held, code))
                 continue
             try:
-                frame = await self._parse(data)
+                frame = await self._parse(data, text=text)
             except ProtocolError as exc:
                 self.limiter.release(held)
                 await socket.send(protocol.error(exc.turn, exc.message, exc.code))
@@ -87,14 +87,14 @@ class WebChat:
                 del data
             await self._dispatch(socket, frame, held)
 
-    def _admit(self, socket: Socket, data: str | bytes) -> int | str:
+    def _admit(self, socket: Socket, data: bytes, *, text: bool) -> int | str:
         """The bytes to hold for the frame while it is answered, or the line refusing it."""
         refusal = self.limiter.admit_message(socket.client)
         if refusal is not None:
             return refusal
         if len(data) <= protocol.LARGE_FRAME_BYTES:
             return 0
-        size = protocol.upload_size(data)
+        size = protocol.upload_size(data, text=text)
         if size > protocol.MAX_AUDIO_BYTES:
             return 0  # refused as too large once parsed (parsing stops at the size)
         return self.limiter.admit_audio(socket.client, size) or size
@@ -112,8 +112,8 @@ class WebChat:
         """How many turns are waiting or running."""
         return len(self._tasks)
 
-    async def _parse(self, raw: str | bytes) -> ClientFrame:
-        if isinstance(raw, bytes):
+    async def _parse(self, raw: bytes, *, text: bool) -> ClientFrame:
+        if not text:
             return protocol.parse_binary(raw)
         if len(raw) > _PARSE_IN_THREAD:
             return await asyncio.to_thread(
@@ -193,7 +193,7 @@ class WebChat:
                         await self._send(conversation, protocol.delta(turn_id, event.delta))
                     elif isinstance(event, FinalText):
                         await self._send(conversation, protocol.final(turn_id, event.text))
-                        await self._render(turn.key, event.text, turn_id, recorded.user)
+                        await self._render(turn.key, event, turn_id, recorded.user)
                     elif isinstance(event, Failure):
                         message = protocol.error(turn_id, event.message, "failed")
                         await self._send(conversation, message)
@@ -209,10 +209,14 @@ class WebChat:
         if self._journal is not None:
             await self._journal.answered(recorded)
 
-    async def _render(self, key: ConversationKey, text: str, turn_id: str, user: str) -> None:
+    async def _render(
+        self, key: ConversationKey, answer: FinalText, turn_id: str, user: str
+    ) -> None:
         target = protocol.dump_target(turn_id)
         # Video quotas count per client address where known: ids are free to get, IPs are not.
-        job = await self._conversations.render_avatar(key, text, target, user_id=user)
+        job = await self._conversations.render_avatar(
+            key, answer.text, target, user_id=user, language=answer.language
+        )
         if isinstance(job, Notice):
             await self._send(key.chat_id, protocol.error(turn_id, job.message, "video_refused"))
         elif job is not None:

@@ -27,6 +27,8 @@ _TURN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Where a turn id sits in the frames clients send, so that a large frame refused unread can
 # still be answered for its turn.
 _PEEK_TURN = re.compile(r'"turn"\s*:\s*"([A-Za-z0-9_-]{1,64})"')
+# `"data": "` opening an audio frame's base64 (which holds no quote and no backslash).
+_DATA = re.compile(rb'"data"\s*:\s*"')
 NOT_JSON = "Messages must be JSON objects."
 TOO_DEEP = "Messages must be flat JSON objects (this one nests too deeply)."
 
@@ -73,15 +75,18 @@ def new_turn_id() -> str:
     return "s" + secrets.token_hex(6)
 
 
-def peek_turn(raw: str) -> str:
+def peek_turn(raw: str | bytes) -> str:
     """The turn id near the start or the end of a frame not parsed yet ("" when none)."""
-    match = _PEEK_TURN.search(raw, 0, 512) or _PEEK_TURN.search(raw, max(0, len(raw) - 512))
-    return match[1] if match else ""
+    for part in (raw[:512], raw[-512:]):
+        text = part.decode(errors="replace") if isinstance(part, bytes) else part
+        if match := _PEEK_TURN.search(text):
+            return match[1]
+    return ""
 
 
-def upload_size(frame: str | bytes) -> int:
-    """The bytes a frame will hold once decoded: base64 text shrinks by a quarter."""
-    return len(frame) * 3 // 4 if isinstance(frame, str) else len(frame)
+def upload_size(frame: str | bytes, *, text: bool) -> int:
+    """The bytes a frame will hold once decoded: a text frame's base64 shrinks by a quarter."""
+    return len(frame) * 3 // 4 if text else len(frame)
 
 
 def job_cursor(value: str | None) -> int | None:
@@ -91,11 +96,15 @@ def job_cursor(value: str | None) -> int | None:
     return int(value)
 
 
-def parse_text(raw: str, *, max_text_chars: int) -> ClientFrame:
-    """Parse a text frame; raise `ProtocolError` saying what is wrong with it."""
+def parse_text(raw: str | bytes, *, max_text_chars: int) -> ClientFrame:
+    """Parse a text frame (as received: UTF-8 bytes); raise `ProtocolError` saying what is wrong."""
+    if isinstance(raw, bytes) and len(raw) > LARGE_FRAME_BYTES:
+        audio = _large_audio(raw)
+        if audio is not None:
+            return audio
     try:
         frame = json.loads(raw)
-    except ValueError:
+    except ValueError:  # UnicodeDecodeError too
         raise ProtocolError(NOT_JSON) from None
     except RecursionError:  # the decoder's own depth guard: [[[[…]]]]
         raise ProtocolError(TOO_DEEP) from None
@@ -149,22 +158,53 @@ def _text(frame: dict[str, Any], turn: str, max_text_chars: int) -> str:
     return text
 
 
+def _large_audio(raw: bytes) -> AudioFrame | None:
+    """An audio frame decoded straight from the frame's bytes, or None when it is not plain.
+
+    json.loads would first make a string of the whole frame (34 MB) and then one of its base64:
+    here the frame less its base64 is parsed, and the base64 is decoded where it lies. Since
+    base64 holds no quote or backslash, the frame with it emptied has the same structure.
+    """
+    match = _DATA.search(raw)
+    start = match.end() if match else 0
+    end = raw.find(b'"', start) if match else -1
+    if end <= start:
+        return None
+    try:
+        frame = json.loads(raw[:start] + raw[end:])
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(frame, dict) or frame.get("type") != "audio" or frame.get("data") != "":
+        return None  # not an audio frame, or one "data" hid another: the general path decides
+    turn = _turn(frame.get("turn"))
+    return AudioFrame(turn, _decoded(memoryview(raw)[start:end], turn), _mime(frame, turn))
+
+
 def _audio(frame: dict[str, Any], turn: str) -> AudioFrame:
-    mime = frame.get("mime", "application/octet-stream")
-    if not isinstance(mime, str) or not mime or len(mime) > MAX_MIME_CHARS:
-        raise ProtocolError('"mime" must be a MIME type such as "audio/webm".', turn=turn)
+    mime = _mime(frame, turn)
     encoded = frame.get("data")
     if not isinstance(encoded, str) or not encoded:
         raise ProtocolError('An audio message needs "data" (base64).', turn=turn)
+    return AudioFrame(turn, _decoded(encoded, turn), mime)
+
+
+def _mime(frame: dict[str, Any], turn: str) -> str:
+    mime = frame.get("mime", "application/octet-stream")
+    if not isinstance(mime, str) or not mime or len(mime) > MAX_MIME_CHARS:
+        raise ProtocolError('"mime" must be a MIME type such as "audio/webm".', turn=turn)
+    return mime
+
+
+def _decoded(encoded: str | memoryview, turn: str) -> bytes:
+    """Decode base64 once, in place (b64decode would first copy a str to ASCII bytes)."""
     if len(encoded) > MAX_AUDIO_BASE64 + 4:  # checked before decoding anything
         _check_audio_size(len(encoded) * 3 // 4, turn)
     try:
-        # Decodes the string in place: no ASCII copy of 34 MB first, as b64decode makes.
         data = binascii.a2b_base64(encoded, strict_mode=True)
     except (binascii.Error, ValueError):
         raise ProtocolError("The audio data is not valid base64.", turn=turn) from None
     _check_audio_size(len(data), turn)
-    return AudioFrame(turn, data, mime)
+    return data
 
 
 def _check_audio_size(size: int, turn: str) -> None:
@@ -203,9 +243,10 @@ def final(turn: str, text: str) -> Message:
     return {"type": "final", "turn": turn, "text": text}
 
 
-def video(turn: str, job: int, conversation: str) -> Message:
-    """A rendered video; `url` is relative to the page (and to /ws)."""
-    return {"type": "video", "turn": turn, "job": job, "url": media_url(job, conversation)}
+def video(turn: str, job: int, conversation: str, note: str | None = None) -> Message:
+    """A rendered video; `url` is relative to the page (and to /ws); `note`: a line under it."""
+    message = {"type": "video", "turn": turn, "job": job, "url": media_url(job, conversation)}
+    return message | {"note": note} if note else message
 
 
 def error(turn: str, message: str, code: str, **fields: Any) -> Message:
