@@ -1,0 +1,470 @@
+"""The avatar's spoken script: Markdown answers become plain, capped, speakable text."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from core.avatar import (
+    SentenceStream,
+    SpokenScript,
+    estimate_seconds,
+    sentences,
+    speakable,
+    spoken_script,
+)
+from core.avatar.phrases import PHRASES, guess_language, phrases_for
+
+EN = PHRASES["en"]
+EMOJI = re.compile(
+    "[\u2190-\u21ff\u2300-\u23ff\u25a0-\u25ff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200d\u20e3"
+    "\U0001f000-\U0001faff\U000e0000-\U000e007f]"
+)
+
+SPEAKABLE = [
+    ("heading", "# Title\n\nBody text", "Title. Body text."),
+    ("closed heading", "## Setup ##\nRun it.", "Setup. Run it."),
+    ("setext heading", "Title\n=====\n\nBody.", "Title. Body."),
+    (
+        "emphasis",
+        "**bold** and *it* and _under_ and ~~gone~~ words",
+        "bold and it and under and gone words.",
+    ),
+    ("bullets", "- one\n- two\n* three", "one. two. three."),
+    (
+        "nested list",
+        "- fruit\n  - apple\n    - green\n  - pear\n- veg",
+        "fruit. apple. green. pear. veg.",
+    ),
+    ("numbered list", "1. First step\n2. Second step\n3) Done!", "First step. Second step. Done!"),
+    ("bold in items", "- **Speed:** fast\n- **Cost**: low", "Speed: fast. Cost: low."),
+    ("task list", "- [x] done\n- [ ] todo", "done. todo."),
+    ("list after paragraph", "You need:\n- milk\n- eggs", "You need: milk. eggs."),
+    ("block quote", "> Quoted text\n> continues\n\nReply.", "Quoted text continues. Reply."),
+    ("nested quote", "> > deep\n> shallow", "deep shallow."),
+    ("horizontal rule", "Before\n\n---\n\nAfter\n***\nEnd", "Before. After. End."),
+    ("table", "| a | b |\n|---|:-:|\n| 1 | 2 |\n\nAfter.", f"{EN.table} After."),
+    ("table without outer pipes", "a | b\n--|--\n1 | 2", EN.table),
+    ("pipe in prose", "Choose A | B now", "Choose A B now."),
+    ("fenced code", "Run this:\n```bash\nls -la\n```\nDone.", f"Run this: {EN.code} Done."),
+    ("tilde fence", "~~~\ncode\n~~~\nAfter", f"{EN.code} After."),
+    ("unclosed fence", "Here:\n```python\nprint(1)\n# comment", f"Here: {EN.code}"),
+    ("fence in list", "1. Install:\n   ```\n   pip x\n   ```\n2. Run", f"Install: {EN.code} Run."),
+    ("longer closing fence", "````\n```\ninner\n```\n````\nOut.", f"{EN.code} Out."),
+    (
+        "indented code",
+        "Example:\n\n    x = 1\n\n    y = 2\n\nThat's it.",
+        f"Example: {EN.code} That's it.",
+    ),
+    ("indented list text", "- item\n\n    more about it", "item. more about it."),
+    ("only code", "```\nx = 1\n```", EN.code),
+    ("code blocks in a row", "```\na\n```\n\n```\nb\n```", EN.code),
+    (
+        "inline identifier",
+        "Install `numpy` and `max_seconds` first.",
+        "Install numpy and max seconds first.",
+    ),
+    ("inline code", "Run `pip install -r requirements.txt` now.", "Run the code in the chat now."),
+    ("inline file name", "Copy `.env.example` to `.env`.", "Copy .env.example to .env."),
+    ("double backtick code", "Type ``a ` b`` here.", "Type the code in the chat here."),
+    (
+        "markdown link",
+        'See [the docs](https://example.com/docs "Docs") for more.',
+        "See the docs for more.",
+    ),
+    (
+        "link with parentheses",
+        "[Foo](https://en.wikipedia.org/wiki/Foo_(bar)) is good.",
+        "Foo is good.",
+    ),
+    ("link named by its url", "[https://x.y](https://x.y)", "the link in the chat."),
+    ("reference link", "Read [the guide][1].\n\n[1]: https://x.y/guide", "Read the guide."),
+    ("bare url at sentence end", "see https://a.b/c.", "see the link in the chat."),
+    (
+        "url in parentheses",
+        "Read it (see https://x.y/z) first.",
+        "Read it (see the link in the chat) first.",
+    ),
+    ("only url in parentheses", "Docs (https://x.y/z).", "Docs (the link in the chat)."),
+    ("autolink", "Go to <https://x.y>.", "Go to the link in the chat."),
+    ("www url", "Visit www.example.com today.", "Visit the link in the chat today."),
+    ("image", "![logo](https://x.y/logo.png) Welcome.", "Welcome."),
+    ("emoji", "Great job 🎉🎉!", "Great job!"),
+    ("zwj family", "Family 👨‍👩‍👧‍👦 time 👩🏽‍💻.", "Family time."),
+    ("flags", "Hello 🇫🇷 friends 🏴󠁧󠁢󠁳󠁣󠁴󠁿.", "Hello friends."),
+    ("keycap and dingbat", "Step 1️⃣ begins ✅ now", "Step begins now."),
+    ("skin tone and heart", "Thanks 👍🏽 ❤️", "Thanks."),
+    ("emoji bullets", "- ✅ Fast\n- 🚀 Cheap", "Fast. Cheap."),
+    (
+        "html",
+        "<p>Hello <b>world</b></p><br/>Bye &amp; thanks &quot;all&quot;",
+        'Hello world Bye & thanks "all".',
+    ),
+    ("html comment", "Visible <!-- hidden --> text", "Visible text."),
+    ("escaped entity tag", "Use &lt;div&gt; here", "Use div here."),
+    (
+        "escaped characters",
+        "2 \\* 3 is 6, \\*not bold\\* and 5 * 4",
+        "2 × 3 is 6, not bold and 5 × 4.",
+    ),
+    (
+        "escaped block markers",
+        "\\# Not a heading\n\n1\\. Not a list",
+        "Not a heading. 1. Not a list.",
+    ),
+    ("footnote", "A claim[^1].\n\n[^1]: Source.", "A claim."),
+    ("arrows", "Input -> output → done", "Input, output, done."),
+    ("chinese", "你好，世界。我是**机器人**！这是测试", "你好，世界。我是机器人！这是测试。"),
+    ("japanese", "# こんにちは\n\n今日はいい天気ですね", "こんにちは。今日はいい天気ですね。"),
+    ("korean", "## 안녕하세요\n\n반갑습니다", "안녕하세요. 반갑습니다."),
+    (
+        "whitespace",
+        "  Many\t\tspaces\u00a0here  \n\n\n\n  and\u200b there  ",
+        "Many spaces here. and there.",
+    ),
+    ("crlf", "Line one\r\n\r\nLine two", "Line one. Line two."),
+    ("c sharp", "I like C# a lot", "I like C# a lot."),
+    ("empty", "", ""),
+    ("blank", "  \n\t ", ""),
+    ("only emoji", "🎉🔥👍", ""),
+]
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"), [c[1:] for c in SPEAKABLE], ids=[c[0] for c in SPEAKABLE]
+)
+def test_speakable(answer: str, expected: str) -> None:
+    assert speakable(answer, "en") == expected
+
+
+AWKWARD = [c[1] for c in SPEAKABLE if c[0] != "c sharp"] + [
+    "# Plan\n\n1. **Install** with `pip install avatarbot` (see https://pypi.org/p/x).\n"
+    "   - then run:\n\n     ```sh\n     avatarbot run\n     ```\n"
+    "2. Open <http://127.0.0.1:8080> 🎉\n\n"
+    "| key | value |\n| --- | --- |\n| A | `1` |\n\n> **Note:** done &mdash; *really*.\n"
+]
+
+
+@pytest.mark.parametrize("answer", AWKWARD, ids=range(len(AWKWARD)))
+def test_nothing_unspeakable_remains(answer: str) -> None:
+    text = speakable(answer)
+    assert not re.search(r"[*#`<>|]|https?|www\.", text), text
+    assert not EMOJI.search(text), text
+    assert text == " ".join(text.split())
+
+
+SENTENCES = [
+    (
+        "abbreviations and decimals",
+        "Dr. Smith paid 3.14 dollars, e.g. cash. Then he left.",
+        ["Dr. Smith paid 3.14 dollars, e.g. cash.", "Then he left."],
+    ),
+    (
+        "url at sentence end",
+        "see https://a.b/c. Next one!",
+        ["see the link in the chat.", "Next one!"],
+    ),
+    ("ellipsis and question", "Wait… really? Yes!! ok.", ["Wait… really?", "Yes!! ok."]),
+    ("lower case goes on", "It costs approx. five. no more", ["It costs approx. five. no more."]),
+    ("initials", "J. R. R. Tolkien wrote it. The end.", ["J. R. R. Tolkien wrote it.", "The end."]),
+    ("quotes close a sentence", 'He said "stop." Then left.', ['He said "stop."', "Then left."]),
+    ("paragraph break", "No stop here\n\nNext", ["No stop here.", "Next."]),
+    ("cjk stops", "你好。世界！好吗？是", ["你好。", "世界！", "好吗？", "是。"]),
+    ("list items", "- a, b\n- see. Do it", ["a, b.", "see.", "Do it."]),
+]
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"), [c[1:] for c in SENTENCES], ids=[c[0] for c in SENTENCES]
+)
+def test_sentences(answer: str, expected: list[str]) -> None:
+    assert sentences(answer, "en") == expected
+
+
+LANGUAGES = [
+    ("ja", "```\nx\n```", "コードはチャットにあります。"),
+    ("de", "```\nx\n```", "Der Code steht im Chat."),
+    ("pt-BR", "See https://x.y now", "See o link no chat now."),
+    ("fr_FR", "| a |\n|---|", "Le tableau est dans la conversation."),
+    ("xx", "```\nx\n```", EN.code),
+    (
+        None,
+        "以下のコードを実行してください。\n```\nx\n```",
+        "以下のコードを実行してください。コードはチャットにあります。",
+    ),
+    (None, "Вот код:\n```\nx\n```", "Вот код: Код в чате."),
+    (None, "Here is the code:\n```\nx = '日本'\n```", f"Here is the code: {EN.code}"),
+]
+
+
+@pytest.mark.parametrize(
+    ("language", "answer", "expected"), LANGUAGES, ids=[str(c[0]) for c in LANGUAGES]
+)
+def test_pointers_in_the_answers_language(language: str | None, answer: str, expected: str) -> None:
+    assert speakable(answer, language) == expected
+
+
+@pytest.mark.parametrize("language", sorted(PHRASES))
+def test_every_language_has_all_phrases(language: str) -> None:
+    phrases = phrases_for(language)
+    for sentence in (phrases.code, phrases.table, phrases.rest, phrases.answer):
+        assert sentence[-1] in ".。।", sentence
+        assert speakable(sentence, language) == sentence
+    for noun in (phrases.code_inline, phrases.link):
+        assert noun and noun[-1] not in ".。।" and not re.search(r"[*#`<>|]", noun)
+    assert len({phrases.code, phrases.table, phrases.rest, phrases.answer}) == 4
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Hello there", "en"),
+        ("你好世界", "zh"),
+        ("これは日本語です", "ja"),
+        ("안녕하세요", "ko"),
+        ("Привет, мир", "ru"),
+        ("مرحبا بالعالم", "ar"),
+        ("नमस्ते दुनिया", "hi"),
+        ("", "en"),
+    ],
+)
+def test_guess_language_from_script(text: str, language: str) -> None:
+    assert guess_language(text) == language
+
+
+ESTIMATES = [
+    ("empty", "", 0.0),
+    ("five words", "one two three four five", 2.0),
+    ("sentence pause", "Hello.", 0.7),
+    ("long word", "internationalization", 1.333),
+    ("digits", "2024", 1.6),
+    ("chinese", "你好世界", 0.8),
+    ("japanese stop", "こんにちは。", 1.3),
+    ("korean", "안녕하세요", 1.25),
+    ("thai marks not counted", "สวัสดี", 0.4),
+    ("decimal has no pause", "3.14 e.g.", 1.9),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [c[1:] for c in ESTIMATES], ids=[c[0] for c in ESTIMATES]
+)
+def test_estimate_seconds(text: str, seconds: float) -> None:
+    assert estimate_seconds(text) == pytest.approx(seconds, abs=0.002)
+
+
+def test_estimate_adds_up_over_sentences() -> None:
+    parts = sentences(LONG_ANSWER, "en")[:40]
+    total = sum(estimate_seconds(part) for part in parts)
+    assert estimate_seconds(" ".join(parts)) == pytest.approx(total, abs=0.05)
+
+
+def _long_answer() -> str:
+    section = (
+        "## Step {n}\n\nThis part explains **step {n}** in detail, with care. "
+        "It is written the way a model writes, e.g. with lists and code.\n\n"
+        "- First point of step {n}, see https://example.com/{n}.\n"
+        "- Second point with `inline_code` and a [link](https://x.y/{n}).\n\n"
+        "```python\nprint({n})\n```\n\n"
+    )
+    text = ""
+    n = 0
+    while len(text) < 16_000:
+        n += 1
+        text += section.format(n=n)
+    return text
+
+
+LONG_ANSWER = _long_answer()
+LONG_SENTENCE = "This sentence goes on" + ", and on and on" * 140 + " until it stops."
+LONG_WORDS = "word " * 400 + "end."
+LONG_CHINESE = "很" * 2000 + "。"
+
+CAPPED = [
+    ("16000 characters", LONG_ANSWER, 30.0, "en", EN.rest),
+    ("2000 character sentence", LONG_SENTENCE, 20.0, "en", EN.rest),
+    ("one sentence without commas", LONG_WORDS, 10.0, "en", EN.rest),
+    ("chinese without spaces", LONG_CHINESE, 10.0, "zh", PHRASES["zh"].rest),
+    ("spanish", LONG_ANSWER, 15.0, "es", PHRASES["es"].rest),
+]
+
+
+@pytest.mark.parametrize(
+    ("answer", "cap", "language", "rest"), [c[1:] for c in CAPPED], ids=[c[0] for c in CAPPED]
+)
+def test_long_answers_are_capped(answer: str, cap: float, language: str, rest: str) -> None:
+    assert len(answer) >= 2000
+    script = spoken_script(answer, cap, language)
+    assert script.truncated and script.seconds <= cap
+    assert script.seconds == estimate_seconds(script.text)
+    assert script.seconds > cap * 0.6  # the cap is used, not wasted
+    assert script.text.endswith(rest)
+    spoken = script.text[: -len(rest)].strip()
+    assert spoken[-1] in ".。" and not re.search(r"[*#`<>|]|https?", spoken)
+
+
+def test_cut_at_a_sentence_end() -> None:
+    script = spoken_script(LONG_ANSWER, 30.0, "en")
+    spoken = script.text[: -len(EN.rest)].strip()
+    assert spoken == " ".join(sentences(LONG_ANSWER, "en")[: len(sentences(spoken, "en"))])
+
+
+def test_a_long_first_sentence_is_cut_at_a_clause() -> None:
+    text = spoken_script(LONG_SENTENCE, 20.0, "en").text
+    assert text.startswith("This sentence goes on, and on and on") and text.count(".") == 2
+    assert text.endswith(f"and on and on. {EN.rest}")
+
+
+SHORT = [
+    (
+        "fits",
+        "Hello there. How are you?",
+        60.0,
+        SpokenScript("Hello there. How are you?", 2.6, False),
+    ),
+    (
+        "two of three sentences",
+        "One two three. Four five six. Seven eight nine ten eleven twelve thirteen fourteen.",
+        5.8,
+        SpokenScript(f"One two three. Four five six. {EN.rest}", 5.7, True),
+    ),
+    (
+        "only code",
+        "```\nrm -rf /\n```",
+        60.0,
+        SpokenScript(EN.code, estimate_seconds(EN.code), False),
+    ),
+    ("only emoji", "🎉🔥", 60.0, SpokenScript(EN.answer, estimate_seconds(EN.answer), False)),
+    ("empty", "", 60.0, SpokenScript("", 0.0, False)),
+    ("whitespace", " \n ", 60.0, SpokenScript("", 0.0, False)),
+    (
+        "cap below the rest phrase",
+        "Hello world. More words.",
+        0.5,
+        SpokenScript(EN.rest, estimate_seconds(EN.rest), True),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("answer", "cap", "expected"), [c[1:] for c in SHORT], ids=[c[0] for c in SHORT]
+)
+def test_spoken_script(answer: str, cap: float, expected: SpokenScript) -> None:
+    assert spoken_script(answer, cap, "en") == expected
+
+
+STREAMED = [
+    (
+        "a sentence waits for the next word",
+        ["Hello wor", "ld. How", " are you?"],
+        [[], [], ["Hello world."]],
+        ["How are you?"],
+    ),
+    (
+        "decimal",
+        ["Pi is 3.", "14 exactly. Next", " one"],
+        [[], [], ["Pi is 3.14 exactly."]],
+        ["Next one."],
+    ),
+    (
+        "abbreviation",
+        ["Use e.g. this. And", " Dr. Who. X"],
+        [[], ["Use e.g. this."]],
+        ["And Dr. Who.", "X."],
+    ),
+    (
+        "url",
+        ["See https://a.b/c.d", "/e. Then", " more"],
+        [[], [], ["See the link in the chat."]],
+        ["Then more."],
+    ),
+    ("paragraph break", ["No full stop here\n", "\nNext"], [[], ["No full stop here."]], ["Next."]),
+    ("cjk", ["你好。世", "界！好"], [[], ["你好。"]], ["世界！", "好。"]),
+    (
+        "open fence",
+        ["Intro. Next\n```\na. B. c.\n", "more. Code.\n", "```\nAfter. More"],
+        [["Intro.", "Next."], [], [EN.code]],
+        ["After.", "More."],
+    ),
+    (
+        "inline code not closed",
+        ["Use `x. Y", " z` now. Next", " one"],
+        [[], [], ["Use the code in the chat now."]],
+        ["Next one."],
+    ),
+    (
+        "table header",
+        ["Hi.\n| Name. | Age. |\n", "|---|---|\n| a | b |\n\nAfter. X"],
+        [[], ["Hi.", EN.table]],
+        ["After.", "X."],
+    ),
+    ("crlf across deltas", ["Line one\r", "\n\r\nNext"], [[], ["Line one."]], ["Next."]),
+]
+
+
+@pytest.mark.parametrize(
+    ("deltas", "expected", "rest"), [c[1:] for c in STREAMED], ids=[c[0] for c in STREAMED]
+)
+def test_sentence_stream(deltas: list[str], expected: list[list[str]], rest: list[str]) -> None:
+    stream = SentenceStream("en")
+    assert [stream.feed(delta) for delta in deltas] == expected
+    assert stream.flush() == rest
+    assert stream.flush() == []
+
+
+STREAM_INPUTS = [
+    *AWKWARD,
+    LONG_ANSWER[:1500],
+    "Intro `a. B` c.\n# h\nText `x\n- item` two. Three.\n---x\n   \n  more\n\nEnd.",
+    "| Name. | Age. |\n:--|--\n| a. B | c |\nNot. Table.",
+]
+
+
+@pytest.mark.parametrize("answer", STREAM_INPUTS, ids=range(len(STREAM_INPUTS)))
+def test_stream_agrees_with_spoken_script(answer: str) -> None:
+    expected = sentences(answer, "en")
+    stream = SentenceStream("en")
+    for size in (1, 2, 3, 7, 40):
+        out: list[str] = []
+        for start in range(0, len(answer), size):
+            out += stream.feed(answer[start : start + size])
+        assert out + stream.flush() == expected, size
+
+
+def test_stream_of_a_long_answer_is_cheap() -> None:
+    stream = SentenceStream("en")
+    out: list[str] = []
+    for start in range(0, len(LONG_ANSWER), 8):  # about one LLM token a delta
+        out += stream.feed(LONG_ANSWER[start : start + 8])
+    assert out + stream.flush() == sentences(LONG_ANSWER, "en")
+
+
+def test_stream_guesses_the_language_once() -> None:
+    stream = SentenceStream()
+    out = stream.feed("これはテストです。次は")
+    out += stream.feed("コードです。\n```\nx\n```\n")
+    assert out + stream.flush() == ["これはテストです。", "次はコードです。", PHRASES["ja"].code]
+
+
+PIECES = [
+    *("Hello", "world", ". ", "! ", "? ", "\n", "\n\n", "- ", "1. ", "# ", "```", "~~~", "`"),
+    *("``", "|", "---", "> ", "    ", "*", "**", "_", "[a](http://x.y)", "https://a.b/c"),
+    *("<b>", "</b>", "<", ">", "&amp;", "e.g.", "3.14", "Dr.", "🎉", "👨‍👩‍👧", "你好。", "é"),
+    *(" ", "\\*", "\\", "(", ")", "[", "]", ":", "x", "Y", "\t", "\r\n", "<!--", "-->"),
+    *("=", "===", "![i m](u)", "&eacute;t", "1️⃣", "->"),
+]
+
+
+def test_stream_agrees_on_random_markdown() -> None:
+    rng = random.Random(7)  # fixed: the same 40 answers every run
+    for _ in range(40):
+        answer = "".join(rng.choice(PIECES) for _ in range(rng.randint(1, 40)))
+        expected = sentences(answer, "en")
+        for size in (1, 3):
+            stream = SentenceStream("en")
+            out: list[str] = []
+            for start in range(0, len(answer), size):
+                out += stream.feed(answer[start : start + size])
+            assert out + stream.flush() == expected, (answer, size)
