@@ -208,6 +208,35 @@ async def test_a_25_mb_voice_message_leaves_no_bytes_in_the_database(
     assert stored < 2 * 1024 * 1024
 
 
+@pytest.mark.parametrize("lost", [False, True])
+async def test_a_voice_message_cut_by_a_stop_is_answered_from_its_file_after_the_restart(
+    tmp_path: Path, groq: FakeGroq, lost: bool
+) -> None:
+    database = tmp_path / "data" / "avatarbot.db"
+    attachments = tmp_path / "data" / "media" / "inbox"
+    voice = base64.b64encode(wav_of(64_000)).decode()
+    quick = {"SHUTDOWN_GRACE_SECONDS": 0}
+    async with web_for(tmp_path, groq, **quick) as web, aiohttp.ClientSession() as session:
+        groq.hold()
+        async with session.ws_connect(f"http://127.0.0.1:{web.port}/ws") as ws:
+            await ws.receive_json(timeout=5)
+            await ws.send_json({"type": "audio", "turn": "v1", "mime": "audio/wav", "data": voice})
+            assert (await ws.receive_json(timeout=5))["type"] == "transcript"
+            await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
+            await web.stop()  # the turn is cancelled mid-answer: still unanswered
+    groq.release()
+    (recording,) = attachments.iterdir()
+    if lost:
+        recording.unlink()
+    async with web_for(tmp_path, groq, **quick):  # replays what was left
+        async with asyncio.timeout(5):
+            while inbox_rows(database)[0][0] != "answered":  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+    assert not list(attachments.iterdir())
+    assert len(groq.calls("/audio/transcriptions")) == (1 if lost else 2)
+    assert len(groq.chat_bodies) == (1 if lost else 2)
+
+
 # -- frames built to hurt ----------------------------------------------------------------------
 
 

@@ -537,14 +537,14 @@ def test_frames_parse_without_io() -> None:
     assert protocol.peek_turn('{"type": "audio"}') == ""
     assert protocol.upload_size(b"A" * 400, text=True) == 300
     assert protocol.upload_size(b"x" * 7, text=False) == 7
-    audio = b"OggS" * (protocol.LARGE_FRAME_BYTES // 4)
-    big = base64.b64encode(audio)
+    recording = b"OggS" * (protocol.LARGE_FRAME_BYTES // 4)
+    big = base64.b64encode(recording)
     for raw in (  # large audio frames are decoded where they lie, whatever the key order
         b'{"type": "audio", "turn": "v", "mime": "audio/ogg", "data": "' + big + b'"}',
         b'{"data":"' + big + b'", "mime": "audio/ogg", "turn": "v", "type": "audio"}',
     ):
         parsed = protocol.parse_text(raw, max_text_chars=10)
-        assert parsed == protocol.AudioFrame("v", audio, "audio/ogg")
+        assert parsed == protocol.AudioFrame("v", recording, "audio/ogg")
     hidden = b'{"type": "audio", "turn": "v", "data": "AAAA", "data": "' + big + b'"}'
     assert isinstance(protocol.parse_text(hidden, max_text_chars=10), protocol.AudioFrame)
     for bad in (b'{"type": "text", "text": "' + big + b'"}', b'{"type": "audio", "data": "' + big):

@@ -134,15 +134,27 @@ class WebChat:
         work: Coroutine[Any, Any, None]
         if isinstance(frame, TextFrame | AudioFrame):
             recorded = Recorded.of(conversation, frame, socket.user)
-            if self._journal is not None and not await self._journal.record(recorded):
+            if not await self._record(socket, recorded):
                 self.limiter.release(held)
-                return  # the page sent this turn before (it resends after a reconnect)
+                return
             work = self._answer(recorded)
         else:
             self.limiter.release(held)
             held = 0
             work = self._reset(conversation_key(conversation), frame.turn)
         self._spawn(work, conversation, frame.turn, held)
+
+    async def _record(self, socket: Socket, recorded: Recorded) -> bool:
+        """Write the turn down before answering it; False for a repeat or when that failed."""
+        if self._journal is None:
+            return True
+        try:
+            # False: the page sent this turn before (it resends after a reconnect).
+            return await self._journal.record(recorded)
+        except Exception:
+            log.exception("recording web turn %s failed", recorded.turn_id)
+            await socket.send(protocol.error(recorded.turn_id, OOPS, "failed"))
+            return False
 
     async def replay(self) -> int:
         """Answer the messages recorded but not answered before the last stop."""

@@ -83,7 +83,12 @@ class Journal:
         """Mark the turn answered and delete its recording."""
         await self._inbox.answered(PLATFORM, recorded.key)
         if recorded.audio is not None or recorded.lost:
-            await self._attachments.drop(InboxAttachments.name(PLATFORM, recorded.key))
+            try:
+                await self._attachments.drop(InboxAttachments.name(PLATFORM, recorded.key))
+            except OSError as exc:  # the retention task deletes it later
+                log.warning(
+                    "could not delete the recording of web turn %s: %r", recorded.turn_id, exc
+                )
 
     async def unanswered(self) -> list[Recorded]:
         """Take the turns no running process is answering, oldest first."""
