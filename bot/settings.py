@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     DID_API_BASE_URL: AnyHttpUrl = AnyHttpUrl("https://api.d-id.com")
     AVATAR_IMAGE_URL: AnyHttpUrl = AnyHttpUrl(DEFAULT_AVATAR_IMAGE_URL)
     DID_VOICE_ID: str = Field("en-US-JennyNeural", min_length=1)
+    # Longest avatar video, in estimated seconds of speech (core/avatar/script.py).
+    AVATAR_MAX_SECONDS: float = Field(45.0, ge=5, le=300)
+    # trim: the video says the start of a long answer; summary: the model writes a spoken version.
+    AVATAR_SCRIPT: Literal["trim", "summary"] = "trim"
     # Voices by language over the built-in ones: `es=es-ES-ElviraNeural,de=de-DE-KatjaNeural`.
     DID_VOICES: Annotated[dict[str, str], NoDecode] = {}
     AVATAR_ENABLED: bool | None = None

@@ -10,6 +10,7 @@ from contextlib import aclosing
 from pathlib import Path
 
 from bot.wiring import Core
+from core.avatar.speech import video_caption
 from core.types import (
     Audio,
     AvatarFailed,
@@ -37,8 +38,11 @@ class TerminalDelivery:
         self._write = write
 
     async def deliver_video(self, ready: VideoReady) -> None:
-        """Print the video's path."""
-        self._write(f"\n🎬 avatar video ready: {ready.path}\n")
+        """Print the video's path (and, for a long answer, that the rest is in the text)."""
+        caption = video_caption(ready.job)
+        self._write(
+            f"\n🎬 avatar video ready: {ready.path}\n" + (f"{caption}\n" if caption else "")
+        )
 
     async def deliver_failure(self, failed: AvatarFailed) -> None:
         """Print why no video is coming."""
@@ -109,7 +113,9 @@ class TerminalChat:
                     self._write(event.delta)
                 elif isinstance(event, FinalText):
                     self._write("\n")
-                    job = await conversations.render_avatar(KEY, event.text, "", turn.user_id)
+                    job = await conversations.render_avatar(
+                        KEY, event.text, "", turn.user_id, event.language
+                    )
                     if isinstance(job, Notice):
                         self._write(f"🎬 {job.message}\n")
                     elif job is not None:

@@ -22,6 +22,9 @@ from bot.metrics import (
 from bot.settings import Settings, url
 from core import database
 from core.answer import GroqChatModel
+from core.avatar.language import LanguageDetector
+from core.avatar.speech import SpeechWriter
+from core.avatar.voices import DEFAULT_VOICES, VoicePicker
 from core.conversation import Conversations, ConversationSettings
 from core.did import DIDClient, PollSchedule
 from core.did_webhook import DIDWebhook
@@ -29,7 +32,15 @@ from core.http import pooled_client
 from core.inbox import LEASE_SECONDS, SqliteInbox
 from core.jobs import AvatarJobs
 from core.leases import InboxLeases, process_owner
-from core.ports import Counters, HistoryStore, Inbox, JobStore, PreferenceStore, VideoDelivery
+from core.ports import (
+    ChatModel,
+    Counters,
+    HistoryStore,
+    Inbox,
+    JobStore,
+    PreferenceStore,
+    VideoDelivery,
+)
 from core.quota import Limits, Quotas, SqliteCounters
 from core.retention import (
     PostgresRetentionStore,
@@ -211,6 +222,9 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
                 budget=quotas,
             )
             stack.push_async_callback(jobs.aclose)
+        model = GroqChatModel.create(
+            groq_client, settings.LLM_MODEL, max_tokens=settings.LLM_MAX_TOKENS
+        )
         conversations = Conversations(
             settings=ConversationSettings(
                 system_prompt=settings.SYSTEM_PROMPT,
@@ -220,13 +234,12 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             ),
             history=storage.history,
             preferences=storage.preferences,
-            model=GroqChatModel.create(
-                groq_client, settings.LLM_MODEL, max_tokens=settings.LLM_MAX_TOKENS
-            ),
+            model=model,
             transcriber=GroqTranscriber(groq_client, settings.WHISPER_MODEL),
             jobs=jobs,
             quotas=quotas,
             metrics=metrics,
+            speech=speech_writer(settings, model),
         )
         if settings.METRICS_PORT is not None:
             endpoint = metrics_endpoint(metrics, settings.METRICS_HOST, settings.METRICS_PORT)
@@ -304,4 +317,16 @@ async def _did_client(
             timeout=settings.DID_RENDER_TIMEOUT_SECONDS,
         ),
         webhook=webhook,
+    )
+
+
+def speech_writer(settings: Settings, model: ChatModel) -> SpeechWriter:
+    """What the avatar says: the answer's spoken script, capped, in a voice for its language."""
+    voices = VoicePicker(DEFAULT_VOICES, settings.DID_VOICES, settings.DID_VOICE_ID)
+    return SpeechWriter(
+        max_seconds=settings.AVATAR_MAX_SECONDS,
+        mode=settings.AVATAR_SCRIPT,
+        voices=voices,
+        detector=LanguageDetector(voices.languages),
+        model=model,
     )

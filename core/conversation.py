@@ -9,6 +9,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from core.avatar.speech import SpeechWriter
 from core.errors import BadInputError, ServiceError, UserFacingError
 from core.jobs import AvatarJobs
 from core.ports import ChatModel, HistoryStore, Metrics, NoMetrics, PreferenceStore, Transcriber
@@ -21,6 +22,7 @@ from core.types import (
     Failure,
     FinalText,
     Notice,
+    Script,
     TextDelta,
     Transcript,
     Turn,
@@ -80,10 +82,12 @@ class Conversations:
         jobs: AvatarJobs | None,
         quotas: Quotas | None = None,
         metrics: Metrics | None = None,
+        speech: SpeechWriter | None = None,
     ) -> None:
         self._settings, self._history, self._preferences = settings, history, preferences
         self._model, self._transcriber, self._jobs = model, transcriber, jobs
         self._quotas = quotas
+        self._speech = speech or SpeechWriter()
         self._metrics = metrics or NoMetrics()
         self.locks = KeyedLocks()
 
@@ -132,13 +136,13 @@ class Conversations:
             yield event
 
     async def _answer(self, turn: Turn) -> AsyncGenerator[Event, None]:
-        text = turn.text
+        text, language = turn.text, None
         if turn.audio is not None:
             if self._transcriber is None:
                 raise BadInputError("I can only read text here.")
             heard = await self._transcriber.transcribe(turn.audio)
-            text = heard.text
-            yield Transcript(text, heard.language)
+            text, language = heard.text, heard.language
+            yield Transcript(text, language)
         question = self._checked(text)
         past = await self._history.recent(turn.key, self._settings.history_limit)
         prompt = [ChatMessage("system", self._settings.system_prompt), *past, question]
@@ -150,7 +154,7 @@ class Conversations:
         if not answer:
             raise ServiceError("I couldn't come up with an answer — try asking another way.")
         await self._history.append(turn.key, [question, ChatMessage("assistant", answer)])
-        yield FinalText(answer)
+        yield FinalText(answer, language)
 
     def _checked(self, text: str | None) -> ChatMessage:
         text = (text or "").strip()
@@ -190,31 +194,35 @@ class Conversations:
         text: str,
         target: str,
         user_id: str = "",
-        seconds: float | None = None,
+        language: str | None = None,
     ) -> AvatarJob | Notice | None:
         """Start a durable avatar job for an answer already delivered, if the chat wants one.
 
-        `seconds`: the estimated length of the spoken video, reserved against the daily video
-        budgets before D-ID is asked. Returns a `Notice` for the user when a quota is used up or
-        renders are paused, and None when no video is wanted (or the pause was already
-        explained in this conversation).
+        The video says the answer's spoken script (`SpeechWriter`: speech-ready, capped, in a
+        voice for its language; `language` is the one Whisper heard in a voice turn), and its
+        estimated seconds are reserved against the daily video budgets before D-ID is asked.
+        Returns a `Notice` for the user when a quota is used up or renders are paused, and None
+        when no video is wanted (or the pause was already explained in this conversation).
         """
         if self._jobs is None or not await self.avatar_enabled(key):
             return None
         paused = self._jobs.pause_notice(key)
         if paused is not None:
             return Notice(paused) if paused else None
+        speech = await self._speech.write(text, language)
+        if not speech.text:
+            return None
+        script = Script(speech.text, speech.voice_id, speech.truncated)
         if self._quotas is None:
-            return await self._jobs.submit(key, text, target)
-        if seconds is None:
-            seconds = _estimated_seconds(text)
-        reservation = await self._quotas.reserve_render(_user_scope(key, user_id), seconds)
+            return await self._jobs.submit(key, script, target)
+        scope = _user_scope(key, user_id)
+        reservation = await self._quotas.reserve_render(scope, speech.seconds)
         if isinstance(reservation, str):
             await self._quotas.note("refusals")
             self._metrics.refusal("renders")
             return Notice(reservation)
         try:
-            return await self._jobs.submit(key, text, target, reservation)
+            return await self._jobs.submit(key, script, target, reservation)
         except Exception:
             await self._quotas.release(reservation)  # no job was recorded to hold it
             raise
@@ -230,14 +238,6 @@ class Conversations:
             f"{today.get('errors', 0)} errors, {today.get('refusals', 0)} refused over limits; "
             f"{rendering} videos rendering now."
         )
-
-
-def _estimated_seconds(text: str) -> float:
-    """Estimate the seconds of speech in `text`: about 150 words a minute.
-
-    PLACEHOLDER for the lead: replace with the spoken-script estimate of core/avatar/script.py.
-    """
-    return len(text.split()) / 2.5
 
 
 def _user_scope(key: ConversationKey, user_id: str) -> str:

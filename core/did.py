@@ -123,14 +123,15 @@ class DIDClient:
         self._estimate = RenderEstimate(schedule.expected)
         self._submitted: dict[str, _Submitted] = {}
 
-    async def submit(self, text: str) -> str:
-        """Create a talk that says `text` and return its id."""
+    async def submit(self, text: str, voice_id: str | None = None) -> str:
+        """Create a talk that says `text` in `voice_id` (default: DID_VOICE_ID); return its id."""
+        voice = voice_id or self._voice_id
         body: dict[str, Any] = {
             "source_url": self._source_url,
             "script": {
                 "type": "text",
                 "input": text,
-                "provider": {"type": "microsoft", "voice_id": self._voice_id},
+                "provider": {"type": "microsoft", "voice_id": voice},
             },
             "config": {"stitch": True},
         }

@@ -24,7 +24,7 @@ from core.ports import (
     RenderBudget,
     VideoDelivery,
 )
-from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, VideoReady
+from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, Script, VideoReady
 
 if TYPE_CHECKING:
     from core.quota import Reservation
@@ -93,15 +93,24 @@ class AvatarJobs:
     async def submit(
         self,
         key: ConversationKey,
-        text: str,
+        script: Script,
         target: str,
         reservation: Reservation | None = None,
     ) -> AvatarJob:
-        """Record a render job with its reservation, then start it.
+        """Record a render job of `script` with its reservation, then start it.
 
         `target` tells the adapter where to reply.
         """
-        job = await self._store.create(key, text, target, self.owner, self._lease, reservation)
+        job = await self._store.create(
+            key,
+            script.text,
+            target,
+            self.owner,
+            self._lease,
+            reservation,
+            voice_id=script.voice_id,
+            truncated=script.truncated,
+        )
         self._spawn(job)
         return job
 
@@ -233,7 +242,7 @@ class AvatarJobs:
             job = await self._store.update(job, JobState.SUBMITTED)
         if job.state is JobState.QUEUED:
             try:
-                talk_id = await self._renderer.submit(job.text)
+                talk_id = await self._renderer.submit(job.text, job.voice_id)
             except UserFacingError as exc:
                 raise _NotRendered(exc) from exc
             job = await self._store.update(job, JobState.SUBMITTED, talk_id=talk_id)

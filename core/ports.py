@@ -40,8 +40,8 @@ class ChatModel(Protocol):
 class AvatarRenderer(Protocol):
     """Renders a talking-avatar video of a text (D-ID)."""
 
-    async def submit(self, text: str) -> str:
-        """Start a render and return its id."""
+    async def submit(self, text: str, voice_id: str | None = None) -> str:
+        """Start a render of `text` spoken by `voice_id` (None: the default) and return its id."""
         ...
 
     async def wait(self, talk_id: str) -> str:
@@ -92,10 +92,14 @@ class JobStore(Protocol):
         owner: str = "",
         lease: float = 0.0,
         reservation: Reservation | None = None,
+        *,
+        voice_id: str | None = None,
+        truncated: bool = False,
     ) -> AvatarJob:
         """Record a queued job, leased to `owner`, before anything is sent to the renderer.
 
-        The job keeps `reservation`, so whichever process sees the render fail can refund it.
+        The job keeps `reservation`, so whichever process sees the render fail can refund it,
+        and the voice it is spoken in (None: the renderer's default).
         """
         ...
 

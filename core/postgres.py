@@ -139,12 +139,16 @@ class PostgresJobStore:
         owner: str = "",
         lease: float = 0.0,
         reservation: Reservation | None = None,
+        *,
+        voice_id: str | None = None,
+        truncated: bool = False,
     ) -> AvatarJob:
         """Record a queued job and its reservation, leased to `owner` : others leave it."""
         row = await self._pool.fetchrow(
             "INSERT INTO avatar_jobs (platform, chat_id, thread_id, text, target, state,"
-            " lease_owner, lease_until, reserved_day, reserved_scope, reserved_ms)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8), $9, $10, $11)"
+            " lease_owner, lease_until, reserved_day, reserved_scope, reserved_ms, voice_id,"
+            " truncated) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+            " now() + make_interval(secs => $8), $9, $10, $11, $12, $13)"
             f" RETURNING {JOB_COLUMNS}",
             *key_params(key),
             text,
@@ -153,6 +157,8 @@ class PostgresJobStore:
             owner or None,
             lease,
             *reservation_params(reservation),
+            voice_id,
+            truncated,
         )
         assert row is not None
         return job_from_row(row)

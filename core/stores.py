@@ -107,7 +107,7 @@ class Row(Protocol):
 # Shared by the SQLite and PostgreSQL job stores: the columns read and the fields a step may set.
 JOB_COLUMNS = (
     "id, platform, chat_id, thread_id, text, target, state, talk_id, video_path, error,"
-    " reserved_day, reserved_scope, reserved_ms"
+    " reserved_day, reserved_scope, reserved_ms, voice_id, truncated"
 )
 JOB_FIELDS = frozenset({"talk_id", "video_path", "error"})
 
@@ -126,6 +126,8 @@ def job_from_row(row: Row) -> AvatarJob:
         reserved_day=row["reserved_day"],
         reserved_scope=row["reserved_scope"],
         reserved_ms=int(row["reserved_ms"]),
+        voice_id=row["voice_id"],
+        truncated=bool(row["truncated"]),
     )
 
 
@@ -150,12 +152,15 @@ class SqliteJobStore:
         owner: str = "",
         lease: float = 0.0,
         reservation: Reservation | None = None,
+        *,
+        voice_id: str | None = None,
+        truncated: bool = False,
     ) -> AvatarJob:
         """Record a queued job and its reservation ; one process owns every SQLite job."""
         sql = (
             "INSERT INTO avatar_jobs (platform, chat_id, thread_id, text, target, state,"
-            " reserved_day, reserved_scope, reserved_ms)"
-            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {JOB_COLUMNS}"
+            " reserved_day, reserved_scope, reserved_ms, voice_id, truncated)"
+            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {JOB_COLUMNS}"
         )
         params = (
             *key_params(key),
@@ -163,6 +168,8 @@ class SqliteJobStore:
             target,
             JobState.QUEUED.value,
             *reservation_params(reservation),
+            voice_id,
+            int(truncated),
         )
         async with self._db.execute(sql, params) as cursor:
             row = await cursor.fetchone()

@@ -40,6 +40,15 @@ class Turn:
 
 
 @dataclass(frozen=True, slots=True)
+class Script:
+    """What an avatar video says: speech-ready text, its voice, and whether it cut the answer."""
+
+    text: str
+    voice_id: str | None = None
+    truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Transcription:
     """What a transcriber heard, and the language it heard it in (ISO 639-1, when known)."""
 
@@ -65,9 +74,13 @@ class TextDelta:
 
 @dataclass(frozen=True, slots=True)
 class FinalText:
-    """The complete answer, already stored in the history."""
+    """The complete answer, already stored in the history.
+
+    `language`: the one Whisper heard when the turn was a voice message (ISO 639-1), else None.
+    """
 
     text: str
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +121,8 @@ class AvatarJob:
     reserved_day: str | None = None  # the UTC day (YYYY-MM-DD) the budget counts on
     reserved_scope: str | None = None  # whose budget: the user's quota scope
     reserved_ms: int = 0  # milliseconds of video reserved
+    voice_id: str | None = None  # the voice that speaks it; None: the renderer's default
+    truncated: bool = False  # the answer was longer than the video: the rest is in the text
 
 
 @dataclass(frozen=True, slots=True)

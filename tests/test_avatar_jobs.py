@@ -10,10 +10,11 @@ import httpx
 import pytest
 
 from bot.wiring import Storage, open_storage
+from core.avatar.script import spoken_script
 from core.did import DIDClient, PollSchedule
 from core.jobs import AvatarJobs
 from core.quota import Limits, Quotas, Reservation
-from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, VideoReady
+from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, Script, VideoReady
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
 from tests.harness import settings_for, terminal
@@ -179,7 +180,7 @@ async def rig(tmp_path: Path, did: FakeDID) -> AsyncIterator[Rig]:
 async def submit(rig: Rig, seconds: float) -> AvatarJob:
     held = await rig.quotas.reserve_render(USER, seconds)
     assert isinstance(held, Reservation)
-    return await rig.jobs.submit(KEY, "Here is your answer.", "", held)
+    return await rig.jobs.submit(KEY, Script("Here is your answer."), "", held)
 
 
 @pytest.mark.parametrize(
@@ -236,7 +237,9 @@ async def test_a_failure_seen_after_a_restart_gives_the_budget_back_once(
     tmp_path: Path, groq: FakeGroq, did: FakeDID
 ) -> None:
     settings = settings_for(tmp_path, groq, did)
-    video = "1 videos of 1.6 s in all (≈ 1 D-ID credits)"  # "Here is your answer.": 4 words
+    # The spoken script's estimate of "Here is your answer.", reserved per video.
+    seconds = spoken_script(GROQ_REPLY, settings.AVATAR_MAX_SECONDS).seconds
+    video = f"1 videos of {seconds:.1f} s in all (≈ 1 D-ID credits)"
     async with terminal(settings) as (chat, screen, core):
         await chat.handle("Hello")
         await screen.wait_for("avatar video ready")
@@ -244,7 +247,8 @@ async def test_a_failure_seen_after_a_restart_gives_the_budget_back_once(
         did.next_outcome("error", kind="FaceError", description="no face found")
         await chat.handle("Again")
         await did.wait_for(lambda: any(t.polls for t in did.talks.values() if t.held))
-        assert "2 videos of 3.2 s in all (≈ 2 D-ID credits)" in await core.conversations.stats()
+        both = f"2 videos of {2 * seconds:.1f} s in all (≈ 2 D-ID credits)"
+        assert both in await core.conversations.stats()
     # The process is gone with the render pending; D-ID fails it meanwhile.
     did.release_all()
     async with terminal(settings) as (_, screen, core):

@@ -9,6 +9,7 @@ from typing import Any
 import aiosqlite
 import pytest
 
+from core.avatar.script import spoken_script
 from core.quota import Limits, Quotas, Reservation, SqliteCounters
 from core.types import ConversationKey, Failure, FinalText, Notice, Turn
 from tests.fakes.did import FakeDID
@@ -58,8 +59,11 @@ async def test_daily_render_quota_per_user_survives_a_restart(
     )
     assert "they reset in" in notice.message
     assert not isinstance(other[-1], Notice)
-    # "Sure." is one word, about 0.4 s of speech: a credit for each video (one per started 15 s).
-    assert stats.startswith("Today (UTC): 4 messages, 3 videos of 1.2 s in all (≈ 3 D-ID credits)")
+    # "Sure." as the spoken script estimates it: a credit for each video (one per started 15 s).
+    total = 3 * spoken_script(GROQ_REPLY, settings.AVATAR_MAX_SECONDS).seconds
+    assert stats.startswith(
+        f"Today (UTC): 4 messages, 3 videos of {total:.1f} s in all (≈ 3 D-ID credits)"
+    )
     assert "0 errors, 1 refused over limits;" in stats and stats.endswith("videos rendering now.")
 
 
@@ -160,7 +164,10 @@ async def test_stats_for_admins(tmp_path: Path, groq: FakeGroq, did: FakeDID) ->
             await tg.wait_for(lambda: len(tg.sent(1001, "sendMessage")) == 2)
             await tg.wait_for_sent(1002, "sendMessage")
     stats = tg.sent(1001, "sendMessage")[-1].text or ""
-    assert stats.startswith("Today (UTC): 1 messages, 1 videos of 0.4 s in all (≈ 1 D-ID credits)")
+    seconds = spoken_script(GROQ_REPLY, settings.AVATAR_MAX_SECONDS).seconds
+    assert stats.startswith(
+        f"Today (UTC): 1 messages, 1 videos of {seconds:.1f} s in all (≈ 1 D-ID credits)"
+    )
     assert tg.sent(1002, "sendMessage")[0].text == "Only the bot's admins can use /stats."
 
 

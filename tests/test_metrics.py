@@ -178,22 +178,24 @@ async def test_failed_renders_and_refusals_are_counted(
 ) -> None:
     did.next_outcome("error")
     settings = settings_for(
-        tmp_path, groq, did, USER_MESSAGES_PER_MINUTE=2, AVATAR_DAILY_LIMIT_TOTAL=1
+        tmp_path, groq, did, USER_MESSAGES_PER_MINUTE=3, AVATAR_DAILY_LIMIT_TOTAL=1
     )
     async with terminal(settings) as (chat, screen, core):
-        await chat.handle("first")  # rendered, but D-ID fails the talk
-        await screen.wait_for("🎬")
-        await chat.handle("second")  # over the daily videos
-        await chat.handle("third")  # over the messages per minute
+        await chat.handle("first")  # rendered, but D-ID fails the talk: its video is given back
+        await screen.wait_for("couldn't be made")
+        await chat.handle("second")  # the day's one video
+        await screen.wait_for("avatar video ready")
+        await chat.handle("third")  # over the daily videos
+        await chat.handle("fourth")  # over the messages per minute
         await screen.wait_for("faster than I can answer")
         text = core.metrics.exposition()[0].decode()
-    assert value(text, "avatarbot_renders_total", state="submitted") == 1
+    assert value(text, "avatarbot_renders_total", state="submitted") == 2
     assert value(text, "avatarbot_renders_total", state="failed") == 1
-    assert value(text, "avatarbot_renders_total", state="delivered") == 0
-    assert value(text, "avatarbot_render_seconds_count") == 0
+    assert value(text, "avatarbot_renders_total", state="delivered") == 1
+    assert value(text, "avatarbot_render_seconds_count") == 1
     assert value(text, "avatarbot_quota_refusals_total", limit="renders") == 1
     assert value(text, "avatarbot_quota_refusals_total", limit="messages") == 1
-    assert value(text, "avatarbot_messages_total", platform="terminal") == 3
+    assert value(text, "avatarbot_messages_total", platform="terminal") == 4
 
 
 async def test_each_bot_counts_in_its_own_registry(

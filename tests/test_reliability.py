@@ -234,7 +234,7 @@ async def test_web_message_cut_by_a_stop_is_answered_on_restart_and_not_twice(
     settings = settings_for(
         tmp_path, groq, did, WEB_ENABLED=True, WEB_PORT=port, SHUTDOWN_GRACE_SECONDS=0
     )
-    url = f"ws://127.0.0.1:{port}/ws?conversation=alice-0123456789"
+    url = f"ws://127.0.0.1:{port}/ws"
     frame = {"type": "text", "turn": "t1", "text": "remember this"}
 
     async def listening(session: aiohttp.ClientSession) -> None:
@@ -252,7 +252,7 @@ async def test_web_message_cut_by_a_stop_is_answered_on_restart_and_not_twice(
         async with running_bot(settings):
             await listening(session)
             async with session.ws_connect(url) as ws:
-                await ws.receive_json(timeout=5)  # ready
+                ready = await ws.receive_json(timeout=5)  # the server issues the id
                 await ws.send_json(frame)
                 await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
         groq.release()
@@ -260,7 +260,8 @@ async def test_web_message_cut_by_a_stop_is_answered_on_restart_and_not_twice(
             await groq.wait_for(lambda: len(groq.chat_bodies) == 2)
             await did.wait_for(lambda: len(did.talks) == 1)
             await listening(session)
-            async with session.ws_connect(url + "&since=0") as ws:
+            resumed = f"{url}?conversation={ready['conversation']}&since=0"
+            async with session.ws_connect(resumed) as ws:
                 await ws.receive_json(timeout=5)  # ready
                 await ws.send_json(frame)  # a page resending the same turn is not answered again
                 video = await ws.receive_json(timeout=5)

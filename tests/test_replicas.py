@@ -13,7 +13,7 @@ import pytest
 from bot.wiring import Storage, open_storage
 from core.did import DIDClient, PollSchedule
 from core.jobs import AvatarJobs
-from core.types import AvatarFailed, ConversationKey, VideoReady
+from core.types import AvatarFailed, ConversationKey, Script, VideoReady
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
 
@@ -67,7 +67,7 @@ async def test_crashed_replicas_renders_are_taken_over_and_delivered_once(
         did.hold_renders = True
         a = replica(store_a, did, http, tmp_path / "a", delivery)
         await a.start()
-        jobs = [await a.submit(KEY, f"answer {n}", "") for n in range(20)]
+        jobs = [await a.submit(KEY, Script(f"answer {n}"), "") for n in range(20)]
         await did.wait_for(lambda: len(did.talks) == 20)
         b = replica(store_b, did, http, tmp_path / "b", delivery)
         await b.start()

@@ -25,6 +25,7 @@ MIGRATIONS = [
     "0004_inbox_leases.sql",
     "0005_render_budgets.sql",
     "0006_web_keys_and_retention.sql",
+    "0007_avatar_speech.sql",
 ]
 DAY = "2026-11-25"
 NOON = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)

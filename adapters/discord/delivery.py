@@ -10,6 +10,7 @@ from collections.abc import Callable
 import discord
 
 from adapters.discord.convert import SAFE_MENTIONS, Target
+from core.avatar.speech import video_caption
 from core.jobs import PermanentDeliveryError
 from core.types import AvatarFailed, VideoReady
 
@@ -63,7 +64,11 @@ class DiscordDelivery:
             return
         name = f"avatar-{ready.job.id}.mp4"
         try:
-            await self._post(target, file=lambda: discord.File(ready.path, filename=name))
+            await self._post(
+                target,
+                content=video_caption(ready.job),
+                file=lambda: discord.File(ready.path, filename=name),
+            )
         except MissingPermissions:
             await self._tell_no_attach(target)
             raise

@@ -229,7 +229,7 @@ class DiscordHandlers:
                 elif isinstance(event, FinalText):
                     where = target(await stream.finish(event.text))
                     if can_attach:
-                        await self._render(turn, event.text, where, stream)
+                        await self._render(turn, event, where, stream)
                     elif await self._wants_video(turn.key) and self._no_attach.due(
                         where.channel_id
                     ):
@@ -237,8 +237,12 @@ class DiscordHandlers:
                 elif isinstance(event, Failure):
                     await stream.fail(event.message)
 
-    async def _render(self, turn: Turn, text: str, where: Target, stream: AnswerStream) -> None:
-        job = await self.conversations.render_avatar(turn.key, text, where.dump(), turn.user_id)
+    async def _render(
+        self, turn: Turn, answer: FinalText, where: Target, stream: AnswerStream
+    ) -> None:
+        job = await self.conversations.render_avatar(
+            turn.key, answer.text, where.dump(), turn.user_id, answer.language
+        )
         if isinstance(job, Notice):
             await stream.note(f"🎬 {job.message}")
 

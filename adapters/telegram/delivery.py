@@ -10,10 +10,10 @@ from collections.abc import Callable
 from telegram import Bot, ReplyParameters
 from telegram.error import BadRequest, Forbidden, TelegramError
 
-from adapters.telegram import format as fmt
 from adapters.telegram.actions import ChatActions
 from adapters.telegram.calls import call
 from adapters.telegram.convert import Target
+from core.avatar.speech import video_caption
 from core.jobs import PermanentDeliveryError
 from core.types import AvatarFailed, VideoReady
 
@@ -23,7 +23,6 @@ log = logging.getLogger(__name__)
 UPLOAD_LIMIT = 50 * 1024 * 1024
 # A video upload takes longer than PTB's 20-second default write timeout allows.
 UPLOAD_TIMEOUT = 180.0
-CAPTION_CHARS = 200
 # Telegram's answer when a group's permissions deny the bot media: "Bad Request: not enough
 # rights to send videos to the chat".
 NO_RIGHTS = "not enough rights to send"
@@ -81,7 +80,7 @@ class TelegramDelivery:
                     target.chat_id,
                     video,
                     filename=f"avatar-{ready.job.id}.mp4",
-                    caption="🎬 " + fmt.truncate(ready.job.text, CAPTION_CHARS),
+                    caption=video_caption(ready.job),
                     supports_streaming=True,
                     message_thread_id=target.thread_id,
                     reply_parameters=_reply(target),

@@ -213,14 +213,16 @@ class TelegramHandlers:
                 elif isinstance(event, FinalText):
                     answer_id = await stream.finish(event.text)
                     target = Target(message.chat_id, answer_id, thread)
-                    await self._render(turn, event.text, target, private)
+                    await self._render(turn, event, target, private)
                 elif isinstance(event, Failure):
                     await stream.fail(event.message)
 
-    async def _render(self, turn: Turn, text: str, target: Target, private: bool) -> None:
+    async def _render(self, turn: Turn, answer: FinalText, target: Target, private: bool) -> None:
         if self._refusals.refused_lately(target.chat_id):
             return  # the chat's permissions refuse videos, and it was told so
-        job = await self._conversations.render_avatar(turn.key, text, target.dump(), turn.user_id)
+        job = await self._conversations.render_avatar(
+            turn.key, answer.text, target.dump(), turn.user_id, answer.language
+        )
         if isinstance(job, Notice):
             reply = ReplyParameters(target.message_id, allow_sending_without_reply=True)
             try:

@@ -15,6 +15,7 @@ from aiohttp import web
 from adapters.web import protocol
 from adapters.web.identity import ConversationIds, tag
 from adapters.web.mailbox import Entry, Mailbox
+from core.avatar.speech import video_caption
 from core.types import AvatarFailed, VideoReady
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,8 @@ class WebDelivery:
         job, conversation = ready.job, ready.job.key.chat_id
         turn = protocol.load_target(job.target)
         await self.mailbox.put_video(conversation, job.id, turn, ready.path)
-        await self.broadcast(conversation, self.video(turn, job.id, conversation))
+        note = video_caption(job)
+        await self.broadcast(conversation, self.video(turn, job.id, conversation, note))
 
     async def deliver_failure(self, failed: AvatarFailed) -> None:
         """File why no video is coming, then say so in the open tabs."""
@@ -89,9 +91,11 @@ class WebDelivery:
         for entry in await self.mailbox.after(socket.conversation, since):
             await socket.send(self._message(entry, socket.conversation))
 
-    def video(self, turn: str, job: int, conversation: str) -> protocol.Message:
+    def video(
+        self, turn: str, job: int, conversation: str, note: str | None = None
+    ) -> protocol.Message:
         """The `video` message; its URL carries the conversation's signed id."""
-        return protocol.video(turn, job, self._ids.sign(conversation))
+        return protocol.video(turn, job, self._ids.sign(conversation), note)
 
     def _message(self, entry: Entry, conversation: str) -> protocol.Message:
         if entry.error is not None:

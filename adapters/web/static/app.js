@@ -206,7 +206,7 @@ function receive(message) {
       return upsert("bot", turn, { text: message.text, streaming: false });
     case "video":
       if (entries.some((entry) => entry.job === message.job && entry.video)) return; // a repeat
-      return upsert("bot", turn || `job${message.job}`, { job: message.job, rendering: false, video: message.url }, { autoplay: true });
+      return upsert("bot", turn || `job${message.job}`, { job: message.job, rendering: false, video: message.url, note: message.note }, { autoplay: true });
     case "error":
       return failure(message);
   }

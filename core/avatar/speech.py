@@ -1,0 +1,102 @@
+"""What the avatar says and in which voice: the spoken script of an answer, capped, voiced."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from core.avatar.script import spoken_script
+from core.avatar.summary import summarize
+from core.errors import UserFacingError
+from core.ports import ChatModel
+from core.types import AvatarJob
+
+log = logging.getLogger(__name__)
+
+ScriptMode = Literal["trim", "summary"]
+
+
+class Detector(Protocol):
+    """Names the language a text is written in."""
+
+    async def detect(self, text: str) -> str | None:
+        """Return the ISO 639-1 code of `text`'s language, or None when unsure."""
+        ...
+
+
+class Voices(Protocol):
+    """Chooses the voice that speaks a language."""
+
+    def pick(self, language: str | None) -> str:
+        """Return the voice id for `language` (a fallback voice when None or unknown)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Speech:
+    """A script ready for the avatar: its text, estimated seconds, voice and language.
+
+    `truncated` means the answer was longer than the cap: the video says its start (or a
+    summary), and the rest is in the text the user already has.
+    """
+
+    text: str
+    seconds: float
+    truncated: bool
+    voice_id: str | None  # None: the renderer's default voice
+    language: str | None
+
+
+class SpeechWriter:
+    """Turns a final answer into the avatar's speech (`AVATAR_SCRIPT`, `AVATAR_MAX_SECONDS`)."""
+
+    def __init__(
+        self,
+        *,
+        max_seconds: float = 45.0,
+        mode: ScriptMode = "trim",
+        voices: Voices | None = None,
+        detector: Detector | None = None,
+        model: ChatModel | None = None,
+    ) -> None:
+        self._max_seconds, self._mode = max_seconds, mode
+        self._voices, self._detector, self._model = voices, detector, model
+
+    async def write(self, answer: str, language: str | None = None) -> Speech:
+        """Write the speech for `answer`; `language`: the one Whisper heard in a voice turn."""
+        if language is None and self._detector is not None:
+            language = await self._detector.detect(answer)
+        script = spoken_script(answer, self._max_seconds, language)
+        text, seconds = script.text, script.seconds
+        if script.truncated and self._mode == "summary" and self._model is not None:
+            summary = await self._summary(answer, language)
+            if summary is not None:
+                text, seconds = summary
+        voice = self._voices.pick(language) if self._voices is not None else None
+        return Speech(text, seconds, script.truncated, voice, language)
+
+    async def _summary(self, answer: str, language: str | None) -> tuple[str, float] | None:
+        """Return the model's spoken version, capped like any script; None when it wrote none."""
+        assert self._model is not None
+        try:
+            written = await summarize(
+                self._model, answer, max_seconds=self._max_seconds, language=language
+            )
+        except UserFacingError as exc:
+            log.info("no spoken summary, the avatar says the start instead: %s", exc.detail)
+            return None
+        script = spoken_script(written, self._max_seconds, language)
+        if not script.text:
+            return None
+        return script.text, script.seconds
+
+
+def video_caption(job: AvatarJob) -> str | None:
+    """Return the line that goes with a video: none, or that the rest is in the text above.
+
+    The video is a reply to the answer, so its message never repeats the answer.
+    """
+    if job.truncated:
+        return "🎬 The video says the start: the rest of the answer is in the text above."
+    return None

@@ -1,0 +1,92 @@
+"""What D-ID is asked to say: speech-ready, capped, in a voice for the answer's language.
+
+Through the wired core (as `avatarbot chat` wires it) against fake Groq and fake D-ID, which
+records each `POST /talks` body as D-ID receives it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from core.avatar.script import estimate_seconds
+from tests.fakes.did import FakeDID
+from tests.fakes.groq import FakeGroq
+from tests.harness import settings_for, terminal
+
+DATA = Path(__file__).resolve().parent / "data"
+MARKDOWN = (
+    "# Three tips\n\n"
+    "1. **Sleep** well, see [the guide](https://example.com/sleep).\n"
+    "2. Drink *water* 💧 every day.\n\n"
+    "```python\nprint('hello')\n```\n\n"
+    "More at https://example.com/more. 🚀"
+)
+
+
+def talks(did: FakeDID) -> list[dict[str, Any]]:
+    return [r.json for r in did.calls("/talks", "POST") if isinstance(r.json, dict)]
+
+
+async def test_the_avatar_says_a_speakable_script_not_the_markdown(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    groq.reply = MARKDOWN
+    async with terminal(settings_for(tmp_path, groq, did)) as (chat, screen, _):
+        await chat.handle("Any tips?")
+        await screen.wait_for("avatar video ready")
+    spoken = talks(did)[0]["script"]["input"]
+    assert "Three tips." in spoken and "Sleep well, see the guide." in spoken
+    assert "The code is in the chat." in spoken
+    assert not re.search(r"[*#`\[\]]|https?:|💧|🚀|print", spoken)
+
+
+async def test_a_long_answer_is_capped_and_its_video_says_the_rest_is_in_the_text(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    groq.reply = " ".join(f"Sentence number {n} says a little more." for n in range(400))
+    settings = settings_for(tmp_path, groq, did, AVATAR_MAX_SECONDS="20", LLM_MAX_TOKENS="4000")
+    async with terminal(settings) as (chat, screen, core):
+        await chat.handle("Tell me everything.")
+        await screen.wait_for("avatar video ready")
+        stats = await core.conversations.stats()
+    spoken = talks(did)[0]["script"]["input"]
+    assert estimate_seconds(spoken) <= 20
+    assert spoken.startswith("Sentence number 0 says a little more.")
+    assert spoken.endswith("The rest is in the chat.")
+    # The budget holds the script's estimate, not the whole answer's 18 minutes.
+    reserved = float(re.search(r"videos of ([\d.]+) s", stats).group(1))  # type: ignore[union-attr]
+    assert reserved == round(estimate_seconds(spoken), 1)
+    assert "the rest of the answer is in the text above" in screen.text
+
+
+async def test_a_spanish_voice_note_gets_a_spanish_voice(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    groq.hear_next("es")
+    groq.reply = "Hola, ¿qué tal? Hoy hace buen tiempo en Madrid."
+    async with terminal(settings_for(tmp_path, groq, did)) as (chat, screen, _):
+        await chat.handle(f"/voice {DATA / 'voice.ogg'}")
+        await screen.wait_for("avatar video ready")
+    provider = talks(did)[0]["script"]["provider"]
+    assert provider["type"] == "microsoft"
+    assert provider["voice_id"].startswith("es-")
+
+
+async def test_a_text_answer_in_german_gets_a_german_voice_and_an_override_wins(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    groq.reply = (
+        "Das Wetter in Berlin ist heute sonnig und warm, perfekt für einen langen "
+        "Spaziergang im Park mit Freunden."
+    )
+    settings = settings_for(tmp_path, groq, did, DID_VOICES="de=de-DE-ConradNeural")
+    async with terminal(settings) as (chat, screen, _):
+        await chat.handle("Wie ist das Wetter?")
+        await screen.wait_for("avatar video ready")
+        groq.reply = "Sure, here you go: the weather is sunny today in the whole country."
+        await chat.handle("And in English?")
+        await screen.wait_for("avatar video ready", count=2)
+    voices = [talk["script"]["provider"]["voice_id"] for talk in talks(did)]
+    assert voices == ["de-DE-ConradNeural", settings.DID_VOICE_ID]
