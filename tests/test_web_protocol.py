@@ -344,6 +344,8 @@ async def test_an_old_unsigned_id_with_a_history_is_carried_over(
     await back.ask("still me?", "t2")
     contents = [m["content"] for m in groq.chat_bodies[-1]["messages"][1:]]
     assert contents == ["remember me", ANSWER, "still me?"]
+    resigned = await browser.raw({"conversation": base + "." + "A" * 32})  # signed, old key
+    assert (await resigned.receive())["conversation"] == first
 
 
 async def test_auth_token_is_exchanged_for_a_session_cookie(core: Core) -> None:

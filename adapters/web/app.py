@@ -198,7 +198,8 @@ class WebAdapter:
         conversation = self.ids.verify(requested)
         if conversation is not None:
             return conversation
-        old = identity.legacy(requested)
+        # An unsigned id of an older page, or one signed under a key since changed (WEB_SECRET).
+        old = identity.legacy((requested or "").partition(".")[0])
         # Only a conversation with a past is carried over, and only a few per client an hour:
         # a client cannot turn made-up ids into fresh ones.
         if old is not None and self.chat.limiter.admit_upgrade(client) and await self._known(old):
