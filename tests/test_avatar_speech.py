@@ -6,11 +6,13 @@ records each `POST /talks` body as D-ID receives it.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
 
-from core.avatar.script import estimate_seconds
+from core.avatar.script import estimate_seconds, spoken_script
+from core.types import AvatarJob, ConversationKey, Notice
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
 from tests.harness import settings_for, terminal
@@ -90,3 +92,64 @@ async def test_a_text_answer_in_german_gets_a_german_voice_and_an_override_wins(
         await screen.wait_for("avatar video ready", count=2)
     voices = [talk["script"]["provider"]["voice_id"] for talk in talks(did)]
     assert voices == ["de-DE-ConradNeural", settings.DID_VOICE_ID]
+
+
+async def test_summary_mode_says_the_models_spoken_version_after_the_text(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    long = " ".join(f"Point {n} matters for a reason worth explaining." for n in range(200))
+
+    def reply(messages: list[dict[str, Any]]) -> str:
+        if "talking avatar will say out loud" in str(messages[0].get("content")):
+            return "In short: every point matters, and the details are in the chat."
+        return long
+
+    groq.reply = reply
+    settings = settings_for(
+        tmp_path, groq, did, AVATAR_SCRIPT="summary", AVATAR_MAX_SECONDS="20", LLM_MAX_TOKENS="4000"
+    )
+    async with terminal(settings) as (chat, screen, _):
+        await chat.handle("Explain it all.")
+        await screen.wait_for("avatar video ready")
+    assert len(groq.chat_bodies) == 2  # the answer, then one call for its spoken version
+    assert groq.chat_bodies[1]["stream"] is True
+    spoken = talks(did)[0]["script"]["input"]
+    assert spoken == "In short: every point matters, and the details are in the chat."
+    assert "Point 199" in screen.text  # the whole answer was shown first
+
+
+async def test_a_short_answer_costs_no_summary_call(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    settings = settings_for(tmp_path, groq, did, AVATAR_SCRIPT="summary")
+    async with terminal(settings) as (chat, screen, _):
+        await chat.handle("Hi")
+        await screen.wait_for("avatar video ready")
+    assert len(groq.chat_bodies) == 1
+
+
+async def test_a_hundred_answers_at_once_never_exceed_the_days_videos(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    groq.reply = "A short answer of about two seconds."
+    seconds = spoken_script(groq.reply, 45).seconds
+    # Five videos' worth of whole seconds in total (the setting counts whole seconds).
+    limit = int(5.5 * seconds)
+    assert 5 * seconds <= limit < 6 * seconds
+    settings = settings_for(tmp_path, groq, did, AVATAR_DAILY_SECONDS_TOTAL=str(limit))
+    async with terminal(settings) as (_, _, core):
+        jobs = await asyncio.gather(
+            *(
+                core.conversations.render_avatar(
+                    ConversationKey("terminal", f"chat{n}"), groq.reply, "", f"user{n}"
+                )
+                for n in range(100)
+            )
+        )
+        await did.wait_for(lambda: len(did.talks) == 5)
+        stats = await core.conversations.stats()
+    assert sum(isinstance(job, AvatarJob) for job in jobs) == 5
+    refusals = [job for job in jobs if isinstance(job, Notice)]
+    assert len(refusals) == 95 and all("left for today" in n.message for n in refusals)
+    assert len(did.talks) == 5
+    assert "5 videos" in stats
