@@ -15,7 +15,18 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import concurrency, discord_defer, history, latency, memory, profile, soak, video, voice
+from bench import (
+    concurrency,
+    discord_defer,
+    history,
+    latency,
+    memory,
+    profile,
+    soak,
+    speech,
+    video,
+    voice,
+)
 from bench.common import Result, git_commit, machine, write_result
 
 Benchmark = Callable[[Path], Awaitable[Result]]
@@ -31,6 +42,7 @@ BENCHMARKS: dict[str, tuple[Benchmark, float]] = {
     "history": (history.run, 120),
     "profile": (profile.run, 120),
     "soak": (soak.run, 240),
+    "speech": (speech.run, 30),
 }
 
 
