@@ -5,7 +5,7 @@ conversation at random and does what a turn does before calling the model: read 
 messages through `SqliteHistoryStore.recent` (on the bot's one aiosqlite connection), put the
 system prompt and the question around them, and turn them into langchain messages. Also
 reported: the query plans of the per-message queries, and what the groq SDK's own `create`
-would spend preparing that context (its TypedDict transform), which `core/completions.py`
+would spend preparing that context (its TypedDict transform), which `core/groq/completions.py`
 now skips.
 """
 
@@ -21,8 +21,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from bench.common import Result, summary_ms
 from bot.settings import DEFAULT_SYSTEM_PROMPT
 from bot.wiring import MIGRATIONS_DIR
-from core import database
-from core.stores import SqliteHistoryStore
+from core.storage import sqlite
+from core.storage.sqlite_stores import SqliteHistoryStore
 from core.types import ChatMessage, ConversationKey
 
 CONVERSATIONS = 10_000
@@ -80,9 +80,9 @@ PLANS = {
 async def run(workdir: Path) -> Result:
     result = Result("history")
     path = workdir / "history.db"
-    db = await database.connect(path)
+    db = await sqlite.connect(path)
     try:
-        await database.migrate(db, MIGRATIONS_DIR)
+        await sqlite.migrate(db, MIGRATIONS_DIR)
         await db.executemany(
             "INSERT INTO messages (platform, chat_id, thread_id, role, content)"
             " VALUES (?, ?, ?, ?, ?)",

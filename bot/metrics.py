@@ -125,7 +125,7 @@ def groq_retries(response: httpx.Response) -> bool:
 
 
 def did_retries(response: httpx.Response) -> bool:
-    """What core/did.py retries: 429 and the gateway's 5xx answers."""
+    """What core/avatar/did.py retries: 429 and the gateway's 5xx answers."""
     return response.status_code in (429, 500, 502, 503, 504)
 
 

@@ -20,18 +20,16 @@ from bot.metrics import (
     retry_counter,
 )
 from bot.settings import Settings, url
-from core import database
-from core.answer import GroqChatModel
+from core.avatar.did import DIDClient, PollSchedule
+from core.avatar.jobs import AvatarJobs
 from core.avatar.language import LanguageDetector
 from core.avatar.speech import SpeechWriter
 from core.avatar.voices import DEFAULT_VOICES, VoicePicker
+from core.avatar.webhook import DIDWebhook
 from core.conversation import Conversations, ConversationSettings
-from core.did import DIDClient, PollSchedule
-from core.did_webhook import DIDWebhook
+from core.groq.chat import GroqChatModel
+from core.groq.whisper import GroqTranscriber
 from core.http import pooled_client
-from core.inbox import LEASE_SECONDS, SqliteInbox
-from core.jobs import AvatarJobs
-from core.leases import InboxLeases, process_owner
 from core.ports import (
     ChatModel,
     Counters,
@@ -49,9 +47,11 @@ from core.retention import (
     RetentionStore,
     SqliteRetentionStore,
 )
-from core.server_keys import PostgresServerKeys, ServerKeys, SqliteServerKeys
-from core.stores import SqliteHistoryStore, SqliteJobStore, SqlitePreferenceStore
-from core.transcribe import GroqTranscriber
+from core.storage import sqlite
+from core.storage.inbox import LEASE_SECONDS, SqliteInbox
+from core.storage.keys import PostgresServerKeys, ServerKeys, SqliteServerKeys
+from core.storage.leases import InboxLeases, process_owner
+from core.storage.sqlite_stores import SqliteHistoryStore, SqliteJobStore, SqlitePreferenceStore
 
 WebRoute = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
 
@@ -96,9 +96,9 @@ async def open_storage(database_url: str, *, inbox_lease: float = LEASE_SECONDS)
     owner = process_owner()
     path = sqlite_path(database_url)
     if path is not None:
-        db = await database.connect(path)
+        db = await sqlite.connect(path)
         try:
-            applied = await database.migrate(db, MIGRATIONS_DIR)
+            applied = await sqlite.migrate(db, MIGRATIONS_DIR)
         except BaseException:
             await db.close()
             raise
@@ -120,7 +120,7 @@ async def open_storage(database_url: str, *, inbox_lease: float = LEASE_SECONDS)
 
 async def _open_postgres(database_url: str, owner: str, inbox_lease: float) -> Storage:
     # Imported only when used: asyncpg adds ~14 MiB to every process that loads it.
-    from core import postgres
+    from core.storage import postgres
 
     pool = await postgres.connect_pool(database_url)
     try:

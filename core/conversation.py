@@ -9,9 +9,9 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from core.avatar.jobs import AvatarJobs
 from core.avatar.speech import SpeechWriter
 from core.errors import BadInputError, ServiceError, UserFacingError
-from core.jobs import AvatarJobs
 from core.ports import ChatModel, HistoryStore, Metrics, NoMetrics, PreferenceStore, Transcriber
 from core.quota import Quotas
 from core.types import (

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from core.inbox import InboxEntry
 from core.types import (
     Audio,
     AvatarFailed,
     AvatarJob,
     ChatMessage,
     ConversationKey,
+    InboxEntry,
     JobState,
     Transcription,
     VideoReady,

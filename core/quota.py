@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from core.batching import Coalescer
 from core.ports import Counters
+from core.storage.batching import Coalescer
 from core.types import AvatarJob
 
 Clock = Callable[[], dt.datetime]

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import aiosqlite
 
-from core.inbox import ATTACHMENTS
+from core.storage.inbox import ATTACHMENTS
 
 if TYPE_CHECKING:
     import asyncpg

@@ -154,3 +154,13 @@ class ChatMessage:
 
     role: str
     content: str
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEntry:
+    """A recorded message: the adapter's payload to answer it again after a restart."""
+
+    id: int
+    platform: str
+    message_key: str
+    payload: str

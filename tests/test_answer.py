@@ -2,7 +2,7 @@
 
 import pytest
 
-from core.answer import ThinkFilter, reasoning_options
+from core.groq.chat import ThinkFilter, reasoning_options
 
 
 def run(pieces: list[str]) -> str:

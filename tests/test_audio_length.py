@@ -17,8 +17,8 @@ import pytest
 from adapters.web.app import WebAdapter
 from bot.run import configured_adapters
 from bot.wiring import open_core
-from core import audio
 from core.errors import BadInputError
+from core.groq import audio
 from core.types import Audio
 from tests.fakes.groq import FakeGroq
 from tests.harness import settings_for

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from bot.wiring import Storage, open_storage
+from core.avatar.did import DIDClient, PollSchedule
+from core.avatar.jobs import AvatarJobs
 from core.avatar.script import spoken_script
-from core.did import DIDClient, PollSchedule
-from core.jobs import AvatarJobs
 from core.quota import Limits, Quotas, Reservation
 from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, Script, VideoReady
 from tests.fakes.did import FakeDID

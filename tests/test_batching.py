@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from core.batching import Coalescer
+from core.storage.batching import Coalescer
 
 
 class Recorder:

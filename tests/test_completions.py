@@ -9,8 +9,8 @@ from groq.resources.chat.completions import Completions
 from groq.types.chat import completion_create_params
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from core.answer import GroqChatModel, reasoning_options
-from core.completions import PlainCompletions
+from core.groq.chat import GroqChatModel, reasoning_options
+from core.groq.completions import PlainCompletions
 from core.types import ChatMessage
 from tests.fakes.groq import FakeGroq
 

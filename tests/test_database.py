@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from bot.wiring import MIGRATIONS_DIR, POSTGRES_MIGRATIONS_DIR
-from core import database, postgres
+from core.storage import postgres, sqlite
 
 ALL = [
     "0001_initial.sql",
@@ -22,16 +22,16 @@ ALL = [
 
 
 async def open_db(path: Path) -> aiosqlite.Connection:
-    db = await database.connect(path)
-    await database.migrate(db, MIGRATIONS_DIR)
+    db = await sqlite.connect(path)
+    await sqlite.migrate(db, MIGRATIONS_DIR)
     return db
 
 
 async def test_migrations_apply_once_and_are_recorded(tmp_path: Path) -> None:
-    db = await database.connect(tmp_path / "a.db")
+    db = await sqlite.connect(tmp_path / "a.db")
     try:
-        first = await database.migrate(db, MIGRATIONS_DIR)
-        again = await database.migrate(db, MIGRATIONS_DIR)
+        first = await sqlite.migrate(db, MIGRATIONS_DIR)
+        again = await sqlite.migrate(db, MIGRATIONS_DIR)
         async with db.execute("SELECT version, name FROM schema_migrations") as cursor:
             rows = [tuple(row) async for row in cursor]
         async with db.execute("PRAGMA journal_mode") as cursor:
@@ -51,10 +51,10 @@ async def test_a_failing_migration_rolls_back_alone(tmp_path: Path) -> None:
     (folder / "0002_two.sql").write_text(
         "CREATE TABLE two (x INTEGER);\nINSERT INTO nope VALUES (1);"
     )
-    db = await database.connect(tmp_path / "b.db")
+    db = await sqlite.connect(tmp_path / "b.db")
     try:
         with pytest.raises(aiosqlite.OperationalError):
-            await database.migrate(db, folder)
+            await sqlite.migrate(db, folder)
         async with db.execute("SELECT name FROM sqlite_master WHERE type = 'table'") as cursor:
             tables = {row[0] async for row in cursor}
         async with db.execute("SELECT version FROM schema_migrations") as cursor:
@@ -68,13 +68,13 @@ async def test_a_failing_migration_rolls_back_alone(tmp_path: Path) -> None:
 def test_badly_named_migration_is_refused(tmp_path: Path) -> None:
     (tmp_path / "1_oops.sql").write_text("")
     with pytest.raises(ValueError, match="NNNN_name.sql"):
-        database.migration_files(tmp_path)
+        sqlite.migration_files(tmp_path)
 
 
 def test_both_dialects_have_the_same_migrations() -> None:
-    sqlite = [path.name for _, path in database.migration_files(MIGRATIONS_DIR)]
-    pg = [path.name for _, path in database.migration_files(POSTGRES_MIGRATIONS_DIR)]
-    assert sqlite == pg
+    lite = [path.name for _, path in sqlite.migration_files(MIGRATIONS_DIR)]
+    pg = [path.name for _, path in sqlite.migration_files(POSTGRES_MIGRATIONS_DIR)]
+    assert lite == pg
 
 
 async def test_postgres_migrations_apply_once_even_from_two_replicas(postgres_url: str) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from core.did import DIDClient, PollSchedule, _created
+from core.avatar.did import DIDClient, PollSchedule, _created
 from core.errors import ConfigurationError, OutOfCreditsError, ServiceError
 from tests.fakes.did import FakeDID
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from bot.wiring import DID_POOL
-from core.did import DIDClient, PollSchedule
-from core.did_video import refusal
+from core.avatar.did import DIDClient, PollSchedule
+from core.avatar.video import refusal
 from core.errors import ServiceError
 from core.http import pooled_client
 from tests.fakes.did import FakeDID
@@ -140,7 +140,7 @@ async def test_a_refused_video_fails_the_job_in_one_line(
 ) -> None:
     did.next_result_url("https://evil.example.com/tlk_x/video.mp4")
     settings = settings_for(tmp_path, groq, did)
-    with caplog.at_level(logging.WARNING, logger="core.jobs"):
+    with caplog.at_level(logging.WARNING, logger="core.avatar.jobs"):
         async with terminal(settings) as (chat, screen, _):
             await chat.handle("Hello")
             await screen.wait_for("The avatar video couldn't be made this time.")

@@ -17,8 +17,8 @@ from pydantic import ValidationError
 
 from adapters.web.did_webhook import did_webhook_route
 from bot.settings import Settings, describe
-from core.did import DIDClient, PollSchedule
-from core.did_webhook import WEBHOOK_BODY_MAX, DIDWebhook
+from core.avatar.did import DIDClient, PollSchedule
+from core.avatar.webhook import WEBHOOK_BODY_MAX, DIDWebhook
 from core.errors import ServiceError
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq

@@ -144,7 +144,7 @@ async def test_a_gateway_that_never_sends_ready_is_a_configuration_error(
         (build,) = configured_adapters(config)
         adapter = build(core)
         adapter.ready_timeout = 0.3  # type: ignore[attr-defined]
-        with pytest.raises(ConfigurationError, match="no READY within 0.3 s.*DISCORD_GATEWAY_URL"):
+        with pytest.raises(ConfigurationError, match=r"READY.*DISCORD_GATEWAY_URL"):
             await adapter.start()
     assert dc.identify is None
 

@@ -5,7 +5,7 @@ import asyncio
 import groq
 import httpx
 
-from core.answer import GroqChatModel
+from core.groq.chat import GroqChatModel
 from core.http import pooled_client
 from core.types import ChatMessage
 from tests.fakes.groq import FakeGroq

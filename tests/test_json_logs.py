@@ -89,5 +89,5 @@ async def test_the_command_logs_json_lines_when_asked(tmp_path: Path) -> None:
     assert process.returncode == 0, err
     assert "applied: 0001_initial.sql" in out.decode()
     lines = entries(err.decode())
-    assert any(e["logger"] == "core.database" and e["level"] == "INFO" for e in lines)
+    assert any(e["logger"] == "core.storage.sqlite" and e["level"] == "INFO" for e in lines)
     assert SECRET not in err.decode()

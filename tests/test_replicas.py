@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from bot.wiring import Storage, open_storage
-from core.did import DIDClient, PollSchedule
-from core.jobs import AvatarJobs
+from core.avatar.did import DIDClient, PollSchedule
+from core.avatar.jobs import AvatarJobs
 from core.types import AvatarFailed, ConversationKey, Script, VideoReady
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from bot.wiring import MIGRATIONS_DIR, Storage, open_core, open_storage
-from core import database
-from core.inbox import ATTACHMENTS, InboxAttachments
 from core.retention import Pruned, Retention, RetentionPolicy
+from core.storage import sqlite
+from core.storage.inbox import ATTACHMENTS, InboxAttachments
 from core.types import ChatMessage, ConversationKey, JobState
 from tests.fakes.groq import FakeGroq
 from tests.harness import settings_for
@@ -132,9 +132,9 @@ async def test_the_migration_drops_audio_the_answered_web_rows_held(tmp_path: Pa
     for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
         if path.name < "0006":
             shutil.copy(path, before / path.name)
-    db = await database.connect(tmp_path / "old.db")
+    db = await sqlite.connect(tmp_path / "old.db")
     try:
-        await database.migrate(db, before)
+        await sqlite.migrate(db, before)
         rows = [("c/t1", "answered"), ("c/t2", "received")]
         for key, state in rows:
             payload = json.dumps({"conversation": "c", "turn": key[2:], "audio": "T2dnUw=="})
@@ -142,7 +142,7 @@ async def test_the_migration_drops_audio_the_answered_web_rows_held(tmp_path: Pa
                 "INSERT INTO inbox (platform, message_key, payload, state) VALUES ('web', ?, ?, ?)",
                 (key, payload, state),
             )
-        await database.migrate(db, MIGRATIONS_DIR)
+        await sqlite.migrate(db, MIGRATIONS_DIR)
         found = await db.execute_fetchall("SELECT message_key, payload FROM inbox ORDER BY id")
     finally:
         await db.close()

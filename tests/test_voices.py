@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from bot.settings import Settings, describe
 from core.avatar.language import LanguageDetector
 from core.avatar.voices import DEFAULT_VOICES, VoicePicker, native, parse_voices
-from core.transcribe import language_code
+from core.groq.whisper import language_code
 from core.types import Audio, ConversationKey, Transcript, Turn
 from tests.fakes.groq import WHISPER_LANGUAGES, FakeGroq
 from tests.harness import settings_for, terminal

@@ -10,8 +10,8 @@ from collections.abc import Callable
 import discord
 
 from adapters.discord.convert import SAFE_MENTIONS, Target
+from core.avatar.jobs import PermanentDeliveryError
 from core.avatar.speech import video_caption
-from core.jobs import PermanentDeliveryError
 from core.types import AvatarFailed, VideoReady
 
 log = logging.getLogger(__name__)

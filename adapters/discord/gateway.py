@@ -85,7 +85,13 @@ async def connect_until_ready(
         raise ConfigurationError("Discord's gateway closed before READY")
     if (fix := fix_for(error)) is not None:
         raise ConfigurationError(fix) from None
-    raise error
+    # discord.py's reconnect after a failed handshake can itself fail (its `ws` is still None):
+    # before READY every end of the gateway task is a start-up failure to explain.
+    logging.getLogger(__name__).info("gateway ended before READY", exc_info=error)
+    raise ConfigurationError(
+        f"Discord's gateway failed before READY ({type(error).__name__}): "
+        "check DISCORD_GATEWAY_URL and the network"
+    ) from None
 
 
 async def _abandon(client: discord.Client, gateway: asyncio.Task[None]) -> None:

@@ -29,8 +29,8 @@ from adapters.discord.stream import (
     Surface,
     WebhookSurface,
 )
-from core.audio import MAX_AUDIO_SECONDS, TOO_LONG
 from core.conversation import Conversations, KeyedLocks
+from core.groq.audio import MAX_AUDIO_SECONDS, TOO_LONG
 from core.types import (
     Audio,
     ConversationKey,

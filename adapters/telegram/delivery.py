@@ -13,8 +13,8 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from adapters.telegram.actions import ChatActions
 from adapters.telegram.calls import call
 from adapters.telegram.convert import Target
+from core.avatar.jobs import PermanentDeliveryError
 from core.avatar.speech import video_caption
-from core.jobs import PermanentDeliveryError
 from core.types import AvatarFailed, VideoReady
 
 log = logging.getLogger(__name__)

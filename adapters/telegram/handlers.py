@@ -25,8 +25,8 @@ from adapters.telegram.convert import (
 )
 from adapters.telegram.delivery import VideoRefusals
 from adapters.telegram.stream import AnswerStream, DraftSupport
-from core.audio import MAX_AUDIO_SECONDS, TOO_LONG
 from core.conversation import Conversations, KeyedLocks
+from core.groq.audio import MAX_AUDIO_SECONDS, TOO_LONG
 from core.types import Audio, Failure, FinalText, Notice, TextDelta, Transcript, Turn
 
 log = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ from adapters.web.journal import Journal
 from adapters.web.limits import Limiter, WebLimits, client_scope
 from adapters.web.mailbox import Mailbox
 from core.conversation import Conversations
-from core.inbox import InboxAttachments
 from core.ports import HistoryStore, Inbox
+from core.storage.inbox import InboxAttachments
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

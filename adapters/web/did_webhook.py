@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from core.did_webhook import WEBHOOK_BODY_MAX, DIDWebhook, Verdict
+from core.avatar.webhook import WEBHOOK_BODY_MAX, DIDWebhook, Verdict
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from adapters.web.identity import tag
 from adapters.web.protocol import AudioFrame, TextFrame
-from core.inbox import InboxAttachments
 from core.ports import Inbox
+from core.storage.inbox import InboxAttachments
 from core.types import Audio, ConversationKey, Turn
 
 log = logging.getLogger(__name__)

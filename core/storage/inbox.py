@@ -7,10 +7,11 @@ import hashlib
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiosqlite
+
+from core.types import InboxEntry
 
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 # How long a replica holds the messages it recorded without renewing: one that crashed loses
@@ -19,16 +20,6 @@ LEASE_SECONDS = 60.0
 # The folder, under the media directory, of attachments waiting for their message's answer.
 ATTACHMENTS = "inbox"
 _ATTACHMENT_NAME = re.compile(r"[0-9a-f]{32}\.bin")
-
-
-@dataclass(frozen=True, slots=True)
-class InboxEntry:
-    """A recorded message: the adapter's payload to answer it again after a restart."""
-
-    id: int
-    platform: str
-    message_key: str
-    payload: str
 
 
 class SqliteInbox:

@@ -8,8 +8,8 @@ import os
 import secrets
 import socket
 
-from core.inbox import LEASE_SECONDS
 from core.ports import Inbox
+from core.storage.inbox import LEASE_SECONDS
 
 log = logging.getLogger(__name__)
 

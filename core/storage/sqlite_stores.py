@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import aiosqlite
 
-from core.batching import Coalescer
+from core.storage.batching import Coalescer
 from core.types import AvatarJob, ChatMessage, ConversationKey, JobState
 
 if TYPE_CHECKING:

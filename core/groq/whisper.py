@@ -6,9 +6,9 @@ import logging
 
 import groq
 
-from core import audio as audio_prep
 from core.errors import BadInputError
-from core.groq_errors import explain, is_retired_model
+from core.groq import audio as audio_prep
+from core.groq.errors import explain, is_retired_model
 from core.types import Audio, Transcription
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ import httpx
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_groq import ChatGroq
 
-from core.completions import PlainCompletions
-from core.groq_errors import explain
+from core.groq.completions import PlainCompletions
+from core.groq.errors import explain
 from core.types import ChatMessage
 
 _ROLES: dict[str, type[BaseMessage]] = {

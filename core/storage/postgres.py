@@ -1,8 +1,8 @@
 """PostgreSQL (asyncpg) implementations of the stores, the inbox and the counters.
 
-Each class has exactly the methods of its SQLite twin (core/stores.py, core/inbox.py,
-core/quota.py) and returns the same values; migrations come from migrations/postgres/, numbered
-like the SQLite ones.
+Each class has exactly the methods of its SQLite twin (core/storage/sqlite_stores.py,
+core/storage/inbox.py, core/quota.py) and returns the same values; migrations come from
+migrations/postgres/, numbered like the SQLite ones.
 """
 
 from __future__ import annotations
@@ -15,11 +15,16 @@ from pathlib import Path
 
 import asyncpg
 
-from core.database import migration_files
-from core.inbox import InboxEntry
 from core.quota import Charge, Reservation
-from core.stores import JOB_COLUMNS, JOB_FIELDS, job_from_row, key_params, reservation_params
-from core.types import AvatarJob, ChatMessage, ConversationKey, JobState
+from core.storage.sqlite import migration_files
+from core.storage.sqlite_stores import (
+    JOB_COLUMNS,
+    JOB_FIELDS,
+    job_from_row,
+    key_params,
+    reservation_params,
+)
+from core.types import AvatarJob, ChatMessage, ConversationKey, InboxEntry, JobState
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
-from core.did_video import MAX_VIDEO_BYTES, fetch_video
-from core.did_webhook import DIDWebhook, Waiter
+from core.avatar.video import MAX_VIDEO_BYTES, fetch_video
+from core.avatar.webhook import DIDWebhook, Waiter
 from core.errors import ConfigurationError, OutOfCreditsError, ServiceError, UnavailableError
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,6 @@ from core.errors import (
     UnavailableError,
     UserFacingError,
 )
-from core.leases import process_owner
 from core.ports import (
     AvatarRenderer,
     JobStore,
@@ -24,6 +23,7 @@ from core.ports import (
     RenderBudget,
     VideoDelivery,
 )
+from core.storage.leases import process_owner
 from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, Script, VideoReady
 
 if TYPE_CHECKING:

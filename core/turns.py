@@ -1,0 +1,249 @@
+"""The life of a message, written once: record, answer, show, request the video, mark answered.
+
+A platform plugs in as a `Platform`: it names the conversation of an inbox entry, decodes the
+entry into a `Turn` (downloading audio if it must) and gives a `View` that shows the answer
+where it was asked. The runner does the rest for every platform alike: messages are recorded in
+the inbox before anything else, answered in order per conversation and concurrently across
+conversations, replayed after a crash or taken over from a replica that died, drained within
+a grace period on stop, and marked answered only once their answer was shown.
+
+One failure policy: an answer the model produced is saved to history by `Conversations` and is
+never replaced by an apology because showing it failed. A failed transcript or partial update
+is skipped (the final text follows); a failed final text is tried again, then sent the simplest
+way the platform has (`View.plain`), and only if that fails too does the user get one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Sequence
+from contextlib import aclosing
+from typing import Protocol
+
+from core.conversation import Conversations, KeyedLocks
+from core.ports import Inbox
+from core.types import (
+    ConversationKey,
+    Failure,
+    FinalText,
+    InboxEntry,
+    Notice,
+    TextDelta,
+    Transcript,
+    Turn,
+)
+
+log = logging.getLogger(__name__)
+
+NOT_SHOWN = "I wrote an answer but couldn't show it here — please ask again."
+
+
+class Declined(Exception):
+    """The message cannot be answered (a file too big, a format not understood).
+
+    Its text is one line for the user; the message counts as answered.
+    """
+
+
+class View(Protocol):
+    """Shows one turn's answer where it was asked. Every method may raise; the runner copes."""
+
+    async def transcript(self, text: str) -> None:
+        """Show what Whisper heard in a voice message."""
+        ...
+
+    async def partial(self, text: str) -> None:
+        """Show the answer so far (the whole text, not a delta); may skip updates to pace them."""
+        ...
+
+    async def final(self, text: str) -> str:
+        """Show the complete answer; return where it went, for the video to reply to."""
+        ...
+
+    async def plain(self, text: str) -> str:
+        """Send the complete answer the simplest way the platform has (no formatting, no edits)."""
+        ...
+
+    async def failure(self, message: str) -> None:
+        """Say in one line that the turn failed (no answer was produced)."""
+        ...
+
+    async def notice(self, message: str) -> None:
+        """Say in one line why no video comes (a quota, a pause)."""
+        ...
+
+
+class Platform(Protocol):
+    """What the runner needs of a platform to answer its recorded messages."""
+
+    @property
+    def name(self) -> str:
+        """The platform name of its inbox entries and conversation keys."""
+        ...
+
+    def key(self, entry: InboxEntry) -> ConversationKey:
+        """Name the conversation the entry belongs to (no I/O: it decides the order)."""
+        ...
+
+    async def turn(self, entry: InboxEntry) -> Turn:
+        """Decode the entry into a turn, downloading its audio if needed; raise `Declined`."""
+        ...
+
+    def view(self, entry: InboxEntry) -> View:
+        """Where and how this entry's answer is shown."""
+        ...
+
+
+class TurnRunner:
+    """Answers recorded messages of every platform; owns one named task per message."""
+
+    def __init__(
+        self,
+        conversations: Conversations,
+        inbox: Inbox,
+        *,
+        final_attempts: int = 3,
+        retry_backoff: float = 0.5,
+    ) -> None:
+        self._conversations, self._inbox = conversations, inbox
+        self._final_attempts, self._backoff = final_attempts, retry_backoff
+        self._order = KeyedLocks()
+        self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._closed = False
+
+    async def accept(self, platform: Platform, message_key: str, payload: str) -> bool:
+        """Record a message, then answer it; False when it was recorded before (a redelivery)."""
+        return bool(await self.accept_many(platform, [(message_key, payload)]))
+
+    async def accept_many(
+        self, platform: Platform, messages: Sequence[tuple[str, str]]
+    ) -> list[str]:
+        """Record (key, payload) pairs in one statement, then answer the new ones in order.
+
+        Returns the keys that were new. Once this returns, the messages are durable: the
+        platform may tell its service they arrived.
+        """
+        new = await self._inbox.record_many(platform.name, messages)
+        accepted = [key for key, _ in messages if key in new]
+        for key, payload in messages:
+            if key in new:
+                self._spawn(platform, InboxEntry(0, platform.name, key, payload))
+        return accepted
+
+    async def replay(self, platform: Platform) -> int:
+        """Answer the platform's recorded, unanswered messages nobody else holds."""
+        entries = await self._inbox.claim_unanswered(platform.name)
+        for entry in entries:
+            self._spawn(platform, entry)
+        return len(entries)
+
+    async def answer(self, turn: Turn, view: View) -> str | None:
+        """Answer one turn on `view`, without the inbox (the terminal); where the answer went."""
+        async with self._order.hold(turn.key):
+            return await self._answer(turn, view)
+
+    @property
+    def running(self) -> int:
+        """Messages waiting or being answered."""
+        return len(self._tasks)
+
+    async def drain(self, grace: float) -> None:
+        """Take no more; give the messages in flight `grace` seconds, then cancel the rest.
+
+        A cancelled message stays unanswered in the inbox and is answered after the next start.
+        """
+        self._closed = True
+        tasks = list(self._tasks.values())
+        if tasks and grace > 0:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            if pending:
+                log.info("%d answer(s) still running after %.0fs: left for the next start",
+                         len(pending), grace)  # fmt: skip
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _spawn(self, platform: Platform, entry: InboxEntry) -> None:
+        slot = (entry.platform, entry.message_key)
+        if self._closed or slot in self._tasks:
+            return  # stopping (it stays in the inbox), or already being answered
+        task = asyncio.create_task(
+            self._run(platform, entry), name=f"turn-{entry.platform}-{entry.message_key}"
+        )
+        self._tasks[slot] = task
+        task.add_done_callback(lambda _: self._tasks.pop(slot, None))
+
+    async def _run(self, platform: Platform, entry: InboxEntry) -> None:
+        try:
+            async with self._order.hold(platform.key(entry)):
+                view = platform.view(entry)
+                try:
+                    turn = await platform.turn(entry)
+                except Declined as declined:
+                    await _quietly(view.failure(str(declined)), "decline")
+                else:
+                    await self._answer(turn, view)
+            await self._inbox.answered(entry.platform, entry.message_key)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Left unanswered in the inbox: the next start (or another replica) answers it.
+            log.exception("answering %s message %s failed", entry.platform, entry.message_key)
+
+    async def _answer(self, turn: Turn, view: View) -> str | None:
+        shown: str | None = None
+        async with aclosing(self._conversations.handle(turn)) as events:
+            async for event in events:
+                if isinstance(event, Transcript):
+                    await _quietly(view.transcript(event.text), "transcript")
+                elif isinstance(event, TextDelta):
+                    await _quietly(view.partial(event.text), "partial answer")
+                elif isinstance(event, FinalText):
+                    shown = await self._show(view, event.text)
+                    if shown is not None:
+                        await self._render(turn, event, shown, view)
+                elif isinstance(event, Failure):
+                    await _quietly(view.failure(event.message), "failure")
+        return shown
+
+    async def _show(self, view: View, text: str) -> str | None:
+        """Show the final answer: tried again, then plainly, then one line."""
+        for attempt in range(1, self._final_attempts + 1):
+            try:
+                return await view.final(text)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("showing an answer failed (attempt %d): %r", attempt, exc)
+                if attempt < self._final_attempts:
+                    await asyncio.sleep(self._backoff * attempt)
+        try:
+            return await view.plain(text)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("sending an answer plainly failed too: %r", exc)
+        await _quietly(view.failure(NOT_SHOWN), "failure")
+        return None
+
+    async def _render(self, turn: Turn, answer: FinalText, target: str, view: View) -> None:
+        try:
+            job = await self._conversations.render_avatar(
+                turn.key, answer.text, target, turn.user_id, answer.language
+            )
+        except Exception:
+            log.exception("requesting the avatar video in %s failed", turn.key)
+            return
+        if isinstance(job, Notice):
+            await _quietly(view.notice(job.message), "notice")
+
+
+async def _quietly(step: Awaitable[None], what: str) -> None:
+    """Run a view step whose failure must not cost the answer: log it and go on."""
+    try:
+        await step
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.warning("showing the %s failed, going on: %r", what, exc)

@@ -1,0 +1,253 @@
+"""In-memory fakes of the core's ports, for the fast unit tier (tests/unit/).
+
+Each keeps what it was given in plain lists and dicts and behaves as the port's contract says
+(the store contract tests in tests/test_stores.py hold the real stores to the same contract).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import BadInputError, ServiceError
+from core.quota import Charge
+from core.types import (
+    Audio,
+    ChatMessage,
+    ConversationKey,
+    InboxEntry,
+    Transcription,
+)
+
+
+class MemoryHistory:
+    """HistoryStore: messages per conversation, in order."""
+
+    def __init__(self) -> None:
+        self.messages: dict[ConversationKey, list[ChatMessage]] = {}
+
+    async def recent(self, key: ConversationKey, limit: int) -> list[ChatMessage]:
+        return self.messages.get(key, [])[-limit:] if limit > 0 else []
+
+    async def append(self, key: ConversationKey, messages: Sequence[ChatMessage]) -> None:
+        self.messages.setdefault(key, []).extend(messages)
+
+    async def clear(self, key: ConversationKey) -> None:
+        self.messages.pop(key, None)
+
+
+class MemoryPreferences:
+    """PreferenceStore: the avatar switch per chat (a chat's topics share it)."""
+
+    def __init__(self) -> None:
+        self.avatar: dict[tuple[str, str], bool] = {}
+
+    async def avatar_enabled(self, key: ConversationKey) -> bool | None:
+        return self.avatar.get((key.platform, key.chat_id))
+
+    async def set_avatar_enabled(self, key: ConversationKey, enabled: bool) -> None:
+        self.avatar[(key.platform, key.chat_id)] = enabled
+
+
+Reply = str | Callable[[Sequence[ChatMessage]], str]
+
+
+class ScriptedModel:
+    """ChatModel: streams `reply` word by word; `fail_next` raises a service error instead."""
+
+    def __init__(self, reply: Reply = "Hello there.") -> None:
+        self.reply = reply
+        self.prompts: list[list[ChatMessage]] = []
+        self.fail_next: ServiceError | None = None
+        self.gate: asyncio.Event | None = None  # when set, each answer waits for it
+
+    async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
+        self.prompts.append(list(messages))
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.fail_next is not None:
+            error, self.fail_next = self.fail_next, None
+            raise error
+        text = self.reply if isinstance(self.reply, str) else self.reply(messages)
+        for index, word in enumerate(text.split(" ")):
+            yield word if index == 0 else " " + word
+
+
+class ScriptedTranscriber:
+    """Transcriber: hears what `heard` maps the audio's bytes to."""
+
+    def __init__(self, heard: dict[bytes, Transcription] | None = None) -> None:
+        self.heard = heard or {}
+        self.calls: list[Audio] = []
+
+    async def transcribe(self, audio: Audio) -> Transcription:
+        self.calls.append(audio)
+        if audio.data not in self.heard:
+            raise BadInputError("I couldn't read that audio file — is it a voice recording?")
+        return self.heard[audio.data]
+
+
+@dataclass
+class _Row:
+    entry: InboxEntry
+    answered: bool = False
+    held: bool = True
+
+
+class MemoryInbox:
+    """Inbox: recorded messages, answered once; `claim_unanswered` takes the ones not held."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], _Row] = {}
+        self._ids = 0
+
+    async def record(self, platform: str, message_key: str, payload: str) -> bool:
+        return bool(await self.record_many(platform, [(message_key, payload)]))
+
+    async def record_many(self, platform: str, messages: Sequence[tuple[str, str]]) -> set[str]:
+        new: set[str] = set()
+        for key, payload in messages:
+            if (platform, key) not in self.rows:
+                self._ids += 1
+                self.rows[(platform, key)] = _Row(InboxEntry(self._ids, platform, key, payload))
+                new.add(key)
+        return new
+
+    async def answered(self, platform: str, message_key: str) -> None:
+        if row := self.rows.get((platform, message_key)):
+            row.answered = True
+
+    async def is_answered(self, platform: str, message_key: str) -> bool:
+        row = self.rows.get((platform, message_key))
+        return row is not None and row.answered
+
+    async def claim_unanswered(self, platform: str) -> list[InboxEntry]:
+        found = [
+            row
+            for (where, _), row in sorted(self.rows.items(), key=lambda item: item[1].entry.id)
+            if where == platform and not row.answered and not row.held
+        ]
+        for row in found:
+            row.held = True
+        return [row.entry for row in found]
+
+    async def renew(self) -> None:
+        """Nothing lapses in memory."""
+
+    async def release(self) -> None:
+        for row in self.rows.values():
+            row.held = False
+
+    async def last_key(self, platform: str) -> str | None:
+        keys = [row.entry for (where, _), row in self.rows.items() if where == platform]
+        return max(keys, key=lambda entry: entry.id).message_key if keys else None
+
+    def unanswered(self, platform: str) -> list[str]:
+        return [k for (p, k), row in self.rows.items() if p == platform and not row.answered]
+
+
+class MemoryCounters:
+    """Counters: per (period, scope, name); `add_within` is all-or-nothing."""
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str, str], int] = {}
+
+    async def add(self, period: str, scope: str, name: str, amount: int = 1) -> int:
+        key = (period, scope, name)
+        self.counts[key] = max(0, self.counts.get(key, 0) + amount)
+        return self.counts[key]
+
+    async def add_many(self, rows: list[tuple[str, str, str]]) -> list[int]:
+        return [await self.add(*row) for row in rows]
+
+    async def add_within(self, charges: Sequence[Charge]) -> int | None:
+        for index, charge in enumerate(charges):
+            now = self.counts.get((charge.period, charge.scope, charge.name), 0)
+            if (
+                charge.limit is not None
+                and charge.amount > 0
+                and now + charge.amount > charge.limit
+            ):
+                return index
+        for charge in charges:
+            await self.add(charge.period, charge.scope, charge.name, charge.amount)
+        return None
+
+    async def get(self, period: str, scope: str, name: str) -> int:
+        return self.counts.get((period, scope, name), 0)
+
+    async def prune(self, before: str) -> None:
+        for key in [key for key in self.counts if key[0] < before]:
+            del self.counts[key]
+
+
+@dataclass
+class RecordingView:
+    """View: records what it was asked to show; `fail` names the steps that raise."""
+
+    shown: list[tuple[str, str]] = field(default_factory=list)
+    fail: dict[str, int] = field(default_factory=dict)  # step → how many more times it raises
+    target: str = "answer-1"
+
+    def _step(self, step: str, text: str) -> None:
+        if self.fail.get(step, 0) > 0:
+            self.fail[step] -= 1
+            raise ConnectionError(f"{step} refused")
+        self.shown.append((step, text))
+
+    async def transcript(self, text: str) -> None:
+        self._step("transcript", text)
+
+    async def partial(self, text: str) -> None:
+        self._step("partial", text)
+
+    async def final(self, text: str) -> str:
+        self._step("final", text)
+        return self.target
+
+    async def plain(self, text: str) -> str:
+        self._step("plain", text)
+        return self.target
+
+    async def failure(self, message: str) -> None:
+        self._step("failure", message)
+
+    async def notice(self, message: str) -> None:
+        self._step("notice", message)
+
+    def steps(self, step: str) -> list[str]:
+        return [text for name, text in self.shown if name == step]
+
+
+class MemoryPlatform:
+    """Platform: payloads are `chat|user|text` (text `audio:<bytes>` is a voice message)."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.views: dict[str, RecordingView] = {}
+        self.decline: dict[str, str] = {}  # message key → the line declining it
+        self.decode_gate: dict[str, asyncio.Event] = {}  # message key → decode waits for it
+
+    def key(self, entry: InboxEntry) -> ConversationKey:
+        return ConversationKey(self.name, entry.payload.split("|")[0])
+
+    async def turn(self, entry: InboxEntry) -> Any:
+        from core.turns import Declined
+        from core.types import Turn
+
+        if gate := self.decode_gate.get(entry.message_key):
+            await gate.wait()
+        if line := self.decline.get(entry.message_key):
+            raise Declined(line)
+        chat, user, text = entry.payload.split("|", 2)
+        key = ConversationKey(self.name, chat)
+        if text.startswith("audio:"):
+            audio = Audio(text.removeprefix("audio:").encode(), "audio/ogg", "voice.ogg")
+            return Turn(key, user, audio=audio)
+        return Turn(key, user, text=text)
+
+    def view(self, entry: InboxEntry) -> RecordingView:
+        return self.views.setdefault(entry.message_key, RecordingView())

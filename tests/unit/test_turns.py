@@ -1,0 +1,189 @@
+"""The turn runner and Conversations driven directly, on in-memory fakes of every port."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from core.conversation import Conversations, ConversationSettings
+from core.errors import ServiceError
+from core.quota import Limits, Quotas
+from core.turns import NOT_SHOWN, TurnRunner
+from core.types import ChatMessage, ConversationKey, Transcription
+from tests.fakes.memory import (
+    MemoryCounters,
+    MemoryHistory,
+    MemoryInbox,
+    MemoryPlatform,
+    MemoryPreferences,
+    RecordingView,
+    ScriptedModel,
+    ScriptedTranscriber,
+)
+
+KEY = ConversationKey("memory", "c1")
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the runner's tasks go on until `condition` holds (a bounded number of loop turns)."""
+    for _ in range(100_000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the condition never held")
+
+
+class Rig:
+    def __init__(self, *, quotas: Quotas | None = None) -> None:
+        self.history, self.inbox = MemoryHistory(), MemoryInbox()
+        self.model, self.transcriber = ScriptedModel(), ScriptedTranscriber()
+        self.platform = MemoryPlatform()
+        self.conversations = Conversations(
+            settings=ConversationSettings(system_prompt="Be brief."),
+            history=self.history,
+            preferences=MemoryPreferences(),
+            model=self.model,
+            transcriber=self.transcriber,
+            jobs=None,
+            quotas=quotas,
+        )
+        self.runner = TurnRunner(self.conversations, self.inbox, retry_backoff=0)
+
+    async def settle(self) -> None:
+        """Wait until every accepted message has been answered or given up."""
+        await until(lambda: not self.runner.running)
+
+    def view(self, message_key: str) -> RecordingView:
+        return self.platform.views[message_key]
+
+
+@pytest.fixture
+def rig() -> Rig:
+    return Rig()
+
+
+async def test_a_message_is_recorded_answered_shown_and_marked_answered(rig: Rig) -> None:
+    assert await rig.runner.accept(rig.platform, "m1", "c1|u1|Hi there")
+    await rig.settle()
+    view = rig.view("m1")
+    assert view.steps("partial")[-1] == "Hello there."
+    assert view.steps("final") == ["Hello there."]
+    assert rig.inbox.unanswered("memory") == []
+    assert rig.history.messages[KEY] == [
+        ChatMessage("user", "Hi there"),
+        ChatMessage("assistant", "Hello there."),
+    ]
+
+
+async def test_a_redelivered_message_is_answered_once(rig: Rig) -> None:
+    assert await rig.runner.accept(rig.platform, "m1", "c1|u1|Hi")
+    assert not await rig.runner.accept(rig.platform, "m1", "c1|u1|Hi")
+    await rig.settle()
+    assert len(rig.model.prompts) == 1
+
+
+async def test_a_final_text_that_fails_to_show_is_retried_then_sent_plainly(rig: Rig) -> None:
+    rig.platform.views["m1"] = view = RecordingView(fail={"final": 3, "partial": 99})
+    await rig.runner.accept(rig.platform, "m1", "c1|u1|Hi")
+    await rig.settle()
+    assert view.steps("plain") == ["Hello there."]
+    assert view.steps("failure") == []  # never an apology in place of the answer
+    assert rig.history.messages[KEY][-1] == ChatMessage("assistant", "Hello there.")
+    assert rig.inbox.unanswered("memory") == []
+
+
+async def test_an_answer_nothing_can_show_gets_one_line_and_stays_in_history(rig: Rig) -> None:
+    rig.platform.views["m1"] = view = RecordingView(fail={"final": 3, "plain": 1})
+    await rig.runner.accept(rig.platform, "m1", "c1|u1|Hi")
+    await rig.settle()
+    assert view.steps("failure") == [NOT_SHOWN]
+    assert rig.history.messages[KEY][-1] == ChatMessage("assistant", "Hello there.")
+
+
+async def test_a_model_failure_is_one_line_and_nothing_is_stored(rig: Rig) -> None:
+    rig.model.fail_next = ServiceError("The answering service isn't answering right now.")
+    await rig.runner.accept(rig.platform, "m1", "c1|u1|Hi")
+    await rig.settle()
+    assert rig.view("m1").steps("failure") == ["The answering service isn't answering right now."]
+    assert KEY not in rig.history.messages
+    assert rig.inbox.unanswered("memory") == []  # answered, with the line
+
+
+async def test_a_declined_message_gets_its_line_and_counts_as_answered(rig: Rig) -> None:
+    rig.platform.decline["m1"] = "That file is too big for me."
+    await rig.runner.accept(rig.platform, "m1", "c1|u1|audio:x")
+    await rig.settle()
+    assert rig.view("m1").steps("failure") == ["That file is too big for me."]
+    assert rig.model.prompts == [] and rig.inbox.unanswered("memory") == []
+
+
+async def test_a_voice_message_shows_its_transcript_first(rig: Rig) -> None:
+    rig.transcriber.heard[b"ogg"] = Transcription("¿Qué tal?", "es")
+    await rig.runner.accept(rig.platform, "m1", "c1|u1|audio:ogg")
+    await rig.settle()
+    assert rig.view("m1").shown[0] == ("transcript", "¿Qué tal?")
+    assert rig.history.messages[KEY][0] == ChatMessage("user", "¿Qué tal?")
+
+
+async def test_messages_of_one_conversation_are_answered_in_order(rig: Rig) -> None:
+    slow = rig.platform.decode_gate["m1"] = asyncio.Event()  # m1's audio download is slow
+    rig.model.reply = lambda messages: f"re: {messages[-1].content}"
+    await rig.runner.accept(rig.platform, "m1", "c1|u1|first")
+    await rig.runner.accept(rig.platform, "m2", "c1|u1|second")
+    await rig.runner.accept(rig.platform, "m3", "c2|u2|elsewhere")
+    await until(lambda: "m3" in rig.platform.views and bool(rig.view("m3").steps("final")))
+    assert "m2" not in rig.platform.views  # waits behind m1; the other chat did not
+    slow.set()
+    await rig.settle()
+    assert [m.content for m in rig.history.messages[KEY]] == [
+        "first",
+        "re: first",
+        "second",
+        "re: second",
+    ]
+
+
+async def test_unanswered_messages_are_replayed_on_start(rig: Rig) -> None:
+    await rig.inbox.record_many("memory", [("m1", "c1|u1|one"), ("m2", "c2|u1|two")])
+    await rig.inbox.release()  # recorded by a process that stopped
+    assert await rig.runner.replay(rig.platform) == 2
+    await rig.settle()
+    assert rig.inbox.unanswered("memory") == []
+    assert await rig.runner.replay(rig.platform) == 0
+
+
+async def test_drain_leaves_what_is_still_running_for_the_next_start(rig: Rig) -> None:
+    rig.model.gate = asyncio.Event()  # the model never answers in time
+    await rig.runner.accept(rig.platform, "m1", "c1|u1|Hi")
+    await until(lambda: bool(rig.model.prompts))
+    await rig.runner.drain(grace=0.01)
+    assert rig.runner.running == 0
+    assert not await rig.runner.accept(rig.platform, "m1", "c1|u1|Hi")  # recorded already
+    assert rig.inbox.unanswered("memory") == ["m1"]
+    # The next start answers it.
+    await rig.inbox.release()
+    rig.model.gate.set()
+    again = TurnRunner(rig.conversations, rig.inbox)
+    assert await again.replay(rig.platform) == 1
+    await until(lambda: not again.running)
+    assert rig.view("m1").steps("final") == ["Hello there."]
+
+
+async def test_a_message_over_the_rate_limit_is_refused_without_the_model() -> None:
+    rig = Rig(quotas=Quotas(MemoryCounters(), Limits(messages_per_minute=1)))
+    await rig.runner.accept(rig.platform, "m1", "c1|u1|one")
+    await rig.runner.accept(rig.platform, "m2", "c1|u1|two")
+    await rig.settle()
+    assert rig.view("m1").steps("final") == ["Hello there."]
+    assert rig.view("m2").steps("failure")[0].startswith("You're sending messages faster")
+    assert len(rig.model.prompts) == 1
+
+
+async def test_the_terminal_answers_without_the_inbox(rig: Rig) -> None:
+    from core.types import Turn
+
+    view = RecordingView(target="t")
+    assert await rig.runner.answer(Turn(KEY, "u1", text="Hi"), view) == "t"
+    assert view.steps("final") == ["Hello there."] and rig.inbox.rows == {}
