@@ -205,6 +205,10 @@ async def serve(settings: Settings, stop: asyncio.Event, factories: list[Adapter
             await adapter.start()
             running.push_async_callback(adapter.stop)
             log.info("%s is running", adapter.platform)
+        # On the way out this runs first, before any adapter stops: the answers in flight get
+        # the grace period while their platforms can still show them; later messages stay in
+        # the inbox for the next start.
+        running.push_async_callback(core.runner.drain, settings.SHUTDOWN_GRACE_SECONDS)
         resumed = await core.start_jobs()
         if resumed:
             log.info("resumed %d unfinished avatar job(s)", resumed)

@@ -52,6 +52,7 @@ from core.storage.inbox import LEASE_SECONDS, SqliteInbox
 from core.storage.keys import PostgresServerKeys, ServerKeys, SqliteServerKeys
 from core.storage.leases import InboxLeases, process_owner
 from core.storage.sqlite_stores import SqliteHistoryStore, SqliteJobStore, SqlitePreferenceStore
+from core.turns import TurnRunner
 
 WebRoute = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
 
@@ -160,6 +161,8 @@ class Core:
     did_webhook: DIDWebhook | None = None
     # Signs the web chat's conversation ids and session cookies (redacted from the log).
     web_secret: str = ""
+    # The one lifecycle of every platform's messages (core/turns.py).
+    runner: TurnRunner = field(kw_only=True)
 
     async def start_jobs(self) -> int:
         """Resume unfinished avatar jobs once every platform's delivery is registered."""
@@ -257,6 +260,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             web_routes=_did_routes(did_webhook),
             did_webhook=did_webhook,
             web_secret=web_secret,
+            runner=TurnRunner(conversations, storage.inbox),
         )
 
 
