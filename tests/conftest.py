@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import ipaddress
 import os
+import signal
 import socket
+import sys
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,6 +22,7 @@ import pytest
 
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
+from tests.processes import Children
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -87,3 +95,140 @@ async def did() -> AsyncIterator[FakeDID]:
     """A fake D-ID whose renders take 20 ms."""
     async with FakeDID(render_seconds=0.02) as fake:
         yield fake
+
+
+@pytest.fixture
+async def children() -> AsyncIterator[Children]:
+    """Starts child processes; each is killed (SIGKILL after a bounded wait) and reaped after."""
+    owner = Children()
+    try:
+        yield owner
+    finally:
+        await owner.aclose()
+
+
+# -- nothing left running when the session ends -----------------------------------------------
+#
+# A test that leaves an aiosqlite connection open leaves its non-daemon worker thread running,
+# and Python waits for every non-daemon thread before it exits: pytest would hang after printing
+# its result. A child process left running outlives pytest. Both fail the session, by name.
+
+THREAD_JOIN_SECONDS = 3.0  # for all lingering threads together (aiosqlite's end once closed)
+CHILD_EXIT_SECONDS = 3.0  # for child processes that are on their way out
+_exit_status: list[int] = []
+_left_running: list[str] = []
+# A process or file that went away (or was never ours to wait for) meanwhile.
+_GONE = (ProcessLookupError, ChildProcessError, FileNotFoundError)
+
+
+@pytest.hookimpl(trylast=True)  # after the session-scoped fixtures are torn down
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session if threads or child processes are still running."""
+    _left_running.extend(
+        f"thread {describe_thread(t)}" for t in lingering_threads(THREAD_JOIN_SECONDS)
+    )
+    _left_running.extend(f"child process {process}: killed" for process in lingering_children())
+    if _left_running and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if _left_running and session.config.pluginmanager.get_plugin("terminalreporter") is None:
+        print("\n".join(_report_lines()), file=sys.stderr)
+    _exit_status.append(int(session.exitstatus))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Name what was left running, just above the final counts."""
+    if _left_running:
+        terminalreporter.write_sep("=", "LEFT RUNNING", red=True, bold=True)
+        for line in _report_lines():
+            terminalreporter.write_line(line, red=True)
+
+
+def _report_lines() -> list[str]:
+    return [
+        f"{len(_left_running)} left running when the session ended: a test did not close or "
+        "reap what it opened (see docs/testing.md)",
+        *(f"  {problem}" for problem in _left_running),
+    ]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Exit now if a non-daemon thread is still running: Python would wait for it forever."""
+    if _exit_status and lingering_threads(0):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status[-1] or pytest.ExitCode.TESTS_FAILED)
+
+
+def lingering_threads(join_seconds: float) -> list[threading.Thread]:
+    """Non-daemon threads other than the main one still alive after a bounded join."""
+    gc.collect()  # an unreferenced aiosqlite connection stops its thread when collected
+    deadline = time.monotonic() + join_seconds
+    for thread in _non_daemon_threads():
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return _non_daemon_threads()
+
+
+def _non_daemon_threads() -> list[threading.Thread]:
+    main = threading.main_thread()
+    return [t for t in threading.enumerate() if t is not main and not t.daemon and t.is_alive()]
+
+
+def describe_thread(thread: threading.Thread) -> str:
+    """The thread's name, which since Python 3.10 includes its target's (aiosqlite's worker)."""
+    return f"{thread.name!r} ({type(thread).__module__}.{type(thread).__qualname__})"
+
+
+def lingering_children() -> list[str]:
+    """Child processes of this process still running after a short wait: named, killed, reaped.
+
+    Zombies (exited, not yet waited for) are reaped quietly.
+    """
+    deadline = time.monotonic() + CHILD_EXIT_SECONDS
+    while True:
+        running = [pid for pid in _children() if _reap_if_exited(pid) is False]
+        if not running or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)  # polling their exit, with a deadline
+    named = [describe_process(pid) for pid in running]
+    for pid in running:
+        with contextlib.suppress(*_GONE):
+            os.kill(pid, signal.SIGKILL)
+    kill_deadline = time.monotonic() + CHILD_EXIT_SECONDS
+    while any(_reap_if_exited(pid) is False for pid in running):
+        if time.monotonic() >= kill_deadline:
+            break
+        time.sleep(0.05)
+    return named
+
+
+def _children() -> list[int]:
+    """The pids whose parent is this process, from /proc."""
+    me = os.getpid()
+    found: set[int] = set()
+    for task in Path(f"/proc/{me}/task").glob("*/children"):
+        with contextlib.suppress(*_GONE):
+            found.update(int(pid) for pid in task.read_text().split())
+    return sorted(found)
+
+
+def _reap_if_exited(pid: int) -> bool | None:
+    """True if it had exited (now reaped), False if it runs, None if it is gone already."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+    if state not in ("Z", "X"):
+        return False
+    with contextlib.suppress(*_GONE):
+        os.waitpid(pid, os.WNOHANG)
+    return True
+
+
+def describe_process(pid: int) -> str:
+    """The pid and its command line."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        command = "?"
+    return f"{pid} ({command.strip()[:200]})"
