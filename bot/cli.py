@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from bot import logs
+from bot import logs, startup
 from bot.settings import Settings, describe
 
 EXIT_CONFIG = 2
@@ -62,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         return run_async(commands.COMMANDS[args.command](settings))
     except KeyboardInterrupt:
         return 130
+    except Exception as error:
+        # A database or service unreachable at start (chat, check, migrate): one line, exit 2.
+        if (code := startup.report(error, settings)) is None:
+            raise
+        return code
 
 
 if __name__ == "__main__":

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Protocol
 
+from bot import startup
 from bot.metrics import status_counter, telegram_retries
 from bot.settings import Settings, url
 from bot.wiring import Core, open_core
-from core.errors import ConfigurationError
 from core.ports import VideoDelivery
 
 log = logging.getLogger(__name__)
@@ -261,7 +261,9 @@ async def run(settings: Settings) -> int:
         loop.add_signal_handler(signum, stop.set)
     try:
         await serve(settings, stop, factories)
-    except ConfigurationError as error:
-        print(f"avatarbot: {error.detail}", file=sys.stderr)
-        return 2
+    except Exception as error:
+        # A port taken, a service unreachable, a setting refused: one line, exit 2; else a bug.
+        if (code := startup.report(error, settings)) is None:
+            raise
+        return code
     return 0

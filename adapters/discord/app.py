@@ -226,6 +226,9 @@ class DiscordAdapter:
         except discord.LoginFailure:
             await self.client.close()
             raise ConfigurationError("Discord refused DISCORD_BOT_TOKEN (GET /users/@me)") from None
+        except BaseException:
+            await self.client.close()  # login opened discord.py's HTTP session
+            raise  # unreachable: bot/startup.py names DISCORD_API_BASE_URL
         self._gateway = await connect_until_ready(
             self.client, self.client.gateway_ready.wait, self.ready_timeout
         )

@@ -131,11 +131,13 @@ class TelegramAdapter:
         """Log in (getMe), publish the command menu, and start long polling."""
         try:
             await self.application.initialize()
-        except InvalidToken:
+        except BaseException as error:
             # The bot never finished initializing, so its shutdown would not close these.
             await asyncio.gather(*(request.shutdown() for request in self._requests))
-            # PTB's own message quotes the token: neither it nor its cause may reach a log.
-            raise ConfigurationError("Telegram refused TELEGRAM_BOT_TOKEN (getMe)") from None
+            if isinstance(error, InvalidToken):
+                # PTB's own message quotes the token: neither it nor its cause may reach a log.
+                raise ConfigurationError("Telegram refused TELEGRAM_BOT_TOKEN (getMe)") from None
+            raise  # unreachable or timed out: bot/startup.py names TELEGRAM_API_BASE_URL
         await self.application.bot.set_my_commands(COMMANDS)
         await self.application.start()
         replayed = await self._poller.replay()
