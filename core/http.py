@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 from httpx_aiohttp import AiohttpTransport
-from httpx_aiohttp.transport import AiohttpResponseStream
 
 
 class PooledTransport(AiohttpTransport):
@@ -20,26 +19,35 @@ class PooledTransport(AiohttpTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send `request`; a body abandoned mid-read gives its connection back."""
         response = await super().handle_async_request(request)
-        if isinstance(response.stream, AiohttpResponseStream):
-            response.stream = _ReleasingStream(response.stream._aiohttp_response)
+        if isinstance(response.stream, httpx.AsyncByteStream):
+            response.stream = _ReleasingStream(response.stream)
         return response
 
 
-class _ReleasingStream(AiohttpResponseStream):
-    """A body that closes its connection when reading it is cancelled or fails.
+class _ReleasingStream(httpx.AsyncByteStream):
+    """A body that is closed when reading it is cancelled or fails.
 
     The groq SDK leaves a stream's response open when its reader is cancelled mid-answer (a
     shutdown, a user's turn dropped): without this the connection would only go back once the
-    rest of the body arrived, or at garbage collection.
+    rest of the body arrived, or at garbage collection. Closing an unfinished aiohttp response
+    closes its connection rather than returning it to the pool.
     """
 
+    def __init__(self, inner: httpx.AsyncByteStream) -> None:
+        self._inner = inner
+
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        """Yield the body's chunks; close it if the reader stops on an error or a cancel."""
         try:
-            async for chunk in super().__aiter__():
+            async for chunk in self._inner:
                 yield chunk
         except BaseException:
-            self._aiohttp_response.close()
+            await self._inner.aclose()
             raise
+
+    async def aclose(self) -> None:
+        """Close the body (and give its connection back)."""
+        await self._inner.aclose()
 
 
 def pooled_client(limits: httpx.Limits, **options: Any) -> httpx.AsyncClient:
