@@ -21,6 +21,7 @@ from bot.metrics import (
 )
 from bot.settings import Settings, url
 from core.avatar.did import DIDClient, PollSchedule
+from core.avatar.jobs import LEASE_SECONDS as JOB_LEASE_SECONDS
 from core.avatar.jobs import AvatarJobs
 from core.avatar.language import LanguageDetector
 from core.avatar.speech import SpeechWriter
@@ -88,11 +89,16 @@ def sqlite_path(database_url: str) -> Path | None:
     return Path(rest) if scheme == "sqlite" else None
 
 
-async def open_storage(database_url: str, *, inbox_lease: float = LEASE_SECONDS) -> Storage:
+async def open_storage(
+    database_url: str,
+    *,
+    inbox_lease: float = LEASE_SECONDS,
+    job_lease: float = JOB_LEASE_SECONDS,
+) -> Storage:
     """Open the database at `database_url`, apply pending migrations and build the stores.
 
-    The inbox holds the messages this process records under a name of its own: on PostgreSQL
-    for `inbox_lease` seconds at a time, renewed while the process runs.
+    The inbox and the avatar jobs hold what this process records under a name of its own: on
+    PostgreSQL for `inbox_lease` / `job_lease` seconds at a time, renewed while it runs.
     """
     owner = process_owner()
     path = sqlite_path(database_url)
@@ -116,10 +122,12 @@ async def open_storage(database_url: str, *, inbox_lease: float = LEASE_SECONDS)
         )
     if not database_url.startswith(("postgresql://", "postgres://")):
         raise ValueError("the database URL must start with sqlite:/// or postgresql://")
-    return await _open_postgres(database_url, owner, inbox_lease)
+    return await _open_postgres(database_url, owner, inbox_lease, job_lease)
 
 
-async def _open_postgres(database_url: str, owner: str, inbox_lease: float) -> Storage:
+async def _open_postgres(
+    database_url: str, owner: str, inbox_lease: float, job_lease: float
+) -> Storage:
     # Imported only when used: asyncpg adds ~14 MiB to every process that loads it.
     from core.storage import postgres
 
@@ -132,7 +140,7 @@ async def _open_postgres(database_url: str, owner: str, inbox_lease: float) -> S
     return Storage(
         postgres.PostgresHistoryStore(pool),
         postgres.PostgresPreferenceStore(pool),
-        postgres.PostgresJobStore(pool),
+        postgres.PostgresJobStore(pool, owner, job_lease),
         postgres.PostgresInbox(pool, owner, inbox_lease),
         postgres.PostgresCounters(pool),
         PostgresServerKeys(pool),
@@ -174,7 +182,9 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
     """Build the core; on exit cancel the avatar workers and close every connection."""
     async with AsyncExitStack() as stack:
         storage = await open_storage(
-            settings.database_url, inbox_lease=settings.INBOX_LEASE_SECONDS
+            settings.database_url,
+            inbox_lease=settings.INBOX_LEASE_SECONDS,
+            job_lease=settings.AVATAR_JOB_LEASE_SECONDS,
         )
         stack.push_async_callback(storage.close)
         leases = InboxLeases(storage.inbox, settings.INBOX_LEASE_SECONDS)

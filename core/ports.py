@@ -89,14 +89,12 @@ class JobStore(Protocol):
         key: ConversationKey,
         text: str,
         target: str,
-        owner: str = "",
-        lease: float = 0.0,
         reservation: Reservation | None = None,
         *,
         voice_id: str | None = None,
         truncated: bool = False,
     ) -> AvatarJob:
-        """Record a queued job, leased to `owner`, before anything is sent to the renderer.
+        """Record a queued job, held by this process, before anything is sent to the renderer.
 
         The job keeps `reservation`, so whichever process sees the render fail can refund it,
         and the voice it is spoken in (None: the renderer's default).
@@ -111,16 +109,16 @@ class JobStore(Protocol):
         """Jobs that are neither delivered nor failed, oldest first."""
         ...
 
-    async def claim(self, owner: str, lease: float) -> list[AvatarJob]:
-        """Take the unfinished jobs nobody holds (or whose lease expired) for `lease` seconds."""
+    async def claim(self) -> list[AvatarJob]:
+        """Take the unfinished jobs no live process holds (replicas: whose hold lapsed)."""
         ...
 
-    async def renew(self, owner: str, lease: float) -> None:
-        """Extend the leases `owner` holds on unfinished jobs."""
+    async def renew(self) -> None:
+        """Keep holding the unfinished jobs this process holds."""
         ...
 
-    async def release(self, owner: str) -> None:
-        """Give up `owner`'s leases (at a graceful stop) so another process can go on at once."""
+    async def release(self) -> None:
+        """Stop holding them (at a graceful stop) so another process can go on at once."""
         ...
 
 

@@ -438,23 +438,32 @@ async def test_migrate_command_and_core_on_the_database_url(
 
 
 async def test_postgres_replicas_claim_disjoint_jobs_and_take_over_lapsed_leases(
-    pg_opener: Opener,
+    postgres_url: str, pg_opener: Opener
 ) -> None:
+    import asyncpg
+
     a, b = await pg_opener(), await pg_opener()
     key = ConversationKey("telegram", "1")
-    held = await a.jobs.create(key, "held by a", "", "replica-a", 60)
-    free = [await a.jobs.create(key, f"free {n}", "") for n in range(10)]
-    first, second = await asyncio.gather(
-        a.jobs.claim("replica-a", 60), b.jobs.claim("replica-b", 60)
-    )
+    held = await a.jobs.create(key, "held by a", "")
+    await a.jobs.release()
+    free = [await b.jobs.create(key, f"free {n}", "") for n in range(10)]
+    await b.jobs.release()
+    first, second = await asyncio.gather(a.jobs.claim(), b.jobs.claim())
     ids_a, ids_b = {j.id for j in first}, {j.id for j in second}
     assert not ids_a & ids_b  # SKIP LOCKED: no job goes to two replicas
     assert ids_a | ids_b == {j.id for j in [held, *free]}
-    assert held.id in ids_a  # a replica keeps (and renews) its own
-    await b.jobs.claim("replica-b", 60)
-    assert held.id not in {j.id for j in await b.jobs.claim("replica-b", 60)}
-    await a.jobs.create(key, "a crashed: its lease lapses", "", "replica-a", 0)
-    taken = await b.jobs.claim("replica-b", 60)
+    assert not ids_a & {j.id for j in await b.jobs.claim()}  # a's own stay a's
+    lapsing = await a.jobs.create(key, "a crashed: its lease lapses", "")
+    assert lapsing.id not in {j.id for j in await b.jobs.claim()}  # held by a while it lives
+    clock = await asyncpg.connect(postgres_url)
+    try:  # time passes: a's leases lapsed a second ago
+        await clock.execute(
+            "UPDATE avatar_jobs SET lease_until = now() - interval '1 second' WHERE id = $1",
+            lapsing.id,
+        )
+    finally:
+        await clock.close()
+    taken = await b.jobs.claim()
     assert "a crashed: its lease lapses" in {j.text for j in taken}
-    await b.jobs.release("replica-b")
-    assert {j.id for j in await a.jobs.claim("replica-a", 60)} >= ids_b  # released: free
+    await b.jobs.release()
+    assert {j.id for j in await a.jobs.claim()} >= ids_b  # released: free

@@ -23,7 +23,6 @@ from core.ports import (
     RenderBudget,
     VideoDelivery,
 )
-from core.storage.leases import process_owner
 from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, Script, VideoReady
 
 if TYPE_CHECKING:
@@ -77,8 +76,7 @@ class AvatarJobs:
         self._told: set[ConversationKey] = set()
         self._metrics = metrics or NoMetrics()
         self._submitted_at: dict[int, float] = {}  # job id -> monotonic time of its submit
-        # Replicas on one database tell their leases apart by this name.
-        self.owner = process_owner()
+        # The store holds this process's jobs for `lease_seconds`; renewed every third of it.
         self._lease = lease_seconds
         self._leases: asyncio.Task[None] | None = None
         self._ended: set[int] = set()  # jobs this process delivered or failed
@@ -105,8 +103,6 @@ class AvatarJobs:
             key,
             script.text,
             target,
-            self.owner,
-            self._lease,
             reservation,
             voice_id=script.voice_id,
             truncated=script.truncated,
@@ -127,12 +123,12 @@ class AvatarJobs:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         try:
-            await self._store.release(self.owner)
+            await self._store.release()
         except Exception as exc:
             log.warning("could not release avatar job leases: %r", exc)
 
     async def _claim(self) -> int:
-        jobs = await self._store.claim(self.owner, self._lease)
+        jobs = await self._store.claim()
         for job in jobs:
             if job.key.platform in self._deliveries:
                 self._spawn(job)
@@ -143,7 +139,7 @@ class AvatarJobs:
         while True:
             await asyncio.sleep(self._lease / 3)
             try:
-                await self._store.renew(self.owner, self._lease)
+                await self._store.renew()
                 await self._claim()
             except Exception:
                 log.exception("renewing avatar job leases failed; retrying")

@@ -133,22 +133,22 @@ class PostgresPreferenceStore:
 class PostgresJobStore:
     """Durable avatar jobs: written before the renderer is called, updated at each step."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+    def __init__(self, pool: asyncpg.Pool, owner: str, lease: float) -> None:
+        # Replicas tell their jobs apart by `owner`; one that stops renewing (it crashed)
+        # loses them to another after `lease` seconds.
+        self._pool, self._owner, self._lease = pool, owner, lease
 
     async def create(
         self,
         key: ConversationKey,
         text: str,
         target: str,
-        owner: str = "",
-        lease: float = 0.0,
         reservation: Reservation | None = None,
         *,
         voice_id: str | None = None,
         truncated: bool = False,
     ) -> AvatarJob:
-        """Record a queued job and its reservation, leased to `owner` : others leave it."""
+        """Record a queued job and its reservation, leased to this replica: others leave it."""
         row = await self._pool.fetchrow(
             "INSERT INTO avatar_jobs (platform, chat_id, thread_id, text, target, state,"
             " lease_owner, lease_until, reserved_day, reserved_scope, reserved_ms, voice_id,"
@@ -159,8 +159,8 @@ class PostgresJobStore:
             text,
             target,
             JobState.QUEUED.value,
-            owner or None,
-            lease,
+            self._owner,
+            self._lease,
             *reservation_params(reservation),
             voice_id,
             truncated,
@@ -193,7 +193,7 @@ class PostgresJobStore:
         )
         return [job_from_row(row) for row in rows]
 
-    async def claim(self, owner: str, lease: float) -> list[AvatarJob]:
+    async def claim(self) -> list[AvatarJob]:
         """Take unfinished jobs whose lease is free or expired; replicas skip each other's rows."""
         rows = await self._pool.fetch(
             "UPDATE avatar_jobs"
@@ -202,25 +202,25 @@ class PostgresJobStore:
             " AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $1)"
             " ORDER BY id FOR UPDATE SKIP LOCKED)"
             f" RETURNING {JOB_COLUMNS}",
-            owner,
-            lease,
+            self._owner,
+            self._lease,
         )
         return sorted((job_from_row(row) for row in rows), key=lambda job: job.id)
 
-    async def renew(self, owner: str, lease: float) -> None:
-        """Extend `owner`'s leases on unfinished jobs."""
+    async def renew(self) -> None:
+        """Extend this replica's leases on unfinished jobs."""
         await self._pool.execute(
             "UPDATE avatar_jobs SET lease_until = now() + make_interval(secs => $2)"
             " WHERE lease_owner = $1 AND state NOT IN ('delivered', 'failed')",
-            owner,
-            lease,
+            self._owner,
+            self._lease,
         )
 
-    async def release(self, owner: str) -> None:
-        """Give up `owner`'s leases."""
+    async def release(self) -> None:
+        """Give up this replica's leases."""
         await self._pool.execute(
             "UPDATE avatar_jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
-            owner,
+            self._owner,
         )
 
 

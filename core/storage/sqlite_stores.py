@@ -149,8 +149,6 @@ class SqliteJobStore:
         key: ConversationKey,
         text: str,
         target: str,
-        owner: str = "",
-        lease: float = 0.0,
         reservation: Reservation | None = None,
         *,
         voice_id: str | None = None,
@@ -201,12 +199,12 @@ class SqliteJobStore:
         async with self._db.execute(sql) as cursor:
             return [job_from_row(row) async for row in cursor]
 
-    async def claim(self, owner: str, lease: float) -> list[AvatarJob]:
+    async def claim(self) -> list[AvatarJob]:
         """SQLite serves one process, which owns every unfinished job."""
         return await self.unfinished()
 
-    async def renew(self, owner: str, lease: float) -> None:
+    async def renew(self) -> None:
         """Nothing to renew: one process owns every job."""
 
-    async def release(self, owner: str) -> None:
+    async def release(self) -> None:
         """Nothing to release: one process owns every job."""
