@@ -24,6 +24,7 @@ from typing import Protocol
 from core.conversation import Conversations, KeyedLocks
 from core.ports import Inbox
 from core.types import (
+    AvatarJob,
     ConversationKey,
     Failure,
     FinalText,
@@ -71,6 +72,10 @@ class View(Protocol):
 
     async def notice(self, message: str) -> None:
         """Say in one line why no video comes (a quota, a pause)."""
+        ...
+
+    async def rendering(self, job: AvatarJob) -> None:
+        """A video of the answer is on its way (the delivery sends it when ready)."""
         ...
 
 
@@ -237,6 +242,8 @@ class TurnRunner:
             return
         if isinstance(job, Notice):
             await _quietly(view.notice(job.message), "notice")
+        elif job is not None:
+            await _quietly(view.rendering(job), "rendering status")
 
 
 async def _quietly(step: Awaitable[None], what: str) -> None:

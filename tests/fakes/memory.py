@@ -15,6 +15,7 @@ from core.errors import BadInputError, ServiceError
 from core.quota import Charge
 from core.types import (
     Audio,
+    AvatarJob,
     ChatMessage,
     ConversationKey,
     InboxEntry,
@@ -216,6 +217,9 @@ class RecordingView:
 
     async def notice(self, message: str) -> None:
         self._step("notice", message)
+
+    async def rendering(self, job: AvatarJob) -> None:
+        self._step("rendering", str(job.id))
 
     def steps(self, step: str) -> list[str]:
         return [text for name, text in self.shown if name == step]
