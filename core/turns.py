@@ -75,7 +75,7 @@ class View(Protocol):
         ...
 
     async def rendering(self, job: AvatarJob) -> None:
-        """A video of the answer is on its way (the delivery sends it when ready)."""
+        """Say a video of the answer is on its way (its delivery sends it when ready)."""
         ...
 
 
