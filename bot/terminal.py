@@ -6,7 +6,6 @@ import asyncio
 import mimetypes
 import sys
 from collections.abc import AsyncIterator, Callable
-from contextlib import aclosing
 from pathlib import Path
 
 from bot.wiring import Core
@@ -14,12 +13,8 @@ from core.avatar.speech import video_caption
 from core.types import (
     Audio,
     AvatarFailed,
+    AvatarJob,
     ConversationKey,
-    Failure,
-    FinalText,
-    Notice,
-    TextDelta,
-    Transcript,
     Turn,
     VideoReady,
 )
@@ -104,24 +99,46 @@ class TerminalChat:
         await self._turn(Turn(KEY, "local", audio=Audio(data, mime, path.name)))
 
     async def _turn(self, turn: Turn) -> None:
-        conversations = self._core.conversations
-        async with aclosing(conversations.handle(turn)) as events:
-            async for event in events:
-                if isinstance(event, Transcript):
-                    self._write(f"🎤 {event.text}\n")
-                elif isinstance(event, TextDelta):
-                    self._write(event.delta)
-                elif isinstance(event, FinalText):
-                    self._write("\n")
-                    job = await conversations.render_avatar(
-                        KEY, event.text, "", turn.user_id, event.language
-                    )
-                    if isinstance(job, Notice):
-                        self._write(f"🎬 {job.message}\n")
-                    elif job is not None:
-                        self._write("(rendering the avatar video…)\n")
-                elif isinstance(event, Failure):
-                    self._write(f"⚠️  {event.message}\n")
+        await self._core.runner.answer(turn, TerminalView(self._write))
+
+
+class TerminalView:
+    """Shows an answer in the terminal as it streams (core/turns.py's View)."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self._write, self._shown = write, ""
+
+    async def transcript(self, text: str) -> None:
+        """Print what Whisper heard."""
+        self._write(f"🎤 {text}\n")
+
+    async def partial(self, text: str) -> None:
+        """Print what was added to the answer since the last update."""
+        self._write(text[len(self._shown) :])
+        self._shown = text
+
+    async def final(self, text: str) -> str:
+        """End the streamed answer (the terminal has nowhere else to point a video)."""
+        await self.partial(text)
+        self._write("\n")
+        return ""
+
+    async def plain(self, text: str) -> str:
+        """Print the whole answer at once."""
+        self._write(f"{text}\n")
+        return ""
+
+    async def failure(self, message: str) -> None:
+        """Print why there is no answer."""
+        self._write(f"⚠️  {message}\n")
+
+    async def notice(self, message: str) -> None:
+        """Print why there is no video."""
+        self._write(f"🎬 {message}\n")
+
+    async def rendering(self, job: AvatarJob) -> None:
+        """Say the video is on its way."""
+        self._write("(rendering the avatar video…)\n")
 
 
 def write_stdout(text: str) -> None:
