@@ -19,7 +19,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Sequence
 from contextlib import aclosing
-from typing import Protocol
+from typing import Final, Protocol
 
 from core.conversation import Conversations, KeyedLocks
 from core.ports import Inbox
@@ -47,6 +47,21 @@ class Declined(Exception):
     """
 
 
+class NoVideo:
+    """What `View.final` returns for an answer shown where no video can go: none is requested.
+
+    For example a channel where the bot may not upload files.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NO_VIDEO"
+
+
+NO_VIDEO: Final = NoVideo()
+
+
 class View(Protocol):
     """Shows one turn's answer where it was asked. Every method may raise; the runner copes."""
 
@@ -58,11 +73,11 @@ class View(Protocol):
         """Show the answer so far (the whole text, not a delta); may skip updates to pace them."""
         ...
 
-    async def final(self, text: str) -> str:
-        """Show the complete answer; return where it went, for the video to reply to."""
+    async def final(self, text: str) -> str | NoVideo:
+        """Show the complete answer; return where it went for the video to reply to, or NO_VIDEO."""
         ...
 
-    async def plain(self, text: str) -> str:
+    async def plain(self, text: str) -> str | NoVideo:
         """Send the complete answer the simplest way the platform has (no formatting, no edits)."""
         ...
 
@@ -197,7 +212,7 @@ class TurnRunner:
             log.exception("answering %s message %s failed", entry.platform, entry.message_key)
 
     async def _answer(self, turn: Turn, view: View) -> str | None:
-        shown: str | None = None
+        shown: str | NoVideo | None = None
         async with aclosing(self._conversations.handle(turn)) as events:
             async for event in events:
                 if isinstance(event, Transcript):
@@ -206,13 +221,13 @@ class TurnRunner:
                     await _quietly(view.partial(event.text), "partial answer")
                 elif isinstance(event, FinalText):
                     shown = await self._show(view, event.text)
-                    if shown is not None:
+                    if isinstance(shown, str):
                         await self._render(turn, event, shown, view)
                 elif isinstance(event, Failure):
                     await _quietly(view.failure(event.message), "failure")
-        return shown
+        return shown if isinstance(shown, str) else None
 
-    async def _show(self, view: View, text: str) -> str | None:
+    async def _show(self, view: View, text: str) -> str | NoVideo | None:
         """Show the final answer: tried again, then plainly, then one line."""
         for attempt in range(1, self._final_attempts + 1):
             try:

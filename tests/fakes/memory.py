@@ -13,6 +13,7 @@ from typing import Any
 
 from core.errors import BadInputError, ServiceError
 from core.quota import Charge
+from core.turns import NoVideo
 from core.types import (
     Audio,
     AvatarJob,
@@ -190,7 +191,7 @@ class RecordingView:
 
     shown: list[tuple[str, str]] = field(default_factory=list)
     fail: dict[str, int] = field(default_factory=dict)  # step → how many more times it raises
-    target: str = "answer-1"
+    target: str | NoVideo = "answer-1"
 
     def _step(self, step: str, text: str) -> None:
         if self.fail.get(step, 0) > 0:
@@ -204,11 +205,11 @@ class RecordingView:
     async def partial(self, text: str) -> None:
         self._step("partial", text)
 
-    async def final(self, text: str) -> str:
+    async def final(self, text: str) -> str | NoVideo:
         self._step("final", text)
         return self.target
 
-    async def plain(self, text: str) -> str:
+    async def plain(self, text: str) -> str | NoVideo:
         self._step("plain", text)
         return self.target
 

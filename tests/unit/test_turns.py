@@ -10,7 +10,7 @@ import pytest
 from core.conversation import Conversations, ConversationSettings
 from core.errors import ServiceError
 from core.quota import Limits, Quotas
-from core.turns import NOT_SHOWN, TurnRunner
+from core.turns import NO_VIDEO, NOT_SHOWN, TurnRunner
 from core.types import ChatMessage, ConversationKey, Transcription
 from tests.fakes.memory import (
     MemoryCounters,
@@ -100,6 +100,24 @@ async def test_an_answer_nothing_can_show_gets_one_line_and_stays_in_history(rig
     await rig.settle()
     assert view.steps("failure") == [NOT_SHOWN]
     assert rig.history.messages[KEY][-1] == ChatMessage("assistant", "Hello there.")
+
+
+async def test_an_answer_shown_where_no_video_can_go_requests_none(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    targets: list[str] = []
+
+    async def render_avatar(key: ConversationKey, text: str, target: str, *_: object) -> None:
+        targets.append(target)
+
+    monkeypatch.setattr(rig.conversations, "render_avatar", render_avatar)
+    rig.platform.views["m2"] = view = RecordingView(target=NO_VIDEO)
+    await rig.runner.accept(rig.platform, "m1", "c1|u1|Hi")
+    await rig.runner.accept(rig.platform, "m2", "c2|u1|Hi")
+    await rig.settle()
+    assert view.steps("final") == ["Hello there."] and view.steps("plain") == []
+    assert targets == ["answer-1"]  # m1's; none for m2
+    assert rig.inbox.unanswered("memory") == []
 
 
 async def test_a_model_failure_is_one_line_and_nothing_is_stored(rig: Rig) -> None:
