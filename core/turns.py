@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import aclosing
-from typing import Final, Protocol
+from typing import Final, Protocol, runtime_checkable
 
 from core.conversation import Conversations, KeyedLocks
 from core.ports import Inbox
@@ -115,6 +115,15 @@ class Platform(Protocol):
         ...
 
 
+@runtime_checkable
+class Finishing(Protocol):
+    """Optional for a `Platform`: told when the runner is done with each of its messages."""
+
+    def finished(self, entry: InboxEntry, answered: bool) -> None:
+        """Done with `entry`: answered (free what it held), or left unanswered in the inbox."""
+        ...
+
+
 class TurnRunner:
     """Answers recorded messages of every platform; owns one named task per message."""
 
@@ -129,7 +138,7 @@ class TurnRunner:
         self._conversations, self._inbox = conversations, inbox
         self._final_attempts, self._backoff = final_attempts, retry_backoff
         self._order = KeyedLocks()
-        self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._tasks: dict[tuple[str, str], asyncio.Task[bool]] = {}
         self._closed = False
 
     async def accept(self, platform: Platform, message_key: str, payload: str) -> bool:
@@ -163,6 +172,14 @@ class TurnRunner:
         async with self._order.hold(turn.key):
             return await self._answer(turn, view)
 
+    async def in_order(self, key: ConversationKey, step: Callable[[], Awaitable[None]]) -> None:
+        """Run a step that is no message (a reset) in its place among the conversation's turns.
+
+        It takes its place when awaited: after the messages accepted before, ahead of later ones.
+        """
+        async with self._order.hold(key):
+            await step()
+
     @property
     def running(self) -> int:
         """Messages waiting or being answered."""
@@ -186,15 +203,24 @@ class TurnRunner:
 
     def _spawn(self, platform: Platform, entry: InboxEntry) -> None:
         slot = (entry.platform, entry.message_key)
-        if self._closed or slot in self._tasks:
-            return  # stopping (it stays in the inbox), or already being answered
+        if slot in self._tasks:
+            return  # already being answered
+        if self._closed:
+            _finished(platform, entry, answered=False)  # stopping: it stays in the inbox
+            return
         task = asyncio.create_task(
             self._run(platform, entry), name=f"turn-{entry.platform}-{entry.message_key}"
         )
         self._tasks[slot] = task
-        task.add_done_callback(lambda _: self._tasks.pop(slot, None))
 
-    async def _run(self, platform: Platform, entry: InboxEntry) -> None:
+        def done(task: asyncio.Task[bool]) -> None:
+            self._tasks.pop(slot, None)
+            answered = not task.cancelled() and task.exception() is None and task.result()
+            _finished(platform, entry, answered=answered)
+
+        task.add_done_callback(done)
+
+    async def _run(self, platform: Platform, entry: InboxEntry) -> bool:
         try:
             async with self._order.hold(platform.key(entry)):
                 view = platform.view(entry)
@@ -210,6 +236,8 @@ class TurnRunner:
         except Exception:
             # Left unanswered in the inbox: the next start (or another replica) answers it.
             log.exception("answering %s message %s failed", entry.platform, entry.message_key)
+            return False
+        return True
 
     async def _answer(self, turn: Turn, view: View) -> str | None:
         shown: str | NoVideo | None = None
@@ -259,6 +287,14 @@ class TurnRunner:
             await _quietly(view.notice(job.message), "notice")
         elif job is not None:
             await _quietly(view.rendering(job), "rendering status")
+
+
+def _finished(platform: Platform, entry: InboxEntry, *, answered: bool) -> None:
+    if isinstance(platform, Finishing):
+        try:
+            platform.finished(entry, answered)
+        except Exception:
+            log.exception("finishing %s message %s failed", entry.platform, entry.message_key)
 
 
 async def _quietly(step: Awaitable[None], what: str) -> None:

@@ -11,7 +11,7 @@ from core.conversation import Conversations, ConversationSettings
 from core.errors import ServiceError
 from core.quota import Limits, Quotas
 from core.turns import NO_VIDEO, NOT_SHOWN, TurnRunner
-from core.types import ChatMessage, ConversationKey, Transcription
+from core.types import ChatMessage, ConversationKey, InboxEntry, Transcription
 from tests.fakes.memory import (
     MemoryCounters,
     MemoryHistory,
@@ -187,6 +187,55 @@ async def test_drain_leaves_what_is_still_running_for_the_next_start(rig: Rig) -
     assert await again.replay(rig.platform) == 1
     await until(lambda: not again.running)
     assert rig.view("m1").steps("final") == ["Hello there."]
+
+
+class FinishingPlatform(MemoryPlatform):
+    """MemoryPlatform that notes what the runner says it is done with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.finished_with: list[tuple[str, bool]] = []
+
+    def finished(self, entry: InboxEntry, answered: bool) -> None:
+        self.finished_with.append((entry.message_key, answered))
+
+
+async def test_a_platform_hears_once_when_each_message_is_done_with(rig: Rig) -> None:
+    platform = rig.platform = FinishingPlatform()
+    platform.decline["m2"] = "Not that."
+    await rig.runner.accept(platform, "m1", "c1|u1|Hi")
+    await rig.runner.accept(platform, "m2", "c2|u1|Hi")
+    await rig.settle()
+    assert sorted(platform.finished_with) == [("m1", True), ("m2", True)]
+    rig.model.gate = asyncio.Event()  # the model never answers in time
+    await rig.runner.accept(platform, "m3", "c1|u1|Hi")
+    await rig.runner.accept(platform, "m4", "c1|u1|waits behind m3")
+    await until(lambda: len(rig.model.prompts) == 2)  # m3 (m2 was declined)
+    await rig.runner.drain(grace=0)
+    await rig.runner.accept(platform, "m5", "c1|u1|after the drain")
+    assert platform.finished_with[2:] == [("m3", False), ("m4", False), ("m5", False)]
+    assert rig.inbox.unanswered("memory") == ["m3", "m4", "m5"]
+
+
+async def test_a_step_in_order_waits_for_the_turns_before_and_holds_those_after(rig: Rig) -> None:
+    rig.model.gate = asyncio.Event()
+    done: list[str] = []
+
+    async def reset() -> None:
+        await rig.conversations.reset(KEY)
+        done.append("reset")
+
+    await rig.runner.accept(rig.platform, "m1", "c1|u1|before")
+    stepping = asyncio.create_task(rig.runner.in_order(KEY, reset))
+    await asyncio.sleep(0)  # the step takes its place
+    await rig.runner.accept(rig.platform, "m2", "c1|u1|after")
+    await until(lambda: len(rig.model.prompts) == 1)
+    assert not done
+    rig.model.gate.set()
+    await stepping
+    await rig.settle()
+    assert done == ["reset"]
+    assert [m.content for m in rig.history.messages[KEY]] == ["after", "Hello there."]
 
 
 async def test_a_message_over_the_rate_limit_is_refused_without_the_model() -> None:
