@@ -2,9 +2,11 @@
 
 The bot runs in its own process against fake Telegram, Discord, Groq and D-ID. Before every
 message, faults are injected at random (seeded): Groq 429/5xx and timeouts, D-ID 429/5xx,
-Telegram 429 (per chat) and 502, Discord 429. Then it counts, per conversation: messages that
-got no reply (lost), replies beyond one per message (duplicated), videos delivered and videos
-sent twice for one answer, and the bot's peak RSS. Lost and duplicated must be 0.
+Telegram 429 (per chat) and 502 on messages, drafts and edits, Discord 429. Then it counts, per
+conversation: messages that got no reply (lost), replies beyond one per message (duplicated),
+apologies in place of an answer (a crash line, or "couldn't show it"), videos delivered and
+videos sent twice for one answer, and the bot's peak RSS. Lost, duplicated and apologies must
+be 0.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ DISCORD_DMS = 50
 PER_CONVERSATION = 5  # 200 conversations × 5 = 1000 messages
 SEED = 7
 DEADLINE = 200.0
+# What the bot says when it has no answer to show although the model may have written one:
+# a crash, or a display that failed for good. Groq's own outages get other lines.
+APOLOGIES = ("Something went wrong on my side", "couldn't show it", "wouldn't let me show")
 
 
 def _inject(rng: random.Random, groq: FakeGroq, did: FakeDID, tg: FakeTelegram, dc: FakeDiscord,
@@ -41,6 +46,11 @@ def _inject(rng: random.Random, groq: FakeGroq, did: FakeDID, tg: FakeTelegram, 
         tg.fail_next(rng.choice(["sendMessage", "sendVideo"]), 502)
     if rng.random() < 0.02:
         dc.fail_next("/channels/{channel_id}/messages", 429, retry_after=0.05)
+    # Streaming faults: a draft or an edit refused must never cost the answer.
+    if rng.random() < 0.03:
+        tg.fail_next("sendMessageDraft", 429, retry_after=1, chat_id=rng.choice(chats))
+    if rng.random() < 0.02:
+        tg.fail_next(rng.choice(["sendMessageDraft", "editMessageText"]), 502)
 
 
 async def run(workdir: Path) -> Result:
@@ -81,7 +91,8 @@ async def run(workdir: Path) -> Result:
     result.fakes = {
         "groq": "echo reply, no delay; faults: 5% 429/5xx, 1% 3 s delay over a 1 s timeout",
         "d-id": "50 ms renders; 3% 429/5xx on create or poll",
-        "telegram": "2% 429 (retry_after 1 s) on one chat's sendMessage, 2% 502",
+        "telegram": "2% 429 (retry_after 1 s) on one chat's sendMessage, 2% 502; drafts: 3% 429"
+        " (1 s) on one chat, 2% 502 on a draft or an edit",
         "discord": "2% 429 (retry_after 0.05 s) on channel messages",
         "seed": SEED,
     }
@@ -94,6 +105,10 @@ async def run(workdir: Path) -> Result:
     result.add(
         "duplicated replies", counts["duplicated"], "count", "= 0", counts["duplicated"] == 0
     )
+    result.add(
+        "apologies in place of an answer", counts["apologies"], "count", "= 0",
+        counts["apologies"] == 0,
+    )  # fmt: skip
     result.add("videos delivered", counts["videos"], "count")
     result.add("told why no video (one line)", counts["video_notes"], "count")
     result.add("videos sent twice", counts["duplicated_videos"], "count", "= 0",
@@ -142,7 +157,7 @@ def _settled(tg: FakeTelegram, dc: FakeDiscord, chats: list[int], dms: list[int]
 
 
 def _count(tg: FakeTelegram, dc: FakeDiscord, chats: list[int], dms: list[int]) -> dict[str, int]:
-    lost = duplicated = answered = failed = videos = twice = 0
+    lost = duplicated = answered = failed = videos = twice = apologies = 0
     conversations = [("telegram", c, _telegram_replies(tg, c)) for c in chats]
     conversations += [("discord", d, _discord_replies(dc, d)) for d in dms]
     for platform, ident, replies in conversations:
@@ -151,6 +166,7 @@ def _count(tg: FakeTelegram, dc: FakeDiscord, chats: list[int], dms: list[int]) 
         answered += sum(1 for e in expected if got[e] >= 1)
         duplicated += sum(got[e] - 1 for e in expected if got[e] > 1)
         failed += sum(1 for r in replies if r.startswith("⚠️"))
+        apologies += sum(1 for r in replies if any(a in r for a in APOLOGIES))
         lost += max(0, PER_CONVERSATION - len(replies))
     for chat in chats:
         targets = Counter(s.reply_to for s in tg.sent(chat, "sendVideo"))
@@ -176,6 +192,7 @@ def _count(tg: FakeTelegram, dc: FakeDiscord, chats: list[int], dms: list[int]) 
         + sum(_video_outcomes(tg, dc, None, d) for d in dms)
         - videos,
         "duplicated_videos": twice,
+        "apologies": apologies,
     }
 
 
