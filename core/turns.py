@@ -106,8 +106,12 @@ class Platform(Protocol):
         """Name the conversation the entry belongs to (no I/O: it decides the order)."""
         ...
 
-    async def turn(self, entry: InboxEntry) -> Turn:
-        """Decode the entry into a turn, downloading its audio if needed; raise `Declined`."""
+    async def turn(self, entry: InboxEntry) -> Turn | None:
+        """Decode the entry into a turn, downloading its audio if needed; raise `Declined`.
+
+        None: there is nothing to answer, and the platform saw to the entry itself (a command
+        such as a reset, in its place among the conversation's messages).
+        """
         ...
 
     def view(self, entry: InboxEntry) -> View:
@@ -229,7 +233,8 @@ class TurnRunner:
                 except Declined as declined:
                     await _quietly(view.failure(str(declined)), "decline")
                 else:
-                    await self._answer(turn, view)
+                    if turn is not None:
+                        await self._answer(turn, view)
             await self._inbox.answered(entry.platform, entry.message_key)
         except asyncio.CancelledError:
             raise

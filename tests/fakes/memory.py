@@ -227,7 +227,10 @@ class RecordingView:
 
 
 class MemoryPlatform:
-    """Platform: payloads are `chat|user|text` (text `audio:<bytes>` is a voice message)."""
+    """Platform: payloads are `chat|user|text` (text `audio:<bytes>` is a voice message).
+
+    Text starting with `/` is a command the platform carries out itself (noted in `commands`).
+    """
 
     name = "memory"
 
@@ -235,6 +238,7 @@ class MemoryPlatform:
         self.views: dict[str, RecordingView] = {}
         self.decline: dict[str, str] = {}  # message key → the line declining it
         self.decode_gate: dict[str, asyncio.Event] = {}  # message key → decode waits for it
+        self.commands: list[str] = []  # the commands carried out, in order
 
     def key(self, entry: InboxEntry) -> ConversationKey:
         return ConversationKey(self.name, entry.payload.split("|")[0])
@@ -249,6 +253,9 @@ class MemoryPlatform:
             raise Declined(line)
         chat, user, text = entry.payload.split("|", 2)
         key = ConversationKey(self.name, chat)
+        if text.startswith("/"):
+            self.commands.append(text)
+            return None
         if text.startswith("audio:"):
             audio = Audio(text.removeprefix("audio:").encode(), "audio/ogg", "voice.ogg")
             return Turn(key, user, audio=audio)

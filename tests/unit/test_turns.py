@@ -137,6 +137,22 @@ async def test_a_declined_message_gets_its_line_and_counts_as_answered(rig: Rig)
     assert rig.model.prompts == [] and rig.inbox.unanswered("memory") == []
 
 
+async def test_a_command_the_platform_carries_out_takes_its_place_and_counts_as_answered(
+    rig: Rig,
+) -> None:
+    rig.model.gate = gate = asyncio.Event()
+    await rig.runner.accept_many(
+        rig.platform, [("m1", "c1|u1|Hi"), ("m2", "c1|u1|/reset"), ("m3", "c1|u1|Again")]
+    )
+    await until(lambda: len(rig.model.prompts) == 1)
+    assert rig.platform.commands == []  # behind the answer in flight
+    gate.set()
+    await rig.settle()
+    assert rig.platform.commands == ["/reset"]
+    assert [p[-1].content for p in rig.model.prompts] == ["Hi", "Again"]
+    assert rig.view("m2").shown == [] and rig.inbox.unanswered("memory") == []
+
+
 async def test_a_voice_message_shows_its_transcript_first(rig: Rig) -> None:
     rig.transcriber.heard[b"ogg"] = Transcription("¿Qué tal?", "es")
     await rig.runner.accept(rig.platform, "m1", "c1|u1|audio:ogg")
