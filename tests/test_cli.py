@@ -9,6 +9,7 @@ from bot.wiring import MIGRATIONS_DIR
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
 from tests.harness import telegram_at
+from tests.processes import child
 
 VOICE = Path(__file__).parent / "data" / "voice.ogg"
 
@@ -35,7 +36,7 @@ def environment(
 async def avatarbot(
     tmp_path: Path, env: dict[str, str], *args: str, stdin: bytes = b""
 ) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
+    async with child(
         sys.executable,
         "-m",
         "bot",
@@ -45,8 +46,8 @@ async def avatarbot(
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(stdin), 20)
+    ) as process:
+        out, err = await asyncio.wait_for(process.communicate(stdin), 20)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 
@@ -57,20 +58,20 @@ async def test_chat_streams_answers_and_prints_the_video_path(
     env = environment(tmp_path, groq, did)
     did.hold_renders = True
     script = f"hello\n/voice {VOICE}\n".encode()
-    process = await asyncio.create_subprocess_exec(
+    async with child(
         sys.executable, "-m", "bot", "chat", cwd=tmp_path, env=env,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert process.stdin is not None and process.stdout is not None
-    process.stdin.write(script)
-    await did.wait_for(lambda: len(did.talks) == 2)
-    did.release_all()
-    seen = b""
-    while seen.count(b"avatar video ready") < 2:
-        seen += await asyncio.wait_for(process.stdout.readline(), 10)
-    process.stdin.write(b"/quit\n")
-    out, _ = await asyncio.wait_for(process.communicate(), 10)
+    ) as process:  # fmt: skip
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(script)
+        await did.wait_for(lambda: len(did.talks) == 2)
+        did.release_all()
+        seen = b""
+        while seen.count(b"avatar video ready") < 2:
+            seen += await asyncio.wait_for(process.stdout.readline(), 10)
+        process.stdin.write(b"/quit\n")
+        out, _ = await asyncio.wait_for(process.communicate(), 10)
     text = (seen + out).decode()
     assert process.returncode == 0
     assert text.count("Hello from the fake model.") == 2
@@ -140,9 +141,10 @@ async def test_no_secret_in_debug_logs(tmp_path: Path, groq: FakeGroq, did: Fake
         tmp_path, env, "chat", stdin=f"hello\n/voice {VOICE}\n".encode()
     )
     assert code == 0
-    assert "DEBUG" in err  # the debug logs were really on
+    log = (tmp_path / "db" / "avatarbot-chat.log").read_text()  # chat logs to a file
+    assert "DEBUG" in log  # the debug logs were really on
     for secret in (groq.api_key, did.api_key, did.api_key.split(":")[1]):
-        assert secret not in err and secret not in out
+        assert secret not in err and secret not in out and secret not in log
 
 
 async def test_check_telegram(tmp_path: Path, groq: FakeGroq) -> None:

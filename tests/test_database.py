@@ -22,8 +22,13 @@ ALL = [
 
 
 async def open_db(path: Path) -> aiosqlite.Connection:
+    """A migrated database; the caller (a fixture) closes it."""
     db = await sqlite.connect(path)
-    await sqlite.migrate(db, MIGRATIONS_DIR)
+    try:
+        await sqlite.migrate(db, MIGRATIONS_DIR)
+    except BaseException:
+        await db.close()
+        raise
     return db
 
 
@@ -78,8 +83,10 @@ def test_both_dialects_have_the_same_migrations() -> None:
 
 
 async def test_postgres_migrations_apply_once_even_from_two_replicas(postgres_url: str) -> None:
-    pools = [await postgres.connect_pool(postgres_url) for _ in range(2)]
+    pools: list[asyncpg.Pool] = []
     try:
+        for _ in range(2):
+            pools.append(await postgres.connect_pool(postgres_url))
         results = await asyncio.gather(
             *(postgres.migrate(pool, POSTGRES_MIGRATIONS_DIR) for pool in pools)
         )

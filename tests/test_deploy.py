@@ -22,6 +22,7 @@ import yaml
 from bot.settings import Settings
 from tests.fakes.groq import FakeGroq
 from tests.harness import running_bot, settings_for
+from tests.processes import child
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -123,10 +124,8 @@ async def healthcheck(port: int) -> int:
     (check,) = instructions("HEALTHCHECK")
     command = json.loads(check.split(" CMD ", 1)[1])
     assert command[0] == "python"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, *command[1:], env={"WEB_PORT": str(port)}
-    )
-    return await asyncio.wait_for(process.wait(), 10)
+    async with child(sys.executable, *command[1:], env={"WEB_PORT": str(port)}) as process:
+        return await asyncio.wait_for(process.wait(), 10)
 
 
 async def test_the_healthcheck_passes_only_while_the_web_server_answers(

@@ -28,6 +28,7 @@ from tests.fakes.discord import (
 from tests.fakes.groq import FakeGroq
 from tests.fakes.telegram import FakeTelegram
 from tests.harness import running_bot, settings_for, telegram_at
+from tests.processes import child
 from tests.test_cli import avatarbot, environment
 
 GROQ_REPLY = "Hello from Ava."  # what the fake model answers (tests/conftest.py)
@@ -213,19 +214,19 @@ async def test_start_prints_no_voice_library_warnings(
     tmp_path: Path, groq: FakeGroq, dc: FakeDiscord
 ) -> None:
     env = environment(tmp_path, groq, None, **discord_at(dc))
-    process = await asyncio.create_subprocess_exec(
+    async with child(
         sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    started = True
-    try:
-        await dc.wait_for(lambda: dc.connected and dc.commands.get(None), timeout=20)
-    except TimeoutError:
-        started = False
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-        _, err_bytes = await asyncio.wait_for(process.communicate(), 20)
+    ) as process:  # fmt: skip
+        started = True
+        try:
+            await dc.wait_for(lambda: dc.connected and dc.commands.get(None), timeout=20)
+        except TimeoutError:
+            started = False
+        finally:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+            _, err_bytes = await asyncio.wait_for(process.communicate(), 20)
     assert started, err_bytes.decode()
     err = err_bytes.decode()
     assert "discord is running" in err

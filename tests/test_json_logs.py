@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from bot import logs
+from tests.processes import child
 
 SECRET = "gsk_json-log-secret-0123456789"
 
@@ -81,11 +82,11 @@ async def test_the_command_logs_json_lines_when_asked(tmp_path: Path) -> None:
         "DATABASE_PATH": str(tmp_path / "bot.db"),
         "LOG_FORMAT": "json",
     }
-    process = await asyncio.create_subprocess_exec(
+    async with child(
         sys.executable, "-m", "bot", "migrate", cwd=tmp_path, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), 20)
+    ) as process:  # fmt: skip
+        out, err = await asyncio.wait_for(process.communicate(), 20)
     assert process.returncode == 0, err
     assert "applied: 0001_initial.sql" in out.decode()
     lines = entries(err.decode())

@@ -13,6 +13,7 @@ from tests.fakes.did import FakeDID
 from tests.fakes.discord import TEXT_CHANNEL_ID, FakeDiscord, PushedInteraction
 from tests.fakes.groq import FakeGroq
 from tests.fakes.telegram import FakeTelegram
+from tests.processes import Children
 
 CHAT = 1001
 
@@ -52,26 +53,29 @@ def discord_env(env: dict[str, str], dc: FakeDiscord) -> dict[str, str]:
     }
 
 
-async def avatarbot_run(cwd: Path, env: dict[str, str]) -> asyncio.subprocess.Process:
-    """`avatarbot run` in its own process, output discarded."""
-    return await asyncio.create_subprocess_exec(
+async def avatarbot_run(
+    children: Children, cwd: Path, env: dict[str, str]
+) -> asyncio.subprocess.Process:
+    """`avatarbot run` in its own process, output discarded, reaped when the test ends."""
+    return await children.start(
         sys.executable, "-m", "bot", "run", cwd=cwd, env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
 
 
 async def start_on_discord(
-    dc: FakeDiscord, env: dict[str, str], cwd: Path
+    children: Children, dc: FakeDiscord, env: dict[str, str], cwd: Path
 ) -> asyncio.subprocess.Process:
     """`avatarbot run` as a process, once it has logged in and connected to the gateway."""
     identified = len(dc.calls("/users/@me"))
-    process = await avatarbot_run(cwd, env)
+    process = await avatarbot_run(children, cwd, env)
     await dc.wait_for(lambda: len(dc.calls("/users/@me")) > identified, timeout=20)
     await dc.wait_for(lambda: dc.connected, timeout=20)
     return process
 
 
 async def killed_mid_answer_and_restarted(
+    children: Children,
     dc: FakeDiscord,
     env: dict[str, str],
     cwd: Path,
@@ -79,29 +83,34 @@ async def killed_mid_answer_and_restarted(
     ask: Callable[[], Awaitable[object]],
 ) -> asyncio.subprocess.Process:
     """Ask the bot while its model holds the answer, SIGKILL it, and start it again."""
-    first = await start_on_discord(dc, env, cwd)
+    first = await start_on_discord(children, dc, env, cwd)
     groq.hold()
     await ask()
     await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
     first.kill()
     await first.wait()
     groq.release()
-    return await start_on_discord(dc, env, cwd)
+    return await start_on_discord(children, dc, env, cwd)
 
 
 async def start(
-    tmp_path: Path, env: dict[str, str], tg: FakeTelegram
+    children: Children, tmp_path: Path, env: dict[str, str], tg: FakeTelegram
 ) -> asyncio.subprocess.Process:
     polls = len(tg.calls("getUpdates"))
-    process = await avatarbot_run(tmp_path, env)
+    process = await avatarbot_run(children, tmp_path, env)
     await tg.wait_for(lambda: len(tg.calls("getUpdates")) > polls, timeout=20)
     return process
 
 
 async def test_killed_while_answering_the_message_is_answered_once_after_restart(
-    tmp_path: Path, env: dict[str, str], tg: FakeTelegram, groq: FakeGroq, did: FakeDID
+    tmp_path: Path,
+    env: dict[str, str],
+    tg: FakeTelegram,
+    groq: FakeGroq,
+    did: FakeDID,
+    children: Children,
 ) -> None:
-    first = await start(tmp_path, env, tg)
+    first = await start(children, tmp_path, env, tg)
     gate = groq.hold()
     tg.push_text(CHAT, "are you there?")
     await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
@@ -109,7 +118,7 @@ async def test_killed_while_answering_the_message_is_answered_once_after_restart
     await first.wait()
     groq._hold = None
     gate.set()
-    second = await start(tmp_path, env, tg)
+    second = await start(children, tmp_path, env, tg)
     await tg.wait_for_sent(CHAT, "sendVideo", timeout=20)
     second.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(second.wait(), 20) == 0
@@ -119,16 +128,20 @@ async def test_killed_while_answering_the_message_is_answered_once_after_restart
 
 
 async def test_killed_while_rendering_the_video_is_delivered_once(
-    tmp_path: Path, env: dict[str, str], tg: FakeTelegram, did: FakeDID
+    tmp_path: Path,
+    env: dict[str, str],
+    tg: FakeTelegram,
+    did: FakeDID,
+    children: Children,
 ) -> None:
     did.hold_renders = True
-    first = await start(tmp_path, env, tg)
+    first = await start(children, tmp_path, env, tg)
     tg.push_text(CHAT, "hello")
     await did.wait_for(lambda: any(talk.polls for talk in did.talks.values()))
     first.kill()
     await first.wait()
     did.release_all()
-    second = await start(tmp_path, env, tg)
+    second = await start(children, tmp_path, env, tg)
     await tg.wait_for_sent(CHAT, "sendVideo", timeout=20)
     second.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(second.wait(), 20) == 0
@@ -138,9 +151,13 @@ async def test_killed_while_rendering_the_video_is_delivered_once(
 
 
 async def test_sigterm_lets_the_answer_in_flight_finish(
-    tmp_path: Path, env: dict[str, str], tg: FakeTelegram, groq: FakeGroq
+    tmp_path: Path,
+    env: dict[str, str],
+    tg: FakeTelegram,
+    groq: FakeGroq,
+    children: Children,
 ) -> None:
-    process = await start(tmp_path, env | {"DID_API_KEY": ""}, tg)
+    process = await start(children, tmp_path, env | {"DID_API_KEY": ""}, tg)
     gate = groq.hold()
     tg.push_text(CHAT, "quick question")
     await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
@@ -151,10 +168,14 @@ async def test_sigterm_lets_the_answer_in_flight_finish(
 
 
 async def test_answer_still_in_flight_after_the_grace_period_is_answered_on_restart(
-    tmp_path: Path, env: dict[str, str], tg: FakeTelegram, groq: FakeGroq
+    tmp_path: Path,
+    env: dict[str, str],
+    tg: FakeTelegram,
+    groq: FakeGroq,
+    children: Children,
 ) -> None:
     env = env | {"DID_API_KEY": "", "SHUTDOWN_GRACE_SECONDS": "0.2"}
-    first = await start(tmp_path, env, tg)
+    first = await start(children, tmp_path, env, tg)
     gate = groq.hold()
     tg.push_text(CHAT, "slow question")
     await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
@@ -163,7 +184,7 @@ async def test_answer_still_in_flight_after_the_grace_period_is_answered_on_rest
     assert not tg.sent(CHAT, "sendMessage")
     groq._hold = None
     gate.set()
-    second = await start(tmp_path, env, tg)
+    second = await start(children, tmp_path, env, tg)
     await tg.wait_for_sent(CHAT, "sendMessage", timeout=20)
     second.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(second.wait(), 20) == 0
@@ -171,10 +192,15 @@ async def test_answer_still_in_flight_after_the_grace_period_is_answered_on_rest
 
 
 async def test_discord_message_killed_mid_answer_is_answered_once_after_restart(
-    tmp_path: Path, env: dict[str, str], groq: FakeGroq, did: FakeDID
+    tmp_path: Path,
+    env: dict[str, str],
+    groq: FakeGroq,
+    did: FakeDID,
+    children: Children,
 ) -> None:
     async with FakeDiscord() as dc:
         second = await killed_mid_answer_and_restarted(
+            children,
             dc,
             discord_env(env, dc),
             tmp_path,
@@ -190,7 +216,11 @@ async def test_discord_message_killed_mid_answer_is_answered_once_after_restart(
 
 
 async def test_discord_talk_killed_mid_answer_is_answered_in_its_response_after_restart(
-    tmp_path: Path, env: dict[str, str], groq: FakeGroq, did: FakeDID
+    tmp_path: Path,
+    env: dict[str, str],
+    groq: FakeGroq,
+    did: FakeDID,
+    children: Children,
 ) -> None:
     async with FakeDiscord() as dc:
         pushed: list[PushedInteraction] = []
@@ -199,7 +229,7 @@ async def test_discord_talk_killed_mid_answer_is_answered_in_its_response_after_
             pushed.append(await dc.push_interaction("talk", {"text": "still there?"}))
 
         second = await killed_mid_answer_and_restarted(
-            dc, discord_env(env, dc), tmp_path, groq, talk
+            children, dc, discord_env(env, dc), tmp_path, groq, talk
         )
 
         def edits() -> list[str]:
@@ -272,16 +302,20 @@ async def test_web_message_cut_by_a_stop_is_answered_on_restart_and_not_twice(
 
 
 async def test_telegram_video_cut_mid_upload_is_delivered_once_after_restart(
-    tmp_path: Path, env: dict[str, str], tg: FakeTelegram, did: FakeDID
+    tmp_path: Path,
+    env: dict[str, str],
+    tg: FakeTelegram,
+    did: FakeDID,
+    children: Children,
 ) -> None:
     # The upload is still arriving at Telegram when the bot dies: the video was not delivered.
     upload = tg.hold_next("sendVideo")
-    first = await start(tmp_path, env, tg)
+    first = await start(children, tmp_path, env, tg)
     tg.push_text(CHAT, "hello")
     await asyncio.wait_for(upload.arrived.wait(), 20)
     first.kill()
     await first.wait()
-    second = await start(tmp_path, env, tg)
+    second = await start(children, tmp_path, env, tg)
     await tg.wait_for_sent(CHAT, "sendVideo", timeout=20)
     second.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(second.wait(), 20) == 0

@@ -16,6 +16,7 @@ from core.avatar.jobs import AvatarJobs
 from core.types import AvatarFailed, ConversationKey, Script, VideoReady
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
+from tests.processes import Children
 
 KEY = ConversationKey("test", "1")
 
@@ -37,10 +38,15 @@ class RecordingDelivery:
 
 @pytest.fixture
 async def replicas(postgres_url: str) -> AsyncIterator[tuple[Storage, Storage]]:
-    a, b = await open_storage(postgres_url), await open_storage(postgres_url)
-    yield a, b
-    await a.close()
-    await b.close()
+    a = await open_storage(postgres_url)
+    try:
+        b = await open_storage(postgres_url)
+        try:
+            yield a, b
+        finally:
+            await b.close()
+    finally:
+        await a.close()
 
 
 def replica(storage: Storage, did: FakeDID, http: httpx.AsyncClient, media: Path,
@@ -103,7 +109,7 @@ async def test_crashed_replicas_renders_are_taken_over_and_delivered_once(
 
 @pytest.mark.timeout(120)  # two real processes and 200 answers: longer than the default 30 s
 async def test_two_bot_processes_one_killed_halfway_every_video_once(
-    postgres_url: str, tmp_path: Path
+    postgres_url: str, tmp_path: Path, children: Children
 ) -> None:
     """200 renders; replica A is SIGKILLed with all of them in flight; B delivers each once."""
     import os
@@ -140,7 +146,7 @@ async def test_two_bot_processes_one_killed_halfway_every_video_once(
 
             async def start(name: str, extra: dict[str, str]) -> asyncio.subprocess.Process:
                 (tmp_path / name).mkdir()
-                return await asyncio.create_subprocess_exec(
+                return await children.start(
                     sys.executable, "-m", "bot", "run", cwd=tmp_path / name,
                     env=base | {"DATABASE_PATH": str(tmp_path / name / "bot.db")} | extra,
                     stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
@@ -194,9 +200,11 @@ async def test_a_running_replica_answers_what_a_crashed_one_left(
 
     # A replica recorded a web message, then died before answering it: its lease still holds.
     crashed = await open_storage(postgres_url, inbox_lease=3600)
-    payload = {"conversation": "alice-0123456789", "turn": "t1", "text": "left behind"}
-    await crashed.inbox.record("web", "alice-0123456789/t1", json.dumps(payload))
-    await crashed.close()
+    try:
+        payload = {"conversation": "alice-0123456789", "turn": "t1", "text": "left behind"}
+        await crashed.inbox.record("web", "alice-0123456789/t1", json.dumps(payload))
+    finally:
+        await crashed.close()
     settings = settings_for(
         tmp_path,
         groq,
