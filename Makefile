@@ -8,7 +8,7 @@ PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 STAMP  := $(VENV)/.installed-run
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: run test lint check-types pytest chat migrate bench lock clean
+.PHONY: run test lint check-types pytest chat migrate bench mutation lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,13 @@ pytest: $(DEV) $(CHROMIUM)
 
 bench: $(DEV)
 	$(BIN)/python -m bench
+
+# Mutation testing, not part of `make test` (it takes tens of minutes): see docs/testing.md and
+# [tool.mutmut] in pyproject.toml. mutmut resumes where it stopped; `rm -rf mutants` starts afresh.
+mutation: $(DEV)
+	$(BIN)/mutmut run
+	$(BIN)/mutmut export-cicd-stats
+	$(BIN)/mutmut results
 
 # Regenerate both locks after changing dependencies in pyproject.toml. No index or find-links
 # lines of this machine go into them: another machine's pip would warn about each.

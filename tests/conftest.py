@@ -124,6 +124,8 @@ _GONE = (ProcessLookupError, ChildProcessError, FileNotFoundError)
 @pytest.hookimpl(trylast=True)  # after the session-scoped fixtures are torn down
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the session if threads or child processes are still running."""
+    if "MUTANT_UNDER_TEST" in os.environ:
+        return  # mutmut runs pytest inside its own process, next to its own threads and workers
     _left_running.extend(
         f"thread {describe_thread(t)}" for t in lingering_threads(THREAD_JOIN_SECONDS)
     )
