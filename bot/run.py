@@ -126,6 +126,8 @@ def _web(settings: Settings) -> AdapterFactory:
     def build(core: Core) -> PlatformAdapter:
         return WebAdapter(
             core.conversations,
+            core.runner,
+            inbox=core.inbox,
             host=settings.WEB_HOST,
             port=settings.WEB_PORT,
             secret=core.web_secret,
@@ -133,9 +135,7 @@ def _web(settings: Settings) -> AdapterFactory:
             max_text_chars=settings.MAX_MESSAGE_CHARS,
             access=access,
             limits=limits,
-            inbox=core.inbox,
             history=core.storage.history,
-            grace_seconds=settings.SHUTDOWN_GRACE_SECONDS,
             extra_routes=core.web_routes,
         )
 

@@ -59,13 +59,14 @@ async def serving(
     async with open_core(settings) as core:
         adapter = WebAdapter(
             core.conversations,
+            core.runner,
+            inbox=core.inbox,
             host="127.0.0.1",
             port=0,
             secret=SECRET,
             access=AccessSettings(token=token),
             media_dir=settings.media_dir,
             max_text_chars=settings.MAX_MESSAGE_CHARS,
-            inbox=core.inbox,
             history=core.storage.history,
         )
         core.deliveries["web"] = adapter.delivery
@@ -74,6 +75,7 @@ async def serving(
         try:
             yield f"http://127.0.0.1:{adapter.port}/"
         finally:
+            await core.runner.drain(0)  # as `avatarbot run` stops
             await adapter.stop()
 
 

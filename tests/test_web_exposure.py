@@ -53,7 +53,13 @@ async def web_for(tmp_path: Path, groq: FakeGroq, **settings: Any) -> AsyncItera
         try:
             yield adapter
         finally:
-            await adapter.stop()
+            await stop(adapter)
+
+
+async def stop(web: WebAdapter) -> None:
+    """Stop as `avatarbot run` does: the runner drains (with no grace here), then the adapter."""
+    await web.runner.drain(0)
+    await web.stop()
 
 
 async def handshake(web: WebAdapter, headers: dict[str, str]) -> int:
@@ -223,7 +229,7 @@ async def test_a_voice_message_cut_by_a_stop_is_answered_from_its_file_after_the
             await ws.send_json({"type": "audio", "turn": "v1", "mime": "audio/wav", "data": voice})
             assert (await ws.receive_json(timeout=5))["type"] == "transcript"
             await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
-            await web.stop()  # the turn is cancelled mid-answer: still unanswered
+            await stop(web)  # the turn is cancelled mid-answer: still unanswered
     groq.release()
     (recording,) = attachments.iterdir()
     if lost:

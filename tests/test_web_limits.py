@@ -55,6 +55,7 @@ async def web_for(tmp_path: Path, groq: FakeGroq, **settings: Any) -> AsyncItera
         try:
             yield adapter
         finally:
+            await core.runner.drain(0)  # as `avatarbot run` stops
             await adapter.stop()
 
 

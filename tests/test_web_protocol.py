@@ -134,6 +134,8 @@ async def web_chat(core: Core, token: str | None = None) -> AsyncIterator[WebAda
     """The adapter on a free port, registered with the core as `avatarbot run` does."""
     adapter = WebAdapter(
         core.conversations,
+        core.runner,
+        inbox=core.inbox,
         host="127.0.0.1",
         port=0,
         secret=SECRET,
@@ -148,7 +150,13 @@ async def web_chat(core: Core, token: str | None = None) -> AsyncIterator[WebAda
     try:
         yield adapter
     finally:
-        await adapter.stop()
+        await stop(adapter)
+
+
+async def stop(adapter: WebAdapter) -> None:
+    """Stop as `avatarbot run` does: the runner drains, then the adapter stops."""
+    await adapter.runner.drain(0)
+    await adapter.stop()
 
 
 @pytest.fixture
@@ -244,6 +252,70 @@ async def test_reset_forgets_the_conversation(browser: Browser, groq: FakeGroq) 
     await tab.ask("second question", "t2")
     roles = [m["role"] for m in groq.chat_bodies[-1]["messages"]]
     assert roles == ["system", "user"]
+
+
+async def test_a_reset_takes_effect_after_the_turns_sent_before_it(
+    browser: Browser, groq: FakeGroq
+) -> None:
+    gate = groq.hold(after_chunks=1)
+    tab, _ = await browser.open()
+    await tab.send({"type": "text", "turn": "t1", "text": "first question"})
+    await tab.send({"type": "reset", "turn": "r1"})
+    await tab.send({"type": "text", "turn": "t2", "text": "second question"})
+    await tab.ws.send_str("ping")  # read after the three: they are taken
+    got = await tab.until(lambda m: m.get("code") == "bad_frame")
+    got += await tab.until(lambda m: m["type"] == "delta")  # t1 is being answered
+    assert len(groq.chat_bodies) == 1  # t2 waits behind the reset, which waits behind t1
+    gate.set()
+    got += await tab.answer("t2")
+    ends = [
+        (m["turn"], m["type"]) for m in got if m["type"] == "final" or m.get("state") == "reset"
+    ]
+    assert ends == [("t1", "final"), ("r1", "status"), ("t2", "final")]
+    assert [m["role"] for m in groq.chat_bodies[1]["messages"]] == ["system", "user"]
+
+
+async def test_a_resent_voice_message_is_answered_once_and_leaves_no_recording(
+    browser: Browser, core: Core, groq: FakeGroq
+) -> None:
+    recordings = core.settings.media_dir / "inbox"
+    gate = groq.hold()
+    tab, _ = await browser.open()
+    frame = {"type": "audio", "turn": "v1", "mime": "audio/ogg"}
+    frame["data"] = base64.b64encode(VOICE).decode()
+    await tab.send(frame)
+    await tab.until(lambda m: m["type"] == "transcript")
+    await tab.send(frame)  # while it is answered (the page resends after a reconnect)
+    gate.set()
+    await tab.answer("v1")
+    await tab.until(lambda m: m.get("state") == "rendering")
+    async with asyncio.timeout(5):  # deleted once answered, right after the final text
+        while list(recordings.iterdir()):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    await tab.send(frame)  # once it is answered
+    await tab.ws.send_str("ping")
+    after = await tab.until(lambda m: m.get("code") == "bad_frame")
+    assert [m for m in after if m["turn"] == "v1" and m["type"] != "video"] == []
+    assert not list(recordings.iterdir())
+    assert len(groq.calls("/audio/transcriptions")) == len(groq.chat_bodies) == 1
+
+
+async def test_a_turn_that_cannot_be_recorded_gets_one_line_and_frees_its_audio(
+    browser: Browser, web: WebAdapter, core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def full(*_: object) -> set[str]:
+        raise OSError("disk full")
+
+    tab, _ = await browser.open()
+    with monkeypatch.context() as patch:
+        patch.setattr(core.inbox, "record_many", full)
+        frame = {"type": "audio", "turn": "v1", "mime": "audio/ogg"}
+        frame["data"] = base64.b64encode(VOICE * 4).decode()  # a large frame: audio held
+        await tab.send(frame)
+        error = await tab.receive()
+    assert (error["type"], error["turn"], error["code"]) == ("error", "v1", "failed")
+    assert web.chat.limiter.in_flight == 0 and web.chat.running == 0
+    assert (await tab.ask("still there?", "t1"))[-1]["type"] == "final"
 
 
 async def test_avatar_off_means_no_video_and_is_remembered(browser: Browser, did: FakeDID) -> None:
@@ -490,9 +562,9 @@ async def test_stop_closes_sockets_and_cancels_turns(
     tab, _ = await browser.open()
     await tab.send({"type": "text", "turn": "t1", "text": "hi"})
     await tab.until(lambda m: m["type"] == "delta")
-    assert web.chat.running == 1
-    await web.stop()
-    assert web.chat.running == 0
+    assert web.chat.running == web.runner.running == 1
+    await stop(web)
+    assert web.chat.running == web.runner.running == 0
     closing = await tab.ws.receive(timeout=5)
     while closing.type is aiohttp.WSMsgType.TEXT:
         closing = await tab.ws.receive(timeout=5)

@@ -15,15 +15,15 @@ from aiohttp import WSCloseCode, web
 
 from adapters.web import identity, protocol
 from adapters.web.access import Access, AccessSettings
-from adapters.web.chat import PLATFORM, WebChat, conversation_key
+from adapters.web.chat import WebChat
 from adapters.web.delivery import Socket, WebDelivery
 from adapters.web.identity import ConversationIds, derive, mac, tag
-from adapters.web.journal import Journal
 from adapters.web.limits import Limiter, WebLimits, client_scope
 from adapters.web.mailbox import Mailbox
+from adapters.web.platform import PLATFORM, conversation_key
 from core.conversation import Conversations
 from core.ports import HistoryStore, Inbox
-from core.storage.inbox import InboxAttachments
+from core.turns import TurnRunner
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -48,6 +48,7 @@ class WebAdapter:
     """Serves the web chat on `host:port`; `port` is the bound port once started.
 
     `secret` signs conversation ids and session cookies (WEB_SECRET, or the database's key).
+    Turns are recorded in `inbox` and answered by `runner`, the core's turn runner.
     """
 
     platform = PLATFORM
@@ -55,7 +56,9 @@ class WebAdapter:
     def __init__(
         self,
         conversations: Conversations,
+        runner: TurnRunner,
         *,
+        inbox: Inbox,
         host: str,
         port: int,
         secret: str,
@@ -63,9 +66,7 @@ class WebAdapter:
         max_text_chars: int,
         access: AccessSettings | None = None,
         limits: WebLimits | None = None,
-        inbox: Inbox | None = None,
         history: HistoryStore | None = None,
-        grace_seconds: float = 0.0,
         extra_routes: Sequence[tuple[str, str, Handler]] = (),
     ) -> None:
         self._conversations, self._history = conversations, history
@@ -74,15 +75,16 @@ class WebAdapter:
         self._client_key = derive(secret, "clients")
         self.access = Access(access or AccessSettings(), derive(secret, "sessions"))
         self.delivery = WebDelivery(Mailbox(media_dir), self.ids)
-        journal = None if inbox is None else Journal(inbox, InboxAttachments(media_dir))
+        self.runner = runner
         self.chat = WebChat(
             conversations,
+            runner,
             self.delivery,
+            media_dir=media_dir,
+            inbox=inbox,
             max_text_chars=max_text_chars,
-            journal=journal,
             limiter=Limiter(limits or WebLimits()),
         )
-        self._grace = grace_seconds
         self._extra_routes = extra_routes  # read at start: other adapters add theirs before
         self._runner: web.AppRunner | None = None
         self._sockets: set[web.WebSocketResponse] = set()
@@ -110,17 +112,19 @@ class WebAdapter:
         await web.TCPSite(self._runner, self._host, self.port).start()
         self.port = self._runner.addresses[0][1]
         log.info("web chat at %s", self.url)
-        if replayed := await self.chat.replay():
+        if replayed := await self.runner.replay(self.chat.platform):
             log.info("answering %d web message(s) left from the last run", replayed)
 
     async def take_over(self) -> int:
         """Answer the web messages a stopped replica left unanswered."""
-        return await self.chat.replay()
+        return await self.runner.replay(self.chat.platform)
 
     async def stop(self) -> None:
-        """Close every socket (going away), cancel the turns in progress, stop the server."""
+        """Close every socket (going away), take no more frames, stop the server.
+
+        The runner's drain ran before: what it left is answered after the next start.
+        """
         self._stopping = True
-        await self.chat.drain(self._grace)
         closing = [
             ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
             for ws in self._sockets

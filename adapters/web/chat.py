@@ -1,67 +1,62 @@
-"""Frames from a web socket become core turns, run as named tasks; events go to the conversation."""
+"""Frames from a web socket: admitted within the limits, then handed to the core's turn runner."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import Counter
-from collections.abc import Coroutine
-from contextlib import aclosing
-from typing import Any
+from pathlib import Path
 
 from aiohttp import WSMsgType
 
 from adapters.web import protocol
 from adapters.web.delivery import Socket, WebDelivery
 from adapters.web.identity import tag
-from adapters.web.journal import Journal, Recorded
 from adapters.web.limits import BUSY as AUDIO_BUSY
 from adapters.web.limits import Limiter, WebLimits
-from adapters.web.protocol import AudioFrame, AvatarFrame, ClientFrame, ProtocolError, TextFrame
+from adapters.web.platform import OOPS, WebPlatform, conversation_key, message_key
+from adapters.web.protocol import AudioFrame, AvatarFrame, ClientFrame, ProtocolError, ResetFrame
 from core.conversation import Conversations
-from core.types import (
-    ConversationKey,
-    Failure,
-    FinalText,
-    Notice,
-    TextDelta,
-    Transcript,
-)
+from core.ports import Inbox
+from core.turns import TurnRunner
 
 log = logging.getLogger(__name__)
 
-PLATFORM = "web"
 # Turns (and resets) of one conversation waiting or running at once; more are refused.
 MAX_PENDING = 8
 # Frames larger than this are parsed off the event loop (base64 audio runs to ~34 MB).
 _PARSE_IN_THREAD = 1024 * 1024
-OOPS = "Something went wrong on my side — please try again."
 BUSY = "One moment — I'm still answering your earlier messages."
 NO_AVATAR = "Avatar videos aren't set up on this server."
-LOST = "I restarted before I could answer your voice message — please send it again."
-
-
-def conversation_key(conversation: str) -> ConversationKey:
-    return ConversationKey(PLATFORM, conversation)
 
 
 class WebChat:
-    """Answers the web conversations; owns one named task per turn, cancelled by `aclose`."""
+    """Takes the web conversations' frames: turns go to the runner, resets in their place.
+
+    Counts what each conversation has waiting or running, and the audio bytes each turn holds
+    until the runner is done with it. Owns the reset tasks, cancelled by `aclose`.
+    """
 
     def __init__(
         self,
         conversations: Conversations,
+        runner: TurnRunner,
         delivery: WebDelivery,
         *,
+        media_dir: Path,
+        inbox: Inbox,
         max_text_chars: int,
-        journal: Journal | None = None,
         limiter: Limiter | None = None,
     ) -> None:
-        self._conversations, self._delivery, self._journal = conversations, delivery, journal
+        self._conversations, self._runner, self._delivery = conversations, runner, delivery
+        self.platform = WebPlatform(delivery, media_dir, inbox, on_finished=self._finished)
         self._max_text_chars = max_text_chars
         self.limiter = limiter or Limiter(WebLimits())
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._held: dict[str, tuple[str, int]] = {}  # message key → (conversation, audio bytes)
         self._pending: Counter[str] = Counter()
+        self._resets: set[asyncio.Task[None]] = set()
+        self._reset_ids = itertools.count()
         self._closed = False
 
     async def serve(self, socket: Socket) -> None:
@@ -86,6 +81,7 @@ class WebChat:
             finally:
                 del data
             await self._dispatch(socket, frame, held)
+            del frame  # a recording is in its file by now: not held while the socket idles
 
     def _admit(self, socket: Socket, data: bytes, *, text: bool) -> int | str:
         """The bytes to hold for the frame while it is answered, or the line refusing it."""
@@ -100,17 +96,16 @@ class WebChat:
         return self.limiter.admit_audio(socket.client, size) or size
 
     async def aclose(self) -> None:
-        """Cancel every turn in progress (a cancelled turn stores nothing); start no more."""
+        """Take no more frames; cancel the resets still waiting for their turn."""
         self._closed = True
-        tasks = list(self._tasks)
-        for task in tasks:
+        for task in self._resets:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._resets, return_exceptions=True)
 
     @property
     def running(self) -> int:
-        """How many turns are waiting or running."""
-        return len(self._tasks)
+        """How many turns and resets are waiting or running."""
+        return len(self._held)
 
     async def _parse(self, raw: bytes, *, text: bool) -> ClientFrame:
         if not text:
@@ -126,122 +121,74 @@ class WebChat:
         if isinstance(frame, AvatarFrame):
             self.limiter.release(held)
             await self._avatar(socket, frame)
-            return
-        if self._pending[conversation] >= MAX_PENDING:
+        elif self._pending[conversation] >= MAX_PENDING:
             self.limiter.release(held)
             await socket.send(protocol.error(frame.turn, BUSY, "busy"))
-            return
-        work: Coroutine[Any, Any, None]
-        if isinstance(frame, TextFrame | AudioFrame):
-            recorded = Recorded.of(conversation, frame, socket.user)
-            if not await self._record(socket, recorded):
-                self.limiter.release(held)
-                return
-            work = self._answer(recorded)
+        elif isinstance(frame, ResetFrame):
+            self.limiter.release(held)
+            self._reset(conversation, frame.turn)
         else:
-            self.limiter.release(held)
-            held = 0
-            work = self._reset(conversation_key(conversation), frame.turn)
-        self._spawn(work, conversation, frame.turn, held)
+            await self._accept(socket, frame, held)
 
-    async def _record(self, socket: Socket, recorded: Recorded) -> bool:
-        """Write the turn down before answering it; False for a repeat or when that failed."""
-        if self._journal is None:
-            return True
-        try:
-            # False: the page sent this turn before (it resends after a reconnect).
-            return await self._journal.record(recorded)
-        except Exception:
-            log.exception("recording web turn %s failed", recorded.turn_id)
-            await socket.send(protocol.error(recorded.turn_id, OOPS, "failed"))
-            return False
-
-    async def replay(self) -> int:
-        """Answer the messages recorded but not answered before the last stop."""
-        if self._journal is None:
-            return 0
-        entries = await self._journal.unanswered()
-        for recorded in entries:
-            work = self._lost(recorded) if recorded.lost else self._answer(recorded)
-            self._spawn(work, recorded.conversation, recorded.turn_id)
-        return len(entries)
-
-    async def drain(self, grace: float) -> None:
-        """Give the turns in progress `grace` seconds before `aclose` cancels them."""
-        if self._tasks and grace > 0:
-            await asyncio.wait(list(self._tasks), timeout=grace)
-
-    def _spawn(
-        self, work: Coroutine[Any, Any, None], conversation: str, turn: str, held: int = 0
+    async def _accept(
+        self, socket: Socket, frame: protocol.TextFrame | AudioFrame, held: int
     ) -> None:
-        if self._closed:
-            work.close()
+        """Record the turn through the runner, which answers it; a repeat is not answered twice."""
+        turn, key = frame.turn, message_key(socket.conversation, frame.turn)
+        if key in self._held:  # the page sent it again while it is still being answered
             self.limiter.release(held)
             return
-        # Tasks start in creation order and queue on the core's per-conversation lock in that
-        # order, so the turns of one conversation are answered in the order they were sent.
-        task = asyncio.create_task(work, name=f"web-turn-{tag(conversation)[1:]}-{turn}")
-        self._tasks.add(task)
+        self._hold(key, socket.conversation, held)
+        try:
+            payload = await self.platform.payload(socket.conversation, frame, socket.user)
+            if not await self._runner.accept(self.platform, key, payload):
+                self._finished(key)  # recorded before: the page resent it after a reconnect
+                await self.platform.repeated(key, payload)
+        except Exception:
+            log.exception("recording web turn %s failed", turn)
+            self._finished(key)
+            await socket.send(protocol.error(turn, OOPS, "failed"))
+
+    def _hold(self, key: str, conversation: str, held: int) -> None:
+        self._held[key] = (conversation, held)
         self._pending[conversation] += 1
 
+    def _finished(self, key: str) -> None:
+        """The runner is done with the turn (or never took it): its count and audio are free."""
+        conversation, held = self._held.pop(key, ("", 0))
+        if not conversation:
+            return  # replayed after a restart, or freed already
+        self.limiter.release(held)
+        self._pending[conversation] -= 1
+        if self._pending[conversation] <= 0:
+            del self._pending[conversation]
+
+    def _reset(self, conversation: str, turn: str) -> None:
+        if self._closed:
+            return
+        slot = f"reset-{next(self._reset_ids)}"  # no message key is like it
+        self._hold(slot, conversation, 0)
+        work = self._runner.in_order(
+            conversation_key(conversation), lambda: self._forget(conversation, turn)
+        )
+        task = asyncio.create_task(work, name=f"web-reset-{tag(conversation)[1:]}-{turn}")
+        self._resets.add(task)
+
         def done(finished: asyncio.Task[None]) -> None:
-            self._tasks.discard(finished)
-            self.limiter.release(held)  # the turn's audio is no longer held
-            self._pending[conversation] -= 1
-            if self._pending[conversation] <= 0:
-                del self._pending[conversation]
+            self._resets.discard(finished)
+            self._finished(slot)
 
         task.add_done_callback(done)
 
-    async def _answer(self, recorded: Recorded) -> None:
-        turn, turn_id = recorded.turn(conversation_key(recorded.conversation)), recorded.turn_id
-        conversation = recorded.conversation
+    async def _forget(self, conversation: str, turn: str) -> None:
+        """Reset the conversation, after the turns sent before the reset."""
         try:
-            async with aclosing(self._conversations.handle(turn)) as events:
-                async for event in events:
-                    if isinstance(event, Transcript):
-                        await self._send(conversation, protocol.transcript(turn_id, event.text))
-                    elif isinstance(event, TextDelta):
-                        await self._send(conversation, protocol.delta(turn_id, event.delta))
-                    elif isinstance(event, FinalText):
-                        await self._send(conversation, protocol.final(turn_id, event.text))
-                        await self._render(turn.key, event, turn_id, recorded.user)
-                    elif isinstance(event, Failure):
-                        message = protocol.error(turn_id, event.message, "failed")
-                        await self._send(conversation, message)
-            if self._journal is not None:
-                await self._journal.answered(recorded)
+            await self._conversations.reset(conversation_key(conversation))
         except Exception:
-            log.exception("web turn %s in web:%s failed", turn_id, tag(conversation))
-            await self._send(conversation, protocol.error(turn_id, OOPS, "failed"))
-
-    async def _lost(self, recorded: Recorded) -> None:
-        """A voice message whose recording is gone: say so, and let it go."""
-        await self._send(recorded.conversation, protocol.error(recorded.turn_id, LOST, "failed"))
-        if self._journal is not None:
-            await self._journal.answered(recorded)
-
-    async def _render(
-        self, key: ConversationKey, answer: FinalText, turn_id: str, user: str
-    ) -> None:
-        target = protocol.dump_target(turn_id)
-        # Video quotas count per client address where known: ids are free to get, IPs are not.
-        job = await self._conversations.render_avatar(
-            key, answer.text, target, user_id=user, language=answer.language
-        )
-        if isinstance(job, Notice):
-            await self._send(key.chat_id, protocol.error(turn_id, job.message, "video_refused"))
-        elif job is not None:
-            await self._send(key.chat_id, protocol.status(turn_id, "rendering", job=job.id))
-
-    async def _reset(self, key: ConversationKey, turn_id: str) -> None:
-        try:
-            await self._conversations.reset(key)
-        except Exception:
-            log.exception("web reset of web:%s failed", tag(key.chat_id))
-            await self._send(key.chat_id, protocol.error(turn_id, OOPS, "failed"))
+            log.exception("web reset of web:%s failed", tag(conversation))
+            await self._send(conversation, protocol.error(turn, OOPS, "failed"))
             return
-        await self._send(key.chat_id, protocol.status(turn_id, "reset"))
+        await self._send(conversation, protocol.status(turn, "reset"))
 
     async def _avatar(self, socket: Socket, frame: AvatarFrame) -> None:
         # The switch applies at once, also to an answer that is still streaming.

@@ -1,0 +1,169 @@
+"""The web chat on the core's turn runner: web turns as inbox payloads, and the view showing them.
+
+A voice message's bytes never go into the inbox row: they wait in an inbox attachment (a file)
+until the turn is answered, then are deleted, so the database never holds a recording. A row
+from before attachments may still carry its audio as base64; it is read as it is.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from adapters.web import protocol
+from adapters.web.delivery import WebDelivery
+from adapters.web.identity import tag
+from adapters.web.protocol import AudioFrame, TextFrame
+from core.ports import Inbox
+from core.storage.inbox import ATTACHMENTS, InboxAttachments
+from core.turns import Declined
+from core.types import Audio, AvatarJob, ConversationKey, InboxEntry, Turn
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "web"
+OOPS = "Something went wrong on my side — please try again."
+LOST = "I restarted before I could answer your voice message — please send it again."
+
+
+def conversation_key(conversation: str) -> ConversationKey:
+    return ConversationKey(PLATFORM, conversation)
+
+
+def message_key(conversation: str, turn: str) -> str:
+    """The inbox's key of a turn: neither part holds a "/"."""
+    return f"{conversation}/{turn}"
+
+
+def _parts(key: str) -> tuple[str, str]:
+    conversation, _, turn = key.partition("/")
+    return conversation, turn
+
+
+class WebView:
+    """Shows one turn in every open tab of its conversation."""
+
+    def __init__(self, delivery: WebDelivery, conversation: str, turn: str) -> None:
+        self._delivery, self._conversation, self._turn = delivery, conversation, turn
+        self._streamed = 0  # characters of the answer sent as deltas so far
+
+    async def transcript(self, text: str) -> None:
+        await self._send(protocol.transcript(self._turn, text))
+
+    async def partial(self, text: str) -> None:
+        # The protocol streams pieces to append: send what is new since the last update.
+        piece, self._streamed = text[self._streamed :], len(text)
+        await self._send(protocol.delta(self._turn, piece))
+
+    async def final(self, text: str) -> str:
+        await self._send(protocol.final(self._turn, text))
+        return protocol.dump_target(self._turn)
+
+    async def plain(self, text: str) -> str:
+        return await self.final(text)
+
+    async def failure(self, message: str) -> None:
+        await self._send(protocol.error(self._turn, message, "failed"))
+
+    async def notice(self, message: str) -> None:
+        await self._send(protocol.error(self._turn, message, "video_refused"))
+
+    async def rendering(self, job: AvatarJob) -> None:
+        await self._send(protocol.status(self._turn, "rendering", job=job.id))
+
+    async def _send(self, message: protocol.Message) -> None:
+        await self._delivery.broadcast(self._conversation, message)
+
+
+class WebPlatform:
+    """Web turns to inbox payloads and back; `finished` hears of each turn the runner is done with.
+
+    A payload is JSON: conversation, turn, user (the sender's address scope, for the quotas),
+    and the text, or the audio's MIME type and attachment name.
+    """
+
+    name = PLATFORM
+
+    def __init__(
+        self,
+        delivery: WebDelivery,
+        media_dir: Path,
+        inbox: Inbox,
+        on_finished: Callable[[str], None] = lambda key: None,
+    ) -> None:
+        self._delivery, self._inbox, self._on_finished = delivery, inbox, on_finished
+        self._attachments = InboxAttachments(media_dir)
+        self._attachments_dir = media_dir / ATTACHMENTS
+
+    async def payload(self, conversation: str, frame: TextFrame | AudioFrame, user: str) -> str:
+        """The inbox payload of a frame; a recording is written to its attachment first."""
+        data: dict[str, str] = {"conversation": conversation, "turn": frame.turn, "user": user}
+        if isinstance(frame, TextFrame):
+            return json.dumps(data | {"text": frame.text})
+        key = message_key(conversation, frame.turn)
+        name = await self._attachments.put(PLATFORM, key, frame.data)
+        return json.dumps(data | {"mime": frame.mime, "attachment": name})
+
+    async def repeated(self, key: str, payload: str) -> None:
+        """A turn recorded before came again: a recording of one answered already must go."""
+        name = _load(payload).get("attachment")
+        if name and await self._inbox.is_answered(PLATFORM, key):
+            await self._attachments.drop(name)
+
+    def key(self, entry: InboxEntry) -> ConversationKey:
+        return conversation_key(_parts(entry.message_key)[0])
+
+    def view(self, entry: InboxEntry) -> WebView:
+        return WebView(self._delivery, *_parts(entry.message_key))
+
+    async def turn(self, entry: InboxEntry) -> Turn:
+        """The core's turn; its user is the sender's address (the quotas count per address)."""
+        conversation, turn = _parts(entry.message_key)
+        data = _load(entry.payload)
+        if not data:
+            log.warning("web inbox entry %d is unreadable; declined", entry.id)
+            raise Declined(OOPS)
+        key, user = conversation_key(conversation), str(data.get("user") or conversation)
+        if "text" in data:
+            return Turn(key, user, text=str(data["text"]))
+        mime = str(data.get("mime") or "application/octet-stream")
+        audio = await self._audio(data)
+        if audio is None:
+            log.info("web turn %s in web:%s: its recording is gone", turn, tag(conversation))
+            raise Declined(LOST)
+        return Turn(key, user, audio=Audio(audio, mime, "voice"))
+
+    async def _audio(self, data: dict[str, Any]) -> bytes | None:
+        if "audio" not in data:
+            return await self._attachments.get(str(data.get("attachment") or ""))
+        try:  # a row from before attachments
+            return binascii.a2b_base64(str(data["audio"]), strict_mode=True)
+        except (binascii.Error, ValueError):
+            return None
+
+    def finished(self, entry: InboxEntry, answered: bool) -> None:
+        """Free what the turn held; once it is answered, its recording is deleted."""
+        self._on_finished(entry.message_key)
+        if answered:
+            name = str(_load(entry.payload).get("attachment") or "")
+            if InboxAttachments.name_is_ours(name):
+                self._drop(name)
+
+    def _drop(self, name: str) -> None:
+        # One unlink, here on the loop: a done hook cannot wait for a thread.
+        try:
+            (self._attachments_dir / name).unlink(missing_ok=True)
+        except OSError as exc:  # the retention task deletes it later
+            log.warning("could not delete the recording %s: %r", name, exc)
+
+
+def _load(payload: str) -> dict[str, Any]:
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
