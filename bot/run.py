@@ -90,6 +90,7 @@ def _discord(settings: Settings) -> AdapterFactory:
         use_discord(settings)
         return DiscordAdapter(
             core.conversations,
+            runner=core.runner,
             token=token,
             message_content=settings.DISCORD_MESSAGE_CONTENT,
             guild_ids=settings.DISCORD_GUILD_IDS,
@@ -98,8 +99,6 @@ def _discord(settings: Settings) -> AdapterFactory:
             voice_channel_ids=settings.DISCORD_VOICE_CHANNEL_IDS,
             allowed_guilds=settings.DISCORD_ALLOWED_GUILD_IDS,
             admins=settings.ADMIN_USER_IDS,
-            inbox=core.inbox,
-            grace_seconds=settings.SHUTDOWN_GRACE_SECONDS,
         )
 
     return build

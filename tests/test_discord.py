@@ -358,3 +358,57 @@ async def test_a_cut_talk_whose_token_ran_out_is_dropped_not_answered(
             await storage.close()
     assert groq.chat_bodies == []
     assert not [r for r in dc.requests if "/webhooks/" in r.path]  # the token is not used
+
+
+async def answered(settings: Any, key: str) -> None:
+    storage = await open_storage(settings.database_url)
+    try:
+        async with asyncio.timeout(5):
+            # The inbox has no change notification: poll it, within the deadline.
+            while not await storage.inbox.is_answered("discord", key):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+    finally:
+        await storage.close()
+
+
+async def test_an_audio_talk_cut_by_a_stop_is_asked_again_in_its_response(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord
+) -> None:
+    config = discord_settings(
+        tmp_path, groq, did, dc, DISCORD_GUILD_IDS=str(GUILD_ID), SHUTDOWN_GRACE_SECONDS=0
+    )
+    groq.hold()
+    async with running_bot(config):
+        await dc.wait_for(lambda: dc.connected and GUILD_ID in dc.commands)
+        audio = AttachmentSpec("question.ogg", VOICE, "audio/ogg")
+        pushed = await dc.push_interaction("talk", {"audio": audio})
+        await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
+    groq.release()
+
+    def edits() -> list[str]:
+        responses = dc.interaction_responses(pushed.id)
+        return [r.content or "" for r in responses if r.kind == "edit_original"]
+
+    async with running_bot(config):
+        await dc.wait_for(lambda: edits())
+        await answered(config, f"talk-{pushed.id}")
+    restarted = "⚠️ I was restarted before I could answer that — please send it again."
+    assert edits() == [restarted]  # the file's signed URL was not kept
+    assert len(groq.calls("/audio/transcriptions")) == 1 and did.talks == {}
+
+
+async def test_a_message_deleted_while_the_bot_was_down_is_not_answered(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord
+) -> None:
+    config = discord_settings(tmp_path, groq, did, dc, SHUTDOWN_GRACE_SECONDS=0)
+    groq.hold()
+    async with running_bot(config):
+        await dc.wait_for(lambda: dc.connected)
+        asked = await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} never mind")
+        await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
+    groq.release()
+    dc.fail_next("/channels/{channel_id}/messages/{message_id}", 404, method="GET", code=10008)
+    async with running_bot(config):
+        await answered(config, asked["id"])
+    assert dc.calls(f"/channels/{TEXT_CHANNEL_ID}/messages/{asked['id']}", "GET")
+    assert not dc.sent(TEXT_CHANNEL_ID, "message") and len(groq.chat_bodies) == 1

@@ -1,4 +1,4 @@
-"""The slash commands: /talk answered by the client, the others at once; all gated by guild."""
+"""The slash commands: /talk answered by the turn runner, the others at once; all gated by guild."""
 
 from __future__ import annotations
 
@@ -40,7 +40,6 @@ async def _respond(interaction: discord.Interaction, text: str, *, ephemeral: bo
 
 def add_commands(tree: app_commands.CommandTree[AvatarClient], handlers: DiscordHandlers) -> None:
     """/talk, /reset, /avatar, /stats and /help; every answer is sent with mentions off."""
-    client = tree.client
 
     @tree.command(name="talk", description="Talk to the avatar: text, or an audio file")
     @app_commands.describe(text="What to say", audio="A voice or audio file to answer")
@@ -49,7 +48,7 @@ def add_commands(tree: app_commands.CommandTree[AvatarClient], handlers: Discord
         text: str | None = None,
         audio: discord.Attachment | None = None,
     ) -> None:
-        await client.talk(interaction, text, audio)
+        await handlers.talk(interaction, text, audio)
 
     @tree.command(name="reset", description="Forget this conversation")
     async def reset(interaction: discord.Interaction) -> None:

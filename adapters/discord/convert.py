@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
+import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import discord
 
@@ -42,6 +45,71 @@ class Target:
     def load(cls, raw: str) -> Target:
         """Read back what `dump` wrote."""
         return cls(**json.loads(raw))
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedTalk:
+    """A /talk as the inbox keeps it: enough to answer it after a restart."""
+
+    key: ConversationKey
+    user_id: str
+    text: str | None  # None for an audio file, whose signed URL is not kept
+    target: Target  # its interaction webhook, and until when the token lives
+
+    @classmethod
+    def load(cls, talk: dict[str, Any]) -> RecordedTalk:
+        """Read the "talk" object of an inbox payload."""
+        key = ConversationKey(PLATFORM, talk["chat_id"], talk["thread_id"])
+        return cls(key, talk["user_id"], talk["text"], Target(**talk["target"]))
+
+    def expired(self, margin: float) -> bool:
+        """Whether the interaction's token is over, or within `margin` seconds of its end."""
+        return time.time() > (self.target.expires_at or 0) - margin
+
+
+def message_payload(message: discord.Message) -> str:
+    """The inbox payload of a message: where to fetch it again, and its conversation."""
+    key = conversation_key(message.channel)
+    ids = {"channel_id": message.channel.id, "message_id": message.id}
+    return json.dumps(ids | {"chat_id": key.chat_id, "thread_id": key.thread_id})
+
+
+def talk_payload(interaction: discord.Interaction, text: str | None) -> str:
+    """The inbox payload of a /talk: its conversation, its text and its interaction webhook."""
+    key = conversation_key(interaction.channel)
+    talk = {
+        "chat_id": key.chat_id,
+        "thread_id": key.thread_id,
+        "user_id": str(interaction.user.id),
+        "text": text,
+        "target": asdict(interaction_target(interaction, 0)),
+    }
+    return json.dumps({"talk": talk})
+
+
+def payload_key(payload: dict[str, Any]) -> ConversationKey:
+    """The conversation of an inbox payload (one recorded without it: its channel's)."""
+    where = payload.get("talk", payload)
+    chat_id = where.get("chat_id", str(payload.get("channel_id", "")))
+    return ConversationKey(PLATFORM, chat_id, where.get("thread_id", ""))
+
+
+def interaction_target(interaction: discord.Interaction, answer_id: int) -> Target:
+    """Where a /talk's answer went: its message, and the webhook while the token lives."""
+    expires = interaction.created_at + dt.timedelta(minutes=15)
+    return Target(
+        channel_id=interaction.channel_id or 0,
+        message_id=answer_id,
+        filesize_limit=interaction.filesize_limit,
+        application_id=interaction.application_id,
+        token=interaction.token,
+        expires_at=expires.timestamp(),
+    )
+
+
+def message_target(message: discord.Message, answer_id: int) -> Target:
+    """Where a message's answer went, and the upload limit there."""
+    return Target(message.channel.id, answer_id, filesize_limit(message.channel))
 
 
 def conversation_key(channel: object) -> ConversationKey:

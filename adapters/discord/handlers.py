@@ -1,46 +1,23 @@
-"""What the bot does with messages and slash commands on Discord."""
+"""Messages and /talk on Discord: what is addressed to the bot, recorded for the turn runner."""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
-from contextlib import aclosing
-from dataclasses import dataclass, replace
 from functools import partial
 
 import discord
 
 from adapters.discord.convert import (
-    AUDIO_LIMIT,
     SAFE_MENTIONS,
-    Target,
     audio_attachment,
-    can_attach,
-    conversation_key,
-    filesize_limit,
+    message_payload,
     strip_mentions,
+    talk_payload,
 )
-from adapters.discord.delivery import NO_ATTACH, ChannelNotices
-from adapters.discord.stream import (
-    AnswerStream,
-    InteractionSurface,
-    MessageSurface,
-    Surface,
-    WebhookSurface,
-)
-from core.conversation import Conversations, KeyedLocks
-from core.groq.audio import MAX_AUDIO_SECONDS, TOO_LONG
-from core.types import (
-    Audio,
-    ConversationKey,
-    Failure,
-    FinalText,
-    Notice,
-    TextDelta,
-    Transcript,
-    Turn,
-)
+from adapters.discord.platform import DiscordPlatform, LiveTalk
+from core.conversation import Conversations
+from core.turns import TurnRunner
+from core.types import ConversationKey
 
 log = logging.getLogger(__name__)
 
@@ -49,52 +26,33 @@ HELP = (
     "a DM — voice messages work too. I answer in text right away, then with a short video.\n"
     "`/reset` forgets this conversation · `/avatar on|off` switches videos here."
 )
-TOO_BIG = "That audio file is too large for me (25 MB at most)."
 NOTHING_SAID = "Send me a message or a voice message and I'll answer."
-OOPS = "Something went wrong on my side — please try again."
-RESTARTED = "I was restarted before I could answer that — please send it again."
+NOT_AUDIO = "I understand text and voice messages (and audio files)."
 UNHEARD = (
     "I can't read replies that don't ping me here: turn the reply's @ ping on, "
     "mention me (@{name} …) or use `/talk`."
 )
 
-TargetFor = Callable[[int], Target]
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedTalk:
-    """A /talk as the inbox keeps it: enough to answer it after a restart."""
-
-    key: ConversationKey
-    user_id: str
-    text: str | None  # None for an audio file, which is not kept
-    target: Target  # its interaction webhook, and until when the token lives
-
-
-class Declined(Exception):
-    """The message cannot be answered; the text says why, in one line."""
-
 
 class DiscordHandlers:
-    """Turns Discord messages and interactions into core turns and shows the answers."""
+    """Decides what is addressed to the bot and hands it to the turn runner, recorded first."""
 
     def __init__(
         self,
         conversations: Conversations,
+        runner: TurnRunner,
+        platform: DiscordPlatform,
         voice_channels: set[int],
         *,
         allowed_guilds: set[int] | None = None,
         admins: set[str] | None = None,
         reads_content: bool = False,
-        no_attach: ChannelNotices | None = None,
     ) -> None:
-        self.conversations = conversations
+        self.conversations, self._runner, self._platform = conversations, runner, platform
         self._voice_channels = voice_channels
         self._reads_content = reads_content  # the Message Content intent
-        self._no_attach = no_attach or ChannelNotices()
         self._allowed_guilds = allowed_guilds or set()
         self.admins = admins or set()
-        self._locks = KeyedLocks()
 
     def allowed_here(self, guild_id: int | None) -> bool:
         """DISCORD_ALLOWED_GUILD_IDS: empty allows everyone; a list also shuts DMs out."""
@@ -121,37 +79,18 @@ class DiscordHandlers:
         )
 
     async def on_message(self, message: discord.Message, me: discord.ClientUser) -> None:
-        """Answer a message addressed to the bot."""
+        """Record a message addressed to the bot for its answer; one with nothing to answer
+        is told at once what the bot can read."""
         if not self.addressed(message, me):
             return
-        text = strip_mentions(message.content, me.id) or None
-        attachment = audio_attachment(message.attachments)
-        if text is None and attachment is None:
-            if self._unheard(message, me):
-                await self._say(message, UNHEARD.format(name=me.display_name))
-            elif message.attachments:
-                await self._say(message, "I understand text and voice messages (and audio files).")
-            elif not message.flags.voice:  # a voice message without its file: not for us to read
-                await self._say(message, NOTHING_SAID)
-            return
-        key = conversation_key(message.channel)
-        async with self._locks.hold(key):
-            try:
-                async with message.channel.typing():
-                    audio = await self._download(attachment) if attachment else None
-                    turn = Turn(
-                        key, str(message.author.id), text=None if audio else text, audio=audio
-                    )
-                    stream = AnswerStream(MessageSurface(message))
-                    target = partial(self._target, message)
-                    await self.answer(turn, stream, target, can_attach=can_attach(message))
-            except Declined as reason:
-                await self._say(message, str(reason))
-            except discord.HTTPException as error:
-                log.warning("Discord refused our answer in %s: %s %s", key, error.code, error.text)
-            except Exception:
-                log.exception("answering in %s failed", key)
-                await self._say(message, OOPS)
+        if strip_mentions(message.content, me.id) or audio_attachment(message.attachments):
+            await self._accept(str(message.id), message, message_payload(message))
+        elif self._unheard(message, me):
+            await self._say(message, UNHEARD.format(name=me.display_name))
+        elif message.attachments:
+            await self._say(message, NOT_AUDIO)
+        elif not message.flags.voice:  # a voice message without its file: not for us to read
+            await self._say(message, NOTHING_SAID)
 
     async def talk(
         self,
@@ -159,130 +98,27 @@ class DiscordHandlers:
         text: str | None,
         audio: discord.Attachment | None,
     ) -> None:
-        """/talk, deferred by the client: answered by editing the original response."""
+        """/talk: deferred at once (Discord's 3-second rule), then recorded and answered.
 
-        async def turn(key: ConversationKey) -> Turn:
-            if text is None and audio is None:
-                raise Declined("Give me some `text` or an `audio` file to answer.")
-            if audio is not None and audio_attachment([audio]) is None:
-                raise Declined("That attachment isn't audio — send a voice or audio file.")
-            sound = await self._download(audio) if audio else None
-            return Turn(key, str(interaction.user.id), text=None if sound else text, audio=sound)
-
-        await self._talk(
-            conversation_key(interaction.channel),
-            InteractionSurface(interaction),
-            turn,
-            lambda answer_id: self.interaction_target(interaction, answer_id),
-            can_attach=interaction.app_permissions.attach_files,
-        )
-
-    async def talk_again(self, webhook: discord.Webhook, talk: RecordedTalk) -> None:
-        """A /talk cut by a stop, answered through its webhook while the token lives."""
-
-        async def turn(key: ConversationKey) -> Turn:
-            if talk.text is None:  # the audio's signed URL is not kept
-                raise Declined(RESTARTED)
-            return Turn(key, talk.user_id, text=talk.text)
-
-        await self._talk(
-            talk.key,
-            WebhookSurface(webhook),
-            turn,
-            lambda answer_id: replace(talk.target, message_id=answer_id),
-        )
-
-    async def _talk(
-        self,
-        key: ConversationKey,
-        surface: Surface,
-        turn: Callable[[ConversationKey], Awaitable[Turn]],
-        target: TargetFor,
-        *,
-        can_attach: bool = True,
-    ) -> None:
-        async with self._locks.hold(key):
-            stream = AnswerStream(surface)
-            try:
-                await self.answer(await turn(key), stream, target, can_attach=can_attach)
-            except Declined as reason:
-                await stream.fail(str(reason))
-            except discord.HTTPException as error:
-                log.warning("Discord refused our /talk answer: %s %s", error.code, error.text)
-            except Exception:
-                log.exception("/talk in %s failed", key)
-                await stream.fail(OOPS)
-
-    async def answer(
-        self, turn: Turn, stream: AnswerStream, target: TargetFor, *, can_attach: bool = True
-    ) -> None:
-        """Stream the core's events to Discord, then ask for the avatar video.
-
-        `can_attach`: the bot may upload files there; if not, no video is rendered for nothing.
+        A stop before the answer leaves it in the inbox: the next start answers it in the same
+        response while the interaction's 15-minute token lives.
         """
-        async with aclosing(self.conversations.handle(turn)) as events:
-            async for event in events:
-                if isinstance(event, Transcript):
-                    stream.transcript = event.text
-                elif isinstance(event, TextDelta):
-                    await stream.update(event.text)
-                elif isinstance(event, FinalText):
-                    where = target(await stream.finish(event.text))
-                    if can_attach:
-                        await self._render(turn, event, where, stream)
-                    elif await self._wants_video(turn.key) and self._no_attach.due(
-                        where.channel_id
-                    ):
-                        await stream.note(NO_ATTACH)
-                elif isinstance(event, Failure):
-                    await stream.fail(event.message)
-
-    async def _render(
-        self, turn: Turn, answer: FinalText, where: Target, stream: AnswerStream
-    ) -> None:
-        job = await self.conversations.render_avatar(
-            turn.key, answer.text, where.dump(), turn.user_id, answer.language
-        )
-        if isinstance(job, Notice):
-            await stream.note(f"🎬 {job.message}")
-
-    async def _wants_video(self, key: ConversationKey) -> bool:
-        conversations = self.conversations
-        return conversations.avatar_available and await conversations.avatar_enabled(key)
+        await interaction.response.defer(thinking=True)
+        recorded = talk_payload(interaction, None if audio is not None else text)
+        await self._accept(f"talk-{interaction.id}", LiveTalk(interaction, text, audio), recorded)
 
     async def reset(self, key: ConversationKey) -> None:
-        """Forget the conversation, after any turn in progress."""
-        async with self._locks.hold(key):
-            await self.conversations.reset(key)
+        """Forget the conversation, after the messages accepted before."""
+        await self._runner.in_order(key, partial(self.conversations.reset, key))
 
-    async def _download(self, attachment: discord.Attachment) -> Audio:
-        # Attachment URLs are signed and expire: check the size first, then download at once.
-        if attachment.size > AUDIO_LIMIT:
-            raise Declined(TOO_BIG)
-        if (attachment.duration or 0) > MAX_AUDIO_SECONDS:
-            raise Declined(TOO_LONG)
+    async def _accept(self, key: str, live: discord.Message | LiveTalk, payload: str) -> None:
+        self._platform.hold(key, live)
+        new = False
         try:
-            data = await attachment.read()
-        except discord.HTTPException as error:
-            raise Declined("I couldn't download that file — please send it again.") from error
-        mime = (attachment.content_type or "application/octet-stream").split(";")[0]
-        return Audio(data, mime, attachment.filename)
-
-    @staticmethod
-    def _target(message: discord.Message, answer_id: int) -> Target:
-        return Target(message.channel.id, answer_id, filesize_limit(message.channel))
-
-    @staticmethod
-    def interaction_target(interaction: discord.Interaction, answer_id: int) -> Target:
-        expires = interaction.created_at + dt.timedelta(minutes=15)
-        return Target(
-            channel_id=interaction.channel_id or 0,
-            message_id=answer_id,
-            filesize_limit=interaction.filesize_limit,
-            application_id=interaction.application_id,
-            token=interaction.token,
-            expires_at=expires.timestamp(),
-        )
+            new = await self._runner.accept(self._platform, key, payload)
+        finally:
+            if not new:  # recorded before (a gateway replay after a resume), or not at all
+                self._platform.let_go(key)
 
     @staticmethod
     async def _say(message: discord.Message, text: str) -> None:

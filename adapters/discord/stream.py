@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import discord
 
-from adapters.discord.convert import MESSAGE_LIMIT, SAFE_MENTIONS
+from adapters.discord.convert import MESSAGE_LIMIT, SAFE_MENTIONS, Target
+from adapters.discord.delivery import NO_ATTACH, ChannelNotices
 from core import text as limits
+from core.turns import NO_VIDEO, NoVideo
+from core.types import AvatarJob
+
+log = logging.getLogger(__name__)
 
 
 class MessageSurface:
@@ -34,36 +42,15 @@ class MessageSurface:
         return sent.id
 
 
-class InteractionSurface:
-    """Answers a deferred slash command: edits its original response, follow-ups for the rest."""
-
-    def __init__(self, interaction: discord.Interaction) -> None:
-        self._interaction = interaction
-
-    async def show(self, text: str) -> int:
-        """Edit the deferred response; return its message id."""
-        message = await self._interaction.edit_original_response(
-            content=text, allowed_mentions=SAFE_MENTIONS
-        )
-        return message.id
-
-    async def more(self, text: str) -> int:
-        """Send a further part as a follow-up."""
-        sent = await self._interaction.followup.send(
-            text, allowed_mentions=SAFE_MENTIONS, wait=True
-        )
-        return sent.id
-
-
 # Discord's name for an interaction's original response; discord.py puts it in the route as given.
 _ORIGINAL: Any = "@original"
 
 
 class WebhookSurface:
-    """Answers a deferred slash command through its webhook, which outlives a restart.
+    """Answers a deferred slash command: edits its original response, follow-ups for the rest.
 
-    The interaction's token stays valid for 15 minutes: a `/talk` cut by a stop is answered
-    after the next start in the same original response.
+    The interaction's webhook outlives a restart: its token stays valid for 15 minutes, so a
+    `/talk` cut by a stop is answered after the next start in the same original response.
     """
 
     def __init__(self, webhook: discord.Webhook) -> None:
@@ -82,43 +69,94 @@ class WebhookSurface:
         return sent.id
 
 
-Surface = MessageSurface | InteractionSurface | WebhookSurface
+Surface = MessageSurface | WebhookSurface
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where one turn is answered: its surface, the video's target, whether files may go there."""
+
+    surface: Surface
+    target: Callable[[int], Target]  # given the id of the answer's last message
+    can_attach: bool = True
 
 
 class AnswerStream:
-    """Streams an answer by editing one message at most once per `interval`, then finishes it."""
+    """The turn runner's view of one Discord turn: one message edited as the answer streams
+    (at most once per `interval`), then finished in parts of at most 2000 characters.
 
-    def __init__(self, surface: Surface, interval: float = 1.0) -> None:
-        self._surface, self._interval = surface, interval
-        self._last_shown = float("-inf")
-        self.transcript: str | None = None
+    The place is found on first use: a message replayed after a restart is fetched again.
+    """
 
-    async def update(self, text: str) -> None:
+    def __init__(
+        self,
+        place: Callable[[], Awaitable[Place]],
+        wants_video: Callable[[], Awaitable[bool]],
+        no_attach: ChannelNotices,
+        interval: float = 1.0,
+    ) -> None:
+        self._find, self._wants_video, self._no_attach = place, wants_video, no_attach
+        self._place: Place | None = None
+        self._interval, self._last_shown = interval, float("-inf")
+        self._transcript: str | None = None
+
+    async def transcript(self, text: str) -> None:
+        """Shown as the answer's header."""
+        self._transcript = text
+
+    async def partial(self, text: str) -> None:
         """Show the answer so far, unless the last edit was less than `interval` ago."""
         now = asyncio.get_running_loop().time()
-        if now - self._last_shown < self._interval:
-            return
-        self._last_shown = now
-        await self._surface.show(limits.truncate(self._header() + text, MESSAGE_LIMIT))
+        if now - self._last_shown >= self._interval:
+            self._last_shown = now
+            shown = limits.truncate(self._header() + text, MESSAGE_LIMIT)
+            await (await self._where()).surface.show(shown)
 
-    async def finish(self, answer: str) -> int:
-        """Show the whole answer in parts of at most 2000 characters; return the last id."""
-        header = self._header()
-        parts = limits.split(answer, MESSAGE_LIMIT - len(header))
-        message_id = await self._surface.show(header + parts[0])
+    async def final(self, text: str) -> str | NoVideo:
+        """Show the whole answer in parts; return the video's target."""
+        place, header = await self._where(), self._header()
+        parts = limits.split(text, MESSAGE_LIMIT - len(header))
+        message_id = await place.surface.show(header + parts[0])
         for part in parts[1:]:
-            message_id = await self._surface.more(part)
-        return message_id
+            message_id = await place.surface.more(part)
+        return await self._video_to(place, message_id)
 
-    async def note(self, text: str) -> None:
-        """Send a short extra line after the answer."""
-        await self._surface.more(text)
+    async def plain(self, text: str) -> str | NoVideo:
+        """Send the whole answer as new messages, no edits."""
+        place, message_id = await self._where(), 0
+        for part in limits.split(self._header() + text, MESSAGE_LIMIT):
+            message_id = await place.surface.more(part)
+        return await self._video_to(place, message_id)
 
-    async def fail(self, message: str) -> None:
-        """Say in one line what went wrong."""
-        await self._surface.show(self._header() + f"⚠️ {message}")
+    async def failure(self, message: str) -> None:
+        """Say in one line what went wrong, in place of the answer."""
+        await (await self._where()).surface.show(self._header() + f"⚠️ {message}")
+
+    async def notice(self, message: str) -> None:
+        """Why no video comes, after the answer."""
+        await (await self._where()).surface.more(f"🎬 {message}")
+
+    async def rendering(self, job: AvatarJob) -> None:
+        """Nothing to say: the video follows the answer when it is ready."""
+
+    async def _where(self) -> Place:
+        if self._place is None:
+            self._place = await self._find()
+        return self._place
+
+    async def _video_to(self, place: Place, answer_id: int) -> str | NoVideo:
+        """The video's target; NO_VIDEO where the bot may not upload (said once an hour)."""
+        target = place.target(answer_id)
+        if place.can_attach:
+            return target.dump()
+        try:  # the answer is shown: nothing here may fail it
+            if await self._wants_video() and self._no_attach.due(target.channel_id):
+                await place.surface.more(NO_ATTACH)
+        except Exception as error:
+            log.info("could not say why no video comes in %s: %r", target.channel_id, error)
+        return NO_VIDEO
 
     def _header(self) -> str:
-        if not self.transcript:
+        if not self._transcript:
             return ""
-        return f"🎤 *{discord.utils.escape_markdown(self.transcript)}*\n\n"
+        return f"🎤 *{discord.utils.escape_markdown(self._transcript)}*\n\n"

@@ -1,0 +1,206 @@
+"""Discord as the turn runner sees it: inbox payloads back to turns, and where to answer them."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
+
+import aiohttp
+import discord
+
+from adapters.discord.convert import (
+    AUDIO_LIMIT,
+    PLATFORM,
+    RecordedTalk,
+    audio_attachment,
+    can_attach,
+    conversation_key,
+    interaction_target,
+    message_target,
+    payload_key,
+    strip_mentions,
+)
+from adapters.discord.delivery import TOKEN_MARGIN, ChannelNotices
+from adapters.discord.stream import (
+    AnswerStream,
+    MessageSurface,
+    Place,
+    WebhookSurface,
+)
+from core.conversation import Conversations
+from core.groq.audio import MAX_AUDIO_SECONDS, TOO_LONG
+from core.turns import Declined
+from core.types import Audio, ConversationKey, InboxEntry, Turn
+
+log = logging.getLogger(__name__)
+
+TOO_BIG = "That audio file is too large for me (25 MB at most)."
+RESTARTED = "I was restarted before I could answer that — please send it again."
+
+Client = Callable[[], discord.Client]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveTalk:
+    """A /talk as it arrived: its interaction, and the audio file whose URL is not recorded."""
+
+    interaction: discord.Interaction
+    text: str | None
+    audio: discord.Attachment | None
+
+
+class DiscordPlatform:
+    """Turns recorded messages and /talk commands into turns and views for the turn runner.
+
+    What arrives live is held in memory until it is answered; after a restart a message is
+    fetched again, and a /talk answered through its webhook while its 15-minute token lives.
+    """
+
+    name = PLATFORM
+
+    def __init__(self, client: Client, conversations: Conversations, no_attach: ChannelNotices):
+        self._client, self._conversations, self._no_attach = client, conversations, no_attach
+        self._live: dict[str, discord.Message | LiveTalk] = {}
+        self._asked: dict[str, _AskedMessage | _AskedTalk] = {}  # decoded once for turn and view
+
+    def hold(self, message_key: str, live: discord.Message | LiveTalk) -> None:
+        """Keep what arrived for its turn (until `finished`), so that it is not fetched again."""
+        self._live[message_key] = live
+
+    def let_go(self, message_key: str) -> None:
+        """Forget what arrived (it was recorded before, or not at all)."""
+        self._live.pop(message_key, None)
+
+    def key(self, entry: InboxEntry) -> ConversationKey:
+        """The channel, DM or thread of the entry."""
+        return payload_key(json.loads(entry.payload))
+
+    def view(self, entry: InboxEntry) -> AnswerStream:
+        """An AnswerStream on the entry's reply, or on its interaction's original response."""
+        wants_video = partial(self._conversations.avatar_enabled, self.key(entry))
+        return AnswerStream(self._decoded(entry).place, wants_video, self._no_attach)
+
+    async def turn(self, entry: InboxEntry) -> Turn | None:
+        """The entry's text or downloaded audio; Declined with the line that says why not, None
+        for nothing to say (a message deleted since, a token that ran out, no right to post)."""
+        return await self._decoded(entry).turn()
+
+    def finished(self, entry: InboxEntry, answered: bool) -> None:
+        """Forget what arrived: answered, or left in the inbox for the next start."""
+        self._asked.pop(entry.message_key, None)
+        self._live.pop(entry.message_key, None)
+
+    def _decoded(self, entry: InboxEntry) -> _AskedMessage | _AskedTalk:
+        key = entry.message_key
+        if (asked := self._asked.get(key)) is None:
+            ids, live = json.loads(entry.payload), self._live.pop(key, None)
+            if "talk" in ids:
+                talk = live if isinstance(live, LiveTalk) else None
+                asked = _AskedTalk(self._client, key, RecordedTalk.load(ids["talk"]), talk)
+            else:
+                message = live if isinstance(live, discord.Message) else None
+                asked = _AskedMessage(self._client, key, ids, message)
+            self._asked[key] = asked
+        return asked
+
+
+class _AskedMessage:
+    """A message addressed to the bot, answered by a reply."""
+
+    def __init__(self, client: Client, key: str, ids: dict[str, int], live: discord.Message | None):
+        self._client, self._key, self._ids = client, key, ids
+        self._message, self._fetched = live, live is not None
+
+    async def place(self) -> Place:
+        if (message := await self._get()) is None:
+            raise LookupError(f"message {self._key} is gone")
+        return Place(MessageSurface(message), partial(message_target, message), can_attach(message))
+
+    async def turn(self) -> Turn | None:
+        if (message := await self._get()) is None:
+            return None
+        key = conversation_key(message.channel)
+        try:
+            await message.channel.typing()  # once: it lasts until the reply, or 10 s
+        except discord.Forbidden as error:  # it may not post here at all: say nothing
+            log.warning("Discord refused our answer in %s: %s %s", key, error.code, error.text)
+            return None
+        except discord.HTTPException as error:
+            log.info("typing in %s failed: %s", key, error.code)
+        me = self._client().user
+        text = strip_mentions(message.content, me.id if me else 0) or None
+        attachment = audio_attachment(message.attachments)
+        audio = await download(attachment) if attachment else None
+        return Turn(key, str(message.author.id), text=None if audio else text, audio=audio)
+
+    async def _get(self) -> discord.Message | None:
+        if not self._fetched:
+            self._fetched = True
+            client = self._client()
+            try:
+                channel = client.get_channel(self._ids["channel_id"]) or await client.fetch_channel(
+                    self._ids["channel_id"]
+                )
+                assert isinstance(channel, discord.abc.Messageable)
+                self._message = await channel.fetch_message(self._ids["message_id"])
+            except discord.HTTPException as error:
+                log.info("message %s is gone (%s); not answering it", self._key, error)
+        return self._message
+
+
+class _AskedTalk:
+    """A /talk, answered in its original response: live, or through its webhook after a stop."""
+
+    def __init__(self, client: Client, key: str, recorded: RecordedTalk, live: LiveTalk | None):
+        self._client, self._key, self._recorded, self._live = client, key, recorded, live
+
+    async def place(self) -> Place:
+        if (live := self._live) is not None:
+            interaction = live.interaction
+            return Place(
+                WebhookSurface(interaction.followup),
+                partial(interaction_target, interaction),
+                interaction.app_permissions.attach_files,
+            )
+        target = self._recorded.target
+        webhook = discord.Webhook.partial(
+            target.application_id or 0, target.token or "", client=self._client()
+        )
+        return Place(
+            WebhookSurface(webhook), lambda answer_id: replace(target, message_id=answer_id)
+        )
+
+    async def turn(self) -> Turn | None:
+        recorded = self._recorded
+        if (live := self._live) is not None:
+            if live.text is None and live.audio is None:
+                raise Declined("Give me some `text` or an `audio` file to answer.")
+            if live.audio is not None and audio_attachment([live.audio]) is None:
+                raise Declined("That attachment isn't audio — send a voice or audio file.")
+            sound = await download(live.audio) if live.audio else None
+            return Turn(
+                recorded.key, recorded.user_id, text=None if sound else live.text, audio=sound
+            )
+        if recorded.expired(TOKEN_MARGIN):
+            log.info("%s: its interaction token ran out while the bot was down", self._key)
+            return None
+        if recorded.text is None:  # the audio's signed URL is not kept
+            raise Declined(RESTARTED)
+        return Turn(recorded.key, recorded.user_id, text=recorded.text)
+
+
+async def download(attachment: discord.Attachment) -> Audio:
+    """Check the size and length first, then download at once (attachment URLs expire)."""
+    if attachment.size > AUDIO_LIMIT:
+        raise Declined(TOO_BIG)
+    if (attachment.duration or 0) > MAX_AUDIO_SECONDS:
+        raise Declined(TOO_LONG)
+    try:
+        data = await attachment.read()
+    except (discord.HTTPException, aiohttp.ClientError) as error:
+        raise Declined("I couldn't download that file — please send it again.") from error
+    mime = (attachment.content_type or "application/octet-stream").split(";")[0]
+    return Audio(data, mime, attachment.filename)
