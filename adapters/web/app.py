@@ -130,7 +130,6 @@ class WebAdapter:
             for ws in self._sockets
         ]
         await asyncio.gather(*closing, return_exceptions=True)
-        await self.chat.aclose()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

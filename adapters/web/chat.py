@@ -1,9 +1,11 @@
-"""Frames from a web socket: admitted within the limits, then handed to the core's turn runner."""
+"""Frames from a web socket: admitted within the limits, then handed to the core's turn runner.
+
+Turns and resets go through the inbox, so the runner keeps them in the order they were sent.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from collections import Counter
 from pathlib import Path
@@ -15,8 +17,8 @@ from adapters.web.delivery import Socket, WebDelivery
 from adapters.web.identity import tag
 from adapters.web.limits import BUSY as AUDIO_BUSY
 from adapters.web.limits import Limiter, WebLimits
-from adapters.web.platform import OOPS, WebPlatform, conversation_key, message_key
-from adapters.web.protocol import AudioFrame, AvatarFrame, ClientFrame, ProtocolError, ResetFrame
+from adapters.web.platform import OOPS, Entered, WebPlatform, conversation_key, message_key
+from adapters.web.protocol import AvatarFrame, ClientFrame, ProtocolError
 from core.conversation import Conversations
 from core.ports import Inbox
 from core.turns import TurnRunner
@@ -32,10 +34,10 @@ NO_AVATAR = "Avatar videos aren't set up on this server."
 
 
 class WebChat:
-    """Takes the web conversations' frames: turns go to the runner, resets in their place.
+    """Takes the web conversations' frames: turns and resets go to the runner, switches apply.
 
     Counts what each conversation has waiting or running, and the audio bytes each turn holds
-    until the runner is done with it. Owns the reset tasks, cancelled by `aclose`.
+    until the runner is done with it.
     """
 
     def __init__(
@@ -50,14 +52,13 @@ class WebChat:
         limiter: Limiter | None = None,
     ) -> None:
         self._conversations, self._runner, self._delivery = conversations, runner, delivery
-        self.platform = WebPlatform(delivery, media_dir, inbox, on_finished=self._finished)
+        self.platform = WebPlatform(
+            conversations, delivery, media_dir, inbox, on_finished=self._finished
+        )
         self._max_text_chars = max_text_chars
         self.limiter = limiter or Limiter(WebLimits())
         self._held: dict[str, tuple[str, int]] = {}  # message key → (conversation, audio bytes)
         self._pending: Counter[str] = Counter()
-        self._resets: set[asyncio.Task[None]] = set()
-        self._reset_ids = itertools.count()
-        self._closed = False
 
     async def serve(self, socket: Socket) -> None:
         """Read frames until the socket closes; a turn in progress never holds up reading."""
@@ -95,13 +96,6 @@ class WebChat:
             return 0  # refused as too large once parsed (parsing stops at the size)
         return self.limiter.admit_audio(socket.client, size) or size
 
-    async def aclose(self) -> None:
-        """Take no more frames; cancel the resets still waiting for their turn."""
-        self._closed = True
-        for task in self._resets:
-            task.cancel()
-        await asyncio.gather(*self._resets, return_exceptions=True)
-
     @property
     def running(self) -> int:
         """How many turns and resets are waiting or running."""
@@ -124,21 +118,17 @@ class WebChat:
         elif self._pending[conversation] >= MAX_PENDING:
             self.limiter.release(held)
             await socket.send(protocol.error(frame.turn, BUSY, "busy"))
-        elif isinstance(frame, ResetFrame):
-            self.limiter.release(held)
-            self._reset(conversation, frame.turn)
         else:
             await self._accept(socket, frame, held)
 
-    async def _accept(
-        self, socket: Socket, frame: protocol.TextFrame | AudioFrame, held: int
-    ) -> None:
+    async def _accept(self, socket: Socket, frame: Entered, held: int) -> None:
         """Record the turn through the runner, which answers it; a repeat is not answered twice."""
         turn, key = frame.turn, message_key(socket.conversation, frame.turn)
         if key in self._held:  # the page sent it again while it is still being answered
             self.limiter.release(held)
             return
-        self._hold(key, socket.conversation, held)
+        self._held[key] = (socket.conversation, held)
+        self._pending[socket.conversation] += 1
         try:
             payload = await self.platform.payload(socket.conversation, frame, socket.user)
             if not await self._runner.accept(self.platform, key, payload):
@@ -149,10 +139,6 @@ class WebChat:
             self._finished(key)
             await socket.send(protocol.error(turn, OOPS, "failed"))
 
-    def _hold(self, key: str, conversation: str, held: int) -> None:
-        self._held[key] = (conversation, held)
-        self._pending[conversation] += 1
-
     def _finished(self, key: str) -> None:
         """The runner is done with the turn (or never took it): its count and audio are free."""
         conversation, held = self._held.pop(key, ("", 0))
@@ -162,33 +148,6 @@ class WebChat:
         self._pending[conversation] -= 1
         if self._pending[conversation] <= 0:
             del self._pending[conversation]
-
-    def _reset(self, conversation: str, turn: str) -> None:
-        if self._closed:
-            return
-        slot = f"reset-{next(self._reset_ids)}"  # no message key is like it
-        self._hold(slot, conversation, 0)
-        work = self._runner.in_order(
-            conversation_key(conversation), lambda: self._forget(conversation, turn)
-        )
-        task = asyncio.create_task(work, name=f"web-reset-{tag(conversation)[1:]}-{turn}")
-        self._resets.add(task)
-
-        def done(finished: asyncio.Task[None]) -> None:
-            self._resets.discard(finished)
-            self._finished(slot)
-
-        task.add_done_callback(done)
-
-    async def _forget(self, conversation: str, turn: str) -> None:
-        """Reset the conversation, after the turns sent before the reset."""
-        try:
-            await self._conversations.reset(conversation_key(conversation))
-        except Exception:
-            log.exception("web reset of web:%s failed", tag(conversation))
-            await self._send(conversation, protocol.error(turn, OOPS, "failed"))
-            return
-        await self._send(conversation, protocol.status(turn, "reset"))
 
     async def _avatar(self, socket: Socket, frame: AvatarFrame) -> None:
         # The switch applies at once, also to an answer that is still streaming.

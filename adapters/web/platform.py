@@ -1,5 +1,7 @@
 """The web chat on the core's turn runner: web turns as inbox payloads, and the view showing them.
 
+A reset is an inbox entry too: the runner keeps it in its place among the conversation's turns.
+
 A voice message's bytes never go into the inbox row: they wait in an inbox attachment (a file)
 until the turn is answered, then are deleted, so the database never holds a recording. A row
 from before attachments may still carry its audio as base64; it is read as it is.
@@ -17,7 +19,8 @@ from typing import Any
 from adapters.web import protocol
 from adapters.web.delivery import WebDelivery
 from adapters.web.identity import tag
-from adapters.web.protocol import AudioFrame, TextFrame
+from adapters.web.protocol import AudioFrame, ResetFrame, TextFrame
+from core.conversation import Conversations
 from core.ports import Inbox
 from core.storage.inbox import ATTACHMENTS, InboxAttachments
 from core.turns import Declined
@@ -28,6 +31,8 @@ log = logging.getLogger(__name__)
 PLATFORM = "web"
 OOPS = "Something went wrong on my side — please try again."
 LOST = "I restarted before I could answer your voice message — please send it again."
+
+Entered = TextFrame | AudioFrame | ResetFrame  # the frames the inbox keeps
 
 
 def conversation_key(conversation: str) -> ConversationKey:
@@ -75,6 +80,9 @@ class WebView:
     async def rendering(self, job: AvatarJob) -> None:
         await self._send(protocol.status(self._turn, "rendering", job=job.id))
 
+    async def reset(self) -> None:
+        await self._send(protocol.status(self._turn, "reset"))
+
     async def _send(self, message: protocol.Message) -> None:
         await self._delivery.broadcast(self._conversation, message)
 
@@ -83,27 +91,31 @@ class WebPlatform:
     """Web turns to inbox payloads and back; `finished` hears of each turn the runner is done with.
 
     A payload is JSON: conversation, turn, user (the sender's address scope, for the quotas),
-    and the text, or the audio's MIME type and attachment name.
+    and the text, the audio's MIME type and attachment name, or `"reset": true`.
     """
 
     name = PLATFORM
 
     def __init__(
         self,
+        conversations: Conversations,
         delivery: WebDelivery,
         media_dir: Path,
         inbox: Inbox,
         on_finished: Callable[[str], None] = lambda key: None,
     ) -> None:
-        self._delivery, self._inbox, self._on_finished = delivery, inbox, on_finished
+        self._conversations, self._delivery, self._inbox = conversations, delivery, inbox
+        self._on_finished = on_finished
         self._attachments = InboxAttachments(media_dir)
         self._attachments_dir = media_dir / ATTACHMENTS
 
-    async def payload(self, conversation: str, frame: TextFrame | AudioFrame, user: str) -> str:
+    async def payload(self, conversation: str, frame: Entered, user: str) -> str:
         """The inbox payload of a frame; a recording is written to its attachment first."""
-        data: dict[str, str] = {"conversation": conversation, "turn": frame.turn, "user": user}
+        data: dict[str, Any] = {"conversation": conversation, "turn": frame.turn, "user": user}
         if isinstance(frame, TextFrame):
             return json.dumps(data | {"text": frame.text})
+        if isinstance(frame, ResetFrame):
+            return json.dumps(data | {"reset": True})
         key = message_key(conversation, frame.turn)
         name = await self._attachments.put(PLATFORM, key, frame.data)
         return json.dumps(data | {"mime": frame.mime, "attachment": name})
@@ -120,7 +132,7 @@ class WebPlatform:
     def view(self, entry: InboxEntry) -> WebView:
         return WebView(self._delivery, *_parts(entry.message_key))
 
-    async def turn(self, entry: InboxEntry) -> Turn:
+    async def turn(self, entry: InboxEntry) -> Turn | None:
         """The core's turn; its user is the sender's address (the quotas count per address)."""
         conversation, turn = _parts(entry.message_key)
         data = _load(entry.payload)
@@ -128,6 +140,9 @@ class WebPlatform:
             log.warning("web inbox entry %d is unreadable; declined", entry.id)
             raise Declined(OOPS)
         key, user = conversation_key(conversation), str(data.get("user") or conversation)
+        if data.get("reset"):
+            await self._reset(key, turn)
+            return None
         if "text" in data:
             return Turn(key, user, text=str(data["text"]))
         mime = str(data.get("mime") or "application/octet-stream")
@@ -136,6 +151,14 @@ class WebPlatform:
             log.info("web turn %s in web:%s: its recording is gone", turn, tag(conversation))
             raise Declined(LOST)
         return Turn(key, user, audio=Audio(audio, mime, "voice"))
+
+    async def _reset(self, key: ConversationKey, turn: str) -> None:
+        try:
+            await self._conversations.reset(key)
+        except Exception as exc:
+            log.exception("web reset of web:%s failed", tag(key.chat_id))
+            raise Declined(OOPS) from exc
+        await WebView(self._delivery, key.chat_id, turn).reset()
 
     async def _audio(self, data: dict[str, Any]) -> bytes | None:
         if "audio" not in data:
