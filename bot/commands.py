@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
-from bot import check, terminal
+from bot import check, logs, terminal
 from bot import run as serve
 from bot.settings import Settings
 from bot.wiring import open_core, open_storage
@@ -24,14 +25,33 @@ async def migrate(settings: Settings) -> int:
 
 
 async def chat(settings: Settings) -> int:
-    """Talk to the bot in this terminal."""
-    async with open_core(settings) as core:
-        core.deliveries["terminal"] = terminal.TerminalDelivery(terminal.write_stdout)
-        await core.start_jobs()
-        await terminal.TerminalChat(core, terminal.write_stdout).run(terminal.stdin_lines())
-        if core.jobs is not None and core.jobs.running:
-            print(f"({core.jobs.running} avatar video(s) still rendering; they resume next time)")
+    """Talk to the bot in this terminal; the log goes to a file beside the database."""
+    data = settings.DATABASE_PATH.parent.absolute()
+    log_file = _log_to_file(settings, data / "avatarbot-chat.log")
+    write = terminal.write_stdout
+    with terminal.console(data / "chat-history") as lines:
+        if log_file is not None:
+            write(f"(the log goes to {log_file})\n")
+        async with open_core(settings) as core:
+            core.deliveries["terminal"] = terminal.TerminalDelivery(write)
+            await core.start_jobs()
+            await terminal.TerminalChat(core, write).run(lines)
+            if (running := core.jobs.running if core.jobs is not None else 0) > 0:
+                write(f"({running} avatar video(s) still rendering; they resume next time)\n")
     return 0
+
+
+def _log_to_file(settings: Settings, path: Path) -> Path | None:
+    """Log to `path` (and Python's warnings with it): the terminal is the conversation."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        logs.configure(
+            settings.LOG_LEVEL, settings.secrets(), log_format=settings.LOG_FORMAT, path=path
+        )
+    except OSError:  # no folder for the database either: opening it says so in one line
+        return None
+    logging.captureWarnings(True)
+    return path
 
 
 async def check_services(settings: Settings) -> int:

@@ -7,6 +7,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Literal, TextIO
 
 from adapters.web.identity import tag
@@ -97,13 +98,19 @@ def configure(
     secrets: Iterable[str],
     stream: TextIO | None = None,
     log_format: Literal["text", "json"] = "text",
+    path: Path | None = None,
 ) -> logging.Handler:
     """Log to `stream` (stderr) at `level`, redacting `secrets`; quiet libraries that leak URLs.
 
-    `log_format` "json" writes one JSON object per line, for log collectors. Replaces a handler
-    installed by an earlier call and returns the new one.
+    `path`: append to this file instead (`avatarbot chat`, whose terminal is the conversation).
+    `log_format` "json" writes one JSON object per line, for log collectors. Replaces (and
+    closes) a handler installed by an earlier call and returns the new one.
     """
-    handler = logging.StreamHandler(stream)
+    handler: logging.Handler
+    if path is not None:
+        handler = logging.FileHandler(path, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(stream)
     handler.set_name(_HANDLER_NAME)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
@@ -113,6 +120,7 @@ def configure(
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(old)
+        old.close()
     root.addHandler(handler)
     root.setLevel(level)
     for name in _CHATTY:
