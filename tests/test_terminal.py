@@ -16,6 +16,7 @@ import pytest
 
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
+from tests.processes import child
 
 AVATARBOT = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "avatarbot"
 TMUX = shutil.which("tmux") or "/usr/bin/tmux"
@@ -33,11 +34,11 @@ class Terminal:
         self.socket = socket
 
     async def tmux(self, *args: str) -> str:
-        process = await asyncio.create_subprocess_exec(
+        async with child(
             TMUX, "-u", "-L", self.socket, *args,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        out, err = await asyncio.wait_for(process.communicate(), 10)
+        ) as process:  # fmt: skip
+            out, err = await asyncio.wait_for(process.communicate(), 10)
         assert process.returncode == 0, err.decode()
         return out.decode()
 
@@ -84,11 +85,11 @@ class Terminal:
         return int(next(m[1] for line in lines if (m := exited.fullmatch(line))))
 
     async def kill(self) -> None:
-        process = await asyncio.create_subprocess_exec(
+        async with child(
             TMUX, "-L", self.socket, "kill-server",
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        await asyncio.wait_for(process.wait(), 10)
+        ) as process:  # fmt: skip
+            await asyncio.wait_for(process.wait(), 10)
 
 
 @pytest.fixture
