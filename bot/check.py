@@ -1,7 +1,14 @@
-"""`avatarbot check`: ask each configured service whether our keys and models work."""
+"""Ask each configured service whether our keys and models work.
+
+`avatarbot check` runs every check and prints one line each; `avatarbot run` runs the checks of
+the services no platform logs in to at start (Groq, D-ID) in the background and logs a WARNING
+for each that fails, so a bad key or a retired model is named before the first message.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 
@@ -13,6 +20,11 @@ from bot.wiring import Core
 from core.errors import UserFacingError
 
 Check = Callable[[Core], Awaitable[str]]
+
+log = logging.getLogger(__name__)
+
+# How long `run` gives a service to answer its start-up check before it warns that it did not.
+START_CHECK_SECONDS = 30.0
 
 
 async def check_groq(core: Core) -> str:
@@ -86,16 +98,46 @@ def _explain(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
+async def attempt(core: Core, check: Check) -> tuple[bool, str]:
+    """Run one check: whether it passed, and its line (what was found, or what is wrong)."""
+    try:
+        return True, await check(core)
+    except Exception as exc:
+        return False, _explain(exc)
+
+
 async def run_checks(core: Core, checks: dict[str, Check], write: Callable[[str], None]) -> bool:
     """Run each check, print one line per service, and return whether all passed."""
     ok = True
     for name, check in checks.items():
-        try:
-            write(f"{name}: ok — {await check(core)}\n")
-        except Exception as exc:
-            ok = False
-            write(f"{name}: FAILED — {_explain(exc)}\n")
+        passed, line = await attempt(core, check)
+        ok = ok and passed
+        write(f"{name}: {'ok' if passed else 'FAILED'} — {line}\n")
     return ok
+
+
+async def warn_at_start(core: Core, checks: dict[str, Check], within: float | None = None) -> None:
+    """Run the checks side by side; log one WARNING per service that fails or does not answer.
+
+    Never raises (a failing check must not stop the bot); each check gets `within` seconds
+    (START_CHECK_SECONDS).
+    """
+    seconds = START_CHECK_SECONDS if within is None else within
+
+    async def warn(name: str, check: Check) -> None:
+        try:
+            async with asyncio.timeout(seconds):
+                passed, line = await attempt(core, check)
+        except TimeoutError:
+            passed, line = False, f"no answer within {seconds:g} s"
+        if passed:
+            log.info("start-up check: %s: ok — %s", name, line)
+        else:
+            log.warning("start-up check failed: %s: %s", name, line)
+
+    async with asyncio.TaskGroup() as group:
+        for name, check in checks.items():
+            group.create_task(warn(name, check), name=f"start-check-{name}")
 
 
 def configured_checks(core: Core) -> dict[str, Check]:
@@ -107,4 +149,12 @@ def configured_checks(core: Core) -> dict[str, Check]:
         checks["telegram"] = check_telegram
     if core.settings.DISCORD_BOT_TOKEN is not None:
         checks["discord"] = check_discord
+    return checks
+
+
+def start_checks(core: Core) -> dict[str, Check]:
+    """The checks `run` makes at start: Telegram and Discord log in as their adapters start."""
+    checks: dict[str, Check] = {"groq": check_groq}
+    if core.did is not None:
+        checks["d-id"] = check_did
     return checks

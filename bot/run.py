@@ -12,7 +12,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Protocol
 
-from bot import startup
+from bot import check, startup
 from bot.metrics import status_counter, telegram_retries
 from bot.settings import Settings, url
 from bot.wiring import Core, open_core
@@ -204,6 +204,12 @@ async def serve(settings: Settings, stop: asyncio.Event, factories: list[Adapter
             await adapter.start()
             running.push_async_callback(adapter.stop)
             log.info("%s is running", adapter.platform)
+        # Each platform logged in above; Groq and D-ID are first used by a message, so their
+        # keys and models are checked now, in the background: a failure is one WARNING each.
+        checks = asyncio.create_task(
+            check.warn_at_start(core, check.start_checks(core)), name="start-checks"
+        )
+        running.push_async_callback(_cancelled, checks)
         # On the way out this runs first, before any adapter stops: the answers in flight get
         # the grace period while their platforms can still show them; later messages stay in
         # the inbox for the next start.

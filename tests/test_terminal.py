@@ -4,12 +4,13 @@ output that arrives while the prompt shows printed above it, history kept, no lo
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import re
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,7 @@ class Terminal:
 
     def __init__(self, socket: str) -> None:
         self.socket = socket
+        self.runs = 0  # each run its own session: the server lives as long as one does
 
     async def tmux(self, *args: str) -> str:
         async with child(
@@ -48,31 +50,40 @@ class Terminal:
         The shell prints the status: tmux may report a pane dead before it has reaped it.
         """
         variables = [f"{name}={value}" for name, value in env.items()]
+        self.runs += 1
         await self.tmux(
-            "-f", "/dev/null", "new-session", "-d", "-s", "chat", "-x", "100", "-y", "30",
+            "-f", "/dev/null", "new-session", "-d", "-s", self.session, "-x", "100", "-y", "30",
             "-c", str(cwd), "sh", "-c", '"$@"; echo "[exit status $?]"', "sh",
             "env", "-i", *variables, *command,
         )  # fmt: skip
-        await self.tmux("set-option", "-t", "chat", "remain-on-exit", "on")
+        await self.tmux("set-option", "-t", self.session, "remain-on-exit", "on")
+
+    @property
+    def session(self) -> str:
+        return f"chat-{self.runs}"
 
     async def type(self, text: str) -> None:
-        await self.tmux("send-keys", "-t", "chat", "-l", text)
-        await self.tmux("send-keys", "-t", "chat", "Enter")
+        await self.tmux("send-keys", "-t", self.session, "-l", text)
+        await self.tmux("send-keys", "-t", self.session, "Enter")
 
     async def keys(self, *keys: str) -> None:
-        await self.tmux("send-keys", "-t", "chat", *keys)
+        await self.tmux("send-keys", "-t", self.session, *keys)
 
     async def screen(self) -> list[str]:
         """Every line the window showed, trailing blank ones dropped."""
         # -J: wrapped lines joined; -S -: from the start of the history (lines scrolled off too)
-        shown = await self.tmux("capture-pane", "-p", "-J", "-S", "-", "-t", "chat")
+        shown = await self.tmux("capture-pane", "-p", "-J", "-S", "-", "-t", self.session)
         lines = shown.rstrip("\n").splitlines()
         return [line.rstrip() for line in lines]
 
-    async def wait_for(self, done: Callable[[list[str]], bool], timeout: float = 15) -> list[str]:  # noqa: ASYNC109
+    async def wait_for(
+        self,
+        done: Callable[[list[str]], bool | Awaitable[bool]],
+        timeout: float = 15,  # noqa: ASYNC109
+    ) -> list[str]:
         """Poll the screen until `done` holds for it; fail with what it showed."""
         deadline = time.monotonic() + timeout
-        while not done(lines := await self.screen()):
+        while not await _holds(done(lines := await self.screen())):
             if time.monotonic() > deadline:
                 pytest.fail("the terminal never showed it; it shows:\n" + "\n".join(lines))
             await asyncio.sleep(0.05)
@@ -90,6 +101,10 @@ class Terminal:
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         ) as process:  # fmt: skip
             await asyncio.wait_for(process.wait(), 10)
+
+
+async def _holds(result: bool | Awaitable[bool]) -> bool:
+    return await result if inspect.isawaitable(result) else result
 
 
 @pytest.fixture
@@ -180,12 +195,18 @@ async def test_the_input_history_is_kept_across_runs(
     await terminal.wait_for(lambda lines: GROQ_REPLY in lines and prompt_last(lines))
     await terminal.keys("C-d")  # Ctrl-D at the prompt ends the chat too
     assert await terminal.exit_status() == 0
-    await terminal.tmux("kill-session", "-t", "chat")
 
     await terminal.start(tmp_path, env, str(AVATARBOT), "chat")
     await terminal.wait_for(prompt_last)
-    await terminal.keys("Up")
-    await terminal.wait_for(lambda lines: lines[-1] == "> What is the weather on Mars?")
+    recalled = "> What is the weather on Mars?"
+
+    async def up_recalls(lines: list[str]) -> bool:
+        # The prompt loads its history in the background: Up does nothing until it has.
+        if lines[-1] != recalled:
+            await terminal.keys("Up")  # the one entry: pressed again, it stays
+        return lines[-1] == recalled
+
+    await terminal.wait_for(up_recalls)
     assert "What is the weather on Mars?" in (tmp_path / "data" / "chat-history").read_text()
     await terminal.keys("C-u")  # clears the line
     await terminal.type("/quit")
