@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import os
 import re
 import shutil
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -250,3 +252,24 @@ async def test_each_answer_and_video_says_how_long_it_took(tmp_path: Path) -> No
         "",
         f"🎬 avatar video ready: {relative.absolute()}",
     ]
+
+
+async def test_from_a_pipe_line_by_line_with_the_log_as_json_in_its_file(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    env = environment(tmp_path, groq, did) | {"LOG_FORMAT": "json", "AVATAR_ENABLED": "false"}
+    async with child(
+        sys.executable, "-m", "bot", "chat", cwd=tmp_path, env=env,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    ) as process:  # fmt: skip
+        out, err = await asyncio.wait_for(process.communicate(b"hello\n/quit\n"), 20)
+    assert (process.returncode, err) == (0, b"")  # nothing but the chat on the terminal
+    lines = out.decode().splitlines()
+    log_file = tmp_path / "data" / "avatarbot-chat.log"
+    assert lines[0] == f"(the log goes to {log_file})"
+    assert ">" not in out.decode()  # no prompt from a pipe
+    assert GROQ_REPLY in lines and any(line.startswith("(answered in ") for line in lines)
+    entries = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert {"time", "level", "logger", "message"} <= entries[0].keys()
+    assert groq.api_key not in log_file.read_text()
