@@ -173,6 +173,7 @@ def _telegram(settings: Settings) -> AdapterFactory:
     def build(core: Core) -> PlatformAdapter:
         return TelegramAdapter(
             core.conversations,
+            runner=core.runner,
             token=token,
             api_root=url(settings.TELEGRAM_API_BASE_URL),
             upload_limit=int(settings.TELEGRAM_UPLOAD_LIMIT_MB * 1024 * 1024),
@@ -184,7 +185,6 @@ def _telegram(settings: Settings) -> AdapterFactory:
             web_routes=core.web_routes,
             allowed_chats=settings.TELEGRAM_ALLOWED_CHAT_IDS,
             admins=settings.ADMIN_USER_IDS,
-            grace_seconds=settings.SHUTDOWN_GRACE_SECONDS,
             on_status=status_counter(core.metrics, "telegram", telegram_retries),
         )
 

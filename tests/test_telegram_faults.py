@@ -247,3 +247,37 @@ async def test_updates_are_confirmed_only_once_recorded_in_the_inbox(
     )
     assert unrecorded_when_confirmed == []
     assert len(answers(tg, ALICE)) == 2  # the first message was not lost, nor answered twice
+
+
+def inbox_states(settings: Any) -> list[str]:
+    with sqlite3.connect(settings.DATABASE_PATH) as db:
+        return [row[0] for row in db.execute("SELECT state FROM inbox ORDER BY id")]
+
+
+async def test_a_chat_that_blocked_the_bot_is_asked_nothing_more_and_gets_no_render(
+    tg: FakeTelegram, did: FakeDID, bot: None, settings: Any
+) -> None:
+    tg.block(ALICE)  # a user who blocked the bot
+    tg.block(GROUP)  # a group that removed it
+    tg.push_text(ALICE, "hi")
+    tg.push_mention(GROUP, "hi", user_id=BOB)
+    await until(lambda: inbox_states(settings) == ["answered", "answered"])
+
+    def tried(chat: int) -> list[str]:
+        return [r.api_method or "" for r in tg.requests if r.params.get("chat_id") == chat]
+
+    assert tried(ALICE) == ["sendMessageDraft"]  # refused: no final text, no retries
+    assert tried(GROUP) == ["sendMessage"]
+    assert did.talks == {}
+
+
+async def test_a_voice_note_telegram_will_not_hand_over_gets_one_line(
+    tg: FakeTelegram, groq: FakeGroq, bot: None
+) -> None:
+    tg.fail_next("getFile", 400, description="Bad Request: wrong file identifier")
+    tg.push_voice(ALICE, b"OggS" + bytes(64))
+    await tg.wait_for(lambda: tg.sent(ALICE, "sendMessage"))
+    assert texts(tg, ALICE) == [f"⚠️ {OOPS}"]
+    tg.push_text(ALICE, "still there?")
+    await tg.wait_for(lambda: answers(tg, ALICE))
+    assert not groq.calls("/audio/transcriptions")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from telegram import Bot
 from telegram.error import TelegramError
@@ -67,17 +65,10 @@ class ChatActions:
         else:
             self._held[key] = (task, count - 1)
 
-    @asynccontextmanager
-    async def showing(
-        self, chat_id: int, thread_id: int | None, action: str, interval: float
-    ) -> AsyncIterator[Showing]:
-        """Show `action` during the block, or until the `Showing` it yields is stopped."""
-        shown = Showing(self, chat_id, thread_id, action)
+    def show(self, chat_id: int, thread_id: int | None, action: str, interval: float) -> Showing:
+        """Show `action` until the `Showing` returned is stopped."""
         self.hold(chat_id, thread_id, action, interval)
-        try:
-            yield shown
-        finally:
-            shown.stop()
+        return Showing(self, chat_id, thread_id, action)
 
     async def aclose(self) -> None:
         """Cancel every repeating action."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from telegram import Message, MessageEntity
+from telegram.constants import ChatType
 
 from core.types import ConversationKey
 
@@ -24,6 +26,17 @@ class MediaRef:
     mime_type: str
     filename: str
     duration: float | None = None  # seconds, as the sender's client reports it
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """What a message asks of the model: its text, or the audio to transcribe.
+
+    Neither: a message the bot cannot read (a sticker, a photo), answered with a hint.
+    """
+
+    text: str | None = None
+    media: MediaRef | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +74,35 @@ def conversation_key(message: Message) -> ConversationKey:
     """One conversation per private chat, group, or forum topic."""
     thread = thread_of(message)
     return ConversationKey(PLATFORM, str(message.chat_id), "" if thread is None else str(thread))
+
+
+def message_ask(message: Message, bot_id: int, username: str) -> Ask | None:
+    """What a message that is no command asks (None: nothing, from a bot or to someone else).
+
+    Anything in a private chat; in a group, only a message that mentions the bot or replies to it.
+    """
+    if message.from_user is None or message.from_user.is_bot:
+        return None
+    text = message.text or message.caption
+    if message.chat.type != ChatType.PRIVATE:
+        if not (mentions_bot(message, bot_id, username) or replies_to_bot(message, bot_id)):
+            return None
+        text = strip_mention(text, username) if text else text
+    media = media_of(message)
+    if media is not None:
+        return Ask(media=media)
+    # A bare @mention is a text message too: the core answers it with a hint.
+    return Ask(text=text) if text or message.text is not None else Ask()
+
+
+def talk_ask(message: Message, args: Sequence[str]) -> Ask | None:
+    """/talk <text>, or /talk as a reply to a voice note (its audio, then); None for neither."""
+    replied = message.reply_to_message
+    media = media_of(replied) if replied else None
+    if media is not None:
+        return Ask(media=media)
+    text = " ".join(args).strip()
+    return Ask(text=text) if text else None
 
 
 def media_of(message: Message) -> MediaRef | None:

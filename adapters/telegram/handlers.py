@@ -1,33 +1,22 @@
-"""What the bot does with each message and command it receives on Telegram."""
+"""What the bot does with each update it receives on Telegram: answers, commands, refusals.
+
+Every update goes through the turn runner in its conversation's order. The ones that ask the
+model something (`asked`) become turns; the rest (commands, a chat outside
+TELEGRAM_ALLOWED_CHAT_IDS) are dispatched to python-telegram-bot's handlers registered here.
+"""
 
 from __future__ import annotations
 
 import logging
-from contextlib import aclosing
 
-from telegram import Bot, Message, ReplyParameters, Update
-from telegram.constants import ChatAction, ChatType
-from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.ext import ContextTypes
+from telegram import Bot, Message, Update
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+from telegram.ext import BaseHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from adapters.telegram.actions import GROUP_INTERVAL, PRIVATE_INTERVAL, ChatActions, Showing
 from adapters.telegram.calls import call
-from adapters.telegram.convert import (
-    DOWNLOAD_LIMIT,
-    MediaRef,
-    Target,
-    conversation_key,
-    media_of,
-    mentions_bot,
-    replies_to_bot,
-    strip_mention,
-    thread_of,
-)
-from adapters.telegram.delivery import VideoRefusals
-from adapters.telegram.stream import AnswerStream, DraftSupport
-from core.conversation import Conversations, KeyedLocks
-from core.groq.audio import MAX_AUDIO_SECONDS, TOO_LONG
-from core.types import Audio, Failure, FinalText, Notice, TextDelta, Transcript, Turn
+from adapters.telegram.convert import Ask, conversation_key, message_ask, talk_ask
+from core.conversation import Conversations
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +31,7 @@ HELP = (
     "/avatar on|off — videos with my answers\n"
     "/talk <text> — talk to me (also as a reply to a voice note)"
 )
+# Lines that decline a message, in the bot's own words (the core's failures get a ⚠️).
 TOO_BIG = "That file is too big for me: Telegram lets bots download up to 20 MB."
 UNSUPPORTED = "I understand text and voice messages (and audio files) — try one of those."
 OOPS = "Something went wrong on my side — please try again."
@@ -49,26 +39,54 @@ OOPS = "Something went wrong on my side — please try again."
 Context = ContextTypes.DEFAULT_TYPE
 
 
-class _Declined(Exception):
-    """The message cannot be answered; the text says why, in one line."""
-
-
 class TelegramHandlers:
-    """Turns updates into core turns and shows the answers."""
+    """Tells the updates that ask the model from the others, and carries out the others."""
 
     def __init__(
         self,
         conversations: Conversations,
         bot: Bot,
-        actions: ChatActions,
         admins: set[str],
-        refusals: VideoRefusals | None = None,
+        allowed_chats: list[int] | None = None,
     ) -> None:
-        self._conversations, self._bot, self._actions = conversations, bot, actions
-        self._admins = admins
-        self._refusals = refusals or VideoRefusals()
-        self._locks = KeyedLocks()
-        self._drafts = DraftSupport()
+        self._conversations, self._bot, self._admins = conversations, bot, admins
+        # TELEGRAM_ALLOWED_CHAT_IDS: other chats are told once per message in private, else ignored.
+        allowed = filters.Chat(chat_id=allowed_chats) if allowed_chats else filters.ALL
+        commands = {
+            name: CommandHandler(name, callback, filters=allowed)
+            for name, callback in (
+                ("start", self.start),
+                ("help", self.help),
+                ("reset", self.reset),
+                ("avatar", self.avatar),
+                ("talk", self.talk),
+                ("stats", self.stats),
+            )
+        }
+        self._talk = commands["talk"]
+        self._chatter = allowed & filters.UpdateType.MESSAGE & ~filters.COMMAND
+        # In PTB's order: the first whose filters match an update handles it.
+        self.handlers: list[BaseHandler[Update, Context, None]] = [
+            MessageHandler(~allowed & filters.ChatType.PRIVATE, self.private_bot),
+            *commands.values(),
+            MessageHandler(allowed & filters.COMMAND, self.unknown_command),
+        ]
+
+    def asked(self, update: Update) -> Ask | None:
+        """What the update asks the model (no I/O); None for what `handlers` see to, or ignore.
+
+        In an allowed chat: a message in private; in a group, one that mentions the bot or
+        replies to it; and `/talk <text>` (or `/talk` as a reply to a voice note) in either.
+        """
+        message = update.message
+        if message is None:
+            return None
+        talk = self._talk.check_update(update)  # the filters PTB would apply, run here
+        if isinstance(talk, tuple):
+            return talk_ask(message, talk[0] or [])
+        if self._chatter.check_update(update):
+            return message_ask(message, self._bot.id, self._bot.username)
+        return None
 
     async def start(self, update: Update, _: Context) -> None:
         """/start: greet and say what the bot does."""
@@ -83,10 +101,8 @@ class TelegramHandlers:
     async def reset(self, update: Update, _: Context) -> None:
         """/reset: forget this conversation (this topic, in a forum)."""
         if message := update.effective_message:
-            key = conversation_key(message)
-            async with self._locks.hold(key):
-                await self._conversations.reset(key)
-                await self._reply(message, "Done — I've forgotten our conversation.")
+            await self._conversations.reset(conversation_key(message))
+            await self._reply(message, "Done — I've forgotten our conversation.")
 
     async def avatar(self, update: Update, context: Context) -> None:
         """/avatar on|off: switch videos for this chat."""
@@ -99,23 +115,13 @@ class TelegramHandlers:
         elif not self._conversations.avatar_available:
             await self._reply(message, "Avatar videos aren't set up on this bot.")
         else:
-            key = conversation_key(message)
-            async with self._locks.hold(key):
-                await self._conversations.set_avatar(key, choice == "on")
-                await self._reply(message, f"Avatar videos are {choice} for this chat.")
+            await self._conversations.set_avatar(conversation_key(message), choice == "on")
+            await self._reply(message, f"Avatar videos are {choice} for this chat.")
 
-    async def talk(self, update: Update, context: Context) -> None:
-        """/talk <text>, or /talk as a reply to a voice note."""
-        message = update.effective_message
-        if message is None:
-            return
-        text = " ".join(context.args or []).strip() or None
-        replied = message.reply_to_message
-        media = media_of(replied) if replied else None
-        if text is None and media is None:
+    async def talk(self, update: Update, _: Context) -> None:
+        """/talk with nothing to talk about (one that has something is `asked`)."""
+        if message := update.effective_message:
             await self._reply(message, "Use /talk <text>, or reply /talk to a voice note.")
-            return
-        await self.answer(message, text if media is None else None, media)
 
     async def stats(self, update: Update, _: Context) -> None:
         """/stats: today's usage, for ADMIN_USER_IDS only."""
@@ -139,121 +145,6 @@ class TelegramHandlers:
         message = update.effective_message
         if message and message.chat.type == ChatType.PRIVATE:
             await self._reply(message, "I don't know that command. /help lists what I understand.")
-
-    async def message(self, update: Update, _: Context) -> None:
-        """Any other message: answered in private chats, and in groups when addressed."""
-        message = update.effective_message
-        if message is None or message.from_user is None or message.from_user.is_bot:
-            return
-        private = message.chat.type == ChatType.PRIVATE
-        text = message.text or message.caption
-        if not private:
-            bot_id, username = self._bot.id, self._bot.username
-            if not (mentions_bot(message, bot_id, username) or replies_to_bot(message, bot_id)):
-                return
-            text = strip_mention(text, username) if text else text
-        media = media_of(message)
-        # A bare @mention is a text message too: the core answers it with a hint.
-        if media is None and not text and message.text is None:
-            async with self._locks.hold(conversation_key(message)):
-                await self._reply(message, UNSUPPORTED)
-            return
-        await self.answer(message, None if media else text, media)
-
-    async def answer(self, message: Message, text: str | None, media: MediaRef | None) -> None:
-        """Answer one message; messages of one chat or topic are answered in order."""
-        key = conversation_key(message)
-        thread = thread_of(message)
-        private = message.chat.type == ChatType.PRIVATE
-        interval = PRIVATE_INTERVAL if private else GROUP_INTERVAL
-        stream = AnswerStream(
-            self._bot,
-            chat_id=message.chat_id,
-            thread_id=thread,
-            reply_to=message.message_id,
-            private=private,
-            drafts=self._drafts,
-        )
-        async with self._locks.hold(key):
-            try:
-                async with self._actions.showing(
-                    message.chat_id, thread, ChatAction.TYPING, interval
-                ) as typing:
-                    await self._answer(message, text, media, stream, typing)
-            except Forbidden as error:
-                log.info("chat %s blocked the bot: %s", message.chat_id, error)
-            except _Declined as reason:
-                await self._reply(message, str(reason))
-            except Exception:
-                log.exception("answering in chat %s failed", message.chat_id)
-                if not stream.finished:  # an answer already shown is not followed by an apology
-                    await self._reply(message, OOPS)
-
-    async def _answer(
-        self,
-        message: Message,
-        text: str | None,
-        media: MediaRef | None,
-        stream: AnswerStream,
-        typing: Showing,
-    ) -> None:
-        key, thread = conversation_key(message), thread_of(message)
-        user = str(message.from_user.id) if message.from_user else ""
-        audio = await self._download(media) if media else None
-        turn = Turn(key, user, text=text, audio=audio)
-        private = message.chat.type == ChatType.PRIVATE
-        async with aclosing(self._conversations.handle(turn)) as events:
-            async for event in events:
-                if isinstance(event, Transcript):
-                    stream.transcript = event.text
-                elif isinstance(event, TextDelta):
-                    await stream.update(event.text)
-                    if stream.shown_anything:
-                        typing.stop()  # the streaming answer says enough
-                elif isinstance(event, FinalText):
-                    answer_id = await stream.finish(event.text)
-                    target = Target(message.chat_id, answer_id, thread)
-                    await self._render(turn, event, target, private)
-                elif isinstance(event, Failure):
-                    await stream.fail(event.message)
-
-    async def _render(self, turn: Turn, answer: FinalText, target: Target, private: bool) -> None:
-        if self._refusals.refused_lately(target.chat_id):
-            return  # the chat's permissions refuse videos, and it was told so
-        job = await self._conversations.render_avatar(
-            turn.key, answer.text, target.dump(), turn.user_id, answer.language
-        )
-        if isinstance(job, Notice):
-            reply = ReplyParameters(target.message_id, allow_sending_without_reply=True)
-            try:
-                await call(
-                    lambda: self._bot.send_message(
-                        target.chat_id,
-                        f"🎬 {job.message}",
-                        message_thread_id=target.thread_id,
-                        reply_parameters=reply,
-                    )
-                )
-            except TelegramError as error:
-                log.info("chat %s: the video notice was not sent: %s", target.chat_id, error)
-        elif job is not None:
-            interval = PRIVATE_INTERVAL if private else GROUP_INTERVAL
-            self._actions.hold(target.chat_id, target.thread_id, ChatAction.RECORD_VIDEO, interval)
-
-    async def _download(self, media: MediaRef) -> Audio:
-        # Decline by the sizes Telegram reports, before anything is downloaded or transcribed.
-        if media.file_size is not None and media.file_size > DOWNLOAD_LIMIT:
-            raise _Declined(TOO_BIG)
-        if (media.duration or 0) > MAX_AUDIO_SECONDS:
-            raise _Declined(TOO_LONG)
-        try:
-            file = await call(lambda: self._bot.get_file(media.file_id))
-            data = await call(file.download_as_bytearray)
-        except BadRequest as error:
-            if "too big" in error.message.lower():
-                raise _Declined(TOO_BIG) from error
-            raise
-        return Audio(bytes(data), media.mime_type, media.filename)
 
     async def _reply(self, message: Message, text: str) -> None:
         try:

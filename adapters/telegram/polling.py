@@ -6,16 +6,15 @@ import asyncio
 import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from telegram import Bot, Update
 from telegram.error import InvalidToken, RetryAfter
-from telegram.ext import BaseUpdateProcessor
 
 from adapters.telegram.calls import retry_seconds
 from adapters.telegram.convert import PLATFORM
-from core.inflight import InFlight
+from adapters.telegram.platform import TelegramPlatform
 from core.ports import Inbox
 
 log = logging.getLogger(__name__)
@@ -24,56 +23,22 @@ T = TypeVar("T")
 
 # Telegram holds a getUpdates request open this long when there is nothing to deliver.
 POLL_TIMEOUT = 10
-# How long the next getUpdates waits after a batch was queued.
+# How long the next getUpdates waits after a batch was accepted.
 ANSWERS_FIRST_SECONDS = 0.002
-# PTB's default cap on updates handled at once.
-MAX_CONCURRENT = 256
-
-
-class InboxProcessor(BaseUpdateProcessor):
-    """Handles updates concurrently; marks each answered in the inbox once its handler is done."""
-
-    def __init__(self, inbox: Inbox) -> None:
-        super().__init__(MAX_CONCURRENT)
-        self._inbox = inbox
-        self.in_flight = InFlight()
-
-    async def do_process_update(self, update: object, coroutine: Awaitable[object]) -> None:
-        """Run the handlers; a crash or cancellation before the end leaves it to be replayed."""
-        if not isinstance(update, Update):
-            await coroutine
-            return
-        with self.in_flight.track(update.update_id):
-            await coroutine
-        await self._inbox.answered(PLATFORM, str(update.update_id))
-
-    async def initialize(self) -> None:
-        """Nothing to set up."""
-
-    async def shutdown(self) -> None:
-        """Nothing to tear down."""
 
 
 class InboxPoller:
-    """Fetches updates, records them, and only then confirms them with the next offset."""
+    """Fetches updates, hands them to the turn runner, and only then confirms them (the offset)."""
 
     def __init__(
         self,
         bot: Bot,
         inbox: Inbox,
-        queue: asyncio.Queue[object],
+        platform: TelegramPlatform,
         payload: Callable[[Update], str] | None = None,
     ) -> None:
-        self._bot, self._inbox, self._queue = bot, inbox, queue
+        self._bot, self._inbox, self._platform = bot, inbox, platform
         self._payload = payload or _serialised
-
-    async def replay(self) -> int:
-        """Queue the updates recorded but not answered before the last stop."""
-        entries = await self._inbox.claim_unanswered(PLATFORM)
-        for entry in entries:
-            update = Update.de_json(json.loads(entry.payload), self._bot)
-            await self._queue.put(update)
-        return len(entries)
 
     async def run(self) -> None:
         """Poll until cancelled, after removing a webhook a previous run may have left."""
@@ -86,7 +51,7 @@ class InboxPoller:
                 # Only a recorded batch moves the offset, which confirms it to Telegram.
                 offset = updates[-1].update_id + 1
                 # Building the next long poll takes ~0.5 ms of the event loop: let the
-                # updates just queued get their model requests out first.
+                # updates just accepted get their model requests out first.
                 await asyncio.sleep(ANSWERS_FIRST_SECONDS)
 
     async def _delete_webhook(self) -> None:
@@ -102,7 +67,8 @@ class InboxPoller:
             read_timeout=POLL_TIMEOUT + 10,
         )
         if updates:
-            await self._accept(updates)
+            # The whole batch in one statement; only then may the offset move.
+            await self._platform.accept([(update, self._payload(update)) for update in updates])
         return updates
 
     async def _retrying(self, what: str, step: Callable[[], Awaitable[T]]) -> T:
@@ -120,14 +86,6 @@ class InboxPoller:
                 failures += 1
                 log.warning("%s failed (%s); retrying", what, error)
                 await asyncio.sleep(min(30.0, 0.5 * 2**failures))
-
-    async def _accept(self, updates: Sequence[Update]) -> None:
-        """Record the batch in one statement, then queue the updates not seen before."""
-        batch = [(str(update.update_id), self._payload(update)) for update in updates]
-        new = await self._inbox.record_many(PLATFORM, batch)
-        for update in updates:
-            if str(update.update_id) in new:
-                self._queue.put_nowait(update)
 
 
 def _serialised(update: Update) -> str:

@@ -104,9 +104,27 @@ class AnswerStream:
         self.finished = True
         return message_id
 
-    async def fail(self, message: str) -> None:
-        """Tell the user in one line what went wrong (after the transcript, if any)."""
-        text = self._plain_header() + f"⚠️ {message}"
+    async def plain(self, answer: str) -> int:
+        """Send the answer as plain text in new messages; raise if Telegram refuses one.
+
+        Return the id of its last message.
+        """
+        header = self._plain_header()
+        parts = fmt.split(answer, fmt.MESSAGE_LIMIT - fmt.utf16_len(header))
+        message_id = self._reply_to
+        for index, part in enumerate(parts):
+            text = (header if index == 0 else "") + part
+            message_id = (await call(lambda text=text: self._send(text, None))).message_id  # type: ignore[misc]
+            self.shown_anything = True
+        self.finished = True
+        return message_id
+
+    async def fail(self, message: str, *, warning: bool = True) -> None:
+        """Tell the user in one line what went wrong (after the transcript, if any).
+
+        `warning`: marked with ⚠️; without, the line is a reply in its own words.
+        """
+        text = self._plain_header() + (f"⚠️ {message}" if warning else message)
         await self._put(html.escape(text, quote=False), text, edit=True)
         self.finished = True
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -13,8 +12,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from telegram import Bot, Update
 
-from adapters.telegram.convert import PLATFORM
-from core.ports import Inbox
+from adapters.telegram.platform import TelegramPlatform
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +43,8 @@ def webhook_path(url: str) -> str:
 class TelegramWebhook:
     """Receives updates; a request without the right secret header is refused."""
 
-    def __init__(
-        self, bot: Bot, inbox: Inbox, queue: asyncio.Queue[object], *, url: str, secret: str
-    ) -> None:
-        self._bot, self._inbox, self._queue = bot, inbox, queue
+    def __init__(self, bot: Bot, platform: TelegramPlatform, *, url: str, secret: str) -> None:
+        self._bot, self._platform = bot, platform
         self.url, self._secret = url, secret
 
     async def register(self) -> None:
@@ -59,7 +55,7 @@ class TelegramWebhook:
         log.info("Telegram webhook set to %s", self.url)
 
     async def handle(self, request: web.Request) -> web.Response:
-        """Record the update, queue it, then answer 200 (Telegram redelivers on an error)."""
+        """Hand the update to the turn runner, then answer 200 (Telegram redelivers on an error)."""
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), self._secret.encode()):
             log.warning("refused a webhook request without the right secret token")
@@ -70,8 +66,7 @@ class TelegramWebhook:
         except _NotAnUpdate as reason:
             log.warning("refused a webhook request: %s", reason)
             return web.Response(status=reason.status, text="not an update")
-        if await self._inbox.record(PLATFORM, str(update.update_id), payload):
-            await self._queue.put(update)
+        await self._platform.accept([(update, payload)])  # recorded once this returns
         return web.Response(text="ok")
 
 
