@@ -1,44 +1,37 @@
 // The avatarbot web chat: one WebSocket per tab. docs/websocket.md describes the protocol.
-"use strict";
+import { follow } from "./follow.js";
+import { createOutbox } from "./outbox.js";
+import { newTurn, store } from "./store.js";
+import { canRecord, setUpVoice } from "./voice.js";
 
 const $ = (selector) => document.querySelector(selector);
 const list = $("#messages");
 const form = $("#composer");
 const input = $("#text");
-const sendButton = $("#send");
 const recordButton = $("#record");
+const resetButton = $("#reset");
 const avatarSwitch = $("#avatar");
+const avatarLabel = $("#avatar-label");
+const avatarHint = $("#avatar-hint");
 const connection = $("#connection");
 const emptyNote = $(".empty");
+const jump = $("#jump");
+const announcer = $("#announcer");
 
 const KEEP = 60; // messages kept in local storage
-const HOLD_MS = 400; // a longer press is hold-to-talk; a shorter one is click-to-record
 const FINAL_CLOSE_CODES = [4401, 4429]; // reconnecting would not help
 const MAX_AUDIO_BYTES = 25 * 1024 * 1024; // Whisper's upload limit; the server refuses more
+const UNDO_MS = 5000; // how long Reset can be undone before the server forgets
+const PENDING_NOTE = "Not sent yet — waiting for the connection. It goes out once the page reconnects.";
+const VIDEO_TITLE = "Send a talking-avatar video with each answer";
+const NO_VIDEO_TITLE = avatarHint.textContent;
+const OFFLINE = "Not connected — trying again…";
 
-const store = {
-  get(name, fallback) {
-    try {
-      return JSON.parse(localStorage.getItem(`avatarbot.${name}`)) ?? fallback;
-    } catch {
-      return fallback;
-    }
-  },
-  set(name, value) {
-    try {
-      localStorage.setItem(`avatarbot.${name}`, JSON.stringify(value));
-    } catch {
-      // storage full or disabled: the chat still works, it just won't survive a reload
-    }
-  },
-};
+const coarsePointer = matchMedia("(pointer: coarse)").matches; // a phone: no keyboard pop-ups
 
-// crypto.getRandomValues also works on plain http, where crypto.randomUUID does not exist.
-function randomId(bytes = 16) {
-  const values = crypto.getRandomValues(new Uint8Array(bytes));
-  return Array.from(values, (b) => b.toString(16).padStart(2, "0")).join("");
+function announce(text) {
+  announcer.textContent = text;
 }
-const newTurn = () => `t${randomId(6)}`;
 
 // The access token from the link, if any. Loading this page with it set the session cookie
 // (HttpOnly), which the socket and the videos carry from now on: the token leaves the address
@@ -66,9 +59,20 @@ function adopt(id) {
   store.set("conversation", id);
 }
 
-// Entries: {id, role: "user" | "bot", turn, text, voice, streaming, failed, job, rendering, video, note}
+const outbox = createOutbox({ sent, gaveUp });
+const ownResets = new Set(outbox.frames().filter((frame) => frame.type === "reset").map((frame) => frame.turn));
+const view = follow(list, jump);
+
+// Entries: {id, role: "user" | "bot", turn, text, voice, pending, streaming, failed, job,
+// rendering, video, note}
 let entries = store.get("entries", []).map((entry) => ({ ...entry, streaming: false }));
+for (const entry of entries) {
+  if (entry.pending && !outbox.has(entry.turn)) Object.assign(entry, { pending: false, note: "Not sent." });
+}
 const nodes = new Map();
+
+// The newest job seen, kept apart from the entries: after a reset, older videos stay away.
+let newestJob = Number(store.get("job", 0)) || 0;
 
 const find = (role, turn) => entries.find((entry) => entry.id === `${role}:${turn}`);
 
@@ -79,13 +83,14 @@ function upsert(role, turn, patch, { autoplay = false } = {}) {
     entries.push(entry);
   }
   Object.assign(entry, patch);
+  if (entry.job > newestJob) store.set("job", (newestJob = entry.job));
   render(entry, autoplay);
+  view.reveal();
   entries = entries.slice(-KEEP);
   store.set("entries", entries);
 }
 
 function render(entry, autoplay) {
-  const stick = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
   let node = nodes.get(entry.id);
   if (!node) {
     node = document.createElement("div");
@@ -97,6 +102,7 @@ function render(entry, autoplay) {
     list.append(node);
   }
   node.classList.toggle("voice", Boolean(entry.voice));
+  node.classList.toggle("pending", Boolean(entry.pending));
   node.classList.toggle("streaming", Boolean(entry.streaming));
   node.classList.toggle("failed", Boolean(entry.failed));
   node.querySelector(".text").textContent = entry.text;
@@ -105,11 +111,10 @@ function render(entry, autoplay) {
     const video = document.createElement("video");
     Object.assign(video, { controls: true, playsInline: true, preload: "metadata" });
     video.src = withToken(entry.video);
-    if (stick) video.addEventListener("loadedmetadata", scrollDown, { once: true });
+    video.addEventListener("loadedmetadata", view.grown, { once: true });
     node.append(video);
     if (autoplay) video.play().catch(() => {}); // the browser may want a tap first
   }
-  if (stick) scrollDown();
 }
 
 function renderNote(node, text, rendering) {
@@ -120,36 +125,52 @@ function renderNote(node, text, rendering) {
   note.classList.toggle("rendering", Boolean(rendering));
 }
 
-function scrollDown() {
-  list.scrollTop = list.scrollHeight;
+function notice(text, { kind = "", action = null } = {}) {
+  const node = Object.assign(document.createElement("p"), { className: `notice ${kind}`.trim() });
+  node.append(text);
+  if (action) {
+    const button = Object.assign(document.createElement("button"), { type: "button", textContent: action.label });
+    button.addEventListener("click", action.run);
+    node.append(" ", button);
+  }
+  list.append(node);
+  view.reveal();
+  return node;
 }
 
-function notice(text) {
-  list.append(Object.assign(document.createElement("p"), { className: "notice", textContent: text }));
-  scrollDown();
+function connectionNotice() {
+  if (list.querySelector(".notice.connection")) return;
+  notice(OFFLINE, { kind: "connection", action: { label: "Try now", run: reconnectNow } });
 }
 
 function clearAll() {
-  entries = [];
+  entries = entries.filter((entry) => outbox.unsent(entry.turn)); // they go after the reset
   nodes.clear();
   list.replaceChildren(emptyNote);
+  entries.forEach((entry) => render(entry, false));
   store.set("entries", entries);
 }
 
 // -- the socket -------------------------------------------------------------------------------
 
 let socket = null;
+let ready = false;
 let retries = 0;
+let retryTimer = 0;
+let closedForGood = false;
+const isOnline = () => ready && socket?.readyState === WebSocket.OPEN;
 
 // Replay from before the oldest render still pending, else after the newest job seen.
 function cursor() {
   const jobs = entries.filter((entry) => entry.job);
   const pending = jobs.filter((entry) => entry.rendering).map((entry) => entry.job);
   if (pending.length) return Math.min(...pending) - 1;
-  return Math.max(0, ...jobs.map((entry) => entry.job));
+  return Math.max(newestJob, ...jobs.map((entry) => entry.job));
 }
 
 function connect() {
+  clearTimeout(retryTimer);
+  retryTimer = 0;
   const url = new URL("ws", location.href);
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
   url.search = new URLSearchParams({
@@ -157,9 +178,10 @@ function connect() {
     since: cursor(),
     ...(tokenInUrls ? { token } : {}),
   });
-  socket = new WebSocket(url);
-  socket.onmessage = (event) => receive(JSON.parse(event.data));
-  socket.onclose = (event) => {
+  const current = (socket = new WebSocket(url));
+  current.onmessage = (event) => receive(JSON.parse(event.data));
+  current.onclose = (event) => {
+    if (socket !== current) return;
     socket = null;
     online(false);
     if (event.code === 1009) notice("That message was too large for me.");
@@ -168,33 +190,52 @@ function connect() {
       return connect();
     }
     if (FINAL_CLOSE_CODES.includes(event.code)) {
+      closedForGood = true;
       connection.textContent = "Not connected";
       return;
     }
     const delay = Math.min(15000, 500 * 2 ** retries++) * (0.8 + Math.random() * 0.4);
     connection.textContent = "Reconnecting…";
-    setTimeout(connect, delay);
+    connectionNotice();
+    retryTimer = setTimeout(connect, delay);
   };
 }
 
+function reconnectNow() {
+  if (socket || closedForGood) return;
+  retries = 0;
+  connect();
+}
+addEventListener("online", reconnectNow);
+
 function online(on) {
+  ready = on;
   connection.textContent = on ? "Online" : "Connecting…";
   connection.classList.toggle("online", on);
-  sendButton.disabled = !on;
   recordButton.disabled = !on || !canRecord;
 }
 
-function send(frame) {
-  if (socket?.readyState !== WebSocket.OPEN) {
-    notice("Not connected — trying again…");
-    return false;
-  }
-  socket.send(JSON.stringify(frame));
-  return true;
+// Queue a frame; it goes out now when connected, else once the page reconnects.
+function deliver(frame, { early = false } = {}) {
+  outbox.add(frame, { early });
+  if (isOnline()) outbox.flush(socket);
+  else reconnectNow();
+}
+
+function sent(frame) {
+  if (frame.type !== "text" && frame.type !== "audio") return;
+  upsert("user", frame.turn, { pending: false, note: "" });
+  upsert("bot", frame.turn, { streaming: true });
+}
+
+function gaveUp(frame) {
+  if (frame.type !== "text" && frame.type !== "audio") return;
+  upsert("bot", frame.turn, { streaming: false, note: "No answer came — please send it again." });
 }
 
 function receive(message) {
   const { turn } = message;
+  if (turn) outbox.acknowledge(turn);
   switch (message.type) {
     case "status":
       return status(message);
@@ -217,13 +258,16 @@ function status(message) {
     retries = 0;
     adopt(message.conversation);
     online(true);
-    avatarSwitch.disabled = !message.avatar_available;
-    avatarSwitch.checked = message.avatar;
+    list.querySelectorAll(".notice.connection").forEach((node) => node.remove());
+    configureAvatar(Boolean(message.avatar_available), Boolean(message.avatar));
+    outbox.flush(socket, { again: true });
   } else if (message.state === "rendering" && !find("bot", message.turn)?.video) {
     upsert("bot", message.turn, { job: message.job, rendering: true });
   } else if (message.state === "avatar") {
     avatarSwitch.checked = message.on;
-  } else if (message.state === "reset") {
+    welcome();
+  } else if (message.state === "reset" && !ownResets.delete(message.turn)) {
+    dropUndo(); // another tab reset the conversation
     clearAll();
   }
 }
@@ -239,21 +283,129 @@ function failure(message) {
   upsert("bot", turn, { text, streaming: false, failed: true });
 }
 
-// -- typing -----------------------------------------------------------------------------------
+// -- the video switch and the welcome line ------------------------------------------------------
+
+let avatarAvailable = null; // unknown until the server is ready
+
+function configureAvatar(available, on) {
+  avatarAvailable = available;
+  avatarSwitch.disabled = false; // focusable either way, so that it can explain itself
+  avatarSwitch.checked = available && on;
+  avatarLabel.classList.toggle("unavailable", !available);
+  avatarLabel.title = available ? VIDEO_TITLE : NO_VIDEO_TITLE;
+  if (available) {
+    avatarSwitch.removeAttribute("aria-disabled");
+    avatarSwitch.removeAttribute("aria-describedby");
+    avatarHint.hidden = true;
+  } else {
+    avatarSwitch.setAttribute("aria-disabled", "true");
+    avatarSwitch.setAttribute("aria-describedby", "avatar-hint");
+  }
+  welcome();
+}
+
+function welcome() {
+  const start = "Type a message or hold the microphone to talk. I answer in text at once";
+  if (!avatarAvailable) emptyNote.textContent = `${start}.`;
+  else if (avatarSwitch.checked) emptyNote.textContent = `${start}, then with a short video of me saying it.`;
+  else emptyNote.textContent = `${start}; switch on Video to also get a short video of me saying it.`;
+}
+
+avatarSwitch.addEventListener("click", (event) => {
+  if (avatarAvailable) return;
+  event.preventDefault(); // it stays off: say why instead
+  avatarHint.hidden = false;
+});
+avatarSwitch.addEventListener("focus", () => {
+  if (avatarAvailable === false) avatarHint.hidden = false;
+});
+avatarSwitch.addEventListener("blur", () => {
+  avatarHint.hidden = true;
+});
+
+avatarSwitch.addEventListener("change", () => {
+  if (isOnline()) {
+    socket.send(JSON.stringify({ type: "avatar", turn: newTurn(), on: avatarSwitch.checked }));
+    return welcome();
+  }
+  avatarSwitch.checked = !avatarSwitch.checked;
+  connectionNotice();
+});
+
+// -- reset, undone within a few seconds --------------------------------------------------------
+
+let undo = null; // {saved, node, timer} while Reset can still be undone
+
+function startReset() {
+  const saved = entries;
+  clearAll();
+  const node = notice("Conversation cleared.", { kind: "undo", action: { label: "Undo", run: undoReset } });
+  undo = { saved, node, timer: setTimeout(commitReset, UNDO_MS) };
+  input.focus();
+}
+
+function dropUndo() {
+  if (!undo) return null;
+  const { saved, node, timer } = undo;
+  clearTimeout(timer);
+  node.remove();
+  undo = null;
+  return saved;
+}
+
+function undoReset() {
+  entries = dropUndo() ?? entries;
+  store.set("entries", entries);
+  nodes.clear();
+  list.replaceChildren(...(entries.length ? [] : [emptyNote]));
+  entries.forEach((entry) => render(entry, false));
+  view.reveal({ force: true });
+  announce("Conversation restored.");
+  input.focus();
+}
+
+// The server forgets once the undo time is over, or before the next message, or as the tab closes.
+function commitReset() {
+  if (!dropUndo()) return;
+  const turn = newTurn();
+  ownResets.add(turn);
+  deliver({ type: "reset", turn }, { early: true }); // the messages it kept are of after it
+  announce("Conversation cleared.");
+}
+
+resetButton.addEventListener("click", () => (undo ? commitReset() : startReset()));
+addEventListener("pagehide", commitReset);
+
+// -- typing and talking -----------------------------------------------------------------------
 
 function ask(frame, question) {
-  if (!send(frame)) return;
-  upsert("user", frame.turn, question);
-  upsert("bot", frame.turn, { streaming: true });
+  commitReset();
+  const waiting = !isOnline();
+  upsert("user", frame.turn, { ...question, pending: waiting, note: waiting ? PENDING_NOTE : "" });
+  view.reveal({ force: true });
+  deliver(frame);
 }
+
+const voice = setUpVoice({
+  button: recordButton,
+  bar: $("#recording"),
+  clock: $("#elapsed"),
+  cancelButton: $("#cancel-recording"),
+  composer: form,
+  announce,
+  notice: (text) => notice(text),
+  send: sendAudio,
+});
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
+  if (voice.active()) return voice.stop();
   const text = input.value.trim();
   if (!text) return;
   ask({ type: "text", turn: newTurn(), text }, { text });
   input.value = "";
   autosize();
+  if (!coarsePointer) input.focus();
 });
 
 input.addEventListener("keydown", (event) => {
@@ -269,66 +421,6 @@ function autosize() {
 }
 input.addEventListener("input", autosize);
 
-$("#reset").addEventListener("click", () => send({ type: "reset", turn: newTurn() }));
-
-avatarSwitch.addEventListener("change", () => {
-  if (!send({ type: "avatar", turn: newTurn(), on: avatarSwitch.checked })) {
-    avatarSwitch.checked = !avatarSwitch.checked;
-  }
-});
-
-// -- talking: hold to talk, or click to start and click again to send ---------------------------
-
-const canRecord = Boolean(navigator.mediaDevices?.getUserMedia && window.MediaRecorder);
-if (!canRecord) recordButton.title = "Voice messages need https:// (or localhost) and a microphone";
-let recorder = null;
-let starting = false;
-let pressedAt = 0;
-let stopWhenStarted = false;
-
-async function startRecording() {
-  starting = true;
-  stopWhenStarted = false;
-  let stream;
-  try {
-    stream = await navigator.mediaDevices.getUserMedia({ audio: true });
-  } catch (error) {
-    starting = false;
-    return notice(`No microphone: ${error.message}`);
-  }
-  const types = ["audio/webm;codecs=opus", "audio/ogg;codecs=opus", "audio/webm", "audio/mp4"];
-  const type = types.find((candidate) => MediaRecorder.isTypeSupported(candidate));
-  const chunks = [];
-  let recorded = 0;
-  recorder = new MediaRecorder(stream, type ? { mimeType: type } : {});
-  recorder.ondataavailable = (event) => {
-    if (!event.data.size) return;
-    chunks.push(event.data);
-    recorded += event.data.size;
-    recordButton.dataset.recorded = recorded; // bytes captured so far
-  };
-  recorder.onstart = () => {
-    starting = false;
-    recordButton.classList.add("recording");
-    recordButton.dataset.recorded = 0;
-    if (stopWhenStarted) stopRecording();
-  };
-  recorder.onstop = () => {
-    stream.getTracks().forEach((track) => track.stop());
-    recordButton.classList.remove("recording");
-    delete recordButton.dataset.recorded;
-    const blob = new Blob(chunks, { type: recorder.mimeType || type || "audio/webm" });
-    recorder = null;
-    sendAudio(blob);
-  };
-  recorder.start(250); // hand over data every 250 ms, not only at the end
-}
-
-function stopRecording() {
-  if (recorder?.state === "recording") recorder.stop();
-  else if (starting) stopWhenStarted = true;
-}
-
 async function sendAudio(blob) {
   if (!blob.size) return notice("Nothing was recorded.");
   if (blob.size > MAX_AUDIO_BYTES) return notice("That recording is too long for me — please keep it shorter.");
@@ -341,25 +433,9 @@ async function sendAudio(blob) {
   ask({ type: "audio", turn: newTurn(), mime: blob.type, data }, { text: "Voice message…", voice: true });
 }
 
-recordButton.addEventListener("pointerdown", (event) => {
-  if (event.button !== 0) return;
-  recordButton.setPointerCapture(event.pointerId);
-  if (recorder || starting) return stopRecording();
-  pressedAt = performance.now();
-  startRecording();
-});
-recordButton.addEventListener("pointerup", () => {
-  if (pressedAt && performance.now() - pressedAt > HOLD_MS) stopRecording();
-  pressedAt = 0;
-});
-recordButton.addEventListener("click", (event) => {
-  if (event.detail !== 0) return; // pointer clicks are handled above; this is the keyboard
-  if (recorder || starting) stopRecording();
-  else startRecording();
-});
-recordButton.addEventListener("contextmenu", (event) => event.preventDefault());
-
 // -- start ------------------------------------------------------------------------------------
 
 entries.forEach((entry) => render(entry, false));
+view.reveal({ force: true });
+if (!coarsePointer) input.focus();
 connect();
