@@ -67,7 +67,7 @@ async def check_telegram(core: Core) -> str:
 async def check_discord(core: Core) -> str:
     """The bot token works (GET /users/@me) and the gateway accepts it and the intents (READY)."""
     from adapters.discord.app import DiscordAdapter
-    from bot.run import use_discord
+    from bot.platforms import use_discord
 
     settings = core.settings
     assert settings.DISCORD_BOT_TOKEN is not None

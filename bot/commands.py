@@ -33,8 +33,8 @@ async def chat(settings: Settings) -> int:
         if log_file is not None:
             write(f"(the log goes to {log_file})\n")
         async with open_core(settings) as core:
-            core.deliveries["terminal"] = terminal.TerminalDelivery(write)
-            await core.start_jobs()
+            delivery = terminal.TerminalDelivery(write)
+            await core.start_jobs({terminal.KEY.platform: delivery})
             await terminal.TerminalChat(core, write).run(lines)
             if (running := core.jobs.running if core.jobs is not None else 0) > 0:
                 write(f"({running} avatar video(s) still rendering; they resume next time)\n")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,10 +161,9 @@ class Core:
     did: DIDClient | None
     jobs: AvatarJobs | None
     inbox: Inbox
-    deliveries: dict[str, VideoDelivery] = field(default_factory=dict)
     metrics: PrometheusMetrics = field(default_factory=PrometheusMetrics)
-    # Routes other adapters serve on the web server (Telegram's webhook, D-ID's).
-    web_routes: list[WebRoute] = field(default_factory=list)
+    # Routes of the core the web server serves besides the platforms' (D-ID's callbacks).
+    web_routes: tuple[WebRoute, ...] = ()
     # D-ID's callbacks: `listening` is set once the web server serves its route.
     did_webhook: DIDWebhook | None = None
     # Signs the web chat's conversation ids and session cookies (redacted from the log).
@@ -172,9 +171,14 @@ class Core:
     # The one lifecycle of every platform's messages (core/turns.py).
     runner: TurnRunner = field(kw_only=True)
 
-    async def start_jobs(self) -> int:
-        """Resume unfinished avatar jobs once every platform's delivery is registered."""
-        return await self.jobs.start() if self.jobs is not None else 0
+    async def start_jobs(self, deliveries: Mapping[str, VideoDelivery]) -> int:
+        """Start the avatar jobs with every platform's delivery; resume the unfinished ones."""
+        return await self.jobs.start(deliveries) if self.jobs is not None else 0
+
+    @property
+    def deliveries(self) -> Mapping[str, VideoDelivery]:
+        """The platforms' video deliveries, once the jobs were started."""
+        return self.jobs.deliveries if self.jobs is not None else {}
 
 
 @asynccontextmanager
@@ -220,14 +224,12 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             ),
         )
         await quotas.prune()
-        deliveries: dict[str, VideoDelivery] = {}
         jobs = None
         if did is not None:
             jobs = AvatarJobs(
                 storage.jobs,
                 did,
                 settings.media_dir,
-                deliveries,
                 max_renders=settings.DID_MAX_CONCURRENT_RENDERS,
                 pause_seconds=settings.AVATAR_PAUSE_SECONDS,
                 lease_seconds=settings.AVATAR_JOB_LEASE_SECONDS,
@@ -265,7 +267,6 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             did,
             jobs,
             storage.inbox,
-            deliveries,
             metrics,
             web_routes=_did_routes(did_webhook),
             did_webhook=did_webhook,
@@ -299,12 +300,12 @@ def _did_webhook(settings: Settings) -> DIDWebhook | None:
     return DIDWebhook(url(settings.DID_WEBHOOK_URL), settings.DID_API_KEY.get_secret_value())
 
 
-def _did_routes(webhook: DIDWebhook | None) -> list[WebRoute]:
+def _did_routes(webhook: DIDWebhook | None) -> tuple[WebRoute, ...]:
     if webhook is None:
-        return []
+        return ()
     from adapters.web.did_webhook import did_webhook_route
 
-    return [did_webhook_route(webhook)]
+    return (did_webhook_route(webhook),)
 
 
 async def _did_client(

@@ -75,8 +75,7 @@ async def terminal(settings: Settings) -> AsyncIterator[tuple[TerminalChat, Scre
     """The terminal chat wired to the real core, as `avatarbot chat` wires it."""
     screen = Screen()
     async with open_core(settings) as core:
-        core.deliveries["terminal"] = TerminalDelivery(screen.write)
-        await core.start_jobs()
+        await core.start_jobs({"terminal": TerminalDelivery(screen.write)})
         yield TerminalChat(core, screen.write), screen, core
 
 

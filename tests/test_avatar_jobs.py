@@ -165,10 +165,10 @@ async def rig(tmp_path: Path, did: FakeDID) -> AsyncIterator[Rig]:
                 storage.jobs,
                 renderer,
                 tmp_path / "media",
-                {"terminal": delivery},
                 delivery_backoff=0,
                 budget=quotas,
             )
+            await jobs.start({"terminal": delivery})
             try:
                 yield Rig(jobs, quotas, storage, delivery)
             finally:

@@ -59,9 +59,7 @@ def replica(storage: Storage, did: FakeDID, http: httpx.AsyncClient, media: Path
         voice_id="en-US-JennyNeural",
         schedule=PollSchedule(first=0.01, interval=0.01, timeout=10),
     )
-    return AvatarJobs(
-        storage.jobs, renderer, media, {"test": delivery}, max_renders=50, lease_seconds=60
-    )
+    return AvatarJobs(storage.jobs, renderer, media, max_renders=50, lease_seconds=60)
 
 
 async def lapse_all(postgres_url: str) -> None:
@@ -83,11 +81,11 @@ async def test_crashed_replicas_renders_are_taken_over_and_delivered_once(
     async with FakeDID(render_seconds=0.02) as did, httpx.AsyncClient(timeout=5) as http:
         did.hold_renders = True
         a = replica(store_a, did, http, tmp_path / "a", delivery)
-        await a.start()
+        await a.start({"test": delivery})
         jobs = [await a.submit(KEY, Script(f"answer {n}"), "") for n in range(20)]
         await did.wait_for(lambda: len(did.talks) == 20)
         b = replica(store_b, did, http, tmp_path / "b", delivery)
-        await b.start()
+        await b.start({"test": delivery})
         assert b.running == 0  # a's leases keep its jobs from b
         # Replica a dies (SIGKILL): its workers stop and its leases are never released...
         crashed = [*a._tasks.values(), a._leases]

@@ -69,8 +69,7 @@ async def serving(
             max_text_chars=settings.MAX_MESSAGE_CHARS,
             history=core.storage.history,
         )
-        core.deliveries["web"] = adapter.delivery
-        await core.start_jobs()
+        await core.start_jobs({"web": adapter.delivery})
         await adapter.start()
         try:
             yield f"http://127.0.0.1:{adapter.port}/"

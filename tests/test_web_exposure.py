@@ -48,7 +48,7 @@ async def web_for(tmp_path: Path, groq: FakeGroq, **settings: Any) -> AsyncItera
     async with open_core(config) as core:
         adapter = factory(core)
         assert isinstance(adapter, WebAdapter)
-        core.deliveries["web"] = adapter.delivery
+        await core.start_jobs({"web": adapter.delivery})
         await adapter.start()
         try:
             yield adapter

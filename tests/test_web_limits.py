@@ -65,8 +65,7 @@ def hold_still(adapter: WebAdapter) -> None:
 
 
 async def start(core: Core, adapter: WebAdapter) -> None:
-    core.deliveries["web"] = adapter.delivery
-    await core.start_jobs()
+    await core.start_jobs({"web": adapter.delivery})
     await adapter.start()
 
 

@@ -144,8 +144,7 @@ async def web_chat(core: Core, token: str | None = None) -> AsyncIterator[WebAda
         max_text_chars=core.settings.MAX_MESSAGE_CHARS,
         history=core.storage.history,
     )
-    core.deliveries["web"] = WatchedDelivery(adapter.delivery)
-    await core.start_jobs()
+    await core.start_jobs({"web": WatchedDelivery(adapter.delivery)})
     await adapter.start()
     try:
         yield adapter

@@ -127,6 +127,7 @@ class DiscordAdapter:
                 handlers, intents, guilds, shard_count=shard_count, shard_ids=shard_ids or None
             )
         self.delivery = DiscordDelivery(lambda: self.client, no_attach)
+        self.routes: tuple[()] = ()  # nothing served on the web server
         self.ready_timeout = READY_TIMEOUT
         self._token, self._runner = token, runner
         self._gateway: asyncio.Task[None] | None = None

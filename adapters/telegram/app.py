@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -60,11 +59,8 @@ class TelegramAdapter:
         admins: list[str] | None = None,
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
-        web_routes: list[tuple[str, str, Handler]] | None = None,
         on_status: Callable[[int], None] | None = None,
     ) -> None:
-        # PTB hands out RetryAfter.retry_after as a timedelta with this set (and warns without).
-        os.environ.setdefault("PTB_TIMEDELTA", "true")
         root = api_root.rstrip("/")
         # on_status: told the HTTP status of every Bot API answer (the wiring counts retries).
         updates = UpdatesRequest(on_status=on_status)
@@ -92,12 +88,13 @@ class TelegramAdapter:
         )
         self._poller = InboxPoller(bot, inbox, self.turns, updates.payload)
         self._webhook: TelegramWebhook | None = None
+        self.routes: tuple[tuple[str, str, Handler], ...] = ()
         if webhook_url is not None:
             self._webhook = TelegramWebhook(
                 bot, self.turns, url=webhook_url, secret=webhook_secret or derived_secret(token)
             )
-            assert web_routes is not None, "webhook mode needs the web server's routes"
-            web_routes.append(("POST", webhook_path(webhook_url), self._webhook.handle))
+            # Served by the web adapter, which is built with every platform's routes.
+            self.routes = (("POST", webhook_path(webhook_url), self._webhook.handle),)
         self._polling: asyncio.Task[None] | None = None
         self._runner = runner
 

@@ -75,6 +75,7 @@ class WebAdapter:
         self._client_key = derive(secret, "clients")
         self.access = Access(access or AccessSettings(), derive(secret, "sessions"))
         self.delivery = WebDelivery(Mailbox(media_dir), self.ids)
+        self.routes: tuple[tuple[str, str, Handler], ...] = ()  # it serves the others' routes
         self.runner = runner
         self.chat = WebChat(
             conversations,

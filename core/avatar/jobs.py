@@ -54,7 +54,6 @@ class AvatarJobs:
         store: JobStore,
         renderer: AvatarRenderer,
         media_dir: Path,
-        deliveries: Mapping[str, VideoDelivery],
         *,
         max_renders: int = 8,
         delivery_attempts: int = 3,
@@ -65,7 +64,8 @@ class AvatarJobs:
         budget: RenderBudget | None = None,
     ) -> None:
         self._store, self._renderer, self._media_dir = store, renderer, media_dir
-        self._deliveries = deliveries
+        self._deliveries: Mapping[str, VideoDelivery] = {}
+        self._started = False
         self._slots = asyncio.Semaphore(max_renders)
         self._delivery_attempts, self._delivery_backoff = delivery_attempts, delivery_backoff
         self._tasks: dict[int, asyncio.Task[None]] = {}
@@ -82,8 +82,15 @@ class AvatarJobs:
         self._ended: set[int] = set()  # jobs this process delivered or failed
         self._budget = budget
 
-    async def start(self) -> int:
-        """Resume the unfinished jobs this process can claim; keep claiming and renewing."""
+    async def start(self, deliveries: Mapping[str, VideoDelivery]) -> int:
+        """Deliver through `deliveries` (by platform); resume the jobs this process can claim.
+
+        Until then jobs are recorded but not run: every platform's delivery is known at once,
+        so no job can start before its platform's delivery exists.
+        """
+        if self._started:
+            raise RuntimeError("avatar jobs started twice")
+        self._deliveries, self._started = dict(deliveries), True
         resumed = await self._claim()
         self._leases = asyncio.create_task(self._keep_leases(), name="avatar-job-leases")
         return resumed
@@ -130,8 +137,7 @@ class AvatarJobs:
     async def _claim(self) -> int:
         jobs = await self._store.claim()
         for job in jobs:
-            if job.key.platform in self._deliveries:
-                self._spawn(job)
+            self._spawn(job)
         return len(jobs)
 
     async def _keep_leases(self) -> None:
@@ -179,7 +185,14 @@ class AvatarJobs:
         """How many jobs have a live worker."""
         return len(self._tasks)
 
+    @property
+    def deliveries(self) -> Mapping[str, VideoDelivery]:
+        """The deliveries the jobs were started with, by platform."""
+        return self._deliveries
+
     def _spawn(self, job: AvatarJob) -> None:
+        if not self._started or job.key.platform not in self._deliveries:
+            return  # recorded: `start` (or a later claim) runs it
         if job.id in self._tasks or job.id in self._ended or self._closed:
             # Running, or ended since a claim read it (a stale snapshot must not run it twice);
             # after shutdown the job waits in the database for the next start.
