@@ -20,7 +20,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from bench.common import Result, summary_ms
 from bot.settings import DEFAULT_SYSTEM_PROMPT
-from bot.wiring import MIGRATIONS_DIR
+from bot.storage import MIGRATIONS_DIR
 from core.storage import sqlite
 from core.storage.sqlite_stores import SqliteHistoryStore
 from core.types import ChatMessage, ConversationKey

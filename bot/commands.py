@@ -10,7 +10,8 @@ from typing import Any
 from bot import check, logs, terminal
 from bot import run as serve
 from bot.settings import Settings
-from bot.wiring import open_core, open_storage
+from bot.storage import open_storage
+from bot.wiring import open_core
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import groq
 import httpx
@@ -20,8 +19,11 @@ from bot.metrics import (
     retry_counter,
 )
 from bot.settings import Settings, url
+from bot.storage import (
+    Storage,
+    open_storage,
+)
 from core.avatar.did import DIDClient, PollSchedule
-from core.avatar.jobs import LEASE_SECONDS as JOB_LEASE_SECONDS
 from core.avatar.jobs import AvatarJobs
 from core.avatar.language import LanguageDetector
 from core.avatar.speech import SpeechWriter
@@ -33,26 +35,16 @@ from core.groq.whisper import GroqTranscriber
 from core.http import pooled_client
 from core.ports import (
     ChatModel,
-    Counters,
-    HistoryStore,
     Inbox,
-    JobStore,
-    PreferenceStore,
     VideoDelivery,
 )
-from core.quota import Limits, Quotas, SqliteCounters
+from core.quota import Limits, Quotas
 from core.retention import (
-    PostgresRetentionStore,
     Retention,
     RetentionPolicy,
-    RetentionStore,
-    SqliteRetentionStore,
 )
-from core.storage import sqlite
-from core.storage.inbox import LEASE_SECONDS, SqliteInbox
-from core.storage.keys import PostgresServerKeys, ServerKeys, SqliteServerKeys
-from core.storage.leases import InboxLeases, process_owner
-from core.storage.sqlite_stores import SqliteHistoryStore, SqliteJobStore, SqlitePreferenceStore
+from core.storage.keys import ServerKeys
+from core.storage.leases import InboxLeases
 from core.turns import TurnRunner
 
 WebRoute = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
@@ -62,92 +54,6 @@ WebRoute = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]
 GROQ_POOL = httpx.Limits(max_connections=1000)
 # D-ID: a few renders at a time (DID_MAX_CONCURRENT_RENDERS), their polls and video downloads.
 DID_POOL = httpx.Limits(max_connections=100)
-
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
-POSTGRES_MIGRATIONS_DIR = MIGRATIONS_DIR / "postgres"
-
-
-@dataclass
-class Storage:
-    """The stores on one database (SQLite or PostgreSQL), and how to close it."""
-
-    history: HistoryStore
-    preferences: PreferenceStore
-    jobs: JobStore
-    inbox: Inbox
-    counters: Counters
-    keys: ServerKeys
-    retention: RetentionStore
-    close: Callable[[], Awaitable[None]]
-    # Migrations applied when the database was opened.
-    applied: list[str] = field(default_factory=list)
-
-
-def sqlite_path(database_url: str) -> Path | None:
-    """The file of a `sqlite:///path` URL (`sqlite:////abs/path` for an absolute one), else None."""
-    scheme, _, rest = database_url.partition(":///")
-    return Path(rest) if scheme == "sqlite" else None
-
-
-async def open_storage(
-    database_url: str,
-    *,
-    inbox_lease: float = LEASE_SECONDS,
-    job_lease: float = JOB_LEASE_SECONDS,
-) -> Storage:
-    """Open the database at `database_url`, apply pending migrations and build the stores.
-
-    The inbox and the avatar jobs hold what this process records under a name of its own: on
-    PostgreSQL for `inbox_lease` / `job_lease` seconds at a time, renewed while it runs.
-    """
-    owner = process_owner()
-    path = sqlite_path(database_url)
-    if path is not None:
-        db = await sqlite.connect(path)
-        try:
-            applied = await sqlite.migrate(db, MIGRATIONS_DIR)
-        except BaseException:
-            await db.close()
-            raise
-        return Storage(
-            SqliteHistoryStore(db),
-            SqlitePreferenceStore(db),
-            SqliteJobStore(db),
-            SqliteInbox(db, owner),
-            SqliteCounters(db),
-            SqliteServerKeys(db),
-            SqliteRetentionStore(db),
-            db.close,
-            applied,
-        )
-    if not database_url.startswith(("postgresql://", "postgres://")):
-        raise ValueError("the database URL must start with sqlite:/// or postgresql://")
-    return await _open_postgres(database_url, owner, inbox_lease, job_lease)
-
-
-async def _open_postgres(
-    database_url: str, owner: str, inbox_lease: float, job_lease: float
-) -> Storage:
-    # Imported only when used: asyncpg adds ~14 MiB to every process that loads it.
-    from core.storage import postgres
-
-    pool = await postgres.connect_pool(database_url)
-    try:
-        applied = await postgres.migrate(pool, POSTGRES_MIGRATIONS_DIR)
-    except BaseException:
-        await pool.close()
-        raise
-    return Storage(
-        postgres.PostgresHistoryStore(pool),
-        postgres.PostgresPreferenceStore(pool),
-        postgres.PostgresJobStore(pool, owner, job_lease),
-        postgres.PostgresInbox(pool, owner, inbox_lease),
-        postgres.PostgresCounters(pool),
-        PostgresServerKeys(pool),
-        PostgresRetentionStore(pool),
-        pool.close,
-        applied,
-    )
 
 
 @dataclass

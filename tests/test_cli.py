@@ -5,7 +5,7 @@ import os
 import sys
 from pathlib import Path
 
-from bot.wiring import MIGRATIONS_DIR
+from bot.storage import MIGRATIONS_DIR
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
 from tests.harness import telegram_at

@@ -7,7 +7,7 @@ import aiosqlite
 import asyncpg
 import pytest
 
-from bot.wiring import MIGRATIONS_DIR, POSTGRES_MIGRATIONS_DIR
+from bot.storage import MIGRATIONS_DIR, POSTGRES_MIGRATIONS_DIR
 from core.storage import postgres, sqlite
 
 ALL = [

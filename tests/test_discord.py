@@ -11,7 +11,7 @@ import pytest
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from bot.wiring import open_storage
+from bot.storage import open_storage
 from tests.fakes.did import FakeDID
 from tests.fakes.discord import (
     GUILD_ID,
@@ -343,9 +343,11 @@ async def test_a_cut_talk_whose_token_ran_out_is_dropped_not_answered(
         },
     }
     storage = await open_storage(settings.database_url)
-    await storage.inbox.record("discord", "talk-1", json.dumps({"talk": stale}))
-    await storage.inbox.release()
-    await storage.close()
+    try:
+        await storage.inbox.record("discord", "talk-1", json.dumps({"talk": stale}))
+        await storage.inbox.release()
+    finally:
+        await storage.close()
     async with running_bot(settings):
         await dc.wait_for(lambda: dc.connected)
         storage = await open_storage(settings.database_url)

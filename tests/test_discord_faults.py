@@ -14,7 +14,8 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot.run import configured_adapters, serve
-from bot.wiring import open_core, open_storage
+from bot.storage import open_storage
+from bot.wiring import open_core
 from core.errors import ConfigurationError
 from tests.fakes.did import FakeDID
 from tests.fakes.discord import (

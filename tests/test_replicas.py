@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.wiring import Storage, open_storage
+from bot.storage import Storage, open_storage
 from core.avatar.did import DIDClient, PollSchedule
 from core.avatar.jobs import AvatarJobs
 from core.types import AvatarFailed, ConversationKey, Script, VideoReady

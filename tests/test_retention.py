@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.wiring import MIGRATIONS_DIR, Storage, open_core, open_storage
+from bot.storage import MIGRATIONS_DIR, Storage, open_storage
+from bot.wiring import open_core
 from core.retention import Pruned, Retention, RetentionPolicy
 from core.storage import sqlite
 from core.storage.inbox import ATTACHMENTS, InboxAttachments

@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from bot import commands
 from bot.settings import Settings
-from bot.wiring import Storage, open_core, open_storage, sqlite_path
+from bot.storage import Storage, open_storage, sqlite_path
+from bot.wiring import open_core
 from core.quota import EVERYONE, Limits, Quotas, Reservation
 from core.types import ChatMessage, ConversationKey, JobState
 
