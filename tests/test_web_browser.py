@@ -1,7 +1,7 @@
 """The web chat page in headless Chromium (Debian's package) against fake Groq and D-ID.
 
 Each test saves a screenshot in its tmp_path. To refresh the README's screenshot, run
-`AVATARBOT_SCREENSHOT=docs/web-chat.png .venv/bin/pytest tests/test_web_browser.py -k typed`.
+`AVATARBOT_SCREENSHOT=docs/web-chat.png .venv/bin/pytest tests/test_web_page.py -k readme`.
 """
 
 from __future__ import annotations
