@@ -23,20 +23,6 @@ FIRST_DELAY = 1.0
 _Key = tuple[int, int | None, str]
 
 
-class Showing:
-    """One holder of a chat action, released at most once."""
-
-    def __init__(self, actions: ChatActions, chat_id: int, thread_id: int | None, action: str):
-        self._actions, self._where = actions, (chat_id, thread_id, action)
-        self._done = False
-
-    def stop(self) -> None:
-        """Stop showing the action for this holder (the answer itself is visible now)."""
-        if not self._done:
-            self._done = True
-            self._actions.release(*self._where)
-
-
 class ChatActions:
     """Owns one named task per (chat, topic, action); held by a count, cancelled at shutdown."""
 
@@ -64,11 +50,6 @@ class ChatActions:
             task.cancel()
         else:
             self._held[key] = (task, count - 1)
-
-    def show(self, chat_id: int, thread_id: int | None, action: str, interval: float) -> Showing:
-        """Show `action` until the `Showing` returned is stopped."""
-        self.hold(chat_id, thread_id, action, interval)
-        return Showing(self, chat_id, thread_id, action)
 
     async def aclose(self) -> None:
         """Cancel every repeating action."""

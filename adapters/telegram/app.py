@@ -79,7 +79,7 @@ class TelegramAdapter:
         )
         bot = self.application.bot
         self.actions = ChatActions(bot)
-        self.delivery = TelegramDelivery(lambda: self.application.bot, self.actions, upload_limit)
+        self.delivery = TelegramDelivery(bot, self.actions, upload_limit)
         handlers = TelegramHandlers(conversations, bot, set(admins or []), allowed_chats)
         self.application.add_handlers(handlers.handlers)
         self.application.add_error_handler(self._on_error)

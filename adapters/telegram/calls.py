@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram import Bot, Message, ReplyParameters
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+
+from adapters.telegram.convert import Target, seconds
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +23,7 @@ MAX_RETRY_AFTER = 60.0
 
 def retry_seconds(error: RetryAfter) -> float:
     """`RetryAfter.retry_after` is an int or a timedelta depending on PTB_TIMEDELTA."""
-    value: object = error.retry_after
-    seconds = value.total_seconds() if isinstance(value, dt.timedelta) else float(str(value))
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+    return min(max(seconds(error.retry_after), 0.0), MAX_RETRY_AFTER)
 
 
 async def call(make: Callable[[], Awaitable[T]], *, backoff: float = 0.5) -> T:
@@ -57,3 +57,29 @@ def is_not_modified(error: BadRequest) -> bool:
 def is_parse_error(error: BadRequest) -> bool:
     """Telegram refused our formatting; the same text goes again as plain text."""
     return "can't parse entities" in error.message.lower()
+
+
+def replying(to: Target) -> ReplyParameters:
+    """A reply to `to`'s message, sent on its own where that message is gone."""
+    return ReplyParameters(to.message_id, allow_sending_without_reply=True)
+
+
+async def reply(bot: Bot, to: Target, text: str, mode: str | None = None) -> Message:
+    """Send `text` in `to`'s chat and topic, as a reply to its message (one attempt)."""
+    return await bot.send_message(
+        to.chat_id,
+        text,
+        parse_mode=mode,
+        message_thread_id=to.thread_id,
+        reply_parameters=replying(to),
+    )
+
+
+async def tell(bot: Bot, to: Target, line: str) -> None:
+    """Send one line as a reply to `to`, best effort: a refusal is logged, not raised."""
+    try:
+        await call(lambda: reply(bot, to, line))
+    except Forbidden as error:
+        log.info("chat %s is gone: %s", to.chat_id, error)
+    except TelegramError as error:
+        log.warning("chat %s: could not say %r: %s", to.chat_id, line[:40], error)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from telegram import Message, MessageEntity
 from telegram.constants import ChatType
@@ -49,15 +49,12 @@ class Target:
 
     def dump(self) -> str:
         """Serialise for the job table."""
-        return json.dumps(
-            {"chat_id": self.chat_id, "message_id": self.message_id, "thread_id": self.thread_id}
-        )
+        return json.dumps(asdict(self))
 
     @classmethod
     def load(cls, raw: str) -> Target:
         """Read back what `dump` wrote."""
-        data = json.loads(raw)
-        return cls(int(data["chat_id"]), int(data["message_id"]), data.get("thread_id"))
+        return cls(**json.loads(raw))
 
 
 def seconds(duration: int | dt.timedelta) -> float:

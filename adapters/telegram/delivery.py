@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 
-from telegram import Bot, ReplyParameters
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram import Bot
+from telegram.error import BadRequest, Forbidden
 
 from adapters.telegram.actions import ChatActions
-from adapters.telegram.calls import call
+from adapters.telegram.calls import call, replying, tell
 from adapters.telegram.convert import Target
 from core.avatar.jobs import PermanentDeliveryError
 from core.avatar.speech import video_caption
@@ -57,9 +56,7 @@ class VideoRefusals:
 class TelegramDelivery:
     """Sends finished renders to the chat the answer went to."""
 
-    def __init__(
-        self, bot: Callable[[], Bot], actions: ChatActions, upload_limit: int = UPLOAD_LIMIT
-    ) -> None:
+    def __init__(self, bot: Bot, actions: ChatActions, upload_limit: int = UPLOAD_LIMIT) -> None:
         self._bot, self._actions, self._upload_limit = bot, actions, upload_limit
         self.refusals = VideoRefusals()
 
@@ -70,20 +67,21 @@ class TelegramDelivery:
         size = (await asyncio.to_thread(ready.path.stat)).st_size
         if size > self._upload_limit:
             limit = self._upload_limit // (1024 * 1024)
-            await self._say(target, f"The avatar video is over Telegram's {limit} MB limit, sorry.")
+            await tell(
+                self._bot, target, f"The avatar video is over Telegram's {limit} MB limit, sorry."
+            )
             return
         video = await asyncio.to_thread(ready.path.read_bytes)
-        bot = self._bot()
         try:
             await call(
-                lambda: bot.send_video(
+                lambda: self._bot.send_video(
                     target.chat_id,
                     video,
                     filename=f"avatar-{ready.job.id}.mp4",
                     caption=video_caption(ready.job),
                     supports_streaming=True,
                     message_thread_id=target.thread_id,
-                    reply_parameters=_reply(target),
+                    reply_parameters=replying(target),
                     write_timeout=UPLOAD_TIMEOUT,
                     read_timeout=UPLOAD_TIMEOUT,
                 )
@@ -93,7 +91,7 @@ class TelegramDelivery:
         except BadRequest as error:
             reason = error.message.lower()
             if NO_RIGHTS in reason and self.refusals.note(target.chat_id):
-                await self._say(target, NO_VIDEOS)
+                await tell(self._bot, target, NO_VIDEOS)
             if NO_RIGHTS in reason or "chat not found" in reason:
                 raise PermanentDeliveryError(str(error)) from error
             raise
@@ -102,24 +100,4 @@ class TelegramDelivery:
         """Say in one line why no video is coming."""
         target = Target.load(failed.job.target)
         self._actions.release(target.chat_id, target.thread_id, "record_video")
-        await self._say(target, f"🎬 {failed.message}")
-
-    async def _say(self, target: Target, text: str) -> None:
-        bot = self._bot()
-        try:
-            await call(
-                lambda: bot.send_message(
-                    target.chat_id,
-                    text,
-                    message_thread_id=target.thread_id,
-                    reply_parameters=_reply(target),
-                )
-            )
-        except Forbidden as error:
-            log.info("chat %s is gone: %s", target.chat_id, error)
-        except TelegramError as error:
-            log.warning("could not tell chat %s about its video: %s", target.chat_id, error)
-
-
-def _reply(target: Target) -> ReplyParameters:
-    return ReplyParameters(target.message_id, allow_sending_without_reply=True)
+        await tell(self._bot, target, f"🎬 {failed.message}")

@@ -4,34 +4,28 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
-from telegram import Bot, Message, ReplyParameters, Update
-from telegram.constants import ChatAction, ChatType
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram import Message, Update
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application
 
-from adapters.telegram.actions import GROUP_INTERVAL, PRIVATE_INTERVAL, ChatActions, Showing
+from adapters.telegram.actions import ChatActions
 from adapters.telegram.calls import call
 from adapters.telegram.convert import (
     DOWNLOAD_LIMIT,
     PLATFORM,
     MediaRef,
-    Target,
     conversation_key,
-    thread_of,
 )
 from adapters.telegram.delivery import VideoRefusals
 from adapters.telegram.handlers import OOPS, TOO_BIG, UNSUPPORTED, TelegramHandlers
 from adapters.telegram.stream import AnswerStream, DraftSupport
 from core.groq.audio import MAX_AUDIO_SECONDS, TOO_LONG
-from core.turns import NO_VIDEO, Declined, NoVideo, TurnRunner
-from core.types import Audio, AvatarJob, ConversationKey, InboxEntry, Turn
+from core.turns import Declined, TurnRunner
+from core.types import Audio, ConversationKey, InboxEntry, Turn
 
 log = logging.getLogger(__name__)
-
-# Declines in the bot's own words: a plain reply, where a failure is marked ⚠️.
-OWN_WORDS = frozenset({TOO_BIG, TOO_LONG, UNSUPPORTED})
 
 
 class TelegramPlatform:
@@ -78,10 +72,10 @@ class TelegramPlatform:
         """The private chat, group or forum topic of the update's message."""
         return conversation_key(self._message(entry))
 
-    def view(self, entry: InboxEntry) -> TelegramView:
+    def view(self, entry: InboxEntry) -> AnswerStream:
         """A reply to the update's message; "typing…" shows while an answer is on its way."""
         asked = self._handlers.asked(self._update(entry))
-        return TelegramView(
+        return AnswerStream(
             self._bot,
             self._message(entry),
             self._actions,
@@ -136,122 +130,3 @@ class TelegramPlatform:
             log.warning("downloading a voice note failed: %s", error)
             raise Declined(OOPS) from error
         return Audio(bytes(data), media.mime_type, media.filename)
-
-
-class TelegramView:
-    """The turn runner's view of one Telegram message: an AnswerStream replying to it.
-
-    `typing`: "typing…" shows until the answer (or a line in its place) does. A chat that
-    blocked the bot is shown nothing more, and gets no video.
-    """
-
-    def __init__(
-        self,
-        bot: Bot,
-        message: Message,
-        actions: ChatActions,
-        refusals: VideoRefusals,
-        drafts: DraftSupport,
-        *,
-        typing: bool,
-    ) -> None:
-        self._bot, self._actions, self._refusals = bot, actions, refusals
-        self._chat_id, self._thread = message.chat_id, thread_of(message)
-        private = message.chat.type == ChatType.PRIVATE
-        self._interval = PRIVATE_INTERVAL if private else GROUP_INTERVAL
-        self._stream = AnswerStream(
-            bot,
-            chat_id=self._chat_id,
-            thread_id=self._thread,
-            reply_to=message.message_id,
-            private=private,
-            drafts=drafts,
-        )
-        self._answer_id = message.message_id  # what the video and a notice reply to
-        self._typing: Showing | None = None
-        if typing:
-            self._typing = actions.show(
-                self._chat_id, self._thread, ChatAction.TYPING, self._interval
-            )
-        self._blocked = False
-
-    async def transcript(self, text: str) -> None:
-        """Shown as the answer's header."""
-        self._stream.transcript = text
-
-    async def partial(self, text: str) -> None:
-        """The answer so far, in private chats: a draft, or one message edited once a second."""
-        if self._blocked:
-            return
-        try:
-            await self._stream.update(text)
-        except Forbidden as error:
-            self._gone(error)
-        if self._stream.shown_anything:
-            self._typed()  # the streaming answer says enough
-
-    async def final(self, text: str) -> str | NoVideo:
-        """The answer formatted and split to fit; the video replies to its last message."""
-        return await self._show(self._stream.finish, text)
-
-    async def plain(self, text: str) -> str | NoVideo:
-        """The answer as plain text, in new messages."""
-        return await self._show(self._stream.plain, text)
-
-    async def failure(self, message: str) -> None:
-        """One line in place of the answer (after the transcript, if any)."""
-        try:
-            if not self._blocked:
-                await self._stream.fail(message, warning=message not in OWN_WORDS)
-        except Forbidden as error:
-            self._gone(error)
-        finally:
-            self._typed()
-
-    async def notice(self, message: str) -> None:
-        """Why no video comes, as a reply to the answer."""
-        if self._blocked:
-            return
-        reply = ReplyParameters(self._answer_id, allow_sending_without_reply=True)
-        try:
-            await call(
-                lambda: self._bot.send_message(
-                    self._chat_id,
-                    f"🎬 {message}",
-                    message_thread_id=self._thread,
-                    reply_parameters=reply,
-                )
-            )
-        except TelegramError as error:
-            log.info("chat %s: the video notice was not sent: %s", self._chat_id, error)
-
-    async def rendering(self, job: AvatarJob) -> None:
-        """Show "recording video…" until the delivery sends the video (or says why not)."""
-        target = Target.load(job.target)
-        self._actions.hold(
-            target.chat_id, target.thread_id, ChatAction.RECORD_VIDEO, self._interval
-        )
-
-    async def _show(self, send: Callable[[str], Awaitable[int]], text: str) -> str | NoVideo:
-        """Send the answer; where its video goes, or NO_VIDEO where none can."""
-        if self._blocked:
-            return NO_VIDEO
-        try:
-            self._answer_id = await send(text)
-        except Forbidden as error:
-            self._gone(error)
-            return NO_VIDEO
-        finally:
-            self._typed()
-        if self._refusals.refused_lately(self._chat_id):
-            return NO_VIDEO  # the chat's permissions refuse videos, and it was told so
-        return Target(self._chat_id, self._answer_id, self._thread).dump()
-
-    def _typed(self) -> None:
-        if self._typing is not None:
-            self._typing.stop()
-
-    def _gone(self, error: Forbidden) -> None:
-        if not self._blocked:
-            self._blocked = True
-            log.info("chat %s blocked the bot: %s", self._chat_id, error)

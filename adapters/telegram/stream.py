@@ -1,10 +1,11 @@
 """One answer on its way to a Telegram chat: streamed while it is written, then formatted.
 
-A model answer that was produced is never replaced by an apology because showing it failed: a
-refused draft or edit is skipped (after a 429, streaming pauses until Telegram's retry_after
-has passed), the final text goes with `send_message` (429s and network errors retried), as
-plain text when the formatted one is refused, and only when all of that fails does the chat get
-one line saying so.
+The turn runner's failure policy holds, with Telegram's own ways: a refused draft or edit is
+skipped (after a 429, streaming pauses until Telegram's retry_after has passed); the final text
+goes with `send_message` (429s and network errors retried by `call`), as plain text when the
+formatted one is refused, and when Telegram refuses even that the chat gets one line saying so
+at once (asking again would be refused alike, so this view does not raise for the runner to
+retry).
 """
 
 from __future__ import annotations
@@ -12,18 +13,37 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from functools import partial
 
-from telegram import Bot, Message, ReplyParameters
-from telegram.constants import ParseMode
+from telegram import Bot, Message
+from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 
 from adapters.telegram import format as fmt
-from adapters.telegram.calls import call, is_not_modified, is_parse_error, retry_seconds
+from adapters.telegram.actions import GROUP_INTERVAL, PRIVATE_INTERVAL, ChatActions
+from adapters.telegram.calls import (
+    call,
+    is_not_modified,
+    is_parse_error,
+    reply,
+    retry_seconds,
+    tell,
+)
+from adapters.telegram.convert import Target, thread_of
+from adapters.telegram.delivery import VideoRefusals
+from adapters.telegram.handlers import TOO_BIG, UNSUPPORTED
+from core.groq.audio import TOO_LONG
+from core.turns import NO_VIDEO, NoVideo
+from core.types import AvatarJob
 
 log = logging.getLogger(__name__)
 
 NOT_SHOWN = "⚠️ I have an answer, but Telegram wouldn't let me show it here — please ask again."
 REST_NOT_SHOWN = "⚠️ Telegram wouldn't let me show the rest of my answer — please ask again."
+# Declines in the bot's own words: a plain reply, where a failure is marked ⚠️.
+OWN_WORDS = frozenset({TOO_BIG, TOO_LONG, UNSUPPORTED})
 
 
 class DraftSupport:
@@ -34,113 +54,176 @@ class DraftSupport:
 
 
 class AnswerStream:
-    """Shows an answer as it streams (private chats), then sends it formatted as a reply.
+    """The turn runner's view of one Telegram message: its answer, as a reply to it.
 
     Private chats see a draft (sendMessageDraft) or, where drafts are not served, one message
     edited at most once per `interval`. Groups get the final message only, to respect the
     group's 20-messages-a-minute budget.
+
+    `typing`: "typing…" shows until the answer (or a line in its place) does. A chat that
+    blocked the bot is shown nothing more, and gets no video.
     """
 
     def __init__(
         self,
         bot: Bot,
-        *,
-        chat_id: int,
-        thread_id: int | None,
-        reply_to: int,
-        private: bool,
+        message: Message,
+        actions: ChatActions,
+        refusals: VideoRefusals,
         drafts: DraftSupport,
+        *,
+        typing: bool,
         interval: float = 1.0,
     ) -> None:
-        self._bot, self._chat_id, self._thread_id = bot, chat_id, thread_id
-        self._reply_to, self._private, self._drafts = reply_to, private, drafts
-        self._interval = interval
-        self._last_shown = float("-inf")
+        self._bot, self._actions, self._refusals, self._drafts = bot, actions, refusals, drafts
+        self._asked = Target(message.chat_id, message.message_id, thread_of(message))
+        self._answer = self._asked  # what the video and a notice reply to
+        self._private = message.chat.type == ChatType.PRIVATE
+        self._actions_every = PRIVATE_INTERVAL if self._private else GROUP_INTERVAL
+        self._interval, self._last_shown = interval, float("-inf")
         self._quiet_until = float("-inf")  # a 429 while streaming: nothing shown before then
         self._drafting = True  # this answer's drafts; off once the server refuses one
         self._message: Message | None = None  # the message streamed by edits
-        self.transcript: str | None = None
-        self.shown_anything = False
-        self.finished = False  # the final answer (or the failure line) went out
+        self._transcript: str | None = None
+        self._typing, self._blocked = typing, False
+        if typing:
+            self._hold(ChatAction.TYPING)
 
-    async def update(self, text: str) -> None:
-        """Show the answer so far, unless the last update was less than `interval` ago.
+    async def transcript(self, text: str) -> None:
+        """Shown as the answer's header."""
+        self._transcript = text
 
-        Showing it is best effort: a call that fails is skipped, and the final text follows.
+    async def partial(self, text: str) -> None:
+        """The answer so far, in private chats: a draft, or one message edited once a second.
+
+        Skipped when the last update was less than `interval` ago. Showing it is best effort: a
+        call that fails is skipped, and the final text follows.
         """
         now = asyncio.get_running_loop().time()
-        if not self._private or now - self._last_shown < self._interval or now < self._quiet_until:
+        if self._blocked or not self._private:
+            return
+        if now - self._last_shown < self._interval or now < self._quiet_until:
             return
         self._last_shown = now
         preview = fmt.truncate(self._plain_header() + text, fmt.MESSAGE_LIMIT)
         try:
             if not (self._drafting and self._drafts.available and await self._draft(preview)):
-                await self._show_plain(preview)
-            self.shown_anything = True
+                if self._message is None:
+                    self._message = await self._send(preview, None)
+                else:
+                    await self._edit(self._message, preview, None)
         except RetryAfter as error:
             self._quiet_until = now + retry_seconds(error)
-            log.info("chat %s: Telegram asked to wait; streaming pauses", self._chat_id)
-        except Forbidden:
-            raise
+            log.info("chat %s: Telegram asked to wait; streaming pauses", self._asked.chat_id)
+        except Forbidden as error:
+            self._gone(error)
         except TelegramError as error:
-            log.debug("chat %s: showing the partial answer failed: %s", self._chat_id, error)
+            log.debug("chat %s: showing the partial answer failed: %s", self._asked.chat_id, error)
+        else:
+            self._typed()  # the streaming answer says enough
 
-    async def finish(self, answer: str) -> int:
-        """Send the final answer, formatted and split; return the id of its last message.
+    async def final(self, text: str) -> str | NoVideo:
+        """The answer formatted and split to fit; the video replies to its last message.
 
-        When nothing could be shown, that is the id of the message answered.
+        When nothing could be shown, that is the message answered.
         """
-        header_plain, header_html = self._plain_header(), self._html_header()
-        parts = fmt.split(answer, fmt.MESSAGE_LIMIT - fmt.utf16_len(header_plain))
-        message_id = self._reply_to
-        for index, part in enumerate(parts):
-            plain = (header_plain if index == 0 else "") + part
-            rich = (header_html if index == 0 else "") + fmt.to_html(part)
+        return await self._shown(partial(self._finish, text))
+
+    async def plain(self, text: str) -> str | NoVideo:
+        """The answer as plain text, in new messages; raise if Telegram refuses one."""
+
+        async def send() -> int:
+            message_id = self._asked.message_id
+            for part, _ in self._parts(text):
+                message_id = (await call(lambda part=part: self._send(part, None))).message_id  # type: ignore[misc]
+            return message_id
+
+        return await self._shown(send)
+
+    async def failure(self, message: str) -> None:
+        """One line in place of the answer (after the transcript, if any).
+
+        Marked ⚠️, unless it declines the message in the bot's own words.
+        """
+        line = self._plain_header() + (message if message in OWN_WORDS else f"⚠️ {message}")
+        try:
+            if not self._blocked:
+                await self._put(html.escape(line, quote=False), line, edit=True)
+        except Forbidden as error:
+            self._gone(error)
+        finally:
+            self._typed()
+
+    async def notice(self, message: str) -> None:
+        """Why no video comes, as a reply to the answer."""
+        if not self._blocked:
+            await tell(self._bot, self._answer, f"🎬 {message}")
+
+    async def rendering(self, job: AvatarJob) -> None:
+        """Show "recording video…" until the delivery sends the video (or says why not)."""
+        self._hold(ChatAction.RECORD_VIDEO)
+
+    async def _shown(self, send: Callable[[], Awaitable[int]]) -> str | NoVideo:
+        """Send the answer; where its video goes, or NO_VIDEO where none can."""
+        if self._blocked:
+            return NO_VIDEO
+        try:
+            self._answer = replace(self._asked, message_id=await send())
+        except Forbidden as error:
+            self._gone(error)
+            return NO_VIDEO
+        finally:
+            self._typed()
+        if self._refusals.refused_lately(self._asked.chat_id):
+            return NO_VIDEO  # the chat's permissions refuse videos, and it was told so
+        return self._answer.dump()
+
+    async def _finish(self, answer: str) -> int:
+        """Send the answer formatted and split; the id of its last message."""
+        message_id = self._asked.message_id
+        for index, (plain, rich) in enumerate(self._parts(answer)):
             sent = await self._put(rich, plain, edit=index == 0)
             if sent is None:
-                await self._say(NOT_SHOWN if index == 0 else REST_NOT_SHOWN)
+                await tell(self._bot, self._asked, NOT_SHOWN if index == 0 else REST_NOT_SHOWN)
                 break
             message_id = sent
-        self.finished = True
         return message_id
 
-    async def plain(self, answer: str) -> int:
-        """Send the answer as plain text in new messages; raise if Telegram refuses one.
-
-        Return the id of its last message.
-        """
-        header = self._plain_header()
-        parts = fmt.split(answer, fmt.MESSAGE_LIMIT - fmt.utf16_len(header))
-        message_id = self._reply_to
-        for index, part in enumerate(parts):
-            text = (header if index == 0 else "") + part
-            message_id = (await call(lambda text=text: self._send(text, None))).message_id  # type: ignore[misc]
-            self.shown_anything = True
-        self.finished = True
-        return message_id
-
-    async def fail(self, message: str, *, warning: bool = True) -> None:
-        """Tell the user in one line what went wrong (after the transcript, if any).
-
-        `warning`: marked with ⚠️; without, the line is a reply in its own words.
-        """
-        text = self._plain_header() + (f"⚠️ {message}" if warning else message)
-        await self._put(html.escape(text, quote=False), text, edit=True)
-        self.finished = True
+    def _parts(self, answer: str) -> list[tuple[str, str]]:
+        """The answer split to fit, each part as (plain text, HTML); the transcript heads it."""
+        plain, rich = self._plain_header(), ""
+        if self._transcript:
+            rich = f"🎤 <i>{html.escape(self._transcript, quote=False)}</i>\n\n"
+        parts = fmt.split(answer, fmt.MESSAGE_LIMIT - fmt.utf16_len(plain))
+        headers = [(plain, rich)] + [("", "")] * (len(parts) - 1)
+        return [
+            (p + part, h + fmt.to_html(part)) for (p, h), part in zip(headers, parts, strict=True)
+        ]
 
     def _plain_header(self) -> str:
-        return f"🎤 {self.transcript}\n\n" if self.transcript else ""
+        return f"🎤 {self._transcript}\n\n" if self._transcript else ""
 
-    def _html_header(self) -> str:
-        if not self.transcript:
-            return ""
-        return f"🎤 <i>{html.escape(self.transcript, quote=False)}</i>\n\n"
+    def _hold(self, action: str) -> None:
+        self._actions.hold(self._asked.chat_id, self._asked.thread_id, action, self._actions_every)
+
+    def _typed(self) -> None:
+        if self._typing:
+            self._typing = False
+            self._actions.release(self._asked.chat_id, self._asked.thread_id, ChatAction.TYPING)
+
+    def _gone(self, error: Forbidden) -> None:
+        if not self._blocked:
+            self._blocked = True
+            log.info("chat %s blocked the bot: %s", self._asked.chat_id, error)
 
     async def _draft(self, text: str) -> bool:
         """Show a draft; False when drafts are refused here and edits must stream instead."""
         try:
             await self._bot.send_message_draft(
-                self._chat_id, draft_id=self._reply_to, text=text, message_thread_id=self._thread_id
+                self._asked.chat_id,
+                draft_id=self._asked.message_id,
+                text=text,
+                message_thread_id=self._asked.thread_id,
             )
         except InvalidToken:
             # A Bot API server without the method answers 404 "Not Found", which PTB raises
@@ -149,93 +232,73 @@ class AnswerStream:
             self._drafts.available = False
             return False
         except BadRequest as error:
-            log.info("chat %s refused a draft (%s); streaming by edits", self._chat_id, error)
+            log.info("chat %s refused a draft (%s); streaming by edits", self._asked.chat_id, error)
             self._drafting = False
             return False
         return True
 
-    async def _show_plain(self, text: str) -> None:
-        """One attempt at the streamed message: the final text retries, a preview need not."""
-        if self._message is None:
-            self._message = await self._send(text, None)
-            return
-        try:
-            await self._edit(self._message, text, None)
-        except BadRequest as error:
-            if not is_not_modified(error):
-                raise
-
     async def _put(self, rich: str, plain: str, *, edit: bool) -> int | None:
         """Show `rich` HTML (or `plain`) in the streamed message or a new one; None if refused."""
         streamed = self._message if edit else None
-        if streamed is not None and await self._edit_into(streamed, rich, plain):
-            return streamed.message_id
-        sent = await self._send_final(rich, plain)
+        if streamed is not None:
+            if await self._formatted(partial(self._edit, streamed), rich, plain, edit=True):
+                return streamed.message_id
+        sent = await self._formatted(self._send, rich, plain, edit=False)
         if sent is not None and streamed is not None:
             # The half-streamed message would repeat the start of the answer just sent.
             self._message = None
             await self._delete(streamed)
-        return sent
+        return sent.message_id if sent is not None else None
 
-    async def _edit_into(self, message: Message, rich: str, plain: str) -> bool:
+    async def _formatted(
+        self,
+        put: Callable[[str, str | None], Awaitable[Message]],
+        rich: str,
+        plain: str,
+        *,
+        edit: bool,
+    ) -> Message | None:
+        """`put` the HTML, then the plain text where Telegram refused it; None if refused.
+
+        A new message goes plain whatever refused the HTML; an edit only when the formatting
+        was refused (refused otherwise, the answer goes in a new message instead).
+        """
         for text, mode in ((rich, ParseMode.HTML), (plain, None)):
             try:
-                await call(lambda text=text, mode=mode: self._edit(message, text, mode))  # type: ignore[misc]
-                return True
-            except BadRequest as error:
-                if is_not_modified(error):
-                    return True
-                if mode is None or not is_parse_error(error):
-                    log.info("chat %s: could not edit the answer in (%s)", self._chat_id, error)
-                    return False
+                return await call(lambda text=text, mode=mode: put(text, mode))  # type: ignore[misc]
             except Forbidden:
                 raise
-            except TelegramError as error:
-                log.info("chat %s: could not edit the answer in (%s)", self._chat_id, error)
-                return False
-        return False
-
-    async def _send_final(self, rich: str, plain: str) -> int | None:
-        for text, mode in ((rich, ParseMode.HTML), (plain, None)):
-            try:
-                sent = await call(lambda text=text, mode=mode: self._send(text, mode))  # type: ignore[misc]
             except BadRequest as error:
-                if mode is None:
-                    log.warning("chat %s refused the answer: %s", self._chat_id, error)
+                if mode is None or (edit and not is_parse_error(error)):
+                    level = logging.INFO if edit else logging.WARNING
+                    log.log(level, "chat %s refused the answer: %s", self._asked.chat_id, error)
                     return None
-                log.info("chat %s refused the formatting (%s); plain text", self._chat_id, error)
-                continue
-            except Forbidden:
-                raise
+                log.info(
+                    "chat %s refused the formatting (%s); plain text", self._asked.chat_id, error
+                )
             except TelegramError as error:
-                log.warning("chat %s: the answer could not be sent: %s", self._chat_id, error)
+                log.warning(
+                    "chat %s: the answer could not be shown: %s", self._asked.chat_id, error
+                )
                 return None
-            self.shown_anything = True
-            return sent.message_id
         return None
-
-    async def _say(self, line: str) -> None:
-        try:
-            await call(lambda: self._send(line, None))
-        except TelegramError as error:
-            log.warning("chat %s: could not say the answer is missing: %s", self._chat_id, error)
 
     async def _delete(self, message: Message) -> None:
         try:
             await self._bot.delete_message(message.chat_id, message.message_id)
         except TelegramError as error:
-            log.debug("chat %s: the streamed message stays (%s)", self._chat_id, error)
+            log.debug("chat %s: the streamed message stays (%s)", self._asked.chat_id, error)
 
     async def _send(self, text: str, mode: str | None) -> Message:
-        return await self._bot.send_message(
-            self._chat_id,
-            text,
-            parse_mode=mode,
-            message_thread_id=self._thread_id,
-            reply_parameters=ReplyParameters(self._reply_to, allow_sending_without_reply=True),
-        )
+        return await reply(self._bot, self._asked, text, mode)
 
-    async def _edit(self, message: Message, text: str, mode: str | None) -> None:
-        await self._bot.edit_message_text(
-            text, chat_id=message.chat_id, message_id=message.message_id, parse_mode=mode
-        )
+    async def _edit(self, message: Message, text: str, mode: str | None) -> Message:
+        """Edit `message` to `text`; one that shows it already counts as done."""
+        try:
+            await self._bot.edit_message_text(
+                text, chat_id=message.chat_id, message_id=message.message_id, parse_mode=mode
+            )
+        except BadRequest as error:
+            if not is_not_modified(error):
+                raise
+        return message
