@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from aiohttp import web
 from telegram import Bot, BotCommand
@@ -18,6 +19,7 @@ from adapters.telegram.handlers import TelegramHandlers
 from adapters.telegram.platform import TelegramPlatform
 from adapters.telegram.polling import InboxPoller
 from adapters.telegram.request import AiohttpRequest, UpdatesRequest
+from adapters.telegram.stream import AnswerStream, DraftSupport
 from adapters.telegram.webhook import TelegramWebhook, derived_secret, webhook_path
 from core.conversation import Conversations
 from core.errors import ConfigurationError
@@ -83,9 +85,8 @@ class TelegramAdapter:
         handlers = TelegramHandlers(conversations, bot, set(admins or []), allowed_chats)
         self.application.add_handlers(handlers.handlers)
         self.application.add_error_handler(self._on_error)
-        self.turns = TelegramPlatform(
-            self.application, runner, handlers, self.actions, self.delivery.refusals
-        )
+        view = partial(AnswerStream, bot, self.actions, self.delivery.refusals, DraftSupport())
+        self.turns = TelegramPlatform(self.application, runner, handlers, view)
         self._poller = InboxPoller(bot, inbox, self.turns, updates.payload)
         self._webhook: TelegramWebhook | None = None
         self.routes: tuple[tuple[str, str, Handler], ...] = ()

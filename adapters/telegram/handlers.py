@@ -8,6 +8,8 @@ TELEGRAM_ALLOWED_CHAT_IDS) are dispatched to python-telegram-bot's handlers regi
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from telegram import Bot, Message, Update
 from telegram.constants import ChatType
@@ -55,11 +57,12 @@ class TelegramHandlers:
         commands = {
             name: CommandHandler(name, callback, filters=allowed)
             for name, callback in (
-                ("start", self.start),
-                ("help", self.help),
+                ("start", self._says(GREETING)),  # what the bot does
+                ("help", self._says(HELP)),
                 ("reset", self.reset),
                 ("avatar", self.avatar),
-                ("talk", self.talk),
+                # /talk with nothing to talk about (one that has something is `asked`)
+                ("talk", self._says("Use /talk <text>, or reply /talk to a voice note.")),
                 ("stats", self.stats),
             )
         }
@@ -88,16 +91,6 @@ class TelegramHandlers:
             return message_ask(message, self._bot.id, self._bot.username)
         return None
 
-    async def start(self, update: Update, _: Context) -> None:
-        """/start: greet and say what the bot does."""
-        if update.effective_message:
-            await self._reply(update.effective_message, GREETING)
-
-    async def help(self, update: Update, _: Context) -> None:
-        """/help: the command list."""
-        if update.effective_message:
-            await self._reply(update.effective_message, HELP)
-
     async def reset(self, update: Update, _: Context) -> None:
         """/reset: forget this conversation (this topic, in a forum)."""
         if message := update.effective_message:
@@ -106,8 +99,7 @@ class TelegramHandlers:
 
     async def avatar(self, update: Update, context: Context) -> None:
         """/avatar on|off: switch videos for this chat."""
-        message = update.effective_message
-        if message is None:
+        if (message := update.effective_message) is None:
             return
         choice = (context.args or [""])[0].lower()
         if choice not in ("on", "off"):
@@ -118,15 +110,9 @@ class TelegramHandlers:
             await self._conversations.set_avatar(conversation_key(message), choice == "on")
             await self._reply(message, f"Avatar videos are {choice} for this chat.")
 
-    async def talk(self, update: Update, _: Context) -> None:
-        """/talk with nothing to talk about (one that has something is `asked`)."""
-        if message := update.effective_message:
-            await self._reply(message, "Use /talk <text>, or reply /talk to a voice note.")
-
     async def stats(self, update: Update, _: Context) -> None:
         """/stats: today's usage, for ADMIN_USER_IDS only."""
-        message = update.effective_message
-        if message is None:
+        if (message := update.effective_message) is None:
             return
         user = message.from_user
         if user is None or str(user.id) not in self._admins:
@@ -145,6 +131,15 @@ class TelegramHandlers:
         message = update.effective_message
         if message and message.chat.type == ChatType.PRIVATE:
             await self._reply(message, "I don't know that command. /help lists what I understand.")
+
+    def _says(self, text: str) -> Callable[[Update, Context], Coroutine[Any, Any, None]]:
+        """A command that answers with `text`."""
+
+        async def say(update: Update, _: Context) -> None:
+            if message := update.effective_message:
+                await self._reply(message, text)
+
+        return say
 
     async def _reply(self, message: Message, text: str) -> None:
         try:

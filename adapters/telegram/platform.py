@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from telegram import Message, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application
 
-from adapters.telegram.actions import ChatActions
 from adapters.telegram.calls import call
 from adapters.telegram.convert import (
     DOWNLOAD_LIMIT,
@@ -18,9 +17,8 @@ from adapters.telegram.convert import (
     MediaRef,
     conversation_key,
 )
-from adapters.telegram.delivery import VideoRefusals
 from adapters.telegram.handlers import OOPS, TOO_BIG, UNSUPPORTED, TelegramHandlers
-from adapters.telegram.stream import AnswerStream, DraftSupport
+from adapters.telegram.stream import AnswerStream
 from core.groq.audio import MAX_AUDIO_SECONDS, TOO_LONG
 from core.turns import Declined, TurnRunner
 from core.types import Audio, ConversationKey, InboxEntry, Turn
@@ -42,12 +40,10 @@ class TelegramPlatform:
         application: Application,  # type: ignore[type-arg]
         runner: TurnRunner,
         handlers: TelegramHandlers,
-        actions: ChatActions,
-        refusals: VideoRefusals,
+        view: Callable[..., AnswerStream],  # given the message, and whether "typing…" shows
     ) -> None:
         self._application, self._bot, self._runner = application, application.bot, runner
-        self._handlers, self._actions, self._refusals = handlers, actions, refusals
-        self._drafts = DraftSupport()
+        self._handlers, self._view = handlers, view
         self._updates: dict[str, Update] = {}
 
     async def accept(self, received: Sequence[tuple[Update, str]]) -> None:
@@ -75,14 +71,7 @@ class TelegramPlatform:
     def view(self, entry: InboxEntry) -> AnswerStream:
         """A reply to the update's message; "typing…" shows while an answer is on its way."""
         asked = self._handlers.asked(self._update(entry))
-        return AnswerStream(
-            self._bot,
-            self._message(entry),
-            self._actions,
-            self._refusals,
-            self._drafts,
-            typing=asked is not None,
-        )
+        return self._view(self._message(entry), typing=asked is not None)
 
     async def turn(self, entry: InboxEntry) -> Turn | None:
         """The message's text or downloaded audio; None for a command, carried out by then."""

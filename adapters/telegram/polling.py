@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-import json
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TypeVar
 
 from telegram import Bot, Update
@@ -35,28 +34,25 @@ class InboxPoller:
         bot: Bot,
         inbox: Inbox,
         platform: TelegramPlatform,
-        payload: Callable[[Update], str] | None = None,
+        payload: Callable[[Update], str],  # the update's JSON for the inbox
     ) -> None:
-        self._bot, self._inbox, self._platform = bot, inbox, platform
-        self._payload = payload or _serialised
+        self._bot, self._inbox, self._platform, self._payload = bot, inbox, platform, payload
 
     async def run(self) -> None:
         """Poll until cancelled, after removing a webhook a previous run may have left."""
-        await self._retrying("deleteWebhook", self._delete_webhook)
+        # While a webhook is set getUpdates answers 409; pending updates stay for polling.
+        delete_webhook = partial(self._bot.delete_webhook, drop_pending_updates=False)
+        await self._retrying("deleteWebhook", delete_webhook)
         last = await self._retrying("reading the inbox", lambda: self._inbox.last_key(PLATFORM))
         offset = int(last) + 1 if last is not None else None
         while True:
-            updates = await self._retrying("getUpdates", functools.partial(self._fetch, offset))
+            updates = await self._retrying("getUpdates", partial(self._fetch, offset))
             if updates:
                 # Only a recorded batch moves the offset, which confirms it to Telegram.
                 offset = updates[-1].update_id + 1
                 # Building the next long poll takes ~0.5 ms of the event loop: let the
                 # updates just accepted get their model requests out first.
                 await asyncio.sleep(ANSWERS_FIRST_SECONDS)
-
-    async def _delete_webhook(self) -> None:
-        # While a webhook is set getUpdates answers 409; pending updates stay for polling.
-        await self._bot.delete_webhook(drop_pending_updates=False)
 
     async def _fetch(self, offset: int | None) -> tuple[Update, ...]:
         """One long poll, its updates recorded: a batch that fails to record is fetched again."""
@@ -86,7 +82,3 @@ class InboxPoller:
                 failures += 1
                 log.warning("%s failed (%s); retrying", what, error)
                 await asyncio.sleep(min(30.0, 0.5 * 2**failures))
-
-
-def _serialised(update: Update) -> str:
-    return json.dumps(update.to_dict())

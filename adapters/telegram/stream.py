@@ -67,10 +67,10 @@ class AnswerStream:
     def __init__(
         self,
         bot: Bot,
-        message: Message,
         actions: ChatActions,
         refusals: VideoRefusals,
         drafts: DraftSupport,
+        message: Message,
         *,
         typing: bool,
         interval: float = 1.0,
@@ -78,6 +78,7 @@ class AnswerStream:
         self._bot, self._actions, self._refusals, self._drafts = bot, actions, refusals, drafts
         self._asked = Target(message.chat_id, message.message_id, thread_of(message))
         self._answer = self._asked  # what the video and a notice reply to
+        self._send = partial(reply, bot, self._asked)  # (text, parse mode): one attempt
         self._private = message.chat.type == ChatType.PRIVATE
         self._actions_every = PRIVATE_INTERVAL if self._private else GROUP_INTERVAL
         self._interval, self._last_shown = interval, float("-inf")
@@ -288,9 +289,6 @@ class AnswerStream:
             await self._bot.delete_message(message.chat_id, message.message_id)
         except TelegramError as error:
             log.debug("chat %s: the streamed message stays (%s)", self._asked.chat_id, error)
-
-    async def _send(self, text: str, mode: str | None) -> Message:
-        return await reply(self._bot, self._asked, text, mode)
 
     async def _edit(self, message: Message, text: str, mode: str | None) -> Message:
         """Edit `message` to `text`; one that shows it already counts as done."""
