@@ -49,16 +49,6 @@ async def call(make: Callable[[], Awaitable[T]], *, backoff: float = 0.5) -> T:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def is_not_modified(error: BadRequest) -> bool:
-    """Editing a message to the same content is not an error for us."""
-    return "message is not modified" in error.message.lower()
-
-
-def is_parse_error(error: BadRequest) -> bool:
-    """Telegram refused our formatting; the same text goes again as plain text."""
-    return "can't parse entities" in error.message.lower()
-
-
 def replying(to: Target) -> ReplyParameters:
     """A reply to `to`'s message, sent on its own where that message is gone."""
     return ReplyParameters(to.message_id, allow_sending_without_reply=True)

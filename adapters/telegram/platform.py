@@ -51,18 +51,15 @@ class TelegramPlatform:
 
         Once this returns they are in the inbox: Telegram may be told they arrived.
         """
-        batch: list[tuple[str, str]] = []
-        for update, payload in received:
-            if update.message is not None:  # every update subscribed to has one
-                self._updates[str(update.update_id)] = update
-                batch.append((str(update.update_id), payload))
-        new: set[str] = set()
+        # Every update subscribed to has a message.
+        kept = {str(u.update_id): (u, payload) for u, payload in received if u.message is not None}
+        self._updates.update((key, update) for key, (update, _) in kept.items())
+        new: list[str] = []
         try:
-            new = set(await self._runner.accept_many(self, batch))
+            new = await self._runner.accept_many(self, [(k, p) for k, (_, p) in kept.items()])
         finally:
-            for key, _ in batch:
-                if key not in new:  # recorded before (a redelivery), or not at all
-                    self._updates.pop(key, None)
+            for key in kept.keys() - set(new):  # recorded before (a redelivery), or not at all
+                self._updates.pop(key, None)
 
     def key(self, entry: InboxEntry) -> ConversationKey:
         """The private chat, group or forum topic of the update's message."""

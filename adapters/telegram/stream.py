@@ -25,8 +25,6 @@ from adapters.telegram import format as fmt
 from adapters.telegram.actions import GROUP_INTERVAL, PRIVATE_INTERVAL, ChatActions
 from adapters.telegram.calls import (
     call,
-    is_not_modified,
-    is_parse_error,
     reply,
     retry_seconds,
     tell,
@@ -270,17 +268,14 @@ class AnswerStream:
             except Forbidden:
                 raise
             except BadRequest as error:
-                if mode is None or (edit and not is_parse_error(error)):
+                # An edit goes plain only when the formatting was refused.
+                if mode is None or (edit and "can't parse entities" not in error.message.lower()):
                     level = logging.INFO if edit else logging.WARNING
                     log.log(level, "chat %s refused the answer: %s", self._asked.chat_id, error)
                     return None
-                log.info(
-                    "chat %s refused the formatting (%s); plain text", self._asked.chat_id, error
-                )
+                log.info("chat %s refused the HTML (%s); plain text", self._asked.chat_id, error)
             except TelegramError as error:
-                log.warning(
-                    "chat %s: the answer could not be shown: %s", self._asked.chat_id, error
-                )
+                log.warning("chat %s: the answer was not shown: %s", self._asked.chat_id, error)
                 return None
         return None
 
@@ -297,6 +292,6 @@ class AnswerStream:
                 text, chat_id=message.chat_id, message_id=message.message_id, parse_mode=mode
             )
         except BadRequest as error:
-            if not is_not_modified(error):
+            if "message is not modified" not in error.message.lower():
                 raise
         return message
