@@ -109,7 +109,7 @@ class DiscordAdapter:
     ) -> None:
         intents = gateway_intents(message_content)
         no_attach = ChannelNotices()  # shared: a channel hears it once, from either side
-        self.turns = DiscordPlatform(lambda: self.client, conversations, no_attach)
+        self.turns = DiscordPlatform(lambda: self.client, conversations, runner, no_attach)
         handlers = DiscordHandlers(
             conversations,
             runner,
@@ -179,10 +179,6 @@ class DiscordAdapter:
     async def check(token: str, message_content: bool) -> str:
         """For `avatarbot check`: REST login, then IDENTIFY and READY (or the close code)."""
         return await check_gateway(token, message_content, READY_TIMEOUT)
-
-    async def wait_until_ready(self) -> None:
-        """Wait for READY and the guilds (used by tests)."""
-        await self.client.wait_until_ready()
 
     async def stop(self) -> None:
         """Stop taking messages and close the connection (the turn runner has drained by now).

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import discord
@@ -46,6 +46,14 @@ class Target:
         """Read back what `dump` wrote."""
         return cls(**json.loads(raw))
 
+    def at(self, message_id: int) -> Target:
+        """The same place, for the answer's message `message_id`."""
+        return replace(self, message_id=message_id)
+
+    def expired(self, margin: float) -> bool:
+        """Whether the interaction's token is over, or within `margin` seconds of its end."""
+        return time.time() > (self.expires_at or 0) - margin
+
 
 @dataclass(frozen=True, slots=True)
 class RecordedTalk:
@@ -61,10 +69,6 @@ class RecordedTalk:
         """Read the "talk" object of an inbox payload."""
         key = ConversationKey(PLATFORM, talk["chat_id"], talk["thread_id"])
         return cls(key, talk["user_id"], talk["text"], Target(**talk["target"]))
-
-    def expired(self, margin: float) -> bool:
-        """Whether the interaction's token is over, or within `margin` seconds of its end."""
-        return time.time() > (self.target.expires_at or 0) - margin
 
 
 def message_payload(message: discord.Message) -> str:
@@ -82,7 +86,7 @@ def talk_payload(interaction: discord.Interaction, text: str | None) -> str:
         "thread_id": key.thread_id,
         "user_id": str(interaction.user.id),
         "text": text,
-        "target": asdict(interaction_target(interaction, 0)),
+        "target": asdict(interaction_target(interaction)),
     }
     return json.dumps({"talk": talk})
 
@@ -94,12 +98,12 @@ def payload_key(payload: dict[str, Any]) -> ConversationKey:
     return ConversationKey(PLATFORM, chat_id, where.get("thread_id", ""))
 
 
-def interaction_target(interaction: discord.Interaction, answer_id: int) -> Target:
-    """Where a /talk's answer went: its message, and the webhook while the token lives."""
+def interaction_target(interaction: discord.Interaction) -> Target:
+    """Where a /talk is answered: its webhook while the token lives (`at` its answer's message)."""
     expires = interaction.created_at + dt.timedelta(minutes=15)
     return Target(
         channel_id=interaction.channel_id or 0,
-        message_id=answer_id,
+        message_id=0,
         filesize_limit=interaction.filesize_limit,
         application_id=interaction.application_id,
         token=interaction.token,
@@ -108,8 +112,11 @@ def interaction_target(interaction: discord.Interaction, answer_id: int) -> Targ
 
 
 def message_target(message: discord.Message, answer_id: int) -> Target:
-    """Where a message's answer went, and the upload limit there."""
-    return Target(message.channel.id, answer_id, filesize_limit(message.channel))
+    """Where a message's answer went, and the upload limit there: its guild's (boosts raise
+    it), else Discord's default."""
+    guild = getattr(message.channel, "guild", None)
+    limit = guild.filesize_limit if guild is not None else DEFAULT_FILESIZE_LIMIT
+    return Target(message.channel.id, answer_id, limit)
 
 
 def conversation_key(channel: object) -> ConversationKey:
@@ -134,12 +141,6 @@ def audio_attachment(attachments: list[discord.Attachment]) -> discord.Attachmen
         ):
             return attachment
     return None
-
-
-def filesize_limit(channel: object) -> int:
-    """The upload limit of a place: its guild's (boosts raise it), else Discord's default."""
-    guild = getattr(channel, "guild", None)
-    return guild.filesize_limit if guild is not None else DEFAULT_FILESIZE_LIMIT
 
 
 def can_attach(message: discord.Message) -> bool:

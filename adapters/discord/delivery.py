@@ -107,11 +107,7 @@ class DiscordDelivery:
     async def _post_by_webhook(
         self, target: Target, content: str | None, file: Callable[[], discord.File] | None
     ) -> bool:
-        if not (
-            target.token
-            and target.application_id
-            and time.time() < (target.expires_at or 0) - TOKEN_MARGIN
-        ):
+        if not (target.token and target.application_id) or target.expired(TOKEN_MARGIN):
             return False
         webhook = discord.Webhook.partial(
             target.application_id, target.token, client=self._client()
@@ -133,11 +129,7 @@ class DiscordDelivery:
     async def _post_in_channel(
         self, target: Target, content: str | None, file: Callable[[], discord.File] | None
     ) -> None:
-        client = self._client()
-        channel = client.get_channel(target.channel_id) or await client.fetch_channel(
-            target.channel_id
-        )
-        assert isinstance(channel, discord.abc.Messageable)
+        channel = await messageable(self._client(), target.channel_id)
         reference = discord.MessageReference(
             message_id=target.message_id, channel_id=target.channel_id, fail_if_not_exists=False
         )
@@ -147,3 +139,10 @@ class DiscordDelivery:
             reference=reference,
             allowed_mentions=SAFE_MENTIONS,
         )
+
+
+async def messageable(client: discord.Client, channel_id: int) -> discord.abc.Messageable:
+    """A channel, DM or thread to post in: from the cache, else fetched."""
+    channel = client.get_channel(channel_id) or await client.fetch_channel(channel_id)
+    assert isinstance(channel, discord.abc.Messageable)
+    return channel

@@ -84,7 +84,7 @@ class DiscordHandlers:
         if not self.addressed(message, me):
             return
         if strip_mentions(message.content, me.id) or audio_attachment(message.attachments):
-            await self._accept(str(message.id), message, message_payload(message))
+            await self._platform.accept(str(message.id), message, message_payload(message))
         elif self._unheard(message, me):
             await self._say(message, UNHEARD.format(name=me.display_name))
         elif message.attachments:
@@ -105,20 +105,13 @@ class DiscordHandlers:
         """
         await interaction.response.defer(thinking=True)
         recorded = talk_payload(interaction, None if audio is not None else text)
-        await self._accept(f"talk-{interaction.id}", LiveTalk(interaction, text, audio), recorded)
+        await self._platform.accept(
+            f"talk-{interaction.id}", LiveTalk(interaction, text, audio), recorded
+        )
 
     async def reset(self, key: ConversationKey) -> None:
         """Forget the conversation, after the messages accepted before."""
         await self._runner.in_order(key, partial(self.conversations.reset, key))
-
-    async def _accept(self, key: str, live: discord.Message | LiveTalk, payload: str) -> None:
-        self._platform.hold(key, live)
-        new = False
-        try:
-            new = await self._runner.accept(self._platform, key, payload)
-        finally:
-            if not new:  # recorded before (a gateway replay after a resume), or not at all
-                self._platform.let_go(key)
 
     @staticmethod
     async def _say(message: discord.Message, text: str) -> None:

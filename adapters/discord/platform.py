@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 
 import aiohttp
@@ -16,23 +16,19 @@ from adapters.discord.convert import (
     PLATFORM,
     RecordedTalk,
     audio_attachment,
-    can_attach,
     conversation_key,
-    interaction_target,
-    message_target,
     payload_key,
     strip_mentions,
 )
-from adapters.discord.delivery import TOKEN_MARGIN, ChannelNotices
+from adapters.discord.delivery import TOKEN_MARGIN, ChannelNotices, messageable
 from adapters.discord.stream import (
     AnswerStream,
     MessageSurface,
-    Place,
     WebhookSurface,
 )
 from core.conversation import Conversations
 from core.groq.audio import MAX_AUDIO_SECONDS, TOO_LONG
-from core.turns import Declined
+from core.turns import Declined, TurnRunner
 from core.types import Audio, ConversationKey, InboxEntry, Turn
 
 log = logging.getLogger(__name__)
@@ -61,18 +57,29 @@ class DiscordPlatform:
 
     name = PLATFORM
 
-    def __init__(self, client: Client, conversations: Conversations, no_attach: ChannelNotices):
+    def __init__(
+        self,
+        client: Client,
+        conversations: Conversations,
+        runner: TurnRunner,
+        no_attach: ChannelNotices,
+    ) -> None:
         self._client, self._conversations, self._no_attach = client, conversations, no_attach
+        self._runner = runner
         self._live: dict[str, discord.Message | LiveTalk] = {}
         self._asked: dict[str, _AskedMessage | _AskedTalk] = {}  # decoded once for turn and view
 
-    def hold(self, message_key: str, live: discord.Message | LiveTalk) -> None:
-        """Keep what arrived for its turn (until `finished`), so that it is not fetched again."""
+    async def accept(
+        self, message_key: str, live: discord.Message | LiveTalk, payload: str
+    ) -> None:
+        """Record what arrived; the runner answers it from `live`, kept until `finished`."""
         self._live[message_key] = live
-
-    def let_go(self, message_key: str) -> None:
-        """Forget what arrived (it was recorded before, or not at all)."""
-        self._live.pop(message_key, None)
+        new = False
+        try:
+            new = await self._runner.accept(self, message_key, payload)
+        finally:
+            if not new:  # recorded before (a gateway replay after a resume), or not at all
+                self._live.pop(message_key, None)
 
     def key(self, entry: InboxEntry) -> ConversationKey:
         """The channel, DM or thread of the entry."""
@@ -81,7 +88,7 @@ class DiscordPlatform:
     def view(self, entry: InboxEntry) -> AnswerStream:
         """An AnswerStream on the entry's reply, or on its interaction's original response."""
         wants_video = partial(self._conversations.avatar_enabled, self.key(entry))
-        return AnswerStream(self._decoded(entry).place, wants_video, self._no_attach)
+        return AnswerStream(self._decoded(entry).surface, wants_video, self._no_attach)
 
     async def turn(self, entry: InboxEntry) -> Turn | None:
         """The entry's text or downloaded audio; Declined with the line that says why not, None
@@ -112,16 +119,21 @@ class _AskedMessage:
 
     def __init__(self, client: Client, key: str, ids: dict[str, int], live: discord.Message | None):
         self._client, self._key, self._ids = client, key, ids
-        self._message, self._fetched = live, live is not None
+        self._message = live
 
-    async def place(self) -> Place:
-        if (message := await self._get()) is None:
-            raise LookupError(f"message {self._key} is gone")
-        return Place(MessageSurface(message), partial(message_target, message), can_attach(message))
+    async def surface(self) -> MessageSurface:
+        # Asked for only once `turn` gave a turn, or declined one: the message was there.
+        assert self._message is not None, f"message {self._key} is gone"
+        return MessageSurface(self._message)
 
     async def turn(self) -> Turn | None:
-        if (message := await self._get()) is None:
-            return None
+        if (message := self._message) is None:  # replayed: fetched again
+            try:
+                channel = await messageable(self._client(), self._ids["channel_id"])
+                message = self._message = await channel.fetch_message(self._ids["message_id"])
+            except discord.HTTPException as error:
+                log.info("message %s is gone (%s); not answering it", self._key, error)
+                return None
         key = conversation_key(message.channel)
         try:
             await message.channel.typing()  # once: it lasts until the reply, or 10 s
@@ -136,20 +148,6 @@ class _AskedMessage:
         audio = await download(attachment) if attachment else None
         return Turn(key, str(message.author.id), text=None if audio else text, audio=audio)
 
-    async def _get(self) -> discord.Message | None:
-        if not self._fetched:
-            self._fetched = True
-            client = self._client()
-            try:
-                channel = client.get_channel(self._ids["channel_id"]) or await client.fetch_channel(
-                    self._ids["channel_id"]
-                )
-                assert isinstance(channel, discord.abc.Messageable)
-                self._message = await channel.fetch_message(self._ids["message_id"])
-            except discord.HTTPException as error:
-                log.info("message %s is gone (%s); not answering it", self._key, error)
-        return self._message
-
 
 class _AskedTalk:
     """A /talk, answered in its original response: live, or through its webhook after a stop."""
@@ -157,21 +155,16 @@ class _AskedTalk:
     def __init__(self, client: Client, key: str, recorded: RecordedTalk, live: LiveTalk | None):
         self._client, self._key, self._recorded, self._live = client, key, recorded, live
 
-    async def place(self) -> Place:
+    async def surface(self) -> WebhookSurface:
+        target = self._recorded.target  # the interaction's, as `interaction_target` made it
         if (live := self._live) is not None:
             interaction = live.interaction
-            return Place(
-                WebhookSurface(interaction.followup),
-                partial(interaction_target, interaction),
-                interaction.app_permissions.attach_files,
-            )
-        target = self._recorded.target
+            permissions = interaction.app_permissions
+            return WebhookSurface(interaction.followup, target.at, permissions.attach_files)
         webhook = discord.Webhook.partial(
             target.application_id or 0, target.token or "", client=self._client()
         )
-        return Place(
-            WebhookSurface(webhook), lambda answer_id: replace(target, message_id=answer_id)
-        )
+        return WebhookSurface(webhook, target.at)
 
     async def turn(self) -> Turn | None:
         recorded = self._recorded
@@ -184,7 +177,7 @@ class _AskedTalk:
             return Turn(
                 recorded.key, recorded.user_id, text=None if sound else live.text, audio=sound
             )
-        if recorded.expired(TOKEN_MARGIN):
+        if recorded.target.expired(TOKEN_MARGIN):
             log.info("%s: its interaction token ran out while the bot was down", self._key)
             return None
         if recorded.text is None:  # the audio's signed URL is not kept

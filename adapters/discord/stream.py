@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import discord
 
-from adapters.discord.convert import MESSAGE_LIMIT, SAFE_MENTIONS, Target
+from adapters.discord.convert import (
+    MESSAGE_LIMIT,
+    SAFE_MENTIONS,
+    Target,
+    can_attach,
+    message_target,
+)
 from adapters.discord.delivery import NO_ATTACH, ChannelNotices
 from core import text as limits
 from core.turns import NO_VIDEO, NoVideo
@@ -25,6 +30,11 @@ class MessageSurface:
     def __init__(self, message: discord.Message) -> None:
         self._message = message
         self._reply: discord.Message | None = None
+        self.can_attach = can_attach(message)  # whether the video may go there
+
+    def target(self, answer_id: int) -> Target:
+        """Where the video goes, given the id of the answer's last message."""
+        return message_target(self._message, answer_id)
 
     async def show(self, text: str) -> int:
         """Create or edit the reply; return its id."""
@@ -53,8 +63,10 @@ class WebhookSurface:
     `/talk` cut by a stop is answered after the next start in the same original response.
     """
 
-    def __init__(self, webhook: discord.Webhook) -> None:
-        self._webhook = webhook
+    def __init__(
+        self, webhook: discord.Webhook, target: Callable[[int], Target], can_attach: bool = True
+    ) -> None:
+        self._webhook, self.target, self.can_attach = webhook, target, can_attach
 
     async def show(self, text: str) -> int:
         """Edit the original response; return its message id."""
@@ -72,31 +84,22 @@ class WebhookSurface:
 Surface = MessageSurface | WebhookSurface
 
 
-@dataclass(frozen=True, slots=True)
-class Place:
-    """Where one turn is answered: its surface, the video's target, whether files may go there."""
-
-    surface: Surface
-    target: Callable[[int], Target]  # given the id of the answer's last message
-    can_attach: bool = True
-
-
 class AnswerStream:
     """The turn runner's view of one Discord turn: one message edited as the answer streams
     (at most once per `interval`), then finished in parts of at most 2000 characters.
 
-    The place is found on first use: a message replayed after a restart is fetched again.
+    The surface is found on first use: a message replayed after a restart is fetched again.
     """
 
     def __init__(
         self,
-        place: Callable[[], Awaitable[Place]],
+        surface: Callable[[], Awaitable[Surface]],
         wants_video: Callable[[], Awaitable[bool]],
         no_attach: ChannelNotices,
         interval: float = 1.0,
     ) -> None:
-        self._find, self._wants_video, self._no_attach = place, wants_video, no_attach
-        self._place: Place | None = None
+        self._find, self._wants_video, self._no_attach = surface, wants_video, no_attach
+        self._surface: Surface | None = None
         self._interval, self._last_shown = interval, float("-inf")
         self._transcript: str | None = None
 
@@ -110,48 +113,48 @@ class AnswerStream:
         if now - self._last_shown >= self._interval:
             self._last_shown = now
             shown = limits.truncate(self._header() + text, MESSAGE_LIMIT)
-            await (await self._where()).surface.show(shown)
+            await (await self._where()).show(shown)
 
     async def final(self, text: str) -> str | NoVideo:
         """Show the whole answer in parts; return the video's target."""
-        place, header = await self._where(), self._header()
+        surface, header = await self._where(), self._header()
         parts = limits.split(text, MESSAGE_LIMIT - len(header))
-        message_id = await place.surface.show(header + parts[0])
+        message_id = await surface.show(header + parts[0])
         for part in parts[1:]:
-            message_id = await place.surface.more(part)
-        return await self._video_to(place, message_id)
+            message_id = await surface.more(part)
+        return await self._video_to(surface, message_id)
 
     async def plain(self, text: str) -> str | NoVideo:
         """Send the whole answer as new messages, no edits."""
-        place, message_id = await self._where(), 0
+        surface, message_id = await self._where(), 0
         for part in limits.split(self._header() + text, MESSAGE_LIMIT):
-            message_id = await place.surface.more(part)
-        return await self._video_to(place, message_id)
+            message_id = await surface.more(part)
+        return await self._video_to(surface, message_id)
 
     async def failure(self, message: str) -> None:
         """Say in one line what went wrong, in place of the answer."""
-        await (await self._where()).surface.show(self._header() + f"⚠️ {message}")
+        await (await self._where()).show(self._header() + f"⚠️ {message}")
 
     async def notice(self, message: str) -> None:
         """Why no video comes, after the answer."""
-        await (await self._where()).surface.more(f"🎬 {message}")
+        await (await self._where()).more(f"🎬 {message}")
 
     async def rendering(self, job: AvatarJob) -> None:
         """Nothing to say: the video follows the answer when it is ready."""
 
-    async def _where(self) -> Place:
-        if self._place is None:
-            self._place = await self._find()
-        return self._place
+    async def _where(self) -> Surface:
+        if self._surface is None:
+            self._surface = await self._find()
+        return self._surface
 
-    async def _video_to(self, place: Place, answer_id: int) -> str | NoVideo:
+    async def _video_to(self, surface: Surface, answer_id: int) -> str | NoVideo:
         """The video's target; NO_VIDEO where the bot may not upload (said once an hour)."""
-        target = place.target(answer_id)
-        if place.can_attach:
+        target = surface.target(answer_id)
+        if surface.can_attach:
             return target.dump()
         try:  # the answer is shown: nothing here may fail it
             if await self._wants_video() and self._no_attach.due(target.channel_id):
-                await place.surface.more(NO_ATTACH)
+                await surface.more(NO_ATTACH)
         except Exception as error:
             log.info("could not say why no video comes in %s: %r", target.channel_id, error)
         return NO_VIDEO
