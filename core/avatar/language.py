@@ -19,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from lingua import IsoCode639_1, LanguageDetectorBuilder
-from lingua import LanguageDetector as LinguaDetector
+if TYPE_CHECKING:  # lingua is imported when the first text is detected: ~10 MiB until then
+    from lingua import IsoCode639_1
+    from lingua import LanguageDetector as LinguaDetector
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,8 @@ MAX_CHARS = 1000
 
 def lingua_codes(languages: Iterable[str]) -> list[IsoCode639_1]:
     """Return lingua's codes for the ISO 639-1 `languages` it knows, in a stable order."""
+    from lingua import IsoCode639_1
+
     codes = []
     for language in sorted(set(languages)):
         try:
@@ -49,27 +53,36 @@ class LanguageDetector:
     """Names a text's language; its models load on first use, in a thread."""
 
     def __init__(self, languages: Iterable[str]) -> None:
-        self._codes = lingua_codes(languages)
+        self._languages = sorted(set(languages))
         self._detector: LinguaDetector | None = None
+        self._built = False
         self._loading = asyncio.Lock()
 
     async def detect(self, text: str) -> str | None:
         """Return the ISO 639-1 code of `text`'s language, or None when unsure."""
         text = text.strip()[:MAX_CHARS]
-        if len(self._codes) < 2 or len(text.encode()) < MIN_BYTES:
+        if len(self._languages) < 2 or len(text.encode()) < MIN_BYTES:
             return None
         detector = await self._loaded()
+        if detector is None:  # fewer than two of the languages are lingua's
+            return None
         values = await asyncio.to_thread(detector.compute_language_confidence_values, text)
         if not values or values[0].value < MIN_CONFIDENCE:
             return None
         return values[0].language.iso_code_639_1.name.lower()
 
-    async def _loaded(self) -> LinguaDetector:
+    async def _loaded(self) -> LinguaDetector | None:
         async with self._loading:
-            if self._detector is None:
+            if not self._built:
                 self._detector = await asyncio.to_thread(self._build)
+                self._built = True
             return self._detector
 
-    def _build(self) -> LinguaDetector:
-        builder = LanguageDetectorBuilder.from_iso_codes_639_1(*self._codes)
+    def _build(self) -> LinguaDetector | None:
+        from lingua import LanguageDetectorBuilder
+
+        codes = lingua_codes(self._languages)
+        if len(codes) < 2:
+            return None
+        builder = LanguageDetectorBuilder.from_iso_codes_639_1(*codes)
         return builder.with_low_accuracy_mode().with_preloaded_language_models().build()
