@@ -59,3 +59,10 @@ def test_truncate_keeps_the_longest_start_that_fits(limit: int) -> None:
     text = "a😀bc😀😀d😀e"
     assert truncate(text, limit, utf16_len) == truncated_by_hand(text, limit)
     assert truncate(text, limit) == (text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def test_a_text_that_just_fits_stays_whole_and_no_part_starts_or_ends_with_spaces() -> None:
+    exactly = "a" * 15 + " " + "b" * 14
+    assert split(exactly, 30) == [exactly]
+    assert split("a" * 30 + "   b", 30) == ["a" * 30, "b"]
+    assert truncate("ab cdef", 4) == "ab…"
