@@ -270,3 +270,51 @@ async def test_the_terminal_answers_without_the_inbox(rig: Rig) -> None:
     view = RecordingView(target="t")
     assert await rig.runner.answer(Turn(KEY, "u1", text="Hi"), view) == "t"
     assert view.steps("final") == ["Hello there."] and rig.inbox.rows == {}
+
+
+async def test_a_final_text_refused_twice_is_shown_on_the_third_attempt(rig: Rig) -> None:
+    rig.platform.views["m1"] = view = RecordingView(fail={"final": 2})
+    await rig.runner.accept(rig.platform, "m1", "c1|u1|Hi")
+    await rig.settle()
+    assert view.steps("final") == ["Hello there."]  # three attempts before the plain send
+    assert view.steps("plain") == [] and view.fail["final"] == 0
+
+
+async def test_drain_without_grace_cancels_at_once_and_keeps_the_message(rig: Rig) -> None:
+    rig.model.gate = asyncio.Event()
+    await rig.runner.accept(rig.platform, "m1", "c1|u1|Hi")
+    await until(lambda: bool(rig.model.prompts))
+    await rig.runner.drain(grace=0)
+    assert rig.runner.running == 0
+    assert rig.inbox.unanswered("memory") == ["m1"]
+    assert "m1" not in rig.platform.views or not rig.view("m1").steps("final")
+
+
+class BrokenInbox(MemoryInbox):
+    """Records, but cannot mark anything answered (the database went away)."""
+
+    async def answered(self, platform: str, message_key: str) -> None:
+        raise ConnectionError("database gone")
+
+
+class Finished(MemoryPlatform):
+    def __init__(self) -> None:
+        super().__init__()
+        self.done: list[tuple[str, bool]] = []
+
+    def finished(self, entry: InboxEntry, answered: bool) -> None:
+        self.done.append((entry.message_key, answered))
+
+
+async def test_a_message_not_marked_answered_is_reported_unanswered_to_its_platform() -> None:
+    rig = Rig()
+    platform, broken = Finished(), BrokenInbox()
+    runner = TurnRunner(rig.conversations, broken, retry_backoff=0)
+    await runner.accept(platform, "m1", "c1|u1|Hi")
+    await until(lambda: bool(platform.done))
+    assert platform.done == [("m1", False)]  # left in the inbox for the next start
+    assert broken.unanswered("memory") == ["m1"]
+    ok = Finished()
+    await rig.runner.accept(ok, "m2", "c1|u1|Hi")
+    await until(lambda: bool(ok.done))
+    assert ok.done == [("m2", True)]
