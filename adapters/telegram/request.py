@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -169,7 +170,10 @@ def _multipart(request_data: RequestData) -> aiohttp.FormData:
     for name, value in request_data.json_parameters.items():
         form.add_field(name, value)
     for name, (filename, content, mimetype) in request_data.multipart_data.items():
-        form.add_field(name, content, filename=filename, content_type=mimetype)
+        # aiohttp warns (ResourceWarning) on raw bytes over 1 MiB, as a video upload always is:
+        # a file object is streamed in chunks instead.
+        body = io.BytesIO(content) if isinstance(content, bytes | bytearray) else content
+        form.add_field(name, body, filename=filename, content_type=mimetype)
     return form
 
 
