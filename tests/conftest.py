@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
+from bot.storage import Storage, open_storage
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
 from tests.processes import Children
@@ -78,6 +79,23 @@ async def postgres_url() -> AsyncIterator[str]:
         await conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
     finally:
         await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database of each backend (PostgreSQL skips unless a test server is given)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'bot.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def storage(database_url: str) -> AsyncIterator[Storage]:
+    """The stores on `database_url`, closed after the test."""
+    opened = await open_storage(database_url)
+    yield opened
+    await opened.close()
 
 
 @pytest.fixture

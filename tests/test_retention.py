@@ -6,10 +6,7 @@ import asyncio
 import datetime as dt
 import json
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from bot.storage import MIGRATIONS_DIR, Storage, open_storage
 from bot.wiring import open_core
@@ -23,22 +20,6 @@ from tests.harness import settings_for
 WEB = ConversationKey("web", "0123456789abcdef0123456789abcdef")
 TG = ConversationKey("telegram", "42")
 NOW = dt.datetime.now(dt.UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh database of each backend (PostgreSQL skips unless a test server is given)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'retention.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
-@pytest.fixture
-async def storage(database_url: str) -> AsyncIterator[Storage]:
-    opened = await open_storage(database_url)
-    yield opened
-    await opened.close()
 
 
 def retention(storage: Storage, media: Path, days: float, **policy: float | None) -> Retention:

@@ -33,22 +33,6 @@ NOON = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 Opener = Callable[[], Awaitable[Storage]]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh database of each backend (PostgreSQL skips unless a test server is given)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'stores.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
-
-
-@pytest.fixture
-async def storage(database_url: str) -> AsyncIterator[Storage]:
-    opened = await open_storage(database_url)
-    yield opened
-    await opened.close()
-
-
 async def _opener(url: str) -> AsyncIterator[Opener]:
     opened: list[Storage] = []
 
