@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from core.avatar.script import spoken_script
+from core.avatar.script import SpokenScript, spoken_script
 from core.avatar.summary import summarize
 from core.errors import UserFacingError
 from core.ports import ChatModel
@@ -15,6 +16,9 @@ from core.types import AvatarJob
 log = logging.getLogger(__name__)
 
 ScriptMode = Literal["trim", "summary"]
+# A long answer's script takes up to ~20 ms of CPU (bench `speech`): off the event loop, where
+# every other conversation would wait for it.
+IN_THREAD_CHARS = 2000
 
 
 class Detector(Protocol):
@@ -67,7 +71,7 @@ class SpeechWriter:
         """Write the speech for `answer`; `language`: the one Whisper heard in a voice turn."""
         if language is None and self._detector is not None:
             language = await self._detector.detect(answer)
-        script = spoken_script(answer, self._max_seconds, language)
+        script = await _script(answer, self._max_seconds, language)
         text, seconds = script.text, script.seconds
         if script.truncated and self._mode == "summary" and self._model is not None:
             summary = await self._summary(answer, language)
@@ -86,7 +90,7 @@ class SpeechWriter:
         except UserFacingError as exc:
             log.info("no spoken summary, the avatar says the start instead: %s", exc.detail)
             return None
-        script = spoken_script(written, self._max_seconds, language)
+        script = await _script(written, self._max_seconds, language)
         if not script.text:
             return None
         return script.text, script.seconds
@@ -100,3 +104,9 @@ def video_caption(job: AvatarJob) -> str | None:
     if job.truncated:
         return "🎬 The video says the start: the rest of the answer is in the text above."
     return None
+
+
+async def _script(text: str, max_seconds: float, language: str | None) -> SpokenScript:
+    if len(text) < IN_THREAD_CHARS:
+        return spoken_script(text, max_seconds, language)
+    return await asyncio.to_thread(spoken_script, text, max_seconds, language)
