@@ -53,6 +53,13 @@ def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
     return _real_connect_ex(self, address)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under mutmut, run the unit tier first: a mutant stops at its first failing test (-x),
+    and mutmut passes a mutant's tests in no particular order."""
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        items.sort(key=lambda item: not item.nodeid.startswith("tests/unit/"))
+
+
 @pytest.fixture(autouse=True)
 def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Fail any connection that is not to loopback (asyncio uses sock_connect → connect)."""
