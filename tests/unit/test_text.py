@@ -66,3 +66,9 @@ def test_a_text_that_just_fits_stays_whole_and_no_part_starts_or_ends_with_space
     assert split(exactly, 30) == [exactly]
     assert split("a" * 30 + "   b", 30) == ["a" * 30, "b"]
     assert truncate("ab cdef", 4) == "ab…"
+
+
+def test_the_last_of_several_boundaries_of_a_kind_is_taken() -> None:
+    # Both sentence ends lie past the first third of the 30-character window: the later one wins.
+    text = "a" * 12 + ". " + "b" * 6 + ". " + "c" * 40
+    assert split(text, 30)[0] == "a" * 12 + ". " + "b" * 6 + "."

@@ -318,3 +318,26 @@ async def test_a_message_not_marked_answered_is_reported_unanswered_to_its_platf
     await rig.runner.accept(ok, "m2", "c1|u1|Hi")
     await until(lambda: bool(ok.done))
     assert ok.done == [("m2", True)]
+
+
+async def test_a_step_waits_for_its_own_conversation_only(rig: Rig) -> None:
+    from core.types import Turn
+
+    rig.model.gate = asyncio.Event()  # the terminal's answer in c1 waits
+    done: list[str] = []
+
+    async def step(name: str) -> None:
+        done.append(name)
+
+    terminal = asyncio.create_task(rig.runner.answer(Turn(KEY, "u1", text="Hi"), RecordingView()))
+    await until(lambda: len(rig.model.prompts) == 1)
+    behind = asyncio.create_task(rig.runner.in_order(KEY, lambda: step("c1")))
+    elsewhere = asyncio.create_task(
+        rig.runner.in_order(ConversationKey("memory", "c2"), lambda: step("c2"))
+    )
+    await elsewhere
+    assert done == ["c2"]  # c1's step waits behind c1's answer
+    rig.model.gate.set()
+    await behind
+    assert done == ["c2", "c1"] and terminal.done()
+    assert await terminal == "answer-1"
