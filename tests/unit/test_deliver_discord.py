@@ -8,6 +8,7 @@ import asyncio
 import time
 import warnings
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -125,7 +126,10 @@ async def test_without_an_interaction_the_video_replies_in_the_channel(rig: Rig)
     assert [(f.filename, len(f.data)) for f in video.files] == [("avatar-42.mp4", 1000)]
     assert video.message_reference is not None
     assert int(video.message_reference["message_id"]) == target.message_id
+    assert int(video.message_reference["channel_id"]) == TEXT_CHANNEL_ID
     assert video.message_reference["fail_if_not_exists"] is False
+    # The channel was in the client's cache: it is not fetched again.
+    assert rig.fake.calls(f"/channels/{TEXT_CHANNEL_ID}", "GET") == []
 
 
 async def test_a_video_that_says_only_the_start_is_captioned_so(rig: Rig) -> None:
@@ -143,6 +147,9 @@ async def test_while_the_interaction_lives_the_video_is_its_follow_up(rig: Rig) 
         TRUNCATED,
         NO_PINGS,
     )
+    # Without wait=true Discord reports no error for a follow-up it did not save.
+    (followup,) = rig.fake.calls("/webhooks/{application_id}/{token}", "POST")
+    assert followup.query.get("wait", "").lower() in ("1", "true")
     await rig.delivery.deliver_failure(AvatarFailed(job(target), "No video this time."))
     assert [(s.kind, s.content) for s in rig.fake.sent(TEXT_CHANNEL_ID)][-1] == (
         "followup",
@@ -161,6 +168,16 @@ async def test_a_token_within_a_minute_of_its_end_is_not_used(
     )  # fmt: skip
     await rig.delivery.deliver_video(rig.ready(target, 10))
     assert [video.kind for video in rig.videos()] == [kind]
+
+
+@pytest.mark.parametrize("missing", ["token", "application_id"])
+async def test_without_a_token_or_an_application_the_channel_is_used(
+    rig: Rig, missing: str
+) -> None:
+    live = await rig.interaction()
+    target = replace(live, token=None) if missing == "token" else replace(live, application_id=None)
+    await rig.delivery.deliver_video(rig.ready(target, 10))
+    assert [video.kind for video in rig.videos()] == ["message"]
 
 
 async def test_a_webhook_that_is_gone_falls_back_to_the_channel(rig: Rig) -> None:
@@ -207,7 +224,7 @@ async def test_a_channel_without_attach_files_hears_why_once_and_every_video_is_
     for job_id in (1, 2):
         with pytest.raises(MissingPermissions, match="403 50013: Missing Permissions"):
             await rig.delivery.deliver_video(rig.ready(target, 10, job_id=job_id))
-    assert (rig.videos(), rig.notes()) == ([], [NO_ATTACH])
+        assert (rig.videos(), rig.notes()) == ([], [NO_ATTACH])  # told at the first refusal
 
 
 async def test_a_channel_that_refuses_even_the_note_drops_the_video_quietly(rig: Rig) -> None:
