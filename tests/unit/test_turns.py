@@ -341,3 +341,24 @@ async def test_a_step_waits_for_its_own_conversation_only(rig: Rig) -> None:
     await behind
     assert done == ["c2", "c1"] and terminal.done()
     assert await terminal == "answer-1"
+
+
+async def test_drain_lets_an_answer_finish_within_its_grace(rig: Rig) -> None:
+    rig.model.gate = asyncio.Event()
+    await rig.runner.accept(rig.platform, "m1", "c1|u1|Hi")
+    await until(lambda: bool(rig.model.prompts))
+    draining = asyncio.create_task(rig.runner.drain(grace=0.9))
+    await asyncio.sleep(0)  # the drain starts waiting for the answer in flight
+    rig.model.gate.set()
+    await draining
+    assert rig.view("m1").steps("final") == ["Hello there."]
+    assert rig.inbox.unanswered("memory") == []
+
+
+async def test_each_message_is_answered_by_a_task_named_after_it(rig: Rig) -> None:
+    rig.model.gate = asyncio.Event()
+    await rig.runner.accept(rig.platform, "m1", "c1|u1|Hi")
+    names = {task.get_name() for task in asyncio.all_tasks()}
+    assert "turn-memory-m1" in names
+    rig.model.gate.set()
+    await rig.settle()
