@@ -1,0 +1,348 @@
+"""AvatarJobs driven directly: the real SQLite job store, a scripted renderer and a recording
+delivery. Each way a render ends (delivered, dropped, failed with or without a refund), the
+retries of a delivery, the pause after a service fault and what the user is told of it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from bot.storage import Storage, open_storage
+from core.avatar.jobs import AvatarJobs, PermanentDeliveryError
+from core.errors import (
+    BadInputError,
+    ConfigurationError,
+    OutOfCreditsError,
+    UnavailableError,
+    UserFacingError,
+)
+from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, Script, VideoReady
+from tests.unit.test_conversations import RecordingMetrics
+
+KEY = ConversationKey("memory", "c1")
+OTHER = ConversationKey("memory", "c2")
+VIDEO = b"\x00\x00\x00\x18ftypmp42 the video"
+
+
+class ScriptedRenderer:
+    """AvatarRenderer: talks `tlk_<n>`; `fail` maps a step to the error it raises once."""
+
+    def __init__(self) -> None:
+        self.submitted: list[tuple[str, str | None]] = []
+        self.waited: list[str] = []
+        self.downloaded: list[str] = []
+        self.fail: dict[str, Exception] = {}
+        self.gate: asyncio.Event | None = None  # when set, `wait` waits for it
+
+    def _raise(self, step: str) -> None:
+        if error := self.fail.pop(step, None):
+            raise error
+
+    async def submit(self, text: str, voice_id: str | None = None) -> str:
+        self.submitted.append((text, voice_id))
+        self._raise("submit")
+        return f"tlk_{len(self.submitted)}"
+
+    async def wait(self, talk_id: str) -> str:
+        self.waited.append(talk_id)
+        if self.gate is not None:
+            await self.gate.wait()
+        self._raise("wait")
+        return f"https://d-id.example/{talk_id}.mp4"
+
+    async def download(self, url: str) -> bytes:
+        self.downloaded.append(url)
+        self._raise("download")
+        return VIDEO
+
+
+class RecordingDelivery:
+    """VideoDelivery: notes the videos (with their bytes) and failures; `fail` raises in turn."""
+
+    def __init__(self) -> None:
+        self.videos: list[tuple[int, bytes]] = []
+        self.failures: list[tuple[int, str]] = []
+        self.fail: list[Exception] = []
+        self.delivered = asyncio.Event()
+
+    async def deliver_video(self, ready: VideoReady) -> None:
+        if self.fail:
+            raise self.fail.pop(0)
+        self.videos.append((ready.job.id, ready.path.read_bytes()))
+        self.delivered.set()
+
+    async def deliver_failure(self, failed: AvatarFailed) -> None:
+        self.failures.append((failed.job.id, failed.message))
+        self.delivered.set()
+
+
+class RecordingBudget:
+    """RenderBudget: gives each job's budget back once."""
+
+    def __init__(self) -> None:
+        self.refunded: list[int] = []
+
+    async def refund(self, job: AvatarJob) -> bool:
+        if job.id in self.refunded:
+            return False
+        self.refunded.append(job.id)
+        return True
+
+
+class Rig:
+    def __init__(self, storage: Storage, tmp_path: Path) -> None:
+        self.storage, self.media = storage, tmp_path / "media"
+        self.renderer, self.delivery = ScriptedRenderer(), RecordingDelivery()
+        self.budget, self.metrics = RecordingBudget(), RecordingMetrics()
+        self.jobs = self.make()
+
+    def make(self, **options: float) -> AvatarJobs:
+        return AvatarJobs(
+            self.storage.jobs,
+            self.renderer,
+            self.media,
+            delivery_backoff=0,
+            metrics=self.metrics,
+            budget=self.budget,
+            **options,  # type: ignore[arg-type]
+        )
+
+    async def start(self, jobs: AvatarJobs | None = None) -> int:
+        return await (jobs or self.jobs).start({"memory": self.delivery})
+
+    async def settle(self, jobs: AvatarJobs | None = None) -> None:
+        await until(lambda: not (jobs or self.jobs).running)
+
+    async def state(self, job: AvatarJob) -> JobState | None:
+        unfinished = {j.id: j.state for j in await self.storage.jobs.unfinished()}
+        return unfinished.get(job.id)
+
+    def renders(self) -> list[str]:
+        return [call[1] for call in self.metrics.calls if call[0] == "render"]  # type: ignore[misc]
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    for _ in range(100_000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the condition never held")
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    storage = await open_storage(f"sqlite:///{tmp_path / 'bot.db'}")
+    rig = Rig(storage, tmp_path)
+    try:
+        yield rig
+    finally:
+        await rig.jobs.aclose()
+        await storage.close()
+
+
+async def test_a_job_waits_for_the_start_then_is_rendered_and_delivered(rig: Rig) -> None:
+    job = await rig.jobs.submit(KEY, Script("Hello.", "voice-1"), "target-1")
+    assert (job.state, job.text, job.target, job.voice_id) == (
+        JobState.QUEUED,
+        "Hello.",
+        "target-1",
+        "voice-1",
+    )
+    assert rig.jobs.running == 0 and rig.renderer.submitted == []
+    assert await rig.start() == 1
+    assert rig.jobs.deliveries == {"memory": rig.delivery}
+    await rig.settle()
+    assert rig.renderer.submitted == [("Hello.", "voice-1")]
+    assert rig.renderer.waited == ["tlk_1"]
+    assert rig.renderer.downloaded == ["https://d-id.example/tlk_1.mp4"]
+    assert rig.delivery.videos == [(job.id, VIDEO)]
+    assert (rig.media / f"avatar-{job.id}.mp4").read_bytes() == VIDEO
+    assert await rig.state(job) is None  # delivered: not unfinished
+    assert rig.renders() == ["submitted", "delivered"]
+    assert rig.budget.refunded == []
+
+
+async def test_starting_twice_is_a_mistake(rig: Rig) -> None:
+    await rig.start()
+    with pytest.raises(RuntimeError, match="started twice"):
+        await rig.start()
+
+
+async def test_a_job_of_a_platform_without_a_delivery_is_kept_for_later(rig: Rig) -> None:
+    await rig.start()
+    job = await rig.jobs.submit(ConversationKey("elsewhere", "c"), Script("Hi."), "t")
+    assert rig.jobs.running == 0 and rig.renderer.submitted == []
+    assert await rig.state(job) is JobState.QUEUED
+
+
+async def test_a_delivery_that_fails_is_tried_again(rig: Rig) -> None:
+    await rig.start()
+    rig.delivery.fail = [ConnectionError("reset"), ConnectionError("reset")]
+    job = await rig.jobs.submit(KEY, Script("Hi."), "t")
+    await rig.settle()
+    assert rig.delivery.videos == [(job.id, VIDEO)] and rig.delivery.failures == []
+    assert [c for c in rig.metrics.calls if c[0] == "retry"] == [("retry", "delivery")] * 2
+
+
+async def test_a_delivery_that_always_fails_tells_the_user_and_refunds_nothing(rig: Rig) -> None:
+    await rig.start()
+    rig.delivery.fail = [ConnectionError("reset")] * 3
+    job = await rig.jobs.submit(KEY, Script("Hi."), "t")
+    await rig.settle()
+    assert rig.delivery.failures == [(job.id, "I couldn't send the avatar video, sorry.")]
+    assert rig.budget.refunded == []  # D-ID rendered (and billed) it
+    assert await rig.state(job) is None and rig.renders() == ["submitted", "failed"]
+
+
+async def test_more_delivery_attempts_are_taken_when_configured(rig: Rig) -> None:
+    jobs = rig.make(delivery_attempts=4)
+    await rig.start(jobs)
+    rig.delivery.fail = [ConnectionError("reset")] * 3
+    job = await jobs.submit(KEY, Script("Hi."), "t")
+    await rig.settle(jobs)
+    await jobs.aclose()
+    assert rig.delivery.videos == [(job.id, VIDEO)]
+
+
+async def test_a_chat_that_is_gone_drops_the_video_quietly(rig: Rig) -> None:
+    await rig.start()
+    rig.delivery.fail = [PermanentDeliveryError("blocked")]
+    job = await rig.jobs.submit(KEY, Script("Hi."), "t")
+    await rig.settle()
+    assert (rig.delivery.videos, rig.delivery.failures, rig.budget.refunded) == ([], [], [])
+    assert await rig.state(job) is None and rig.renders() == ["submitted", "failed"]
+
+
+@pytest.mark.parametrize(
+    ("step", "refunded"), [("submit", True), ("wait", True), ("download", False)]
+)
+async def test_a_render_that_fails_tells_why_and_refunds_only_what_d_id_did_not_bill(
+    rig: Rig, step: str, refunded: bool
+) -> None:
+    await rig.start()
+    rig.renderer.fail[step] = BadInputError("D-ID could not use that text.", detail="400")
+    job = await rig.jobs.submit(KEY, Script("Hi."), "t")
+    await rig.settle()
+    assert rig.delivery.failures == [(job.id, "D-ID could not use that text.")]
+    assert rig.budget.refunded == ([job.id] if refunded else [])
+    assert await rig.state(job) is None
+    assert rig.jobs.pause_notice(OTHER) is None  # bad input pauses nothing
+
+
+async def test_a_crash_is_one_line_and_the_job_ends(rig: Rig) -> None:
+    await rig.start()
+    rig.renderer.fail["submit"] = RuntimeError("bug")
+    job = await rig.jobs.submit(KEY, Script("Hi."), "t")
+    await rig.settle()
+    assert rig.delivery.failures == [(job.id, "The avatar video couldn't be made this time.")]
+    assert await rig.state(job) is None and rig.renders()[-1] == "failed"
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (OutOfCreditsError("No credits.", detail="402"), "the video service is out of credits"),
+        (ConfigurationError("Bad key.", detail="401"), "the video service refused our key"),
+        (UnavailableError("Down.", detail="503"), "the video service isn't answering"),
+    ],
+)
+async def test_a_service_fault_pauses_renders_and_each_conversation_hears_it_once(
+    rig: Rig, error: UserFacingError, reason: str
+) -> None:
+    await rig.start()
+    rig.renderer.fail["submit"] = error
+    await rig.jobs.submit(KEY, Script("Hi."), "t")
+    await rig.settle()
+    line = f"Avatar videos are paused for about 5 min: {reason}."
+    assert rig.jobs.pause_notice(OTHER) == line
+    assert rig.jobs.pause_notice(OTHER) == ""  # told already
+    assert rig.jobs.pause_notice(KEY) == ""  # its failure told this one
+
+
+@pytest.mark.parametrize(("seconds", "minutes"), [(120.0, 2), (10.0, 1), (150.0, 2), (210.0, 4)])
+async def test_the_pause_names_its_length_in_minutes(
+    rig: Rig, seconds: float, minutes: int
+) -> None:
+    jobs = rig.make(pause_seconds=seconds)
+    await rig.start(jobs)
+    rig.renderer.fail["submit"] = UnavailableError("Down.", detail="503")
+    await jobs.submit(KEY, Script("Hi."), "t")
+    await rig.settle(jobs)
+    notice = jobs.pause_notice(OTHER)
+    await jobs.aclose()
+    assert notice == (
+        f"Avatar videos are paused for about {minutes} min: the video service isn't answering."
+    )
+
+
+async def test_a_pause_of_no_length_ends_at_once(rig: Rig) -> None:
+    jobs = rig.make(pause_seconds=0)
+    await rig.start(jobs)
+    rig.renderer.fail["submit"] = UnavailableError("Down.", detail="503")
+    await jobs.submit(KEY, Script("Hi."), "t")
+    await rig.settle(jobs)
+    notice = jobs.pause_notice(OTHER)
+    await jobs.aclose()
+    assert notice is None
+
+
+async def test_a_rendered_job_whose_file_is_lost_is_fetched_again(rig: Rig) -> None:
+    store = rig.storage.jobs
+    job = await store.create(KEY, "Hi.", "t")
+    job = await store.update(job, JobState.SUBMITTED, talk_id="tlk_9")
+    await store.update(job, JobState.RENDERED, video_path=str(rig.media / "gone.mp4"))
+    assert await rig.start() == 1
+    await rig.settle()
+    assert (rig.renderer.submitted, rig.renderer.waited) == ([], ["tlk_9"])
+    assert rig.delivery.videos == [(job.id, VIDEO)]
+
+
+async def test_a_rendered_job_whose_file_is_there_is_only_delivered(rig: Rig) -> None:
+    store = rig.storage.jobs
+    rig.media.mkdir()
+    saved = rig.media / "kept.mp4"
+    saved.write_bytes(b"kept")
+    job = await store.create(KEY, "Hi.", "t")
+    job = await store.update(job, JobState.SUBMITTED, talk_id="tlk_9")
+    await store.update(job, JobState.RENDERED, video_path=str(saved))
+    await rig.start()
+    await rig.settle()
+    assert (rig.renderer.submitted, rig.renderer.waited) == ([], [])
+    assert rig.delivery.videos == [(job.id, b"kept")]
+
+
+async def test_a_stop_leaves_the_job_for_the_next_start(rig: Rig) -> None:
+    rig.renderer.gate = asyncio.Event()  # D-ID takes its time
+    await rig.start()
+    job = await rig.jobs.submit(KEY, Script("Hi."), "t")
+    await until(lambda: bool(rig.renderer.waited))
+    await rig.jobs.aclose()
+    assert rig.jobs.running == 0
+    assert await rig.state(job) is JobState.SUBMITTED
+    await rig.jobs.submit(KEY, Script("After the stop."), "t")  # recorded, not run
+    assert rig.renderer.submitted == [("Hi.", None)]
+    rig.renderer.gate.set()
+    again = rig.jobs = rig.make()
+    assert await rig.start(again) == 2
+    await rig.settle(again)
+    assert rig.renderer.waited == ["tlk_1", "tlk_1", "tlk_2"]  # polled again, not resubmitted
+    assert [video for video, _ in rig.delivery.videos] == [job.id, job.id + 1]
+
+
+async def test_renders_beyond_the_limit_wait_for_a_slot(rig: Rig) -> None:
+    rig.renderer.gate = asyncio.Event()
+    jobs = rig.make(max_renders=1)
+    await rig.start(jobs)
+    await jobs.submit(KEY, Script("one"), "t")
+    await jobs.submit(OTHER, Script("two"), "t")
+    await until(lambda: bool(rig.renderer.waited))
+    for _ in range(100):
+        await asyncio.sleep(0)  # give the second job every chance to start
+    assert rig.renderer.submitted == [("one", None)] and jobs.running == 2
+    rig.renderer.gate.set()
+    await rig.settle(jobs)
+    await jobs.aclose()
+    assert [text for text, _ in rig.renderer.submitted] == ["one", "two"]
