@@ -125,10 +125,12 @@ class Rig:
 
 
 async def until(condition: Callable[[], bool]) -> None:
-    for _ in range(100_000):
+    """Poll `condition` until it holds, for at most about 10 s (the store's writes and the video
+    files go through threads, which a loaded machine may take a while to run)."""
+    for _ in range(2000):
         if condition():
             return
-        await asyncio.sleep(0)
+        await asyncio.sleep(0.005)
     raise AssertionError("the condition never held")
 
 
