@@ -25,12 +25,14 @@ from core.errors import (
 from core.quota import Limits, Quotas
 from core.turns import TurnRunner
 from core.types import (
+    Audio,
     AvatarFailed,
     AvatarJob,
     ConversationKey,
     JobState,
     Notice,
     Script,
+    Transcription,
     Turn,
     VideoReady,
 )
@@ -41,6 +43,7 @@ from tests.fakes.memory import (
     MemoryPreferences,
     RecordingView,
     ScriptedModel,
+    ScriptedTranscriber,
 )
 from tests.unit.test_conversations import RecordingMetrics
 
@@ -432,3 +435,30 @@ async def test_while_renders_are_paused_each_conversation_hears_why_once(rig: Ri
     assert await conversations.render_avatar(OTHER, "Hello.", "t", "u2") is None
     await conversations.set_avatar(KEY, False)
     assert await conversations.render_avatar(KEY, "Hello.", "t", "u1") is None
+
+
+async def test_each_user_of_a_group_has_their_own_videos_in_the_language_they_spoke(
+    rig: Rig,
+) -> None:
+    await rig.start()
+    quotas = Quotas(MemoryCounters(), Limits(renders_per_user=1))
+    transcriber = ScriptedTranscriber({b"ogg": Transcription("Hola", "es")})
+    conversations = Conversations(
+        settings=ConversationSettings(system_prompt="Be brief."),
+        history=MemoryHistory(),
+        preferences=MemoryPreferences(),
+        model=ScriptedModel(),
+        transcriber=transcriber,
+        jobs=rig.jobs,
+        quotas=quotas,
+        speech=SpeechWriter(voices=VoicePerLanguage()),
+    )
+    runner = TurnRunner(conversations, MemoryInbox())
+    group = ConversationKey("memory", "group")
+    views = [RecordingView(), RecordingView()]
+    await runner.answer(Turn(group, "alice", text="Hi"), views[0])
+    voice = Audio(b"ogg", "audio/ogg", "v.ogg")
+    await runner.answer(Turn(group, "bob", audio=voice), views[1])
+    assert [len(view.steps("rendering")) for view in views] == [1, 1]  # one video each
+    await rig.settle()
+    assert [voice_id for _, voice_id in rig.renderer.submitted] == ["voice-None", "voice-es"]

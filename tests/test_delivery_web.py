@@ -126,11 +126,13 @@ async def test_a_video_that_says_only_the_start_carries_the_note(rig: Rig) -> No
 
 
 async def test_a_failure_is_filed_then_said_in_every_tab_of_its_conversation(rig: Rig) -> None:
-    (first, _), (second, _) = [await rig.tab("a") for _ in range(2)]
+    (first, _), (second, _), (other, _) = [await rig.tab(c) for c in ("a", "a", "b")]
     await rig.delivery.deliver_failure(AvatarFailed(job("a", 8), "No video this time."))
     expected = failure(8, "No video this time.")
     assert [await received(first), await received(second)] == [expected, expected]
     assert await rig.mailbox.after("a", 0) == [Entry(8, "t8", "No video this time.")]
+    await rig.delivery.broadcast("b", {"type": "marker"})
+    assert await received(other) == {"type": "marker"}  # and nothing before it
 
 
 async def test_a_tab_that_comes_back_gets_what_it_missed_after_its_last_job(rig: Rig) -> None:

@@ -362,3 +362,12 @@ async def test_each_message_is_answered_by_a_task_named_after_it(rig: Rig) -> No
     assert "turn-memory-m1" in names
     rig.model.gate.set()
     await rig.settle()
+
+
+async def test_the_terminal_hears_where_the_answer_went_or_none(rig: Rig) -> None:
+    from core.types import Turn
+
+    turn = Turn(KEY, "u1", text="Hi")
+    assert await rig.runner.answer(turn, RecordingView(target=NO_VIDEO)) is None
+    rig.model.fail_next = ServiceError("Busy.", detail="429")
+    assert await rig.runner.answer(turn, RecordingView()) is None  # no answer was shown
