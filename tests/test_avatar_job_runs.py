@@ -5,16 +5,14 @@ retries of a delivery, the pause after a service fault and what the user is told
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
 from bot.storage import Storage, open_storage
 from core.avatar.jobs import AvatarJobs, PermanentDeliveryError
-from core.avatar.speech import SpeechWriter
-from core.conversation import Conversations, ConversationSettings
 from core.errors import (
     BadInputError,
     ConfigurationError,
@@ -22,28 +20,13 @@ from core.errors import (
     UnavailableError,
     UserFacingError,
 )
-from core.quota import Limits, Quotas
-from core.turns import TurnRunner
 from core.types import (
-    Audio,
     AvatarFailed,
     AvatarJob,
     ConversationKey,
     JobState,
-    Notice,
     Script,
-    Transcription,
-    Turn,
     VideoReady,
-)
-from tests.fakes.memory import (
-    MemoryCounters,
-    MemoryHistory,
-    MemoryInbox,
-    MemoryPreferences,
-    RecordingView,
-    ScriptedModel,
-    ScriptedTranscriber,
 )
 from tests.unit.test_conversations import RecordingMetrics
 
@@ -159,8 +142,9 @@ async def until(condition: Callable[[], bool]) -> None:
     raise AssertionError("the condition never held")
 
 
-@pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+@asynccontextmanager
+async def job_rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    """A rig on a fresh SQLite file; its jobs and the database are closed afterwards."""
     storage = await open_storage(f"sqlite:///{tmp_path / 'bot.db'}")
     rig = Rig(storage, tmp_path)
     try:
@@ -168,6 +152,12 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     finally:
         await rig.jobs.aclose()
         await storage.close()
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    async with job_rig(tmp_path) as opened:
+        yield opened
 
 
 async def test_a_job_waits_for_the_start_then_is_rendered_and_delivered(rig: Rig) -> None:
@@ -373,92 +363,3 @@ async def test_renders_beyond_the_limit_wait_for_a_slot(rig: Rig) -> None:
     await rig.settle(jobs)
     await jobs.aclose()
     assert [text for text, _ in rig.renderer.submitted] == ["one", "two"]
-
-
-class VoicePerLanguage:
-    """Voices: one voice per language."""
-
-    def pick(self, language: str | None) -> str:
-        return f"voice-{language}"
-
-
-def conversations_on(rig: Rig, quotas: Quotas) -> tuple[Conversations, RecordingMetrics]:
-    metrics = RecordingMetrics()
-    conversations = Conversations(
-        settings=ConversationSettings(system_prompt="Be brief."),
-        history=MemoryHistory(),
-        preferences=MemoryPreferences(),
-        model=ScriptedModel(),
-        transcriber=None,
-        jobs=rig.jobs,
-        quotas=quotas,
-        metrics=metrics,
-        speech=SpeechWriter(voices=VoicePerLanguage()),
-    )
-    return conversations, metrics
-
-
-async def test_an_answer_gets_its_video_within_the_quotas_and_a_refusal_is_shown(
-    rig: Rig,
-) -> None:
-    await rig.start()
-    noon = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
-    quotas = Quotas(MemoryCounters(), Limits(renders_per_user=1), lambda: noon)
-    conversations, metrics = conversations_on(rig, quotas)
-    runner = TurnRunner(conversations, MemoryInbox())
-    first, second = RecordingView(), RecordingView()
-    await runner.answer(Turn(KEY, "u1", text="Hi"), first)
-    await runner.answer(Turn(KEY, "u1", text="Again"), second)
-    await rig.settle()
-    ((job_id, _),) = rig.delivery.videos
-    assert first.steps("rendering") == [str(job_id)]
-    assert rig.renderer.submitted == [("Hello there.", "voice-None")]
-    refusal = (
-        "No video this time: your 1 avatar videos for today are used up; they reset in 12 h 0 min."
-    )
-    assert (second.steps("notice"), second.steps("rendering")) == ([refusal], [])
-    assert ("refusal", "renders") in metrics.calls
-    assert (await quotas.today())["refusals"] == 1
-    spoken = await conversations.render_avatar(OTHER, "Hallo.", "t", "u2", "de")
-    assert isinstance(spoken, AvatarJob) and spoken.voice_id == "voice-de"
-
-
-async def test_while_renders_are_paused_each_conversation_hears_why_once(rig: Rig) -> None:
-    await rig.start()
-    quotas = Quotas(MemoryCounters(), Limits())
-    conversations, _ = conversations_on(rig, quotas)
-    rig.renderer.fail["submit"] = OutOfCreditsError("No credits.", detail="402")
-    await conversations.render_avatar(KEY, "Hello.", "t", "u1")
-    await rig.settle()
-    paused = "Avatar videos are paused for about 5 min: the video service is out of credits."
-    assert await conversations.render_avatar(OTHER, "Hello.", "t", "u2") == Notice(paused)
-    assert await conversations.render_avatar(OTHER, "Hello.", "t", "u2") is None
-    await conversations.set_avatar(KEY, False)
-    assert await conversations.render_avatar(KEY, "Hello.", "t", "u1") is None
-
-
-async def test_each_user_of_a_group_has_their_own_videos_in_the_language_they_spoke(
-    rig: Rig,
-) -> None:
-    await rig.start()
-    quotas = Quotas(MemoryCounters(), Limits(renders_per_user=1))
-    transcriber = ScriptedTranscriber({b"ogg": Transcription("Hola", "es")})
-    conversations = Conversations(
-        settings=ConversationSettings(system_prompt="Be brief."),
-        history=MemoryHistory(),
-        preferences=MemoryPreferences(),
-        model=ScriptedModel(),
-        transcriber=transcriber,
-        jobs=rig.jobs,
-        quotas=quotas,
-        speech=SpeechWriter(voices=VoicePerLanguage()),
-    )
-    runner = TurnRunner(conversations, MemoryInbox())
-    group = ConversationKey("memory", "group")
-    views = [RecordingView(), RecordingView()]
-    await runner.answer(Turn(group, "alice", text="Hi"), views[0])
-    voice = Audio(b"ogg", "audio/ogg", "v.ogg")
-    await runner.answer(Turn(group, "bob", audio=voice), views[1])
-    assert [len(view.steps("rendering")) for view in views] == [1, 1]  # one video each
-    await rig.settle()
-    assert [voice_id for _, voice_id in rig.renderer.submitted] == ["voice-None", "voice-es"]

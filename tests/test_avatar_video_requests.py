@@ -1,0 +1,124 @@
+"""Conversations and the turn runner with real avatar jobs (the rig of test_avatar_job_runs):
+the video of an answer within the quotas, in the voice of its language, per user in a group,
+and what the user is told when a video is refused or renders are paused."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from core.avatar.speech import SpeechWriter
+from core.conversation import Conversations, ConversationSettings
+from core.errors import OutOfCreditsError
+from core.quota import Limits, Quotas
+from core.turns import TurnRunner
+from core.types import Audio, AvatarJob, ConversationKey, Notice, Transcription, Turn
+from tests.fakes.memory import (
+    MemoryCounters,
+    MemoryHistory,
+    MemoryInbox,
+    MemoryPreferences,
+    RecordingView,
+    ScriptedModel,
+    ScriptedTranscriber,
+)
+from tests.test_avatar_job_runs import KEY, OTHER, Rig, job_rig
+from tests.unit.test_conversations import RecordingMetrics
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    async with job_rig(tmp_path) as opened:
+        yield opened
+
+
+class VoicePerLanguage:
+    """Voices: one voice per language."""
+
+    def pick(self, language: str | None) -> str:
+        return f"voice-{language}"
+
+
+def conversations_on(rig: Rig, quotas: Quotas) -> tuple[Conversations, RecordingMetrics]:
+    metrics = RecordingMetrics()
+    conversations = Conversations(
+        settings=ConversationSettings(system_prompt="Be brief."),
+        history=MemoryHistory(),
+        preferences=MemoryPreferences(),
+        model=ScriptedModel(),
+        transcriber=None,
+        jobs=rig.jobs,
+        quotas=quotas,
+        metrics=metrics,
+        speech=SpeechWriter(voices=VoicePerLanguage()),
+    )
+    return conversations, metrics
+
+
+async def test_an_answer_gets_its_video_within_the_quotas_and_a_refusal_is_shown(
+    rig: Rig,
+) -> None:
+    await rig.start()
+    noon = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
+    quotas = Quotas(MemoryCounters(), Limits(renders_per_user=1), lambda: noon)
+    conversations, metrics = conversations_on(rig, quotas)
+    runner = TurnRunner(conversations, MemoryInbox())
+    first, second = RecordingView(), RecordingView()
+    await runner.answer(Turn(KEY, "u1", text="Hi"), first)
+    await runner.answer(Turn(KEY, "u1", text="Again"), second)
+    await rig.settle()
+    ((job_id, _),) = rig.delivery.videos
+    assert first.steps("rendering") == [str(job_id)]
+    assert rig.renderer.submitted == [("Hello there.", "voice-None")]
+    refusal = (
+        "No video this time: your 1 avatar videos for today are used up; they reset in 12 h 0 min."
+    )
+    assert (second.steps("notice"), second.steps("rendering")) == ([refusal], [])
+    assert ("refusal", "renders") in metrics.calls
+    assert (await quotas.today())["refusals"] == 1
+    spoken = await conversations.render_avatar(OTHER, "Hallo.", "t", "u2", "de")
+    assert isinstance(spoken, AvatarJob) and spoken.voice_id == "voice-de"
+
+
+async def test_while_renders_are_paused_each_conversation_hears_why_once(rig: Rig) -> None:
+    await rig.start()
+    quotas = Quotas(MemoryCounters(), Limits())
+    conversations, _ = conversations_on(rig, quotas)
+    rig.renderer.fail["submit"] = OutOfCreditsError("No credits.", detail="402")
+    await conversations.render_avatar(KEY, "Hello.", "t", "u1")
+    await rig.settle()
+    paused = "Avatar videos are paused for about 5 min: the video service is out of credits."
+    assert await conversations.render_avatar(OTHER, "Hello.", "t", "u2") == Notice(paused)
+    assert await conversations.render_avatar(OTHER, "Hello.", "t", "u2") is None
+    await conversations.set_avatar(KEY, False)
+    assert await conversations.render_avatar(KEY, "Hello.", "t", "u1") is None
+
+
+async def test_each_user_of_a_group_has_their_own_videos_in_the_language_they_spoke(
+    rig: Rig,
+) -> None:
+    await rig.start()
+    quotas = Quotas(MemoryCounters(), Limits(renders_per_user=1))
+    transcriber = ScriptedTranscriber({b"ogg": Transcription("Hola", "es")})
+    conversations = Conversations(
+        settings=ConversationSettings(system_prompt="Be brief."),
+        history=MemoryHistory(),
+        preferences=MemoryPreferences(),
+        model=ScriptedModel(),
+        transcriber=transcriber,
+        jobs=rig.jobs,
+        quotas=quotas,
+        speech=SpeechWriter(voices=VoicePerLanguage()),
+    )
+    runner = TurnRunner(conversations, MemoryInbox())
+    group = ConversationKey("memory", "group")
+    views = [RecordingView(), RecordingView()]
+    await runner.answer(Turn(group, "alice", text="Hi"), views[0])
+    voice = Audio(b"ogg", "audio/ogg", "v.ogg")
+    await runner.answer(Turn(group, "bob", audio=voice), views[1])
+    assert [len(view.steps("rendering")) for view in views] == [1, 1]  # one video each
+    await rig.settle()
+    assert [voice_id for _, voice_id in rig.renderer.submitted] == ["voice-None", "voice-es"]
