@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import groq
 import httpx
@@ -24,9 +25,11 @@ from bot.storage import (
     open_storage,
 )
 from core.avatar.did import DIDClient, PollSchedule
+from core.avatar.faces import Faces
 from core.avatar.jobs import AvatarJobs
 from core.avatar.language import LanguageDetector
 from core.avatar.speech import SpeechWriter
+from core.avatar.voice_choice import VoiceChoice
 from core.avatar.voices import DEFAULT_VOICES, VoicePicker
 from core.avatar.webhook import DIDWebhook
 from core.conversation import Conversations, ConversationSettings
@@ -76,6 +79,10 @@ class Core:
     web_secret: str = ""
     # The one lifecycle of every platform's messages (core/turns.py).
     runner: TurnRunner = field(kw_only=True)
+    # Each chat's own avatar face (/face); None without D-ID.
+    faces: Faces | None = field(default=None, kw_only=True)
+    # /voice: the voices a chat can pick, kept per chat.
+    voices: VoiceChoice | None = field(default=None, kw_only=True)
 
     async def start_jobs(self, deliveries: Mapping[str, VideoDelivery]) -> int:
         """Start the avatar jobs with every platform's delivery; resume the unfinished ones."""
@@ -130,8 +137,14 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             ),
         )
         await quotas.prune()
-        jobs = None
+        jobs, faces = None, None
         if did is not None:
+            faces = Faces(
+                storage.faces,
+                did,
+                max_bytes=settings.FACE_MAX_BYTES,
+                max_age=timedelta(hours=settings.FACE_URL_MAX_HOURS),
+            )
             jobs = AvatarJobs(
                 storage.jobs,
                 did,
@@ -141,6 +154,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
                 lease_seconds=settings.AVATAR_JOB_LEASE_SECONDS,
                 metrics=metrics,
                 budget=quotas,
+                faces=faces,
             )
             stack.push_async_callback(jobs.aclose)
         model = GroqChatModel.create(
@@ -178,6 +192,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             did_webhook=did_webhook,
             web_secret=web_secret,
             runner=TurnRunner(conversations, storage.inbox),
+            faces=faces,
         )
 
 
