@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal, get_args
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,11 @@ class Failure:
 
 
 Event = Transcript | TextDelta | FinalText | Failure
+
+# How a chat's answers come besides the text (/reply): a talking-avatar video, a voice note, or
+# the text alone.
+ReplyMode = Literal["video", "voice", "text"]
+REPLY_MODES: tuple[ReplyMode, ...] = get_args(ReplyMode)
 
 
 class JobState(StrEnum):
