@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal, get_args
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,11 @@ class Failure:
 
 
 Event = Transcript | TextDelta | FinalText | Failure
+
+# How a chat's answers come besides the text (/reply): a talking-avatar video, a voice note, or
+# the text alone.
+ReplyMode = Literal["video", "voice", "text"]
+REPLY_MODES: tuple[ReplyMode, ...] = get_args(ReplyMode)
 
 
 class JobState(StrEnum):

@@ -27,6 +27,7 @@ MIGRATIONS = [
     "0005_render_budgets.sql",
     "0006_web_keys_and_retention.sql",
     "0007_avatar_speech.sql",
+    "0008_chat_preferences.sql",
     "0009_chat_faces.sql",
 ]
 DAY = "2026-11-25"
@@ -132,6 +133,34 @@ async def test_preferences_are_per_chat(storage: Storage) -> None:
     await prefs.set_avatar_enabled(KEY, True)
     assert await prefs.avatar_enabled(KEY) is True
     assert await prefs.avatar_enabled(ConversationKey("discord", "42")) is None
+
+
+async def test_persona_reply_mode_and_voice_are_per_chat_and_reset_to_none(opener: Opener) -> None:
+    storage = await opener()
+    prefs = storage.preferences
+    assert (await prefs.persona(KEY), await prefs.reply_mode(KEY), await prefs.voice_id(KEY)) == (
+        None,
+        None,
+        None,
+    )
+    await prefs.set_avatar_enabled(KEY, False)
+    await prefs.set_persona(KEY, "a pirate who loves tea")
+    await prefs.set_reply_mode(KEY, "voice")
+    await prefs.set_voice_id(KEY, "en-GB-RyanNeural")
+    # Each choice is its own column: setting one leaves the others as they were.
+    assert await prefs.avatar_enabled(KEY) is False
+    other = ConversationKey("discord", "42")
+    assert (await prefs.persona(other), await prefs.reply_mode(other)) == (None, None)
+    await storage.close()
+    again = (await opener()).preferences  # kept across a restart, shared by the chat's topics
+    assert await again.persona(TOPIC) == "a pirate who loves tea"
+    assert await again.reply_mode(TOPIC) == "voice"
+    assert await again.voice_id(TOPIC) == "en-GB-RyanNeural"
+    await again.set_persona(KEY, None)
+    await again.set_reply_mode(KEY, "text")
+    await again.set_voice_id(KEY, None)
+    assert (await again.persona(KEY), await again.reply_mode(KEY)) == (None, "text")
+    assert (await again.voice_id(KEY), await again.avatar_enabled(KEY)) == (None, False)
 
 
 async def test_jobs_move_through_states(storage: Storage) -> None:

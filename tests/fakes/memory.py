@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from core.errors import BadInputError, ServiceError
 from core.quota import Charge
@@ -20,8 +20,11 @@ from core.types import (
     ChatMessage,
     ConversationKey,
     InboxEntry,
+    ReplyMode,
     Transcription,
 )
+
+V = TypeVar("V")
 
 
 class MemoryHistory:
@@ -41,16 +44,45 @@ class MemoryHistory:
 
 
 class MemoryPreferences:
-    """PreferenceStore: the avatar switch per chat (a chat's topics share it)."""
+    """PreferenceStore: each chat's choices (a chat's topics share them)."""
 
     def __init__(self) -> None:
         self.avatar: dict[tuple[str, str], bool] = {}
+        self.personas: dict[tuple[str, str], str] = {}
+        self.reply_modes: dict[tuple[str, str], ReplyMode] = {}
+        self.voices: dict[tuple[str, str], str] = {}
 
     async def avatar_enabled(self, key: ConversationKey) -> bool | None:
         return self.avatar.get((key.platform, key.chat_id))
 
     async def set_avatar_enabled(self, key: ConversationKey, enabled: bool) -> None:
         self.avatar[(key.platform, key.chat_id)] = enabled
+
+    async def persona(self, key: ConversationKey) -> str | None:
+        return self.personas.get((key.platform, key.chat_id))
+
+    async def set_persona(self, key: ConversationKey, persona: str | None) -> None:
+        _put(self.personas, key, persona)
+
+    async def reply_mode(self, key: ConversationKey) -> ReplyMode | None:
+        return self.reply_modes.get((key.platform, key.chat_id))
+
+    async def set_reply_mode(self, key: ConversationKey, mode: ReplyMode | None) -> None:
+        _put(self.reply_modes, key, mode)
+
+    async def voice_id(self, key: ConversationKey) -> str | None:
+        return self.voices.get((key.platform, key.chat_id))
+
+    async def set_voice_id(self, key: ConversationKey, voice_id: str | None) -> None:
+        _put(self.voices, key, voice_id)
+
+
+def _put(values: dict[tuple[str, str], V], key: ConversationKey, value: V | None) -> None:
+    """Keep `value` for the chat of `key`; None forgets it."""
+    if value is None:
+        values.pop((key.platform, key.chat_id), None)
+    else:
+        values[(key.platform, key.chat_id)] = value
 
 
 Reply = str | Callable[[Sequence[ChatMessage]], str]
