@@ -29,7 +29,7 @@ from core.avatar.faces import Faces
 from core.avatar.jobs import AvatarJobs
 from core.avatar.language import LanguageDetector
 from core.avatar.speech import SpeechWriter
-from core.avatar.voice_choice import VoiceChoice
+from core.avatar.voice_choice import VoiceCatalogue, VoiceChoice
 from core.avatar.voices import DEFAULT_VOICES, VoicePicker
 from core.avatar.webhook import DIDWebhook
 from core.conversation import Conversations, ConversationSettings
@@ -193,6 +193,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             web_secret=web_secret,
             runner=TurnRunner(conversations, storage.inbox),
             faces=faces,
+            voices=voice_choice(settings, storage),
         )
 
 
@@ -266,3 +267,11 @@ def speech_writer(settings: Settings, model: ChatModel) -> SpeechWriter:
         detector=LanguageDetector(voices.languages),
         model=model,
     )
+
+
+def voice_choice(settings: Settings, storage: Storage) -> VoiceChoice | None:
+    """`/voice`, when there are videos to speak in a voice (a D-ID key)."""
+    if settings.DID_API_KEY is None:
+        return None
+    catalogue = VoiceCatalogue(fallback=settings.DID_VOICE_ID, overrides=settings.DID_VOICES)
+    return VoiceChoice(storage.preferences, catalogue)

@@ -2,38 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from bot.terminal import KEY as TERMINAL
 from core.avatar.voice_choice import VoiceCatalogue, VoiceChoice, label
 from core.types import ConversationKey
+from tests.fakes.did import FakeDID
+from tests.fakes.groq import FakeGroq
+from tests.fakes.memory import MemoryPreferences
+from tests.harness import settings_for, terminal
 
 CHAT = ConversationKey("telegram", "42")
 TOPIC = ConversationKey("telegram", "42", "7")
 
 
-class Voices:
-    """The voice part of PreferenceStore, in memory."""
-
-    def __init__(self) -> None:
-        self.kept: dict[tuple[str, str], str] = {}
-
-    async def voice_id(self, key: ConversationKey) -> str | None:
-        return self.kept.get((key.platform, key.chat_id))
-
-    async def set_voice_id(self, key: ConversationKey, voice_id: str | None) -> None:
-        if voice_id is None:
-            self.kept.pop((key.platform, key.chat_id), None)
-        else:
-            self.kept[(key.platform, key.chat_id)] = voice_id
+@pytest.fixture
+def prefs() -> MemoryPreferences:
+    return MemoryPreferences()
 
 
 @pytest.fixture
-def prefs() -> Voices:
-    return Voices()
-
-
-@pytest.fixture
-def choice(prefs: Voices) -> VoiceChoice:
+def choice(prefs: MemoryPreferences) -> VoiceChoice:
     catalogue = VoiceCatalogue(fallback="en-US-JennyNeural", overrides={"es": "es-MX-DaliaNeural"})
     return VoiceChoice(prefs, catalogue)
 
@@ -55,7 +46,7 @@ async def test_voice_alone_lists_the_voices_of_the_chat_language(choice: VoiceCh
 
 
 async def test_a_voice_is_picked_by_name_or_number_and_kept_per_chat(
-    choice: VoiceChoice, prefs: Voices
+    choice: VoiceChoice, prefs: MemoryPreferences
 ) -> None:
     said = await choice.handle(CHAT, "guy", "en")
     assert said.startswith("The avatar speaks as Guy (en-US) now")
@@ -71,7 +62,7 @@ async def test_a_voice_is_picked_by_name_or_number_and_kept_per_chat(
 
 
 async def test_an_unknown_voice_gets_one_line_naming_the_valid_ones(
-    choice: VoiceChoice, prefs: Voices
+    choice: VoiceChoice, prefs: MemoryPreferences
 ) -> None:
     for wrong in ("Gandalf", "99", "0"):
         said = await choice.handle(CHAT, wrong, "fr")
@@ -81,7 +72,9 @@ async def test_an_unknown_voice_gets_one_line_naming_the_valid_ones(
     assert await prefs.voice_id(CHAT) is None
 
 
-async def test_reset_goes_back_to_the_language_default(choice: VoiceChoice, prefs: Voices) -> None:
+async def test_reset_goes_back_to_the_language_default(
+    choice: VoiceChoice, prefs: MemoryPreferences
+) -> None:
     await choice.handle(CHAT, "Henri", "fr")
     assert await prefs.voice_id(CHAT) == "fr-FR-HenriNeural"
     said = await choice.handle(CHAT, "reset", "fr")
@@ -97,3 +90,26 @@ async def test_a_language_code_lists_that_language(choice: VoiceChoice) -> None:
 async def test_an_unknown_chat_language_lists_did_voice_id_language(choice: VoiceChoice) -> None:
     listing = await choice.handle(CHAT, "", "xx")
     assert listing.splitlines()[:2] == ["Voices for en:", "1. Jenny (en-US)"]
+
+
+async def test_the_chosen_voice_speaks_every_answer_over_the_language_default(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    groq.reply = (
+        "Das Wetter in Berlin ist heute sonnig und warm, perfekt für einen langen "
+        "Spaziergang im Park mit Freunden."
+    )
+    async with terminal(settings_for(tmp_path, groq, did)) as (chat, screen, core):
+        assert core.voices is not None
+        await core.voices.handle(TERMINAL, "Andrew", "en")
+        await chat.handle("Wie ist das Wetter?")
+        await screen.wait_for("avatar video ready")
+        await core.voices.handle(TERMINAL, "reset", "en")
+        await chat.handle("Und morgen?")
+        await screen.wait_for("avatar video ready", count=2)
+    voices = [
+        r.json["script"]["provider"]["voice_id"]
+        for r in did.calls("/talks", "POST")
+        if isinstance(r.json, dict)
+    ]
+    assert voices == ["en-US-AndrewMultilingualNeural", "de-DE-KatjaNeural"]
