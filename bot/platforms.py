@@ -13,6 +13,7 @@ from typing import Protocol
 from bot.metrics import status_counter, telegram_retries
 from bot.settings import Settings, url
 from bot.wiring import Core, WebRoute
+from core.avatar.faces import FaceCommand
 from core.ports import VideoDelivery
 
 
@@ -150,6 +151,7 @@ def _web(settings: Settings) -> AdapterFactory:
             limits=limits,
             history=core.storage.history,
             extra_routes=[*core.web_routes, *routes],
+            faces=FaceCommand(core.faces),
         )
 
     return build

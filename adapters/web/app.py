@@ -21,6 +21,7 @@ from adapters.web.identity import ConversationIds, derive, mac, tag
 from adapters.web.limits import Limiter, WebLimits, client_scope
 from adapters.web.mailbox import Mailbox
 from adapters.web.platform import PLATFORM, conversation_key
+from core.avatar.faces import FaceCommand
 from core.conversation import Conversations
 from core.ports import HistoryStore, Inbox
 from core.turns import TurnRunner
@@ -68,6 +69,7 @@ class WebAdapter:
         limits: WebLimits | None = None,
         history: HistoryStore | None = None,
         extra_routes: Sequence[tuple[str, str, Handler]] = (),
+        faces: FaceCommand | None = None,
     ) -> None:
         self._conversations, self._history = conversations, history
         self._host, self.port = host, port
@@ -85,6 +87,7 @@ class WebAdapter:
             inbox=inbox,
             max_text_chars=max_text_chars,
             limiter=Limiter(limits or WebLimits()),
+            faces=faces,
         )
         self._extra_routes = extra_routes  # read at start: other adapters add theirs before
         self._runner: web.AppRunner | None = None

@@ -18,7 +18,8 @@ from adapters.web.identity import tag
 from adapters.web.limits import BUSY as AUDIO_BUSY
 from adapters.web.limits import Limiter, WebLimits
 from adapters.web.platform import OOPS, Entered, WebPlatform, conversation_key, message_key
-from adapters.web.protocol import AvatarFrame, ClientFrame, ProtocolError
+from adapters.web.protocol import AvatarFrame, ClientFrame, FaceFrame, ProtocolError
+from core.avatar.faces import FaceCommand
 from core.conversation import Conversations
 from core.ports import Inbox
 from core.turns import TurnRunner
@@ -50,8 +51,10 @@ class WebChat:
         inbox: Inbox,
         max_text_chars: int,
         limiter: Limiter | None = None,
+        faces: FaceCommand | None = None,
     ) -> None:
         self._conversations, self._runner, self._delivery = conversations, runner, delivery
+        self._faces = faces or FaceCommand(None)
         self.platform = WebPlatform(
             conversations, delivery, media_dir, inbox, on_finished=self._finished
         )
@@ -115,6 +118,9 @@ class WebChat:
         if isinstance(frame, AvatarFrame):
             self.limiter.release(held)
             await self._avatar(socket, frame)
+        elif isinstance(frame, FaceFrame):
+            self.limiter.release(held)
+            await self._face(socket, frame)
         elif self._pending[conversation] >= MAX_PENDING:
             self.limiter.release(held)
             await socket.send(protocol.error(frame.turn, BUSY, "busy"))
@@ -162,6 +168,28 @@ class WebChat:
             await socket.send(protocol.error(frame.turn, OOPS, "failed"))
             return
         await self._send(socket.conversation, protocol.status(frame.turn, "avatar", on=frame.on))
+
+    async def _face(self, socket: Socket, frame: FaceFrame) -> None:
+        """`/face` on the web: the photo becomes this conversation's avatar face, or reset."""
+        key = conversation_key(socket.conversation)
+        data = frame.data
+
+        async def photo() -> bytes:
+            return data or b""
+
+        try:
+            line = await self._faces.handle(
+                key,
+                "reset" if frame.reset else "",
+                photo if data is not None else None,
+                None if data is None else len(data),
+            )
+            own = await self._faces.has_face(key)
+        except Exception:
+            log.exception("web /face of web:%s failed", tag(socket.conversation))
+            await socket.send(protocol.error(frame.turn, OOPS, "failed"))
+            return
+        await self._send(socket.conversation, protocol.face(frame.turn, line, own=own))
 
     async def _send(self, conversation: str, message: protocol.Message) -> None:
         await self._delivery.broadcast(conversation, message)

@@ -12,6 +12,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.avatar.faces import FACE_MAX_BYTES
+
 # Groq Whisper takes uploads up to 25 MB on the free tier.
 MAX_AUDIO_BYTES = 25 * 1024 * 1024
 MAX_AUDIO_BASE64 = 4 * -(-MAX_AUDIO_BYTES // 3)
@@ -67,7 +69,16 @@ class AvatarFrame:
     on: bool
 
 
-ClientFrame = TextFrame | AudioFrame | ResetFrame | AvatarFrame
+@dataclass(frozen=True, slots=True)
+class FaceFrame:
+    """`/face` on the web: a photo for the avatar's face (`data`), or back to the default."""
+
+    turn: str
+    data: bytes | None = field(default=None, repr=False)
+    reset: bool = False
+
+
+ClientFrame = TextFrame | AudioFrame | ResetFrame | AvatarFrame | FaceFrame
 
 
 def new_turn_id() -> str:
@@ -123,6 +134,8 @@ def parse_text(raw: str | bytes, *, max_text_chars: int) -> ClientFrame:
         if not isinstance(on, bool):
             raise ProtocolError('An avatar message needs "on": true or false.', turn=turn)
         return AvatarFrame(turn, on)
+    if kind == "face":
+        return _face(frame, turn)
     if not isinstance(kind, str):
         raise ProtocolError('Every message needs a "type".', turn=turn)
     raise ProtocolError(f'Unknown message type "{kind[:40]}".', turn=turn)
@@ -188,6 +201,23 @@ def _audio(frame: dict[str, Any], turn: str) -> AudioFrame:
     return AudioFrame(turn, _decoded(encoded, turn), mime)
 
 
+def _face(frame: dict[str, Any], turn: str) -> FaceFrame:
+    if frame.get("reset") is True:
+        return FaceFrame(turn, reset=True)
+    encoded = frame.get("data")
+    if not isinstance(encoded, str) or not encoded:
+        raise ProtocolError('A face message needs "data" (a JPEG or PNG in base64).', turn=turn)
+    if len(encoded) * 3 // 4 > FACE_MAX_BYTES + 3:  # checked before decoding anything
+        raise ProtocolError(
+            "That photo is too large for the avatar: 10 MB at most.", code="too_large", turn=turn
+        )
+    try:
+        data = binascii.a2b_base64(encoded, strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise ProtocolError("The photo data is not valid base64.", turn=turn) from None
+    return FaceFrame(turn, data)
+
+
 def _mime(frame: dict[str, Any], turn: str) -> str:
     mime = frame.get("mime", "application/octet-stream")
     if not isinstance(mime, str) or not mime or len(mime) > MAX_MIME_CHARS:
@@ -247,6 +277,11 @@ def video(turn: str, job: int, conversation: str, note: str | None = None) -> Me
     """A rendered video; `url` is relative to the page (and to /ws); `note`: a line under it."""
     message = {"type": "video", "turn": turn, "job": job, "url": media_url(job, conversation)}
     return message | {"note": note} if note else message
+
+
+def face(turn: str, message: str, *, own: bool) -> Message:
+    """The answer to a `face` frame: one line, and whether the chat now shows its own face."""
+    return {"type": "face", "turn": turn, "message": message, "face": own}
 
 
 def error(turn: str, message: str, code: str, **fields: Any) -> Message:

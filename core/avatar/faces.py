@@ -11,7 +11,7 @@ photo's bytes are kept with the chat, and a talk asked more than `max_age` after
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from core.errors import BadInputError, TalkFailedError, UserFacingError
@@ -196,3 +196,54 @@ class Faces:
             return None  # replaced or reset meanwhile
         log.info("uploaded %s's face again", key)
         return url
+
+
+# What `/face` answers, one line each.
+NO_PHOTO = (
+    "Send a photo with the caption /face (or reply /face to a photo) and the avatar takes that "
+    "face in this chat; /face reset goes back to the default."
+)
+FACE_SET = "Done: the avatar has this face in this chat's next videos. /face reset undoes it."
+FACE_RESET = "Back to the default face; your photo is deleted."
+NO_FACE_TO_RESET = "This chat already has the default face."
+NO_AVATAR = "Avatar videos aren't set up on this bot."
+Photo = Callable[[], Awaitable[bytes]]
+
+
+class FaceCommand:
+    """`/face` with a photo, `/face reset`, or `/face` alone: always one line back."""
+
+    def __init__(self, faces: Faces | None) -> None:
+        self._faces = faces
+
+    @property
+    def max_bytes(self) -> int | None:
+        """The largest photo accepted, for platforms that check before downloading."""
+        return None if self._faces is None else self._faces.max_bytes
+
+    async def has_face(self, key: ConversationKey) -> bool:
+        """Whether the chat shows its own face (never without avatar videos)."""
+        return self._faces is not None and await self._faces.has_face(key)
+
+    async def handle(
+        self, key: ConversationKey, argument: str, photo: Photo | None, size: int | None = None
+    ) -> str:
+        """Carry out `/face <argument>`; `photo` downloads the photo, `size` its known bytes.
+
+        A photo too large by `size` is declined before `photo` is called; refusals and failures
+        of the download or of D-ID come back as their one line.
+        """
+        if self._faces is None:
+            return NO_AVATAR
+        argument = argument.strip().lower()
+        if argument == "reset":
+            return FACE_RESET if await self._faces.reset(key) else NO_FACE_TO_RESET
+        if photo is None:
+            return NO_PHOTO
+        try:
+            self._faces.check_size(size)
+            await self._faces.set(key, await photo())
+        except UserFacingError as exc:
+            log.info("/face in %s declined: %s", key, exc.detail)
+            return exc.message
+        return FACE_SET

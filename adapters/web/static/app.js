@@ -1,4 +1,5 @@
 // The avatarbot web chat: one WebSocket per tab. docs/websocket.md describes the protocol.
+import { setUpFace } from "./face.js";
 import { follow } from "./follow.js";
 import { createOutbox } from "./outbox.js";
 import { newTurn, store } from "./store.js";
@@ -250,6 +251,8 @@ function receive(message) {
       return upsert("bot", turn || `job${message.job}`, { job: message.job, rendering: false, video: message.url, note: message.note }, { autoplay: true });
     case "error":
       return failure(message);
+    case "face":
+      return face.answered(message);
   }
 }
 
@@ -260,6 +263,7 @@ function status(message) {
     online(true);
     list.querySelectorAll(".notice.connection").forEach((node) => node.remove());
     configureAvatar(Boolean(message.avatar_available), Boolean(message.avatar));
+    face.enable(Boolean(message.avatar_available));
     outbox.flush(socket, { again: true });
   } else if (message.state === "rendering" && !find("bot", message.turn)?.video) {
     upsert("bot", message.turn, { job: message.job, rendering: true });
@@ -395,6 +399,13 @@ const voice = setUpVoice({
   announce,
   notice: (text) => notice(text),
   send: sendAudio,
+});
+
+const face = setUpFace({
+  button: $("#face"),
+  picker: $("#face-file"),
+  send: (frame) => isOnline() && (socket.send(JSON.stringify({ ...frame, turn: newTurn() })), true),
+  notice,
 });
 
 form.addEventListener("submit", (event) => {
