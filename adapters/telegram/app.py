@@ -21,6 +21,7 @@ from adapters.telegram.polling import InboxPoller
 from adapters.telegram.request import AiohttpRequest, UpdatesRequest
 from adapters.telegram.stream import AnswerStream, DraftSupport
 from adapters.telegram.webhook import TelegramWebhook, derived_secret, webhook_path
+from core.avatar.faces import FaceCommand
 from core.conversation import Conversations
 from core.errors import ConfigurationError
 from core.ports import Inbox
@@ -36,6 +37,7 @@ COMMANDS = [
     BotCommand("talk", "Talk to me: /talk <text>, or reply to a voice note"),
     BotCommand("reset", "Forget our conversation"),
     BotCommand("avatar", "Videos with my answers: /avatar on|off"),
+    BotCommand("face", "My face: caption a photo /face, or /face reset"),
     BotCommand("stats", "Today's usage (admins only)"),
 ]
 
@@ -62,6 +64,7 @@ class TelegramAdapter:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         on_status: Callable[[int], None] | None = None,
+        faces: FaceCommand | None = None,
     ) -> None:
         root = api_root.rstrip("/")
         # on_status: told the HTTP status of every Bot API answer (the wiring counts retries).
@@ -82,7 +85,9 @@ class TelegramAdapter:
         bot = self.application.bot
         self.actions = ChatActions(bot)
         self.delivery = TelegramDelivery(bot, self.actions, upload_limit)
-        handlers = TelegramHandlers(conversations, bot, set(admins or []), allowed_chats)
+        handlers = TelegramHandlers(
+            conversations, bot, set(admins or []), allowed_chats, faces=faces
+        )
         self.application.add_handlers(handlers.handlers)
         self.application.add_error_handler(self._on_error)
         view = partial(AnswerStream, bot, self.actions, self.delivery.refusals, DraftSupport())

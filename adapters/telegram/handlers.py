@@ -18,6 +18,8 @@ from telegram.ext import BaseHandler, CommandHandler, ContextTypes, MessageHandl
 
 from adapters.telegram.calls import call
 from adapters.telegram.convert import Ask, conversation_key, message_ask, talk_ask
+from adapters.telegram.faces import TelegramFaces
+from core.avatar.faces import FaceCommand
 from core.conversation import Conversations
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ HELP = (
     "In groups, mention me, reply to me, or use /talk <text>.\n\n"
     "/reset — forget our conversation\n"
     "/avatar on|off — videos with my answers\n"
+    "/face — caption a photo /face (or reply /face to one) for my face; /face reset\n"
     "/talk <text> — talk to me (also as a reply to a voice note)"
 )
 # Lines that decline a message, in the bot's own words (the core's failures get a ⚠️).
@@ -50,6 +53,7 @@ class TelegramHandlers:
         bot: Bot,
         admins: set[str],
         allowed_chats: list[int] | None = None,
+        faces: FaceCommand | None = None,
     ) -> None:
         self._conversations, self._bot, self._admins = conversations, bot, admins
         # TELEGRAM_ALLOWED_CHAT_IDS: other chats are told once per message in private, else ignored.
@@ -67,10 +71,12 @@ class TelegramHandlers:
             )
         }
         self._talk = commands["talk"]
+        self._faces = TelegramFaces(faces or FaceCommand(None), bot, allowed)
         self._chatter = allowed & filters.UpdateType.MESSAGE & ~filters.COMMAND
         # In PTB's order: the first whose filters match an update handles it.
         self.handlers: list[BaseHandler[Update, Context, None]] = [
             MessageHandler(~allowed & filters.ChatType.PRIVATE, self.private_bot),
+            *self._faces.handlers,
             *commands.values(),
             MessageHandler(allowed & filters.COMMAND, self.unknown_command),
         ]
@@ -82,7 +88,7 @@ class TelegramHandlers:
         replies to it; and `/talk <text>` (or `/talk` as a reply to a voice note) in either.
         """
         message = update.message
-        if message is None:
+        if message is None or self._faces.takes(update):
             return None
         talk = self._talk.check_update(update)  # the filters PTB would apply, run here
         if isinstance(talk, tuple):
