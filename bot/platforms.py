@@ -114,6 +114,8 @@ def _discord(settings: Settings) -> AdapterFactory:
             voice_channel_ids=settings.DISCORD_VOICE_CHANNEL_IDS,
             allowed_guilds=settings.DISCORD_ALLOWED_GUILD_IDS,
             admins=settings.ADMIN_USER_IDS,
+            faces=FaceCommand(core.faces),
+            voices=core.voices,
         )
 
     return build

@@ -39,7 +39,7 @@ async def _respond(interaction: discord.Interaction, text: str, *, ephemeral: bo
 
 
 def add_commands(tree: app_commands.CommandTree[AvatarClient], handlers: DiscordHandlers) -> None:
-    """/talk, /reset, /avatar, /stats and /help; every answer is sent with mentions off."""
+    """/talk, /reset, /avatar, /face, /voice, /stats and /help; answers go with mentions off."""
 
     @tree.command(name="talk", description="Talk to the avatar: text, or an audio file")
     @app_commands.describe(text="What to say", audio="A voice or audio file to answer")
@@ -63,6 +63,20 @@ def add_commands(tree: app_commands.CommandTree[AvatarClient], handlers: Discord
         key = conversation_key(interaction.channel)
         await handlers.conversations.set_avatar(key, state == "on")
         await _respond(interaction, f"Avatar videos are {state} here.")
+
+    @tree.command(name="face", description="Give the avatar the face of your photo, or reset it")
+    @app_commands.describe(image="A JPEG or PNG photo of a face", reset="Back to the default face")
+    async def face(
+        interaction: discord.Interaction,
+        image: discord.Attachment | None = None,
+        reset: bool = False,
+    ) -> None:
+        await handlers.face(interaction, image, reset)
+
+    @tree.command(name="voice", description="List the avatar's voices, or pick one")
+    @app_commands.describe(name="A voice's name or number from the list, or reset")
+    async def voice(interaction: discord.Interaction, name: str | None = None) -> None:
+        await handlers.voice(interaction, name or "")
 
     @tree.command(name="stats", description="Today's usage (admins only)")
     async def stats(interaction: discord.Interaction) -> None:

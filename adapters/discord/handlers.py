@@ -10,12 +10,16 @@ import discord
 from adapters.discord.convert import (
     SAFE_MENTIONS,
     audio_attachment,
+    conversation_key,
     message_payload,
     strip_mentions,
     talk_payload,
 )
 from adapters.discord.platform import DiscordPlatform, LiveTalk
+from core.avatar.faces import FaceCommand, Photo
+from core.avatar.voice_choice import VoiceChoice
 from core.conversation import Conversations
+from core.errors import BadInputError, ServiceError
 from core.turns import TurnRunner
 from core.types import ConversationKey
 
@@ -24,7 +28,9 @@ log = logging.getLogger(__name__)
 HELP = (
     "Talk to me with `/talk` (text, or an audio file), by mentioning me, by replying to me, or in "
     "a DM — voice messages work too. I answer in text right away, then with a short video.\n"
-    "`/reset` forgets this conversation · `/avatar on|off` switches videos here."
+    "`/reset` forgets this conversation · `/avatar on|off` switches videos here · "
+    "`/face image:` gives me the face of your photo (`/face reset:True` undoes it) · "
+    "`/voice` lists my voices, `/voice name:` picks one."
 )
 NOTHING_SAID = "Send me a message or a voice message and I'll answer."
 NOT_AUDIO = "I understand text and voice messages (and audio files)."
@@ -47,12 +53,15 @@ class DiscordHandlers:
         allowed_guilds: set[int] | None = None,
         admins: set[str] | None = None,
         reads_content: bool = False,
+        faces: FaceCommand | None = None,
+        voices: VoiceChoice | None = None,
     ) -> None:
         self.conversations, self._runner, self._platform = conversations, runner, platform
         self._voice_channels = voice_channels
         self._reads_content = reads_content  # the Message Content intent
         self._allowed_guilds = allowed_guilds or set()
         self.admins = admins or set()
+        self._faces, self._voices = faces or FaceCommand(None), voices
 
     def allowed_here(self, guild_id: int | None) -> bool:
         """DISCORD_ALLOWED_GUILD_IDS: empty allows everyone; a list also shuts DMs out."""
@@ -113,6 +122,33 @@ class DiscordHandlers:
         """Forget the conversation, after the messages accepted before."""
         await self._runner.in_order(key, partial(self.conversations.reset, key))
 
+    async def face(
+        self, interaction: discord.Interaction, image: discord.Attachment | None, reset: bool
+    ) -> None:
+        """/face image:<photo> or /face reset:True, in its place among the channel's messages.
+
+        Deferred at once: the upload to D-ID can take longer than Discord's 3 seconds.
+        """
+        await interaction.response.defer(thinking=True)
+        key = conversation_key(interaction.channel)
+        photo: Photo | None = None if image is None else partial(_read, image)
+        size = None if image is None else image.size
+        lines: list[str] = []
+
+        async def step() -> None:
+            lines.append(await self._faces.handle(key, "reset" if reset else "", photo, size))
+
+        await self._runner.in_order(key, step)
+        await _edit(interaction, lines[0])
+
+    async def voice(self, interaction: discord.Interaction, name: str) -> None:
+        """/voice [name]: the voices for the user's Discord language, or pick one."""
+        if self._voices is None:
+            await _answer(interaction, "Avatar videos aren't set up on this bot.")
+            return
+        key = conversation_key(interaction.channel)
+        await _answer(interaction, await self._voices.handle(key, name, str(interaction.locale)))
+
     @staticmethod
     async def _say(message: discord.Message, text: str) -> None:
         try:
@@ -124,3 +160,30 @@ class DiscordHandlers:
 def _replies_to(message: discord.Message, me: discord.ClientUser) -> bool:
     replied = message.reference.resolved if message.reference else None
     return isinstance(replied, discord.Message) and replied.author.id == me.id
+
+
+async def _read(attachment: discord.Attachment) -> bytes:
+    """Download an attachment at once (its signed URL expires)."""
+    try:
+        return await attachment.read()
+    except discord.HTTPException as error:
+        raise ServiceError(
+            "I couldn't fetch that photo from Discord — please send it again.",
+            detail=f"attachment download: {error}",
+        ) from error
+    except discord.DiscordException as error:
+        raise BadInputError("I couldn't read that attachment.", detail=repr(error)) from error
+
+
+async def _answer(interaction: discord.Interaction, text: str) -> None:
+    try:
+        await interaction.response.send_message(text, allowed_mentions=SAFE_MENTIONS)
+    except discord.HTTPException as error:
+        log.info("could not answer a command in %s: %s", interaction.channel_id, error)
+
+
+async def _edit(interaction: discord.Interaction, text: str) -> None:
+    try:
+        await interaction.edit_original_response(content=text, allowed_mentions=SAFE_MENTIONS)
+    except discord.HTTPException as error:
+        log.info("could not answer a command in %s: %s", interaction.channel_id, error)

@@ -81,6 +81,13 @@ def sniff_image(data: bytes) -> str | None:
     return None
 
 
+def _amount(size: int) -> str:
+    """Write a size as people read it: "10 MB", "2.5 MB", "200 KB"."""
+    if size >= 1024 * 1024:
+        return f"{round(size / (1024 * 1024), 1):g} MB"
+    return f"{size // 1024} KB"
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -108,9 +115,8 @@ class Faces:
     def check_size(self, size: int | None) -> None:
         """Refuse a photo of `size` bytes before it is fetched, when it is known to be too big."""
         if size is not None and size > self._max_bytes:
-            megabytes = self._max_bytes / (1024 * 1024)
             raise BadInputError(
-                f"That photo is too large for the avatar: {megabytes:g} MB at most.",
+                f"That photo is too large for the avatar: {_amount(self._max_bytes)} at most.",
                 detail=f"face photo of {size} bytes over FACE_MAX_BYTES={self._max_bytes}",
             )
 
