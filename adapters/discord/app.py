@@ -14,6 +14,7 @@ from adapters.discord.delivery import ChannelNotices, DiscordDelivery
 from adapters.discord.gateway import check_gateway, connect_until_ready, fix_for, gateway_intents
 from adapters.discord.handlers import DiscordHandlers
 from adapters.discord.platform import DiscordPlatform
+from core.commands import ChatCommands
 from core.conversation import Conversations
 from core.errors import ConfigurationError
 from core.turns import TurnRunner
@@ -98,6 +99,7 @@ class DiscordAdapter:
         conversations: Conversations,
         *,
         runner: TurnRunner,
+        commands: ChatCommands,
         token: str,
         message_content: bool = False,
         guild_ids: list[int] | None = None,
@@ -111,7 +113,7 @@ class DiscordAdapter:
         no_attach = ChannelNotices()  # shared: a channel hears it once, from either side
         self.turns = DiscordPlatform(lambda: self.client, conversations, runner, no_attach)
         handlers = DiscordHandlers(
-            conversations,
+            commands,
             runner,
             self.turns,
             set(voice_channel_ids or []),
