@@ -106,6 +106,7 @@ def _discord(settings: Settings) -> AdapterFactory:
         return DiscordAdapter(
             core.conversations,
             runner=core.runner,
+            commands=core.commands,
             token=token,
             message_content=settings.DISCORD_MESSAGE_CONTENT,
             guild_ids=settings.DISCORD_GUILD_IDS,
@@ -114,8 +115,6 @@ def _discord(settings: Settings) -> AdapterFactory:
             voice_channel_ids=settings.DISCORD_VOICE_CHANNEL_IDS,
             allowed_guilds=settings.DISCORD_ALLOWED_GUILD_IDS,
             admins=settings.ADMIN_USER_IDS,
-            faces=FaceCommand(core.faces),
-            voices=core.voices,
         )
 
     return build
@@ -169,8 +168,8 @@ def _telegram(settings: Settings) -> AdapterFactory:
     def build(core: Core, routes: Sequence[WebRoute] = ()) -> PlatformAdapter:
         use_telegram()
         return TelegramAdapter(
-            core.conversations,
             runner=core.runner,
+            commands=core.commands,
             token=token,
             api_root=url(settings.TELEGRAM_API_BASE_URL),
             upload_limit=int(settings.TELEGRAM_UPLOAD_LIMIT_MB * 1024 * 1024),
@@ -182,7 +181,6 @@ def _telegram(settings: Settings) -> AdapterFactory:
             allowed_chats=settings.TELEGRAM_ALLOWED_CHAT_IDS,
             admins=settings.ADMIN_USER_IDS,
             on_status=status_counter(core.metrics, "telegram", telegram_retries),
-            faces=FaceCommand(core.faces),
         )
 
     return build

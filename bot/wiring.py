@@ -25,17 +25,19 @@ from bot.storage import (
     open_storage,
 )
 from core.avatar.did import DIDClient, PollSchedule
-from core.avatar.faces import Faces
+from core.avatar.faces import FaceCommand, Faces
 from core.avatar.jobs import AvatarJobs
 from core.avatar.language import LanguageDetector
 from core.avatar.speech import SpeechWriter
 from core.avatar.voice_choice import VoiceCatalogue, VoiceChoice
 from core.avatar.voices import DEFAULT_VOICES, VoicePicker
 from core.avatar.webhook import DIDWebhook
+from core.commands import ChatCommands
 from core.conversation import Conversations, ConversationSettings
 from core.groq.chat import GroqChatModel
 from core.groq.whisper import GroqTranscriber
 from core.http import pooled_client
+from core.personas import Personas
 from core.ports import (
     ChatModel,
     Inbox,
@@ -49,6 +51,7 @@ from core.retention import (
 from core.storage.keys import ServerKeys
 from core.storage.leases import InboxLeases
 from core.turns import TurnRunner
+from core.usage import Usage
 
 WebRoute = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
 
@@ -79,10 +82,10 @@ class Core:
     web_secret: str = ""
     # The one lifecycle of every platform's messages (core/turns.py).
     runner: TurnRunner = field(kw_only=True)
+    # Every platform's chat commands (core/commands.py).
+    commands: ChatCommands = field(kw_only=True)
     # Each chat's own avatar face (/face); None without D-ID.
     faces: Faces | None = field(default=None, kw_only=True)
-    # /voice: the voices a chat can pick, kept per chat.
-    voices: VoiceChoice | None = field(default=None, kw_only=True)
 
     async def start_jobs(self, deliveries: Mapping[str, VideoDelivery]) -> int:
         """Start the avatar jobs with every platform's delivery; resume the unfinished ones."""
@@ -160,6 +163,8 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         model = GroqChatModel.create(
             groq_client, settings.LLM_MODEL, max_tokens=settings.LLM_MAX_TOKENS
         )
+        personas = Personas(settings.SYSTEM_PROMPT, settings.PERSONAS, settings.PERSONA_MAX_CHARS)
+        usage = Usage(storage.counters)
         conversations = Conversations(
             settings=ConversationSettings(
                 system_prompt=settings.SYSTEM_PROMPT,
@@ -175,6 +180,16 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             quotas=quotas,
             metrics=metrics,
             speech=speech_writer(settings, model),
+            personas=personas,
+            usage=usage,
+        )
+        commands = ChatCommands(
+            conversations,
+            storage.preferences,
+            personas,
+            usage,
+            faces=FaceCommand(faces),
+            voices=voice_choice(settings, storage),
         )
         if settings.METRICS_PORT is not None:
             endpoint = metrics_endpoint(metrics, settings.METRICS_HOST, settings.METRICS_PORT)
@@ -192,8 +207,8 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             did_webhook=did_webhook,
             web_secret=web_secret,
             runner=TurnRunner(conversations, storage.inbox),
+            commands=commands,
             faces=faces,
-            voices=voice_choice(settings, storage),
         )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -16,12 +16,16 @@ from core.types import (
     InboxEntry,
     JobState,
     ReplyMode,
+    TokenUsage,
     Transcription,
     VideoReady,
 )
 
 if TYPE_CHECKING:  # core.quota implements Counters, so it imports this module at run time
     from core.quota import Charge, Reservation
+
+
+UsageSink = Callable[[TokenUsage], None]
 
 
 class Transcriber(Protocol):
@@ -35,8 +39,13 @@ class Transcriber(Protocol):
 class ChatModel(Protocol):
     """Streams an answer to a conversation."""
 
-    def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
-        """Yield pieces of the answer to `messages` (system prompt first) as they arrive."""
+    def stream(
+        self, messages: Sequence[ChatMessage], *, on_usage: UsageSink | None = None
+    ) -> AsyncIterator[str]:
+        """Yield pieces of the answer to `messages` (system prompt first) as they arrive.
+
+        `on_usage` hears the tokens the call used, once, when the service reports them.
+        """
         ...
 
 

@@ -21,7 +21,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import aclosing
 from typing import Final, Protocol, runtime_checkable
 
-from core.conversation import Conversations, KeyedLocks
+from core.conversation import Conversations
+from core.locks import KeyedLocks
 from core.ports import Inbox
 from core.types import (
     AvatarJob,

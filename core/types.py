@@ -86,6 +86,19 @@ class FinalText:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """The tokens one model call used, as the service reported them."""
+
+    input_tokens: int
+    output_tokens: int
+
+    @property
+    def total(self) -> int:
+        """Input and output tokens together."""
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(frozen=True, slots=True)
 class Failure:
     """Something went wrong; `message` is one short line meant for the user."""
 

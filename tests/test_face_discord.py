@@ -111,10 +111,10 @@ async def test_voice_lists_by_the_user_locale_and_picks_one(
 ) -> None:
     listing = await answer(dc, "voice")
     assert listing.splitlines()[0] == "Voices for en:"
-    assert (await answer(dc, "voice", {"name": "Guy"})).startswith("The avatar speaks as Guy")
+    assert (await answer(dc, "voice", {"voice": "Guy"})).startswith("The avatar speaks as Guy")
     await answer(dc, "talk", {"text": "hi"})
     await did.wait_for(lambda: len(did.talks) == 1)
     (talk,) = did.talks.values()
     assert talk.request["script"]["provider"]["voice_id"] == "en-US-GuyNeural"
-    unknown = await answer(dc, "voice", {"name": "Gandalf"})
+    unknown = await answer(dc, "voice", {"voice": "Gandalf"})
     assert unknown.startswith("There's no voice called 'Gandalf'") and "\n" not in unknown

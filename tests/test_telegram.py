@@ -47,7 +47,19 @@ async def test_start_publishes_commands(tg: FakeTelegram, bot: None) -> None:
     assert tg.calls("getMe")
     (call,) = tg.calls("setMyCommands")
     names = [c["command"] for c in call.params["commands"]]
-    assert names == ["start", "help", "talk", "reset", "avatar", "face", "stats"]
+    assert names == [
+        "start",
+        "help",
+        "talk",
+        "reset",
+        "avatar",
+        "reply",
+        "persona",
+        "face",
+        "voice",
+        "usage",
+        "stats",
+    ]
     assert all(c["description"] for c in call.params["commands"])
 
 

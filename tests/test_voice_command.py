@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from bot.terminal import KEY as TERMINAL
 from core.avatar.voice_choice import VoiceCatalogue, VoiceChoice, label
 from core.types import ConversationKey
-from tests.fakes.did import FakeDID
-from tests.fakes.groq import FakeGroq
 from tests.fakes.memory import MemoryPreferences
-from tests.harness import settings_for, terminal
 
 CHAT = ConversationKey("telegram", "42")
 TOPIC = ConversationKey("telegram", "42", "7")
@@ -90,26 +84,3 @@ async def test_a_language_code_lists_that_language(choice: VoiceChoice) -> None:
 async def test_an_unknown_chat_language_lists_did_voice_id_language(choice: VoiceChoice) -> None:
     listing = await choice.handle(CHAT, "", "xx")
     assert listing.splitlines()[:2] == ["Voices for en:", "1. Jenny (en-US)"]
-
-
-async def test_the_chosen_voice_speaks_every_answer_over_the_language_default(
-    tmp_path: Path, groq: FakeGroq, did: FakeDID
-) -> None:
-    groq.reply = (
-        "Das Wetter in Berlin ist heute sonnig und warm, perfekt für einen langen "
-        "Spaziergang im Park mit Freunden."
-    )
-    async with terminal(settings_for(tmp_path, groq, did)) as (chat, screen, core):
-        assert core.voices is not None
-        await core.voices.handle(TERMINAL, "Andrew", "en")
-        await chat.handle("Wie ist das Wetter?")
-        await screen.wait_for("avatar video ready")
-        await core.voices.handle(TERMINAL, "reset", "en")
-        await chat.handle("Und morgen?")
-        await screen.wait_for("avatar video ready", count=2)
-    voices = [
-        r.json["script"]["provider"]["voice_id"]
-        for r in did.calls("/talks", "POST")
-        if isinstance(r.json, dict)
-    ]
-    assert voices == ["en-US-AndrewMultilingualNeural", "de-DE-KatjaNeural"]

@@ -14,8 +14,7 @@ from adapters.discord.delivery import ChannelNotices, DiscordDelivery
 from adapters.discord.gateway import check_gateway, connect_until_ready, fix_for, gateway_intents
 from adapters.discord.handlers import DiscordHandlers
 from adapters.discord.platform import DiscordPlatform
-from core.avatar.faces import FaceCommand
-from core.avatar.voice_choice import VoiceChoice
+from core.commands import ChatCommands
 from core.conversation import Conversations
 from core.errors import ConfigurationError
 from core.turns import TurnRunner
@@ -100,6 +99,7 @@ class DiscordAdapter:
         conversations: Conversations,
         *,
         runner: TurnRunner,
+        commands: ChatCommands,
         token: str,
         message_content: bool = False,
         guild_ids: list[int] | None = None,
@@ -108,22 +108,18 @@ class DiscordAdapter:
         voice_channel_ids: list[int] | None = None,
         allowed_guilds: list[int] | None = None,
         admins: list[str] | None = None,
-        faces: FaceCommand | None = None,
-        voices: VoiceChoice | None = None,
     ) -> None:
         intents = gateway_intents(message_content)
         no_attach = ChannelNotices()  # shared: a channel hears it once, from either side
         self.turns = DiscordPlatform(lambda: self.client, conversations, runner, no_attach)
         handlers = DiscordHandlers(
-            conversations,
+            commands,
             runner,
             self.turns,
             set(voice_channel_ids or []),
             allowed_guilds=set(allowed_guilds or []),
             admins=set(admins or []),
             reads_content=message_content,
-            faces=faces,
-            voices=voices,
         )
         guilds = guild_ids or []
         if shard_count is None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import discord
 
+from core.commands import Command
 from core.types import ConversationKey
 
 PLATFORM = "discord"
@@ -76,6 +77,19 @@ def message_payload(message: discord.Message) -> str:
     key = conversation_key(message.channel)
     ids = {"channel_id": message.channel.id, "message_id": message.id}
     return json.dumps(ids | {"chat_id": key.chat_id, "thread_id": key.thread_id})
+
+
+def command_of(interaction: discord.Interaction, name: str, args: str, admins: set[str]) -> Command:
+    """The core's command of a slash command: where, by whom, in which locale."""
+    user = str(interaction.user.id)
+    return Command(
+        conversation_key(interaction.channel),
+        user,
+        name,
+        args.strip(),
+        locale=str(interaction.locale),
+        is_admin=user in admins,
+    )
 
 
 def talk_payload(interaction: discord.Interaction, text: str | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from functools import partial
 
 import discord
@@ -10,28 +11,18 @@ import discord
 from adapters.discord.convert import (
     SAFE_MENTIONS,
     audio_attachment,
-    conversation_key,
+    command_of,
     message_payload,
     strip_mentions,
     talk_payload,
 )
 from adapters.discord.platform import DiscordPlatform, LiveTalk
-from core.avatar.faces import FaceCommand, Photo
-from core.avatar.voice_choice import VoiceChoice
-from core.conversation import Conversations
-from core.errors import BadInputError, ServiceError
+from core.commands import ChatCommands, Reply, spec_of
+from core.errors import ServiceError
 from core.turns import TurnRunner
-from core.types import ConversationKey
 
 log = logging.getLogger(__name__)
 
-HELP = (
-    "Talk to me with `/talk` (text, or an audio file), by mentioning me, by replying to me, or in "
-    "a DM — voice messages work too. I answer in text right away, then with a short video.\n"
-    "`/reset` forgets this conversation · `/avatar on|off` switches videos here · "
-    "`/face image:` gives me the face of your photo (`/face reset:True` undoes it) · "
-    "`/voice` lists my voices, `/voice name:` picks one."
-)
 NOTHING_SAID = "Send me a message or a voice message and I'll answer."
 NOT_AUDIO = "I understand text and voice messages (and audio files)."
 UNHEARD = (
@@ -45,7 +36,7 @@ class DiscordHandlers:
 
     def __init__(
         self,
-        conversations: Conversations,
+        commands: ChatCommands,
         runner: TurnRunner,
         platform: DiscordPlatform,
         voice_channels: set[int],
@@ -53,15 +44,12 @@ class DiscordHandlers:
         allowed_guilds: set[int] | None = None,
         admins: set[str] | None = None,
         reads_content: bool = False,
-        faces: FaceCommand | None = None,
-        voices: VoiceChoice | None = None,
     ) -> None:
-        self.conversations, self._runner, self._platform = conversations, runner, platform
+        self._commands, self._runner, self._platform = commands, runner, platform
         self._voice_channels = voice_channels
         self._reads_content = reads_content  # the Message Content intent
         self._allowed_guilds = allowed_guilds or set()
         self.admins = admins or set()
-        self._faces, self._voices = faces or FaceCommand(None), voices
 
     def allowed_here(self, guild_id: int | None) -> bool:
         """DISCORD_ALLOWED_GUILD_IDS: empty allows everyone; a list also shuts DMs out."""
@@ -118,36 +106,52 @@ class DiscordHandlers:
             f"talk-{interaction.id}", LiveTalk(interaction, text, audio), recorded
         )
 
-    async def reset(self, key: ConversationKey) -> None:
-        """Forget the conversation, after the messages accepted before."""
-        await self._runner.in_order(key, partial(self.conversations.reset, key))
+    async def command(self, interaction: discord.Interaction, name: str, args: str) -> None:
+        """A slash command other than /talk: carried out by the core, answered at once.
+
+        One that must keep its place among the conversation's messages (/reset) waits for
+        those accepted before it.
+        """
+        command = command_of(interaction, name, args, self.admins)
+        reply: Reply | None = None
+
+        async def run() -> None:
+            nonlocal reply
+            reply = await self._commands.handle(command)
+
+        spec = spec_of(name, command.key.platform)
+        if spec is not None and spec.in_order:
+            await self._runner.in_order(command.key, run)
+        else:
+            await run()
+        assert reply is not None
+        await interaction.response.send_message(
+            reply.text, ephemeral=reply.private, allowed_mentions=SAFE_MENTIONS
+        )
 
     async def face(
         self, interaction: discord.Interaction, image: discord.Attachment | None, reset: bool
     ) -> None:
-        """/face image:<photo> or /face reset:True, in its place among the channel's messages.
+        """/face image:<photo> or reset:True, in its place among the channel's messages.
 
-        Deferred at once: the upload to D-ID can take longer than Discord's 3 seconds.
+        Deferred at once: uploading the photo to D-ID can take longer than Discord's 3 s.
         """
         await interaction.response.defer(thinking=True)
-        key = conversation_key(interaction.channel)
-        photo: Photo | None = None if image is None else partial(_read, image)
-        size = None if image is None else image.size
-        lines: list[str] = []
+        command = command_of(interaction, "face", "reset" if reset else "", self.admins)
+        if image is not None:
+            command = replace(command, photo=partial(_read, image), photo_size=image.size)
+        replies: list[Reply] = []
 
-        async def step() -> None:
-            lines.append(await self._faces.handle(key, "reset" if reset else "", photo, size))
+        async def run() -> None:
+            replies.append(await self._commands.handle(command))
 
-        await self._runner.in_order(key, step)
-        await _edit(interaction, lines[0])
-
-    async def voice(self, interaction: discord.Interaction, name: str) -> None:
-        """/voice [name]: the voices for the user's Discord language, or pick one."""
-        if self._voices is None:
-            await _answer(interaction, "Avatar videos aren't set up on this bot.")
-            return
-        key = conversation_key(interaction.channel)
-        await _answer(interaction, await self._voices.handle(key, name, str(interaction.locale)))
+        await self._runner.in_order(command.key, run)
+        try:
+            await interaction.edit_original_response(
+                content=replies[0].text, allowed_mentions=SAFE_MENTIONS
+            )
+        except discord.HTTPException as error:
+            log.info("could not answer /face in %s: %s", interaction.channel_id, error)
 
     @staticmethod
     async def _say(message: discord.Message, text: str) -> None:
@@ -171,19 +175,3 @@ async def _read(attachment: discord.Attachment) -> bytes:
             "I couldn't fetch that photo from Discord — please send it again.",
             detail=f"attachment download: {error}",
         ) from error
-    except discord.DiscordException as error:
-        raise BadInputError("I couldn't read that attachment.", detail=repr(error)) from error
-
-
-async def _answer(interaction: discord.Interaction, text: str) -> None:
-    try:
-        await interaction.response.send_message(text, allowed_mentions=SAFE_MENTIONS)
-    except discord.HTTPException as error:
-        log.info("could not answer a command in %s: %s", interaction.channel_id, error)
-
-
-async def _edit(interaction: discord.Interaction, text: str) -> None:
-    try:
-        await interaction.edit_original_response(content=text, allowed_mentions=SAFE_MENTIONS)
-    except discord.HTTPException as error:
-        log.info("could not answer a command in %s: %s", interaction.channel_id, error)

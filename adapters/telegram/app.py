@@ -21,8 +21,7 @@ from adapters.telegram.polling import InboxPoller
 from adapters.telegram.request import AiohttpRequest, UpdatesRequest
 from adapters.telegram.stream import AnswerStream, DraftSupport
 from adapters.telegram.webhook import TelegramWebhook, derived_secret, webhook_path
-from core.avatar.faces import FaceCommand
-from core.conversation import Conversations
+from core.commands import ChatCommands, offered
 from core.errors import ConfigurationError
 from core.ports import Inbox
 from core.turns import TurnRunner
@@ -31,15 +30,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-COMMANDS = [
-    BotCommand("start", "What this bot does"),
-    BotCommand("help", "What I understand"),
-    BotCommand("talk", "Talk to me: /talk <text>, or reply to a voice note"),
-    BotCommand("reset", "Forget our conversation"),
-    BotCommand("avatar", "Videos with my answers: /avatar on|off"),
-    BotCommand("face", "My face: caption a photo /face, or /face reset"),
-    BotCommand("stats", "Today's usage (admins only)"),
-]
+# The menu BotFather shows (setMyCommands), from the one list of commands.
+COMMANDS = [BotCommand(spec.name, spec.description) for spec in offered(PLATFORM)]
 
 # Connections to the Bot API for everything but getUpdates (PTB's default size).
 REQUEST_POOL = 256
@@ -52,9 +44,9 @@ class TelegramAdapter:
 
     def __init__(
         self,
-        conversations: Conversations,
         *,
         runner: TurnRunner,
+        commands: ChatCommands,
         token: str,
         api_root: str,
         upload_limit: int = UPLOAD_LIMIT,
@@ -64,7 +56,6 @@ class TelegramAdapter:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         on_status: Callable[[int], None] | None = None,
-        faces: FaceCommand | None = None,
     ) -> None:
         root = api_root.rstrip("/")
         # on_status: told the HTTP status of every Bot API answer (the wiring counts retries).
@@ -85,9 +76,7 @@ class TelegramAdapter:
         bot = self.application.bot
         self.actions = ChatActions(bot)
         self.delivery = TelegramDelivery(bot, self.actions, upload_limit)
-        handlers = TelegramHandlers(
-            conversations, bot, set(admins or []), allowed_chats, faces=faces
-        )
+        handlers = TelegramHandlers(commands, bot, set(admins or []), allowed_chats)
         self.application.add_handlers(handlers.handlers)
         self.application.add_error_handler(self._on_error)
         view = partial(AnswerStream, bot, self.actions, self.delivery.refusals, DraftSupport())

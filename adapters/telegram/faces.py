@@ -3,27 +3,25 @@
 Telegram sends a photo as `PhotoSize`s (the largest last) and a photo sent "as a file" as a
 `document` with an image MIME type; either is downloaded with getFile (bots: 20 MB at most).
 A command in a caption is marked as a `bot_command` entity of the caption, which
-python-telegram-bot's `CommandHandler` does not look at: a caption is matched here.
+python-telegram-bot's `CommandHandler` does not look at: a caption is matched here, and becomes
+the core's `/face` command with the photo, as `/face` replying to a photo does.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 from telegram import Bot, Message, Update
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import BaseHandler, CommandHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import filters
 
 from adapters.telegram.calls import call
 from adapters.telegram.convert import DOWNLOAD_LIMIT, conversation_key
-from core.avatar.faces import FaceCommand, Photo
+from core.commands import Command
 from core.errors import BadInputError, ServiceError
 
-log = logging.getLogger(__name__)
-
-Context = ContextTypes.DEFAULT_TYPE
 # "/face", "/face reset", "/face@ThisBot reset" at the start of a caption.
 _CAPTION = re.compile(r"/face(?:@(\w+))?(?:\s+(.*))?", re.IGNORECASE | re.DOTALL)
 TOO_BIG = "That photo is too big for me: Telegram lets bots download up to 20 MB."
@@ -59,53 +57,44 @@ def face_caption(message: Message, username: str) -> str | None:
     return (match[2] or "").strip()
 
 
-class TelegramFaces:
-    """Carries out `/face` through the core's `FaceCommand`, replying with its one line."""
+class FacePhotos:
+    """Telegram's side of `/face`: which updates carry one, and their photo as a download."""
 
-    def __init__(self, command: FaceCommand, bot: Bot, allowed: filters.BaseFilter) -> None:
-        self._command, self._bot = command, bot
-        captioned = (filters.PHOTO | filters.Document.IMAGE) & filters.CaptionRegex(r"^/face\b")
-        self._captioned = MessageHandler(allowed & captioned, self.captioned)
-        self.handlers: list[BaseHandler[Update, Context, None]] = [
-            self._captioned,
-            CommandHandler("face", self.command, filters=allowed),
-        ]
+    def __init__(self, bot: Bot, allowed: filters.BaseFilter) -> None:
+        self._bot = bot
+        photo = filters.PHOTO | filters.Document.IMAGE
+        self.captioned = allowed & photo & filters.CaptionRegex(r"^/face\b")
 
     def takes(self, update: Update) -> bool:
-        """Whether the update is a photo captioned `/face` (which no turn must answer)."""
+        """Whether the update is a photo captioned `/face` (a command: no turn answers it)."""
         message = update.message
-        if message is None or not self._captioned.check_update(update):
+        if message is None or not self.captioned.check_update(update):
             return False
         return face_caption(message, self._bot.username) is not None
 
-    async def captioned(self, update: Update, _: Context) -> None:
-        """A photo captioned `/face` (or `/face reset`)."""
-        message = update.effective_message
-        if message is None:
-            return
+    def caption_command(self, message: Message, admins: set[str]) -> Command | None:
+        """The `/face` of a photo's caption, with the photo; None when the caption is none."""
         argument = face_caption(message, self._bot.username)
-        if argument is not None:
-            await self._carry_out(message, argument, photo_of(message))
+        if argument is None:
+            return None
+        user = message.from_user
+        user_id = str(user.id) if user else ""
+        command = Command(
+            conversation_key(message),
+            user_id,
+            "face",
+            argument,
+            locale=user.language_code if user else None,
+            is_admin=bool(user_id) and user_id in admins,
+        )
+        return self.with_photo(command, message)
 
-    async def command(self, update: Update, context: Context) -> None:
-        """`/face` as text: with a reply to a photo, that photo; `/face reset`; or a hint."""
-        if message := update.effective_message:
-            argument = " ".join(context.args or [])
-            await self._carry_out(message, argument, photo_of(message.reply_to_message))
-
-    async def _carry_out(self, message: Message, argument: str, photo: FacePhoto | None) -> None:
-        download: Photo | None = None
-        if photo is not None:
-
-            async def download() -> bytes:
-                return await self._download(photo)
-
-        size = None if photo is None else photo.file_size
-        line = await self._command.handle(conversation_key(message), argument, download, size)
-        try:
-            await call(lambda: message.reply_text(line, do_quote=True))
-        except TelegramError as error:
-            log.info("could not answer /face in chat %s: %s", message.chat_id, error)
+    def with_photo(self, command: Command, message: Message | None) -> Command:
+        """`command` carrying the photo of `message` (the one replied to), if it has one."""
+        photo = photo_of(message)
+        if photo is None:
+            return command
+        return replace(command, photo=partial(self._download, photo), photo_size=photo.file_size)
 
     async def _download(self, photo: FacePhoto) -> bytes:
         if photo.file_size is not None and photo.file_size > DOWNLOAD_LIMIT:

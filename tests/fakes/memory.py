@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from core.errors import BadInputError, ServiceError
+from core.ports import UsageSink
 from core.quota import Charge
 from core.turns import NoVideo
 from core.types import (
@@ -21,6 +22,7 @@ from core.types import (
     ConversationKey,
     InboxEntry,
     ReplyMode,
+    TokenUsage,
     Transcription,
 )
 
@@ -97,7 +99,9 @@ class ScriptedModel:
         self.fail_next: ServiceError | None = None
         self.gate: asyncio.Event | None = None  # when set, each answer waits for it
 
-    async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
+    async def stream(
+        self, messages: Sequence[ChatMessage], *, on_usage: UsageSink | None = None
+    ) -> AsyncIterator[str]:
         self.prompts.append(list(messages))
         if self.gate is not None:
             await self.gate.wait()
@@ -107,6 +111,9 @@ class ScriptedModel:
         text = self.reply if isinstance(self.reply, str) else self.reply(messages)
         for index, word in enumerate(text.split(" ")):
             yield word if index == 0 else " " + word
+        if on_usage is not None:  # a word a token, as the fake Groq counts them
+            asked = sum(len(message.content.split()) for message in messages)
+            on_usage(TokenUsage(asked, len(text.split())))
 
 
 class ScriptedTranscriber:
