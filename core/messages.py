@@ -72,3 +72,42 @@ STATS = (
     "(≈ {credits} D-ID credits), {errors} errors, {refusals} refused over limits; "
     "{rendering} videos rendering now."
 )
+
+# /face (core/avatar/faces.py).
+FACE_HOW = (
+    "Send a photo with the caption /face (or reply /face to a photo) and the avatar takes that "
+    "face in this chat; /face reset goes back to the default."
+)
+FACE_SET = "Done: the avatar has this face in this chat's next videos. /face reset undoes it."
+FACE_RESET = "Back to the default face; your photo is deleted."
+FACE_NONE_TO_RESET = "This chat already has the default face."
+FACE_TOO_LARGE = "That photo is too large for the avatar: {size} at most."
+# D-ID's refusals of a photo by the error kind it answers: `POST /images` (400
+# InvalidImageResolutionError / InvalidFileSizeError / BadRequestError, 415
+# UnsupportedMimeTypeError, 451 ImageModerationError / CelebrityRecognizedError) and a talk's
+# asynchronous FaceError ("No valid face detected").
+FACE_REFUSALS = {
+    "InvalidImageResolutionError": (
+        "That photo is too small for the avatar: send a larger one, with the face clearly visible."
+    ),
+    "InvalidFileSizeError": "That photo is too large for the avatar: 10 MB at most.",
+    "UnsupportedMimeTypeError": "The avatar needs a JPEG or PNG photo.",
+    "BadRequestError": "The avatar service couldn't read that photo: try a JPEG or PNG.",
+    "ImageModerationError": "The avatar service declined that photo.",
+    "CelebrityRecognizedError": (
+        "The avatar service declined that photo: it looks like a celebrity."
+    ),
+    "FaceError": (
+        "The avatar service found no face in the /face photo: send a clear, front-facing one "
+        "with /face, or go back to the default with /face reset."
+    ),
+}
+
+# /voice (core/avatar/voice_choice.py).
+VOICE_LIST = "Voices for {language}:"
+VOICE_LINE = "{number}. {voice}{mark}"
+VOICE_NOW = "Now: {voice}. Pick one with /voice <name or number>, or /voice reset."
+VOICE_DEFAULT = "the default for each answer's language"
+VOICE_SET = "The avatar speaks as {voice} now; /voice reset goes back to the default."
+VOICE_RESET = "The avatar speaks in the default voice for each answer's language again."
+VOICE_UNKNOWN = "There's no voice called “{name}”: pick one of {names}."

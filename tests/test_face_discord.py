@@ -117,4 +117,4 @@ async def test_voice_lists_by_the_user_locale_and_picks_one(
     (talk,) = did.talks.values()
     assert talk.request["script"]["provider"]["voice_id"] == "en-US-GuyNeural"
     unknown = await answer(dc, "voice", {"voice": "Gandalf"})
-    assert unknown.startswith("There's no voice called 'Gandalf'") and "\n" not in unknown
+    assert unknown.startswith("There's no voice called “Gandalf”") and "\n" not in unknown

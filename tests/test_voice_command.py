@@ -61,7 +61,7 @@ async def test_an_unknown_voice_gets_one_line_naming_the_valid_ones(
     for wrong in ("Gandalf", "99", "0"):
         said = await choice.handle(CHAT, wrong, "fr")
         assert "\n" not in said
-        assert said.startswith(f"There's no voice called '{wrong}'")
+        assert said.startswith(f"There's no voice called “{wrong}”")
         assert "Denise, Henri, Ava, Andrew" in said
     assert await prefs.voice_id(CHAT) is None
 

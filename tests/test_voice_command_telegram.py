@@ -63,7 +63,7 @@ async def test_an_unknown_voice_gets_one_line_naming_the_valid_ones(
     tg: FakeTelegram, did: FakeDID, bot: None
 ) -> None:
     line = await said(tg, "/voice Gandalf", 1)
-    assert line.startswith("There's no voice called 'Gandalf': pick one of Jenny, Guy,")
+    assert line.startswith("There's no voice called “Gandalf”: pick one of Jenny, Guy,")
     assert "\n" not in line
 
 

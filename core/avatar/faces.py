@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+from core import messages
 from core.errors import BadInputError, TalkFailedError, UserFacingError
 from core.ports import FaceStore, ImageUploader
 from core.types import ConversationKey, Face
@@ -26,25 +27,7 @@ FACE_MAX_BYTES = 10 * 1024 * 1024
 FACE_URL_MAX_AGE = timedelta(hours=24)
 MIMES = {"image/jpeg": "face.jpg", "image/png": "face.png"}
 
-# One line for each refusal D-ID documents for `POST /images` (400 InvalidImageResolutionError /
-# InvalidFileSizeError / BadRequestError, 415 UnsupportedMimeTypeError, 451 ImageModerationError /
-# CelebrityRecognizedError) and for the talk's asynchronous FaceError ("No valid face detected").
-REFUSALS = {
-    "InvalidImageResolutionError": (
-        "That photo is too small for the avatar: send a larger one, with the face clearly visible."
-    ),
-    "InvalidFileSizeError": "That photo is too large for the avatar: 10 MB at most.",
-    "UnsupportedMimeTypeError": "The avatar needs a JPEG or PNG photo.",
-    "BadRequestError": "The avatar service couldn't read that photo: try a JPEG or PNG.",
-    "ImageModerationError": "The avatar service declined that photo.",
-    "CelebrityRecognizedError": (
-        "The avatar service declined that photo: it looks like a celebrity."
-    ),
-    "FaceError": (
-        "The avatar service found no face in the /face photo: send a clear, front-facing one "
-        "with /face, or go back to the default with /face reset."
-    ),
-}
+REFUSALS = messages.FACE_REFUSALS
 _JPEG, _PNG = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n"
 
 
@@ -116,7 +99,7 @@ class Faces:
         """Refuse a photo of `size` bytes before it is fetched, when it is known to be too big."""
         if size is not None and size > self._max_bytes:
             raise BadInputError(
-                f"That photo is too large for the avatar: {_amount(self._max_bytes)} at most.",
+                messages.FACE_TOO_LARGE.format(size=_amount(self._max_bytes)),
                 detail=f"face photo of {size} bytes over FACE_MAX_BYTES={self._max_bytes}",
             )
 
@@ -129,9 +112,8 @@ class Faces:
         self.check_size(len(image))
         mime = sniff_image(image)
         if mime is None:
-            raise BadInputError(
-                "The avatar needs a JPEG or PNG photo.", detail=f"face of {len(image)} bytes"
-            )
+            refused = REFUSALS["UnsupportedMimeTypeError"]
+            raise BadInputError(refused, detail=f"face of {len(image)} bytes")
         url = await self._uploader.upload_image(image, mime, MIMES[mime])
         face = Face(image, mime, url, self._clock())
         await self._store.put_face(key, face)
@@ -204,15 +186,11 @@ class Faces:
         return url
 
 
-# What `/face` answers, one line each.
-NO_PHOTO = (
-    "Send a photo with the caption /face (or reply /face to a photo) and the avatar takes that "
-    "face in this chat; /face reset goes back to the default."
-)
-FACE_SET = "Done: the avatar has this face in this chat's next videos. /face reset undoes it."
-FACE_RESET = "Back to the default face; your photo is deleted."
-NO_FACE_TO_RESET = "This chat already has the default face."
-NO_AVATAR = "Avatar videos aren't set up on this bot."
+# What `/face` answers, one line each (core/messages.py).
+NO_PHOTO = messages.FACE_HOW
+FACE_SET = messages.FACE_SET
+FACE_RESET = messages.FACE_RESET
+NO_FACE_TO_RESET = messages.FACE_NONE_TO_RESET
 Photo = Callable[[], Awaitable[bytes]]
 
 
@@ -240,7 +218,7 @@ class FaceCommand:
         of the download or of D-ID come back as their one line.
         """
         if self._faces is None:
-            return NO_AVATAR
+            return messages.AVATAR_UNAVAILABLE
         argument = argument.strip().lower()
         if argument == "reset":
             return FACE_RESET if await self._faces.reset(key) else NO_FACE_TO_RESET

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
+from core import messages
 from core.avatar.voices import speaks, voice_language
 from core.types import ConversationKey
 
@@ -151,21 +152,21 @@ class VoiceChoice:
             return self._listing(language, chosen)
         if argument.lower() == RESET:
             await self._preferences.set_voice_id(key, None)
-            return "The avatar speaks in the default voice for each answer's language again."
+            return messages.VOICE_RESET
         if argument.lower() in self._catalogue.languages:
             return self._listing(argument.lower(), chosen)
         voice = self._catalogue.find(argument, language)
         if voice is None:
             names = ", ".join(label(v).split(" (")[0] for v in self._catalogue.voices(language))
-            return f"There's no voice called {argument[:40]!r}: pick one of {names}."
+            return messages.VOICE_UNKNOWN.format(name=argument[:40], names=names)
         await self._preferences.set_voice_id(key, voice)
-        return f"The avatar speaks as {label(voice)} now; /voice reset goes back to the default."
+        return messages.VOICE_SET.format(voice=label(voice))
 
     def _listing(self, language: str, chosen: str | None) -> str:
-        lines = [f"Voices for {language}:"]
+        lines = [messages.VOICE_LIST.format(language=language)]
         for number, voice in enumerate(self._catalogue.voices(language), start=1):
             mark = " ✓" if voice == chosen else ""
-            lines.append(f"{number}. {label(voice)}{mark}")
-        now = label(chosen) if chosen else "the default for each answer's language"
-        lines.append(f"Now: {now}. Pick one with /voice <name or number>, or /voice reset.")
+            lines.append(messages.VOICE_LINE.format(number=number, voice=label(voice), mark=mark))
+        now = label(chosen) if chosen else messages.VOICE_DEFAULT
+        lines.append(messages.VOICE_NOW.format(voice=now))
         return "\n".join(lines)
