@@ -161,6 +161,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             quotas=quotas,
             metrics=metrics,
             speech=speech_writer(settings, model),
+            vision=_vision_model(settings, groq_client),
         )
         if settings.METRICS_PORT is not None:
             endpoint = metrics_endpoint(metrics, settings.METRICS_HOST, settings.METRICS_PORT)
@@ -238,6 +239,16 @@ async def _did_client(
             timeout=settings.DID_RENDER_TIMEOUT_SECONDS,
         ),
         webhook=webhook,
+        expressions=settings.AVATAR_EXPRESSIONS,
+    )
+
+
+def _vision_model(settings: Settings, client: groq.AsyncGroq) -> GroqChatModel | None:
+    """VISION_MODEL answers photos, on the same Groq client; unset, photos are declined."""
+    if not settings.VISION_MODEL:
+        return None
+    return GroqChatModel.create(
+        client, settings.VISION_MODEL, max_tokens=settings.LLM_MAX_TOKENS, setting="VISION_MODEL"
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from core.avatar.jobs import AvatarJobs
 from core.avatar.speech import SpeechWriter
 from core.errors import BadInputError, ServiceError, UserFacingError
+from core.images import checked, history_note
 from core.ports import ChatModel, HistoryStore, Metrics, NoMetrics, PreferenceStore, Transcriber
 from core.quota import Quotas
 from core.types import (
@@ -21,6 +22,7 @@ from core.types import (
     Event,
     Failure,
     FinalText,
+    Image,
     Notice,
     Script,
     TextDelta,
@@ -83,9 +85,11 @@ class Conversations:
         quotas: Quotas | None = None,
         metrics: Metrics | None = None,
         speech: SpeechWriter | None = None,
+        vision: ChatModel | None = None,
     ) -> None:
         self._settings, self._history, self._preferences = settings, history, preferences
         self._model, self._transcriber, self._jobs = model, transcriber, jobs
+        self._vision = vision  # VISION_MODEL: answers photos; None: photos are declined
         self._quotas = quotas
         self._speech = speech or SpeechWriter()
         self._metrics = metrics or NoMetrics()
@@ -143,11 +147,15 @@ class Conversations:
             heard = await self._transcriber.transcribe(turn.audio)
             text, language = heard.text, heard.language
             yield Transcript(text, language)
-        question = self._checked(text)
+        model, question, asked = self._model, None, None
+        if turn.image is not None:
+            model, asked, question = self._photo(turn.image, text)
+        else:
+            question = asked = self._checked(text)
         past = await self._history.recent(turn.key, self._settings.history_limit)
-        prompt = [ChatMessage("system", self._settings.system_prompt), *past, question]
+        prompt = [ChatMessage("system", self._settings.system_prompt), *past, asked]
         answer = ""
-        async for piece in self._model.stream(prompt):
+        async for piece in model.stream(prompt):
             answer += piece
             yield TextDelta(piece, answer)
         answer = answer.strip()
@@ -155,6 +163,19 @@ class Conversations:
             raise ServiceError("I couldn't come up with an answer — try asking another way.")
         await self._history.append(turn.key, [question, ChatMessage("assistant", answer)])
         yield FinalText(answer, language)
+
+    def _photo(
+        self, image: Image, caption: str | None
+    ) -> tuple[ChatModel, ChatMessage, ChatMessage]:
+        """Return the vision model, the question that carries the photo, and history's note."""
+        if self._vision is None:
+            raise BadInputError("I can't look at photos here — send me text or a voice note.")
+        caption = (caption or "").strip()
+        if len(caption) > self._settings.max_text_chars:
+            self._checked(caption)  # the line that says the limit
+        photo = checked(image)
+        note = ChatMessage("user", history_note(caption))
+        return self._vision, ChatMessage("user", caption, photo), note
 
     def _checked(self, text: str | None) -> ChatMessage:
         text = (text or "").strip()
@@ -171,6 +192,11 @@ class Conversations:
         """Forget the conversation's history (waits for a turn in progress to finish)."""
         async with self.locks.hold(key):
             await self._history.clear(key)
+
+    @property
+    def vision_available(self) -> bool:
+        """Whether photos are answered (VISION_MODEL is set)."""
+        return self._vision is not None
 
     @property
     def avatar_available(self) -> bool:

@@ -12,6 +12,7 @@ from langchain_groq import ChatGroq
 
 from core.groq.completions import PlainCompletions
 from core.groq.errors import explain
+from core.groq.vision import content_parts, explain_image
 from core.types import ChatMessage
 
 _ROLES: dict[str, type[BaseMessage]] = {
@@ -94,13 +95,18 @@ class _AsyncOnly:
 class GroqChatModel:
     """Streams answers from a Groq-served chat model."""
 
-    def __init__(self, llm: ChatGroq, model: str) -> None:
+    def __init__(self, llm: ChatGroq, model: str, setting: str = "LLM_MODEL") -> None:
         self._llm = llm
         self._model = model
+        self._setting = setting  # the variable naming the model, for a retired model's log line
 
     @classmethod
     def create(
-        cls, client: groq.AsyncGroq, model: str, max_tokens: int = DEFAULT_MAX_TOKENS
+        cls,
+        client: groq.AsyncGroq,
+        model: str,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        setting: str = "LLM_MODEL",
     ) -> GroqChatModel:
         """Build ChatGroq on `client` with the reasoning options that fit `model`.
 
@@ -118,11 +124,16 @@ class GroqChatModel:
             model_kwargs=model_kwargs,
             **options,
         )
-        return cls(llm, model)
+        return cls(llm, model, setting)
 
     async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
-        """Yield visible pieces of the answer as Groq streams them."""
-        prompt = [_ROLES[message.role](content=message.content) for message in messages]
+        """Yield visible pieces of the answer as Groq streams them.
+
+        A message with an image goes as OpenAI-style content parts (its text, then an
+        `image_url` with a `data:` URL), which langchain-groq passes through to Groq as they are.
+        """
+        prompt = [_message(message) for message in messages]
+        with_image = any(message.image is not None for message in messages)
         thoughts = ThinkFilter()
         try:
             async for chunk in self._llm.astream(prompt):
@@ -131,6 +142,14 @@ class GroqChatModel:
         # The SDK maps network failures while sending a request to its own errors, but one that
         # cuts the streamed body reaches the reader as httpx's.
         except (groq.APIError, httpx.TransportError) as exc:
-            raise explain(exc, model_setting="LLM_MODEL", service="answering") from exc
+            if with_image:
+                raise explain_image(exc) from exc
+            raise explain(exc, model_setting=self._setting, service="answering") from exc
         if tail := thoughts.flush():
             yield tail
+
+
+def _message(message: ChatMessage) -> BaseMessage:
+    if message.image is None:
+        return _ROLES[message.role](content=message.content)
+    return _ROLES[message.role](content=content_parts(message.content, message.image))
