@@ -10,6 +10,7 @@ import discord
 from adapters.discord.convert import (
     SAFE_MENTIONS,
     audio_attachment,
+    image_attachment,
     message_payload,
     strip_mentions,
     talk_payload,
@@ -28,6 +29,7 @@ HELP = (
 )
 NOTHING_SAID = "Send me a message or a voice message and I'll answer."
 NOT_AUDIO = "I understand text and voice messages (and audio files)."
+NOT_AUDIO_WITH_PHOTOS = "I understand text, voice messages, audio files and photos."  # VISION_MODEL
 UNHEARD = (
     "I can't read replies that don't ping me here: turn the reply's @ ping on, "
     "mention me (@{name} …) or use `/talk`."
@@ -68,6 +70,12 @@ class DiscordHandlers:
             return True
         return message.flags.voice and message.channel.id in self._voice_channels
 
+    def _readable(self, attachments: list[discord.Attachment]) -> bool:
+        """An audio file to transcribe, or an image where VISION_MODEL answers photos."""
+        if audio_attachment(attachments) is not None:
+            return True
+        return self.conversations.vision_available and image_attachment(attachments) is not None
+
     def _unheard(self, message: discord.Message, me: discord.ClientUser) -> bool:
         """A guild reply to the bot with its ping off: without Message Content, Discord sends
         its content, attachments and embeds empty."""
@@ -83,12 +91,13 @@ class DiscordHandlers:
         is told at once what the bot can read."""
         if not self.addressed(message, me):
             return
-        if strip_mentions(message.content, me.id) or audio_attachment(message.attachments):
+        if strip_mentions(message.content, me.id) or self._readable(message.attachments):
             await self._platform.accept(str(message.id), message, message_payload(message))
         elif self._unheard(message, me):
             await self._say(message, UNHEARD.format(name=me.display_name))
         elif message.attachments:
-            await self._say(message, NOT_AUDIO)
+            photos = self.conversations.vision_available
+            await self._say(message, NOT_AUDIO_WITH_PHOTOS if photos else NOT_AUDIO)
         elif not message.flags.voice:  # a voice message without its file: not for us to read
             await self._say(message, NOTHING_SAID)
 

@@ -86,7 +86,9 @@ class TelegramAdapter:
         self.application.add_handlers(handlers.handlers)
         self.application.add_error_handler(self._on_error)
         view = partial(AnswerStream, bot, self.actions, self.delivery.refusals, DraftSupport())
-        self.turns = TelegramPlatform(self.application, runner, handlers, view)
+        self.turns = TelegramPlatform(
+            self.application, runner, handlers, view, photos=conversations.vision_available
+        )
         self._poller = InboxPoller(bot, inbox, self.turns, updates.payload)
         self._webhook: TelegramWebhook | None = None
         self.routes: tuple[tuple[str, str, Handler], ...] = ()

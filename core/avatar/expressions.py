@@ -5,9 +5,9 @@ a list of `{start_frame, expression, intensity}` with `expression` one of neutra
 serious and surprise and `intensity` from 0 to 1, plus `transition_frames`, how many frames
 the face takes to move from one to the next. The tone is read from the spoken script, sentence
 by sentence, by lexical cues (a small table of words in the languages the voices speak most)
-and punctuation; a change of tone starts a new expression at the frame where its sentence is
-expected to be spoken. A script with no cue at all sends no expressions: D-ID's face stays as
-it is by default.
+and punctuation; a sentence of another tone starts a new expression at the frame where it is
+expected to be spoken, and one without a cue keeps the face it has. A script with no cue at
+all sends no expressions: D-ID's face stays as it is by default.
 """
 
 from __future__ import annotations
@@ -89,11 +89,8 @@ def expressions(script: str) -> list[Expression]:
         name, intensity = tone(sentence)
         frame = round(words / WORDS_PER_SECOND * FRAMES_PER_SECOND)
         words += len(sentence.split())
-        if found and found[-1].expression == name:
-            continue
-        if not found and name == "neutral":
-            found.append(Expression(0, "neutral", 0.0))
-            continue
+        if found and (name == "neutral" or found[-1].expression == name):
+            continue  # a sentence without a cue keeps the face it has
         found.append(Expression(frame if found else 0, name, intensity))
     if all(e.expression == "neutral" for e in found):
         return []
