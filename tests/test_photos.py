@@ -13,6 +13,7 @@ from typing import Any
 import groq as groq_sdk
 import pytest
 
+from bot.check import check_groq
 from core.images import MAX_IMAGE_BYTES, NOT_AN_IMAGE, TOO_BIG, TOO_MANY_PIXELS
 from core.types import ConversationKey, Event, Failure, FinalText, Image, Turn
 from tests.fakes.groq import FakeGroq
@@ -230,3 +231,13 @@ async def test_fake_groq_refuses_image_requests_as_groq_does(
     assert says in raised.value.message
     error = raised.value.response.json()["error"]
     assert error["type"] == "invalid_request_error" and says in error["message"]
+
+
+async def test_check_names_an_unserved_vision_model(tmp_path: Path, groq: FakeGroq) -> None:
+    async with terminal(on(tmp_path, groq)) as (_, _, core):
+        assert await check_groq(core) == (
+            f"openai/gpt-oss-20b, whisper-large-v3-turbo and {VISION} are served"
+        )
+    async with terminal(on(tmp_path, groq, VISION_MODEL="nobody/sees-7b")) as (_, _, core):
+        with pytest.raises(LookupError, match="VISION_MODEL=nobody/sees-7b"):
+            await check_groq(core)
