@@ -147,11 +147,11 @@ class Conversations:
             heard = await self._transcriber.transcribe(turn.audio)
             text, language = heard.text, heard.language
             yield Transcript(text, language)
-        model, question, asked = self._model, None, None
-        if turn.image is not None:
+        if turn.image is not None:  # VISION_MODEL looks; history keeps a note, not the photo
             model, asked, question = self._photo(turn.image, text)
         else:
-            question = asked = self._checked(text)
+            model, asked = self._model, self._checked(text)
+            question = asked
         past = await self._history.recent(turn.key, self._settings.history_limit)
         prompt = [ChatMessage("system", self._settings.system_prompt), *past, asked]
         answer = ""

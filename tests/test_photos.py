@@ -7,6 +7,7 @@ Fake Groq checks image content parts as Groq's vision guide defines them
 import base64
 import json
 import logging
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,14 @@ import groq as groq_sdk
 import pytest
 
 from bot.check import check_groq
-from core.images import MAX_IMAGE_BYTES, NOT_AN_IMAGE, TOO_BIG, TOO_MANY_PIXELS
+from core.images import (
+    MAX_IMAGE_BYTES,
+    NOT_AN_IMAGE,
+    TOO_BIG,
+    TOO_MANY_PIXELS,
+    dimensions,
+    sniff,
+)
 from core.types import ConversationKey, Event, Failure, FinalText, Image, Turn
 from tests.fakes.groq import FakeGroq
 from tests.harness import settings_for, terminal
@@ -241,3 +249,22 @@ async def test_check_names_an_unserved_vision_model(tmp_path: Path, groq: FakeGr
     async with terminal(on(tmp_path, groq, VISION_MODEL="nobody/sees-7b")) as (_, _, core):
         with pytest.raises(LookupError, match="VISION_MODEL=nobody/sees-7b"):
             await check_groq(core)
+
+
+@pytest.mark.parametrize(
+    ("data", "mime", "size"),
+    [
+        (jpeg(1024, 768), "image/jpeg", (1024, 768)),
+        (png(5, 7), "image/png", (5, 7)),
+        (b"GIF89a" + struct.pack("<HH", 300, 200) + b"\0" * 8, "image/gif", (300, 200)),
+        (b"RIFF\0\0\0\0WEBPVP8 " + b"\0" * 8, "image/webp", None),  # not read: Groq checks it
+        (b"\x00\x00\x00\x18ftypheic", None, None),  # HEIC: not one of the four formats
+    ],
+    ids=["jpeg", "png", "gif", "webp", "heic"],
+)
+def test_images_are_sniffed_and_measured_from_their_headers(
+    data: bytes, mime: str | None, size: tuple[int, int] | None
+) -> None:
+    assert sniff(data) == mime
+    if mime is not None:
+        assert dimensions(data, mime) == size
