@@ -85,6 +85,26 @@ async def test_telegram_photo_without_caption_and_image_document(
     assert last_user_content(groq)[1]["image_url"]["url"] == data_url(image, "image/png")
 
 
+async def test_telegram_group_photo_is_asked_about_with_talk_as_a_reply(
+    tg: FakeTelegram, groq: FakeGroq, telegram: None
+) -> None:
+    group = -100500
+    shared = tg.push_photo(group, [(jpeg(), 640, 480)], chat_type="group")  # not for the bot
+    tg.push_text(
+        group,
+        "/talk what breed is it?",
+        chat_type="group",
+        reply_to_message_id=shared["message"]["message_id"],
+    )
+    (answer,) = await tg.wait_for_sent(group, "sendMessage")
+    assert answer.text == GROQ_REPLY
+    (body,) = groq.chat_bodies  # the photo alone was not answered
+    assert body["messages"][-1]["content"] == [
+        {"type": "text", "text": "what breed is it?"},
+        {"type": "image_url", "image_url": {"url": data_url(jpeg(), "image/jpeg")}},
+    ]
+
+
 async def test_telegram_images_over_the_limits_are_declined_before_download(
     tg: FakeTelegram, groq: FakeGroq, telegram: None
 ) -> None:
@@ -215,3 +235,26 @@ async def test_discord_unreadable_attachment_line_mentions_photos_only_when_enab
         await dc.wait_for(lambda: replies(dc, channel))
     assert replies(dc, channel) == [line]
     assert groq.chat_bodies == []
+
+
+async def test_discord_photo_recorded_before_a_restart_is_fetched_again_and_answered(
+    tmp_path: Path, groq: FakeGroq, dc: FakeDiscord
+) -> None:
+    image = png()
+    settings = discord_settings(tmp_path, groq, dc, VISION_MODEL=VISION, SHUTDOWN_GRACE_SECONDS=0)
+    async with running_bot(settings):
+        await dc.wait_for(lambda: dc.connected)
+        channel = dc.add_dm_channel(USER_ID)
+        gate = groq.hold()
+        await dc.push_dm(USER_ID, "And now?", attachments=[AttachmentSpec("a.png", image)])
+        await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
+    groq.stop_holding()
+    gate.set()
+    async with running_bot(settings):  # the inbox row: the message is fetched, its photo read
+        await dc.wait_for(lambda: GROQ_REPLY in replies(dc, channel), timeout=10)
+    assert len(groq.chat_bodies) == 2
+    assert groq.chat_bodies[1]["messages"][-1]["content"] == [
+        {"type": "text", "text": "And now?"},
+        {"type": "image_url", "image_url": {"url": data_url(image, "image/png")}},
+    ]
+    assert len(dc.calls("a.png", "GET")) == 2  # downloaded again from its (new) signed URL
