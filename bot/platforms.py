@@ -179,6 +179,7 @@ def _telegram(settings: Settings) -> AdapterFactory:
             allowed_chats=settings.TELEGRAM_ALLOWED_CHAT_IDS,
             admins=settings.ADMIN_USER_IDS,
             on_status=status_counter(core.metrics, "telegram", telegram_retries),
+            photos=core.conversations.vision_available,
         )
 
     return build

@@ -56,6 +56,7 @@ class TelegramAdapter:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         on_status: Callable[[int], None] | None = None,
+        photos: bool = False,
     ) -> None:
         root = api_root.rstrip("/")
         # on_status: told the HTTP status of every Bot API answer (the wiring counts retries).
@@ -80,7 +81,7 @@ class TelegramAdapter:
         self.application.add_handlers(handlers.handlers)
         self.application.add_error_handler(self._on_error)
         view = partial(AnswerStream, bot, self.actions, self.delivery.refusals, DraftSupport())
-        self.turns = TelegramPlatform(self.application, runner, handlers, view)
+        self.turns = TelegramPlatform(self.application, runner, handlers, view, photos=photos)
         self._poller = InboxPoller(bot, inbox, self.turns, updates.payload)
         self._webhook: TelegramWebhook | None = None
         self.routes: tuple[tuple[str, str, Handler], ...] = ()
