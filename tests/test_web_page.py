@@ -247,9 +247,11 @@ async def test_recording_shows_its_time_can_be_cancelled_and_says_what_it_does(
 async def reset(page: Page) -> None:
     """Reset, and confirm it in the dialog."""
     await page.click("#reset")
-    await page.get_by_role("dialog", name="Clear this conversation?").get_by_role(
-        "button", name="Clear"
-    ).click()
+    await (
+        page.get_by_role("dialog", name="Clear this conversation?")
+        .get_by_role("button", name="Clear")
+        .click()
+    )
 
 
 async def test_reset_asks_first_and_cancel_keeps_the_conversation(
