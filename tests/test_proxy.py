@@ -25,8 +25,10 @@ from tests.fakes.groq import FakeGroq
 from tests.fakes.proxy import ForwardProxy
 from tests.fakes.telegram import FakeTelegram
 from tests.harness import running_bot, settings_for, telegram_at
+from tests.test_startup import avatarbot, closed_port, environment
 
 ALICE = 1001
+__all__ = ["closed_port"]  # a fixture of tests/test_startup.py, used here too
 
 
 @pytest.fixture(autouse=True)
@@ -180,4 +182,28 @@ def test_a_proxy_that_is_not_http_is_one_clear_line(tmp_path: Path, groq: FakeGr
     assert describe(raised.value) == (
         "HTTPS_PROXY is invalid: must be an http:// proxy URL, not socks5 scheme "
         "(HTTPS and SOCKS proxies are not supported)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("service", "settings"),
+    [
+        ("Telegram", {"TELEGRAM_BOT_TOKEN": "123456:telegram-secret-token"}),
+        ("Discord", {"DISCORD_BOT_TOKEN": "discord.secret.token"}),
+    ],
+)
+async def test_a_proxy_that_is_down_is_named_in_the_start_up_line(
+    tmp_path: Path, closed_port: int, service: str, settings: dict[str, str]
+) -> None:
+    setting = f"{service.upper()}_API_BASE_URL"
+    base = f"http://127.0.0.1:9/{'api/v10' if service == 'Discord' else ''}".rstrip("/")
+    proxy = f"http://ava:pw-secret@127.0.0.1:{closed_port}"
+    env = environment(tmp_path, closed_port, **settings, **{setting: base}, HTTP_PROXY=proxy)
+    env["PYTHONPATH"] = str(Path(__file__).parent.parent)  # this checkout's code
+    assert await avatarbot(tmp_path, env, "run") == (
+        2,
+        [
+            f"avatarbot: cannot reach {service} at {setting} (127.0.0.1:9) "
+            f"through HTTP_PROXY (127.0.0.1:{closed_port}): connection refused"
+        ],
     )

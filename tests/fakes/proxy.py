@@ -104,7 +104,9 @@ class ForwardProxy:
             return
         if method == "CONNECT":
             host, _, port = target.rpartition(":")
-            up_reader, up_writer = await self._open(host, int(port))
+            if (opened := await self._open(host, int(port), writer)) is None:
+                return
+            up_reader, up_writer = opened
             writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
             await _relay(reader, writer, up_reader, up_writer)
             return
@@ -112,7 +114,9 @@ class ForwardProxy:
         # aiohttp writes a ws:// WebSocket handshake in absolute form with its own scheme.
         if parts.scheme not in ("http", "ws") or not parts.hostname:
             raise AssertionError(f"not an absolute-form http:// or ws:// target: {target}")
-        up_reader, up_writer = await self._open(parts.hostname, parts.port or 80)
+        if (opened := await self._open(parts.hostname, parts.port or 80, writer)) is None:
+            return
+        up_reader, up_writer = opened
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         kept = [(k, v) for k, v in headers if not k.lower().startswith("proxy-")]
         upgrade = any(k.lower() == "upgrade" for k, _ in kept)
@@ -123,9 +127,20 @@ class ForwardProxy:
         await _relay(reader, writer, up_reader, up_writer)
 
     async def _open(
-        self, host: str, port: int
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        up_reader, up_writer = await asyncio.open_connection(host, port)
+        self, host: str, port: int, writer: asyncio.StreamWriter
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """Connect to the origin; None once the client was told it could not be reached."""
+        try:
+            up_reader, up_writer = await asyncio.open_connection(host, port)
+        except OSError as error:  # refused, or a name that does not resolve
+            reason = str(error).encode("latin-1", "replace")
+            writer.write(
+                b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\n"
+                + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(reason)
+                + reason
+            )
+            await writer.drain()
+            return None
         self._writers.add(up_writer)
         return up_reader, up_writer
 
