@@ -207,3 +207,19 @@ async def test_a_proxy_that_is_down_is_named_in_the_start_up_line(
             f"through HTTP_PROXY (127.0.0.1:{closed_port}): connection refused"
         ],
     )
+
+
+def test_a_tunnel_the_proxy_refuses_is_one_line_not_a_bug() -> None:
+    import aiohttp
+    from multidict import CIMultiDict, CIMultiDictProxy
+    from yarl import URL
+
+    from bot.startup import explain
+    from tests.test_startup import raised
+    from tests.test_startup import settings as plain_settings
+
+    target = URL("https://discord.com/api/v10/users/@me")
+    info = aiohttp.RequestInfo(target, "GET", CIMultiDictProxy(CIMultiDict()), target)
+    error = aiohttp.ClientHttpProxyError(info, (), status=502, message="Bad Gateway")
+    line = explain(raised(error), plain_settings())
+    assert line is not None and "Bad Gateway" in line
