@@ -28,21 +28,18 @@ START_CHECK_SECONDS = 30.0
 
 
 async def check_groq(core: Core) -> str:
-    """The key works and both configured models are served."""
+    """The key works and the configured models (VISION_MODEL too, when set) are served."""
     settings = core.settings
     models = await core.groq.models.list()
     served = {model.id for model in models.data}
-    missing = [
-        f"{name}={value}"
-        for name, value in (
-            ("LLM_MODEL", settings.LLM_MODEL),
-            ("WHISPER_MODEL", settings.WHISPER_MODEL),
-        )
-        if value not in served
-    ]
+    configured = [("LLM_MODEL", settings.LLM_MODEL), ("WHISPER_MODEL", settings.WHISPER_MODEL)]
+    if settings.VISION_MODEL:
+        configured.append(("VISION_MODEL", settings.VISION_MODEL))
+    missing = [f"{name}={value}" for name, value in configured if value not in served]
     if missing:
         raise LookupError(f"not served by Groq: {', '.join(missing)}")
-    return f"{settings.LLM_MODEL} and {settings.WHISPER_MODEL} are served"
+    names = [value for _, value in configured]
+    return f"{', '.join(names[:-1])} and {names[-1]} are served"
 
 
 async def check_did(core: Core) -> str:
@@ -61,19 +58,22 @@ async def check_telegram(core: Core) -> str:
     settings = core.settings
     assert settings.TELEGRAM_BOT_TOKEN is not None
     token = settings.TELEGRAM_BOT_TOKEN.get_secret_value()
-    return await TelegramAdapter.check(token, url(settings.TELEGRAM_API_BASE_URL))
+    root = url(settings.TELEGRAM_API_BASE_URL)
+    return await TelegramAdapter.check(token, root, settings.proxies.for_url(root))
 
 
 async def check_discord(core: Core) -> str:
     """The bot token works (GET /users/@me) and the gateway accepts it and the intents (READY)."""
     from adapters.discord.app import DiscordAdapter
-    from bot.platforms import use_discord
+    from bot.platforms import discord_proxy, use_discord
 
     settings = core.settings
     assert settings.DISCORD_BOT_TOKEN is not None
     use_discord(settings)
     token = settings.DISCORD_BOT_TOKEN.get_secret_value()
-    return await DiscordAdapter.check(token, settings.DISCORD_MESSAGE_CONTENT)
+    return await DiscordAdapter.check(
+        token, settings.DISCORD_MESSAGE_CONTENT, discord_proxy(settings)
+    )
 
 
 def _is_discord_login_failure(exc: Exception) -> bool:

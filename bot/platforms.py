@@ -15,6 +15,7 @@ from bot.settings import Settings, url
 from bot.wiring import Core, WebRoute
 from core.avatar.faces import FaceCommand
 from core.ports import VideoDelivery
+from core.proxy import Proxy
 
 
 class PlatformAdapter(Protocol):
@@ -115,9 +116,15 @@ def _discord(settings: Settings) -> AdapterFactory:
             voice_channel_ids=settings.DISCORD_VOICE_CHANNEL_IDS,
             allowed_guilds=settings.DISCORD_ALLOWED_GUILD_IDS,
             admins=settings.ADMIN_USER_IDS,
+            proxy=discord_proxy(settings),
         )
 
     return build
+
+
+def discord_proxy(settings: Settings) -> Proxy | None:
+    """The proxy for DISCORD_API_BASE_URL; the gateway connection goes through it too."""
+    return settings.proxies.for_url(url(settings.DISCORD_API_BASE_URL))
 
 
 def _web(settings: Settings) -> AdapterFactory:
@@ -181,6 +188,8 @@ def _telegram(settings: Settings) -> AdapterFactory:
             allowed_chats=settings.TELEGRAM_ALLOWED_CHAT_IDS,
             admins=settings.ADMIN_USER_IDS,
             on_status=status_counter(core.metrics, "telegram", telegram_retries),
+            photos=core.conversations.vision_available,
+            proxy=settings.proxies.for_url(url(settings.TELEGRAM_API_BASE_URL)),
         )
 
     return build

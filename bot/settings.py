@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
+    AliasChoices,
     AnyHttpUrl,
     AnyUrl,
     Field,
@@ -22,6 +23,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from core.avatar.faces import FACE_MAX_BYTES
 from core.avatar.voices import parse_voices
 from core.personas import NAME
+from core.proxy import ProxyRules, parse_proxy
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are Ava, a warm, quick-witted assistant who answers out loud as a talking avatar. "
@@ -62,6 +64,8 @@ class Settings(BaseSettings):
     # Longest answer the model may write, in tokens (Groq's `max_completion_tokens`).
     LLM_MAX_TOKENS: int = Field(1024, ge=16, le=65536)
     WHISPER_MODEL: str = Field("whisper-large-v3-turbo", min_length=1)
+    # A Groq vision model that answers photos (e.g. qwen/qwen3.6-27b); empty: photos are declined.
+    VISION_MODEL: str = ""
     SYSTEM_PROMPT: str = Field(DEFAULT_SYSTEM_PROMPT, min_length=1)
     # Personas a chat can pick by name with /persona: JSON, `{"pirate": "You are a pirate…"}`.
     PERSONAS: dict[str, str] = {}
@@ -85,6 +89,8 @@ class Settings(BaseSettings):
     # D-ID's copy may be before a talk uploads it again (D-ID keeps uploads 24-48 h).
     FACE_MAX_BYTES: int = Field(FACE_MAX_BYTES, ge=1024, le=FACE_MAX_BYTES)
     FACE_URL_MAX_HOURS: float = Field(24.0, gt=0, le=48)
+    # The avatar's face follows the answer's tone (D-ID's `config.driver_expressions`).
+    AVATAR_EXPRESSIONS: bool = True
     DID_POLL_FIRST_SECONDS: float = Field(4.0, gt=0)
     DID_POLL_INTERVAL_SECONDS: float = Field(1.0, gt=0)
     DID_RENDER_TIMEOUT_SECONDS: float = Field(300.0, gt=0)
@@ -134,6 +140,12 @@ class Settings(BaseSettings):
     DATABASE_URL: SecretStr | None = None
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     LOG_FORMAT: Literal["text", "json"] = "text"
+    # Outgoing proxies, as curl reads them (the lower-case names too): see core/proxy.py.
+    HTTPS_PROXY: str | None = Field(
+        None, validation_alias=AliasChoices("HTTPS_PROXY", "https_proxy")
+    )
+    HTTP_PROXY: str | None = Field(None, validation_alias=AliasChoices("HTTP_PROXY", "http_proxy"))
+    NO_PROXY: str = Field("", validation_alias=AliasChoices("NO_PROXY", "no_proxy"))
 
     @field_validator("LOG_LEVEL", mode="before")
     @classmethod
@@ -169,6 +181,14 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.replace(" ", ",").split(",") if part.strip()]
         return value
+
+    @field_validator("HTTPS_PROXY", "HTTP_PROXY")
+    @classmethod
+    def _proxy_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parse_proxy(value)  # ValueError: one line naming the variable
+        return value.strip()
 
     @field_validator("DID_VOICES", mode="before")
     @classmethod
@@ -335,6 +355,15 @@ class Settings(BaseSettings):
         return self.DATABASE_URL.get_secret_value()
 
     @property
+    def proxies(self) -> ProxyRules:
+        """HTTPS_PROXY, HTTP_PROXY and NO_PROXY, from which each client picks its proxy."""
+        return ProxyRules(
+            https=parse_proxy(self.HTTPS_PROXY) if self.HTTPS_PROXY else None,
+            http=parse_proxy(self.HTTP_PROXY) if self.HTTP_PROXY else None,
+            no_proxy=self.NO_PROXY,
+        )
+
+    @property
     def media_dir(self) -> Path:
         """Rendered videos live in `media/` next to the database."""
         return self.DATABASE_PATH.parent / "media"
@@ -352,9 +381,11 @@ class Settings(BaseSettings):
             self.WEB_SECRET,
         )
         found = [value.get_secret_value() for value in values if value is not None]
-        password = urlsplit(self.database_url).password
-        if password:
-            found.append(password)
+        passwords = [urlsplit(self.database_url).password]
+        passwords += [
+            urlsplit(proxy).password for proxy in (self.HTTPS_PROXY, self.HTTP_PROXY) if proxy
+        ]
+        found += [p for password in passwords if password for p in {password, unquote(password)}]
         if self.TELEGRAM_BOT_TOKEN is not None and self.TELEGRAM_WEBHOOK_SECRET is None:
             # python-telegram-bot logs setWebhook's secret_token at DEBUG.
             from adapters.telegram.webhook import derived_secret

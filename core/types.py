@@ -32,13 +32,22 @@ class Audio:
 
 
 @dataclass(frozen=True, slots=True)
+class Image:
+    """A photo as received (JPEG, PNG, WebP or GIF bytes), for a vision model to look at."""
+
+    data: bytes = field(repr=False)
+    mime_type: str = "image/jpeg"
+
+
+@dataclass(frozen=True, slots=True)
 class Turn:
-    """One incoming message: text, or audio to transcribe first."""
+    """One incoming message: text, audio to transcribe first, or a photo with its caption."""
 
     key: ConversationKey
     user_id: str
     text: str | None = None
     audio: Audio | None = None
+    image: Image | None = None  # `text` is then the caption (the question), if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,10 +180,11 @@ class Notice:
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
-    """One stored history entry."""
+    """One stored history entry; `image` rides along only in the prompt, never in history."""
 
     role: str
     content: str
+    image: Image | None = None
 
 
 @dataclass(frozen=True, slots=True)

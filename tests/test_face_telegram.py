@@ -38,6 +38,11 @@ async def bot(settings: Any, tg: FakeTelegram) -> AsyncIterator[None]:
         yield
 
 
+def sizes(photo: bytes, width: int = 1280, height: int = 960) -> list[tuple[bytes, int, int]]:
+    """Telegram's sizes of a photo: a thumbnail (other bytes), then the photo itself."""
+    return [(make_jpeg(90, 68), 90, 68), (photo, width, height)]
+
+
 async def reply_to(tg: FakeTelegram, chat: int, pushed: dict[str, Any], count: int = 1) -> str:
     sent = await tg.wait_for_sent(chat, "sendMessage", count)
     last = sent[-1]
@@ -49,7 +54,7 @@ async def test_a_photo_captioned_face_becomes_the_avatar_face(
     tg: FakeTelegram, groq: FakeGroq, did: FakeDID, bot: None
 ) -> None:
     photo = make_jpeg(1280, 960)
-    pushed = tg.push_photo(ALICE, photo, caption="/face")
+    pushed = tg.push_photo(ALICE, sizes(photo), caption="/face")
     assert await reply_to(tg, ALICE, pushed) == FACE_SET
     (image,) = did.images.values()
     assert image.data == photo and image.mime == "image/jpeg"
@@ -72,7 +77,9 @@ async def test_a_photo_captioned_face_becomes_the_avatar_face(
 async def test_face_replying_to_a_photo_takes_that_photo(
     tg: FakeTelegram, groq: FakeGroq, did: FakeDID, bot: None
 ) -> None:
-    photo = tg.push_photo(GROUP, make_png(600, 600), caption="look at this", chat_type="group")
+    photo = tg.push_photo(
+        GROUP, sizes(make_png(600, 600), 600, 600), caption="look at this", chat_type="group"
+    )
     reply_id = photo["message"]["message_id"]
     command = tg.push_text(GROUP, "/face", chat_type="group", reply_to_message_id=reply_id)
     assert await reply_to(tg, GROUP, command) == FACE_SET
@@ -89,7 +96,7 @@ async def test_face_without_a_photo_says_how(tg: FakeTelegram, did: FakeDID, bot
 async def test_a_too_small_photo_gets_did_refusal_in_one_line(
     tg: FakeTelegram, did: FakeDID, bot: None
 ) -> None:
-    pushed = tg.push_photo(ALICE, make_jpeg(120, 90), width=120, height=90, caption="/face")
+    pushed = tg.push_photo(ALICE, [(make_jpeg(120, 90), 120, 90)], caption="/face")
     assert await reply_to(tg, ALICE, pushed) == REFUSALS["InvalidImageResolutionError"]
     assert not did.images
 
@@ -97,7 +104,8 @@ async def test_a_too_small_photo_gets_did_refusal_in_one_line(
 async def test_a_huge_photo_is_declined_before_it_is_downloaded(
     tg: FakeTelegram, did: FakeDID, bot: None
 ) -> None:
-    pushed = tg.push_photo(ALICE, make_jpeg(), file_size=15 * 1024 * 1024, caption="/face")
+    big = 15 * 1024 * 1024
+    pushed = tg.push_photo(ALICE, sizes(make_jpeg()), file_sizes=[None, big], caption="/face")
     assert await reply_to(tg, ALICE, pushed) == (
         "That photo is too large for the avatar: 10 MB at most."
     )
@@ -112,3 +120,20 @@ async def test_a_photo_file_that_is_no_jpeg_or_png_gets_one_line(
     )
     assert await reply_to(tg, ALICE, pushed) == REFUSALS["UnsupportedMimeTypeError"]
     assert not did.calls("/images")
+
+
+async def test_with_a_vision_model_a_face_photo_is_still_a_command(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, tg: FakeTelegram
+) -> None:
+    vision = settings_for(
+        tmp_path,
+        groq,
+        did,
+        VISION_MODEL="meta-llama/llama-4-scout-17b-16e-instruct",
+        **telegram_at(tg),
+    )
+    async with running_bot(vision):
+        pushed = tg.push_photo(ALICE, sizes(make_jpeg()), caption="/face")
+        assert await reply_to(tg, ALICE, pushed) == FACE_SET
+    assert not groq.calls("/chat/completions")  # not asked about the photo
+    assert len(did.images) == 1

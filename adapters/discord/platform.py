@@ -17,6 +17,7 @@ from adapters.discord.convert import (
     RecordedTalk,
     audio_attachment,
     conversation_key,
+    image_attachment,
     payload_key,
     strip_mentions,
 )
@@ -28,8 +29,10 @@ from adapters.discord.stream import (
 )
 from core.conversation import Conversations
 from core.groq.audio import MAX_AUDIO_SECONDS, TOO_LONG
+from core.images import MAX_IMAGE_BYTES
+from core.images import TOO_BIG as IMAGE_TOO_BIG
 from core.turns import Declined, TurnRunner
-from core.types import Audio, ConversationKey, InboxEntry, Turn
+from core.types import Audio, ConversationKey, Image, InboxEntry, Turn
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +112,8 @@ class DiscordPlatform:
                 asked = _AskedTalk(self._client, key, RecordedTalk.load(ids["talk"]), talk)
             else:
                 message = live if isinstance(live, discord.Message) else None
-                asked = _AskedMessage(self._client, key, ids, message)
+                photos = self._conversations.vision_available
+                asked = _AskedMessage(self._client, key, ids, message, photos=photos)
             self._asked[key] = asked
         return asked
 
@@ -117,9 +121,17 @@ class DiscordPlatform:
 class _AskedMessage:
     """A message addressed to the bot, answered by a reply."""
 
-    def __init__(self, client: Client, key: str, ids: dict[str, int], live: discord.Message | None):
+    def __init__(
+        self,
+        client: Client,
+        key: str,
+        ids: dict[str, int],
+        live: discord.Message | None,
+        *,
+        photos: bool = False,  # VISION_MODEL answers photos
+    ):
         self._client, self._key, self._ids = client, key, ids
-        self._message = live
+        self._message, self._photos = live, photos
 
     async def surface(self) -> MessageSurface:
         # Asked for only once `turn` gave a turn, or declined one: the message was there.
@@ -145,6 +157,10 @@ class _AskedMessage:
         me = self._client().user
         text = strip_mentions(message.content, me.id if me else 0) or None
         attachment = audio_attachment(message.attachments)
+        picture = image_attachment(message.attachments) if self._photos else None
+        if attachment is None and picture is not None:  # fetched again after a restart
+            image = await download_image(picture)
+            return Turn(key, str(message.author.id), text=text, image=image)
         audio = await download(attachment) if attachment else None
         return Turn(key, str(message.author.id), text=None if audio else text, audio=audio)
 
@@ -183,6 +199,17 @@ class _AskedTalk:
         if recorded.text is None:  # the audio's signed URL is not kept
             raise Declined(RESTARTED)
         return Turn(recorded.key, recorded.user_id, text=recorded.text)
+
+
+async def download_image(attachment: discord.Attachment) -> Image:
+    """Check the size against what a vision request carries, then download at once."""
+    if attachment.size > MAX_IMAGE_BYTES:
+        raise Declined(IMAGE_TOO_BIG)
+    try:
+        data = await attachment.read()
+    except (discord.HTTPException, aiohttp.ClientError) as error:
+        raise Declined("I couldn't download that file — please send it again.") from error
+    return Image(data, (attachment.content_type or "image/jpeg").split(";")[0])
 
 
 async def download(attachment: discord.Attachment) -> Audio:

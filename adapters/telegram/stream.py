@@ -31,8 +31,9 @@ from adapters.telegram.calls import (
 )
 from adapters.telegram.convert import Target, thread_of
 from adapters.telegram.delivery import VideoRefusals
-from adapters.telegram.handlers import TOO_BIG, UNSUPPORTED
+from adapters.telegram.handlers import TOO_BIG, UNSUPPORTED, UNSUPPORTED_WITH_PHOTOS
 from core.groq.audio import TOO_LONG
+from core.images import TOO_BIG as IMAGE_TOO_BIG
 from core.turns import NO_VIDEO, NoVideo
 from core.types import AvatarJob
 
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 NOT_SHOWN = "⚠️ I have an answer, but Telegram wouldn't let me show it here — please ask again."
 REST_NOT_SHOWN = "⚠️ Telegram wouldn't let me show the rest of my answer — please ask again."
 # Declines in the bot's own words: a plain reply, where a failure is marked ⚠️.
-OWN_WORDS = frozenset({TOO_BIG, TOO_LONG, UNSUPPORTED})
+OWN_WORDS = frozenset({TOO_BIG, TOO_LONG, UNSUPPORTED, UNSUPPORTED_WITH_PHOTOS, IMAGE_TOO_BIG})
 
 
 class DraftSupport:

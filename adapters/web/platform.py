@@ -19,20 +19,21 @@ from typing import Any
 from adapters.web import protocol
 from adapters.web.delivery import WebDelivery
 from adapters.web.identity import tag
-from adapters.web.protocol import AudioFrame, ResetFrame, TextFrame
+from adapters.web.protocol import AudioFrame, ImageFrame, ResetFrame, TextFrame
 from core.conversation import Conversations
 from core.ports import Inbox
 from core.storage.inbox import ATTACHMENTS, InboxAttachments
 from core.turns import Declined
-from core.types import Audio, AvatarJob, ConversationKey, InboxEntry, Turn
+from core.types import Audio, AvatarJob, ConversationKey, Image, InboxEntry, Turn
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "web"
 OOPS = "Something went wrong on my side — please try again."
 LOST = "I restarted before I could answer your voice message — please send it again."
+LOST_PHOTO = "I restarted before I could answer your photo — please send it again."
 
-Entered = TextFrame | AudioFrame | ResetFrame  # the frames the inbox keeps
+Entered = TextFrame | AudioFrame | ImageFrame | ResetFrame  # the frames the inbox keeps
 
 
 def conversation_key(conversation: str) -> ConversationKey:
@@ -118,6 +119,8 @@ class WebPlatform:
             return json.dumps(data | {"reset": True})
         key = message_key(conversation, frame.turn)
         name = await self._attachments.put(PLATFORM, key, frame.data)
+        if isinstance(frame, ImageFrame):  # its bytes wait in the attachment, as a recording's
+            data |= {"image": True, "text": frame.text}
         return json.dumps(data | {"mime": frame.mime, "attachment": name})
 
     async def repeated(self, key: str, payload: str) -> None:
@@ -143,6 +146,8 @@ class WebPlatform:
         if data.get("reset"):
             await self._reset(key, turn)
             return None
+        if data.get("image"):
+            return await self._image_turn(key, user, data)
         if "text" in data:
             return Turn(key, user, text=str(data["text"]))
         mime = str(data.get("mime") or "application/octet-stream")
@@ -151,6 +156,14 @@ class WebPlatform:
             log.info("web turn %s in web:%s: its recording is gone", turn, tag(conversation))
             raise Declined(LOST)
         return Turn(key, user, audio=Audio(audio, mime, "voice"))
+
+    async def _image_turn(self, key: ConversationKey, user: str, data: dict[str, Any]) -> Turn:
+        """A photo and its caption, read back from its attachment (also after a restart)."""
+        image = await self._attachments.get(str(data.get("attachment") or ""))
+        if image is None:
+            raise Declined(LOST_PHOTO)
+        mime = str(data.get("mime") or "image/jpeg")
+        return Turn(key, user, text=str(data.get("text") or "") or None, image=Image(image, mime))
 
     async def _reset(self, key: ConversationKey, turn: str) -> None:
         try:

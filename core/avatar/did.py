@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
+from core.avatar.expressions import driver_expressions
 from core.avatar.faces import image_refusal
 from core.avatar.video import MAX_VIDEO_BYTES, fetch_video
 from core.avatar.webhook import DIDWebhook, Waiter
@@ -121,6 +122,7 @@ class DIDClient:
         backoff: float = 1.0,
         webhook: DIDWebhook | None = None,
         max_video_bytes: int = MAX_VIDEO_BYTES,
+        expressions: bool = False,
     ) -> None:
         # D-ID shows the key already in `user:password` form with the first half base64: sent as is.
         self._auth = {"Authorization": f"Basic {api_key}"}
@@ -130,6 +132,7 @@ class DIDClient:
         self._webhook, self._max_video = webhook, max_video_bytes
         self._estimate = RenderEstimate(schedule.expected)
         self._submitted: dict[str, _Submitted] = {}
+        self._expressions = expressions  # AVATAR_EXPRESSIONS: the face follows the script's tone
 
     async def upload_image(self, image: bytes, mime: str, filename: str) -> str:
         """`POST /images`: store a face photo at D-ID (for 24-48 h) and return its URL.
@@ -164,6 +167,8 @@ class DIDClient:
             },
             "config": {"stitch": True},
         }
+        if self._expressions and (driver := driver_expressions(text)) is not None:
+            body["config"]["driver_expressions"] = driver
         nonce = None
         if self._webhook is not None and self._webhook.listening:
             nonce = self._webhook.new_nonce()

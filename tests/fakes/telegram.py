@@ -751,6 +751,24 @@ class FakeTelegram(LocalServer):
         note.update(duration=duration, length=length)
         return self._push_message(chat_id, {"video_note": note}, context)
 
+    def push_photo(
+        self,
+        chat_id: int,
+        sizes: list[tuple[bytes, int, int]],
+        *,
+        file_sizes: list[int | None] | None = None,
+        caption: str | None = None,
+        **context: Unpack[MessageContext],
+    ) -> JSON:
+        """A photo: its sizes as (JPEG bytes, width, height), smallest first, as Telegram sends
+        `message.photo` (core.telegram.org/bots/api#photosize); each served by getFile."""
+        claimed = file_sizes or [None] * len(sizes)
+        photo = []
+        for (data, width, height), size in zip(sizes, claimed, strict=True):
+            info = self.add_file(data, kind="photos", ext="jpg", file_size=size)
+            photo.append(info | {"width": width, "height": height})
+        return self._push_message(chat_id, _with_caption({"photo": photo}, caption), context)
+
     def push_document(
         self,
         chat_id: int,
@@ -766,40 +784,6 @@ class FakeTelegram(LocalServer):
         doc = self.add_file(data, kind="documents", ext=_extension(file_name), file_size=file_size)
         doc.update(mime_type=mime, file_name=file_name)
         return self._push_message(chat_id, _with_caption({"document": doc}, caption), context)
-
-    def push_photo(
-        self,
-        chat_id: int,
-        data: bytes,
-        *,
-        width: int = 1280,
-        height: int = 960,
-        file_size: int | None = None,
-        caption: str | None = None,
-        **context: Unpack[MessageContext],
-    ) -> JSON:
-        """A photo: Telegram sends it as JPEG `PhotoSize`s, smallest first, each a file of its own.
-
-        The largest is `data` at `width`×`height`; the smaller ones (Telegram's 90 and 320 px
-        thumbnails) serve the same bytes. A caption's command gets a `bot_command` entity in
-        `caption_entities`, as Telegram marks it (https://core.telegram.org/bots/api#message).
-        """
-        sizes = []
-        for side in (90, 320):
-            if side < max(width, height):
-                scale = side / max(width, height)
-                thumb = self.add_file(data, kind="photos", ext="jpg", file_size=side * 40)
-                thumb.update(width=round(width * scale), height=round(height * scale))
-                sizes.append(thumb)
-        full = self.add_file(data, kind="photos", ext="jpg", file_size=file_size)
-        full.update(width=width, height=height)
-        fields: JSON = {"photo": [*sizes, full]}
-        if caption is not None:
-            fields["caption"] = caption
-            if match := _COMMAND.match(caption):
-                command = {"type": "bot_command", "offset": 0, "length": utf16_len(match[0])}
-                fields["caption_entities"] = [command]
-        return self._push_message(chat_id, fields, context)
 
     def add_file(self, data: bytes, *, kind: str, ext: str, file_size: int | None = None) -> JSON:
         """Register bytes as a Telegram file; ``file_size`` may claim more than ``data`` holds."""
@@ -1182,7 +1166,15 @@ def _now() -> int:
 
 
 def _with_caption(fields: JSON, caption: str | None) -> JSON:
-    return {**fields, "caption": caption} if caption else fields
+    """A caption, and the `bot_command` entity Telegram marks a command at its start with."""
+    if not caption:
+        return fields
+    fields = {**fields, "caption": caption}
+    if match := _COMMAND.match(caption):
+        fields["caption_entities"] = [
+            {"type": "bot_command", "offset": 0, "length": utf16_len(match[0])}
+        ]
+    return fields
 
 
 def _extension(file_name: str) -> str:

@@ -3,6 +3,7 @@ import { setUpFace } from "./face.js";
 import { follow } from "./follow.js";
 import { createOutbox } from "./outbox.js";
 import { newTurn, store } from "./store.js";
+import { setUpPhoto } from "./photo.js";
 import { canRecord, setUpVoice } from "./voice.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -22,7 +23,6 @@ const announcer = $("#announcer");
 const KEEP = 60; // messages kept in local storage
 const FINAL_CLOSE_CODES = [4401, 4429]; // reconnecting would not help
 const MAX_AUDIO_BYTES = 25 * 1024 * 1024; // Whisper's upload limit; the server refuses more
-const UNDO_MS = 5000; // how long Reset can be undone before the server forgets
 const PENDING_NOTE = "Not sent yet — waiting for the connection. It goes out once the page reconnects.";
 const VIDEO_TITLE = "Send a talking-avatar video with each answer";
 const NO_VIDEO_TITLE = avatarHint.textContent;
@@ -223,14 +223,16 @@ function deliver(frame, { early = false } = {}) {
   else reconnectNow();
 }
 
+const ASKS = ["text", "audio", "image"]; // the frames that get an answer
+
 function sent(frame) {
-  if (frame.type !== "text" && frame.type !== "audio") return;
+  if (!ASKS.includes(frame.type)) return;
   upsert("user", frame.turn, { pending: false, note: "" });
   upsert("bot", frame.turn, { streaming: true });
 }
 
 function gaveUp(frame) {
-  if (frame.type !== "text" && frame.type !== "audio") return;
+  if (!ASKS.includes(frame.type)) return;
   upsert("bot", frame.turn, { streaming: false, note: "No answer came — please send it again." });
 }
 
@@ -264,6 +266,7 @@ function status(message) {
     list.querySelectorAll(".notice.connection").forEach((node) => node.remove());
     configureAvatar(Boolean(message.avatar_available), Boolean(message.avatar));
     face.enable(Boolean(message.avatar_available));
+    photo.enable(Boolean(message.photos));
     outbox.flush(socket, { again: true });
   } else if (message.state === "rendering" && !find("bot", message.turn)?.video) {
     upsert("bot", message.turn, { job: message.job, rendering: true });
@@ -271,8 +274,7 @@ function status(message) {
     avatarSwitch.checked = message.on;
     welcome();
   } else if (message.state === "reset" && !ownResets.delete(message.turn)) {
-    dropUndo(); // another tab reset the conversation
-    clearAll();
+    clearAll(); // another tab reset the conversation
   }
 }
 
@@ -336,54 +338,30 @@ avatarSwitch.addEventListener("change", () => {
   connectionNotice();
 });
 
-// -- reset, undone within a few seconds --------------------------------------------------------
+// -- reset, once confirmed -------------------------------------------------------------------
 
-let undo = null; // {saved, node, timer} while Reset can still be undone
+const confirmReset = $("#confirm-reset");
 
-function startReset() {
-  const saved = entries;
+// A modal <dialog>: focus starts on Cancel and stays inside; Esc (the dialog's "cancel") or
+// Cancel closes it with nothing forgotten, focus back on Reset.
+resetButton.addEventListener("click", () => {
+  confirmReset.returnValue = "";
+  confirmReset.showModal();
+});
+
+confirmReset.addEventListener("close", () => {
+  if (confirmReset.returnValue !== "clear") return resetButton.focus();
   clearAll();
-  const node = notice("Conversation cleared.", { kind: "undo", action: { label: "Undo", run: undoReset } });
-  undo = { saved, node, timer: setTimeout(commitReset, UNDO_MS) };
-  input.focus();
-}
-
-function dropUndo() {
-  if (!undo) return null;
-  const { saved, node, timer } = undo;
-  clearTimeout(timer);
-  node.remove();
-  undo = null;
-  return saved;
-}
-
-function undoReset() {
-  entries = dropUndo() ?? entries;
-  store.set("entries", entries);
-  nodes.clear();
-  list.replaceChildren(...(entries.length ? [] : [emptyNote]));
-  entries.forEach((entry) => render(entry, false));
-  view.reveal({ force: true });
-  announce("Conversation restored.");
-  input.focus();
-}
-
-// The server forgets once the undo time is over, or before the next message, or as the tab closes.
-function commitReset() {
-  if (!dropUndo()) return;
   const turn = newTurn();
   ownResets.add(turn);
   deliver({ type: "reset", turn }, { early: true }); // the messages it kept are of after it
   announce("Conversation cleared.");
-}
-
-resetButton.addEventListener("click", () => (undo ? commitReset() : startReset()));
-addEventListener("pagehide", commitReset);
+  input.focus();
+});
 
 // -- typing and talking -----------------------------------------------------------------------
 
 function ask(frame, question) {
-  commitReset();
   const waiting = !isOnline();
   upsert("user", frame.turn, { ...question, pending: waiting, note: waiting ? PENDING_NOTE : "" });
   view.reveal({ force: true });
@@ -443,6 +421,19 @@ async function sendAudio(blob) {
   });
   ask({ type: "audio", turn: newTurn(), mime: blob.type, data }, { text: "Voice message…", voice: true });
 }
+
+// A photo goes with the message typed so far as its caption (the question about it).
+const photo = setUpPhoto({
+  button: $("#photo"),
+  input: $("#photo-file"),
+  notice: (text) => notice(text),
+  send({ mime, data }) {
+    const text = input.value.trim();
+    ask({ type: "image", turn: newTurn(), mime, data, text }, { text: text ? `📷 ${text}` : "📷 Photo" });
+    input.value = "";
+    autosize();
+  },
+});
 
 // -- start ------------------------------------------------------------------------------------
 
