@@ -160,6 +160,7 @@ def _web(settings: Settings) -> AdapterFactory:
             history=core.storage.history,
             extra_routes=[*core.web_routes, *routes],
             faces=FaceCommand(core.faces),
+            voices=core.voices,
         )
 
     return build

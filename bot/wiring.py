@@ -87,6 +87,8 @@ class Core:
     commands: ChatCommands = field(kw_only=True)
     # Each chat's own avatar face (/face); None without D-ID.
     faces: Faces | None = field(default=None, kw_only=True)
+    # /voice: the voices a chat can pick, kept per chat; None without D-ID.
+    voices: VoiceChoice | None = field(default=None, kw_only=True)
 
     async def start_jobs(self, deliveries: Mapping[str, VideoDelivery]) -> int:
         """Start the avatar jobs with every platform's delivery; resume the unfinished ones."""
@@ -189,13 +191,14 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             usage=usage,
             vision=_vision_model(settings, groq_client),
         )
+        voices = voice_choice(settings, storage)
         commands = ChatCommands(
             conversations,
             storage.preferences,
             personas,
             usage,
             faces=FaceCommand(faces),
-            voices=voice_choice(settings, storage),
+            voices=voices,
         )
         if settings.METRICS_PORT is not None:
             endpoint = metrics_endpoint(metrics, settings.METRICS_HOST, settings.METRICS_PORT)
@@ -215,6 +218,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             runner=TurnRunner(conversations, storage.inbox),
             commands=commands,
             faces=faces,
+            voices=voices,
         )
 
 

@@ -50,6 +50,7 @@ async def browser(core: Core) -> AsyncIterator[Browser]:
         max_text_chars=core.settings.MAX_MESSAGE_CHARS,
         history=core.storage.history,
         faces=FaceCommand(core.faces),
+        voices=core.voices,
     )
     await core.start_jobs({"web": WatchedDelivery(adapter.delivery)})
     await adapter.start()
@@ -146,6 +147,7 @@ async def page_served(tmp_path: Path, groq: FakeGroq, did: FakeDID) -> AsyncIter
             max_text_chars=settings.MAX_MESSAGE_CHARS,
             history=wired.storage.history,
             faces=FaceCommand(wired.faces),
+            voices=wired.voices,
         )
         await wired.start_jobs({"web": adapter.delivery})
         await adapter.start()
@@ -176,4 +178,56 @@ async def test_the_page_face_button_uploads_a_photo_and_offers_the_default_back(
         await done.get_by_role("button", name="Default face").click()
         await expect(page.locator(".notice", has_text=FACE_RESET)).to_be_visible()
         await expect(button).not_to_have_class(re.compile(r"\bown\b"))
+        assert not errors
+
+
+async def test_a_voice_frame_lists_the_browser_language_and_picks_one(
+    browser: Browser, did: FakeDID
+) -> None:
+    tab, _ = await browser.open()
+    await tab.send({"type": "voice", "turn": "v1", "lang": "es-MX"})
+    listing = await tab.receive()
+    assert (listing["type"], listing["turn"]) == ("voice", "v1")
+    assert listing["message"].splitlines()[:2] == ["Voices for es:", "1. Elvira (es-ES)"]
+    await tab.send({"type": "voice", "turn": "v2", "voice": "2", "lang": "es-MX"})
+    picked = await tab.receive()
+    assert picked["message"].startswith("The avatar speaks as Alvaro (es-ES) now")
+    await tab.ask("Hello?", "t1")
+    await tab.until(lambda m: m["type"] == "video")
+    (talk,) = did.talks.values()
+    assert talk.request["script"]["provider"]["voice_id"] == "es-ES-AlvaroNeural"
+    await tab.send({"type": "voice", "turn": "v3", "voice": "Gandalf"})
+    unknown = await tab.receive()
+    assert unknown["message"].startswith("There's no voice called “Gandalf”")
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "voice", "turn": "y1", "voice": 7},
+        {"type": "voice", "turn": "y2", "lang": "not a language!"},
+    ],
+    ids=["voice not text", "bad lang"],
+)
+async def test_bad_voice_frames_get_an_error(browser: Browser, frame: dict[str, object]) -> None:
+    tab, _ = await browser.open()
+    await tab.send(frame)
+    error = await tab.receive()
+    assert (error["type"], error["code"], error["turn"]) == ("error", "bad_frame", frame["turn"])
+
+
+@web_browser.pytestmark
+async def test_voice_typed_on_the_page_lists_the_voices_as_a_notice(
+    page: Page, tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    async with page_served(tmp_path, groq, did) as url:
+        errors = watch(page)
+        await open_chat(page, url)
+        await page.fill("#text", "/voice")
+        await page.press("#text", "Enter")
+        listing = page.locator(".notice.voice")
+        await expect(listing).to_contain_text("Voices for en:")
+        await expect(listing).to_contain_text("2. Guy (en-US)")
+        await expect(page.locator(".msg")).to_have_count(0)  # no question was asked
+        assert not groq.calls("/chat/completions")
         assert not errors

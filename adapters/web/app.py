@@ -22,6 +22,7 @@ from adapters.web.limits import Limiter, WebLimits, client_scope
 from adapters.web.mailbox import Mailbox
 from adapters.web.platform import PLATFORM, conversation_key
 from core.avatar.faces import FaceCommand
+from core.avatar.voice_choice import VoiceChoice
 from core.conversation import Conversations
 from core.ports import HistoryStore, Inbox
 from core.turns import TurnRunner
@@ -70,6 +71,7 @@ class WebAdapter:
         history: HistoryStore | None = None,
         extra_routes: Sequence[tuple[str, str, Handler]] = (),
         faces: FaceCommand | None = None,
+        voices: VoiceChoice | None = None,
     ) -> None:
         self._conversations, self._history = conversations, history
         self._host, self.port = host, port
@@ -88,6 +90,7 @@ class WebAdapter:
             max_text_chars=max_text_chars,
             limiter=Limiter(limits or WebLimits()),
             faces=faces,
+            voices=voices,
         )
         self._extra_routes = extra_routes  # read at start: other adapters add theirs before
         self._runner: web.AppRunner | None = None

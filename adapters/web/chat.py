@@ -18,8 +18,9 @@ from adapters.web.identity import tag
 from adapters.web.limits import BUSY as AUDIO_BUSY
 from adapters.web.limits import Limiter, WebLimits
 from adapters.web.platform import OOPS, Entered, WebPlatform, conversation_key, message_key
-from adapters.web.protocol import AvatarFrame, ClientFrame, FaceFrame, ProtocolError
+from adapters.web.protocol import AvatarFrame, ClientFrame, FaceFrame, ProtocolError, VoiceFrame
 from core.avatar.faces import FaceCommand
+from core.avatar.voice_choice import VoiceChoice
 from core.conversation import Conversations
 from core.ports import Inbox
 from core.turns import TurnRunner
@@ -52,9 +53,10 @@ class WebChat:
         max_text_chars: int,
         limiter: Limiter | None = None,
         faces: FaceCommand | None = None,
+        voices: VoiceChoice | None = None,
     ) -> None:
         self._conversations, self._runner, self._delivery = conversations, runner, delivery
-        self._faces = faces or FaceCommand(None)
+        self._faces, self._voices = faces or FaceCommand(None), voices
         self.platform = WebPlatform(
             conversations, delivery, media_dir, inbox, on_finished=self._finished
         )
@@ -121,6 +123,8 @@ class WebChat:
         elif isinstance(frame, FaceFrame):
             self.limiter.release(held)
             await self._face(socket, frame)
+        elif isinstance(frame, VoiceFrame):
+            await self._voice(socket, frame)
         elif self._pending[conversation] >= MAX_PENDING:
             self.limiter.release(held)
             await socket.send(protocol.error(frame.turn, BUSY, "busy"))
@@ -190,6 +194,20 @@ class WebChat:
             await socket.send(protocol.error(frame.turn, OOPS, "failed"))
             return
         await self._send(socket.conversation, protocol.face(frame.turn, line, own=own))
+
+    async def _voice(self, socket: Socket, frame: VoiceFrame) -> None:
+        """`/voice` on the web: the voices for the browser's language, or pick one."""
+        if self._voices is None:
+            await socket.send(protocol.error(frame.turn, NO_AVATAR, "unavailable"))
+            return
+        key = conversation_key(socket.conversation)
+        try:
+            line = await self._voices.handle(key, frame.voice, frame.lang)
+        except Exception:
+            log.exception("web /voice of web:%s failed", tag(socket.conversation))
+            await socket.send(protocol.error(frame.turn, OOPS, "failed"))
+            return
+        await self._send(socket.conversation, protocol.voice(frame.turn, line))
 
     async def _send(self, conversation: str, message: protocol.Message) -> None:
         await self._delivery.broadcast(conversation, message)

@@ -28,6 +28,7 @@ MAX_MIME_CHARS = 100
 LARGE_FRAME_BYTES = 64 * 1024
 
 _TURN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_LANG = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8}){0,3}")
 # Where a turn id sits in the frames clients send, so that a large frame refused unread can
 # still be answered for its turn.
 _PEEK_TURN = re.compile(r'"turn"\s*:\s*"([A-Za-z0-9_-]{1,64})"')
@@ -88,7 +89,18 @@ class FaceFrame:
     reset: bool = False
 
 
-ClientFrame = TextFrame | AudioFrame | ImageFrame | ResetFrame | AvatarFrame | FaceFrame
+@dataclass(frozen=True, slots=True)
+class VoiceFrame:
+    """`/voice` on the web: list the voices (`voice` empty), pick one, or `reset`."""
+
+    turn: str
+    voice: str = ""
+    lang: str | None = None  # the browser's language (navigator.language)
+
+
+ClientFrame = (
+    TextFrame | AudioFrame | ImageFrame | ResetFrame | AvatarFrame | FaceFrame | VoiceFrame
+)
 
 
 def new_turn_id() -> str:
@@ -148,6 +160,8 @@ def parse_text(raw: str | bytes, *, max_text_chars: int) -> ClientFrame:
         return AvatarFrame(turn, on)
     if kind == "face":
         return _face(frame, turn)
+    if kind == "voice":
+        return _voice(frame, turn)
     if not isinstance(kind, str):
         raise ProtocolError('Every message needs a "type".', turn=turn)
     raise ProtocolError(f'Unknown message type "{kind[:40]}".', turn=turn)
@@ -247,6 +261,15 @@ def _image(frame: dict[str, Any], turn: str, max_text_chars: int) -> ImageFrame:
     return ImageFrame(turn, data, _mime(frame, turn), caption.strip())
 
 
+def _voice(frame: dict[str, Any], turn: str) -> VoiceFrame:
+    voice, lang = frame.get("voice", ""), frame.get("lang")
+    if not isinstance(voice, str) or len(voice) > 100:
+        raise ProtocolError('"voice" must be a voice\'s name or number, or "reset".', turn=turn)
+    if lang is not None and (not isinstance(lang, str) or not _LANG.fullmatch(lang)):
+        raise ProtocolError('"lang" must be a language tag such as "es-MX".', turn=turn)
+    return VoiceFrame(turn, voice.strip(), lang)
+
+
 def _mime(frame: dict[str, Any], turn: str) -> str:
     mime = frame.get("mime", "application/octet-stream")
     if not isinstance(mime, str) or not mime or len(mime) > MAX_MIME_CHARS:
@@ -307,6 +330,11 @@ def video(turn: str, job: int, conversation: str, note: str | None = None) -> Me
     """A rendered video; `url` is relative to the page (and to /ws); `note`: a line under it."""
     message = {"type": "video", "turn": turn, "job": job, "url": media_url(job, conversation)}
     return message | {"note": note} if note else message
+
+
+def voice(turn: str, message: str) -> Message:
+    """The answer to a `voice` frame: the voices listed, or one line."""
+    return {"type": "voice", "turn": turn, "message": message}
 
 
 def face(turn: str, message: str, *, own: bool) -> Message:

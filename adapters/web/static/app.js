@@ -4,6 +4,7 @@ import { follow } from "./follow.js";
 import { createOutbox } from "./outbox.js";
 import { newTurn, store } from "./store.js";
 import { setUpPhoto } from "./photo.js";
+import { setUpSpeaker } from "./speaker.js";
 import { canRecord, setUpVoice } from "./voice.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -255,6 +256,8 @@ function receive(message) {
       return failure(message);
     case "face":
       return face.answered(message);
+    case "voice":
+      return speaker.answered(message);
   }
 }
 
@@ -379,18 +382,20 @@ const voice = setUpVoice({
   send: sendAudio,
 });
 
-const face = setUpFace({
-  button: $("#face"),
-  picker: $("#face-file"),
-  send: (frame) => isOnline() && (socket.send(JSON.stringify({ ...frame, turn: newTurn() })), true),
-  notice,
-});
+// /face and /voice go straight to the socket when it is open (never to the outbox).
+const sendNow = (frame) => isOnline() && (socket.send(JSON.stringify({ ...frame, turn: newTurn() })), true);
+const face = setUpFace({ button: $("#face"), picker: $("#face-file"), send: sendNow, notice });
+const speaker = setUpSpeaker({ send: sendNow, notice });
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   if (voice.active()) return voice.stop();
   const text = input.value.trim();
   if (!text) return;
+  if (speaker.handles(text)) {
+    input.value = "";
+    return autosize();
+  }
   ask({ type: "text", turn: newTurn(), text }, { text });
   input.value = "";
   autosize();
