@@ -235,3 +235,20 @@ async def test_a_job_remembers_its_face_across_a_restart(rig: Rig) -> None:
     (stored,) = await rig.storage.jobs.unfinished()
     assert stored.id == job.id and stored.source_url == face.url
     assert stored.state is JobState.QUEUED
+
+
+async def test_the_fake_images_endpoint_speaks_d_id_wire_format(rig: Rig) -> None:
+    auth = {"Authorization": f"Basic {rig.did.api_key}"}
+    url = f"{rig.did.base_url}/images"
+    photo = make_png(300, 300)
+    async with httpx.AsyncClient() as raw:
+        created = await raw.post(url, headers=auth, files={"image": ("a.png", photo, "image/png")})
+        assert created.status_code == 201
+        body = created.json()
+        assert set(body) == {"id", "url"} and body["id"].startswith("img_")
+        missing = await raw.post(url, headers=auth, files={"file": ("a.png", photo, "image/png")})
+        assert (missing.status_code, missing.json()["kind"]) == (400, "BadRequestError")
+        named = await raw.post(url, headers=auth, files={"image": ("a b?.png", photo, "image/png")})
+        assert (named.status_code, named.json()["kind"]) == (400, "BadRequestError")
+        anonymous = await raw.post(url, files={"image": ("a.png", photo, "image/png")})
+        assert (anonymous.status_code, anonymous.json()["kind"]) == (401, "AuthorizationError")

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from core.avatar.voice_choice import VoiceCatalogue, VoiceChoice, label
 from core.types import ConversationKey
+from tests.fakes.did import FakeDID
+from tests.fakes.groq import FakeGroq
 from tests.fakes.memory import MemoryPreferences
+from tests.harness import settings_for, terminal
+
+DATA = Path(__file__).resolve().parent / "data"
 
 CHAT = ConversationKey("telegram", "42")
 TOPIC = ConversationKey("telegram", "42", "7")
@@ -84,3 +91,16 @@ async def test_a_language_code_lists_that_language(choice: VoiceChoice) -> None:
 async def test_an_unknown_chat_language_lists_did_voice_id_language(choice: VoiceChoice) -> None:
     listing = await choice.handle(CHAT, "", "xx")
     assert listing.splitlines()[:2] == ["Voices for en:", "1. Jenny (en-US)"]
+
+
+async def test_the_terminal_picks_a_voice_and_still_sends_files_with_voice_path(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    async with terminal(settings_for(tmp_path, groq, did)) as (chat, screen, _):
+        await chat.handle("/voice Guy")
+        await screen.wait_for("The avatar speaks as Guy (en-US) now")
+        await chat.handle(f"/voice {DATA / 'voice.ogg'}")  # a path: the file is sent
+        await screen.wait_for("avatar video ready")
+    assert groq.calls("/audio/transcriptions")
+    (talk,) = did.talks.values()
+    assert talk.request["script"]["provider"]["voice_id"] == "en-US-GuyNeural"
