@@ -82,6 +82,7 @@ FACE_SET = "Done: the avatar has this face in this chat's next videos. /face res
 FACE_RESET = "Back to the default face; your photo is deleted."
 FACE_NONE_TO_RESET = "This chat already has the default face."
 FACE_TOO_LARGE = "That photo is too large for the avatar: {size} at most."
+FACE_UNAVAILABLE = "The avatar service isn't answering right now: send the photo again in a while."
 # D-ID's refusals of a photo by the error kind it answers: `POST /images` (400
 # InvalidImageResolutionError / InvalidFileSizeError / BadRequestError, 415
 # UnsupportedMimeTypeError, 451 ImageModerationError / CelebrityRecognizedError) and a talk's

@@ -9,14 +9,16 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import httpx
 import pytest
 
 from bot.storage import Storage, open_storage
+from core import messages
 from core.avatar.did import DIDClient, PollSchedule
-from core.avatar.faces import REFUSALS, Faces, ImageRefusedError
+from core.avatar.faces import REFUSALS, FaceCommand, Faces, ImageRefusedError
 from core.avatar.jobs import AvatarJobs
 from core.errors import BadInputError
 from core.types import AvatarFailed, ConversationKey, JobState, Script, VideoReady
@@ -252,3 +254,30 @@ async def test_the_fake_images_endpoint_speaks_d_id_wire_format(rig: Rig) -> Non
         assert (named.status_code, named.json()["kind"]) == (400, "BadRequestError")
         anonymous = await raw.post(url, files={"image": ("a.png", photo, "image/png")})
         assert (anonymous.status_code, anonymous.json()["kind"]) == (401, "AuthorizationError")
+
+
+async def test_a_busy_did_is_retried_then_the_upload_goes_through(rig: Rig) -> None:
+    rig.did.fail_next("POST /images", 503)
+    rig.did.fail_next("POST /images", 429)
+    face = await rig.faces.set(KEY, make_jpeg())
+    assert len(rig.did.calls("/images", "POST")) == 3
+    assert face.url in rig.did.images
+
+
+async def test_a_did_that_keeps_failing_gets_one_line_and_keeps_the_old_face(rig: Rig) -> None:
+    await rig.faces.set(KEY, make_jpeg())
+    before = await rig.storage.faces.face(KEY)
+    rig.did.fail_next("POST /images", 503, times=3)
+    line = await FaceCommand(rig.faces).handle(KEY, "", partial(_bytes, make_png(300, 300)))
+    assert line == messages.FACE_UNAVAILABLE
+    assert await rig.storage.faces.face(KEY) == before
+
+
+async def test_out_of_credits_at_upload_says_so(rig: Rig) -> None:
+    rig.did.fail_next("POST /images", 402)
+    line = await FaceCommand(rig.faces).handle(KEY, "", partial(_bytes, make_jpeg()))
+    assert line == "The avatar service is out of credits, so no video for now."
+
+
+async def _bytes(data: bytes) -> bytes:
+    return data

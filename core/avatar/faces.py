@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from core import messages
-from core.errors import BadInputError, TalkFailedError, UserFacingError
+from core.errors import BadInputError, TalkFailedError, UnavailableError, UserFacingError
 from core.ports import FaceStore, ImageUploader
 from core.types import ConversationKey, Face
 
@@ -227,6 +227,9 @@ class FaceCommand:
         try:
             self._faces.check_size(size)
             await self._faces.set(key, await photo())
+        except UnavailableError as exc:  # D-ID kept failing (429, 5xx, timeouts) through retries
+            log.warning("/face in %s: D-ID unavailable: %s", key, exc.detail)
+            return messages.FACE_UNAVAILABLE
         except UserFacingError as exc:
             log.info("/face in %s declined: %s", key, exc.detail)
             return exc.message
