@@ -12,6 +12,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from adapters.web import live_protocol
+
 # Groq Whisper takes uploads up to 25 MB on the free tier.
 MAX_AUDIO_BYTES = 25 * 1024 * 1024
 MAX_AUDIO_BASE64 = 4 * -(-MAX_AUDIO_BYTES // 3)
@@ -67,7 +69,8 @@ class AvatarFrame:
     on: bool
 
 
-ClientFrame = TextFrame | AudioFrame | ResetFrame | AvatarFrame
+# The live avatar's frames (`stream_*`) are parsed in live_protocol.py.
+ClientFrame = TextFrame | AudioFrame | ResetFrame | AvatarFrame | live_protocol.StreamFrame
 
 
 def new_turn_id() -> str:
@@ -125,6 +128,11 @@ def parse_text(raw: str | bytes, *, max_text_chars: int) -> ClientFrame:
         return AvatarFrame(turn, on)
     if not isinstance(kind, str):
         raise ProtocolError('Every message needs a "type".', turn=turn)
+    if kind in live_protocol.STREAM_KINDS:
+        try:
+            return live_protocol.parse_stream(kind, frame, turn)
+        except live_protocol.ProtocolError as exc:
+            raise ProtocolError(exc.message, turn=turn) from None
     raise ProtocolError(f'Unknown message type "{kind[:40]}".', turn=turn)
 
 
@@ -220,10 +228,17 @@ def _check_audio_size(size: int, turn: str) -> None:
 # -- server → client -------------------------------------------------------------------------
 
 
-def ready(conversation: str, *, avatar: bool, avatar_available: bool) -> Message:
-    """The first message on a socket: the connection is accepted."""
+def ready(
+    conversation: str, *, avatar: bool, avatar_available: bool, avatar_mode: str = "clip"
+) -> Message:
+    """The first message on a socket: the connection is accepted; `avatar_mode` says how."""
     return status(
-        "", "ready", conversation=conversation, avatar=avatar, avatar_available=avatar_available
+        "",
+        "ready",
+        conversation=conversation,
+        avatar=avatar,
+        avatar_available=avatar_available,
+        avatar_mode=avatar_mode,
     )
 
 
