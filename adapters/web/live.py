@@ -198,11 +198,13 @@ class LiveStreams:
         usable = [s for s in found if s.usable]
         return max(usable, key=lambda s: s.number) if usable else None
 
-    async def _answered(self, session: LiveSession, error: StreamError | None) -> None:
+    async def _answered(
+        self, session: LiveSession, error: StreamError | None, seconds: float
+    ) -> None:
         if error is not None:
             await self._end(session, "failed", error.line)
-        elif session.live:
-            self._restart_timer(session, self._settings.idle_seconds, None)
+        elif session.live:  # idle from when the avatar stops talking
+            self._restart_timer(session, self._settings.idle_seconds + seconds, None)
 
     # -- closing -------------------------------------------------------------------------------
 

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Outcome = Literal["spoken", "refused", "failed"]
-Done = Callable[["LiveSession", StreamError | None], Awaitable[None]]
+# Told when the answer is done: its error, if any, and the seconds the avatar says.
+Done = Callable[["LiveSession", StreamError | None, float], Awaitable[None]]
 
 
 class Speaker:
@@ -83,7 +84,7 @@ class Speaker:
             self._finished.set()
             raise
         self._finished.set()
-        await self._on_done(self._session, self.error)
+        await self._on_done(self._session, self.error, self._seconds)
 
     async def _say(self, sentence: str) -> None:
         seconds = estimate_seconds(sentence)

@@ -88,7 +88,7 @@ class MarkerTrack(MediaStreamTrack):
         self.speaking: int | None = None  # the index of the sentence being said
         self._count = 0
         self._start: float | None = None
-        self._frames = {None: _frame(IDLE, 0)}
+        self._frames: dict[int | None, bytes] = {None: _frame(IDLE, 0)}
 
     async def recv(self) -> VideoFrame:
         if self._start is None:
@@ -98,7 +98,7 @@ class MarkerTrack(MediaStreamTrack):
         if wait > 0:
             await asyncio.sleep(wait)
         key = self.speaking
-        if key not in self._frames:
+        if key is not None and key not in self._frames:
             self._frames[key] = _frame(COLOURS[key % len(COLOURS)], key + 1)
         image = _video(self._frames[key])
         image.pts, image.time_base = self._count * (90000 // FPS), fractions.Fraction(1, 90000)
@@ -220,7 +220,8 @@ class FakeDidStreams(LocalServer):
                 return _error(401)
             if request.match_info.get("agent") != self.agent_id:
                 return _error(404)
-            return await handler(request)
+            response: web.StreamResponse = await handler(request)
+            return response
         finally:
             self._changed.set()
 
