@@ -348,6 +348,7 @@ class FakeDidStreams(LocalServer):
             await asyncio.sleep(seconds)
             if stream.queue.empty():
                 stream.video.speaking = None
+                self._changed.set()
 
     async def _end(self, stream: FakeStream) -> None:
         stream.deleted = True
