@@ -221,6 +221,7 @@ async def test_a_reload_reopens_the_stream(
         await answered(page)
         await streams.wait_for(lambda: len(streams.spoken) == 3)
         assert {s.stream for s in streams.spoken} == {streams.open_streams[0].id}
+    assert not streams.open_streams  # the server's stop closed the stream at D-ID
 
 
 async def test_streamed_seconds_count_against_the_daily_budget(

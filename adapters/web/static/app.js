@@ -282,7 +282,7 @@ function status(message) {
     upsert("bot", message.turn, { job: message.job, rendering: true });
   } else if (message.state === "avatar") {
     avatarSwitch.checked = message.on;
-    live.configure(avatarMode, message.on);
+    live.configure(avatarMode, message.on, { fresh: false });
     welcome();
   } else if (message.state === "reset" && !ownResets.delete(message.turn)) {
     dropUndo(); // another tab reset the conversation

@@ -61,10 +61,13 @@ export function setUpLive({ section, video, label, muteButton, send, notice }) {
   }
 
   // After `ready` (or a switch): start afresh, a new socket has no stream.
-  function configure(serverMode, on) {
+  function configure(serverMode, on, { fresh = true } = {}) {
+    const had = pc || opening;
     mode = serverMode;
     wanted = supported && mode !== "clip" && on;
     section.hidden = !wanted;
+    if (!fresh && had && !wanted) send({ type: "stream_close", stream: number }); // switched off
+    if (!fresh && had && wanted) return; // still on: keep the stream
     opening = false;
     drop();
     if (wanted && !givenUp) open();
