@@ -275,3 +275,30 @@ async def test_an_idle_stream_closes_and_the_next_message_reopens_it(
         await streams.wait_for(lambda: len(streams.spoken) == 3)
         assert len(streams.streams) == 2 and not did.talks
         assert {s.stream for s in streams.spoken} != {first.id}
+
+
+async def test_stream_mode_tries_again_with_the_next_message(
+    page: Page, tmp_path: Path, groq: FakeGroq, did: FakeDID, streams: FakeDidStreams
+) -> None:
+    streams.refuse_next(429)
+    async with serving(tmp_path, groq, did, streams, WEB_AVATAR_MODE="stream") as (url, _):
+        await page.goto(url)
+        await expect(page.locator(".notice.live")).to_contain_text("busy right now")
+        await ask(page, "Who are you?")  # the stream opens again first, then says the answer
+        await expect(page.locator("#live-state")).to_have_text(LIVE, timeout=10_000)
+        await answered(page)
+        await streams.wait_for(lambda: len(streams.spoken) == 3)
+        assert not did.talks
+
+
+async def test_switching_the_avatar_off_closes_the_stream(
+    page: Page, tmp_path: Path, groq: FakeGroq, did: FakeDID, streams: FakeDidStreams
+) -> None:
+    async with serving(tmp_path, groq, did, streams) as (url, _):
+        await go_live(page, url)
+        await page.locator("#avatar").uncheck()
+        await streams.wait_for(lambda: not streams.open_streams)
+        await expect(page.locator("#live")).to_be_hidden()
+        await page.locator("#avatar").check()
+        await expect(page.locator("#live-state")).to_have_text(LIVE, timeout=10_000)
+        assert len(streams.streams) == 2
