@@ -57,6 +57,7 @@ class LiveSession:
         self.state = "opening"
         self.settled = asyncio.Event()  # live, or never going to be
         self.timer: asyncio.Task[None] | None = None
+        self.signalling = asyncio.Lock()  # the SDP answer, then the candidates, in order
 
     @property
     def usable(self) -> bool:
@@ -82,6 +83,7 @@ class LiveStreams:
         self._sessions: dict[Socket, LiveSession] = {}
         self._numbers = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing: set[asyncio.Task[None]] = set()  # DELETEs under way (bounded in time)
         self._stopping = False
 
     @property
@@ -103,12 +105,12 @@ class LiveStreams:
         elif session is None or frame.stream != session.number or not session.usable:
             return  # about a stream closed since: nothing to do
         elif frame.kind == "stream_answer" and frame.answer is not None:
-            await self._relay(session, self._client.answer, frame.answer)
+            self._signal(session, [(self._client.answer, frame.answer)])
         elif frame.kind == "stream_ice":
-            for candidate in frame.candidates:
-                await self._relay(session, self._client.ice, candidate)
+            steps = [(self._client.ice, candidate) for candidate in frame.candidates]
             if frame.done:
-                await self._relay(session, self._client.ice, {"candidate": ""})
+                steps.append((self._client.ice, {"candidate": ""}))
+            self._signal(session, steps)
         elif frame.kind == "stream_state":
             await self._page_state(session, frame.state)
         elif frame.kind == "stream_close":
@@ -147,14 +149,23 @@ class LiveStreams:
         )
         self._restart_timer(session, self._settings.connect_seconds, NO_CONNECTION)
 
-    async def _relay(self, session: LiveSession, call: Any, value: dict[str, Any]) -> None:
-        if session.stream is None:
-            return
-        try:
-            await call(session.stream, value)
-        except StreamError as exc:
-            log.warning("signalling a live stream failed: %s", exc)
-            await self._end(session, "failed", exc.line)
+    def _signal(self, session: LiveSession, steps: list[tuple[Any, dict[str, Any]]]) -> None:
+        """Relay to D-ID off the socket's read loop, in the order the frames came."""
+        name = f"live-signal-{tag(session.socket.conversation)}-{session.number}"
+        self._spawn(self._relay(session, steps), name)
+
+    async def _relay(self, session: LiveSession, steps: list[tuple[Any, dict[str, Any]]]) -> None:
+        # Each frame's task queues on the session's lock, which wakes waiters first come first.
+        async with session.signalling:
+            for call, value in steps:
+                if session.stream is None:
+                    return
+                try:
+                    await call(session.stream, value)
+                except StreamError as exc:
+                    log.warning("signalling a live stream failed: %s", exc)
+                    await self._end(session, "failed", exc.line)
+                    return
 
     async def _page_state(self, session: LiveSession, state: str) -> None:
         if state == "failed":
@@ -239,8 +250,16 @@ class LiveStreams:
         stream, session.stream = session.stream, None
         if notify:
             await session.socket.send(live_protocol.stream_state(session.number, state, line))
-        if stream is not None:
+        if stream is None:
+            return
+        if self._stopping:
             await self._close_quietly(stream)
+        else:  # not on the socket's read loop; awaited, not cancelled, at stop
+            closing = asyncio.create_task(
+                self._close_quietly(stream), name=f"live-close-{stream.id}"
+            )
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
 
     async def _close_quietly(self, stream: LiveStream) -> None:
         try:
@@ -262,6 +281,7 @@ class LiveStreams:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*list(self._closing), return_exceptions=True)
         sessions, self._sessions = list(self._sessions.values()), {}
         for session in sessions:
             with contextlib.suppress(Exception):
