@@ -23,7 +23,7 @@ from playwright.async_api import Browser, Locator, Page, async_playwright, expec
 from adapters.web.app import WebAdapter
 from bot.platforms import web_live
 from bot.wiring import Core, open_core
-from core.avatar.script import estimate_seconds, sentences
+from core.avatar.script import estimate_seconds, sentences, spoken_script
 from tests.fakes.did import FakeDID
 from tests.fakes.did_streams import AGENT_ID, COLOURS, FakeDidStreams
 from tests.fakes.groq import FakeGroq
@@ -303,3 +303,25 @@ async def test_switching_the_avatar_off_closes_the_stream(
         await page.locator("#avatar").check()
         await expect(page.locator("#live-state")).to_have_text(LIVE, timeout=10_000)
         assert len(streams.streams) == 2
+
+
+async def test_a_stream_failing_mid_answer_hands_the_answer_to_a_clip(
+    page: Page, tmp_path: Path, groq: FakeGroq, did: FakeDID, streams: FakeDidStreams
+) -> None:
+    streams.refuse_speech(500, after=1)  # the first sentence is said, then D-ID fails
+    async with serving(tmp_path, groq, did, streams) as (url, core):
+        await go_live(page, url)
+        await ask(page, "Who are you?")
+        answer = await answered(page)
+        await expect(page.locator(".notice.live")).to_contain_text("videos come as clips instead")
+        await metadata_loaded(answer.locator("video"))  # the whole answer, as a clip
+        assert [s.text for s in streams.spoken] == ["Hi!"] and len(did.talks) == 1
+        await streams.wait_for(lambda: not streams.open_streams)
+        day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+        said = math.ceil(estimate_seconds("Hi!") * 1000)
+        clip = math.ceil(spoken_script(ANSWER, 45).seconds * 1000)
+        # The refused sentence was given back; the clip holds its own seconds.
+        assert await core.storage.counters.get(day, "*", "render_ms") == said + clip
+        await ask(page, "And now?")  # auto: clips for the rest of the page's life
+        await metadata_loaded((await answered(page)).locator("video"))
+        assert len(streams.streams) == 1 and len(did.talks) == 2

@@ -16,7 +16,7 @@ candidates are host candidates on 127.0.0.1 (no STUN, no TURN: `ice_servers` is 
 records what it was asked to say and when (`spoken`), starts saying a sentence `speak_delay`
 seconds after it got it, one after another like D-ID's queue, for as long as the text takes
 to say. Tests can refuse the next streams (`refuse_next`: 402, 429, …, with D-ID's error
-bodies), cap concurrent streams (`max_streams`, answered 429 past it), or make it never
+bodies) or the sentences past some (`refuse_speech`), cap concurrent streams (`max_streams`, answered 429 past it), or make it never
 answer ICE (`answer_ice = False`: the answer is taken but the peer never connects).
 """
 
@@ -159,6 +159,8 @@ class FakeDidStreams(LocalServer):
         self.spoken: list[Spoken] = []
         self.calls: list[tuple[str, str]] = []  # (method, path) of every request
         self._refusals: list[int] = []
+        self._speech_refusal: tuple[int, int] | None = None  # (status, after this many)
+        self.speak_requests = 0  # well-formed speak requests, refused ones included
         self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._patch: contextlib.ExitStack | None = None
@@ -169,6 +171,10 @@ class FakeDidStreams(LocalServer):
     def refuse_next(self, status: int, times: int = 1) -> None:
         """Answer the next `times` stream creations with `status` and D-ID's error body."""
         self._refusals += [status] * times
+
+    def refuse_speech(self, status: int, after: int = 0) -> None:
+        """Answer every speak request past the first `after` ones with `status`."""
+        self._speech_refusal = (status, after)
 
     @property
     def open_streams(self) -> list[FakeStream]:
@@ -310,6 +316,9 @@ class FakeDidStreams(LocalServer):
                 {"kind": "ValidationError", "description": "script.input is required"}, status=400
             )
         voice = str((script.get("provider") or {}).get("voice_id") or "")
+        self.speak_requests += 1
+        if self._speech_refusal is not None and self.speak_requests > self._speech_refusal[1]:
+            return _error(self._speech_refusal[0])
         now = time.monotonic()
         seconds = max(0.4, len(text.split()) / WORDS_PER_SECOND)
         spoken = Spoken(
