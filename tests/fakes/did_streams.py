@@ -16,8 +16,9 @@ candidates are host candidates on 127.0.0.1 (no STUN, no TURN: `ice_servers` is 
 records what it was asked to say and when (`spoken`), starts saying a sentence `speak_delay`
 seconds after it got it, one after another like D-ID's queue, for as long as the text takes
 to say. Tests can refuse the next streams (`refuse_next`: 402, 429, …, with D-ID's error
-bodies) or the sentences past some (`refuse_speech`), cap concurrent streams (`max_streams`, answered 429 past it), or make it never
-answer ICE (`answer_ice = False`: the answer is taken but the peer never connects).
+bodies) or the sentences past some (`refuse_speech`), cap concurrent streams (`max_streams`,
+answered 429 past it), or make it never answer ICE (`answer_ice = False`: the answer is taken
+but the peer never connects).
 """
 
 from __future__ import annotations
