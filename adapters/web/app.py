@@ -19,6 +19,7 @@ from adapters.web.chat import WebChat
 from adapters.web.delivery import Socket, WebDelivery
 from adapters.web.identity import ConversationIds, derive, mac, tag
 from adapters.web.limits import Limiter, WebLimits, client_scope
+from adapters.web.live import LiveStreams
 from adapters.web.mailbox import Mailbox
 from adapters.web.platform import PLATFORM, conversation_key
 from core.conversation import Conversations
@@ -68,6 +69,7 @@ class WebAdapter:
         limits: WebLimits | None = None,
         history: HistoryStore | None = None,
         extra_routes: Sequence[tuple[str, str, Handler]] = (),
+        live: LiveStreams | None = None,
     ) -> None:
         self._conversations, self._history = conversations, history
         self._host, self.port = host, port
@@ -85,7 +87,9 @@ class WebAdapter:
             inbox=inbox,
             max_text_chars=max_text_chars,
             limiter=Limiter(limits or WebLimits()),
+            live=live,
         )
+        self.live = live
         self._extra_routes = extra_routes  # read at start: other adapters add theirs before
         self._runner: web.AppRunner | None = None
         self._sockets: set[web.WebSocketResponse] = set()
@@ -126,6 +130,8 @@ class WebAdapter:
         The runner's drain ran before: what it left is answered after the next start.
         """
         self._stopping = True
+        if self.live is not None:
+            await self.live.stop()  # D-ID stops billing the streams
         closing = [
             ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
             for ws in self._sockets
@@ -224,7 +230,10 @@ class WebAdapter:
         available = conversations.avatar_available
         signed = self.ids.sign(socket.conversation)
         photos = conversations.vision_available
-        ready = protocol.ready(signed, avatar=avatar, avatar_available=available, photos=photos)
+        mode = self.live.mode if self.live is not None and available else "clip"
+        ready = protocol.ready(
+            signed, avatar=avatar, avatar_available=available, avatar_mode=mode, photos=photos
+        )
         await socket.send(ready)
         # Attached before the replay: a video filed in between comes twice rather than never
         # (the page drops repeats by job id).
@@ -236,6 +245,8 @@ class WebAdapter:
             await self.chat.serve(socket)
         finally:
             self.delivery.detach(socket)
+            if self.live is not None:
+                await self.live.detach(socket)
 
 
 async def _refuse(ws: web.WebSocketResponse, code: str, message: str, close_code: int) -> None:

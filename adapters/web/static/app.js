@@ -1,5 +1,6 @@
 // The avatarbot web chat: one WebSocket per tab. docs/websocket.md describes the protocol.
 import { follow } from "./follow.js";
+import { setUpLive } from "./live.js";
 import { createOutbox } from "./outbox.js";
 import { newTurn, store } from "./store.js";
 import { setUpPhoto } from "./photo.js";
@@ -28,6 +29,17 @@ const NO_VIDEO_TITLE = avatarHint.textContent;
 const OFFLINE = "Not connected — trying again…";
 
 const coarsePointer = matchMedia("(pointer: coarse)").matches; // a phone: no keyboard pop-ups
+
+// The live avatar (live.js); its frames go out at once, never queued: a stale offer is useless.
+const live = setUpLive({
+  section: $("#live"),
+  video: $("#live-video"),
+  label: $("#live-state"),
+  muteButton: $("#live-mute"),
+  send: (frame) => isOnline() && (socket.send(JSON.stringify(frame)), true),
+  notice: (text) => notice(text, { kind: "live" }),
+});
+let avatarMode = "clip";
 
 function announce(text) {
   announcer.textContent = text;
@@ -252,6 +264,9 @@ function receive(message) {
       return upsert("bot", turn || `job${message.job}`, { job: message.job, rendering: false, video: message.url, note: message.note }, { autoplay: true });
     case "error":
       return failure(message);
+    case "stream_offer":
+    case "stream":
+      return live.handle(message);
   }
 }
 
@@ -263,11 +278,14 @@ function status(message) {
     list.querySelectorAll(".notice.connection").forEach((node) => node.remove());
     configureAvatar(Boolean(message.avatar_available), Boolean(message.avatar));
     photo.enable(Boolean(message.photos));
+    avatarMode = message.avatar_mode || "clip";
+    live.configure(avatarMode, avatarSwitch.checked);
     outbox.flush(socket, { again: true });
   } else if (message.state === "rendering" && !find("bot", message.turn)?.video) {
     upsert("bot", message.turn, { job: message.job, rendering: true });
   } else if (message.state === "avatar") {
     avatarSwitch.checked = message.on;
+    live.configure(avatarMode, message.on, { fresh: false });
     welcome();
   } else if (message.state === "reset" && !ownResets.delete(message.turn)) {
     clearAll(); // another tab reset the conversation
@@ -358,6 +376,8 @@ confirmReset.addEventListener("close", () => {
 // -- typing and talking -----------------------------------------------------------------------
 
 function ask(frame, question) {
+  live.interacted();
+  live.ensure(); // a stream closed while idle opens again before the question goes out
   const waiting = !isOnline();
   upsert("user", frame.turn, { ...question, pending: waiting, note: waiting ? PENDING_NOTE : "" });
   view.reveal({ force: true });
