@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.metrics import status_counter, telegram_retries
 from bot.settings import Settings, url
@@ -16,6 +16,12 @@ from bot.wiring import Core, WebRoute
 from core.avatar.faces import FaceCommand
 from core.ports import VideoDelivery
 from core.proxy import Proxy
+
+if TYPE_CHECKING:
+    from adapters.web.live import LiveStreams
+
+# How long the page's WebRTC connection may take to come up before the videos come as clips.
+CONNECT_SECONDS = {"auto": 5.0, "stream": 30.0, "clip": 0.0}
 
 
 class PlatformAdapter(Protocol):
@@ -161,9 +167,29 @@ def _web(settings: Settings) -> AdapterFactory:
             extra_routes=[*core.web_routes, *routes],
             faces=FaceCommand(core.faces),
             voices=core.voices,
+            live=web_live(core),
         )
 
     return build
+
+
+def web_live(core: Core) -> LiveStreams | None:
+    """The web chat's live avatar (WEB_AVATAR_MODE), when D-ID's streaming API is set up."""
+    from adapters.web.live import LiveSettings, LiveStreams
+    from core.avatar.voices import DEFAULT_VOICES, VoicePicker
+
+    settings = core.settings
+    if core.did_streams is None or settings.WEB_AVATAR_MODE == "clip":
+        return None
+    live = LiveSettings(
+        mode=settings.WEB_AVATAR_MODE,
+        idle_seconds=settings.WEB_STREAM_IDLE_SECONDS,
+        max_streams=settings.DID_MAX_STREAMS,
+        connect_seconds=CONNECT_SECONDS[settings.WEB_AVATAR_MODE],
+        max_seconds=settings.AVATAR_MAX_SECONDS,
+    )
+    voices = VoicePicker(DEFAULT_VOICES, settings.DID_VOICES, settings.DID_VOICE_ID)
+    return LiveStreams(core.did_streams, settings=live, voices=voices, budget=core.stream_budget)
 
 
 def _telegram(settings: Settings) -> AdapterFactory:

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     DID_MAX_CONCURRENT_RENDERS: int = Field(8, ge=1, le=100)
     # D-ID POSTs each finished talk here (plus a per-talk token); served by the web server.
     DID_WEBHOOK_URL: AnyHttpUrl | None = None
+    # The live web avatar: a D-ID agent whose presenter is the avatar image (Agents Streams).
+    DID_AGENT_ID: str | None = Field(None, min_length=1, pattern=r"^[A-Za-z0-9_-]{1,100}$")
+    # The streaming API's base; unset: DID_API_BASE_URL.
+    DID_STREAMS_BASE_URL: AnyHttpUrl | None = None
+    DID_MAX_STREAMS: int = Field(4, ge=1, le=100)
 
     WEB_ENABLED: bool = True
     WEB_HOST: str = Field("127.0.0.1", min_length=1)
@@ -113,6 +118,9 @@ class Settings(BaseSettings):
     WEB_IP_SOCKETS: int | None = Field(8, ge=1)
     WEB_MAX_SOCKETS: int | None = Field(1000, ge=1)
     WEB_AUDIO_MB_IN_FLIGHT: float = Field(100.0, gt=0)
+    # stream: the live avatar; clip: rendered videos; auto: live when WebRTC comes up in 5 s.
+    WEB_AVATAR_MODE: Literal["stream", "clip", "auto"] = "auto"
+    WEB_STREAM_IDLE_SECONDS: float = Field(60.0, gt=0)
     # Prometheus metrics on a port of their own, apart from the public web chat; unset: off.
     METRICS_HOST: str = Field("127.0.0.1", min_length=1)
     METRICS_PORT: int | None = Field(None, ge=0, le=65535)
@@ -339,6 +347,18 @@ class Settings(BaseSettings):
         if self.AVATAR_ENABLED and self.DID_API_KEY is None:
             raise ValueError("AVATAR_ENABLED is true but DID_API_KEY is not set")
         return self
+
+    @model_validator(mode="after")
+    def _stream_needs_agent(self) -> Settings:
+        if self.WEB_AVATAR_MODE == "stream" and (self.DID_API_KEY is None or not self.DID_AGENT_ID):
+            raise ValueError("WEB_AVATAR_MODE=stream needs DID_API_KEY and DID_AGENT_ID")
+        return self
+
+    @property
+    def live_avatar(self) -> bool:
+        """The web chat's live avatar is on: a mode that streams, a D-ID key and an agent."""
+        streams = self.WEB_AVATAR_MODE != "clip" and bool(self.DID_AGENT_ID)
+        return streams and self.DID_API_KEY is not None and self.avatar_on
 
     @property
     def avatar_on(self) -> bool:

@@ -30,6 +30,8 @@ from core.avatar.faces import FaceCommand, Faces
 from core.avatar.jobs import AvatarJobs
 from core.avatar.language import LanguageDetector
 from core.avatar.speech import SpeechWriter
+from core.avatar.stream_budget import StreamBudget
+from core.avatar.streams import DidStreamsClient
 from core.avatar.voice_choice import VoiceCatalogue, VoiceChoice
 from core.avatar.voices import DEFAULT_VOICES, VoicePicker
 from core.avatar.webhook import DIDWebhook
@@ -89,6 +91,9 @@ class Core:
     faces: Faces | None = field(default=None, kw_only=True)
     # /voice: the voices a chat can pick, kept per chat; None without D-ID.
     voices: VoiceChoice | None = field(default=None, kw_only=True)
+    # The web chat's live avatar: D-ID's streaming API, and the budgets streamed seconds use.
+    did_streams: DidStreamsClient | None = field(default=None, kw_only=True)
+    stream_budget: StreamBudget | None = field(default=None, kw_only=True)
 
     async def start_jobs(self, deliveries: Mapping[str, VideoDelivery]) -> int:
         """Start the avatar jobs with every platform's delivery; resume the unfinished ones."""
@@ -136,16 +141,14 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         )
         did_webhook = _did_webhook(settings)
         did = await _did_client(settings, stack, metrics, did_webhook)
-        quotas = Quotas(
-            storage.counters,
-            Limits(
-                renders_per_user=settings.AVATAR_DAILY_LIMIT_PER_USER,
-                renders_total=settings.AVATAR_DAILY_LIMIT_TOTAL,
-                messages_per_minute=settings.USER_MESSAGES_PER_MINUTE,
-                seconds_per_user=settings.AVATAR_DAILY_SECONDS_PER_USER,
-                seconds_total=settings.AVATAR_DAILY_SECONDS_TOTAL,
-            ),
+        limits = Limits(
+            renders_per_user=settings.AVATAR_DAILY_LIMIT_PER_USER,
+            renders_total=settings.AVATAR_DAILY_LIMIT_TOTAL,
+            messages_per_minute=settings.USER_MESSAGES_PER_MINUTE,
+            seconds_per_user=settings.AVATAR_DAILY_SECONDS_PER_USER,
+            seconds_total=settings.AVATAR_DAILY_SECONDS_TOTAL,
         )
+        quotas = Quotas(storage.counters, limits)
         await quotas.prune()
         jobs, faces = None, None
         if did is not None:
@@ -219,6 +222,8 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             commands=commands,
             faces=faces,
             voices=voices,
+            did_streams=await _did_streams(settings, stack),
+            stream_budget=StreamBudget(storage.counters, limits),
         )
 
 
@@ -295,6 +300,21 @@ def _vision_model(settings: Settings, client: groq.AsyncGroq) -> GroqChatModel |
         return None
     return GroqChatModel.create(
         client, settings.VISION_MODEL, max_tokens=settings.LLM_MAX_TOKENS, setting="VISION_MODEL"
+    )
+
+
+async def _did_streams(settings: Settings, stack: AsyncExitStack) -> DidStreamsClient | None:
+    """D-ID's streaming API for the web chat's live avatar, when it is on."""
+    if not settings.live_avatar or settings.DID_API_KEY is None or not settings.DID_AGENT_ID:
+        return None
+    http = await stack.enter_async_context(
+        pooled_client(DID_POOL, timeout=httpx.Timeout(15.0, connect=5.0))
+    )
+    return DidStreamsClient(
+        http,
+        api_key=settings.DID_API_KEY.get_secret_value(),
+        base_url=url(settings.DID_STREAMS_BASE_URL or settings.DID_API_BASE_URL),
+        agent_id=settings.DID_AGENT_ID,
     )
 
 

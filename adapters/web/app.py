@@ -19,6 +19,7 @@ from adapters.web.chat import WebChat
 from adapters.web.delivery import Socket, WebDelivery
 from adapters.web.identity import ConversationIds, derive, mac, tag
 from adapters.web.limits import Limiter, WebLimits, client_scope
+from adapters.web.live import LiveStreams
 from adapters.web.mailbox import Mailbox
 from adapters.web.platform import PLATFORM, conversation_key
 from core.avatar.faces import FaceCommand
@@ -72,6 +73,7 @@ class WebAdapter:
         extra_routes: Sequence[tuple[str, str, Handler]] = (),
         faces: FaceCommand | None = None,
         voices: VoiceChoice | None = None,
+        live: LiveStreams | None = None,
     ) -> None:
         self._conversations, self._history = conversations, history
         self._host, self.port = host, port
@@ -91,7 +93,9 @@ class WebAdapter:
             limiter=Limiter(limits or WebLimits()),
             faces=faces,
             voices=voices,
+            live=live,
         )
+        self.live = live
         self._extra_routes = extra_routes  # read at start: other adapters add theirs before
         self._runner: web.AppRunner | None = None
         self._sockets: set[web.WebSocketResponse] = set()
@@ -132,6 +136,8 @@ class WebAdapter:
         The runner's drain ran before: what it left is answered after the next start.
         """
         self._stopping = True
+        if self.live is not None:
+            await self.live.stop()  # D-ID stops billing the streams
         closing = [
             ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
             for ws in self._sockets
@@ -230,7 +236,10 @@ class WebAdapter:
         available = conversations.avatar_available
         signed = self.ids.sign(socket.conversation)
         photos = conversations.vision_available
-        ready = protocol.ready(signed, avatar=avatar, avatar_available=available, photos=photos)
+        mode = self.live.mode if self.live is not None and available else "clip"
+        ready = protocol.ready(
+            signed, avatar=avatar, avatar_available=available, avatar_mode=mode, photos=photos
+        )
         await socket.send(ready)
         # Attached before the replay: a video filed in between comes twice rather than never
         # (the page drops repeats by job id).
@@ -242,6 +251,8 @@ class WebAdapter:
             await self.chat.serve(socket)
         finally:
             self.delivery.detach(socket)
+            if self.live is not None:
+                await self.live.detach(socket)
 
 
 async def _refuse(ws: web.WebSocketResponse, code: str, message: str, close_code: int) -> None:

@@ -17,6 +17,8 @@ from adapters.web.delivery import Socket, WebDelivery
 from adapters.web.identity import tag
 from adapters.web.limits import BUSY as AUDIO_BUSY
 from adapters.web.limits import Limiter, WebLimits
+from adapters.web.live import LiveStreams
+from adapters.web.live_protocol import StreamFrame
 from adapters.web.platform import OOPS, Entered, WebPlatform, conversation_key, message_key
 from adapters.web.protocol import AvatarFrame, ClientFrame, FaceFrame, ProtocolError, VoiceFrame
 from core.avatar.faces import FaceCommand
@@ -33,6 +35,7 @@ MAX_PENDING = 8
 _PARSE_IN_THREAD = 1024 * 1024
 BUSY = "One moment — I'm still answering your earlier messages."
 NO_AVATAR = "Avatar videos aren't set up on this server."
+NO_LIVE = "The live avatar isn't set up on this server: videos come as clips."
 
 
 class WebChat:
@@ -54,11 +57,13 @@ class WebChat:
         limiter: Limiter | None = None,
         faces: FaceCommand | None = None,
         voices: VoiceChoice | None = None,
+        live: LiveStreams | None = None,
     ) -> None:
         self._conversations, self._runner, self._delivery = conversations, runner, delivery
         self._faces, self._voices = faces or FaceCommand(None), voices
+        self.live = live
         self.platform = WebPlatform(
-            conversations, delivery, media_dir, inbox, on_finished=self._finished
+            conversations, delivery, media_dir, inbox, on_finished=self._finished, live=live
         )
         self._max_text_chars = max_text_chars
         self.limiter = limiter or Limiter(WebLimits())
@@ -124,7 +129,11 @@ class WebChat:
             self.limiter.release(held)
             await self._face(socket, frame)
         elif isinstance(frame, VoiceFrame):
+            self.limiter.release(held)
             await self._voice(socket, frame)
+        elif isinstance(frame, StreamFrame):
+            self.limiter.release(held)
+            await self._stream(socket, frame)
         elif self._pending[conversation] >= MAX_PENDING:
             self.limiter.release(held)
             await socket.send(protocol.error(frame.turn, BUSY, "busy"))
@@ -208,6 +217,16 @@ class WebChat:
             await socket.send(protocol.error(frame.turn, OOPS, "failed"))
             return
         await self._send(socket.conversation, protocol.voice(frame.turn, line))
+
+    async def _stream(self, socket: Socket, frame: StreamFrame) -> None:
+        if self.live is None:
+            await socket.send(protocol.error(frame.turn, NO_LIVE, "unavailable"))
+            return
+        try:
+            await self.live.handle(socket, frame)
+        except Exception:
+            log.exception("a live-avatar frame of web:%s failed", tag(socket.conversation))
+            await socket.send(protocol.error(frame.turn, OOPS, "failed"))
 
     async def _send(self, conversation: str, message: protocol.Message) -> None:
         await self._delivery.broadcast(conversation, message)

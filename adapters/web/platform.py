@@ -19,11 +19,12 @@ from typing import Any
 from adapters.web import protocol
 from adapters.web.delivery import WebDelivery
 from adapters.web.identity import tag
+from adapters.web.live_answer import LiveAnswer, LiveSpeakers
 from adapters.web.protocol import AudioFrame, ImageFrame, ResetFrame, TextFrame
 from core.conversation import Conversations
 from core.ports import Inbox
 from core.storage.inbox import ATTACHMENTS, InboxAttachments
-from core.turns import Declined
+from core.turns import NO_VIDEO, Declined, NoVideo
 from core.types import Audio, AvatarJob, ConversationKey, Image, InboxEntry, Turn
 
 log = logging.getLogger(__name__)
@@ -51,11 +52,18 @@ def _parts(key: str) -> tuple[str, str]:
 
 
 class WebView:
-    """Shows one turn in every open tab of its conversation."""
+    """Shows one turn in every open tab of its conversation; `live` may say it as it streams."""
 
-    def __init__(self, delivery: WebDelivery, conversation: str, turn: str) -> None:
+    def __init__(
+        self,
+        delivery: WebDelivery,
+        conversation: str,
+        turn: str,
+        live: LiveAnswer | None = None,
+    ) -> None:
         self._delivery, self._conversation, self._turn = delivery, conversation, turn
         self._streamed = 0  # characters of the answer sent as deltas so far
+        self._live = live
 
     async def transcript(self, text: str) -> None:
         await self._send(protocol.transcript(self._turn, text))
@@ -64,12 +72,16 @@ class WebView:
         # The protocol streams pieces to append: send what is new since the last update.
         piece, self._streamed = text[self._streamed :], len(text)
         await self._send(protocol.delta(self._turn, piece))
+        if self._live is not None:
+            await self._live.feed(piece)
 
-    async def final(self, text: str) -> str:
+    async def final(self, text: str) -> str | NoVideo:
         await self._send(protocol.final(self._turn, text))
+        if self._live is not None and await self._live.said(text):
+            return NO_VIDEO  # the live avatar said it: no clip
         return protocol.dump_target(self._turn)
 
-    async def plain(self, text: str) -> str:
+    async def plain(self, text: str) -> str | NoVideo:
         return await self.final(text)
 
     async def failure(self, message: str) -> None:
@@ -104,9 +116,10 @@ class WebPlatform:
         media_dir: Path,
         inbox: Inbox,
         on_finished: Callable[[str], None] = lambda key: None,
+        live: LiveSpeakers | None = None,
     ) -> None:
         self._conversations, self._delivery, self._inbox = conversations, delivery, inbox
-        self._on_finished = on_finished
+        self._on_finished, self._live = on_finished, live
         self._attachments = InboxAttachments(media_dir)
         self._attachments_dir = media_dir / ATTACHMENTS
 
@@ -133,7 +146,14 @@ class WebPlatform:
         return conversation_key(_parts(entry.message_key)[0])
 
     def view(self, entry: InboxEntry) -> WebView:
-        return WebView(self._delivery, *_parts(entry.message_key))
+        conversation, turn = _parts(entry.message_key)
+        live = None
+        if self._live is not None:
+            user = str(_load(entry.payload).get("user") or "")
+            live = LiveAnswer(
+                self._live, self._conversations, self._delivery, entry.message_key, user
+            )
+        return WebView(self._delivery, conversation, turn, live)
 
     async def turn(self, entry: InboxEntry) -> Turn | None:
         """The core's turn; its user is the sender's address (the quotas count per address)."""

@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from adapters.web import live_protocol
 from core.avatar.faces import FACE_MAX_BYTES
 from core.images import MAX_IMAGE_BYTES
 from core.images import TOO_BIG as IMAGE_TOO_BIG
@@ -98,8 +99,16 @@ class VoiceFrame:
     lang: str | None = None  # the browser's language (navigator.language)
 
 
+# The live avatar's frames (`stream_*`) are parsed in live_protocol.py.
 ClientFrame = (
-    TextFrame | AudioFrame | ImageFrame | ResetFrame | AvatarFrame | FaceFrame | VoiceFrame
+    TextFrame
+    | AudioFrame
+    | ImageFrame
+    | ResetFrame
+    | AvatarFrame
+    | FaceFrame
+    | VoiceFrame
+    | live_protocol.StreamFrame
 )
 
 
@@ -164,6 +173,11 @@ def parse_text(raw: str | bytes, *, max_text_chars: int) -> ClientFrame:
         return _voice(frame, turn)
     if not isinstance(kind, str):
         raise ProtocolError('Every message needs a "type".', turn=turn)
+    if kind in live_protocol.STREAM_KINDS:
+        try:
+            return live_protocol.parse_stream(kind, frame, turn)
+        except live_protocol.ProtocolError as exc:
+            raise ProtocolError(exc.message, turn=turn) from None
     raise ProtocolError(f'Unknown message type "{kind[:40]}".', turn=turn)
 
 
@@ -303,11 +317,24 @@ def _check_audio_size(size: int, turn: str) -> None:
 
 
 def ready(
-    conversation: str, *, avatar: bool, avatar_available: bool, photos: bool = False
+    conversation: str,
+    *,
+    avatar: bool,
+    avatar_available: bool,
+    avatar_mode: str = "clip",
+    photos: bool = False,
 ) -> Message:
-    """The first message on a socket: the connection is accepted; `photos`: images answered."""
-    fields = {"avatar": avatar, "avatar_available": avatar_available, "photos": photos}
-    return status("", "ready", conversation=conversation, **fields)
+    """The first message on a socket: the connection is accepted; `avatar_mode` says how the
+    avatar shows answers, `photos` whether images are answered."""
+    return status(
+        "",
+        "ready",
+        conversation=conversation,
+        avatar=avatar,
+        avatar_available=avatar_available,
+        avatar_mode=avatar_mode,
+        photos=photos,
+    )
 
 
 def status(turn: str, state: str, **fields: Any) -> Message:

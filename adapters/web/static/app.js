@@ -1,6 +1,7 @@
 // The avatarbot web chat: one WebSocket per tab. docs/websocket.md describes the protocol.
 import { setUpFace } from "./face.js";
 import { follow } from "./follow.js";
+import { setUpLive } from "./live.js";
 import { createOutbox } from "./outbox.js";
 import { newTurn, store } from "./store.js";
 import { setUpPhoto } from "./photo.js";
@@ -30,6 +31,17 @@ const NO_VIDEO_TITLE = avatarHint.textContent;
 const OFFLINE = "Not connected — trying again…";
 
 const coarsePointer = matchMedia("(pointer: coarse)").matches; // a phone: no keyboard pop-ups
+
+// The live avatar (live.js); its frames go out at once, never queued: a stale offer is useless.
+const live = setUpLive({
+  section: $("#live"),
+  video: $("#live-video"),
+  label: $("#live-state"),
+  muteButton: $("#live-mute"),
+  send: (frame) => isOnline() && (socket.send(JSON.stringify(frame)), true),
+  notice: (text) => notice(text, { kind: "live" }),
+});
+let avatarMode = "clip";
 
 function announce(text) {
   announcer.textContent = text;
@@ -258,6 +270,9 @@ function receive(message) {
       return face.answered(message);
     case "voice":
       return speaker.answered(message);
+    case "stream_offer":
+    case "stream":
+      return live.handle(message);
   }
 }
 
@@ -270,11 +285,14 @@ function status(message) {
     configureAvatar(Boolean(message.avatar_available), Boolean(message.avatar));
     face.enable(Boolean(message.avatar_available));
     photo.enable(Boolean(message.photos));
+    avatarMode = message.avatar_mode || "clip";
+    live.configure(avatarMode, avatarSwitch.checked);
     outbox.flush(socket, { again: true });
   } else if (message.state === "rendering" && !find("bot", message.turn)?.video) {
     upsert("bot", message.turn, { job: message.job, rendering: true });
   } else if (message.state === "avatar") {
     avatarSwitch.checked = message.on;
+    live.configure(avatarMode, message.on, { fresh: false });
     welcome();
   } else if (message.state === "reset" && !ownResets.delete(message.turn)) {
     clearAll(); // another tab reset the conversation
@@ -365,6 +383,8 @@ confirmReset.addEventListener("close", () => {
 // -- typing and talking -----------------------------------------------------------------------
 
 function ask(frame, question) {
+  live.interacted();
+  live.ensure(); // a stream closed while idle opens again before the question goes out
   const waiting = !isOnline();
   upsert("user", frame.turn, { ...question, pending: waiting, note: waiting ? PENDING_NOTE : "" });
   view.reveal({ force: true });
