@@ -111,7 +111,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "face",
-        "My face in this chat: send a photo captioned /face, or reset",
+        "My face in this chat: a photo of yours (a face), or reset",
         Option("reset", "reset: back to the default face"),
         usage="[reset]",
         platforms=CHATS,
