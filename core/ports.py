@@ -311,6 +311,13 @@ class FaceStore(Protocol):
         """Return the chat's face, or None when it uses the default one."""
         ...
 
+    async def face_upload(self, key: ConversationKey) -> Face | None:
+        """Return the chat's face without its bytes (`image` empty): its URL and upload time.
+
+        What a talk needs most of the time, without reading a photo of megabytes.
+        """
+        ...
+
     async def put_face(self, key: ConversationKey, face: Face) -> None:
         """Keep `face` as the chat's face, replacing any earlier one."""
         ...

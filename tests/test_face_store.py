@@ -24,6 +24,9 @@ async def test_a_face_is_kept_per_chat_with_its_url_and_upload_time(storage: Sto
     assert await faces.face(CHAT) == face
     assert await faces.face(TOPIC) == face  # a chat's topics share its face
     assert await faces.face(OTHER) is None
+    upload = await faces.face_upload(CHAT)  # all but the bytes
+    assert upload == Face(b"", "image/jpeg", face.url, AT)
+    assert await faces.face_upload(OTHER) is None
 
 
 async def test_a_new_face_replaces_the_old_one(storage: Storage) -> None:

@@ -126,7 +126,7 @@ class Faces:
 
     async def has_face(self, key: ConversationKey) -> bool:
         """Whether the chat shows its own face."""
-        return await self._store.face(key) is not None
+        return await self._store.face_upload(key) is not None
 
     async def source_url(self, key: ConversationKey) -> str | None:
         """Return the URL of the chat's face for a talk asked now; None for the default face.
@@ -134,13 +134,16 @@ class Faces:
         An upload older than `max_age` is made again first. If that fails (D-ID busy), the
         last URL is used all the same: it may still be there, and a `SourceError` retries.
         """
-        face = await self._store.face(key)
-        if face is None:
+        upload = await self._store.face_upload(key)  # no photo read for a fresh upload
+        if upload is None:
             return None
-        uploaded = face.uploaded_at
-        if face.url is not None and uploaded is not None:
+        uploaded = upload.uploaded_at
+        if upload.url is not None and uploaded is not None:
             if self._clock() - uploaded < self._max_age:
-                return face.url
+                return upload.url
+        face = await self._store.face(key)
+        if face is None:  # reset meanwhile
+            return None
         try:
             url = await self._upload_again(key, face)
         except UserFacingError as exc:

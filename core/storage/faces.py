@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # asyncpg is loaded only where PostgreSQL is used (bot/storag
     import asyncpg
 
 _COLUMNS = "image, mime, did_url, uploaded_at"
+_UPLOAD = "mime, did_url, uploaded_at"  # all but the photo's bytes
 _UPSERT = (
     " ON CONFLICT (platform, chat_id) DO UPDATE SET image = excluded.image,"
     " mime = excluded.mime, did_url = excluded.did_url, uploaded_at = excluded.uploaded_at,"
@@ -50,6 +51,17 @@ class SqliteFaceStore:
             return None
         uploaded = row["uploaded_at"]
         return _face(row, None if uploaded is None else _utc(datetime.fromisoformat(uploaded)))
+
+    async def face_upload(self, key: ConversationKey) -> Face | None:
+        """Return the chat's face without its bytes: its type, URL and upload time."""
+        sql = f"SELECT {_UPLOAD} FROM chat_faces WHERE platform = ? AND chat_id = ?"
+        async with self._db.execute(sql, (key.platform, key.chat_id)) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        uploaded = row["uploaded_at"]
+        moment = None if uploaded is None else _utc(datetime.fromisoformat(uploaded))
+        return Face(b"", row["mime"], row["did_url"], moment)
 
     async def put_face(self, key: ConversationKey, face: Face) -> None:
         """Keep `face` as the chat's face, replacing any earlier one."""
@@ -101,6 +113,15 @@ class PostgresFaceStore:
             key.chat_id,
         )
         return None if row is None else _face(row, row["uploaded_at"])
+
+    async def face_upload(self, key: ConversationKey) -> Face | None:
+        """Return the chat's face without its bytes: its type, URL and upload time."""
+        row = await self._pool.fetchrow(
+            f"SELECT {_UPLOAD} FROM chat_faces WHERE platform = $1 AND chat_id = $2",
+            key.platform,
+            key.chat_id,
+        )
+        return None if row is None else Face(b"", row["mime"], row["did_url"], row["uploaded_at"])
 
     async def put_face(self, key: ConversationKey, face: Face) -> None:
         """Keep `face` as the chat's face, replacing any earlier one."""

@@ -311,9 +311,15 @@ class MemoryFaces:
 
     def __init__(self) -> None:
         self.faces: dict[tuple[str, str], Face] = {}
+        self.photo_reads = 0  # reads of a face with its bytes
 
     async def face(self, key: ConversationKey) -> Face | None:
+        self.photo_reads += 1
         return self.faces.get((key.platform, key.chat_id))
+
+    async def face_upload(self, key: ConversationKey) -> Face | None:
+        face = self.faces.get((key.platform, key.chat_id))
+        return None if face is None else replace(face, image=b"")
 
     async def put_face(self, key: ConversationKey, face: Face) -> None:
         self.faces[(key.platform, key.chat_id)] = face

@@ -35,11 +35,12 @@ def rig() -> tuple[Faces, MemoryFaces, MemoryUploader, Clock]:
 async def test_a_fresh_upload_is_used_as_is_and_a_day_old_one_is_made_again(
     rig: tuple[Faces, MemoryFaces, MemoryUploader, Clock],
 ) -> None:
-    faces, _, uploader, clock = rig
+    faces, store, uploader, clock = rig
     face = await faces.set(CHAT, make_jpeg())
     assert uploader.uploads == [(face.image, "image/jpeg", "face.jpg")]
     clock.now += timedelta(hours=23, minutes=59)
     assert await faces.source_url(TOPIC) == face.url
+    assert store.photo_reads == 0  # a fresh upload's URL is used without reading the photo
     clock.now += timedelta(minutes=2)
     again = await faces.source_url(CHAT)
     assert again not in (None, face.url) and len(uploader.uploads) == 2
