@@ -31,14 +31,17 @@ from core.avatar.voices import DEFAULT_VOICES, VoicePicker
 from core.avatar.webhook import DIDWebhook
 from core.conversation import Conversations, ConversationSettings
 from core.groq.chat import GroqChatModel
+from core.groq.speech import GroqSpeaker, TtsVoice
 from core.groq.whisper import GroqTranscriber
 from core.http import pooled_client
 from core.ports import (
     ChatModel,
+    Counters,
     Inbox,
     VideoDelivery,
 )
 from core.quota import Limits, Quotas
+from core.replies import Replies, ReplyModes, default_reply_mode
 from core.retention import (
     Retention,
     RetentionPolicy,
@@ -46,6 +49,7 @@ from core.retention import (
 from core.storage.keys import ServerKeys
 from core.storage.leases import InboxLeases
 from core.turns import TurnRunner
+from core.voice_answers import VoiceAnswers, VoiceLimits
 
 WebRoute = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
 
@@ -76,9 +80,16 @@ class Core:
     web_secret: str = ""
     # The one lifecycle of every platform's messages (core/turns.py).
     runner: TurnRunner = field(kw_only=True)
+    # Voice answers (Groq text to speech); None with TTS_ENABLED=false.
+    voice: VoiceAnswers | None = field(default=None, kw_only=True)
 
     async def start_jobs(self, deliveries: Mapping[str, VideoDelivery]) -> int:
-        """Start the avatar jobs with every platform's delivery; resume the unfinished ones."""
+        """Start the avatar jobs with every platform's delivery; resume the unfinished ones.
+
+        The deliveries that also send voice notes deliver the voice answers from now on.
+        """
+        if self.voice is not None:
+            self.voice.start(deliveries)
         return await self.jobs.start(deliveries) if self.jobs is not None else 0
 
     @property
@@ -88,8 +99,13 @@ class Core:
 
 
 @asynccontextmanager
-async def open_core(settings: Settings) -> AsyncIterator[Core]:
-    """Build the core; on exit cancel the avatar workers and close every connection."""
+async def open_core(
+    settings: Settings, *, reply_mode: ReplyModes = default_reply_mode
+) -> AsyncIterator[Core]:
+    """Build the core; on exit cancel the avatar workers and close every connection.
+
+    `reply_mode(key)`: the chat's choice of what follows an answer (None: the default).
+    """
     async with AsyncExitStack() as stack:
         storage = await open_storage(
             settings.database_url,
@@ -130,6 +146,11 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             ),
         )
         await quotas.prune()
+        model = GroqChatModel.create(
+            groq_client, settings.LLM_MODEL, max_tokens=settings.LLM_MAX_TOKENS
+        )
+        speech = speech_writer(settings, model)
+        voice = voice_answers(settings, groq_client, speech, storage.counters)
         jobs = None
         if did is not None:
             jobs = AvatarJobs(
@@ -141,11 +162,9 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
                 lease_seconds=settings.AVATAR_JOB_LEASE_SECONDS,
                 metrics=metrics,
                 budget=quotas,
+                fallback=voice.instead_of_video if voice is not None else None,
             )
             stack.push_async_callback(jobs.aclose)
-        model = GroqChatModel.create(
-            groq_client, settings.LLM_MODEL, max_tokens=settings.LLM_MAX_TOKENS
-        )
         conversations = Conversations(
             settings=ConversationSettings(
                 system_prompt=settings.SYSTEM_PROMPT,
@@ -160,7 +179,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             jobs=jobs,
             quotas=quotas,
             metrics=metrics,
-            speech=speech_writer(settings, model),
+            speech=speech,
         )
         if settings.METRICS_PORT is not None:
             endpoint = metrics_endpoint(metrics, settings.METRICS_HOST, settings.METRICS_PORT)
@@ -177,7 +196,10 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             web_routes=_did_routes(did_webhook),
             did_webhook=did_webhook,
             web_secret=web_secret,
-            runner=TurnRunner(conversations, storage.inbox),
+            runner=TurnRunner(
+                conversations, storage.inbox, replies=Replies(conversations, voice, reply_mode)
+            ),
+            voice=voice,
         )
 
 
@@ -251,3 +273,15 @@ def speech_writer(settings: Settings, model: ChatModel) -> SpeechWriter:
         detector=LanguageDetector(voices.languages),
         model=model,
     )
+
+
+def voice_answers(
+    settings: Settings, client: groq.AsyncGroq, speech: SpeechWriter, counters: Counters
+) -> VoiceAnswers | None:
+    """Voice answers read by Groq's TTS on the same client as the other Groq calls."""
+    if not settings.TTS_ENABLED:
+        return None
+    default = TtsVoice(settings.TTS_MODEL, settings.TTS_VOICE)
+    speaker = GroqSpeaker(client, default, settings.tts_voices)
+    limits = VoiceLimits(settings.TTS_DAILY_LIMIT_PER_USER, settings.TTS_DAILY_LIMIT_TOTAL)
+    return VoiceAnswers(speaker, speech, counters, settings.media_dir, limits=limits)

@@ -13,7 +13,7 @@ from core.avatar.jobs import AvatarJobs
 from core.avatar.speech import SpeechWriter
 from core.errors import BadInputError, ServiceError, UserFacingError
 from core.ports import ChatModel, HistoryStore, Metrics, NoMetrics, PreferenceStore, Transcriber
-from core.quota import Quotas
+from core.quota import Quotas, user_scope
 from core.types import (
     AvatarJob,
     ChatMessage,
@@ -96,7 +96,7 @@ class Conversations:
         arrived = time.monotonic()
         self._metrics.message(turn.key.platform)
         if self._quotas is not None:
-            refusal = await self._quotas.admit_message(_user_scope(turn.key, turn.user_id))
+            refusal = await self._quotas.admit_message(user_scope(turn.key, turn.user_id))
             if refusal is not None:
                 await self._quotas.note("refusals")
                 self._metrics.refusal("messages")
@@ -173,6 +173,11 @@ class Conversations:
             await self._history.clear(key)
 
     @property
+    def video_paused(self) -> bool:
+        """Whether avatar renders are paused now (D-ID out of credits, refusing our key, down)."""
+        return self._jobs is not None and self._jobs.paused
+
+    @property
     def avatar_available(self) -> bool:
         """Whether avatar videos can be made at all (a D-ID key is configured and enabled)."""
         return self._jobs is not None
@@ -215,7 +220,7 @@ class Conversations:
         script = Script(speech.text, speech.voice_id, speech.truncated)
         if self._quotas is None:
             return await self._jobs.submit(key, script, target)
-        scope = _user_scope(key, user_id)
+        scope = user_scope(key, user_id)
         reservation = await self._quotas.reserve_render(scope, speech.seconds)
         if isinstance(reservation, str):
             await self._quotas.note("refusals")
@@ -238,7 +243,3 @@ class Conversations:
             f"{today.get('errors', 0)} errors, {today.get('refusals', 0)} refused over limits; "
             f"{rendering} videos rendering now."
         )
-
-
-def _user_scope(key: ConversationKey, user_id: str) -> str:
-    return f"{key.platform}:{user_id or key.chat_id}"

@@ -15,7 +15,7 @@ import aiosqlite
 
 from core.ports import Counters
 from core.storage.batching import Coalescer
-from core.types import AvatarJob
+from core.types import AvatarJob, ConversationKey
 
 Clock = Callable[[], dt.datetime]
 EVERYONE = "*"
@@ -28,6 +28,11 @@ BILLED_MS = 15_000
 def utc_now() -> dt.datetime:
     """Return the current time in UTC."""
     return dt.datetime.now(dt.UTC)
+
+
+def user_scope(key: ConversationKey, user_id: str) -> str:
+    """Whose budgets a turn counts against: the user on the platform, else the chat."""
+    return f"{key.platform}:{user_id or key.chat_id}"
 
 
 def credits_for(ms: int) -> int:

@@ -72,6 +72,25 @@ class TtsVoice:
             raise ValueError(f"{self.voice!r} is not a voice of {self.model}: {', '.join(voices)}")
 
 
+def parse_tts_voices(value: str, default_model: str) -> dict[str, TtsVoice]:
+    """Parse `TTS_VOICES` ("ar=canopylabs/orpheus-arabic-saudi:noura,en=troy"), by language.
+
+    A bare voice is one of `default_model`'s. Raise ValueError naming the first bad entry.
+    """
+    voices: dict[str, TtsVoice] = {}
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        language, equals, spec = (piece.strip() for piece in entry.partition("="))
+        if not equals or not re.fullmatch(r"[a-z]{2,3}", language) or not spec:
+            raise ValueError(f"{entry!r} is not language=model:voice (ar={ARABIC_MODEL}:noura)")
+        try:
+            voices[language] = TtsVoice.parse(spec, default_model)
+        except ValueError as exc:
+            raise ValueError(f"{entry!r}: {exc}") from None
+    return voices
+
+
 def tts_pieces(text: str, limit: int = MAX_INPUT_CHARS) -> list[str]:
     """Cut `text` into pieces of at most `limit` characters, at the latest break that fits.
 

@@ -1,0 +1,97 @@
+"""What follows an answer once it is shown, by the chat's reply mode: a video, a voice note, none.
+
+`/reply video|voice|text` chooses per chat; the mode comes from an injected `reply_mode(key)`
+(None: the default, a video when D-ID is configured and the chat's avatar is on, else text).
+When a video cannot be made (the video budget is spent, D-ID is paused, out of credits or not
+configured) and text-to-speech is, a voice answer goes instead and its caption says why.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Final, Literal
+
+from core.conversation import Conversations
+from core.types import AvatarJob, ConversationKey, Notice
+from core.voice_answers import INSTEAD, VoiceAnswers
+
+log = logging.getLogger(__name__)
+
+ReplyMode = Literal["video", "voice", "text"]
+REPLY_MODES: Final[tuple[ReplyMode, ...]] = ("video", "voice", "text")
+ReplyModes = Callable[[ConversationKey], Awaitable[str | None]]
+NO_VOICE = "Voice answers aren't set up here, so the answer is text only."
+NO_VIDEO_SERVICE = "🎬 Avatar videos aren't set up here."
+PAUSED = "🎬 Avatar videos are paused for now."
+FollowUp = AvatarJob | Notice | None
+
+
+async def default_reply_mode(key: ConversationKey) -> str | None:
+    """No chat has chosen: every chat gets the default."""
+    return None
+
+
+class Replies:
+    """Follows each answer shown with what the chat's reply mode asks for."""
+
+    def __init__(
+        self,
+        conversations: Conversations,
+        voice: VoiceAnswers | None,
+        reply_mode: ReplyModes = default_reply_mode,
+    ) -> None:
+        self._conversations, self._voice, self._reply_mode = conversations, voice, reply_mode
+
+    async def follow(
+        self,
+        key: ConversationKey,
+        text: str,
+        target: str,
+        user_id: str = "",
+        language: str | None = None,
+    ) -> FollowUp:
+        """Request the video or send the voice answer of an answer shown at `target`.
+
+        Returns the video's job, a `Notice` for the user (why neither comes), or None.
+        """
+        mode = await self._reply_mode(key)
+        if mode == "text":
+            return None
+        if mode == "voice":
+            if self._voice is None:
+                return Notice(NO_VOICE)
+            return await self._voice.answer(key, user_id, text, language, target)
+        if mode not in (None, "video"):
+            log.warning("unknown reply mode %r in %s: the default applies", mode, key)
+            mode = None
+        return await self._video(key, text, target, user_id, language, chosen=mode == "video")
+
+    async def _video(
+        self,
+        key: ConversationKey,
+        text: str,
+        target: str,
+        user_id: str,
+        language: str | None,
+        *,
+        chosen: bool,
+    ) -> FollowUp:
+        conversations, voice = self._conversations, self._voice
+        if not conversations.avatar_available:
+            if chosen and voice is not None and voice.available(key.platform):
+                note = f"{NO_VIDEO_SERVICE}\n{INSTEAD}"
+                return await voice.answer(key, user_id, text, language, target, note)
+            return None
+        paused = conversations.video_paused
+        video = await conversations.render_avatar(key, text, target, user_id, language)
+        if voice is None or not voice.available(key.platform):
+            return video
+        if isinstance(video, Notice):
+            note = f"🎬 {video.message}\n{INSTEAD}"
+            sent = await voice.answer(key, user_id, text, language, target, note)
+            return video if sent is not None else None
+        if video is None and paused and await conversations.avatar_enabled(key):
+            # The pause was explained in this conversation already: the voice note is enough.
+            await voice.answer(key, user_id, text, language, target, f"{PAUSED}\n{INSTEAD}")
+        return video

@@ -1,0 +1,191 @@
+"""Voice answers and reply modes, driven through the turn runner on in-memory fakes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from core.avatar.jobs import PermanentDeliveryError
+from core.avatar.speech import SpeechWriter
+from core.conversation import Conversations, ConversationSettings
+from core.errors import ConfigurationError
+from core.quota import EVERYONE
+from core.replies import NO_VIDEO_SERVICE, NO_VOICE, Replies
+from core.turns import TurnRunner
+from core.types import ConversationKey, Turn
+from core.voice_answers import (
+    INSTEAD,
+    NO_LANGUAGE,
+    SAYS_THE_START,
+    VOICE_ANSWERS,
+    VoiceAnswers,
+    VoiceLimits,
+    note_prefix,
+)
+from tests.fakes.memory import (
+    MemoryCounters,
+    MemoryHistory,
+    MemoryInbox,
+    MemoryPreferences,
+    MemoryVoiceDelivery,
+    RecordingView,
+    ScriptedModel,
+    ScriptedSpeaker,
+)
+
+KEY = ConversationKey("memory", "c1")
+NOON = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
+DAY = "2026-12-01"
+
+
+class Rig:
+    """A turn runner whose answers may be followed by a voice note (no D-ID here)."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        mode: str | None = None,
+        *,
+        voice: bool = True,
+        limits: VoiceLimits | None = None,
+        reply: str = "Hello there. Nice to meet you.",
+    ) -> None:
+        self.mode = mode
+        self.counters, self.speaker = MemoryCounters(), ScriptedSpeaker()
+        self.delivery, self.view = MemoryVoiceDelivery(), RecordingView()
+        self.conversations = Conversations(
+            settings=ConversationSettings(system_prompt="Be brief."),
+            history=MemoryHistory(),
+            preferences=MemoryPreferences(),
+            model=ScriptedModel(reply),
+            transcriber=None,
+            jobs=None,
+        )
+        self.voice = None
+        if voice:
+            writer = SpeechWriter(max_seconds=10)
+            self.voice = VoiceAnswers(
+                self.speaker, writer, self.counters, tmp_path, limits=limits, clock=lambda: NOON
+            )
+            self.voice.start({KEY.platform: self.delivery})
+        replies = Replies(self.conversations, self.voice, self.reply_mode)
+        self.runner = TurnRunner(self.conversations, MemoryInbox(), replies=replies)
+
+    async def reply_mode(self, key: ConversationKey) -> str | None:
+        return self.mode
+
+    async def ask(self, text: str = "Hi", user: str = "u1") -> None:
+        await self.runner.answer(Turn(KEY, user, text=text), self.view)
+
+    async def count(self, scope: str = "memory:u1") -> int:
+        return await self.counters.get(DAY, scope, VOICE_ANSWERS)
+
+
+async def test_voice_mode_sends_the_spoken_script_as_a_reply_to_the_answer(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path, "voice", reply="**Hello** there. See https://example.com for more.")
+    await rig.ask()
+    assert rig.view.steps("final") == ["**Hello** there. See https://example.com for more."]
+    (note,) = rig.delivery.notes
+    assert (note.key, note.target, note.caption) == (KEY, "answer-1", None)
+    assert rig.speaker.read == [("Hello there. See the link in the chat for more.", None)]
+    assert note.path.read_bytes().startswith(b"OggS")
+    assert note.path.parent == tmp_path / "voice"
+    assert note.path.name.startswith(note_prefix(KEY))
+    assert note.seconds > 0
+    assert (await rig.count(), await rig.count(EVERYONE)) == (1, 1)
+    assert rig.view.steps("notice") == []
+
+
+@pytest.mark.parametrize("mode", ["text", None])
+async def test_text_mode_and_the_default_without_d_id_send_nothing_more(
+    tmp_path: Path, mode: str | None
+) -> None:
+    rig = Rig(tmp_path, mode)
+    await rig.ask()
+    assert rig.view.steps("final") == ["Hello there. Nice to meet you."]
+    assert (rig.speaker.read, rig.delivery.notes, rig.view.steps("notice")) == ([], [], [])
+    assert await rig.count() == 0
+
+
+async def test_video_mode_without_d_id_sends_a_voice_answer_and_says_why(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, "video")
+    await rig.ask()
+    (note,) = rig.delivery.notes
+    assert note.caption == f"{NO_VIDEO_SERVICE}\n{INSTEAD}"
+
+
+async def test_voice_mode_without_tts_says_so_once_per_answer(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, "voice", voice=False)
+    await rig.ask()
+    assert rig.view.steps("final") and rig.view.steps("notice") == [NO_VOICE]
+
+
+async def test_a_long_answer_is_capped_and_its_caption_says_the_rest_is_above(
+    tmp_path: Path,
+) -> None:
+    answer = " ".join(f"Sentence number {n} says a little more." for n in range(30))
+    rig = Rig(tmp_path, "voice", reply=answer)
+    await rig.ask()
+    (note,) = rig.delivery.notes
+    assert note.caption == SAYS_THE_START
+    ((script, _),) = rig.speaker.read
+    assert len(script) < len(answer) / 3 and script.endswith("The rest is in the chat.")
+
+
+async def test_the_daily_limit_per_user_refuses_with_one_line_and_others_go_on(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path, "voice", limits=VoiceLimits(per_user=1, total=2))
+    await rig.ask(user="u1")
+    await rig.ask(user="u1")
+    (refusal,) = rig.view.steps("notice")
+    assert refusal.startswith("No voice answer this time: your 1 voice answers for today")
+    assert refusal.endswith("they reset in 12 h 0 min.")
+    await rig.ask(user="u2")
+    await rig.ask(user="u3")
+    assert rig.view.steps("notice")[-1].startswith(
+        "No voice answer this time: today's voice answers are all used"
+    )
+    assert len(rig.delivery.notes) == 2
+    assert (await rig.count("memory:u1"), await rig.count(EVERYONE)) == (1, 2)
+
+
+async def test_a_voice_answer_that_fails_says_so_and_costs_nothing(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, "voice")
+    rig.speaker.error = ConfigurationError("My voice service is misconfigured.", detail="terms")
+    await rig.ask()
+    assert rig.view.steps("final") and rig.view.steps("notice") == [
+        "My voice service is misconfigured."
+    ]
+    assert await rig.count() == 0
+    rig.speaker.error = None
+    rig.delivery.fail.append(PermanentDeliveryError("the chat is gone"))
+    await rig.ask()
+    assert rig.view.steps("notice") == ["My voice service is misconfigured."]  # nothing more
+    assert await rig.count() == 0
+
+
+async def test_a_language_without_a_tts_voice_gets_the_text_and_one_line(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, "voice", reply="Hola, ¿qué tal? Me alegro de verte hoy aquí.")
+    assert rig.voice is not None
+    notice = await rig.voice.answer(KEY, "u1", "Hola, ¿qué tal? Me alegro.", "es", "t1")
+    assert notice is not None and notice.message == NO_LANGUAGE
+    assert rig.speaker.read == [] and await rig.count() == 0
+
+
+async def test_an_unknown_mode_is_the_default(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, "shout")
+    await rig.ask()
+    assert rig.delivery.notes == [] and rig.view.steps("notice") == []
+
+
+async def test_a_platform_without_voice_delivery_gets_no_voice(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, "video")
+    assert rig.voice is not None
+    rig.voice.start({})  # no platform takes voice notes
+    await rig.ask()
+    assert rig.delivery.notes == [] and rig.view.steps("notice") == []
