@@ -22,8 +22,8 @@ ReplyMode = Literal["video", "voice", "text"]
 REPLY_MODES: Final[tuple[ReplyMode, ...]] = ("video", "voice", "text")
 ReplyModes = Callable[[ConversationKey], Awaitable[str | None]]
 NO_VOICE = "Voice answers aren't set up here, so the answer is text only."
-NO_VIDEO_SERVICE = "🎬 Avatar videos aren't set up here."
-PAUSED = "🎬 Avatar videos are paused for now."
+NO_VIDEO_SERVICE = "🔊 Avatar videos aren't set up here: here is a voice answer instead."
+PAUSED = "🔊 Avatar videos are paused for now: here is a voice answer instead."
 FollowUp = AvatarJob | Notice | None
 
 
@@ -80,8 +80,7 @@ class Replies:
         conversations, voice = self._conversations, self._voice
         if not conversations.avatar_available:
             if chosen and voice is not None and voice.available(key.platform):
-                note = f"{NO_VIDEO_SERVICE}\n{INSTEAD}"
-                return await voice.answer(key, user_id, text, language, target, note)
+                return await voice.answer(key, user_id, text, language, target, NO_VIDEO_SERVICE)
             return None
         paused = conversations.video_paused
         video = await conversations.render_avatar(key, text, target, user_id, language)
@@ -93,5 +92,5 @@ class Replies:
             return video if sent is not None else None
         if video is None and paused and await conversations.avatar_enabled(key):
             # The pause was explained in this conversation already: the voice note is enough.
-            await voice.answer(key, user_id, text, language, target, f"{PAUSED}\n{INSTEAD}")
+            await voice.answer(key, user_id, text, language, target, PAUSED)
         return video

@@ -113,14 +113,15 @@ class VoiceAnswers:
     async def instead_of_video(self, job: AvatarJob, reason: str) -> bool:
         """Send a voice answer of a render D-ID could not make; True when it went out.
 
-        The job holds the video's script, and its D-ID voice names the language (`es-ES-…`).
+        The user was told `reason` already. The job holds the video's script, and its D-ID
+        voice names the language (`es-ES-…`).
         """
         if not self.available(job.key.platform):
             return False
         language = job.voice_id.split("-")[0].lower() if job.voice_id else None
         scope = job.reserved_scope or user_scope(job.key, "")
-        caption = f"🎬 {reason}\n{INSTEAD}"
-        return await self.say(job.key, scope, job.text, language, job.target, caption) is None
+        log.info("avatar job %s: a voice answer instead (%s)", job.id, reason)
+        return await self.say(job.key, scope, job.text, language, job.target, INSTEAD) is None
 
     async def say(
         self,

@@ -16,7 +16,6 @@ from core.replies import NO_VIDEO_SERVICE, NO_VOICE, Replies
 from core.turns import TurnRunner
 from core.types import ConversationKey, Turn
 from core.voice_answers import (
-    INSTEAD,
     NO_LANGUAGE,
     SAYS_THE_START,
     VOICE_ANSWERS,
@@ -115,7 +114,7 @@ async def test_video_mode_without_d_id_sends_a_voice_answer_and_says_why(tmp_pat
     rig = Rig(tmp_path, "video")
     await rig.ask()
     (note,) = rig.delivery.notes
-    assert note.caption == f"{NO_VIDEO_SERVICE}\n{INSTEAD}"
+    assert note.caption == NO_VIDEO_SERVICE
 
 
 async def test_voice_mode_without_tts_says_so_once_per_answer(tmp_path: Path) -> None:

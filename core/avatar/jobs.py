@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Given a render D-ID could not make and the one line why; True when it sent something instead.
+# Given a render D-ID could not make and the line the user was told; True when it sent something.
 Fallback = Callable[[AvatarJob, str], Awaitable[bool]]
 # A replica that stops renewing (it crashed) loses its jobs to another after this long.
 LEASE_SECONDS = 60.0
@@ -252,18 +252,18 @@ class AvatarJobs:
                 log.exception("could not give avatar job %s its video budget back", job.id)
         failed = await self._store.update(job, JobState.FAILED, error=exc.detail[:500])
         self._metrics.render("failed")
-        if refund and _stops_renders(exc) and await self._instead(failed, exc.message):
-            return
         await self._notify_failure(failed, exc.message)
+        if refund and _stops_renders(exc):
+            await self._instead(failed, exc.message)
 
-    async def _instead(self, job: AvatarJob, message: str) -> bool:
+    async def _instead(self, job: AvatarJob, message: str) -> None:
+        """After the failure line, the fallback (a voice answer) of a render D-ID cannot make."""
         if self._fallback is None:
-            return False
+            return
         try:
-            return await self._fallback(job, message)
+            await self._fallback(job, message)
         except Exception:
             log.exception("the fallback of avatar job %s failed", job.id)
-            return False
 
     async def _render(self, job: AvatarJob) -> AvatarJob:
         video = Path(job.video_path or "")
