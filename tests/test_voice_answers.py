@@ -188,3 +188,31 @@ async def test_a_platform_without_voice_delivery_gets_no_voice(tmp_path: Path) -
     rig.voice.start({})  # no platform takes voice notes
     await rig.ask()
     assert rig.delivery.notes == [] and rig.view.steps("notice") == []
+
+
+async def test_voice_notes_go_after_the_media_retention_only(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from bot.storage import open_storage
+    from core.retention import Pruned, Retention, RetentionPolicy
+    from core.voice_answers import note_path
+
+    media = tmp_path / "media"
+    note = note_path(media, KEY, "0" * 32)
+    note.parent.mkdir(parents=True)
+    note.write_bytes(b"OggS")
+    storage = await open_storage(f"sqlite:///{tmp_path / 'bot.db'}")
+    try:
+
+        def after(days: float, media_days: float | None) -> Retention:
+            policy = RetentionPolicy(inbox_days=None, media_days=media_days)
+            later = dt.datetime.now(dt.UTC) + dt.timedelta(days=days)
+            return Retention(storage.retention, media, policy, clock=lambda: later)
+
+        assert await after(10, None).run_once() == Pruned()
+        assert await after(2, 3).run_once() == Pruned()
+        assert note.exists()
+        assert await after(4, 3).run_once() == Pruned(files=1)
+        assert not note.exists()
+    finally:
+        await storage.close()
