@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Final, Literal
 
 from core.conversation import Conversations
 from core.types import AvatarJob, ConversationKey, Notice
@@ -18,8 +17,8 @@ from core.voice_answers import INSTEAD, VoiceAnswers
 
 log = logging.getLogger(__name__)
 
-ReplyMode = Literal["video", "voice", "text"]
-REPLY_MODES: Final[tuple[ReplyMode, ...]] = ("video", "voice", "text")
+# The chat's mode, "video", "voice" or "text" (the preference store's `reply_mode`); None:
+# never chosen.
 ReplyModes = Callable[[ConversationKey], Awaitable[str | None]]
 NO_VOICE = "Voice answers aren't set up here, so the answer is text only."
 NO_VIDEO_SERVICE = "🔊 Avatar videos aren't set up here: here is a voice answer instead."

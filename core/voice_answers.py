@@ -81,6 +81,11 @@ class VoiceAnswers:
             if isinstance(delivery, VoiceDelivery)
         }
 
+    async def check(self) -> str:
+        """Read one word aloud (a check of the key, model, voice and terms); say how it went."""
+        audio = await self._speaker.speak("Ready.")
+        return f"text to speech answers ({audio.seconds:.1f} s of speech for one word)"
+
     def available(self, platform: str) -> bool:
         """Whether voice notes can be sent on `platform`."""
         return platform in self._deliveries

@@ -16,6 +16,7 @@ from core.replies import NO_VIDEO_SERVICE, NO_VOICE, Replies
 from core.turns import TurnRunner
 from core.types import ConversationKey, Turn
 from core.voice_answers import (
+    INSTEAD,
     NO_LANGUAGE,
     SAYS_THE_START,
     VOICE_ANSWERS,
@@ -23,6 +24,8 @@ from core.voice_answers import (
     VoiceLimits,
     note_prefix,
 )
+from tests.fakes.did import FakeDID
+from tests.fakes.groq import FakeGroq
 from tests.fakes.memory import (
     MemoryCounters,
     MemoryHistory,
@@ -33,6 +36,7 @@ from tests.fakes.memory import (
     ScriptedModel,
     ScriptedSpeaker,
 )
+from tests.harness import settings_for, terminal
 
 KEY = ConversationKey("memory", "c1")
 NOON = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
@@ -216,3 +220,17 @@ async def test_voice_notes_go_after_the_media_retention_only(tmp_path: Path) -> 
         assert not note.exists()
     finally:
         await storage.close()
+
+
+async def test_the_terminal_prints_where_the_voice_answer_was_saved(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    config = settings_for(tmp_path, groq, did, TTS_ENABLED=True, AVATAR_DAILY_LIMIT_PER_USER=0)
+    async with terminal(config) as (chat, screen, _):
+        await chat.handle("hello")
+        await screen.wait_for("🔊 voice answer")
+    line = next(line for line in screen.text.splitlines() if line.startswith("🔊 voice answer"))
+    saved = Path(line.split(": ", 1)[1])
+    assert saved.is_absolute() and saved.read_bytes()[28:36] == b"OpusHead"
+    assert "🎬 No video this time: your 0 avatar videos for today are used up" in screen.text
+    assert screen.text.rstrip().endswith(INSTEAD)

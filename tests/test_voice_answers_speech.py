@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import wave
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import groq
@@ -219,3 +220,24 @@ def test_voices_are_checked_against_the_models_groq_serves() -> None:
     assert TtsVoice.parse("some/new-model:zoe", ENGLISH_MODEL).voice == "zoe"  # unknown model
     with pytest.raises(ValueError, match="autumn, diana"):
         TtsVoice.parse("alloy", ENGLISH_MODEL)
+
+
+async def test_check_names_unaccepted_tts_terms_and_passes_once_accepted(
+    tmp_path: Path, fake: FakeGroq
+) -> None:
+    from bot import check
+    from bot.wiring import open_core
+    from tests.harness import settings_for
+
+    async with open_core(settings_for(tmp_path, fake, None, TTS_ENABLED=True)) as core:
+        checks = check.configured_checks(core)
+        assert "groq-tts" in checks and "groq-tts" in check.start_checks(core)
+        fake.terms_required.add(ENGLISH_MODEL)
+        passed, line = await check.attempt(core, checks["groq-tts"])
+        assert not passed
+        assert "console.groq.com/playground?model=canopylabs/orpheus-v1-english" in line
+        fake.terms_required.clear()
+        passed, line = await check.attempt(core, checks["groq-tts"])
+        assert passed and "text to speech answers" in line
+    async with open_core(settings_for(tmp_path, fake, None)) as core:  # TTS_ENABLED=false
+        assert "groq-tts" not in check.configured_checks(core)
