@@ -241,3 +241,53 @@ async def test_check_names_unaccepted_tts_terms_and_passes_once_accepted(
         assert passed and "text to speech answers" in line
     async with open_core(settings_for(tmp_path, fake, None)) as core:  # TTS_ENABLED=false
         assert "groq-tts" not in check.configured_checks(core)
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        (
+            {"TTS_VOICE": "alloy"},
+            "bad settings: TTS_VOICE: 'alloy' is not a voice of canopylabs/orpheus-v1-english: "
+            "autumn, diana, hannah, austin, daniel, troy",
+        ),
+        (
+            {"TTS_VOICES": "ar=canopylabs/orpheus-arabic-saudi:troy"},
+            "bad settings: TTS_VOICES: 'ar=canopylabs/orpheus-arabic-saudi:troy': 'troy' is not "
+            "a voice of canopylabs/orpheus-arabic-saudi: abdullah, fahad, sultan, lulwa, noura, "
+            "aisha",
+        ),
+        (
+            {"TTS_VOICES": "arabic"},
+            "bad settings: TTS_VOICES: 'arabic=' is not language=model:voice "
+            "(ar=canopylabs/orpheus-arabic-saudi:noura)",
+        ),
+    ],
+)
+def test_an_unknown_tts_voice_is_one_line_at_start(env: dict[str, str], line: str) -> None:
+    from pydantic import ValidationError
+
+    from bot.settings import Settings, describe
+
+    with pytest.raises(ValidationError) as caught:
+        Settings(_env_file=None, GROQ_API_KEY="k", **env)  # type: ignore[call-arg]
+    assert describe(caught.value) == line
+
+
+def test_tts_voices_by_language_over_the_built_in_arabic_one() -> None:
+    from bot.settings import Settings
+
+    default = Settings(_env_file=None, GROQ_API_KEY="k")  # type: ignore[call-arg]
+    assert default.tts_voices == {"ar": TtsVoice(ARABIC_MODEL, "fahad")}
+    assert (default.TTS_ENABLED, default.TTS_DAILY_LIMIT_PER_USER) == (True, 30)
+    chosen = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        GROQ_API_KEY="k",
+        TTS_VOICES=f"ar={ARABIC_MODEL}:Noura, en=troy",
+        TTS_DAILY_LIMIT_TOTAL="",
+    )
+    assert chosen.tts_voices == {
+        "ar": TtsVoice(ARABIC_MODEL, "noura"),
+        "en": TtsVoice(ENGLISH_MODEL, "troy"),
+    }
+    assert chosen.TTS_DAILY_LIMIT_TOTAL is None
