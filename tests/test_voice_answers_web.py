@@ -8,12 +8,17 @@ from typing import Any
 
 import aiohttp
 import pytest
+from playwright.async_api import Page, expect
 
 from adapters.web.app import WebAdapter
 from bot.wiring import open_core
 from core.types import ConversationKey
+from tests import test_web_browser as browser
 from tests.fakes.groq import FakeGroq
 from tests.harness import settings_for
+from tests.test_web_browser import metadata_loaded, open_chat
+
+page = browser.page  # headless Chromium (skipped where Debian's chromium is missing)
 
 SECRET = "voice-answers-web-test-secret-0123456789"
 
@@ -83,3 +88,20 @@ async def test_the_voice_answer_follows_the_final_text_and_is_served_to_its_conv
         forged = url.replace(name, "0" * 16 + name[16:])
         async with session.get(forged) as response:
             assert response.status == 404
+
+
+@browser.pytestmark
+async def test_the_page_plays_the_voice_answer_under_its_answer(
+    web: WebAdapter, page: Page, tmp_path: Path
+) -> None:
+    await open_chat(page, f"http://127.0.0.1:{web.port}/")
+    await page.fill("#text", "Who are you?")
+    await page.press("#text", "Enter")
+    answer = page.locator(".msg.bot")
+    await expect(answer.locator(".text")).to_have_text("You said: Who are you?")
+    audio = answer.locator("audio[controls]")
+    await expect(audio).to_have_count(1)
+    await metadata_loaded(audio)  # Chromium decoded the OGG/Opus the server sent
+    duration = await audio.evaluate("a => a.duration")
+    assert 1.0 < duration < 3.0
+    await page.screenshot(path=tmp_path / "voice-answer.png")
