@@ -66,8 +66,9 @@ class Settings(BaseSettings):
     MAX_MESSAGE_CHARS: int = Field(4000, ge=1, le=100_000)
 
     # Voice answers read by Groq's text to speech (Orpheus); `/reply voice`, and instead of a
-    # video that cannot be made.
-    TTS_ENABLED: bool = True
+    # video that cannot be made. Off by default: Groq serves Orpheus once an org admin accepts
+    # its terms in the console.
+    TTS_ENABLED: bool = False
     TTS_MODEL: str = Field(ENGLISH_MODEL, min_length=1)
     TTS_VOICE: str = Field("autumn", min_length=1)
     # Voices by language besides English: `ar=canopylabs/orpheus-arabic-saudi:noura`.

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from core.conversation import Conversations
 from core.types import AvatarJob, ConversationKey, Notice
-from core.voice_answers import INSTEAD, VoiceAnswers
+from core.voice_answers import INSTEAD, NO_LANGUAGE, NOT_HERE, VoiceAnswers
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,9 @@ NO_VOICE = "Voice answers aren't set up here, so the answer is text only."
 NO_VIDEO_SERVICE = "🔊 Avatar videos aren't set up here: here is a voice answer instead."
 PAUSED = "🔊 Avatar videos are paused for now: here is a voice answer instead."
 FollowUp = AvatarJob | Notice | None
+# What stays true for a conversation's later answers too: told once.
+LASTING = frozenset({NO_VOICE, NO_LANGUAGE, NOT_HERE})
+MAX_TOLD = 10_000
 
 
 async def default_reply_mode(key: ConversationKey) -> str | None:
@@ -41,6 +44,9 @@ class Replies:
         reply_mode: ReplyModes = default_reply_mode,
     ) -> None:
         self._conversations, self._voice, self._reply_mode = conversations, voice, reply_mode
+        # Conversations told that their voice answers cannot come at all (every answer would
+        # say it again otherwise); forgotten at a restart.
+        self._told: set[tuple[ConversationKey, str]] = set()
 
     async def follow(
         self,
@@ -59,12 +65,22 @@ class Replies:
             return None
         if mode == "voice":
             if self._voice is None:
-                return Notice(NO_VOICE)
-            return await self._voice.answer(key, user_id, text, language, target)
+                return self._once(key, Notice(NO_VOICE))
+            notice = await self._voice.answer(key, user_id, text, language, target)
+            return self._once(key, notice) if notice and notice.message in LASTING else notice
         if mode not in (None, "video"):
             log.warning("unknown reply mode %r in %s: the default applies", mode, key)
             mode = None
         return await self._video(key, text, target, user_id, language, chosen=mode == "video")
+
+    def _once(self, key: ConversationKey, notice: Notice) -> Notice | None:
+        """Return the notice the first time the conversation gets it, then None."""
+        if (key, notice.message) in self._told:
+            return None
+        if len(self._told) >= MAX_TOLD:
+            self._told.clear()
+        self._told.add((key, notice.message))
+        return notice
 
     async def _video(
         self,

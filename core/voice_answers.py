@@ -35,6 +35,7 @@ VOICE_FOLDER = "voice"  # under the media folder: <conversation digest>-<id>.ogg
 INSTEAD = "🔊 Here is a voice answer instead."
 SAYS_THE_START = "🔊 The voice note says the start: the rest of the answer is in the text above."
 NOT_HERE = "I can't send voice answers here."
+CHECK_WORD = "Ready."  # read aloud by `avatarbot check` and the start-up check
 NO_LANGUAGE = "I can't speak this language in voice answers yet — the answer is in the text above."
 
 
@@ -83,7 +84,7 @@ class VoiceAnswers:
 
     async def check(self) -> str:
         """Read one word aloud (a check of the key, model, voice and terms); say how it went."""
-        audio = await self._speaker.speak("Ready.")
+        audio = await self._speaker.speak(CHECK_WORD)
         return f"text to speech answers ({audio.seconds:.1f} s of speech for one word)"
 
     def available(self, platform: str) -> bool:

@@ -234,3 +234,36 @@ async def test_the_terminal_prints_where_the_voice_answer_was_saved(
     assert saved.is_absolute() and saved.read_bytes()[28:36] == b"OpusHead"
     assert "🎬 No video this time: your 0 avatar videos for today are used up" in screen.text
     assert screen.text.rstrip().endswith(INSTEAD)
+
+
+async def test_a_voice_answer_that_can_never_come_is_said_once_per_conversation(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path, "voice", voice=False)
+    await rig.ask()
+    await rig.ask()
+    assert len(rig.view.steps("final")) == 2 and rig.view.steps("notice") == [NO_VOICE]
+    spanish = Rig(tmp_path, "voice", reply="Hola. Me alegro de verte.")
+    assert spanish.voice is not None
+    detected = SpeechWriter(max_seconds=10, detector=Always("es"))
+    spanish.voice = VoiceAnswers(spanish.speaker, detected, spanish.counters, tmp_path)
+    spanish.voice.start({KEY.platform: spanish.delivery})
+    spanish.runner = TurnRunner(
+        spanish.conversations,
+        MemoryInbox(),
+        replies=Replies(spanish.conversations, spanish.voice, spanish.reply_mode),
+    )
+    await spanish.ask()
+    await spanish.ask()
+    assert spanish.view.steps("notice") == [NO_LANGUAGE]
+    assert spanish.speaker.read == []
+
+
+class Always:
+    """A language detector that always names one language."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+
+    async def detect(self, text: str) -> str | None:
+        return self.language

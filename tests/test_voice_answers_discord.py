@@ -64,7 +64,7 @@ async def test_a_mention_gets_the_answer_then_its_voice_note_as_a_reply(
     assert voice.message_reference is not None
     assert str(voice.message_reference["message_id"]) == str(answer.message_id)
     assert voice.content in (None, "")
-    assert len(groq.calls("/audio/speech")) == 1
+    assert len(groq.speech_bodies()) == 1
 
 
 async def test_talk_gets_its_voice_note_as_a_follow_up(

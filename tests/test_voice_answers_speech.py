@@ -267,27 +267,29 @@ async def test_check_names_unaccepted_tts_terms_and_passes_once_accepted(
 def test_an_unknown_tts_voice_is_one_line_at_start(env: dict[str, str], line: str) -> None:
     from pydantic import ValidationError
 
-    from bot.settings import Settings, describe
+    from bot.settings import describe
 
     with pytest.raises(ValidationError) as caught:
-        Settings(_env_file=None, GROQ_API_KEY="k", **env)  # type: ignore[call-arg]
+        settings_of(**env)
     assert describe(caught.value) == line
 
 
 def test_tts_voices_by_language_over_the_built_in_arabic_one() -> None:
-    from bot.settings import Settings
 
-    default = Settings(_env_file=None, GROQ_API_KEY="k")  # type: ignore[call-arg]
+    default = settings_of()
     assert default.tts_voices == {"ar": TtsVoice(ARABIC_MODEL, "fahad")}
-    assert (default.TTS_ENABLED, default.TTS_DAILY_LIMIT_PER_USER) == (True, 30)
-    chosen = Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        GROQ_API_KEY="k",
-        TTS_VOICES=f"ar={ARABIC_MODEL}:Noura, en=troy",
-        TTS_DAILY_LIMIT_TOTAL="",
-    )
+    assert (default.TTS_ENABLED, default.TTS_DAILY_LIMIT_PER_USER) == (False, 30)
+    chosen = settings_of(TTS_VOICES=f"ar={ARABIC_MODEL}:Noura, en=troy", TTS_DAILY_LIMIT_TOTAL="")
     assert chosen.tts_voices == {
         "ar": TtsVoice(ARABIC_MODEL, "noura"),
         "en": TtsVoice(ENGLISH_MODEL, "troy"),
     }
     assert chosen.TTS_DAILY_LIMIT_TOTAL is None
+
+
+def settings_of(**env: str) -> Any:
+    """Settings from these values alone (no .env file), with a Groq key."""
+    from bot.settings import Settings
+
+    values: dict[str, Any] = {"GROQ_API_KEY": "k", **env}
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]

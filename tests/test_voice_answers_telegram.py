@@ -51,8 +51,8 @@ async def test_voice_mode_sends_an_ogg_opus_voice_note_replying_to_the_answer(
     assert voice.filename == "answer.ogg" and voice.caption is None
     assert voice.voice is not None and voice.voice[28:36] == b"OpusHead"
     assert int(voice.params["duration"]) >= 2
-    (speech,) = groq.calls("/audio/speech")
-    assert speech.json == {
+    (speech,) = groq.speech_bodies()
+    assert speech == {
         "model": ENGLISH,
         "voice": "autumn",
         "input": "Hello there. Nice to meet you.",
@@ -68,7 +68,7 @@ async def test_text_mode_sends_no_voice_note(
         await tg.wait_for_sent(ALICE, "sendMessage")
         tg.push_text(ALICE, "again")
         await tg.wait_for_sent(ALICE, "sendMessage", count=2)
-    assert tg.sent(ALICE, "sendVoice") == [] and groq.calls("/audio/speech") == []
+    assert tg.sent(ALICE, "sendVoice") == [] and groq.speech_bodies() == []
 
 
 async def test_a_spent_video_budget_sends_a_voice_answer_that_says_why(

@@ -284,6 +284,11 @@ class FakeGroq(LocalServer):
     def calls(self, path_suffix: str) -> list[Recorded]:
         return [r for r in self.requests if r.path.endswith(path_suffix)]
 
+    def speech_bodies(self, *, checks: bool = False) -> list[dict[str, Any]]:
+        """The JSON bodies of speech calls; without `checks`, not the start-up check's word."""
+        bodies = [r.json for r in self.calls("/audio/speech") if isinstance(r.json, dict)]
+        return [b for b in bodies if checks or b.get("input") != groq_speech.CHECK_INPUT]
+
     @property
     def chat_bodies(self) -> list[dict[str, Any]]:
         """The JSON bodies (messages, model, temperature, reasoning options...) of chat calls."""

@@ -33,6 +33,7 @@ VOICES: dict[str, tuple[str, ...]] = {
     ARABIC: ("abdullah", "fahad", "sultan", "lulwa", "noura", "aisha"),
 }
 MAX_INPUT_CHARS = 200
+CHECK_INPUT = "Ready."  # what the bot's start-up check reads aloud (core/voice_answers.py)
 FORMATS = ("wav",)
 SAMPLE_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
 DEFAULT_SAMPLE_RATE = 48000
