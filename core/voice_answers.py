@@ -161,7 +161,7 @@ class VoiceAnswers:
             level = logging.WARNING if isinstance(exc, ConfigurationError) else logging.INFO
             log.log(level, "no voice answer in %s: %s", key, exc.detail)
             return Notice(exc.message)
-        except Exception:
+        except BaseException:  # a crash, or a stop cancelling the turn: it is not sent
             await self._give_back(day, scope)
             raise
         log.info("voice answer of %.1f s sent in %s", audio.seconds, key)

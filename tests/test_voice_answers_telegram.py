@@ -130,3 +130,15 @@ async def test_unaccepted_tts_terms_cost_one_line_after_the_answer(
     assert answer == "You said: hello"
     assert line == "🎬 My voice service is misconfigured."
     assert tg.sent(ALICE, "sendVoice") == []
+
+
+async def test_a_render_d_id_refuses_for_its_content_gets_no_voice_answer(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, tg: FakeTelegram
+) -> None:
+    did.fail_next("POST /talks", 451)  # moderation: renders go on, this answer has no video
+    async with running_bot(settings(tmp_path, groq, did, tg)):
+        tg.push_text(ALICE, "hello")
+        await tg.wait_for_sent(ALICE, "sendMessage", count=2)
+        tg.push_text(ALICE, "again")  # the next one gets its video
+        await tg.wait_for_sent(ALICE, "sendVideo")
+    assert tg.sent(ALICE, "sendVoice") == []
