@@ -142,3 +142,21 @@ async def test_a_render_d_id_refuses_for_its_content_gets_no_voice_answer(
         tg.push_text(ALICE, "again")  # the next one gets its video
         await tg.wait_for_sent(ALICE, "sendVideo")
     assert tg.sent(ALICE, "sendVoice") == []
+
+
+async def test_a_user_whose_privacy_refuses_voice_notes_is_told_once(
+    tmp_path: Path, groq: FakeGroq, tg: FakeTelegram
+) -> None:
+    tg.voice_forbidden.add(ALICE)
+    async with running_bot(settings(tmp_path, groq, None, tg), mode("voice")):
+        tg.push_text(ALICE, "hello")
+        await tg.wait_for_sent(ALICE, "sendMessage", count=2)
+        tg.push_text(ALICE, "again")
+        await tg.wait_for_sent(ALICE, "sendMessage", count=3)
+        await tg.wait_for(lambda: len(tg.calls("sendVoice")) == 2)
+    texts = [m.text for m in tg.sent(ALICE, "sendMessage")]
+    assert texts == [
+        "You said: hello",
+        "🔊 Your privacy settings don't let me send you voice notes.",
+        "You said: again",
+    ]
