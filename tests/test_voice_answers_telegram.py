@@ -160,3 +160,22 @@ async def test_a_user_whose_privacy_refuses_voice_notes_is_told_once(
         "🔊 Your privacy settings don't let me send you voice notes.",
         "You said: again",
     ]
+
+
+async def test_the_fake_takes_ogg_opus_as_a_voice_note_and_other_audio_as_a_document(
+    tg: FakeTelegram, tmp_path: Path
+) -> None:
+    from telegram import Bot
+
+    from core.groq.speech import encode_voice_note
+    from tests.fakes.groq_speech import spoken_wav
+
+    wav = spoken_wav("Hello there.")
+    ogg = await encode_voice_note(wav)
+    tg.push_text(ALICE, "hi")  # the chat exists once its user wrote
+    root = tg.base_url
+    async with Bot(tg.token, base_url=f"{root}/bot", base_file_url=f"{root}/file/bot") as bot:
+        note = await bot.send_voice(ALICE, ogg, filename="answer.ogg", duration=1)
+        other = await bot.send_voice(ALICE, wav, filename="answer.wav")
+    assert note.voice is not None and note.voice.mime_type == "audio/ogg"
+    assert other.voice is None and other.document is not None

@@ -160,7 +160,7 @@ class GroqSpeaker:
             joined, seconds = await asyncio.to_thread(join_wavs, list(wavs))
         except (wave.Error, EOFError, ValueError) as exc:
             raise _unreadable(f"Groq's WAV could not be read: {exc!r}") from exc
-        return VoiceAudio(await _to_opus(joined), seconds)
+        return VoiceAudio(await encode_voice_note(joined), seconds)
 
     async def _read(self, piece: str, voice: TtsVoice) -> bytes:
         async with self._slots:
@@ -222,7 +222,7 @@ def join_wavs(parts: list[bytes]) -> tuple[bytes, float]:
     return out.getvalue(), count / shape[2]
 
 
-async def _to_opus(wav: bytes) -> bytes:
+async def encode_voice_note(wav: bytes) -> bytes:
     """Encode as a mono OGG/Opus voice note (Telegram's voice format) with the bundled ffmpeg."""
     args = ["-f", "wav", "-i", "pipe:0", "-vn", "-ac", "1", "-c:a", "libopus", "-b:a", "32k"]
     args += ["-application", "voip", "-f", "ogg", "pipe:1"]
