@@ -197,6 +197,11 @@ class Conversations:
         return self._vision is not None
 
     @property
+    def video_paused(self) -> bool:
+        """Whether avatar renders are paused now (D-ID out of credits, refusing our key, down)."""
+        return self._jobs is not None and self._jobs.paused
+
+    @property
     def avatar_available(self) -> bool:
         """Whether avatar videos can be made at all (a D-ID key is configured and enabled)."""
         return self._jobs is not None

@@ -24,6 +24,7 @@ from typing import Final, Protocol, runtime_checkable
 from core.conversation import Conversations
 from core.locks import KeyedLocks
 from core.ports import Inbox
+from core.replies import Replies
 from core.types import (
     AvatarJob,
     ConversationKey,
@@ -139,8 +140,11 @@ class TurnRunner:
         *,
         final_attempts: int = 3,
         retry_backoff: float = 0.5,
+        replies: Replies | None = None,
     ) -> None:
         self._conversations, self._inbox = conversations, inbox
+        # What follows an answer shown (a video, a voice note); by default the avatar video.
+        self._replies = replies
         self._final_attempts, self._backoff = final_attempts, retry_backoff
         self._order = KeyedLocks()
         self._tasks: dict[tuple[str, str], asyncio.Task[bool]] = {}
@@ -283,11 +287,11 @@ class TurnRunner:
 
     async def _render(self, turn: Turn, answer: FinalText, target: str, view: View) -> None:
         try:
-            job = await self._conversations.render_avatar(
-                turn.key, answer.text, target, turn.user_id, answer.language
-            )
+            replies, conversations = self._replies, self._conversations
+            follow = replies.follow if replies is not None else conversations.render_avatar
+            job = await follow(turn.key, answer.text, target, turn.user_id, answer.language)
         except Exception:
-            log.exception("requesting the avatar video in %s failed", turn.key)
+            log.exception("following the answer in %s with a video or voice failed", turn.key)
             return
         if isinstance(job, Notice):
             await _quietly(view.notice(job.message), "notice")

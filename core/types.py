@@ -170,6 +170,29 @@ class AvatarFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class VoiceAudio:
+    """Speech made by text-to-speech: OGG/Opus bytes and how many seconds they last."""
+
+    data: bytes = field(repr=False)
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceNote:
+    """A voice answer saved locally (OGG/Opus), ready for the adapter to send.
+
+    `target` is where the text answer went (the voice note replies to it); `caption` a line
+    that goes with it (the video could not be made, or the note says only the start).
+    """
+
+    key: ConversationKey
+    target: str
+    path: Path
+    seconds: float
+    caption: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Notice:
     """One line for the user about their avatar video: a quota reached, the service paused."""
 

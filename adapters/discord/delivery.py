@@ -12,7 +12,7 @@ import discord
 from adapters.discord.convert import SAFE_MENTIONS, Target
 from core.avatar.jobs import PermanentDeliveryError
 from core.avatar.speech import video_caption
-from core.types import AvatarFailed, VideoReady
+from core.types import AvatarFailed, VideoReady, VoiceNote
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,22 @@ class DiscordDelivery:
     async def deliver_failure(self, failed: AvatarFailed) -> None:
         """Say in one line why no video is coming."""
         await self._post(Target.load(failed.job.target), content=f"🎬 {failed.message}")
+
+    async def deliver_voice(self, note: VoiceNote) -> None:
+        """Post the voice answer as an audio attachment (`answer.ogg`) replying to the answer.
+
+        Discord shows an OGG/Opus attachment with its own audio player.
+        """
+        target = Target.load(note.target)
+        try:
+            await self._post(
+                target,
+                content=note.caption,
+                file=lambda: discord.File(note.path, filename="answer.ogg"),
+            )
+        except MissingPermissions:
+            await self._tell_no_attach(target)
+            raise
 
     async def _tell_no_attach(self, target: Target) -> None:
         if not self._no_attach.due(target.channel_id):

@@ -14,7 +14,7 @@ from adapters.telegram.calls import call, replying, tell
 from adapters.telegram.convert import Target
 from core.avatar.jobs import PermanentDeliveryError
 from core.avatar.speech import video_caption
-from core.types import AvatarFailed, VideoReady
+from core.types import AvatarFailed, VideoReady, VoiceNote
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,13 @@ NO_VIDEOS = (
     "🎬 I can't send videos in this chat: its permissions don't allow me to "
     "(an admin can change that, or /avatar off stops them)."
 )
+NO_VOICE_NOTES = (
+    "🔊 I can't send voice notes in this chat: its permissions don't allow me to "
+    "(an admin can change that, or /reply text stops them)."
+)
+# Telegram's answer when the user's privacy settings refuse voice notes from others.
+VOICE_FORBIDDEN = "voice_messages_forbidden"
+VOICE_REFUSED = "🔊 Your privacy settings don't let me send you voice notes."
 # A chat that refused a video is told once in this long, and gets no renders meanwhile.
 REFUSAL_SECONDS = 3600.0
 
@@ -59,6 +66,7 @@ class TelegramDelivery:
     def __init__(self, bot: Bot, actions: ChatActions, upload_limit: int = UPLOAD_LIMIT) -> None:
         self._bot, self._actions, self._upload_limit = bot, actions, upload_limit
         self.refusals = VideoRefusals()
+        self.voice_refusals = VideoRefusals()
 
     async def deliver_video(self, ready: VideoReady) -> None:
         """Upload the MP4 (D-ID's URL expires, so Telegram never fetches it itself)."""
@@ -101,3 +109,41 @@ class TelegramDelivery:
         target = Target.load(failed.job.target)
         self._actions.release(target.chat_id, target.thread_id, "record_video")
         await tell(self._bot, target, f"🎬 {failed.message}")
+
+    async def deliver_voice(self, note: VoiceNote) -> None:
+        """Send a voice answer as a reply to its text answer."""
+        await send_voice_note(self._bot, note, self.voice_refusals)
+
+
+async def send_voice_note(bot: Bot, note: VoiceNote, refusals: VideoRefusals) -> None:
+    """Upload the OGG/Opus voice note as a reply to the answer (Bot API `sendVoice`).
+
+    A chat whose permissions or whose user refuse voice notes is told once per
+    `REFUSAL_SECONDS`, and the note is dropped (`PermanentDeliveryError`).
+    """
+    target = Target.load(note.target)
+    voice = await asyncio.to_thread(note.path.read_bytes)
+    try:
+        await call(
+            lambda: bot.send_voice(
+                target.chat_id,
+                voice,
+                filename="answer.ogg",
+                caption=note.caption,
+                duration=max(1, round(note.seconds)),
+                message_thread_id=target.thread_id,
+                reply_parameters=replying(target),
+                write_timeout=UPLOAD_TIMEOUT,
+                read_timeout=UPLOAD_TIMEOUT,
+            )
+        )
+    except Forbidden as error:
+        raise PermanentDeliveryError(str(error)) from error
+    except BadRequest as error:
+        reason = error.message.lower()
+        line = NO_VOICE_NOTES if NO_RIGHTS in reason else VOICE_REFUSED
+        if NO_RIGHTS in reason or VOICE_FORBIDDEN in reason:
+            if refusals.note(target.chat_id):
+                await tell(bot, target, line)
+            raise PermanentDeliveryError(str(error)) from error
+        raise

@@ -76,7 +76,7 @@ class WebAdapter:
         self.ids = ConversationIds(derive(secret, "conversation ids"))
         self._client_key = derive(secret, "clients")
         self.access = Access(access or AccessSettings(), derive(secret, "sessions"))
-        self.delivery = WebDelivery(Mailbox(media_dir), self.ids)
+        self.delivery = WebDelivery(Mailbox(media_dir), self.ids, media_dir)
         self.routes: tuple[tuple[str, str, Handler], ...] = ()  # it serves the others' routes
         self.runner = runner
         self.chat = WebChat(
@@ -108,6 +108,7 @@ class WebAdapter:
         app.router.add_get("/", self._page)
         app.router.add_get("/healthz", self._health)
         app.router.add_get(r"/media/{job:\d{1,18}}.mp4", self._media)
+        app.router.add_get(r"/media/voice/{name:[0-9a-f-]{49}}.ogg", self._voice)
         app.router.add_get("/ws", self._socket)
         app.router.add_static("/static/", STATIC_DIR)
         for method, path, handler in self._extra_routes:
@@ -164,6 +165,18 @@ class WebAdapter:
             raise web.HTTPNotFound()
         # FileResponse answers Range requests with 206, so browsers can seek.
         return web.FileResponse(path, headers={"Cache-Control": "private, max-age=86400"})
+
+    async def _voice(self, request: web.Request) -> web.StreamResponse:
+        """A voice answer's OGG/Opus file, for the conversation it belongs to only."""
+        if not self.access.authorized(request):
+            raise web.HTTPUnauthorized(text=UNAUTHORIZED)
+        conversation = self.ids.verify(request.query.get("conversation"))
+        name = request.match_info["name"]
+        path = None if conversation is None else await self.delivery.voice_file(conversation, name)
+        if path is None:
+            raise web.HTTPNotFound()
+        headers = {"Cache-Control": "private, max-age=86400", "Content-Type": "audio/ogg"}
+        return web.FileResponse(path, headers=headers)
 
     async def _socket(self, request: web.Request) -> web.StreamResponse:
         # Before the upgrade: a page of another site must not drive the chat from a browser.

@@ -302,6 +302,16 @@ def video(turn: str, job: int, conversation: str, note: str | None = None) -> Me
     return message | {"note": note} if note else message
 
 
+def voice(turn: str, url: str, seconds: float, note: str | None = None) -> Message:
+    """A voice answer of the turn's answer; `url` as a video's, `note`: a line under it."""
+    message = {"type": "voice", "turn": turn, "url": url, "seconds": round(seconds, 1)}
+    return message | {"note": note} if note else message
+
+
+def voice_url(name: str, conversation: str) -> str:
+    return f"media/voice/{name}.ogg?conversation={conversation}"
+
+
 def error(turn: str, message: str, code: str, **fields: Any) -> Message:
     return {"type": "error", "turn": turn, "code": code, "message": message, **fields}
 

@@ -199,3 +199,13 @@ async def _ffmpeg(args: list[str], data: bytes, time_limit: float) -> tuple[int,
         raise
     code = process.returncode
     return (-1 if code is None else code), out, err
+
+
+async def run_ffmpeg(
+    args: list[str], data: bytes, time_limit: float = _CONVERT_TIMEOUT
+) -> tuple[int, bytes, bytes]:
+    """Run the bundled ffmpeg with `args` on `data` (stdin): its exit code, stdout and stderr.
+
+    A run past `time_limit` seconds is killed and raises a `BadInputError`.
+    """
+    return await _ffmpeg(args, data, time_limit)

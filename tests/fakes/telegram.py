@@ -61,7 +61,10 @@ BLOCKED = "Forbidden: bot was blocked by the user"
 NO_RIGHTS = {
     "can_send_messages": "not enough rights to send text messages to the chat",
     "can_send_videos": "not enough rights to send videos to the chat",
+    "can_send_voice_notes": "not enough rights to send voice notes to the chat",
 }
+# A user whose privacy settings (Telegram Premium) refuse voice notes from others.
+VOICE_FORBIDDEN = "VOICE_MESSAGES_FORBIDDEN"
 _DESCRIPTIONS = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -127,6 +130,7 @@ class Sent:
     draft_id: int | None = None
     action: str | None = None
     video: bytes | None = None
+    voice: bytes | None = None
     filename: str | None = None
     supports_streaming: bool | None = None
     params: dict[str, Any] = field(default_factory=dict)
@@ -434,6 +438,7 @@ class FakeTelegram(LocalServer):
         self.allowed_updates: list[str] | None = None
         self.commands: dict[tuple[str, str], list[JSON]] = {}  # (scope JSON, language) → list
         self.blocked: set[int] = set()
+        self.voice_forbidden: set[int] = set()  # chats whose user refuses voice notes
         self._updates: list[JSON] = []
         self._next_update_id = 10_000
         self._chats: dict[int, JSON] = {}
@@ -468,6 +473,7 @@ class FakeTelegram(LocalServer):
             "sendmessagedraft": self._send_message_draft,
             "sendchataction": self._send_chat_action,
             "sendvideo": self._send_video,
+            "sendvoice": self._send_voice,
             "getfile": self._get_file,
             "setmycommands": self._set_my_commands,
             "getmycommands": lambda p, f: self.commands.get(self._commands_key(p), []),
@@ -1093,6 +1099,44 @@ class FakeTelegram(LocalServer):
         )
         return message
 
+    def _send_voice(self, params: JSON, files: dict[str, UploadedFile]) -> JSON:
+        """sendVoice (core.telegram.org/bots/api#sendvoice): an OGG/Opus upload (MP3 and M4A
+        too) is a voice note; other formats may arrive as a document; at most 50 MB."""
+        chat = self._target_chat(params)
+        self._check_rights(chat, "can_send_voice_notes")
+        if chat["id"] in self.voice_forbidden:
+            raise _bad(VOICE_FORBIDDEN)
+        voice = params.get("voice")
+        upload = files.get(voice.removeprefix("attach://") if isinstance(voice, str) else "voice")
+        upload = upload or files.get("voice")
+        if upload is None:
+            raise _bad("there is no voice in the request")
+        fields: JSON = {}
+        if params.get("caption"):
+            caption, entities = _rendered(params, "caption", "caption_entities", MAX_CAPTION_LENGTH)
+            fields = {"caption": caption, **({"caption_entities": entities} if entities else {})}
+        if _is_ogg_opus(upload.data):
+            info = self.add_file(upload.data, kind="voice", ext="oga")
+            info.update(mime_type="audio/ogg", duration=int(params.get("duration") or 0))
+            fields["voice"] = info
+        else:
+            info = self.add_file(
+                upload.data, kind="documents", ext=_extension(upload.filename or "")
+            )
+            info.update(mime_type=upload.content_type, file_name=upload.filename)
+            fields["document"] = info
+        message = self._bot_message(chat, params, fields)
+        self._log(
+            "sendVoice",
+            chat,
+            params,
+            message,
+            caption=params.get("caption"),
+            voice=upload.data,
+            filename=upload.filename,
+        )
+        return message
+
     def _get_file(self, params: JSON, files: object) -> JSON:
         stored = self._files.get(str(params.get("file_id", "")))
         if stored is None:
@@ -1159,6 +1203,11 @@ def _rendered(params: JSON, key: str, entities_key: str, limit: int) -> tuple[st
     if len(text) > limit:
         raise _bad("message caption is too long" if key == "caption" else "message is too long")
     return text, entities
+
+
+def _is_ogg_opus(data: bytes) -> bool:
+    """An Ogg stream whose first page carries an Opus identification header (RFC 7845)."""
+    return data.startswith(b"OggS") and data[28:36] == b"OpusHead"
 
 
 def _now() -> int:

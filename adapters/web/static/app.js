@@ -262,12 +262,28 @@ function receive(message) {
     case "video":
       if (entries.some((entry) => entry.job === message.job && entry.video)) return; // a repeat
       return upsert("bot", turn || `job${message.job}`, { job: message.job, rendering: false, video: message.url, note: message.note }, { autoplay: true });
+    case "voice":
+      return voiceAnswer(message);
     case "error":
       return failure(message);
     case "stream_offer":
     case "stream":
       return live.handle(message);
   }
+}
+
+// A voice answer: an audio player under its answer (not kept in the stored entries: a reload
+// shows the text, and the video if any).
+function voiceAnswer(message) {
+  const node = nodes.get(`bot:${message.turn}`);
+  if (!node || node.querySelector("audio")) return;
+  const audio = Object.assign(document.createElement("audio"), { controls: true, preload: "metadata" });
+  audio.src = withToken(message.url);
+  audio.addEventListener("loadedmetadata", view.grown, { once: true });
+  node.append(audio);
+  if (message.note) node.append(Object.assign(document.createElement("small"), { className: "voice-note", textContent: message.note }));
+  view.reveal();
+  audio.play().catch(() => {}); // the browser may want a tap first
 }
 
 function status(message) {
