@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from core.avatar.jobs import AvatarJobs
 from core.avatar.speech import SpeechWriter
 from core.errors import BadInputError, ServiceError, UserFacingError
+from core.i18n import Line
 from core.ports import ChatModel, HistoryStore, Metrics, NoMetrics, PreferenceStore, Transcriber
 from core.quota import Quotas
 from core.types import (
@@ -30,7 +31,7 @@ from core.types import (
 
 log = logging.getLogger(__name__)
 
-_OOPS = "Something went wrong on my side — please try again."
+_OOPS = Line("Something went wrong on my side — please try again.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +140,7 @@ class Conversations:
         text, language = turn.text, None
         if turn.audio is not None:
             if self._transcriber is None:
-                raise BadInputError("I can only read text here.")
+                raise BadInputError(Line("I can only read text here."))
             heard = await self._transcriber.transcribe(turn.audio)
             text, language = heard.text, heard.language
             yield Transcript(text, language)
@@ -152,19 +153,18 @@ class Conversations:
             yield TextDelta(piece, answer)
         answer = answer.strip()
         if not answer:
-            raise ServiceError("I couldn't come up with an answer — try asking another way.")
+            raise ServiceError(Line("I couldn't come up with an answer — try asking another way."))
         await self._history.append(turn.key, [question, ChatMessage("assistant", answer)])
         yield FinalText(answer, language)
 
     def _checked(self, text: str | None) -> ChatMessage:
         text = (text or "").strip()
         if not text:
-            raise BadInputError("Send me a message or a voice note and I'll answer.")
+            raise BadInputError(Line("Send me a message or a voice note and I'll answer."))
         limit = self._settings.max_text_chars
         if len(text) > limit:
-            raise BadInputError(
-                f"That's too long for me — please keep it under {limit:,} characters."
-            )
+            too_long = "That's too long for me — please keep it under {limit} characters."
+            raise BadInputError(Line(too_long, limit=limit))
         return ChatMessage("user", text)
 
     async def reset(self, key: ConversationKey) -> None:

@@ -31,12 +31,16 @@ class Audio:
 
 @dataclass(frozen=True, slots=True)
 class Turn:
-    """One incoming message: text, or audio to transcribe first."""
+    """One incoming message: text, or audio to transcribe first.
+
+    `locale`: the language the bot's own lines are said in (core/i18n.py: "en", "de", "pt_BR").
+    """
 
     key: ConversationKey
     user_id: str
     text: str | None = None
     audio: Audio | None = None
+    locale: str = "en"
 
 
 @dataclass(frozen=True, slots=True)
