@@ -14,8 +14,10 @@ from adapters.discord.delivery import ChannelNotices, DiscordDelivery
 from adapters.discord.gateway import check_gateway, connect_until_ready, fix_for, gateway_intents
 from adapters.discord.handlers import DiscordHandlers
 from adapters.discord.platform import DiscordPlatform
+from adapters.discord.translator import CatalogTranslator
 from core.conversation import Conversations
 from core.errors import ConfigurationError
+from core.i18n import Catalogs, shipped_catalogs
 from core.turns import TurnRunner
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,9 @@ class AvatarClient(discord.Client):
         self.gateway_ready.set()
 
     async def setup_hook(self) -> None:
-        """Publish the slash commands once per login (on_ready may fire many times)."""
+        """Publish the slash commands once per login (on_ready may fire many times), their
+        descriptions in every shipped language."""
+        await self.tree.set_translator(CatalogTranslator(self.handlers.catalogs))
         if not self._guilds:
             await self.tree.sync()
             return
@@ -106,10 +110,14 @@ class DiscordAdapter:
         voice_channel_ids: list[int] | None = None,
         allowed_guilds: list[int] | None = None,
         admins: list[str] | None = None,
+        catalogs: Catalogs | None = None,
     ) -> None:
         intents = gateway_intents(message_content)
         no_attach = ChannelNotices()  # shared: a channel hears it once, from either side
-        self.turns = DiscordPlatform(lambda: self.client, conversations, runner, no_attach)
+        catalogs = catalogs or shipped_catalogs()
+        self.turns = DiscordPlatform(
+            lambda: self.client, conversations, runner, no_attach, catalogs
+        )
         handlers = DiscordHandlers(
             conversations,
             runner,
@@ -126,7 +134,7 @@ class DiscordAdapter:
             self.client = ShardedAvatarClient(
                 handlers, intents, guilds, shard_count=shard_count, shard_ids=shard_ids or None
             )
-        self.delivery = DiscordDelivery(lambda: self.client, no_attach)
+        self.delivery = DiscordDelivery(lambda: self.client, no_attach, catalogs)
         self.routes: tuple[()] = ()  # nothing served on the web server
         self.ready_timeout = READY_TIMEOUT
         self._token, self._runner = token, runner

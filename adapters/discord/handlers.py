@@ -10,24 +10,26 @@ import discord
 from adapters.discord.convert import (
     SAFE_MENTIONS,
     audio_attachment,
+    message_locale,
     message_payload,
     strip_mentions,
     talk_payload,
 )
 from adapters.discord.platform import DiscordPlatform, LiveTalk
 from core.conversation import Conversations
+from core.i18n import Catalogs, Line, Lines
 from core.turns import TurnRunner
 from core.types import ConversationKey
 
 log = logging.getLogger(__name__)
 
-HELP = (
+HELP = Line(
     "Talk to me with `/talk` (text, or an audio file), by mentioning me, by replying to me, or in "
     "a DM — voice messages work too. I answer in text right away, then with a short video.\n"
     "`/reset` forgets this conversation · `/avatar on|off` switches videos here."
 )
-NOTHING_SAID = "Send me a message or a voice message and I'll answer."
-NOT_AUDIO = "I understand text and voice messages (and audio files)."
+NOTHING_SAID = Line("Send me a message or a voice message and I'll answer.")
+NOT_AUDIO = Line("I understand text and voice messages (and audio files).")
 UNHEARD = (
     "I can't read replies that don't ping me here: turn the reply's @ ping on, "
     "mention me (@{name} …) or use `/talk`."
@@ -86,7 +88,7 @@ class DiscordHandlers:
         if strip_mentions(message.content, me.id) or audio_attachment(message.attachments):
             await self._platform.accept(str(message.id), message, message_payload(message))
         elif self._unheard(message, me):
-            await self._say(message, UNHEARD.format(name=me.display_name))
+            await self._say(message, Line(UNHEARD, name=me.display_name))
         elif message.attachments:
             await self._say(message, NOT_AUDIO)
         elif not message.flags.voice:  # a voice message without its file: not for us to read
@@ -113,8 +115,17 @@ class DiscordHandlers:
         """Forget the conversation, after the messages accepted before."""
         await self._runner.in_order(key, partial(self.conversations.reset, key))
 
-    @staticmethod
-    async def _say(message: discord.Message, text: str) -> None:
+    @property
+    def catalogs(self) -> Catalogs:
+        """The shipped catalogues (the platform's)."""
+        return self._platform.catalogs
+
+    def lines(self, locale: str | None) -> Lines:
+        """The bot's lines for a Discord locale ("fr", "es-ES"); English for one not shipped."""
+        return self.catalogs.lines(self.catalogs.choose([locale]))
+
+    async def _say(self, message: discord.Message, text: str) -> None:
+        text = self.lines(message_locale(message)).say(text)
         try:
             await message.reply(text, mention_author=False, allowed_mentions=SAFE_MENTIONS)
         except discord.HTTPException as error:

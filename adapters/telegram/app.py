@@ -23,6 +23,7 @@ from adapters.telegram.stream import AnswerStream, DraftSupport
 from adapters.telegram.webhook import TelegramWebhook, derived_secret, webhook_path
 from core.conversation import Conversations
 from core.errors import ConfigurationError
+from core.i18n import DEFAULT_LOCALE, Catalogs, Line, shipped_catalogs
 from core.ports import Inbox
 from core.turns import TurnRunner
 
@@ -31,12 +32,12 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 COMMANDS = [
-    BotCommand("start", "What this bot does"),
-    BotCommand("help", "What I understand"),
-    BotCommand("talk", "Talk to me: /talk <text>, or reply to a voice note"),
-    BotCommand("reset", "Forget our conversation"),
-    BotCommand("avatar", "Videos with my answers: /avatar on|off"),
-    BotCommand("stats", "Today's usage (admins only)"),
+    ("start", Line("What this bot does")),
+    ("help", Line("What I understand")),
+    ("talk", Line("Talk to me: /talk <text>, or reply to a voice note")),
+    ("reset", Line("Forget our conversation")),
+    ("avatar", Line("Videos with my answers: /avatar on|off")),
+    ("stats", Line("Today's usage (admins only)")),
 ]
 
 # Connections to the Bot API for everything but getUpdates (PTB's default size).
@@ -62,8 +63,10 @@ class TelegramAdapter:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         on_status: Callable[[int], None] | None = None,
+        catalogs: Catalogs | None = None,
     ) -> None:
         root = api_root.rstrip("/")
+        self._catalogs = catalogs = catalogs or shipped_catalogs()
         # on_status: told the HTTP status of every Bot API answer (the wiring counts retries).
         updates = UpdatesRequest(on_status=on_status)
         self._requests = (AiohttpRequest(REQUEST_POOL, on_status=on_status), updates)
@@ -81,8 +84,10 @@ class TelegramAdapter:
         )
         bot = self.application.bot
         self.actions = ChatActions(bot)
-        self.delivery = TelegramDelivery(bot, self.actions, upload_limit)
-        handlers = TelegramHandlers(conversations, bot, set(admins or []), allowed_chats)
+        self.delivery = TelegramDelivery(bot, self.actions, upload_limit, catalogs)
+        handlers = TelegramHandlers(
+            conversations, bot, set(admins or []), allowed_chats, catalogs=catalogs
+        )
         self.application.add_handlers(handlers.handlers)
         self.application.add_error_handler(self._on_error)
         view = partial(AnswerStream, bot, self.actions, self.delivery.refusals, DraftSupport())
@@ -111,7 +116,7 @@ class TelegramAdapter:
                 raise ConfigurationError("Telegram refused TELEGRAM_BOT_TOKEN (getMe)") from None
             raise  # unreachable or timed out: bot/startup.py names TELEGRAM_API_BASE_URL
         try:
-            await self.application.bot.set_my_commands(COMMANDS)
+            await publish_commands(self.application.bot, self._catalogs)
             replayed = await self._runner.replay(self.turns)  # what a stop or a crash left
             if self._webhook is not None:
                 await self._webhook.register()
@@ -151,3 +156,17 @@ class TelegramAdapter:
     async def _on_error(self, update: object, context: object) -> None:
         error = getattr(context, "error", None)
         log.error("Telegram update failed: %r", error, exc_info=error)
+
+
+async def publish_commands(bot: Bot, catalogs: Catalogs) -> None:
+    """The command menu: English for everyone, and one list per shipped language.
+
+    setMyCommands takes a two-letter ISO 639-1 `language_code` (none: the default list), so
+    Brazilian Portuguese is published for "pt"
+    (https://core.telegram.org/bots/api#setmycommands).
+    """
+    for locale in catalogs.locales:
+        lines = catalogs.lines(locale)
+        commands = [BotCommand(name, lines.say(description)) for name, description in COMMANDS]
+        language = None if locale == DEFAULT_LOCALE else locale.split("_")[0]
+        await bot.set_my_commands(commands, language_code=language)

@@ -67,8 +67,8 @@ class TelegramPlatform:
 
     def view(self, entry: InboxEntry) -> AnswerStream:
         """A reply to the update's message; "typing…" shows while an answer is on its way."""
-        asked = self._handlers.asked(self._update(entry))
-        return self._view(self._message(entry), typing=asked is not None)
+        asked, message = self._handlers.asked(self._update(entry)), self._message(entry)
+        return self._view(message, self._handlers.lines(message), typing=asked is not None)
 
     async def turn(self, entry: InboxEntry) -> Turn | None:
         """The message's text or downloaded audio; None for a command, carried out by then."""
@@ -78,11 +78,12 @@ class TelegramPlatform:
         if ask is None:
             await self._application.process_update(update)  # python-telegram-bot's handlers
             return None
+        locale = self._handlers.locale(message)
         if ask.media is None and ask.text is None:
-            raise Declined(UNSUPPORTED)
-        audio = await self._download(ask.media) if ask.media else None
+            raise Declined(UNSUPPORTED, locale=locale)
+        audio = await self._download(ask.media, locale) if ask.media else None
         user = str(message.from_user.id) if message.from_user else ""
-        return Turn(conversation_key(message), user, text=ask.text, audio=audio)
+        return Turn(conversation_key(message), user, text=ask.text, audio=audio, locale=locale)
 
     def finished(self, entry: InboxEntry, answered: bool) -> None:
         """Forget the parsed update: answered, or left in the inbox for the next start."""
@@ -101,18 +102,18 @@ class TelegramPlatform:
             raise ValueError(f"Telegram update {entry.message_key} has no message")
         return message
 
-    async def _download(self, media: MediaRef) -> Audio:
+    async def _download(self, media: MediaRef, locale: str) -> Audio:
         # Decline by the sizes Telegram reports, before anything is downloaded or transcribed.
         if media.file_size is not None and media.file_size > DOWNLOAD_LIMIT:
-            raise Declined(TOO_BIG)
+            raise Declined(TOO_BIG, locale=locale)
         if (media.duration or 0) > MAX_AUDIO_SECONDS:
-            raise Declined(TOO_LONG)
+            raise Declined(TOO_LONG, locale=locale)
         try:
             file = await call(lambda: self._bot.get_file(media.file_id))
             data = await call(file.download_as_bytearray)
         except TelegramError as error:  # refused, or the network after retries
             if isinstance(error, BadRequest) and "too big" in error.message.lower():
-                raise Declined(TOO_BIG) from error
+                raise Declined(TOO_BIG, locale=locale) from error
             log.warning("downloading a voice note failed: %s", error)
-            raise Declined(OOPS) from error
+            raise Declined(OOPS, locale=locale) from error
         return Audio(bytes(data), media.mime_type, media.filename)
