@@ -52,9 +52,19 @@ class Line(str):
 
     def __new__(cls, msgid: str, /, **params: object) -> Line:
         """Make the English line `msgid` with its `{placeholders}` filled from `params`."""
-        line = super().__new__(cls, _fill(msgid, params, DEFAULT_LOCALE))
+        return cls.said(_fill(msgid, params, DEFAULT_LOCALE), msgid, params)
+
+    @classmethod
+    def said(cls, text: str, msgid: str, params: Mapping[str, object]) -> Line:
+        """Return `text` (the line `msgid` in some language) as a `Line` that keeps its id."""
+        line = super().__new__(cls, text)
         line.msgid, line.params = msgid, params
         return line
+
+
+def msgid(text: str) -> str:
+    """Return the message id of a `Line` in any language; other text is its own id."""
+    return text.msgid if isinstance(text, Line) else text
 
 
 def placeholders(text: str) -> set[str]:
@@ -98,9 +108,9 @@ class Lines:
         return _fill(text, {"n": n} | dict(params), self.locale)
 
     def say(self, line: str) -> str:
-        """Return a `Line` in this locale; any other text is returned as it is."""
+        """Return a `Line` in this locale (still a `Line`, with its id); other text as it is."""
         if isinstance(line, Line):
-            return self.gettext(line.msgid, **line.params)
+            return Line.said(self.gettext(line.msgid, **line.params), line.msgid, line.params)
         return line
 
     def number(self, value: float, /) -> str:
