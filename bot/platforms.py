@@ -113,6 +113,7 @@ def _discord(settings: Settings) -> AdapterFactory:
             voice_channel_ids=settings.DISCORD_VOICE_CHANNEL_IDS,
             allowed_guilds=settings.DISCORD_ALLOWED_GUILD_IDS,
             admins=settings.ADMIN_USER_IDS,
+            catalogs=core.catalogs,
         )
 
     return build
@@ -150,6 +151,7 @@ def _web(settings: Settings) -> AdapterFactory:
             limits=limits,
             history=core.storage.history,
             extra_routes=[*core.web_routes, *routes],
+            catalogs=core.catalogs,
         )
 
     return build
@@ -178,6 +180,7 @@ def _telegram(settings: Settings) -> AdapterFactory:
             allowed_chats=settings.TELEGRAM_ALLOWED_CHAT_IDS,
             admins=settings.ADMIN_USER_IDS,
             on_status=status_counter(core.metrics, "telegram", telegram_retries),
+            catalogs=core.catalogs,
         )
 
     return build

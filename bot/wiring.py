@@ -33,6 +33,7 @@ from core.conversation import Conversations, ConversationSettings
 from core.groq.chat import GroqChatModel
 from core.groq.whisper import GroqTranscriber
 from core.http import pooled_client
+from core.i18n import Catalogs
 from core.ports import (
     ChatModel,
     Inbox,
@@ -76,6 +77,8 @@ class Core:
     web_secret: str = ""
     # The one lifecycle of every platform's messages (core/turns.py).
     runner: TurnRunner = field(kw_only=True)
+    # The bot's own lines in its users' languages (core/i18n.py).
+    catalogs: Catalogs = field(kw_only=True)
 
     async def start_jobs(self, deliveries: Mapping[str, VideoDelivery]) -> int:
         """Start the avatar jobs with every platform's delivery; resume the unfinished ones."""
@@ -162,6 +165,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             metrics=metrics,
             speech=speech_writer(settings, model),
         )
+        catalogs = Catalogs()  # the bot's own lines in every shipped language (core/locales)
         if settings.METRICS_PORT is not None:
             endpoint = metrics_endpoint(metrics, settings.METRICS_HOST, settings.METRICS_PORT)
             await stack.enter_async_context(endpoint)
@@ -177,7 +181,8 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             web_routes=_did_routes(did_webhook),
             did_webhook=did_webhook,
             web_secret=web_secret,
-            runner=TurnRunner(conversations, storage.inbox),
+            runner=TurnRunner(conversations, storage.inbox, catalogs=catalogs),
+            catalogs=catalogs,
         )
 
 
