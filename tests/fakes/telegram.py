@@ -139,6 +139,8 @@ class MessageContext(TypedDict, total=False):
     chat_type: str  # "private", "group" or "supergroup"
     message_thread_id: int  # a forum topic: the chat becomes a forum supergroup
     reply_to_message_id: int
+    # User.language_code: an IETF language tag ("de", "pt-br"), optional; "" leaves it out.
+    language_code: str
 
 
 @dataclass
@@ -807,8 +809,9 @@ class FakeTelegram(LocalServer):
             "is_bot": False,
             "first_name": "Tester",
             "username": f"tester{user_id}",
-            "language_code": "en",
         }
+        if language := context.get("language_code", "en"):
+            user["language_code"] = language
         message = self._new_message(
             chat, user, fields, thread_id, context.get("reply_to_message_id")
         )
