@@ -244,3 +244,29 @@ async def test_web_tab_with_spanish_gets_spanish_lines(web: WebAdapter, groq: Fa
 async def test_web_tab_with_an_unshipped_language_gets_english(web: WebAdapter) -> None:
     (too_long,) = await _errors(web, "ja-JP,ja", [{"type": "text", "turn": "t1", "text": "x" * 51}])
     assert too_long == Line(TOO_LONG, limit=50)
+
+
+@pytest.mark.parametrize(
+    ("localizations", "code"),
+    [
+        ({"pt": "Esquecer"}, "LOCALE_INVALID"),  # Discord's key is "pt-BR"
+        ({"es": "Olvidar"}, "LOCALE_INVALID"),  # "es-ES" or "es-419"
+        ({"fr": "x" * 101}, "BASE_TYPE_BAD_LENGTH"),  # 100 characters at most
+    ],
+)
+async def test_discord_refuses_what_it_cannot_localize(
+    dc: FakeDiscord, localizations: dict[str, str], code: str
+) -> None:
+    """The fake holds the command tree to what Discord accepts (50035, naming the field)."""
+    command = {"name": "reset", "description": "Forget", "description_localizations": localizations}
+    url = f"{dc.api_url}/applications/{dc.application_id}/guilds/{GUILD_ID}/commands"
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": f"Bot {dc.token}"}) as session,
+        session.put(url, json=[command]) as response,
+    ):
+        answer = await response.json()
+    assert (response.status, answer["code"]) == (400, 50035)
+    (locale,) = localizations
+    errors = answer["errors"]["0"]["description_localizations"][locale]["_errors"]
+    assert errors[0]["code"] == code
+    assert GUILD_ID not in dc.commands

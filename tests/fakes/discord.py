@@ -1523,7 +1523,7 @@ def _check_localized(item: JSON, path: list[str], *, described: bool = True) -> 
         for locale, text in (item.get(key) or {}).items():
             if locale not in LOCALES:
                 # Discord names the bad key; the exact code is not documented.
-                raise _invalid_form([*path, field, locale], "LOCALE_INVALID", "Invalid locale.")
+                raise _invalid_form([*path, key, locale], "LOCALE_INVALID", "Invalid locale.")
             limit = DESCRIPTION_LIMIT if key == "description_localizations" else 32
             if not isinstance(text, str) or not 1 <= len(text) <= limit:
                 raise _invalid_form(
