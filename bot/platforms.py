@@ -105,6 +105,7 @@ def _discord(settings: Settings) -> AdapterFactory:
         return DiscordAdapter(
             core.conversations,
             runner=core.runner,
+            commands=core.commands,
             token=token,
             message_content=settings.DISCORD_MESSAGE_CONTENT,
             guild_ids=settings.DISCORD_GUILD_IDS,
@@ -167,8 +168,8 @@ def _telegram(settings: Settings) -> AdapterFactory:
     def build(core: Core, routes: Sequence[WebRoute] = ()) -> PlatformAdapter:
         use_telegram()
         return TelegramAdapter(
-            core.conversations,
             runner=core.runner,
+            commands=core.commands,
             token=token,
             api_root=url(settings.TELEGRAM_API_BASE_URL),
             upload_limit=int(settings.TELEGRAM_UPLOAD_LIMIT_MB * 1024 * 1024),

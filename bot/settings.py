@@ -20,6 +20,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.avatar.voices import parse_voices
+from core.personas import NAME
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are Ava, a warm, quick-witted assistant who answers out loud as a talking avatar. "
@@ -61,6 +62,10 @@ class Settings(BaseSettings):
     LLM_MAX_TOKENS: int = Field(1024, ge=16, le=65536)
     WHISPER_MODEL: str = Field("whisper-large-v3-turbo", min_length=1)
     SYSTEM_PROMPT: str = Field(DEFAULT_SYSTEM_PROMPT, min_length=1)
+    # Personas a chat can pick by name with /persona: JSON, `{"pirate": "You are a pirate…"}`.
+    PERSONAS: dict[str, str] = {}
+    # Longest persona a chat may write itself with /persona <text>.
+    PERSONA_MAX_CHARS: int = Field(500, ge=20, le=4000)
     HISTORY_MAX_MESSAGES: int = Field(20, ge=0, le=1000)
     MAX_MESSAGE_CHARS: int = Field(4000, ge=1, le=100_000)
 
@@ -201,6 +206,18 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.replace(" ", ",").split(",") if part.strip()]
         return value
+
+    @field_validator("PERSONAS")
+    @classmethod
+    def _personas(cls, value: dict[str, str]) -> dict[str, str]:
+        personas = {}
+        for name, prompt in value.items():
+            if not NAME.fullmatch(name.lower()):
+                raise ValueError(f"{name!r} must be one word of a-z, 0-9, _ or - (1-32)")
+            if not prompt.strip():
+                raise ValueError(f"the persona {name!r} is empty")
+            personas[name.lower()] = prompt.strip()
+        return personas
 
     @field_validator("WEB_ALLOWED_ORIGINS")
     @classmethod

@@ -14,7 +14,8 @@ from core.storage import sqlite
 from core.storage.inbox import LEASE_SECONDS, SqliteInbox
 from core.storage.keys import PostgresServerKeys, ServerKeys, SqliteServerKeys
 from core.storage.leases import process_owner
-from core.storage.sqlite_stores import SqliteHistoryStore, SqliteJobStore, SqlitePreferenceStore
+from core.storage.preferences import PostgresPreferenceStore, SqlitePreferenceStore
+from core.storage.sqlite_stores import SqliteHistoryStore, SqliteJobStore
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 POSTGRES_MIGRATIONS_DIR = MIGRATIONS_DIR / "postgres"
@@ -92,7 +93,7 @@ async def _open_postgres(
         raise
     return Storage(
         postgres.PostgresHistoryStore(pool),
-        postgres.PostgresPreferenceStore(pool),
+        PostgresPreferenceStore(pool),
         postgres.PostgresJobStore(pool, owner, job_lease),
         postgres.PostgresInbox(pool, owner, inbox_lease),
         postgres.PostgresCounters(pool),

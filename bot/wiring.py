@@ -29,11 +29,13 @@ from core.avatar.language import LanguageDetector
 from core.avatar.speech import SpeechWriter
 from core.avatar.voices import DEFAULT_VOICES, VoicePicker
 from core.avatar.webhook import DIDWebhook
+from core.commands import ChatCommands
 from core.conversation import Conversations, ConversationSettings
 from core.groq.chat import GroqChatModel
 from core.groq.whisper import GroqTranscriber
 from core.http import pooled_client
 from core.i18n import Catalogs
+from core.personas import Personas
 from core.ports import (
     ChatModel,
     Inbox,
@@ -47,6 +49,7 @@ from core.retention import (
 from core.storage.keys import ServerKeys
 from core.storage.leases import InboxLeases
 from core.turns import TurnRunner
+from core.usage import Usage
 
 WebRoute = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
 
@@ -79,6 +82,8 @@ class Core:
     runner: TurnRunner = field(kw_only=True)
     # The bot's own lines in its users' languages (core/i18n.py).
     catalogs: Catalogs = field(kw_only=True)
+    # Every platform's chat commands (core/commands.py).
+    commands: ChatCommands = field(kw_only=True)
 
     async def start_jobs(self, deliveries: Mapping[str, VideoDelivery]) -> int:
         """Start the avatar jobs with every platform's delivery; resume the unfinished ones."""
@@ -149,6 +154,8 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         model = GroqChatModel.create(
             groq_client, settings.LLM_MODEL, max_tokens=settings.LLM_MAX_TOKENS
         )
+        personas = Personas(settings.SYSTEM_PROMPT, settings.PERSONAS, settings.PERSONA_MAX_CHARS)
+        usage = Usage(storage.counters)
         conversations = Conversations(
             settings=ConversationSettings(
                 system_prompt=settings.SYSTEM_PROMPT,
@@ -164,8 +171,13 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             quotas=quotas,
             metrics=metrics,
             speech=speech_writer(settings, model),
+            personas=personas,
+            usage=usage,
         )
         catalogs = Catalogs()  # the bot's own lines in every shipped language (core/locales)
+        commands = ChatCommands(
+            conversations, storage.preferences, personas, usage, catalogs=catalogs
+        )
         if settings.METRICS_PORT is not None:
             endpoint = metrics_endpoint(metrics, settings.METRICS_HOST, settings.METRICS_PORT)
             await stack.enter_async_context(endpoint)
@@ -183,6 +195,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             web_secret=web_secret,
             runner=TurnRunner(conversations, storage.inbox, catalogs=catalogs),
             catalogs=catalogs,
+            commands=commands,
         )
 
 

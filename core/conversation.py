@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
+from core import messages
 from core.avatar.jobs import AvatarJobs
 from core.avatar.speech import SpeechWriter
 from core.errors import BadInputError, ServiceError, UserFacingError
-from core.i18n import Line
+from core.i18n import Line, Number
+from core.locks import KeyedLocks
+from core.personas import Personas
 from core.ports import ChatModel, HistoryStore, Metrics, NoMetrics, PreferenceStore, Transcriber
-from core.quota import Quotas
+from core.quota import Quotas, user_scope
 from core.types import (
     AvatarJob,
     ChatMessage,
@@ -23,50 +24,31 @@ from core.types import (
     Failure,
     FinalText,
     Notice,
+    ReplyMode,
     Script,
     TextDelta,
+    TokenUsage,
     Transcript,
     Turn,
 )
+from core.usage import LLM_TOKENS, Usage
 
 log = logging.getLogger(__name__)
 
-_OOPS = Line("Something went wrong on my side — please try again.")
+_OOPS = Line(messages.OOPS)
 
 
 @dataclass(frozen=True, slots=True)
 class ConversationSettings:
-    """How the engine talks: persona, history window, input limit, avatar default."""
+    """How the engine talks: default persona, history window, input limit, avatar default.
+
+    `system_prompt` is SYSTEM_PROMPT; a chat's own persona (`Personas`) comes after it.
+    """
 
     system_prompt: str
     history_limit: int = 20
     max_text_chars: int = 4000
     avatar_default: bool = True
-
-
-class KeyedLocks:
-    """One lock per conversation, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[ConversationKey, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: ConversationKey) -> AsyncIterator[None]:
-        """Hold the conversation's lock; turns of one conversation run one after another."""
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-    def __len__(self) -> int:
-        return len(self._locks)
 
 
 class Conversations:
@@ -84,11 +66,14 @@ class Conversations:
         quotas: Quotas | None = None,
         metrics: Metrics | None = None,
         speech: SpeechWriter | None = None,
+        personas: Personas | None = None,
+        usage: Usage | None = None,
     ) -> None:
         self._settings, self._history, self._preferences = settings, history, preferences
         self._model, self._transcriber, self._jobs = model, transcriber, jobs
-        self._quotas = quotas
+        self._quotas, self._usage = quotas, usage
         self._speech = speech or SpeechWriter()
+        self.personas = personas or Personas(settings.system_prompt)
         self._metrics = metrics or NoMetrics()
         self.locks = KeyedLocks()
 
@@ -97,7 +82,7 @@ class Conversations:
         arrived = time.monotonic()
         self._metrics.message(turn.key.platform)
         if self._quotas is not None:
-            refusal = await self._quotas.admit_message(_user_scope(turn.key, turn.user_id))
+            refusal = await self._quotas.admit_message(user_scope(turn.key, turn.user_id))
             if refusal is not None:
                 await self._quotas.note("refusals")
                 self._metrics.refusal("messages")
@@ -146,16 +131,29 @@ class Conversations:
             yield Transcript(text, language)
         question = self._checked(text)
         past = await self._history.recent(turn.key, self._settings.history_limit)
-        prompt = [ChatMessage("system", self._settings.system_prompt), *past, question]
-        answer = ""
-        async for piece in self._model.stream(prompt):
+        persona = await self._preferences.persona(turn.key)
+        system = ChatMessage("system", self.personas.system_prompt(persona))
+        answer, used = "", list[TokenUsage]()
+        async for piece in self._model.stream([system, *past, question], on_usage=used.append):
             answer += piece
             yield TextDelta(piece, answer)
+        await self._record_tokens(turn, used)  # reported with the last chunk: a whole answer
         answer = answer.strip()
         if not answer:
             raise ServiceError(Line("I couldn't come up with an answer — try asking another way."))
         await self._history.append(turn.key, [question, ChatMessage("assistant", answer)])
         yield FinalText(answer, language)
+
+    async def _record_tokens(self, turn: Turn, used: list[TokenUsage]) -> None:
+        """Count the tokens a call used for the user's /usage; counting never fails a turn."""
+        if self._usage is None or not used:
+            return
+        try:
+            await self._usage.record(
+                user_scope(turn.key, turn.user_id), LLM_TOKENS, sum(u.total for u in used)
+            )
+        except Exception:
+            log.exception("counting the tokens of a turn in %s failed", turn.key)
 
     def _checked(self, text: str | None) -> ChatMessage:
         text = (text or "").strip()
@@ -188,6 +186,15 @@ class Conversations:
         """Turn avatar videos on or off for the chat; survives a restart."""
         await self._preferences.set_avatar_enabled(key, enabled)
 
+    @property
+    def default_reply_mode(self) -> ReplyMode:
+        """How answers come where a chat never chose: video when D-ID is set up, else text."""
+        return "video" if self._jobs is not None else "text"
+
+    async def reply_mode(self, key: ConversationKey) -> ReplyMode:
+        """How the chat's answers come (/reply), its choice or the default."""
+        return await self._preferences.reply_mode(key) or self.default_reply_mode
+
     async def render_avatar(
         self,
         key: ConversationKey,
@@ -206,6 +213,8 @@ class Conversations:
         """
         if self._jobs is None or not await self.avatar_enabled(key):
             return None
+        if await self.reply_mode(key) != "video":
+            return None
         paused = self._jobs.pause_notice(key)
         if paused is not None:
             return Notice(paused) if paused else None
@@ -215,7 +224,7 @@ class Conversations:
         script = Script(speech.text, speech.voice_id, speech.truncated)
         if self._quotas is None:
             return await self._jobs.submit(key, script, target)
-        scope = _user_scope(key, user_id)
+        scope = user_scope(key, user_id)
         reservation = await self._quotas.reserve_render(scope, speech.seconds)
         if isinstance(reservation, str):
             await self._quotas.note("refusals")
@@ -231,14 +240,13 @@ class Conversations:
         """Today's usage in one line, for admins: videos, their seconds and D-ID credits."""
         today = await self._quotas.today() if self._quotas is not None else {}
         rendering = self._jobs.running if self._jobs is not None else 0
-        seconds = today.get("render_ms", 0) / 1000
-        return (
-            f"Today (UTC): {today.get('messages', 0)} messages, {today.get('renders', 0)} videos "
-            f"of {seconds:.1f} s in all (≈ {today.get('render_credits', 0)} D-ID credits), "
-            f"{today.get('errors', 0)} errors, {today.get('refusals', 0)} refused over limits; "
-            f"{rendering} videos rendering now."
+        return Line(
+            messages.STATS,
+            messages=today.get("messages", 0),
+            renders=today.get("renders", 0),
+            seconds=Number(today.get("render_ms", 0) / 1000, "#,##0.0"),
+            credits=today.get("render_credits", 0),
+            errors=today.get("errors", 0),
+            refusals=today.get("refusals", 0),
+            rendering=rendering,
         )
-
-
-def _user_scope(key: ConversationKey, user_id: str) -> str:
-    return f"{key.platform}:{user_id or key.chat_id}"

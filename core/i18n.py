@@ -16,6 +16,7 @@ import io
 import logging
 import string
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
@@ -79,7 +80,19 @@ def _fill(text: str, params: Mapping[str, object], locale: str) -> str:
     return text.format_map({name: _shown(value, locale) for name, value in params.items()})
 
 
+@dataclass(frozen=True, slots=True)
+class Number:
+    """A number with its CLDR pattern, for a placeholder that needs one ("#,##0.0": 12.0)."""
+
+    value: float
+    pattern: str = "#,##0.###"
+
+
 def _shown(value: object, locale: str) -> object:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value)
+    if isinstance(value, Number):
+        return format_decimal(value.value, format=value.pattern, locale=locale)
     if isinstance(value, bool) or not isinstance(value, int | float | date):
         return value
     if isinstance(value, datetime | date):
@@ -96,16 +109,25 @@ class Lines:
     def gettext(self, message: str, /, **params: object) -> str:
         """Return `message` in this locale, its placeholders filled from `params`.
 
-        A `Line` among `params` is said in this locale too.
+        A `Line` among `params` (or a list of them) is said in this locale too.
         """
-        said = {name: self.say(value) if isinstance(value, Line) else value
-                for name, value in params.items()}  # fmt: skip
+        said = {name: self._said(value) for name, value in params.items()}
         return _fill(self._translations.gettext(message), said, self.locale)
 
     def ngettext(self, singular: str, plural: str, n: int, /, **params: object) -> str:
         """Return the form for `n` in this locale; `n` fills `{n}` unless `params` name it."""
         text = self._translations.ngettext(singular, plural, n)
         return _fill(text, {"n": n} | dict(params), self.locale)
+
+    def _said(self, value: object) -> object:
+        """Return a placeholder's value in this locale: a `Line`, or several joined by ", "."""
+        if isinstance(value, Line):
+            return self.say(value)
+        if isinstance(value, list | tuple):
+            return ", ".join(
+                self.say(item) if isinstance(item, str) else str(item) for item in value
+            )
+        return value
 
     def say(self, line: str) -> str:
         """Return a `Line` in this locale (still a `Line`, with its id); other text as it is."""

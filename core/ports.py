@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from core.types import (
@@ -13,12 +13,17 @@ from core.types import (
     ConversationKey,
     InboxEntry,
     JobState,
+    ReplyMode,
+    TokenUsage,
     Transcription,
     VideoReady,
 )
 
 if TYPE_CHECKING:  # core.quota implements Counters, so it imports this module at run time
     from core.quota import Charge, Reservation
+
+
+UsageSink = Callable[[TokenUsage], None]
 
 
 class Transcriber(Protocol):
@@ -32,8 +37,13 @@ class Transcriber(Protocol):
 class ChatModel(Protocol):
     """Streams an answer to a conversation."""
 
-    def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
-        """Yield pieces of the answer to `messages` (system prompt first) as they arrive."""
+    def stream(
+        self, messages: Sequence[ChatMessage], *, on_usage: UsageSink | None = None
+    ) -> AsyncIterator[str]:
+        """Yield pieces of the answer to `messages` (system prompt first) as they arrive.
+
+        `on_usage` hears the tokens the call used, once, when the service reports them.
+        """
         ...
 
 
@@ -70,14 +80,38 @@ class HistoryStore(Protocol):
 
 
 class PreferenceStore(Protocol):
-    """Per-chat switches such as `/avatar on|off`."""
+    """What each chat chose; a chat's topics share it. None: never chosen, the default applies."""
 
     async def avatar_enabled(self, key: ConversationKey) -> bool | None:
-        """Return the chat's avatar switch, or None when the chat never set it."""
+        """Return the chat's avatar switch (`/avatar on|off`), or None when never set."""
         ...
 
     async def set_avatar_enabled(self, key: ConversationKey, enabled: bool) -> None:
         """Store the chat's avatar switch."""
+        ...
+
+    async def persona(self, key: ConversationKey) -> str | None:
+        """Return the chat's persona (free text or a PERSONAS name), or None for the default."""
+        ...
+
+    async def set_persona(self, key: ConversationKey, persona: str | None) -> None:
+        """Store the chat's persona; None goes back to the default."""
+        ...
+
+    async def reply_mode(self, key: ConversationKey) -> ReplyMode | None:
+        """Return how the chat wants its answers (`/reply`), or None for the default."""
+        ...
+
+    async def set_reply_mode(self, key: ConversationKey, mode: ReplyMode | None) -> None:
+        """Store how the chat wants its answers; None goes back to the default."""
+        ...
+
+    async def voice_id(self, key: ConversationKey) -> str | None:
+        """Return the D-ID voice the chat chose (`/voice`), or None for the language's default."""
+        ...
+
+    async def set_voice_id(self, key: ConversationKey, voice_id: str | None) -> None:
+        """Store the chat's D-ID voice; None goes back to the language's default."""
         ...
 
 

@@ -16,7 +16,7 @@ import aiosqlite
 from core.i18n import Line
 from core.ports import Counters
 from core.storage.batching import Coalescer
-from core.types import AvatarJob
+from core.types import AvatarJob, ConversationKey
 
 Clock = Callable[[], dt.datetime]
 EVERYONE = "*"
@@ -29,6 +29,22 @@ BILLED_MS = 15_000
 def utc_now() -> dt.datetime:
     """Return the current time in UTC."""
     return dt.datetime.now(dt.UTC)
+
+
+def user_scope(key: ConversationKey, user_id: str) -> str:
+    """Whose budgets and usage a turn counts on: the user on their platform (else the chat)."""
+    return f"{key.platform}:{user_id or key.chat_id}"
+
+
+def month_period(day: str) -> str:
+    """Return the counters' period of the month of `day` (YYYY-MM-DD): `YYYY-MM-month`.
+
+    It sorts after every day and minute of its month and before the next month, so pruning
+    days before yesterday keeps it until its month is over (`2026-12` would sort before
+    `2026-12-01` and go at once); a letter, not punctuation, so that PostgreSQL collations
+    which skip punctuation order it the same.
+    """
+    return f"{day[:7]}-month"
 
 
 def credits_for(ms: int) -> int:
@@ -83,12 +99,15 @@ class Reservation:
             return None if seconds is None else seconds * 1000
 
         day, user, limits = self.day, self.scope, limits or Limits()
+        month = month_period(day)  # the user's month totals, for /usage (no limit)
         return [
             Charge(day, user, RENDERS, sign, limits.renders_per_user),
             Charge(day, EVERYONE, RENDERS, sign, limits.renders_total),
             Charge(day, user, RENDER_MS, sign * self.ms, ms(limits.seconds_per_user)),
             Charge(day, EVERYONE, RENDER_MS, sign * self.ms, ms(limits.seconds_total)),
             Charge(day, EVERYONE, RENDER_CREDITS, sign * credits_for(self.ms)),
+            Charge(month, user, RENDERS, sign),
+            Charge(month, user, RENDER_MS, sign * self.ms),
         ]
 
 

@@ -21,8 +21,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import aclosing
 from typing import Final, Protocol, runtime_checkable
 
-from core.conversation import Conversations, KeyedLocks
+from core.conversation import Conversations
 from core.i18n import DEFAULT_LOCALE, Catalogs, Line, Lines, shipped_catalogs
+from core.locks import KeyedLocks
 from core.ports import Inbox
 from core.types import (
     AvatarJob,

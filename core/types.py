@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal, get_args
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,19 @@ class FinalText:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """The tokens one model call used, as the service reported them."""
+
+    input_tokens: int
+    output_tokens: int
+
+    @property
+    def total(self) -> int:
+        """Input and output tokens together."""
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(frozen=True, slots=True)
 class Failure:
     """Something went wrong; `message` is one short line meant for the user."""
 
@@ -95,6 +109,11 @@ class Failure:
 
 
 Event = Transcript | TextDelta | FinalText | Failure
+
+# How a chat's answers come besides the text (/reply): a talking-avatar video, a voice note, or
+# the text alone.
+ReplyMode = Literal["video", "voice", "text"]
+REPLY_MODES: tuple[ReplyMode, ...] = get_args(ReplyMode)
 
 
 class JobState(StrEnum):

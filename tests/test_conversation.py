@@ -74,7 +74,7 @@ async def test_history_carries_over_turns_and_restarts_and_reset_forgets(
         "What is my name?",
     ]
     assert [m["content"] for m in third] == ["You are a test persona.", "Fresh start."]
-    assert "History cleared." in screen.text
+    assert "Done — I've forgotten our conversation." in screen.text
 
 
 async def test_history_window_is_bounded(tmp_path: Path, groq: FakeGroq) -> None:
@@ -108,7 +108,7 @@ async def test_without_a_did_key_answers_are_text_only(tmp_path: Path, groq: Fak
         await chat.handle("/avatar on")
         assert core.jobs is None
     assert "Nice to meet you" in screen.text
-    assert "Avatar videos need DID_API_KEY" in screen.text
+    assert "Avatar videos aren't set up on this bot." in screen.text
 
 
 async def test_other_audio_formats_are_converted_first(tmp_path: Path, groq: FakeGroq) -> None:

@@ -18,6 +18,7 @@ ALL = [
     "0005_render_budgets.sql",
     "0006_web_keys_and_retention.sql",
     "0007_avatar_speech.sql",
+    "0008_chat_preferences.sql",
 ]
 
 

@@ -76,7 +76,7 @@ def contents(dc: FakeDiscord, channel: int, kind: str = "message") -> list[str]:
 
 async def test_command_tree_registered_on_start(dc: FakeDiscord, bot: None) -> None:
     names = sorted(c["name"] for c in dc.commands[GUILD_ID])
-    assert names == ["avatar", "help", "reset", "stats", "talk"]
+    assert names == ["avatar", "help", "persona", "reply", "reset", "stats", "talk", "usage"]
     (talk,) = [c for c in dc.commands[GUILD_ID] if c["name"] == "talk"]
     assert {o["name"]: o["type"] for o in talk["options"]} == {"text": 3, "audio": 11}
     assert dc.identify is not None
@@ -203,7 +203,7 @@ async def test_reset_and_avatar_off(
     await dc.wait_for(lambda: len(groq.chat_bodies) == 2)
     assert [m["content"] for m in groq.chat_bodies[1]["messages"][1:]] == ["second"]
     assert did.talks == {}
-    assert dc.interaction_responses(off.id)[0].content == "Avatar videos are off here."
+    assert dc.interaction_responses(off.id)[0].content == "Avatar videos are off for this chat."
 
 
 async def test_video_after_the_token_expired_goes_to_the_channel(

@@ -15,6 +15,7 @@ import pytest
 from adapters.telegram.handlers import UNSUPPORTED
 from adapters.web.app import WebAdapter
 from bot.wiring import open_core
+from core.commands import SPECS
 from core.i18n import Catalogs, Line
 from tests.fakes.did import FakeDID
 from tests.fakes.discord import BOT_ID, GUILD_ID, TEXT_CHANNEL_ID, FakeDiscord
@@ -67,7 +68,7 @@ async def test_telegram_menu_is_published_in_every_shipped_language(
             english = {c["command"]: c["description"] for c in calls[None]}
             assert all(c["description"] != english[c["command"]] for c in commands), language
     german = {c["command"]: c["description"] for c in calls["de"]}
-    assert german["reset"] == said("de", Line("Forget our conversation"))
+    assert german["reset"] == said("de", Line(SPECS["reset"].description))
 
 
 async def test_telegram_user_with_german_gets_german_lines(
@@ -144,7 +145,7 @@ async def test_discord_commands_carry_localized_descriptions(
     commands = {c["name"]: c for c in dc.commands[GUILD_ID]}
     reset = commands["reset"]["description_localizations"]
     assert set(reset) == {"es-ES", "es-419", "de", "fr", "ru", "pt-BR"}
-    assert reset["fr"] == said("fr", Line("Forget this conversation"))
+    assert reset["fr"] == said("fr", Line(SPECS["reset"].description))
     assert all(0 < len(text) <= 100 for text in reset.values())
     talk_text = next(o for o in commands["talk"]["options"] if o["name"] == "text")
     assert talk_text["description_localizations"]["de"] == said("de", Line("What to say"))

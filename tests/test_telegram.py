@@ -49,7 +49,17 @@ async def test_start_publishes_commands(tg: FakeTelegram, bot: None) -> None:
     call, *_ = tg.calls("setMyCommands")
     assert "language_code" not in call.params
     names = [c["command"] for c in call.params["commands"]]
-    assert names == ["start", "help", "talk", "reset", "avatar", "stats"]
+    assert names == [
+        "start",
+        "help",
+        "talk",
+        "reset",
+        "avatar",
+        "reply",
+        "persona",
+        "usage",
+        "stats",
+    ]
     assert all(c["description"] for c in call.params["commands"])
 
 

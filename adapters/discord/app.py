@@ -15,6 +15,7 @@ from adapters.discord.gateway import check_gateway, connect_until_ready, fix_for
 from adapters.discord.handlers import DiscordHandlers
 from adapters.discord.platform import DiscordPlatform
 from adapters.discord.translator import CatalogTranslator
+from core.commands import ChatCommands
 from core.conversation import Conversations
 from core.errors import ConfigurationError
 from core.i18n import Catalogs, shipped_catalogs
@@ -102,6 +103,7 @@ class DiscordAdapter:
         conversations: Conversations,
         *,
         runner: TurnRunner,
+        commands: ChatCommands,
         token: str,
         message_content: bool = False,
         guild_ids: list[int] | None = None,
@@ -119,7 +121,7 @@ class DiscordAdapter:
             lambda: self.client, conversations, runner, no_attach, catalogs
         )
         handlers = DiscordHandlers(
-            conversations,
+            commands,
             runner,
             self.turns,
             set(voice_channel_ids or []),

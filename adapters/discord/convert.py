@@ -11,6 +11,7 @@ from typing import Any
 
 import discord
 
+from core.commands import Command
 from core.i18n import DEFAULT_LOCALE
 from core.types import ConversationKey
 
@@ -79,6 +80,19 @@ def message_payload(message: discord.Message) -> str:
     ids = {"channel_id": message.channel.id, "message_id": message.id}
     where = {"chat_id": key.chat_id, "thread_id": key.thread_id}
     return json.dumps(ids | where | {"locale": message_locale(message)})
+
+
+def command_of(interaction: discord.Interaction, name: str, args: str, admins: set[str]) -> Command:
+    """The core's command of a slash command: where, by whom, in which locale."""
+    user = str(interaction.user.id)
+    return Command(
+        conversation_key(interaction.channel),
+        user,
+        name,
+        args.strip(),
+        locale=str(interaction.locale),
+        is_admin=user in admins,
+    )
 
 
 def talk_payload(interaction: discord.Interaction, text: str | None) -> str:

@@ -3,31 +3,25 @@
 from __future__ import annotations
 
 import logging
-from functools import partial
 
 import discord
 
 from adapters.discord.convert import (
     SAFE_MENTIONS,
     audio_attachment,
+    command_of,
     message_locale,
     message_payload,
     strip_mentions,
     talk_payload,
 )
 from adapters.discord.platform import DiscordPlatform, LiveTalk
-from core.conversation import Conversations
+from core.commands import SPECS, ChatCommands, Reply
 from core.i18n import Catalogs, Line, Lines
 from core.turns import TurnRunner
-from core.types import ConversationKey
 
 log = logging.getLogger(__name__)
 
-HELP = Line(
-    "Talk to me with `/talk` (text, or an audio file), by mentioning me, by replying to me, or in "
-    "a DM — voice messages work too. I answer in text right away, then with a short video.\n"
-    "`/reset` forgets this conversation · `/avatar on|off` switches videos here."
-)
 NOTHING_SAID = Line("Send me a message or a voice message and I'll answer.")
 NOT_AUDIO = Line("I understand text and voice messages (and audio files).")
 UNHEARD = (
@@ -41,7 +35,7 @@ class DiscordHandlers:
 
     def __init__(
         self,
-        conversations: Conversations,
+        commands: ChatCommands,
         runner: TurnRunner,
         platform: DiscordPlatform,
         voice_channels: set[int],
@@ -50,7 +44,7 @@ class DiscordHandlers:
         admins: set[str] | None = None,
         reads_content: bool = False,
     ) -> None:
-        self.conversations, self._runner, self._platform = conversations, runner, platform
+        self._commands, self._runner, self._platform = commands, runner, platform
         self._voice_channels = voice_channels
         self._reads_content = reads_content  # the Message Content intent
         self._allowed_guilds = allowed_guilds or set()
@@ -111,9 +105,27 @@ class DiscordHandlers:
             f"talk-{interaction.id}", LiveTalk(interaction, text, audio), recorded
         )
 
-    async def reset(self, key: ConversationKey) -> None:
-        """Forget the conversation, after the messages accepted before."""
-        await self._runner.in_order(key, partial(self.conversations.reset, key))
+    async def command(self, interaction: discord.Interaction, name: str, args: str) -> None:
+        """A slash command other than /talk: carried out by the core, answered at once.
+
+        One that must keep its place among the conversation's messages (/reset) waits for
+        those accepted before it.
+        """
+        command = command_of(interaction, name, args, self.admins)
+        reply: Reply | None = None
+
+        async def run() -> None:
+            nonlocal reply
+            reply = await self._commands.handle(command)
+
+        if SPECS[name].in_order:
+            await self._runner.in_order(command.key, run)
+        else:
+            await run()
+        assert reply is not None
+        await interaction.response.send_message(
+            reply.text, ephemeral=reply.private, allowed_mentions=SAFE_MENTIONS
+        )
 
     @property
     def catalogs(self) -> Catalogs:

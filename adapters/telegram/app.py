@@ -21,9 +21,9 @@ from adapters.telegram.polling import InboxPoller
 from adapters.telegram.request import AiohttpRequest, UpdatesRequest
 from adapters.telegram.stream import AnswerStream, DraftSupport
 from adapters.telegram.webhook import TelegramWebhook, derived_secret, webhook_path
-from core.conversation import Conversations
+from core.commands import ChatCommands, offered
 from core.errors import ConfigurationError
-from core.i18n import DEFAULT_LOCALE, Catalogs, Line, shipped_catalogs
+from core.i18n import DEFAULT_LOCALE, Catalogs, shipped_catalogs
 from core.ports import Inbox
 from core.turns import TurnRunner
 
@@ -31,14 +31,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-COMMANDS = [
-    ("start", Line("What this bot does")),
-    ("help", Line("What I understand")),
-    ("talk", Line("Talk to me: /talk <text>, or reply to a voice note")),
-    ("reset", Line("Forget our conversation")),
-    ("avatar", Line("Videos with my answers: /avatar on|off")),
-    ("stats", Line("Today's usage (admins only)")),
-]
+# The menu BotFather shows (setMyCommands): the one list of commands, in every language.
+MENU = offered(PLATFORM)
 
 # Connections to the Bot API for everything but getUpdates (PTB's default size).
 REQUEST_POOL = 256
@@ -51,9 +45,9 @@ class TelegramAdapter:
 
     def __init__(
         self,
-        conversations: Conversations,
         *,
         runner: TurnRunner,
+        commands: ChatCommands,
         token: str,
         api_root: str,
         upload_limit: int = UPLOAD_LIMIT,
@@ -86,7 +80,7 @@ class TelegramAdapter:
         self.actions = ChatActions(bot)
         self.delivery = TelegramDelivery(bot, self.actions, upload_limit, catalogs)
         handlers = TelegramHandlers(
-            conversations, bot, set(admins or []), allowed_chats, catalogs=catalogs
+            commands, bot, set(admins or []), allowed_chats, catalogs=catalogs
         )
         self.application.add_handlers(handlers.handlers)
         self.application.add_error_handler(self._on_error)
@@ -165,8 +159,12 @@ async def publish_commands(bot: Bot, catalogs: Catalogs) -> None:
     Brazilian Portuguese is published for "pt"
     (https://core.telegram.org/bots/api#setmycommands).
     """
+    published: set[str | None] = set()
     for locale in catalogs.locales:
-        lines = catalogs.lines(locale)
-        commands = [BotCommand(name, lines.say(description)) for name, description in COMMANDS]
         language = None if locale == DEFAULT_LOCALE else locale.split("_")[0]
-        await bot.set_my_commands(commands, language_code=language)
+        if language in published:  # one list per two-letter code (pt_BR and pt_PT share "pt")
+            continue
+        published.add(language)
+        lines = catalogs.lines(locale)
+        menu = [BotCommand(spec.name, lines.gettext(spec.description)) for spec in MENU]
+        await bot.set_my_commands(menu, language_code=language)

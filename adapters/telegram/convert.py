@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from telegram import Message, MessageEntity
 from telegram.constants import ChatType
 
+from core.commands import Command
 from core.i18n import DEFAULT_LOCALE
 from core.types import ConversationKey
 
@@ -73,6 +74,28 @@ def conversation_key(message: Message) -> ConversationKey:
     """One conversation per private chat, group, or forum topic."""
     thread = thread_of(message)
     return ConversationKey(PLATFORM, str(message.chat_id), "" if thread is None else str(thread))
+
+
+def command_of(message: Message, admins: set[str]) -> Command | None:
+    """The core's command in a message starting `/name` (or `/name@bot`), with its raw text after.
+
+    None for a message that holds no command at its start.
+    """
+    text = message.text or ""
+    if not text.startswith("/"):
+        return None
+    head, _, args = text.partition(" ")
+    name = head[1:].partition("@")[0].lower()
+    user = message.from_user
+    user_id = str(user.id) if user else ""
+    return Command(
+        conversation_key(message),
+        user_id,
+        name,
+        args.strip(),
+        locale=user.language_code if user else None,
+        is_admin=bool(user_id) and user_id in admins,
+    )
 
 
 def message_ask(message: Message, bot_id: int, username: str) -> Ask | None:

@@ -7,12 +7,19 @@ from typing import Any
 
 import groq
 import httpx
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+)
 from langchain_groq import ChatGroq
 
 from core.groq.completions import PlainCompletions
 from core.groq.errors import explain
-from core.types import ChatMessage
+from core.ports import UsageSink
+from core.types import ChatMessage, TokenUsage
 
 _ROLES: dict[str, type[BaseMessage]] = {
     "system": SystemMessage,
@@ -120,14 +127,24 @@ class GroqChatModel:
         )
         return cls(llm, model)
 
-    async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
-        """Yield visible pieces of the answer as Groq streams them."""
+    async def stream(
+        self, messages: Sequence[ChatMessage], *, on_usage: UsageSink | None = None
+    ) -> AsyncIterator[str]:
+        """Yield visible pieces of the answer as Groq streams them; `on_usage` hears its tokens.
+
+        Groq reports a streamed call's usage in `x_groq.usage` of the last chunk, which
+        langchain-groq gives as that chunk's `usage_metadata` (`_convert_chunk_to_message_chunk`
+        in langchain_groq/chat_models.py); a stream cut short reports none.
+        """
         prompt = [_ROLES[message.role](content=message.content) for message in messages]
         thoughts = ThinkFilter()
         try:
             async for chunk in self._llm.astream(prompt):
                 if isinstance(chunk.content, str) and (visible := thoughts.feed(chunk.content)):
                     yield visible
+                used = chunk.usage_metadata if isinstance(chunk, AIMessageChunk) else None
+                if on_usage is not None and used:
+                    on_usage(TokenUsage(used["input_tokens"], used["output_tokens"]))
         # The SDK maps network failures while sending a request to its own errors, but one that
         # cuts the streamed body reaches the reader as httpx's.
         except (groq.APIError, httpx.TransportError) as exc:

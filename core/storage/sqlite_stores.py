@@ -1,4 +1,4 @@
-"""SQLite implementations of the history, preference and job stores."""
+"""SQLite implementations of the history and job stores (preferences: preferences.py)."""
 
 from __future__ import annotations
 
@@ -73,29 +73,6 @@ class SqliteHistoryStore:
     async def clear(self, key: ConversationKey) -> None:
         """Forget one conversation."""
         await self._db.execute(f"DELETE FROM messages WHERE {_KEY}", key_params(key))
-
-
-class SqlitePreferenceStore:
-    """Per-chat switches; a chat's topics share them."""
-
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
-
-    async def avatar_enabled(self, key: ConversationKey) -> bool | None:
-        """Return the chat's avatar switch, or None when never set."""
-        sql = "SELECT avatar_enabled FROM chat_preferences WHERE platform = ? AND chat_id = ?"
-        async with self._db.execute(sql, (key.platform, key.chat_id)) as cursor:
-            row = await cursor.fetchone()
-        return None if row is None or row[0] is None else bool(row[0])
-
-    async def set_avatar_enabled(self, key: ConversationKey, enabled: bool) -> None:
-        """Store the chat's avatar switch."""
-        await self._db.execute(
-            "INSERT INTO chat_preferences (platform, chat_id, avatar_enabled) VALUES (?, ?, ?)"
-            " ON CONFLICT (platform, chat_id) DO UPDATE SET"
-            f" avatar_enabled = excluded.avatar_enabled, updated_at = {_NOW}",
-            (key.platform, key.chat_id, int(enabled)),
-        )
 
 
 class Row(Protocol):

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from core.errors import BadInputError, ServiceError
+from core.ports import UsageSink
 from core.quota import Charge
 from core.turns import NoVideo
 from core.types import (
@@ -20,8 +21,12 @@ from core.types import (
     ChatMessage,
     ConversationKey,
     InboxEntry,
+    ReplyMode,
+    TokenUsage,
     Transcription,
 )
+
+V = TypeVar("V")
 
 
 class MemoryHistory:
@@ -41,16 +46,45 @@ class MemoryHistory:
 
 
 class MemoryPreferences:
-    """PreferenceStore: the avatar switch per chat (a chat's topics share it)."""
+    """PreferenceStore: each chat's choices (a chat's topics share them)."""
 
     def __init__(self) -> None:
         self.avatar: dict[tuple[str, str], bool] = {}
+        self.personas: dict[tuple[str, str], str] = {}
+        self.reply_modes: dict[tuple[str, str], ReplyMode] = {}
+        self.voices: dict[tuple[str, str], str] = {}
 
     async def avatar_enabled(self, key: ConversationKey) -> bool | None:
         return self.avatar.get((key.platform, key.chat_id))
 
     async def set_avatar_enabled(self, key: ConversationKey, enabled: bool) -> None:
         self.avatar[(key.platform, key.chat_id)] = enabled
+
+    async def persona(self, key: ConversationKey) -> str | None:
+        return self.personas.get((key.platform, key.chat_id))
+
+    async def set_persona(self, key: ConversationKey, persona: str | None) -> None:
+        _put(self.personas, key, persona)
+
+    async def reply_mode(self, key: ConversationKey) -> ReplyMode | None:
+        return self.reply_modes.get((key.platform, key.chat_id))
+
+    async def set_reply_mode(self, key: ConversationKey, mode: ReplyMode | None) -> None:
+        _put(self.reply_modes, key, mode)
+
+    async def voice_id(self, key: ConversationKey) -> str | None:
+        return self.voices.get((key.platform, key.chat_id))
+
+    async def set_voice_id(self, key: ConversationKey, voice_id: str | None) -> None:
+        _put(self.voices, key, voice_id)
+
+
+def _put(values: dict[tuple[str, str], V], key: ConversationKey, value: V | None) -> None:
+    """Keep `value` for the chat of `key`; None forgets it."""
+    if value is None:
+        values.pop((key.platform, key.chat_id), None)
+    else:
+        values[(key.platform, key.chat_id)] = value
 
 
 Reply = str | Callable[[Sequence[ChatMessage]], str]
@@ -65,7 +99,9 @@ class ScriptedModel:
         self.fail_next: ServiceError | None = None
         self.gate: asyncio.Event | None = None  # when set, each answer waits for it
 
-    async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
+    async def stream(
+        self, messages: Sequence[ChatMessage], *, on_usage: UsageSink | None = None
+    ) -> AsyncIterator[str]:
         self.prompts.append(list(messages))
         if self.gate is not None:
             await self.gate.wait()
@@ -75,6 +111,9 @@ class ScriptedModel:
         text = self.reply if isinstance(self.reply, str) else self.reply(messages)
         for index, word in enumerate(text.split(" ")):
             yield word if index == 0 else " " + word
+        if on_usage is not None:  # a word a token, as the fake Groq counts them
+            asked = sum(len(message.content.split()) for message in messages)
+            on_usage(TokenUsage(asked, len(text.split())))
 
 
 class ScriptedTranscriber:
