@@ -28,21 +28,18 @@ START_CHECK_SECONDS = 30.0
 
 
 async def check_groq(core: Core) -> str:
-    """The key works and both configured models are served."""
+    """The key works and the configured models (VISION_MODEL too, when set) are served."""
     settings = core.settings
     models = await core.groq.models.list()
     served = {model.id for model in models.data}
-    missing = [
-        f"{name}={value}"
-        for name, value in (
-            ("LLM_MODEL", settings.LLM_MODEL),
-            ("WHISPER_MODEL", settings.WHISPER_MODEL),
-        )
-        if value not in served
-    ]
+    configured = [("LLM_MODEL", settings.LLM_MODEL), ("WHISPER_MODEL", settings.WHISPER_MODEL)]
+    if settings.VISION_MODEL:
+        configured.append(("VISION_MODEL", settings.VISION_MODEL))
+    missing = [f"{name}={value}" for name, value in configured if value not in served]
     if missing:
         raise LookupError(f"not served by Groq: {', '.join(missing)}")
-    return f"{settings.LLM_MODEL} and {settings.WHISPER_MODEL} are served"
+    names = [value for _, value in configured]
+    return f"{', '.join(names[:-1])} and {names[-1]} are served"
 
 
 async def check_did(core: Core) -> str:

@@ -182,6 +182,7 @@ def _telegram(settings: Settings) -> AdapterFactory:
             admins=settings.ADMIN_USER_IDS,
             on_status=status_counter(core.metrics, "telegram", telegram_retries),
             catalogs=core.catalogs,
+            photos=core.conversations.vision_available,
         )
 
     return build

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     # Longest answer the model may write, in tokens (Groq's `max_completion_tokens`).
     LLM_MAX_TOKENS: int = Field(1024, ge=16, le=65536)
     WHISPER_MODEL: str = Field("whisper-large-v3-turbo", min_length=1)
+    # A Groq vision model that answers photos (e.g. qwen/qwen3.6-27b); empty: photos are declined.
+    VISION_MODEL: str = ""
     SYSTEM_PROMPT: str = Field(DEFAULT_SYSTEM_PROMPT, min_length=1)
     # Personas a chat can pick by name with /persona: JSON, `{"pirate": "You are a pirate…"}`.
     PERSONAS: dict[str, str] = {}
@@ -80,6 +82,8 @@ class Settings(BaseSettings):
     # Voices by language over the built-in ones: `es=es-ES-ElviraNeural,de=de-DE-KatjaNeural`.
     DID_VOICES: Annotated[dict[str, str], NoDecode] = {}
     AVATAR_ENABLED: bool | None = None
+    # The avatar's face follows the answer's tone (D-ID's `config.driver_expressions`).
+    AVATAR_EXPRESSIONS: bool = True
     DID_POLL_FIRST_SECONDS: float = Field(4.0, gt=0)
     DID_POLL_INTERVAL_SECONDS: float = Field(1.0, gt=0)
     DID_RENDER_TIMEOUT_SECONDS: float = Field(300.0, gt=0)

@@ -173,6 +173,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             speech=speech_writer(settings, model),
             personas=personas,
             usage=usage,
+            vision=_vision_model(settings, groq_client),
         )
         catalogs = Catalogs()  # the bot's own lines in every shipped language (core/locales)
         commands = ChatCommands(
@@ -256,6 +257,16 @@ async def _did_client(
             timeout=settings.DID_RENDER_TIMEOUT_SECONDS,
         ),
         webhook=webhook,
+        expressions=settings.AVATAR_EXPRESSIONS,
+    )
+
+
+def _vision_model(settings: Settings, client: groq.AsyncGroq) -> GroqChatModel | None:
+    """VISION_MODEL answers photos, on the same Groq client; unset, photos are declined."""
+    if not settings.VISION_MODEL:
+        return None
+    return GroqChatModel.create(
+        client, settings.VISION_MODEL, max_tokens=settings.LLM_MAX_TOKENS, setting="VISION_MODEL"
     )
 
 

@@ -12,6 +12,7 @@ from core.avatar.jobs import AvatarJobs
 from core.avatar.speech import SpeechWriter
 from core.errors import BadInputError, ServiceError, UserFacingError
 from core.i18n import Line, Number
+from core.images import checked, history_note
 from core.locks import KeyedLocks
 from core.personas import Personas
 from core.ports import ChatModel, HistoryStore, Metrics, NoMetrics, PreferenceStore, Transcriber
@@ -23,6 +24,7 @@ from core.types import (
     Event,
     Failure,
     FinalText,
+    Image,
     Notice,
     ReplyMode,
     Script,
@@ -68,9 +70,11 @@ class Conversations:
         speech: SpeechWriter | None = None,
         personas: Personas | None = None,
         usage: Usage | None = None,
+        vision: ChatModel | None = None,
     ) -> None:
         self._settings, self._history, self._preferences = settings, history, preferences
         self._model, self._transcriber, self._jobs = model, transcriber, jobs
+        self._vision = vision  # VISION_MODEL: answers photos; None: photos are declined
         self._quotas, self._usage = quotas, usage
         self._speech = speech or SpeechWriter()
         self.personas = personas or Personas(settings.system_prompt)
@@ -129,12 +133,16 @@ class Conversations:
             heard = await self._transcriber.transcribe(turn.audio)
             text, language = heard.text, heard.language
             yield Transcript(text, language)
-        question = self._checked(text)
+        if turn.image is not None:  # VISION_MODEL looks; history keeps a note, not the photo
+            model, asked, question = self._photo(turn.image, text)
+        else:
+            model, asked = self._model, self._checked(text)
+            question = asked
         past = await self._history.recent(turn.key, self._settings.history_limit)
         persona = await self._preferences.persona(turn.key)
         system = ChatMessage("system", self.personas.system_prompt(persona))
         answer, used = "", list[TokenUsage]()
-        async for piece in self._model.stream([system, *past, question], on_usage=used.append):
+        async for piece in model.stream([system, *past, asked], on_usage=used.append):
             answer += piece
             yield TextDelta(piece, answer)
         await self._record_tokens(turn, used)  # reported with the last chunk: a whole answer
@@ -155,6 +163,19 @@ class Conversations:
         except Exception:
             log.exception("counting the tokens of a turn in %s failed", turn.key)
 
+    def _photo(
+        self, image: Image, caption: str | None
+    ) -> tuple[ChatModel, ChatMessage, ChatMessage]:
+        """Return the vision model, the question that carries the photo, and history's note."""
+        if self._vision is None:
+            raise BadInputError(Line("I can't look at photos here — send me text or a voice note."))
+        caption = (caption or "").strip()
+        if len(caption) > self._settings.max_text_chars:
+            self._checked(caption)  # the line that says the limit
+        photo = checked(image)
+        note = ChatMessage("user", history_note(caption))
+        return self._vision, ChatMessage("user", caption, photo), note
+
     def _checked(self, text: str | None) -> ChatMessage:
         text = (text or "").strip()
         if not text:
@@ -169,6 +190,11 @@ class Conversations:
         """Forget the conversation's history (waits for a turn in progress to finish)."""
         async with self.locks.hold(key):
             await self._history.clear(key)
+
+    @property
+    def vision_available(self) -> bool:
+        """Whether photos are answered (VISION_MODEL is set)."""
+        return self._vision is not None
 
     @property
     def avatar_available(self) -> bool:

@@ -31,8 +31,16 @@ class Audio:
 
 
 @dataclass(frozen=True, slots=True)
+class Image:
+    """A photo as received (JPEG, PNG, WebP or GIF bytes), for a vision model to look at."""
+
+    data: bytes = field(repr=False)
+    mime_type: str = "image/jpeg"
+
+
+@dataclass(frozen=True, slots=True)
 class Turn:
-    """One incoming message: text, or audio to transcribe first.
+    """One incoming message: text, audio to transcribe first, or a photo with its caption.
 
     `locale`: the language the bot's own lines are said in (core/i18n.py: "en", "de", "pt_BR").
     """
@@ -41,6 +49,7 @@ class Turn:
     user_id: str
     text: str | None = None
     audio: Audio | None = None
+    image: Image | None = None  # `text` is then the caption (the question), if any
     locale: str = "en"
 
 
@@ -173,10 +182,11 @@ class Notice:
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
-    """One stored history entry."""
+    """One stored history entry; `image` rides along only in the prompt, never in history."""
 
     role: str
     content: str
+    image: Image | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,6 +128,7 @@ class DiscordAdapter:
             allowed_guilds=set(allowed_guilds or []),
             admins=set(admins or []),
             reads_content=message_content,
+            photos=conversations.vision_available,
         )
         guilds = guild_ids or []
         if shard_count is None:

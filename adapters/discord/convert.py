@@ -175,6 +175,14 @@ def audio_attachment(attachments: list[discord.Attachment]) -> discord.Attachmen
     return None
 
 
+def image_attachment(attachments: list[discord.Attachment]) -> discord.Attachment | None:
+    """The first attachment that is an image (Discord gives its `content_type`: image/png...)."""
+    for attachment in attachments:
+        if (attachment.content_type or "").startswith("image/"):
+            return attachment
+    return None
+
+
 def can_attach(message: discord.Message) -> bool:
     """Whether the bot may upload files where `message` was sent, as far as the cache knows (a
     partial channel answers "no permissions": assume yes and let the upload say)."""

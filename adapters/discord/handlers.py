@@ -10,6 +10,7 @@ from adapters.discord.convert import (
     SAFE_MENTIONS,
     audio_attachment,
     command_of,
+    image_attachment,
     message_locale,
     message_payload,
     strip_mentions,
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 NOTHING_SAID = Line("Send me a message or a voice message and I'll answer.")
 NOT_AUDIO = Line("I understand text and voice messages (and audio files).")
+NOT_AUDIO_WITH_PHOTOS = Line("I understand text, voice messages, audio files and photos.")
 UNHEARD = (
     "I can't read replies that don't ping me here: turn the reply's @ ping on, "
     "mention me (@{name} …) or use `/talk`."
@@ -43,10 +45,12 @@ class DiscordHandlers:
         allowed_guilds: set[int] | None = None,
         admins: set[str] | None = None,
         reads_content: bool = False,
+        photos: bool = False,
     ) -> None:
         self._commands, self._runner, self._platform = commands, runner, platform
         self._voice_channels = voice_channels
         self._reads_content = reads_content  # the Message Content intent
+        self._photos = photos  # VISION_MODEL answers photos
         self._allowed_guilds = allowed_guilds or set()
         self.admins = admins or set()
 
@@ -64,6 +68,12 @@ class DiscordHandlers:
             return True
         return message.flags.voice and message.channel.id in self._voice_channels
 
+    def _readable(self, attachments: list[discord.Attachment]) -> bool:
+        """An audio file to transcribe, or an image where VISION_MODEL answers photos."""
+        if audio_attachment(attachments) is not None:
+            return True
+        return self._photos and image_attachment(attachments) is not None
+
     def _unheard(self, message: discord.Message, me: discord.ClientUser) -> bool:
         """A guild reply to the bot with its ping off: without Message Content, Discord sends
         its content, attachments and embeds empty."""
@@ -79,12 +89,12 @@ class DiscordHandlers:
         is told at once what the bot can read."""
         if not self.addressed(message, me):
             return
-        if strip_mentions(message.content, me.id) or audio_attachment(message.attachments):
+        if strip_mentions(message.content, me.id) or self._readable(message.attachments):
             await self._platform.accept(str(message.id), message, message_payload(message))
         elif self._unheard(message, me):
             await self._say(message, Line(UNHEARD, name=me.display_name))
         elif message.attachments:
-            await self._say(message, NOT_AUDIO)
+            await self._say(message, NOT_AUDIO_WITH_PHOTOS if self._photos else NOT_AUDIO)
         elif not message.flags.voice:  # a voice message without its file: not for us to read
             await self._say(message, NOTHING_SAID)
 

@@ -17,6 +17,7 @@ from adapters.discord.convert import (
     RecordedTalk,
     audio_attachment,
     conversation_key,
+    image_attachment,
     payload_key,
     payload_locale,
     strip_mentions,
@@ -30,8 +31,10 @@ from adapters.discord.stream import (
 from core.conversation import Conversations
 from core.groq.audio import MAX_AUDIO_SECONDS, TOO_LONG
 from core.i18n import DEFAULT_LOCALE, Catalogs, Line, shipped_catalogs
+from core.images import MAX_IMAGE_BYTES
+from core.images import TOO_BIG as IMAGE_TOO_BIG
 from core.turns import Declined, TurnRunner
-from core.types import Audio, ConversationKey, InboxEntry, Turn
+from core.types import Audio, ConversationKey, Image, InboxEntry, Turn
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +124,8 @@ class DiscordPlatform:
                 asked = _AskedTalk(self._client, key, recorded, talk, locale)
             else:
                 message = live if isinstance(live, discord.Message) else None
-                asked = _AskedMessage(self._client, key, ids, message, locale)
+                photos = self._conversations.vision_available
+                asked = _AskedMessage(self._client, key, ids, message, locale, photos=photos)
             self._asked[key] = asked
         return asked
 
@@ -136,9 +140,11 @@ class _AskedMessage:
         ids: dict[str, int],
         live: discord.Message | None,
         locale: str,
+        *,
+        photos: bool = False,  # VISION_MODEL answers photos
     ) -> None:
         self._client, self._key, self._ids = client, key, ids
-        self._message, self._locale = live, locale
+        self._message, self._locale, self._photos = live, locale, photos
 
     async def surface(self) -> MessageSurface:
         # Asked for only once `turn` gave a turn, or declined one: the message was there.
@@ -164,9 +170,13 @@ class _AskedMessage:
         me = self._client().user
         text = strip_mentions(message.content, me.id if me else 0) or None
         attachment = audio_attachment(message.attachments)
-        audio = await download(attachment, self._locale) if attachment else None
-        text = None if audio else text
-        return Turn(key, str(message.author.id), text=text, audio=audio, locale=self._locale)
+        picture = image_attachment(message.attachments) if self._photos else None
+        user, locale = str(message.author.id), self._locale
+        if attachment is None and picture is not None:  # fetched again after a restart
+            image = await download_image(picture, locale)
+            return Turn(key, user, text=text, image=image, locale=locale)
+        audio = await download(attachment, locale) if attachment else None
+        return Turn(key, user, text=None if audio else text, audio=audio, locale=locale)
 
 
 class _AskedTalk:
@@ -210,6 +220,17 @@ class _AskedTalk:
         if recorded.text is None:  # the audio's signed URL is not kept
             raise Declined(RESTARTED, locale=locale)
         return Turn(recorded.key, recorded.user_id, text=recorded.text, locale=locale)
+
+
+async def download_image(attachment: discord.Attachment, locale: str = DEFAULT_LOCALE) -> Image:
+    """Check the size against what a vision request carries, then download at once."""
+    if attachment.size > MAX_IMAGE_BYTES:
+        raise Declined(IMAGE_TOO_BIG, locale=locale)
+    try:
+        data = await attachment.read()
+    except (discord.HTTPException, aiohttp.ClientError) as error:
+        raise Declined(NOT_DOWNLOADED, locale=locale) from error
+    return Image(data, (attachment.content_type or "image/jpeg").split(";")[0])
 
 
 async def download(attachment: discord.Attachment, locale: str = DEFAULT_LOCALE) -> Audio:

@@ -58,6 +58,7 @@ class TelegramAdapter:
         webhook_secret: str | None = None,
         on_status: Callable[[int], None] | None = None,
         catalogs: Catalogs | None = None,
+        photos: bool = False,
     ) -> None:
         root = api_root.rstrip("/")
         self._catalogs = catalogs = catalogs or shipped_catalogs()
@@ -85,7 +86,7 @@ class TelegramAdapter:
         self.application.add_handlers(handlers.handlers)
         self.application.add_error_handler(self._on_error)
         view = partial(AnswerStream, bot, self.actions, self.delivery.refusals, DraftSupport())
-        self.turns = TelegramPlatform(self.application, runner, handlers, view)
+        self.turns = TelegramPlatform(self.application, runner, handlers, view, photos=photos)
         self._poller = InboxPoller(bot, inbox, self.turns, updates.payload)
         self._webhook: TelegramWebhook | None = None
         self.routes: tuple[tuple[str, str, Handler], ...] = ()

@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 # Lines that decline a message, in the bot's own words (the core's failures get a ⚠️).
 TOO_BIG = Line("That file is too big for me: Telegram lets bots download up to 20 MB.")
 UNSUPPORTED = Line("I understand text and voice messages (and audio files) — try one of those.")
+# The same, where VISION_MODEL answers photos.
+UNSUPPORTED_WITH_PHOTOS = Line(
+    "I understand text, voice messages, audio files and photos — try one of those."
+)
 OOPS = Line("Something went wrong on my side — please try again.")
 
 Context = ContextTypes.DEFAULT_TYPE

@@ -31,9 +31,10 @@ from adapters.telegram.calls import (
 )
 from adapters.telegram.convert import Target, thread_of
 from adapters.telegram.delivery import VideoRefusals
-from adapters.telegram.handlers import TOO_BIG, UNSUPPORTED
+from adapters.telegram.handlers import TOO_BIG, UNSUPPORTED, UNSUPPORTED_WITH_PHOTOS
 from core.groq.audio import TOO_LONG
 from core.i18n import Line, Lines, msgid
+from core.images import TOO_BIG as IMAGE_TOO_BIG
 from core.turns import NO_VIDEO, NoVideo
 from core.types import AvatarJob
 
@@ -42,7 +43,9 @@ log = logging.getLogger(__name__)
 NOT_SHOWN = Line("I have an answer, but Telegram wouldn't let me show it here — please ask again.")
 REST_NOT_SHOWN = Line("Telegram wouldn't let me show the rest of my answer — please ask again.")
 # Declines in the bot's own words (by message id): a plain reply, where a failure is marked ⚠️.
-OWN_WORDS = frozenset({msgid(TOO_BIG), msgid(TOO_LONG), msgid(UNSUPPORTED)})
+OWN_WORDS = frozenset(
+    msgid(line) for line in (TOO_BIG, TOO_LONG, UNSUPPORTED, UNSUPPORTED_WITH_PHOTOS, IMAGE_TOO_BIG)
+)
 
 
 class DraftSupport:

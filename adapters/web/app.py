@@ -232,7 +232,9 @@ class WebAdapter:
         avatar = await conversations.avatar_enabled(conversation_key(socket.conversation))
         available = conversations.avatar_available
         signed = self.ids.sign(socket.conversation)
-        await socket.send(protocol.ready(signed, avatar=avatar, avatar_available=available))
+        photos = conversations.vision_available
+        ready = protocol.ready(signed, avatar=avatar, avatar_available=available, photos=photos)
+        await socket.send(ready)
         # Attached before the replay: a video filed in between comes twice rather than never
         # (the page drops repeats by job id).
         self.delivery.attach(socket)

@@ -19,21 +19,22 @@ from typing import Any
 from adapters.web import protocol
 from adapters.web.delivery import WebDelivery
 from adapters.web.identity import tag
-from adapters.web.protocol import AudioFrame, ResetFrame, TextFrame
+from adapters.web.protocol import AudioFrame, ImageFrame, ResetFrame, TextFrame
 from core.conversation import Conversations
 from core.i18n import DEFAULT_LOCALE, Line
 from core.ports import Inbox
 from core.storage.inbox import ATTACHMENTS, InboxAttachments
 from core.turns import Declined
-from core.types import Audio, AvatarJob, ConversationKey, InboxEntry, Turn
+from core.types import Audio, AvatarJob, ConversationKey, Image, InboxEntry, Turn
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "web"
 OOPS = Line("Something went wrong on my side — please try again.")
 LOST = Line("I restarted before I could answer your voice message — please send it again.")
+LOST_PHOTO = Line("I restarted before I could answer your photo — please send it again.")
 
-Entered = TextFrame | AudioFrame | ResetFrame  # the frames the inbox keeps
+Entered = TextFrame | AudioFrame | ImageFrame | ResetFrame  # the frames the inbox keeps
 
 
 def conversation_key(conversation: str) -> ConversationKey:
@@ -122,6 +123,8 @@ class WebPlatform:
             return json.dumps(data | {"reset": True})
         key = message_key(conversation, frame.turn)
         name = await self._attachments.put(PLATFORM, key, frame.data)
+        if isinstance(frame, ImageFrame):  # its bytes wait in the attachment, as a recording's
+            data |= {"image": True, "text": frame.text}
         return json.dumps(data | {"mime": frame.mime, "attachment": name})
 
     async def repeated(self, key: str, payload: str) -> None:
@@ -148,6 +151,8 @@ class WebPlatform:
         if data.get("reset"):
             await self._reset(key, turn, locale)
             return None
+        if data.get("image"):
+            return await self._image_turn(key, user, data, locale)
         if "text" in data:
             return Turn(key, user, text=str(data["text"]), locale=locale)
         mime = str(data.get("mime") or "application/octet-stream")
@@ -156,6 +161,17 @@ class WebPlatform:
             log.info("web turn %s in web:%s: its recording is gone", turn, tag(conversation))
             raise Declined(LOST, locale=locale)
         return Turn(key, user, audio=Audio(audio, mime, "voice"), locale=locale)
+
+    async def _image_turn(
+        self, key: ConversationKey, user: str, data: dict[str, Any], locale: str
+    ) -> Turn:
+        """A photo and its caption, read back from its attachment (also after a restart)."""
+        image = await self._attachments.get(str(data.get("attachment") or ""))
+        if image is None:
+            raise Declined(LOST_PHOTO, locale=locale)
+        mime = str(data.get("mime") or "image/jpeg")
+        caption = str(data.get("text") or "") or None
+        return Turn(key, user, text=caption, image=Image(image, mime), locale=locale)
 
     async def _reset(self, key: ConversationKey, turn: str, locale: str) -> None:
         try:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.i18n import Line
+from core.images import MAX_IMAGE_BYTES
+from core.images import TOO_BIG as IMAGE_TOO_BIG
 
 # Groq Whisper takes uploads up to 25 MB on the free tier.
 MAX_AUDIO_BYTES = 25 * 1024 * 1024
@@ -59,6 +61,14 @@ class AudioFrame:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageFrame:
+    turn: str
+    data: bytes = field(repr=False)
+    mime: str = "image/jpeg"
+    text: str = ""  # the caption: the question about the photo
+
+
+@dataclass(frozen=True, slots=True)
 class ResetFrame:
     turn: str
 
@@ -69,7 +79,7 @@ class AvatarFrame:
     on: bool
 
 
-ClientFrame = TextFrame | AudioFrame | ResetFrame | AvatarFrame
+ClientFrame = TextFrame | AudioFrame | ImageFrame | ResetFrame | AvatarFrame
 
 
 def new_turn_id() -> str:
@@ -118,6 +128,8 @@ def parse_text(raw: str | bytes, *, max_text_chars: int) -> ClientFrame:
         return TextFrame(turn, _text(frame, turn, max_text_chars))
     if kind == "audio":
         return _audio(frame, turn)
+    if kind == "image":
+        return _image(frame, turn, max_text_chars)
     if kind == "reset":
         return ResetFrame(turn)
     if kind == "avatar":
@@ -193,6 +205,23 @@ def _audio(frame: dict[str, Any], turn: str) -> AudioFrame:
     return AudioFrame(turn, _decoded(encoded, turn), mime)
 
 
+def _image(frame: dict[str, Any], turn: str, max_text_chars: int) -> ImageFrame:
+    """A photo with an optional caption ("text"); bounded by what a vision request carries."""
+    encoded, caption = frame.get("data"), frame.get("text", "")
+    if not isinstance(encoded, str) or not encoded:
+        raise ProtocolError('An image message needs "data" (base64).', turn=turn)
+    if not isinstance(caption, str):
+        raise ProtocolError('"text" must be a string.', turn=turn)
+    if len(caption) > max_text_chars:
+        _text({"text": caption}, turn, max_text_chars)  # the line that says the limit
+    if len(encoded) * 3 // 4 > MAX_IMAGE_BYTES + 2:  # before decoding anything
+        raise ProtocolError(IMAGE_TOO_BIG, code="too_large", turn=turn)
+    data = _decoded(encoded, turn)
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ProtocolError(IMAGE_TOO_BIG, code="too_large", turn=turn)
+    return ImageFrame(turn, data, _mime(frame, turn), caption.strip())
+
+
 def _mime(frame: dict[str, Any], turn: str) -> str:
     mime = frame.get("mime", "application/octet-stream")
     if not isinstance(mime, str) or not mime or len(mime) > MAX_MIME_CHARS:
@@ -225,11 +254,12 @@ def _check_audio_size(size: int, turn: str) -> None:
 # -- server → client -------------------------------------------------------------------------
 
 
-def ready(conversation: str, *, avatar: bool, avatar_available: bool) -> Message:
-    """The first message on a socket: the connection is accepted."""
-    return status(
-        "", "ready", conversation=conversation, avatar=avatar, avatar_available=avatar_available
-    )
+def ready(
+    conversation: str, *, avatar: bool, avatar_available: bool, photos: bool = False
+) -> Message:
+    """The first message on a socket: the connection is accepted; `photos`: images answered."""
+    fields = {"avatar": avatar, "avatar_available": avatar_available, "photos": photos}
+    return status("", "ready", conversation=conversation, **fields)
 
 
 def status(turn: str, state: str, **fields: Any) -> Message:

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
+from core.avatar.expressions import driver_expressions
 from core.avatar.video import MAX_VIDEO_BYTES, fetch_video
 from core.avatar.webhook import DIDWebhook, Waiter
 from core.errors import ConfigurationError, OutOfCreditsError, ServiceError, UnavailableError
@@ -114,6 +115,7 @@ class DIDClient:
         backoff: float = 1.0,
         webhook: DIDWebhook | None = None,
         max_video_bytes: int = MAX_VIDEO_BYTES,
+        expressions: bool = False,
     ) -> None:
         # D-ID shows the key already in `user:password` form with the first half base64: sent as is.
         self._auth = {"Authorization": f"Basic {api_key}"}
@@ -123,6 +125,7 @@ class DIDClient:
         self._webhook, self._max_video = webhook, max_video_bytes
         self._estimate = RenderEstimate(schedule.expected)
         self._submitted: dict[str, _Submitted] = {}
+        self._expressions = expressions  # AVATAR_EXPRESSIONS: the face follows the script's tone
 
     async def submit(self, text: str, voice_id: str | None = None) -> str:
         """Create a talk that says `text` in `voice_id` (default: DID_VOICE_ID); return its id."""
@@ -136,6 +139,8 @@ class DIDClient:
             },
             "config": {"stitch": True},
         }
+        if self._expressions and (driver := driver_expressions(text)) is not None:
+            body["config"]["driver_expressions"] = driver
         nonce = None
         if self._webhook is not None and self._webhook.listening:
             nonce = self._webhook.new_nonce()

@@ -18,6 +18,7 @@ from langchain_groq import ChatGroq
 
 from core.groq.completions import PlainCompletions
 from core.groq.errors import explain
+from core.groq.vision import content_parts, explain_image
 from core.ports import UsageSink
 from core.types import ChatMessage, TokenUsage
 
@@ -101,13 +102,18 @@ class _AsyncOnly:
 class GroqChatModel:
     """Streams answers from a Groq-served chat model."""
 
-    def __init__(self, llm: ChatGroq, model: str) -> None:
+    def __init__(self, llm: ChatGroq, model: str, setting: str = "LLM_MODEL") -> None:
         self._llm = llm
         self._model = model
+        self._setting = setting  # the variable naming the model, for a retired model's log line
 
     @classmethod
     def create(
-        cls, client: groq.AsyncGroq, model: str, max_tokens: int = DEFAULT_MAX_TOKENS
+        cls,
+        client: groq.AsyncGroq,
+        model: str,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        setting: str = "LLM_MODEL",
     ) -> GroqChatModel:
         """Build ChatGroq on `client` with the reasoning options that fit `model`.
 
@@ -125,7 +131,7 @@ class GroqChatModel:
             model_kwargs=model_kwargs,
             **options,
         )
-        return cls(llm, model)
+        return cls(llm, model, setting)
 
     async def stream(
         self, messages: Sequence[ChatMessage], *, on_usage: UsageSink | None = None
@@ -134,9 +140,12 @@ class GroqChatModel:
 
         Groq reports a streamed call's usage in `x_groq.usage` of the last chunk, which
         langchain-groq gives as that chunk's `usage_metadata` (`_convert_chunk_to_message_chunk`
-        in langchain_groq/chat_models.py); a stream cut short reports none.
+        in langchain_groq/chat_models.py); a stream cut short reports none. A message with an
+        image goes as OpenAI-style content parts (its text, then an `image_url` with a `data:`
+        URL), which langchain-groq passes through to Groq as they are.
         """
-        prompt = [_ROLES[message.role](content=message.content) for message in messages]
+        prompt = [_message(message) for message in messages]
+        with_image = any(message.image is not None for message in messages)
         thoughts = ThinkFilter()
         try:
             async for chunk in self._llm.astream(prompt):
@@ -148,6 +157,14 @@ class GroqChatModel:
         # The SDK maps network failures while sending a request to its own errors, but one that
         # cuts the streamed body reaches the reader as httpx's.
         except (groq.APIError, httpx.TransportError) as exc:
-            raise explain(exc, model_setting="LLM_MODEL", service="answering") from exc
+            if with_image:
+                raise explain_image(exc) from exc
+            raise explain(exc, model_setting=self._setting, service="answering") from exc
         if tail := thoughts.flush():
             yield tail
+
+
+def _message(message: ChatMessage) -> BaseMessage:
+    if message.image is None:
+        return _ROLES[message.role](content=message.content)
+    return _ROLES[message.role](content=content_parts(message.content, message.image))

@@ -43,6 +43,8 @@ BILLED_SECONDS = 15
 # How fast the text-to-speech voices speak, about 150 words a minute: a text talk's duration.
 WORDS_PER_SECOND = 2.5
 SOURCE_SCHEMES = ("http://", "https://", "s3://")
+# The expressions a talk's driver can show (docs.d-id.com/reference/facial-expressions).
+EXPRESSIONS = ("neutral", "happy", "serious", "surprise")
 DEFAULT_CONFIG: dict[str, Any] = {
     "stitch": False,
     "pad_audio": 0.0,
@@ -185,6 +187,31 @@ def _validate_script(script: Any) -> str | None:
     return 'script.type must be "text" or "audio"'
 
 
+def _validate_expressions(driver: Any) -> str | None:
+    """`config.driver_expressions` as docs.d-id.com/reference/facial-expressions defines it:
+    `expressions`, a list of {start_frame ≥ 0, expression, intensity 0..1}, and an optional
+    `transition_frames` ≥ 0."""
+    if driver is None:
+        return None
+    if not isinstance(driver, dict) or not isinstance(driver.get("expressions"), list):
+        return "config.driver_expressions.expressions must be an array"
+    transition = driver.get("transition_frames", 0)
+    if not isinstance(transition, int) or isinstance(transition, bool) or transition < 0:
+        return "config.driver_expressions.transition_frames must be a non-negative integer"
+    for index, item in enumerate(driver["expressions"]):
+        where = f"config.driver_expressions.expressions[{index}]"
+        if not isinstance(item, dict):
+            return f"{where} must be an object"
+        if item.get("expression") not in EXPRESSIONS:
+            return f"{where}.expression must be one of {', '.join(EXPRESSIONS)}"
+        frame, intensity = item.get("start_frame"), item.get("intensity", 1)
+        if not isinstance(frame, int) or isinstance(frame, bool) or frame < 0:
+            return f"{where}.start_frame must be a non-negative integer"
+        if not isinstance(intensity, int | float) or not 0 <= intensity <= 1:
+            return f"{where}.intensity must be a number between 0 and 1"
+    return None
+
+
 def _validate_talk(body: Any) -> str | None:
     """Return a description of what is wrong with a `POST /talks` body, or None."""
     if not isinstance(body, dict):
@@ -202,6 +229,8 @@ def _validate_talk(body: Any) -> str | None:
         return "webhook must be a URL"
     if not isinstance(body.get("config", {}), dict):
         return "config must be an object"
+    if problem := _validate_expressions(body.get("config", {}).get("driver_expressions")):
+        return problem
     if not isinstance(body.get("name", ""), str):
         return "name must be a string"
     return None

@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 from aiohttp.typedefs import Handler
 
+from tests.fakes.groq_vision import VISION_MODELS, vision_error
 from tests.fakes.server import LocalServer
 
 API = "/openai/v1"
@@ -159,6 +160,7 @@ class FakeGroq(LocalServer):
         self.api_key = api_key
         self.models: list[str] = list(DEFAULT_MODELS)
         self.decommissioned: set[str] = set(DEFAULT_DECOMMISSIONED)
+        self.vision_models: set[str] = set(VISION_MODELS)  # take image content parts
         self.reply: Reply = echo_reply
         self.reasoning: str | None = None  # reasoning text a reasoning model "thinks" first
         self.words_per_chunk = 1
@@ -393,6 +395,8 @@ class FakeGroq(LocalServer):
         if problem := self._model_error(body.get("model"), "chat completions"):
             return problem
         if problem := _chat_params_error(body):
+            return problem
+        if problem := vision_error(body, self.vision_models, request.content_length or 0):
             return problem
         messages: list[dict[str, Any]] = body["messages"]
         content = self.reply if isinstance(self.reply, str) else self.reply(messages)

@@ -770,6 +770,24 @@ class FakeTelegram(LocalServer):
         note.update(duration=duration, length=length)
         return self._push_message(chat_id, {"video_note": note}, context)
 
+    def push_photo(
+        self,
+        chat_id: int,
+        sizes: list[tuple[bytes, int, int]],
+        *,
+        file_sizes: list[int | None] | None = None,
+        caption: str | None = None,
+        **context: Unpack[MessageContext],
+    ) -> JSON:
+        """A photo: its sizes as (JPEG bytes, width, height), smallest first, as Telegram sends
+        `message.photo` (core.telegram.org/bots/api#photosize); each served by getFile."""
+        claimed = file_sizes or [None] * len(sizes)
+        photo = []
+        for (data, width, height), size in zip(sizes, claimed, strict=True):
+            info = self.add_file(data, kind="photos", ext="jpg", file_size=size)
+            photo.append(info | {"width": width, "height": height})
+        return self._push_message(chat_id, _with_caption({"photo": photo}, caption), context)
+
     def push_document(
         self,
         chat_id: int,

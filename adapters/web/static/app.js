@@ -2,6 +2,7 @@
 import { follow } from "./follow.js";
 import { createOutbox } from "./outbox.js";
 import { newTurn, store } from "./store.js";
+import { setUpPhoto } from "./photo.js";
 import { canRecord, setUpVoice } from "./voice.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -222,14 +223,16 @@ function deliver(frame, { early = false } = {}) {
   else reconnectNow();
 }
 
+const ASKS = ["text", "audio", "image"]; // the frames that get an answer
+
 function sent(frame) {
-  if (frame.type !== "text" && frame.type !== "audio") return;
+  if (!ASKS.includes(frame.type)) return;
   upsert("user", frame.turn, { pending: false, note: "" });
   upsert("bot", frame.turn, { streaming: true });
 }
 
 function gaveUp(frame) {
-  if (frame.type !== "text" && frame.type !== "audio") return;
+  if (!ASKS.includes(frame.type)) return;
   upsert("bot", frame.turn, { streaming: false, note: "No answer came — please send it again." });
 }
 
@@ -260,6 +263,7 @@ function status(message) {
     online(true);
     list.querySelectorAll(".notice.connection").forEach((node) => node.remove());
     configureAvatar(Boolean(message.avatar_available), Boolean(message.avatar));
+    photo.enable(Boolean(message.photos));
     outbox.flush(socket, { again: true });
   } else if (message.state === "rendering" && !find("bot", message.turn)?.video) {
     upsert("bot", message.turn, { job: message.job, rendering: true });
@@ -432,6 +436,19 @@ async function sendAudio(blob) {
   });
   ask({ type: "audio", turn: newTurn(), mime: blob.type, data }, { text: "Voice message…", voice: true });
 }
+
+// A photo goes with the message typed so far as its caption (the question about it).
+const photo = setUpPhoto({
+  button: $("#photo"),
+  input: $("#photo-file"),
+  notice: (text) => notice(text),
+  send({ mime, data }) {
+    const text = input.value.trim();
+    ask({ type: "image", turn: newTurn(), mime, data, text }, { text: text ? `📷 ${text}` : "📷 Photo" });
+    input.value = "";
+    autosize();
+  },
+});
 
 // -- start ------------------------------------------------------------------------------------
 
