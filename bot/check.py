@@ -58,19 +58,22 @@ async def check_telegram(core: Core) -> str:
     settings = core.settings
     assert settings.TELEGRAM_BOT_TOKEN is not None
     token = settings.TELEGRAM_BOT_TOKEN.get_secret_value()
-    return await TelegramAdapter.check(token, url(settings.TELEGRAM_API_BASE_URL))
+    root = url(settings.TELEGRAM_API_BASE_URL)
+    return await TelegramAdapter.check(token, root, settings.proxies.for_url(root))
 
 
 async def check_discord(core: Core) -> str:
     """The bot token works (GET /users/@me) and the gateway accepts it and the intents (READY)."""
     from adapters.discord.app import DiscordAdapter
-    from bot.platforms import use_discord
+    from bot.platforms import discord_proxy, use_discord
 
     settings = core.settings
     assert settings.DISCORD_BOT_TOKEN is not None
     use_discord(settings)
     token = settings.DISCORD_BOT_TOKEN.get_secret_value()
-    return await DiscordAdapter.check(token, settings.DISCORD_MESSAGE_CONTENT)
+    return await DiscordAdapter.check(
+        token, settings.DISCORD_MESSAGE_CONTENT, discord_proxy(settings)
+    )
 
 
 def _is_discord_login_failure(exc: Exception) -> bool:

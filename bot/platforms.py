@@ -14,6 +14,7 @@ from bot.metrics import status_counter, telegram_retries
 from bot.settings import Settings, url
 from bot.wiring import Core, WebRoute
 from core.ports import VideoDelivery
+from core.proxy import Proxy
 
 
 class PlatformAdapter(Protocol):
@@ -115,9 +116,15 @@ def _discord(settings: Settings) -> AdapterFactory:
             allowed_guilds=settings.DISCORD_ALLOWED_GUILD_IDS,
             admins=settings.ADMIN_USER_IDS,
             catalogs=core.catalogs,
+            proxy=discord_proxy(settings),
         )
 
     return build
+
+
+def discord_proxy(settings: Settings) -> Proxy | None:
+    """The proxy for DISCORD_API_BASE_URL; the gateway connection goes through it too."""
+    return settings.proxies.for_url(url(settings.DISCORD_API_BASE_URL))
 
 
 def _web(settings: Settings) -> AdapterFactory:
@@ -183,6 +190,7 @@ def _telegram(settings: Settings) -> AdapterFactory:
             on_status=status_counter(core.metrics, "telegram", telegram_retries),
             catalogs=core.catalogs,
             photos=core.conversations.vision_available,
+            proxy=settings.proxies.for_url(url(settings.TELEGRAM_API_BASE_URL)),
         )
 
     return build

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
+    AliasChoices,
     AnyHttpUrl,
     AnyUrl,
     Field,
@@ -21,6 +22,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.avatar.voices import parse_voices
 from core.personas import NAME
+from core.proxy import ProxyRules, parse_proxy
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are Ava, a warm, quick-witted assistant who answers out loud as a talking avatar. "
@@ -133,6 +135,12 @@ class Settings(BaseSettings):
     DATABASE_URL: SecretStr | None = None
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     LOG_FORMAT: Literal["text", "json"] = "text"
+    # Outgoing proxies, as curl reads them (the lower-case names too): see core/proxy.py.
+    HTTPS_PROXY: str | None = Field(
+        None, validation_alias=AliasChoices("HTTPS_PROXY", "https_proxy")
+    )
+    HTTP_PROXY: str | None = Field(None, validation_alias=AliasChoices("HTTP_PROXY", "http_proxy"))
+    NO_PROXY: str = Field("", validation_alias=AliasChoices("NO_PROXY", "no_proxy"))
 
     @field_validator("LOG_LEVEL", mode="before")
     @classmethod
@@ -168,6 +176,14 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.replace(" ", ",").split(",") if part.strip()]
         return value
+
+    @field_validator("HTTPS_PROXY", "HTTP_PROXY")
+    @classmethod
+    def _proxy_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parse_proxy(value)  # ValueError: one line naming the variable
+        return value.strip()
 
     @field_validator("DID_VOICES", mode="before")
     @classmethod
@@ -334,6 +350,15 @@ class Settings(BaseSettings):
         return self.DATABASE_URL.get_secret_value()
 
     @property
+    def proxies(self) -> ProxyRules:
+        """HTTPS_PROXY, HTTP_PROXY and NO_PROXY, from which each client picks its proxy."""
+        return ProxyRules(
+            https=parse_proxy(self.HTTPS_PROXY) if self.HTTPS_PROXY else None,
+            http=parse_proxy(self.HTTP_PROXY) if self.HTTP_PROXY else None,
+            no_proxy=self.NO_PROXY,
+        )
+
+    @property
     def media_dir(self) -> Path:
         """Rendered videos live in `media/` next to the database."""
         return self.DATABASE_PATH.parent / "media"
@@ -351,9 +376,11 @@ class Settings(BaseSettings):
             self.WEB_SECRET,
         )
         found = [value.get_secret_value() for value in values if value is not None]
-        password = urlsplit(self.database_url).password
-        if password:
-            found.append(password)
+        passwords = [urlsplit(self.database_url).password]
+        passwords += [
+            urlsplit(proxy).password for proxy in (self.HTTPS_PROXY, self.HTTP_PROXY) if proxy
+        ]
+        found += [p for password in passwords if password for p in {password, unquote(password)}]
         if self.TELEGRAM_BOT_TOKEN is not None and self.TELEGRAM_WEBHOOK_SECRET is None:
             # python-telegram-bot logs setWebhook's secret_token at DEBUG.
             from adapters.telegram.webhook import derived_secret

@@ -18,6 +18,7 @@ from bot.metrics import (
     metrics_endpoint,
     retry_counter,
 )
+from bot.proxies import proxied_session
 from bot.settings import Settings, url
 from bot.storage import (
     Storage,
@@ -116,7 +117,11 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         metrics = PrometheusMetrics()
         groq_hooks = retry_counter(metrics, "groq", url(settings.GROQ_BASE_URL), groq_retries)
         groq_http = await stack.enter_async_context(
-            pooled_client(GROQ_POOL, event_hooks=groq_hooks)
+            pooled_client(
+                GROQ_POOL,
+                proxied_session(GROQ_POOL, settings.proxies.for_url(url(settings.GROQ_BASE_URL))),
+                event_hooks=groq_hooks,
+            )
         )
         groq_client = groq.AsyncGroq(
             api_key=settings.GROQ_API_KEY.get_secret_value(),
@@ -243,7 +248,13 @@ async def _did_client(
         return None
     hooks = retry_counter(metrics, "did", url(settings.DID_API_BASE_URL), did_retries)
     http = await stack.enter_async_context(
-        pooled_client(DID_POOL, timeout=httpx.Timeout(30.0, connect=5.0), event_hooks=hooks)
+        pooled_client(
+            DID_POOL,
+            # The videos' downloads (D-ID's storage hosts) go the way the API calls go.
+            proxied_session(DID_POOL, settings.proxies.for_url(url(settings.DID_API_BASE_URL))),
+            timeout=httpx.Timeout(30.0, connect=5.0),
+            event_hooks=hooks,
+        )
     )
     return DIDClient(
         http,

@@ -97,6 +97,7 @@ async def test_talk_with_text_defers_edits_then_sends_the_video(
     (video,) = [r for r in responses if r.kind == "followup"]
     assert video.files[0].data == did.video
     assert video.files[0].filename.endswith(".mp4")
+    assert not video.content  # the answer is in the edit above: the video does not repeat it
 
 
 async def test_talk_with_an_audio_attachment(dc: FakeDiscord, groq: FakeGroq, bot: None) -> None:
@@ -217,6 +218,7 @@ async def test_video_after_the_token_expired_goes_to_the_channel(
     await dc.wait_for(lambda: any(s.files for s in dc.sent(TEXT_CHANNEL_ID, "message")))
     video = [s for s in dc.sent(TEXT_CHANNEL_ID, "message") if s.files][0]
     assert video.message_reference and video.message_reference["fail_if_not_exists"] is False
+    assert not video.content  # a reply to the answer, which it does not repeat
 
 
 async def test_bad_attachments_get_a_clear_line(dc: FakeDiscord, groq: FakeGroq, bot: None) -> None:

@@ -25,6 +25,7 @@ from core.commands import ChatCommands, offered
 from core.errors import ConfigurationError
 from core.i18n import DEFAULT_LOCALE, Catalogs, shipped_catalogs
 from core.ports import Inbox
+from core.proxy import Proxy
 from core.turns import TurnRunner
 
 log = logging.getLogger(__name__)
@@ -59,12 +60,14 @@ class TelegramAdapter:
         on_status: Callable[[int], None] | None = None,
         catalogs: Catalogs | None = None,
         photos: bool = False,
+        proxy: Proxy | None = None,
     ) -> None:
         root = api_root.rstrip("/")
         self._catalogs = catalogs = catalogs or shipped_catalogs()
         # on_status: told the HTTP status of every Bot API answer (the wiring counts retries).
-        updates = UpdatesRequest(on_status=on_status)
-        self._requests = (AiohttpRequest(REQUEST_POOL, on_status=on_status), updates)
+        # proxy: every Bot API call and file download goes through it (core/proxy.py).
+        updates = UpdatesRequest(on_status=on_status, proxy=proxy)
+        self._requests = (AiohttpRequest(REQUEST_POOL, on_status=on_status, proxy=proxy), updates)
         # PTB's Application is the Bot and the dispatcher of commands; updates come from the
         # poller or the webhook below, through the turn runner.
         self.application: Application = (  # type: ignore[type-arg]
@@ -142,10 +145,17 @@ class TelegramAdapter:
         return await self._runner.replay(self.turns)
 
     @staticmethod
-    async def check(token: str, api_root: str) -> str:
+    async def check(token: str, api_root: str, proxy: Proxy | None = None) -> str:
         """Log in with the token (getMe) and name the bot, for `avatarbot check`."""
         root = api_root.rstrip("/")
-        async with Bot(token, base_url=f"{root}/bot", base_file_url=f"{root}/file/bot") as bot:
+        async with Bot(
+            token,
+            base_url=f"{root}/bot",
+            base_file_url=f"{root}/file/bot",
+            # The connections `run` makes (PTB's default HTTPXRequest reads the environment).
+            request=AiohttpRequest(1, proxy=proxy),
+            get_updates_request=AiohttpRequest(1, proxy=proxy),
+        ) as bot:
             return f"logged in as @{bot.username}"
 
     async def _on_error(self, update: object, context: object) -> None:

@@ -22,7 +22,6 @@ const announcer = $("#announcer");
 const KEEP = 60; // messages kept in local storage
 const FINAL_CLOSE_CODES = [4401, 4429]; // reconnecting would not help
 const MAX_AUDIO_BYTES = 25 * 1024 * 1024; // Whisper's upload limit; the server refuses more
-const UNDO_MS = 5000; // how long Reset can be undone before the server forgets
 const PENDING_NOTE = "Not sent yet — waiting for the connection. It goes out once the page reconnects.";
 const VIDEO_TITLE = "Send a talking-avatar video with each answer";
 const NO_VIDEO_TITLE = avatarHint.textContent;
@@ -271,8 +270,7 @@ function status(message) {
     avatarSwitch.checked = message.on;
     welcome();
   } else if (message.state === "reset" && !ownResets.delete(message.turn)) {
-    dropUndo(); // another tab reset the conversation
-    clearAll();
+    clearAll(); // another tab reset the conversation
   }
 }
 
@@ -336,54 +334,30 @@ avatarSwitch.addEventListener("change", () => {
   connectionNotice();
 });
 
-// -- reset, undone within a few seconds --------------------------------------------------------
+// -- reset, once confirmed -------------------------------------------------------------------
 
-let undo = null; // {saved, node, timer} while Reset can still be undone
+const confirmReset = $("#confirm-reset");
 
-function startReset() {
-  const saved = entries;
+// A modal <dialog>: focus starts on Cancel and stays inside; Esc (the dialog's "cancel") or
+// Cancel closes it with nothing forgotten, focus back on Reset.
+resetButton.addEventListener("click", () => {
+  confirmReset.returnValue = "";
+  confirmReset.showModal();
+});
+
+confirmReset.addEventListener("close", () => {
+  if (confirmReset.returnValue !== "clear") return resetButton.focus();
   clearAll();
-  const node = notice("Conversation cleared.", { kind: "undo", action: { label: "Undo", run: undoReset } });
-  undo = { saved, node, timer: setTimeout(commitReset, UNDO_MS) };
-  input.focus();
-}
-
-function dropUndo() {
-  if (!undo) return null;
-  const { saved, node, timer } = undo;
-  clearTimeout(timer);
-  node.remove();
-  undo = null;
-  return saved;
-}
-
-function undoReset() {
-  entries = dropUndo() ?? entries;
-  store.set("entries", entries);
-  nodes.clear();
-  list.replaceChildren(...(entries.length ? [] : [emptyNote]));
-  entries.forEach((entry) => render(entry, false));
-  view.reveal({ force: true });
-  announce("Conversation restored.");
-  input.focus();
-}
-
-// The server forgets once the undo time is over, or before the next message, or as the tab closes.
-function commitReset() {
-  if (!dropUndo()) return;
   const turn = newTurn();
   ownResets.add(turn);
   deliver({ type: "reset", turn }, { early: true }); // the messages it kept are of after it
   announce("Conversation cleared.");
-}
-
-resetButton.addEventListener("click", () => (undo ? commitReset() : startReset()));
-addEventListener("pagehide", commitReset);
+  input.focus();
+});
 
 // -- typing and talking -----------------------------------------------------------------------
 
 function ask(frame, question) {
-  commitReset();
   const waiting = !isOnline();
   upsert("user", frame.turn, { ...question, pending: waiting, note: waiting ? PENDING_NOTE : "" });
   view.reveal({ force: true });
