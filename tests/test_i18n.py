@@ -11,7 +11,18 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
-from core.i18n import DEFAULT_LOCALE, DOMAIN, LOCALES_DIR, Catalogs, Line, msgid, placeholders
+from core import messages
+from core.i18n import (
+    DEFAULT_LOCALE,
+    DOMAIN,
+    LOCALES_DIR,
+    Catalogs,
+    Line,
+    Number,
+    msgid,
+    placeholders,
+)
+from core.usage import UsageReport, Used, describe
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = LOCALES_DIR / f"{DOMAIN}.pot"
@@ -99,6 +110,18 @@ def test_lines_nested_in_a_line_are_said_too() -> None:
     line = Line("No video this time: {reason}; they reset in {time}.", reason=reason, time="1 h")
     russian = Catalogs().lines("ru").say(line)
     assert reason not in russian and Catalogs().lines("ru").say(reason) in russian
+
+
+def test_usage_and_stats_numbers_are_written_as_the_language_writes_them() -> None:
+    used = Used(videos=2, video_ms=12_400, voice_answers=1, tokens=123_456)
+    report = describe(UsageReport(used, used))
+    assert "123,456 LLM tokens" in report  # English, as before
+    german = Catalogs().lines("de").say(report)
+    assert "LLM-Tokens: 123.456" in german and "(12 s Video)" in german
+    stats = Line(messages.STATS, messages=1234, renders=2, seconds=Number(7.25, "#,##0.0"),
+                 credits=1, errors=0, refusals=0, rendering=0)  # fmt: skip
+    assert "2 videos of 7.2 s in all" in stats and "1,234 messages" in stats
+    assert "7,2 s" in Catalogs().lines("fr").say(stats)
 
 
 def test_numbers_and_dates_follow_the_locale() -> None:

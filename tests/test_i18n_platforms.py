@@ -15,7 +15,7 @@ import pytest
 from adapters.telegram.handlers import UNSUPPORTED
 from adapters.web.app import WebAdapter
 from bot.wiring import open_core
-from core.commands import SPECS
+from core.commands import SPECS, help_text
 from core.i18n import Catalogs, Line
 from tests.fakes.did import FakeDID
 from tests.fakes.discord import BOT_ID, GUILD_ID, TEXT_CHANNEL_ID, FakeDiscord
@@ -86,6 +86,18 @@ async def test_telegram_user_with_german_gets_german_lines(
     assert unsupported == said("de", UNSUPPORTED) != UNSUPPORTED
     assert failed == f"⚠️ {said('de', NOT_ANSWERING)}"
     assert "Antwort" in failed or "antwort" in failed.lower()
+
+
+async def test_telegram_help_and_usage_in_german(tg: FakeTelegram, telegram_bot: None) -> None:
+    tg.push_text(ALICE, "/help", language_code="de")
+    await tg.wait_for_sent(ALICE, "sendMessage")
+    tg.push_text(ALICE, "/usage", language_code="de-AT")
+    await tg.wait_for_sent(ALICE, "sendMessage", count=2)
+    help_, usage = telegram_texts(tg, ALICE)
+    assert help_ == help_text("telegram", CATALOGS.lines("de")) != help_text("telegram")
+    assert help_.startswith("Schick Text oder eine Sprachnachricht")
+    assert "/reset — " + said("de", Line(SPECS["reset"].description)) in help_
+    assert usage.startswith("Deine Nutzung heute (UTC): Videos: 0 (0 s Video)")
 
 
 async def test_telegram_unknown_or_missing_language_gets_english(
