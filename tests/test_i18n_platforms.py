@@ -100,6 +100,18 @@ async def test_telegram_help_and_usage_in_german(tg: FakeTelegram, telegram_bot:
     assert usage.startswith("Deine Nutzung heute (UTC): Videos: 0 (0 s Video)")
 
 
+async def test_telegram_video_delivery_speaks_the_language_of_its_answer(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, tg: FakeTelegram
+) -> None:
+    """The render job outlives the turn: its target keeps the locale for the delivery's line."""
+    settings = settings_for(tmp_path, groq, did, **telegram_at(tg), TELEGRAM_UPLOAD_LIMIT_MB=0.001)
+    async with running_bot(settings):
+        tg.push_text(ALICE, "hola", language_code="es")
+        await tg.wait_for_sent(ALICE, "sendMessage", count=2)
+    over = Line("The avatar video is over Telegram's {limit} MB limit, sorry.", limit=0)
+    assert telegram_texts(tg, ALICE)[-1] == said("es", over) != over
+
+
 async def test_telegram_unknown_or_missing_language_gets_english(
     tg: FakeTelegram, telegram_bot: None
 ) -> None:
