@@ -112,7 +112,11 @@ class Lines:
         A `Line` among `params` (or a list of them) is said in this locale too.
         """
         said = {name: self._said(value) for name, value in params.items()}
-        return _fill(self._translations.gettext(message), said, self.locale)
+        try:
+            return _fill(self._translations.gettext(message), said, self.locale)
+        except (KeyError, IndexError, ValueError):  # a translation that names other fields
+            log.warning("the %s translation of %r does not fit its fields", self.locale, message)
+            return _fill(message, said, self.locale)
 
     def ngettext(self, singular: str, plural: str, n: int, /, **params: object) -> str:
         """Return the form for `n` in this locale; `n` fills `{n}` unless `params` name it."""

@@ -166,3 +166,20 @@ def test_the_closest_shipped_locale_is_chosen(tags: list[str | None], chosen: st
 )
 def test_accept_language_picks_by_weight(header: str, chosen: str) -> None:
     assert Catalogs().accept_language(header) == chosen
+
+
+def test_a_translation_with_other_fields_falls_back_to_english(tmp_path: Path) -> None:
+    """A catalogue that slipped past the checks must not cost the user the line."""
+    po = tmp_path / "de" / "LC_MESSAGES" / f"{DOMAIN}.po"
+    po.parent.mkdir(parents=True)
+    po.write_text(
+        'msgid ""\nmsgstr "Content-Type: text/plain; charset=utf-8\\n"\n\n'
+        'msgid "Only the bot\'s admins can use /{name}."\nmsgstr "Nur Admins: /{befehl}."\n\n'
+        'msgid "Sorry, this bot is private."\nmsgstr "Tut mir leid, dieser Bot ist privat."\n',
+        encoding="utf-8",
+    )
+    german = Catalogs(tmp_path).lines("de")
+    assert german.gettext("Only the bot's admins can use /{name}.", name="stats") == (
+        "Only the bot's admins can use /stats."
+    )
+    assert german.gettext("Sorry, this bot is private.") == "Tut mir leid, dieser Bot ist privat."
