@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
@@ -27,7 +27,7 @@ from core.usage import UsageReport, Used, describe
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = LOCALES_DIR / f"{DOMAIN}.pot"
 # `make messages` passes the same keywords (Makefile: EXTRACT).
-KEYWORDS = {"Line": None, "locale_str": None, "gettext": None, "ngettext": (1, 2), "N_": None}
+KEYWORDS = {**DEFAULT_KEYWORDS, "Line": None, "locale_str": None}
 SHIPPED = ("es", "de", "fr", "ru", "pt_BR")
 
 
