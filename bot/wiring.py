@@ -38,6 +38,7 @@ from core.groq.chat import GroqChatModel
 from core.groq.speech import GroqSpeaker, TtsVoice
 from core.groq.whisper import GroqTranscriber
 from core.http import pooled_client
+from core.i18n import Catalogs
 from core.personas import Personas
 from core.ports import (
     ChatModel,
@@ -86,6 +87,8 @@ class Core:
     web_secret: str = ""
     # The one lifecycle of every platform's messages (core/turns.py).
     runner: TurnRunner = field(kw_only=True)
+    # The bot's own lines in its users' languages (core/i18n.py).
+    catalogs: Catalogs = field(kw_only=True)
     # Every platform's chat commands (core/commands.py).
     commands: ChatCommands = field(kw_only=True)
     # The web chat's live avatar: D-ID's streaming API, and the budgets streamed seconds use.
@@ -199,8 +202,14 @@ async def open_core(
             usage=usage,
             vision=_vision_model(settings, groq_client),
         )
+        catalogs = Catalogs()  # the bot's own lines in every shipped language (core/locales)
         commands = ChatCommands(
-            conversations, storage.preferences, personas, usage, voice_available=voice is not None
+            conversations,
+            storage.preferences,
+            personas,
+            usage,
+            voice_available=voice is not None,
+            catalogs=catalogs,
         )
         replies = Replies(conversations, voice, reply_mode or storage.preferences.reply_mode)
         if settings.METRICS_PORT is not None:
@@ -218,7 +227,8 @@ async def open_core(
             web_routes=_did_routes(did_webhook),
             did_webhook=did_webhook,
             web_secret=web_secret,
-            runner=TurnRunner(conversations, storage.inbox, replies=replies),
+            runner=TurnRunner(conversations, storage.inbox, replies=replies, catalogs=catalogs),
+            catalogs=catalogs,
             commands=commands,
             did_streams=await _did_streams(settings, stack),
             stream_budget=StreamBudget(storage.counters, limits),

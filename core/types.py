@@ -40,13 +40,17 @@ class Image:
 
 @dataclass(frozen=True, slots=True)
 class Turn:
-    """One incoming message: text, audio to transcribe first, or a photo with its caption."""
+    """One incoming message: text, audio to transcribe first, or a photo with its caption.
+
+    `locale`: the language the bot's own lines are said in (core/i18n.py: "en", "de", "pt_BR").
+    """
 
     key: ConversationKey
     user_id: str
     text: str | None = None
     audio: Audio | None = None
     image: Image | None = None  # `text` is then the caption (the question), if any
+    locale: str = "en"
 
 
 @dataclass(frozen=True, slots=True)

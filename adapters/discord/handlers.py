@@ -11,19 +11,21 @@ from adapters.discord.convert import (
     audio_attachment,
     command_of,
     image_attachment,
+    message_locale,
     message_payload,
     strip_mentions,
     talk_payload,
 )
 from adapters.discord.platform import DiscordPlatform, LiveTalk
 from core.commands import SPECS, ChatCommands, Reply
+from core.i18n import Catalogs, Line, Lines
 from core.turns import TurnRunner
 
 log = logging.getLogger(__name__)
 
-NOTHING_SAID = "Send me a message or a voice message and I'll answer."
-NOT_AUDIO = "I understand text and voice messages (and audio files)."
-NOT_AUDIO_WITH_PHOTOS = "I understand text, voice messages, audio files and photos."  # VISION_MODEL
+NOTHING_SAID = Line("Send me a message or a voice message and I'll answer.")
+NOT_AUDIO = Line("I understand text and voice messages (and audio files).")
+NOT_AUDIO_WITH_PHOTOS = Line("I understand text, voice messages, audio files and photos.")
 UNHEARD = (
     "I can't read replies that don't ping me here: turn the reply's @ ping on, "
     "mention me (@{name} …) or use `/talk`."
@@ -90,7 +92,7 @@ class DiscordHandlers:
         if strip_mentions(message.content, me.id) or self._readable(message.attachments):
             await self._platform.accept(str(message.id), message, message_payload(message))
         elif self._unheard(message, me):
-            await self._say(message, UNHEARD.format(name=me.display_name))
+            await self._say(message, Line(UNHEARD, name=me.display_name))
         elif message.attachments:
             await self._say(message, NOT_AUDIO_WITH_PHOTOS if self._photos else NOT_AUDIO)
         elif not message.flags.voice:  # a voice message without its file: not for us to read
@@ -135,8 +137,17 @@ class DiscordHandlers:
             reply.text, ephemeral=reply.private, allowed_mentions=SAFE_MENTIONS
         )
 
-    @staticmethod
-    async def _say(message: discord.Message, text: str) -> None:
+    @property
+    def catalogs(self) -> Catalogs:
+        """The shipped catalogues (the platform's)."""
+        return self._platform.catalogs
+
+    def lines(self, locale: str | None) -> Lines:
+        """The bot's lines for a Discord locale ("fr", "es-ES"); English for one not shipped."""
+        return self.catalogs.lines(self.catalogs.choose([locale]))
+
+    async def _say(self, message: discord.Message, text: str) -> None:
+        text = self.lines(message_locale(message)).say(text)
         try:
             await message.reply(text, mention_author=False, allowed_mentions=SAFE_MENTIONS)
         except discord.HTTPException as error:

@@ -22,6 +22,7 @@ from adapters.web.live_protocol import StreamFrame
 from adapters.web.platform import OOPS, Entered, WebPlatform, conversation_key, message_key
 from adapters.web.protocol import AvatarFrame, ClientFrame, ProtocolError
 from core.conversation import Conversations
+from core.i18n import Line
 from core.ports import Inbox
 from core.turns import TurnRunner
 
@@ -31,9 +32,9 @@ log = logging.getLogger(__name__)
 MAX_PENDING = 8
 # Frames larger than this are parsed off the event loop (base64 audio runs to ~34 MB).
 _PARSE_IN_THREAD = 1024 * 1024
-BUSY = "One moment — I'm still answering your earlier messages."
-NO_AVATAR = "Avatar videos aren't set up on this server."
-NO_LIVE = "The live avatar isn't set up on this server: videos come as clips."
+BUSY = Line("One moment — I'm still answering your earlier messages.")
+NO_AVATAR = Line("Avatar videos aren't set up on this server.")
+NO_LIVE = Line("The live avatar isn't set up on this server: videos come as clips.")
 
 
 class WebChat:
@@ -138,7 +139,9 @@ class WebChat:
         self._held[key] = (socket.conversation, held)
         self._pending[socket.conversation] += 1
         try:
-            payload = await self.platform.payload(socket.conversation, frame, socket.user)
+            payload = await self.platform.payload(
+                socket.conversation, frame, socket.user, socket.lines.locale
+            )
             if not await self._runner.accept(self.platform, key, payload):
                 self._finished(key)  # recorded before: the page resent it after a reconnect
                 await self.platform.repeated(key, payload)

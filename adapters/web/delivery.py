@@ -18,12 +18,17 @@ from adapters.web import protocol
 from adapters.web.identity import ConversationIds, tag
 from adapters.web.mailbox import Entry, Mailbox
 from core.avatar.speech import video_caption
+from core.i18n import DEFAULT_LOCALE, Lines, shipped_catalogs
 from core.types import AvatarFailed, VideoReady, VoiceNote
 from core.voice_answers import VOICE_FOLDER, note_prefix
 
 log = logging.getLogger(__name__)
 
 _VOICE_NAME = re.compile(r"[0-9a-f]{16}-[0-9a-f]{32}")
+
+
+# The fields of server messages that hold one of the bot's lines (a `Line`: said per tab).
+_LINES = frozenset({"message", "note"})
 
 
 class Socket:
@@ -35,13 +40,22 @@ class Socket:
     """
 
     def __init__(
-        self, ws: web.WebSocketResponse, conversation: str, client: str = "", user: str = ""
+        self,
+        ws: web.WebSocketResponse,
+        conversation: str,
+        client: str = "",
+        user: str = "",
+        lines: Lines | None = None,
     ) -> None:
         self.ws, self.conversation, self.client, self.user = ws, conversation, client, user
+        self.lines = lines or shipped_catalogs().lines(DEFAULT_LOCALE)  # the tab's language
 
     async def send(self, message: protocol.Message) -> None:
+        """Send `message`, its lines said in this tab's language; never raises."""
         if self.ws.closed:
             return
+        message = {key: self.lines.say(value) if key in _LINES and isinstance(value, str)
+                   else value for key, value in message.items()}  # fmt: skip
         try:
             await self.ws.send_json(message)
         except (ConnectionError, RuntimeError) as exc:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.web import live_protocol
+from core.i18n import Line
 from core.images import MAX_IMAGE_BYTES
 from core.images import TOO_BIG as IMAGE_TOO_BIG
 
@@ -155,7 +156,7 @@ def parse_binary(data: bytes) -> AudioFrame:
     turn = new_turn_id()
     _check_audio_size(len(data), turn)
     if not data:
-        raise ProtocolError("That recording is empty.", turn=turn)
+        raise ProtocolError(Line("That recording is empty."), turn=turn)
     return AudioFrame(turn, data)
 
 
@@ -173,7 +174,10 @@ def _text(frame: dict[str, Any], turn: str, max_text_chars: int) -> str:
         raise ProtocolError('A text message needs a non-empty "text".', turn=turn)
     if len(text) > max_text_chars:
         raise ProtocolError(
-            f"That's too long for me — please keep it under {max_text_chars:,} characters.",
+            Line(
+                "That's too long for me — please keep it under {limit} characters.",
+                limit=max_text_chars,
+            ),
             code="too_long",
             turn=turn,
         )
@@ -250,7 +254,7 @@ def _check_audio_size(size: int, turn: str) -> None:
     if size > MAX_AUDIO_BYTES:
         limit = MAX_AUDIO_BYTES // (1024 * 1024)
         raise ProtocolError(
-            f"That recording is too large for me (the limit is {limit} MB).",
+            Line("That recording is too large for me (the limit is {limit} MB).", limit=limit),
             code="too_large",
             turn=turn,
         )

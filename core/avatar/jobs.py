@@ -9,12 +9,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.avatar.video import FAILED
 from core.errors import (
     ConfigurationError,
     OutOfCreditsError,
     UnavailableError,
     UserFacingError,
 )
+from core.i18n import Line
 from core.ports import (
     AvatarRenderer,
     JobStore,
@@ -175,18 +177,22 @@ class AvatarJobs:
     def _pause(self, exc: UserFacingError) -> None:
         """Stop submitting for a while instead of hammering a service that is down or unpaid."""
         if isinstance(exc, OutOfCreditsError):
-            reason = "the video service is out of credits"
+            reason = Line("the video service is out of credits")
         elif isinstance(exc, ConfigurationError):
-            reason = "the video service refused our key"
+            reason = Line("the video service refused our key")
         elif isinstance(exc, UnavailableError):
-            reason = "the video service isn't answering"
+            reason = Line("the video service isn't answering")
         else:
             return
         now = asyncio.get_running_loop().time()
         if now >= self._paused_until:
             self._told.clear()
             minutes = max(1, round(self._pause_seconds / 60))
-            self._pause_reason = f"Avatar videos are paused for about {minutes} min: {reason}."
+            self._pause_reason = Line(
+                "Avatar videos are paused for about {minutes} min: {reason}.",
+                minutes=minutes,
+                reason=reason,
+            )
             log.warning("pausing avatar renders for %.0fs: %s", self._pause_seconds, exc.detail)
         self._paused_until = now + self._pause_seconds
 
@@ -231,7 +237,7 @@ class AvatarJobs:
             log.exception("avatar job %s crashed", job.id)
             failed = await self._store.update(job, JobState.FAILED, error="internal error")
             self._metrics.render("failed")
-            await self._notify_failure(failed, "The avatar video couldn't be made this time.")
+            await self._notify_failure(failed, FAILED)
         finally:
             self._submitted_at.pop(job.id, None)
 

@@ -143,6 +143,8 @@ class MessageContext(TypedDict, total=False):
     chat_type: str  # "private", "group" or "supergroup"
     message_thread_id: int  # a forum topic: the chat becomes a forum supergroup
     reply_to_message_id: int
+    # User.language_code: an IETF language tag ("de", "pt-br"), optional; "" leaves it out.
+    language_code: str
 
 
 @dataclass
@@ -193,6 +195,23 @@ def utf16_len(text: str) -> int:
 
 def _bad(description: str) -> ApiError:
     return ApiError(400, f"Bad Request: {description}")
+
+
+def _check_bot_command(command: object) -> None:
+    if not isinstance(command, dict):
+        raise _bad("Command must be non-empty")
+    name = str(command.get("command") or "").strip().removeprefix("/")
+    description = str(command.get("description") or "").strip()
+    if not name:
+        raise _bad("Command must be non-empty")
+    if len(name) > 32:
+        raise _bad("Command length must not exceed 32")
+    if not re.fullmatch("[a-z0-9_]+", name):
+        raise _bad("BOT_COMMAND_INVALID")  # what Telegram's servers answer for other characters
+    if not description:
+        raise _bad("Command description must be non-empty")
+    if len(description) > 256:
+        raise _bad("Command description length must not exceed 256")
 
 
 def _markup_error(description: str) -> ApiError:
@@ -814,8 +833,9 @@ class FakeTelegram(LocalServer):
             "is_bot": False,
             "first_name": "Tester",
             "username": f"tester{user_id}",
-            "language_code": "en",
         }
+        if language := context.get("language_code", "en"):
+            user["language_code"] = language
         message = self._new_message(
             chat, user, fields, thread_id, context.get("reply_to_message_id")
         )
@@ -1146,15 +1166,26 @@ class FakeTelegram(LocalServer):
         return dict(stored.info)
 
     def _set_my_commands(self, params: JSON, files: object) -> bool:
+        # https://core.telegram.org/bots/api#setmycommands: at most 100 commands, each a
+        # BotCommand of 1-32 characters (lowercase letters, digits, "_") and a 1-256 character
+        # description; checked as TDLib's set_commands does, whose errors the Bot API passes on.
         commands = params.get("commands")
         if not isinstance(commands, list):
             raise _bad('parameter "commands" is required')
+        if len(commands) > 100:
+            raise _bad("too many commands specified")
+        for command in commands:
+            _check_bot_command(command)
         self.commands[self._commands_key(params)] = commands
         return True
 
     def _commands_key(self, params: JSON) -> tuple[str, str]:
         scope = params.get("scope") or {"type": "default"}
-        return json.dumps(scope, sort_keys=True), str(params.get("language_code") or "")
+        language = str(params.get("language_code") or "")
+        # A two-letter ISO 639-1 code or none, as TDLib's validate_bot_language_code requires.
+        if language and not re.fullmatch("[a-z]{2}", language):
+            raise _bad("Invalid language code specified")
+        return json.dumps(scope, sort_keys=True), language
 
     def _delete_message(self, params: JSON, files: object) -> bool:
         chat = self._target_chat(params)
