@@ -51,6 +51,12 @@ async def check_did(core: Core) -> str:
     return f"{remaining} credits left"
 
 
+async def check_tts(core: Core) -> str:
+    """Groq reads a word aloud with TTS_MODEL and TTS_VOICE (its terms accepted)."""
+    assert core.voice is not None
+    return await core.voice.check()
+
+
 async def check_telegram(core: Core) -> str:
     """The bot token works (getMe)."""
     from adapters.telegram.app import TelegramAdapter
@@ -143,6 +149,8 @@ async def warn_at_start(core: Core, checks: dict[str, Check], within: float | No
 def configured_checks(core: Core) -> dict[str, Check]:
     """The checks for every service that has a key."""
     checks: dict[str, Check] = {"groq": check_groq}
+    if core.voice is not None:
+        checks["groq-tts"] = check_tts
     if core.did is not None:
         checks["d-id"] = check_did
     if core.settings.TELEGRAM_BOT_TOKEN is not None:
@@ -155,6 +163,8 @@ def configured_checks(core: Core) -> dict[str, Check]:
 def start_checks(core: Core) -> dict[str, Check]:
     """The checks `run` makes at start: Telegram and Discord log in as their adapters start."""
     checks: dict[str, Check] = {"groq": check_groq}
+    if core.voice is not None:
+        checks["groq-tts"] = check_tts
     if core.did is not None:
         checks["d-id"] = check_did
     return checks

@@ -122,6 +122,7 @@ def _discord(settings: Settings) -> AdapterFactory:
             voice_channel_ids=settings.DISCORD_VOICE_CHANNEL_IDS,
             allowed_guilds=settings.DISCORD_ALLOWED_GUILD_IDS,
             admins=settings.ADMIN_USER_IDS,
+            catalogs=core.catalogs,
             proxy=discord_proxy(settings),
         )
 
@@ -168,6 +169,7 @@ def _web(settings: Settings) -> AdapterFactory:
             faces=FaceCommand(core.faces),
             voices=core.voices,
             live=web_live(core),
+            catalogs=core.catalogs,
         )
 
     return build
@@ -215,6 +217,7 @@ def _telegram(settings: Settings) -> AdapterFactory:
             allowed_chats=settings.TELEGRAM_ALLOWED_CHAT_IDS,
             admins=settings.ADMIN_USER_IDS,
             on_status=status_counter(core.metrics, "telegram", telegram_retries),
+            catalogs=core.catalogs,
             photos=core.conversations.vision_available,
             proxy=settings.proxies.for_url(url(settings.TELEGRAM_API_BASE_URL)),
         )

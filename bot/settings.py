@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.avatar.faces import FACE_MAX_BYTES
 from core.avatar.voices import parse_voices
+from core.groq.speech import DEFAULT_LANGUAGE_VOICES, ENGLISH_MODEL, TtsVoice, parse_tts_voices
 from core.personas import NAME
 from core.proxy import ProxyRules, parse_proxy
 
@@ -73,6 +74,18 @@ class Settings(BaseSettings):
     PERSONA_MAX_CHARS: int = Field(500, ge=20, le=4000)
     HISTORY_MAX_MESSAGES: int = Field(20, ge=0, le=1000)
     MAX_MESSAGE_CHARS: int = Field(4000, ge=1, le=100_000)
+
+    # Voice answers read by Groq's text to speech (Orpheus); `/reply voice`, and instead of a
+    # video that cannot be made. Off by default: Groq serves Orpheus once an org admin accepts
+    # its terms in the console.
+    TTS_ENABLED: bool = False
+    TTS_MODEL: str = Field(ENGLISH_MODEL, min_length=1)
+    TTS_VOICE: str = Field("autumn", min_length=1)
+    # Voices by language besides English: `ar=canopylabs/orpheus-arabic-saudi:noura`.
+    TTS_VOICES: Annotated[dict[str, str], NoDecode] = {}
+    # Voice answers per UTC day (Groq bills TTS by the character).
+    TTS_DAILY_LIMIT_PER_USER: int | None = Field(30, ge=0)
+    TTS_DAILY_LIMIT_TOTAL: int | None = Field(1000, ge=0)
 
     DID_API_KEY: SecretStr | None = None
     DID_API_BASE_URL: AnyHttpUrl = AnyHttpUrl("https://api.d-id.com")
@@ -212,11 +225,40 @@ class Settings(BaseSettings):
         "AVATAR_DAILY_SECONDS_TOTAL",
         "USER_MESSAGES_PER_MINUTE",
         "METRICS_PORT",
+        "TTS_DAILY_LIMIT_PER_USER",
+        "TTS_DAILY_LIMIT_TOTAL",
         mode="before",
     )
     @classmethod
     def _blank_is_unlimited(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("TTS_VOICES", mode="before")
+    @classmethod
+    def _tts_voice_list(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        return dict(entry.partition("=")[::2] for entry in entries)
+
+    @model_validator(mode="after")
+    def _tts_voices_known(self) -> Settings:
+        try:
+            TtsVoice(self.TTS_MODEL, self.TTS_VOICE.strip().lower()).check()
+        except ValueError as exc:
+            raise ValueError(f"TTS_VOICE: {exc}") from None
+        spec = ",".join(f"{language}={voice}" for language, voice in self.TTS_VOICES.items())
+        try:
+            parse_tts_voices(spec, self.TTS_MODEL)
+        except ValueError as exc:
+            raise ValueError(f"TTS_VOICES: {exc}") from None
+        return self
+
+    @property
+    def tts_voices(self) -> dict[str, TtsVoice]:
+        """The TTS voice of each language given one (TTS_VOICES over the built-in ones)."""
+        specs = DEFAULT_LANGUAGE_VOICES | self.TTS_VOICES
+        return {language: TtsVoice.parse(spec, self.TTS_MODEL) for language, spec in specs.items()}
 
     @field_validator(
         "WEB_SECRET",

@@ -24,6 +24,7 @@ from core.types import (
     ConversationKey,
     Turn,
     VideoReady,
+    VoiceNote,
 )
 
 KEY = ConversationKey("terminal", "local")
@@ -65,6 +66,13 @@ class TerminalDelivery:
         """Print why no video is coming."""
         self._asked.pop(failed.job.id, None)
         self._write(f"\n🎬 {failed.message}\n")
+
+    async def deliver_voice(self, note: VoiceNote) -> None:
+        """Print where the voice answer was saved (OGG/Opus), and the line that goes with it."""
+        self._write(
+            f"\n🔊 voice answer ({took(note.seconds)}): {note.path.absolute()}\n"
+            + (f"{note.caption}\n" if note.caption else "")
+        )
 
     def _took(self, job: AvatarJob) -> str:
         asked = self._asked.pop(job.id, None)

@@ -38,15 +38,19 @@ from core.avatar.webhook import DIDWebhook
 from core.commands import ChatCommands
 from core.conversation import Conversations, ConversationSettings
 from core.groq.chat import GroqChatModel
+from core.groq.speech import GroqSpeaker, TtsVoice
 from core.groq.whisper import GroqTranscriber
 from core.http import pooled_client
+from core.i18n import Catalogs
 from core.personas import Personas
 from core.ports import (
     ChatModel,
+    Counters,
     Inbox,
     VideoDelivery,
 )
 from core.quota import Limits, Quotas
+from core.replies import Replies, ReplyModes
 from core.retention import (
     Retention,
     RetentionPolicy,
@@ -55,6 +59,7 @@ from core.storage.keys import ServerKeys
 from core.storage.leases import InboxLeases
 from core.turns import TurnRunner
 from core.usage import Usage
+from core.voice_answers import VoiceAnswers, VoiceLimits
 
 WebRoute = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
 
@@ -85,6 +90,8 @@ class Core:
     web_secret: str = ""
     # The one lifecycle of every platform's messages (core/turns.py).
     runner: TurnRunner = field(kw_only=True)
+    # The bot's own lines in its users' languages (core/i18n.py).
+    catalogs: Catalogs = field(kw_only=True)
     # Every platform's chat commands (core/commands.py).
     commands: ChatCommands = field(kw_only=True)
     # Each chat's own avatar face (/face); None without D-ID.
@@ -94,9 +101,16 @@ class Core:
     # The web chat's live avatar: D-ID's streaming API, and the budgets streamed seconds use.
     did_streams: DidStreamsClient | None = field(default=None, kw_only=True)
     stream_budget: StreamBudget | None = field(default=None, kw_only=True)
+    # Voice answers (Groq text to speech); None with TTS_ENABLED=false.
+    voice: VoiceAnswers | None = field(default=None, kw_only=True)
 
     async def start_jobs(self, deliveries: Mapping[str, VideoDelivery]) -> int:
-        """Start the avatar jobs with every platform's delivery; resume the unfinished ones."""
+        """Start the avatar jobs with every platform's delivery; resume the unfinished ones.
+
+        The deliveries that also send voice notes deliver the voice answers from now on.
+        """
+        if self.voice is not None:
+            self.voice.start(deliveries)
         return await self.jobs.start(deliveries) if self.jobs is not None else 0
 
     @property
@@ -106,8 +120,13 @@ class Core:
 
 
 @asynccontextmanager
-async def open_core(settings: Settings) -> AsyncIterator[Core]:
-    """Build the core; on exit cancel the avatar workers and close every connection."""
+async def open_core(
+    settings: Settings, *, reply_mode: ReplyModes | None = None
+) -> AsyncIterator[Core]:
+    """Build the core; on exit cancel the avatar workers and close every connection.
+
+    `reply_mode(key)`: the chat's choice of what follows an answer (None: as set by /reply).
+    """
     async with AsyncExitStack() as stack:
         storage = await open_storage(
             settings.database_url,
@@ -150,6 +169,11 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
         )
         quotas = Quotas(storage.counters, limits)
         await quotas.prune()
+        model = GroqChatModel.create(
+            groq_client, settings.LLM_MODEL, max_tokens=settings.LLM_MAX_TOKENS
+        )
+        speech = speech_writer(settings, model)
+        voice = voice_answers(settings, groq_client, speech, storage.counters)
         jobs, faces = None, None
         if did is not None:
             faces = Faces(
@@ -167,12 +191,10 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
                 lease_seconds=settings.AVATAR_JOB_LEASE_SECONDS,
                 metrics=metrics,
                 budget=quotas,
+                fallback=voice.instead_of_video if voice is not None else None,
                 faces=faces,
             )
             stack.push_async_callback(jobs.aclose)
-        model = GroqChatModel.create(
-            groq_client, settings.LLM_MODEL, max_tokens=settings.LLM_MAX_TOKENS
-        )
         personas = Personas(settings.SYSTEM_PROMPT, settings.PERSONAS, settings.PERSONA_MAX_CHARS)
         usage = Usage(storage.counters)
         conversations = Conversations(
@@ -189,20 +211,24 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             jobs=jobs,
             quotas=quotas,
             metrics=metrics,
-            speech=speech_writer(settings, model),
+            speech=speech,
             personas=personas,
             usage=usage,
             vision=_vision_model(settings, groq_client),
         )
+        catalogs = Catalogs()  # the bot's own lines in every shipped language (core/locales)
         voices = voice_choice(settings, storage)
         commands = ChatCommands(
             conversations,
             storage.preferences,
             personas,
             usage,
+            voice_available=voice is not None,
+            catalogs=catalogs,
             faces=FaceCommand(faces),
             voices=voices,
         )
+        replies = Replies(conversations, voice, reply_mode or storage.preferences.reply_mode)
         if settings.METRICS_PORT is not None:
             endpoint = metrics_endpoint(metrics, settings.METRICS_HOST, settings.METRICS_PORT)
             await stack.enter_async_context(endpoint)
@@ -218,12 +244,14 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             web_routes=_did_routes(did_webhook),
             did_webhook=did_webhook,
             web_secret=web_secret,
-            runner=TurnRunner(conversations, storage.inbox),
+            runner=TurnRunner(conversations, storage.inbox, replies=replies, catalogs=catalogs),
+            catalogs=catalogs,
             commands=commands,
             faces=faces,
             voices=voices,
             did_streams=await _did_streams(settings, stack),
             stream_budget=StreamBudget(storage.counters, limits),
+            voice=voice,
         )
 
 
@@ -336,3 +364,15 @@ def voice_choice(settings: Settings, storage: Storage) -> VoiceChoice | None:
         return None
     catalogue = VoiceCatalogue(fallback=settings.DID_VOICE_ID, overrides=settings.DID_VOICES)
     return VoiceChoice(storage.preferences, catalogue)
+
+
+def voice_answers(
+    settings: Settings, client: groq.AsyncGroq, speech: SpeechWriter, counters: Counters
+) -> VoiceAnswers | None:
+    """Voice answers read by Groq's TTS on the same client as the other Groq calls."""
+    if not settings.TTS_ENABLED:
+        return None
+    default = TtsVoice(settings.TTS_MODEL, settings.TTS_VOICE)
+    speaker = GroqSpeaker(client, default, settings.tts_voices)
+    limits = VoiceLimits(settings.TTS_DAILY_LIMIT_PER_USER, settings.TTS_DAILY_LIMIT_TOTAL)
+    return VoiceAnswers(speaker, speech, counters, settings.media_dir, limits=limits)

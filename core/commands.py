@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core import messages
 from core.avatar.faces import FaceCommand, Photo
 from core.avatar.voice_choice import VoiceChoice
 from core.conversation import Conversations
 from core.errors import BadInputError
+from core.i18n import DEFAULT_LOCALE, N_, Catalogs, Line, Lines, shipped_catalogs
 from core.personas import RESET, Personas
 from core.ports import PreferenceStore
 from core.quota import user_scope
@@ -80,55 +81,55 @@ class CommandSpec:
 CHATS = frozenset({"telegram", "discord"})  # where a bot shares a chat with others
 TERMINAL = frozenset({"terminal"})
 COMMANDS: tuple[CommandSpec, ...] = (
-    CommandSpec("start", "What this bot does", platforms=frozenset({"telegram"})),
-    CommandSpec("help", "What I understand"),
+    CommandSpec("start", N_("What this bot does"), platforms=frozenset({"telegram"})),
+    CommandSpec("help", N_("What I understand")),
     CommandSpec(
         "talk",
-        "Talk to me: text, or a voice note or audio file",
-        Option("text", "What to say"),
+        N_("Talk to me: text, or a voice note or audio file"),
+        Option("text", N_("What to say")),
         usage="<text>",
         platforms=CHATS,
         turn=True,
     ),
-    CommandSpec("reset", "Forget our conversation (the persona stays)", in_order=True),
+    CommandSpec("reset", N_("Forget our conversation (the persona stays)"), in_order=True),
     CommandSpec(
         "avatar",
-        "Videos with my answers: on or off",
-        Option("state", "on or off", ("on", "off"), required=True),
+        N_("Videos with my answers: on or off"),
+        Option("state", N_("on or off"), ("on", "off"), required=True),
         usage="on|off",
     ),
     CommandSpec(
         "reply",
-        "How I answer: video, voice or text",
-        Option("mode", "video, voice or text", REPLY_MODES),
+        N_("How I answer: video, voice or text"),
+        Option("mode", N_("video, voice or text"), REPLY_MODES),
         usage="video|voice|text",
     ),
     CommandSpec(
         "persona",
-        "Who I play here: a persona's name, your own words, or reset",
-        Option("persona", "A persona's name, a short description, or reset"),
+        N_("Who I play here: a persona's name, your own words, or reset"),
+        Option("persona", N_("A persona's name, a short description, or reset")),
         usage="[name|text|reset]",
     ),
     CommandSpec(
         "face",
-        "My face in this chat: a photo of yours (a face), or reset",
-        Option("reset", "reset: back to the default face"),
+        N_("My face in this chat: a photo of yours (a face), or reset"),
+        Option("reset", N_("reset: back to the default face")),
         usage="[reset]",
         platforms=CHATS,
         in_order=True,
     ),
     CommandSpec(
         "voice",
-        "My voice in this chat: list the voices, or pick one",
-        Option("voice", "A voice's name or number from the list, or reset"),
+        N_("My voice in this chat: list the voices, or pick one"),
+        Option("voice", N_("A voice's name or number from the list, or reset")),
         usage="[name|number|reset]",
         # The terminal's /voice also takes the path of an audio file to send (bot/terminal.py).
         platforms=CHATS | TERMINAL,
     ),
-    CommandSpec("usage", "Your videos, voice answers and tokens, today and this month"),
-    CommandSpec("stats", "Today's usage of the whole bot (admins only)"),
+    CommandSpec("usage", N_("Your videos, voice answers and tokens, today and this month")),
+    CommandSpec("stats", N_("Today's usage of the whole bot (admins only)")),
     # The terminal chat's own: leaving.
-    CommandSpec("quit", "Leave the chat", platforms=TERMINAL, turn=True),
+    CommandSpec("quit", N_("Leave the chat"), platforms=TERMINAL, turn=True),
 )
 SPECS = {spec.name: spec for spec in COMMANDS}
 
@@ -143,19 +144,23 @@ def offered(platform: str) -> list[CommandSpec]:
     return [spec for spec in COMMANDS if spec.offered_on(platform)]
 
 
-def help_text(platform: str) -> str:
-    """/help: how to talk to the bot on `platform`, then every command it offers there."""
-    intro = messages.HELP_INTRO.get(platform, messages.HELP_INTRO_OTHER)
-    lines = [
+def help_text(platform: str, lines: Lines | None = None) -> str:
+    """/help: how to talk to the bot on `platform`, then every command it offers there.
+
+    In `lines`' language (English without).
+    """
+    lines = lines or shipped_catalogs().lines(DEFAULT_LOCALE)
+    intro = lines.gettext(messages.HELP_INTRO.get(platform, messages.HELP_INTRO_OTHER))
+    menu = [
         messages.HELP_LINE.format(
             name=spec.name,
             args=f" {spec.usage}" if spec.usage else "",
-            description=spec.description,
+            description=lines.gettext(spec.description),
         )
         for spec in offered(platform)
         if spec.name not in ("start", "help")
     ]
-    return "\n\n".join([intro, "\n".join(lines)])
+    return "\n\n".join([intro, "\n".join(menu)])
 
 
 Handler = Callable[["ChatCommands", Command], Awaitable[Reply]]
@@ -172,19 +177,32 @@ class ChatCommands:
         usage: Usage,
         *,
         voice_available: bool = False,
+        catalogs: Catalogs | None = None,
         faces: FaceCommand | None = None,
         voices: VoiceChoice | None = None,
     ) -> None:
+        self._catalogs = catalogs or shipped_catalogs()
         self._conversations, self._preferences = conversations, preferences
         self._personas, self._usage = personas, usage
         self._voice = voice_available  # voice answers (Groq TTS) are set up
         self._faces, self._voices = faces or FaceCommand(None), voices
 
     async def handle(self, command: Command) -> Reply:
-        """Carry out `command`; a failure of ours is one line for the user, with the log."""
+        """Carry out `command`; a failure of ours is one line for the user, with the log.
+
+        The reply is said in the command's locale (English for one not shipped).
+        """
+        reply = await self._carry_out(command)
+        return replace(reply, text=self.lines(command).say(reply.text))
+
+    def lines(self, command: Command) -> Lines:
+        """Return the bot's lines in the language of the command's user."""
+        return self._catalogs.lines(self._catalogs.choose([command.locale]))
+
+    async def _carry_out(self, command: Command) -> Reply:
         handler = _HANDLERS.get(command.name)
         if handler is None or spec_of(command.name, command.key.platform) is None:
-            return Reply(messages.UNKNOWN)
+            return Reply(Line(messages.UNKNOWN))
         try:
             return await handler(self, command)
         except BadInputError as error:
@@ -192,34 +210,34 @@ class ChatCommands:
             return Reply(error.message)
         except Exception:
             log.exception("/%s in %s failed", command.name, command.key)
-            return Reply(messages.OOPS)
+            return Reply(Line(messages.OOPS))
 
     async def start(self, command: Command) -> Reply:
         """/start: what the bot does."""
-        return Reply(messages.GREETING)
+        return Reply(Line(messages.GREETING))
 
     async def help(self, command: Command) -> Reply:
         """/help: how to talk to the bot here, and its commands."""
-        return Reply(help_text(command.key.platform), private=True)
+        return Reply(help_text(command.key.platform, self.lines(command)), private=True)
 
     async def talk(self, command: Command) -> Reply:
         """/talk with nothing to talk about (one with something is a message)."""
-        return Reply(messages.TALK_USAGE)
+        return Reply(Line(messages.TALK_USAGE))
 
     async def reset(self, command: Command) -> Reply:
         """/reset: forget the conversation's history; its persona and choices stay."""
         await self._conversations.reset(command.key)
-        return Reply(messages.RESET_DONE)
+        return Reply(Line(messages.RESET_DONE))
 
     async def avatar(self, command: Command) -> Reply:
         """/avatar on|off: switch videos for the chat."""
         choice = command.args.strip().lower()
         if choice not in ("on", "off"):
-            raise BadInputError(messages.AVATAR_USAGE)
+            raise BadInputError(Line(messages.AVATAR_USAGE))
         if not self._conversations.avatar_available:
-            return Reply(messages.AVATAR_UNAVAILABLE)
+            return Reply(Line(messages.AVATAR_UNAVAILABLE))
         await self._conversations.set_avatar(command.key, choice == "on")
-        return Reply(messages.AVATAR_SWITCHED.format(state=choice))
+        return Reply(Line(messages.AVATAR_SWITCHED[choice]))
 
     async def reply(self, command: Command) -> Reply:
         """/reply video|voice|text: how the chat's answers come; alone, shows it."""
@@ -227,19 +245,19 @@ class ChatCommands:
         available = self.reply_modes()
         if not choice:
             current = await self._conversations.reply_mode(command.key)
-            shown = messages.REPLY_MODE_NAMES[current]
-            return Reply(messages.REPLY_SHOWN.format(mode=shown, modes="|".join(available)))
+            shown = Line(messages.REPLY_MODE_NAMES[current])
+            return Reply(Line(messages.REPLY_SHOWN, mode=shown, modes="|".join(available)))
         mode = _reply_mode(choice)
         if mode is None:
-            names = ", ".join(messages.REPLY_MODE_NAMES[m] for m in available)
-            text = messages.REPLY_UNKNOWN.format(modes=names, choices="|".join(available))
+            names = [Line(messages.REPLY_MODE_NAMES[m]) for m in available]
+            text = Line(messages.REPLY_UNKNOWN, modes=names, choices="|".join(available))
             raise BadInputError(text)
         if mode not in available:
-            return Reply(messages.REPLY_UNAVAILABLE.format(mode=messages.REPLY_MODE_TITLES[mode]))
+            return Reply(Line(messages.REPLY_UNAVAILABLE[mode]))
         await self._preferences.set_reply_mode(command.key, mode)
         if mode == "video":  # asking for videos switches them on
             await self._conversations.set_avatar(command.key, True)
-        return Reply(messages.REPLY_SET.format(mode=messages.REPLY_MODE_NAMES[mode]))
+        return Reply(Line(messages.REPLY_SET, mode=Line(messages.REPLY_MODE_NAMES[mode])))
 
     def reply_modes(self) -> list[ReplyMode]:
         """Return the reply modes the bot can deliver: text, video with D-ID, voice with TTS."""
@@ -254,10 +272,10 @@ class ChatCommands:
             return Reply(self._personas.describe(stored))
         if text.lower() == RESET:
             await self._preferences.set_persona(command.key, None)
-            return Reply(messages.PERSONA_RESET)
+            return Reply(Line(messages.PERSONA_RESET))
         chosen = self._personas.choose(text)
         await self._preferences.set_persona(command.key, chosen)
-        return Reply(messages.PERSONA_SET.format(persona=self._personas.shown(chosen)))
+        return Reply(Line(messages.PERSONA_SET, persona=self._personas.shown(chosen)))
 
     async def face(self, command: Command) -> Reply:
         """/face with a photo: the avatar's face in the chat; /face reset; alone, how to."""
@@ -280,7 +298,7 @@ class ChatCommands:
     async def stats(self, command: Command) -> Reply:
         """/stats: today's usage of the whole bot, for ADMIN_USER_IDS only."""
         if not command.is_admin:
-            return Reply(messages.ADMINS_ONLY.format(name=command.name))
+            return Reply(Line(messages.ADMINS_ONLY, name=command.name))
         return Reply(await self._conversations.stats(), private=True)
 
 

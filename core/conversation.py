@@ -11,6 +11,7 @@ from core import messages
 from core.avatar.jobs import AvatarJobs
 from core.avatar.speech import SpeechWriter
 from core.errors import BadInputError, ServiceError, UserFacingError
+from core.i18n import Line, Number
 from core.images import checked, history_note
 from core.locks import KeyedLocks
 from core.personas import Personas
@@ -36,7 +37,7 @@ from core.usage import LLM_TOKENS, Usage
 
 log = logging.getLogger(__name__)
 
-_OOPS = messages.OOPS
+_OOPS = Line(messages.OOPS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +129,7 @@ class Conversations:
         text, language = turn.text, None
         if turn.audio is not None:
             if self._transcriber is None:
-                raise BadInputError("I can only read text here.")
+                raise BadInputError(Line("I can only read text here."))
             heard = await self._transcriber.transcribe(turn.audio)
             text, language = heard.text, heard.language
             yield Transcript(text, language)
@@ -147,7 +148,7 @@ class Conversations:
         await self._record_tokens(turn, used)  # reported with the last chunk: a whole answer
         answer = answer.strip()
         if not answer:
-            raise ServiceError("I couldn't come up with an answer — try asking another way.")
+            raise ServiceError(Line("I couldn't come up with an answer — try asking another way."))
         await self._history.append(turn.key, [question, ChatMessage("assistant", answer)])
         yield FinalText(answer, language)
 
@@ -167,7 +168,7 @@ class Conversations:
     ) -> tuple[ChatModel, ChatMessage, ChatMessage]:
         """Return the vision model, the question that carries the photo, and history's note."""
         if self._vision is None:
-            raise BadInputError("I can't look at photos here — send me text or a voice note.")
+            raise BadInputError(Line("I can't look at photos here — send me text or a voice note."))
         caption = (caption or "").strip()
         if len(caption) > self._settings.max_text_chars:
             self._checked(caption)  # the line that says the limit
@@ -178,12 +179,11 @@ class Conversations:
     def _checked(self, text: str | None) -> ChatMessage:
         text = (text or "").strip()
         if not text:
-            raise BadInputError("Send me a message or a voice note and I'll answer.")
+            raise BadInputError(Line("Send me a message or a voice note and I'll answer."))
         limit = self._settings.max_text_chars
         if len(text) > limit:
-            raise BadInputError(
-                f"That's too long for me — please keep it under {limit:,} characters."
-            )
+            too_long = "That's too long for me — please keep it under {limit} characters."
+            raise BadInputError(Line(too_long, limit=limit))
         return ChatMessage("user", text)
 
     async def reset(self, key: ConversationKey) -> None:
@@ -195,6 +195,11 @@ class Conversations:
     def vision_available(self) -> bool:
         """Whether photos are answered (VISION_MODEL is set)."""
         return self._vision is not None
+
+    @property
+    def video_paused(self) -> bool:
+        """Whether avatar renders are paused now (D-ID out of credits, refusing our key, down)."""
+        return self._jobs is not None and self._jobs.paused
 
     @property
     def avatar_available(self) -> bool:
@@ -268,10 +273,11 @@ class Conversations:
         """Today's usage in one line, for admins: videos, their seconds and D-ID credits."""
         today = await self._quotas.today() if self._quotas is not None else {}
         rendering = self._jobs.running if self._jobs is not None else 0
-        return messages.STATS.format(
+        return Line(
+            messages.STATS,
             messages=today.get("messages", 0),
             renders=today.get("renders", 0),
-            seconds=today.get("render_ms", 0) / 1000,
+            seconds=Number(today.get("render_ms", 0) / 1000, "#,##0.0"),
             credits=today.get("render_credits", 0),
             errors=today.get("errors", 0),
             refusals=today.get("refusals", 0),

@@ -14,15 +14,16 @@ from __future__ import annotations
 import struct
 
 from core.errors import BadInputError
+from core.i18n import Line
 from core.types import Image
 
 # 2.8 MB of image is 3.73 MB of base64: ~0.2 MB is left for the history and the system prompt.
 MAX_IMAGE_BYTES = 2_800_000
 MAX_PIXELS = 33_177_600
 
-TOO_BIG = "That photo is too big for me: I can look at images up to 2.8 MB."
-TOO_MANY_PIXELS = "That image has too many pixels for me: 33 megapixels at most."
-NOT_AN_IMAGE = "I couldn't read that image — send a JPEG, PNG, WebP or GIF photo."
+TOO_BIG = Line("That photo is too big for me: I can look at images up to 2.8 MB.")
+TOO_MANY_PIXELS = Line("That image has too many pixels for me: 33 megapixels at most.")
+NOT_AN_IMAGE = Line("I couldn't read that image — send a JPEG, PNG, WebP or GIF photo.")
 # What the history keeps of a photo: a note, never the bytes (see `history_note`).
 PHOTO_NOTE = "[photo]"
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from core import messages
 from core.errors import BadInputError
+from core.i18n import Line
 
 log = logging.getLogger(__name__)
 
@@ -51,27 +52,27 @@ class Personas:
         """
         text = " ".join(text.split())
         if len(text) > self._max_chars:
-            raise BadInputError(messages.PERSONA_TOO_LONG.format(limit=self._max_chars))
+            raise BadInputError(Line(messages.PERSONA_TOO_LONG, limit=self._max_chars))
         if " " in text:
             return text
         name = text.lower()
         if name in self._named:
             return name
         choices = (
-            messages.PERSONA_CHOICES.format(names=", ".join(self.names))
+            Line(messages.PERSONA_CHOICES, names=", ".join(self.names))
             if self._named
-            else messages.PERSONA_DESCRIBE
+            else Line(messages.PERSONA_DESCRIBE)
         )
-        raise BadInputError(messages.PERSONA_UNKNOWN.format(name=text[:40], choices=choices))
+        raise BadInputError(Line(messages.PERSONA_UNKNOWN, name=text[:40], choices=choices))
 
     def describe(self, stored: str | None) -> str:
         """Return the line `/persona` alone answers: the chat's persona, or how to set one."""
         if stored is not None and " " in stored:
-            return messages.PERSONA_FREE.format(persona=stored)
+            return Line(messages.PERSONA_FREE, persona=stored)
         if stored is not None and stored in self._named:
-            return messages.PERSONA_NAMED.format(name=stored, prompt=self._named[stored])
-        names = messages.PERSONA_NAMES.format(names=", ".join(self.names)) if self._named else ""
-        return messages.PERSONA_DEFAULT.format(names=names)
+            return Line(messages.PERSONA_NAMED, name=stored, prompt=self._named[stored])
+        names = Line(messages.PERSONA_NAMES, names=", ".join(self.names)) if self._named else ""
+        return Line(messages.PERSONA_DEFAULT, names=names)
 
     def shown(self, stored: str) -> str:
         """Return how a persona just set is named back to the chat."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from core.types import (
     Audio,
@@ -19,6 +19,8 @@ from core.types import (
     TokenUsage,
     Transcription,
     VideoReady,
+    VoiceAudio,
+    VoiceNote,
 )
 
 if TYPE_CHECKING:  # core.quota implements Counters, so it imports this module at run time
@@ -67,6 +69,18 @@ class AvatarRenderer(Protocol):
 
     async def download(self, url: str) -> bytes:
         """Fetch the rendered video bytes."""
+        ...
+
+
+class Speaker(Protocol):
+    """Reads a text aloud (text-to-speech), in a voice for its language."""
+
+    def speaks(self, language: str | None) -> bool:
+        """Whether it has a voice for `language` (ISO 639-1; None: the default voice)."""
+        ...
+
+    async def speak(self, text: str, language: str | None = None) -> VoiceAudio:
+        """Return `text` spoken, as OGG/Opus; a `UserFacingError` when it cannot be made."""
         ...
 
 
@@ -181,6 +195,15 @@ class VideoDelivery(Protocol):
 
     async def deliver_failure(self, failed: AvatarFailed) -> None:
         """Tell the user in one line that no video is coming."""
+        ...
+
+
+@runtime_checkable
+class VoiceDelivery(Protocol):
+    """Delivers voice answers to one platform (a platform's video delivery may be one too)."""
+
+    async def deliver_voice(self, note: VoiceNote) -> None:
+        """Send the voice note as a reply to the answer; raise if it could not be sent."""
         ...
 
 

@@ -41,13 +41,17 @@ class Image:
 
 @dataclass(frozen=True, slots=True)
 class Turn:
-    """One incoming message: text, audio to transcribe first, or a photo with its caption."""
+    """One incoming message: text, audio to transcribe first, or a photo with its caption.
+
+    `locale`: the language the bot's own lines are said in (core/i18n.py: "en", "de", "pt_BR").
+    """
 
     key: ConversationKey
     user_id: str
     text: str | None = None
     audio: Audio | None = None
     image: Image | None = None  # `text` is then the caption (the question), if any
+    locale: str = "en"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +173,29 @@ class AvatarFailed:
 
     job: AvatarJob
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceAudio:
+    """Speech made by text-to-speech: OGG/Opus bytes and how many seconds they last."""
+
+    data: bytes = field(repr=False)
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceNote:
+    """A voice answer saved locally (OGG/Opus), ready for the adapter to send.
+
+    `target` is where the text answer went (the voice note replies to it); `caption` a line
+    that goes with it (the video could not be made, or the note says only the start).
+    """
+
+    key: ConversationKey
+    target: str
+    path: Path
+    seconds: float
+    caption: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core import messages
+from core.i18n import Line, Number
 from core.ports import Counters
 from core.quota import RENDER_MS, RENDERS, Charge, Clock, month_period, utc_now
 
@@ -71,11 +72,12 @@ def describe(report: UsageReport) -> str:
     """Return the /usage line for a report."""
 
     def part(used: Used) -> str:
-        return messages.USAGE_PART.format(
+        return Line(
+            messages.USAGE_PART,
             videos=used.videos,
-            seconds=used.video_ms / 1000,
+            seconds=Number(used.video_ms / 1000, "#,##0"),
             voice=used.voice_answers,
             tokens=used.tokens,
         )
 
-    return messages.USAGE.format(today=part(report.today), month=part(report.month))
+    return Line(messages.USAGE, today=part(report.today), month=part(report.month))

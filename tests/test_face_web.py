@@ -185,18 +185,18 @@ async def test_a_voice_frame_lists_the_browser_language_and_picks_one(
     browser: Browser, did: FakeDID
 ) -> None:
     tab, _ = await browser.open()
-    await tab.send({"type": "voice", "turn": "v1", "lang": "es-MX"})
+    await tab.send({"type": "voices", "turn": "v1", "lang": "es-MX"})
     listing = await tab.receive()
-    assert (listing["type"], listing["turn"]) == ("voice", "v1")
+    assert (listing["type"], listing["turn"]) == ("voices", "v1")
     assert listing["message"].splitlines()[:2] == ["Voices for es:", "1. Elvira (es-ES)"]
-    await tab.send({"type": "voice", "turn": "v2", "voice": "2", "lang": "es-MX"})
+    await tab.send({"type": "voices", "turn": "v2", "voice": "2", "lang": "es-MX"})
     picked = await tab.receive()
     assert picked["message"].startswith("The avatar speaks as Alvaro (es-ES) now")
     await tab.ask("Hello?", "t1")
     await tab.until(lambda m: m["type"] == "video")
     (talk,) = did.talks.values()
     assert talk.request["script"]["provider"]["voice_id"] == "es-ES-AlvaroNeural"
-    await tab.send({"type": "voice", "turn": "v3", "voice": "Gandalf"})
+    await tab.send({"type": "voices", "turn": "v3", "voice": "Gandalf"})
     unknown = await tab.receive()
     assert unknown["message"].startswith("There's no voice called “Gandalf”")
 
@@ -204,8 +204,8 @@ async def test_a_voice_frame_lists_the_browser_language_and_picks_one(
 @pytest.mark.parametrize(
     "frame",
     [
-        {"type": "voice", "turn": "y1", "voice": 7},
-        {"type": "voice", "turn": "y2", "lang": "not a language!"},
+        {"type": "voices", "turn": "y1", "voice": 7},
+        {"type": "voices", "turn": "y2", "lang": "not a language!"},
     ],
     ids=["voice not text", "bad lang"],
 )

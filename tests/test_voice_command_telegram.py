@@ -70,8 +70,26 @@ async def test_an_unknown_voice_gets_one_line_naming_the_valid_ones(
 async def test_voice_is_published_with_face_in_the_command_menu(
     tg: FakeTelegram, bot: None
 ) -> None:
-    (call,) = tg.calls("setMyCommands")
-    names = [c["command"] for c in call.params["commands"]]
-    assert {"face", "voice"} <= set(names)
+    menus = {
+        c.params.get("language_code", ""): c.params["commands"] for c in tg.calls("setMyCommands")
+    }
+    assert all({"face", "voice"} <= {c["command"] for c in menu} for menu in menus.values())
+    german = {c["command"]: c["description"] for c in menus["de"]}
+    assert (
+        german["face"] == "Mein Gesicht in diesem Chat: ein Foto von dir (ein Gesicht), oder reset"
+    )
     shown = await said(tg, "/help", 1)
     assert "/face [reset]" in shown and "/voice [name|number|reset]" in shown
+
+
+async def test_voice_and_face_answer_in_the_user_language(
+    tg: FakeTelegram, did: FakeDID, bot: None
+) -> None:
+    tg.push_text(ALICE, "/voice", language_code="de")
+    listing = (await tg.wait_for_sent(ALICE, "sendMessage", 1))[-1].text or ""
+    lines = listing.splitlines()
+    assert lines[0] == "Stimmen für de:" and "2. Conrad (de-DE)" in lines  # German voices, too
+    assert lines[-1].startswith("Jetzt: die Standardstimme für die Sprache jeder Antwort.")
+    tg.push_text(ALICE, "/face", language_code="fr")
+    how = (await tg.wait_for_sent(ALICE, "sendMessage", 2))[-1].text or ""
+    assert how.startswith("Envoie une photo avec la légende /face")

@@ -20,9 +20,11 @@ from adapters.discord.gateway import (
 )
 from adapters.discord.handlers import DiscordHandlers
 from adapters.discord.platform import DiscordPlatform
+from adapters.discord.translator import CatalogTranslator
 from core.commands import ChatCommands
 from core.conversation import Conversations
 from core.errors import ConfigurationError
+from core.i18n import Catalogs, shipped_catalogs
 from core.proxy import Proxy
 from core.turns import TurnRunner
 
@@ -61,7 +63,9 @@ class AvatarClient(discord.Client):
         self.gateway_ready.set()
 
     async def setup_hook(self) -> None:
-        """Publish the slash commands once per login (on_ready may fire many times)."""
+        """Publish the slash commands once per login (on_ready may fire many times), their
+        descriptions in every shipped language."""
+        await self.tree.set_translator(CatalogTranslator(self.handlers.catalogs))
         if not self._guilds:
             await self.tree.sync()
             return
@@ -115,11 +119,15 @@ class DiscordAdapter:
         voice_channel_ids: list[int] | None = None,
         allowed_guilds: list[int] | None = None,
         admins: list[str] | None = None,
+        catalogs: Catalogs | None = None,
         proxy: Proxy | None = None,
     ) -> None:
         intents = gateway_intents(message_content)
         no_attach = ChannelNotices()  # shared: a channel hears it once, from either side
-        self.turns = DiscordPlatform(lambda: self.client, conversations, runner, no_attach)
+        catalogs = catalogs or shipped_catalogs()
+        self.turns = DiscordPlatform(
+            lambda: self.client, conversations, runner, no_attach, catalogs
+        )
         handlers = DiscordHandlers(
             commands,
             runner,
@@ -144,7 +152,7 @@ class DiscordAdapter:
                 shard_ids=shard_ids or None,
                 **via,
             )
-        self.delivery = DiscordDelivery(lambda: self.client, no_attach)
+        self.delivery = DiscordDelivery(lambda: self.client, no_attach, catalogs)
         self.routes: tuple[()] = ()  # nothing served on the web server
         self.ready_timeout = READY_TIMEOUT
         self._token, self._runner = token, runner

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 
 from adapters.discord.convert import PLATFORM, SAFE_MENTIONS
 from adapters.discord.handlers import DiscordHandlers
 from core.commands import CommandSpec, Option, offered
+from core.i18n import Line
 
 if TYPE_CHECKING:
     from adapters.discord.app import AvatarClient
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Callback = Callable[..., Coroutine[Any, Any, None]]
+UNAVAILABLE = Line("This bot isn't available here.")
 
 
 class GatedTree(app_commands.CommandTree["AvatarClient"]):
@@ -33,8 +36,9 @@ class GatedTree(app_commands.CommandTree["AvatarClient"]):
         """Refuse commands outside the allowed guilds (DMs too, when a list is set)."""
         if self._handlers.allowed_here(interaction.guild_id):
             return True
+        refusal = self._handlers.lines(str(interaction.locale)).say(UNAVAILABLE)
         await interaction.response.send_message(
-            "This bot isn't available here.", ephemeral=True, allowed_mentions=SAFE_MENTIONS
+            refusal, ephemeral=True, allowed_mentions=SAFE_MENTIONS
         )
         return False
 
@@ -49,13 +53,17 @@ def add_commands(tree: app_commands.CommandTree[AvatarClient], handlers: Discord
         else:
             callback = _with_option(spec, handlers)
         tree.add_command(
-            app_commands.Command(name=spec.name, description=spec.description, callback=callback)
+            app_commands.Command(
+                name=spec.name, description=locale_str(spec.description), callback=callback
+            )
         )
     tree.error(_on_command_error)
 
 
 def _talk(handlers: DiscordHandlers) -> Callback:
-    @app_commands.describe(text="What to say", audio="A voice or audio file to answer")
+    @app_commands.describe(
+        text=locale_str("What to say"), audio=locale_str("A voice or audio file to answer")
+    )
     async def talk(
         interaction: discord.Interaction,
         text: str | None = None,
@@ -103,7 +111,7 @@ def _with_option(spec: CommandSpec, handlers: DiscordHandlers) -> Callback:
 def _described(callback: Callback, option: Option) -> Callback:
     """Name and describe the `value` parameter as the option; its choices, if any."""
     described: Any = app_commands.rename(value=option.name)(callback)
-    described = app_commands.describe(value=option.description)(described)
+    described = app_commands.describe(value=locale_str(option.description))(described)
     if option.choices:
         choices = [app_commands.Choice(name=choice, value=choice) for choice in option.choices]
         described = app_commands.choices(value=choices)(described)

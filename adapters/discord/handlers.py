@@ -13,6 +13,7 @@ from adapters.discord.convert import (
     audio_attachment,
     command_of,
     image_attachment,
+    message_locale,
     message_payload,
     strip_mentions,
     talk_payload,
@@ -20,13 +21,14 @@ from adapters.discord.convert import (
 from adapters.discord.platform import DiscordPlatform, LiveTalk
 from core.commands import ChatCommands, Reply, spec_of
 from core.errors import ServiceError
+from core.i18n import Catalogs, Line, Lines
 from core.turns import TurnRunner
 
 log = logging.getLogger(__name__)
 
-NOTHING_SAID = "Send me a message or a voice message and I'll answer."
-NOT_AUDIO = "I understand text and voice messages (and audio files)."
-NOT_AUDIO_WITH_PHOTOS = "I understand text, voice messages, audio files and photos."  # VISION_MODEL
+NOTHING_SAID = Line("Send me a message or a voice message and I'll answer.")
+NOT_AUDIO = Line("I understand text and voice messages (and audio files).")
+NOT_AUDIO_WITH_PHOTOS = Line("I understand text, voice messages, audio files and photos.")
 UNHEARD = (
     "I can't read replies that don't ping me here: turn the reply's @ ping on, "
     "mention me (@{name} …) or use `/talk`."
@@ -93,7 +95,7 @@ class DiscordHandlers:
         if strip_mentions(message.content, me.id) or self._readable(message.attachments):
             await self._platform.accept(str(message.id), message, message_payload(message))
         elif self._unheard(message, me):
-            await self._say(message, UNHEARD.format(name=me.display_name))
+            await self._say(message, Line(UNHEARD, name=me.display_name))
         elif message.attachments:
             await self._say(message, NOT_AUDIO_WITH_PHOTOS if self._photos else NOT_AUDIO)
         elif not message.flags.voice:  # a voice message without its file: not for us to read
@@ -163,8 +165,17 @@ class DiscordHandlers:
         except discord.HTTPException as error:
             log.info("could not answer /face in %s: %s", interaction.channel_id, error)
 
-    @staticmethod
-    async def _say(message: discord.Message, text: str) -> None:
+    @property
+    def catalogs(self) -> Catalogs:
+        """The shipped catalogues (the platform's)."""
+        return self._platform.catalogs
+
+    def lines(self, locale: str | None) -> Lines:
+        """The bot's lines for a Discord locale ("fr", "es-ES"); English for one not shipped."""
+        return self.catalogs.lines(self.catalogs.choose([locale]))
+
+    async def _say(self, message: discord.Message, text: str) -> None:
+        text = self.lines(message_locale(message)).say(text)
         try:
             await message.reply(text, mention_author=False, allowed_mentions=SAFE_MENTIONS)
         except discord.HTTPException as error:
@@ -182,6 +193,6 @@ async def _read(attachment: discord.Attachment) -> bytes:
         return await attachment.read()
     except discord.HTTPException as error:
         raise ServiceError(
-            "I couldn't fetch that photo from Discord — please send it again.",
+            Line("I couldn't fetch that photo from Discord — please send it again."),
             detail=f"attachment download: {error}",
         ) from error

@@ -23,6 +23,7 @@ from adapters.telegram.stream import AnswerStream, DraftSupport
 from adapters.telegram.webhook import TelegramWebhook, derived_secret, webhook_path
 from core.commands import ChatCommands, offered
 from core.errors import ConfigurationError
+from core.i18n import DEFAULT_LOCALE, Catalogs, shipped_catalogs
 from core.ports import Inbox
 from core.proxy import Proxy
 from core.turns import TurnRunner
@@ -31,8 +32,8 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# The menu BotFather shows (setMyCommands), from the one list of commands.
-COMMANDS = [BotCommand(spec.name, spec.description) for spec in offered(PLATFORM)]
+# The menu BotFather shows (setMyCommands): the one list of commands, in every language.
+MENU = offered(PLATFORM)
 
 # Connections to the Bot API for everything but getUpdates (PTB's default size).
 REQUEST_POOL = 256
@@ -57,10 +58,12 @@ class TelegramAdapter:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         on_status: Callable[[int], None] | None = None,
+        catalogs: Catalogs | None = None,
         photos: bool = False,
         proxy: Proxy | None = None,
     ) -> None:
         root = api_root.rstrip("/")
+        self._catalogs = catalogs = catalogs or shipped_catalogs()
         # on_status: told the HTTP status of every Bot API answer (the wiring counts retries).
         # proxy: every Bot API call and file download goes through it (core/proxy.py).
         updates = UpdatesRequest(on_status=on_status, proxy=proxy)
@@ -79,8 +82,10 @@ class TelegramAdapter:
         )
         bot = self.application.bot
         self.actions = ChatActions(bot)
-        self.delivery = TelegramDelivery(bot, self.actions, upload_limit)
-        handlers = TelegramHandlers(commands, bot, set(admins or []), allowed_chats)
+        self.delivery = TelegramDelivery(bot, self.actions, upload_limit, catalogs)
+        handlers = TelegramHandlers(
+            commands, bot, set(admins or []), allowed_chats, catalogs=catalogs
+        )
         self.application.add_handlers(handlers.handlers)
         self.application.add_error_handler(self._on_error)
         view = partial(AnswerStream, bot, self.actions, self.delivery.refusals, DraftSupport())
@@ -109,7 +114,7 @@ class TelegramAdapter:
                 raise ConfigurationError("Telegram refused TELEGRAM_BOT_TOKEN (getMe)") from None
             raise  # unreachable or timed out: bot/startup.py names TELEGRAM_API_BASE_URL
         try:
-            await self.application.bot.set_my_commands(COMMANDS)
+            await publish_commands(self.application.bot, self._catalogs)
             replayed = await self._runner.replay(self.turns)  # what a stop or a crash left
             if self._webhook is not None:
                 await self._webhook.register()
@@ -156,3 +161,21 @@ class TelegramAdapter:
     async def _on_error(self, update: object, context: object) -> None:
         error = getattr(context, "error", None)
         log.error("Telegram update failed: %r", error, exc_info=error)
+
+
+async def publish_commands(bot: Bot, catalogs: Catalogs) -> None:
+    """The command menu: English for everyone, and one list per shipped language.
+
+    setMyCommands takes a two-letter ISO 639-1 `language_code` (none: the default list), so
+    Brazilian Portuguese is published for "pt"
+    (https://core.telegram.org/bots/api#setmycommands).
+    """
+    published: set[str | None] = set()
+    for locale in catalogs.locales:
+        language = None if locale == DEFAULT_LOCALE else locale.split("_")[0]
+        if language in published:  # one list per two-letter code (pt_BR and pt_PT share "pt")
+            continue
+        published.add(language)
+        lines = catalogs.lines(locale)
+        menu = [BotCommand(spec.name, lines.gettext(spec.description)) for spec in MENU]
+        await bot.set_my_commands(menu, language_code=language)

@@ -11,6 +11,7 @@ from telegram import Message, MessageEntity
 from telegram.constants import ChatType
 
 from core.commands import Command
+from core.i18n import DEFAULT_LOCALE
 from core.images import MAX_IMAGE_BYTES
 from core.types import ConversationKey
 
@@ -45,11 +46,12 @@ class Ask:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where an answer went, so the video can reply to it."""
+    """Where an answer went, so the video can reply to it (and in which locale to talk)."""
 
     chat_id: int
     message_id: int
     thread_id: int | None = None
+    locale: str = DEFAULT_LOCALE
 
     def dump(self) -> str:
         """Serialise for the job table."""

@@ -21,11 +21,12 @@ from adapters.telegram.calls import call
 from adapters.telegram.convert import DOWNLOAD_LIMIT, conversation_key
 from core.commands import Command
 from core.errors import BadInputError, ServiceError
+from core.i18n import Line
 
 # "/face", "/face reset", "/face@ThisBot reset" at the start of a caption.
 _CAPTION = re.compile(r"/face(?:@(\w+))?(?:\s+(.*))?", re.IGNORECASE | re.DOTALL)
-TOO_BIG = "That photo is too big for me: Telegram lets bots download up to 20 MB."
-NOT_FETCHED = "I couldn't fetch that photo from Telegram — please send it again."
+TOO_BIG = Line("That photo is too big for me: Telegram lets bots download up to 20 MB.")
+NOT_FETCHED = Line("I couldn't fetch that photo from Telegram — please send it again.")
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,17 +17,18 @@ from adapters.telegram.calls import call
 from adapters.telegram.convert import PLATFORM, Ask, command_of, message_ask, talk_ask
 from adapters.telegram.faces import FacePhotos
 from core.commands import ChatCommands, offered
+from core.i18n import Catalogs, Line, Lines, shipped_catalogs
 
 log = logging.getLogger(__name__)
 
 # Lines that decline a message, in the bot's own words (the core's failures get a ⚠️).
-TOO_BIG = "That file is too big for me: Telegram lets bots download up to 20 MB."
-UNSUPPORTED = "I understand text and voice messages (and audio files) — try one of those."
+TOO_BIG = Line("That file is too big for me: Telegram lets bots download up to 20 MB.")
+UNSUPPORTED = Line("I understand text and voice messages (and audio files) — try one of those.")
 # The same, where VISION_MODEL answers photos.
-UNSUPPORTED_WITH_PHOTOS = (
+UNSUPPORTED_WITH_PHOTOS = Line(
     "I understand text, voice messages, audio files and photos — try one of those."
 )
-OOPS = "Something went wrong on my side — please try again."
+OOPS = Line("Something went wrong on my side — please try again.")
 
 Context = ContextTypes.DEFAULT_TYPE
 
@@ -41,8 +42,10 @@ class TelegramHandlers:
         bot: Bot,
         admins: set[str],
         allowed_chats: list[int] | None = None,
+        catalogs: Catalogs | None = None,
     ) -> None:
         self._commands, self._bot, self._admins = commands, bot, admins
+        self._catalogs = catalogs or shipped_catalogs()
         # TELEGRAM_ALLOWED_CHAT_IDS: other chats are told once per message in private, else ignored.
         allowed = filters.Chat(chat_id=allowed_chats) if allowed_chats else filters.ALL
         # /talk with something to talk about is `asked`; the rest are the core's commands.
@@ -103,9 +106,19 @@ class TelegramHandlers:
         """A chat outside TELEGRAM_ALLOWED_CHAT_IDS."""
         if message := update.effective_message:
             log.info("refused chat %s: not in TELEGRAM_ALLOWED_CHAT_IDS", message.chat_id)
-            await self._reply(message, "Sorry, this bot is private.")
+            await self._reply(message, Line("Sorry, this bot is private."))
+
+    def locale(self, message: Message) -> str:
+        """The shipped locale closest to the sender's Telegram language (English if none)."""
+        user = message.from_user
+        return self._catalogs.choose([user.language_code if user else None])
+
+    def lines(self, message: Message) -> Lines:
+        """The bot's lines in the sender's language."""
+        return self._catalogs.lines(self.locale(message))
 
     async def _reply(self, message: Message, text: str) -> None:
+        text = self.lines(message).say(text)
         try:
             await call(lambda: message.reply_text(text, do_quote=True))
         except TelegramError as error:

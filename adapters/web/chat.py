@@ -24,6 +24,7 @@ from adapters.web.protocol import AvatarFrame, ClientFrame, FaceFrame, ProtocolE
 from core.avatar.faces import FaceCommand
 from core.avatar.voice_choice import VoiceChoice
 from core.conversation import Conversations
+from core.i18n import Line
 from core.ports import Inbox
 from core.turns import TurnRunner
 
@@ -33,9 +34,9 @@ log = logging.getLogger(__name__)
 MAX_PENDING = 8
 # Frames larger than this are parsed off the event loop (base64 audio runs to ~34 MB).
 _PARSE_IN_THREAD = 1024 * 1024
-BUSY = "One moment — I'm still answering your earlier messages."
-NO_AVATAR = "Avatar videos aren't set up on this server."
-NO_LIVE = "The live avatar isn't set up on this server: videos come as clips."
+BUSY = Line("One moment — I'm still answering your earlier messages.")
+NO_AVATAR = Line("Avatar videos aren't set up on this server.")
+NO_LIVE = Line("The live avatar isn't set up on this server: videos come as clips.")
 
 
 class WebChat:
@@ -149,7 +150,9 @@ class WebChat:
         self._held[key] = (socket.conversation, held)
         self._pending[socket.conversation] += 1
         try:
-            payload = await self.platform.payload(socket.conversation, frame, socket.user)
+            payload = await self.platform.payload(
+                socket.conversation, frame, socket.user, socket.lines.locale
+            )
             if not await self._runner.accept(self.platform, key, payload):
                 self._finished(key)  # recorded before: the page resent it after a reconnect
                 await self.platform.repeated(key, payload)
@@ -216,7 +219,7 @@ class WebChat:
             log.exception("web /voice of web:%s failed", tag(socket.conversation))
             await socket.send(protocol.error(frame.turn, OOPS, "failed"))
             return
-        await self._send(socket.conversation, protocol.voice(frame.turn, line))
+        await self._send(socket.conversation, protocol.voices(frame.turn, line))
 
     async def _stream(self, socket: Socket, frame: StreamFrame) -> None:
         if self.live is None:

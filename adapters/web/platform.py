@@ -22,6 +22,7 @@ from adapters.web.identity import tag
 from adapters.web.live_answer import LiveAnswer, LiveSpeakers
 from adapters.web.protocol import AudioFrame, ImageFrame, ResetFrame, TextFrame
 from core.conversation import Conversations
+from core.i18n import DEFAULT_LOCALE, Line
 from core.ports import Inbox
 from core.storage.inbox import ATTACHMENTS, InboxAttachments
 from core.turns import NO_VIDEO, Declined, NoVideo
@@ -30,9 +31,9 @@ from core.types import Audio, AvatarJob, ConversationKey, Image, InboxEntry, Tur
 log = logging.getLogger(__name__)
 
 PLATFORM = "web"
-OOPS = "Something went wrong on my side — please try again."
-LOST = "I restarted before I could answer your voice message — please send it again."
-LOST_PHOTO = "I restarted before I could answer your photo — please send it again."
+OOPS = Line("Something went wrong on my side — please try again.")
+LOST = Line("I restarted before I could answer your voice message — please send it again.")
+LOST_PHOTO = Line("I restarted before I could answer your photo — please send it again.")
 
 Entered = TextFrame | AudioFrame | ImageFrame | ResetFrame  # the frames the inbox keeps
 
@@ -123,9 +124,12 @@ class WebPlatform:
         self._attachments = InboxAttachments(media_dir)
         self._attachments_dir = media_dir / ATTACHMENTS
 
-    async def payload(self, conversation: str, frame: Entered, user: str) -> str:
+    async def payload(
+        self, conversation: str, frame: Entered, user: str, locale: str = DEFAULT_LOCALE
+    ) -> str:
         """The inbox payload of a frame; a recording is written to its attachment first."""
         data: dict[str, Any] = {"conversation": conversation, "turn": frame.turn, "user": user}
+        data["locale"] = locale  # the tab's, from Accept-Language
         if isinstance(frame, TextFrame):
             return json.dumps(data | {"text": frame.text})
         if isinstance(frame, ResetFrame):
@@ -163,34 +167,38 @@ class WebPlatform:
             log.warning("web inbox entry %d is unreadable; declined", entry.id)
             raise Declined(OOPS)
         key, user = conversation_key(conversation), str(data.get("user") or conversation)
+        locale = str(data.get("locale") or DEFAULT_LOCALE)
         if data.get("reset"):
-            await self._reset(key, turn)
+            await self._reset(key, turn, locale)
             return None
         if data.get("image"):
-            return await self._image_turn(key, user, data)
+            return await self._image_turn(key, user, data, locale)
         if "text" in data:
-            return Turn(key, user, text=str(data["text"]))
+            return Turn(key, user, text=str(data["text"]), locale=locale)
         mime = str(data.get("mime") or "application/octet-stream")
         audio = await self._audio(data)
         if audio is None:
             log.info("web turn %s in web:%s: its recording is gone", turn, tag(conversation))
-            raise Declined(LOST)
-        return Turn(key, user, audio=Audio(audio, mime, "voice"))
+            raise Declined(LOST, locale=locale)
+        return Turn(key, user, audio=Audio(audio, mime, "voice"), locale=locale)
 
-    async def _image_turn(self, key: ConversationKey, user: str, data: dict[str, Any]) -> Turn:
+    async def _image_turn(
+        self, key: ConversationKey, user: str, data: dict[str, Any], locale: str
+    ) -> Turn:
         """A photo and its caption, read back from its attachment (also after a restart)."""
         image = await self._attachments.get(str(data.get("attachment") or ""))
         if image is None:
-            raise Declined(LOST_PHOTO)
+            raise Declined(LOST_PHOTO, locale=locale)
         mime = str(data.get("mime") or "image/jpeg")
-        return Turn(key, user, text=str(data.get("text") or "") or None, image=Image(image, mime))
+        caption = str(data.get("text") or "") or None
+        return Turn(key, user, text=caption, image=Image(image, mime), locale=locale)
 
-    async def _reset(self, key: ConversationKey, turn: str) -> None:
+    async def _reset(self, key: ConversationKey, turn: str, locale: str) -> None:
         try:
             await self._conversations.reset(key)
         except Exception as exc:
             log.exception("web reset of web:%s failed", tag(key.chat_id))
-            raise Declined(OOPS) from exc
+            raise Declined(OOPS, locale=locale) from exc
         await WebView(self._delivery, key.chat_id, turn).reset()
 
     async def _audio(self, data: dict[str, Any]) -> bytes | None:

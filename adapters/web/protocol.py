@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.web import live_protocol
+from core import messages
 from core.avatar.faces import FACE_MAX_BYTES
+from core.i18n import Line
 from core.images import MAX_IMAGE_BYTES
 from core.images import TOO_BIG as IMAGE_TOO_BIG
 
@@ -92,7 +94,7 @@ class FaceFrame:
 
 @dataclass(frozen=True, slots=True)
 class VoiceFrame:
-    """`/voice` on the web: list the voices (`voice` empty), pick one, or `reset`."""
+    """`/voice` on the web (a `voices` frame): list the voices, pick one, or `reset`."""
 
     turn: str
     voice: str = ""
@@ -169,8 +171,8 @@ def parse_text(raw: str | bytes, *, max_text_chars: int) -> ClientFrame:
         return AvatarFrame(turn, on)
     if kind == "face":
         return _face(frame, turn)
-    if kind == "voice":
-        return _voice(frame, turn)
+    if kind == "voices":
+        return _voices(frame, turn)
     if not isinstance(kind, str):
         raise ProtocolError('Every message needs a "type".', turn=turn)
     if kind in live_protocol.STREAM_KINDS:
@@ -186,7 +188,7 @@ def parse_binary(data: bytes) -> AudioFrame:
     turn = new_turn_id()
     _check_audio_size(len(data), turn)
     if not data:
-        raise ProtocolError("That recording is empty.", turn=turn)
+        raise ProtocolError(Line("That recording is empty."), turn=turn)
     return AudioFrame(turn, data)
 
 
@@ -204,7 +206,10 @@ def _text(frame: dict[str, Any], turn: str, max_text_chars: int) -> str:
         raise ProtocolError('A text message needs a non-empty "text".', turn=turn)
     if len(text) > max_text_chars:
         raise ProtocolError(
-            f"That's too long for me — please keep it under {max_text_chars:,} characters.",
+            Line(
+                "That's too long for me — please keep it under {limit} characters.",
+                limit=max_text_chars,
+            ),
             code="too_long",
             turn=turn,
         )
@@ -248,9 +253,8 @@ def _face(frame: dict[str, Any], turn: str) -> FaceFrame:
     if not isinstance(encoded, str) or not encoded:
         raise ProtocolError('A face message needs "data" (a JPEG or PNG in base64).', turn=turn)
     if len(encoded) * 3 // 4 > FACE_MAX_BYTES + 3:  # checked before decoding anything
-        raise ProtocolError(
-            "That photo is too large for the avatar: 10 MB at most.", code="too_large", turn=turn
-        )
+        too_large = Line(messages.FACE_TOO_LARGE, size="10 MB")
+        raise ProtocolError(too_large, code="too_large", turn=turn)
     try:
         data = binascii.a2b_base64(encoded, strict_mode=True)
     except (binascii.Error, ValueError):
@@ -275,7 +279,7 @@ def _image(frame: dict[str, Any], turn: str, max_text_chars: int) -> ImageFrame:
     return ImageFrame(turn, data, _mime(frame, turn), caption.strip())
 
 
-def _voice(frame: dict[str, Any], turn: str) -> VoiceFrame:
+def _voices(frame: dict[str, Any], turn: str) -> VoiceFrame:
     voice, lang = frame.get("voice", ""), frame.get("lang")
     if not isinstance(voice, str) or len(voice) > 100:
         raise ProtocolError('"voice" must be a voice\'s name or number, or "reset".', turn=turn)
@@ -307,7 +311,7 @@ def _check_audio_size(size: int, turn: str) -> None:
     if size > MAX_AUDIO_BYTES:
         limit = MAX_AUDIO_BYTES // (1024 * 1024)
         raise ProtocolError(
-            f"That recording is too large for me (the limit is {limit} MB).",
+            Line("That recording is too large for me (the limit is {limit} MB).", limit=limit),
             code="too_large",
             turn=turn,
         )
@@ -359,14 +363,24 @@ def video(turn: str, job: int, conversation: str, note: str | None = None) -> Me
     return message | {"note": note} if note else message
 
 
-def voice(turn: str, message: str) -> Message:
-    """The answer to a `voice` frame: the voices listed, or one line."""
-    return {"type": "voice", "turn": turn, "message": message}
+def voices(turn: str, message: str) -> Message:
+    """The answer to a `voices` frame: the voices listed, or one line."""
+    return {"type": "voices", "turn": turn, "message": message}
 
 
 def face(turn: str, message: str, *, own: bool) -> Message:
     """The answer to a `face` frame: one line, and whether the chat now shows its own face."""
     return {"type": "face", "turn": turn, "message": message, "face": own}
+
+
+def voice(turn: str, url: str, seconds: float, note: str | None = None) -> Message:
+    """A voice answer of the turn's answer; `url` as a video's, `note`: a line under it."""
+    message = {"type": "voice", "turn": turn, "url": url, "seconds": round(seconds, 1)}
+    return message | {"note": note} if note else message
+
+
+def voice_url(name: str, conversation: str) -> str:
+    return f"media/voice/{name}.ogg?conversation={conversation}"
 
 
 def error(turn: str, message: str, code: str, **fields: Any) -> Message:

@@ -24,11 +24,12 @@ from core.errors import (
     UnavailableError,
     UserFacingError,
 )
+from core.i18n import Line
 
 log = logging.getLogger(__name__)
 
-_BUSY = "The avatar service is busy right now, so no video this time."
-_FAILED = "The avatar video couldn't be made this time."
+_BUSY = Line("The avatar service is busy right now, so no video this time.")
+_FAILED = Line("The avatar video couldn't be made this time.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,11 +307,11 @@ def _refusal(method: str, path: str, response: httpx.Response) -> UserFacingErro
     if status in (401, 403):
         return ConfigurationError(_FAILED, detail=f"D-ID refused DID_API_KEY: {detail}")
     if status == 402:
-        return OutOfCreditsError("The avatar service is out of credits, so no video for now.")
+        return OutOfCreditsError(Line("The avatar service is out of credits, so no video for now."))
     if path == "/images" and (refused := image_refusal(status, _kind(response), detail)):
         return refused
     if status == 451:
-        return ServiceError("The avatar service declined to say this answer.", detail=detail)
+        return ServiceError(Line("The avatar service declined to say this answer."), detail=detail)
     return ServiceError(_FAILED, detail=detail)
 
 

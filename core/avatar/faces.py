@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from core import messages
 from core.errors import BadInputError, TalkFailedError, UnavailableError, UserFacingError
+from core.i18n import Line
 from core.ports import FaceStore, ImageUploader
 from core.types import ConversationKey, Face
 
@@ -28,6 +29,7 @@ FACE_URL_MAX_AGE = timedelta(hours=24)
 MIMES = {"image/jpeg": "face.jpg", "image/png": "face.png"}
 
 REFUSALS = messages.FACE_REFUSALS
+_UNREADABLE = "BadRequestError"  # the kind whose line an unknown refusal gets
 _JPEG, _PNG = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n"
 
 
@@ -35,8 +37,14 @@ class ImageRefusedError(BadInputError):
     """D-ID refused a photo (too small, too large, not an image, moderated): `kind` says why."""
 
     def __init__(self, kind: str, *, detail: str = "") -> None:
-        super().__init__(REFUSALS.get(kind, REFUSALS["BadRequestError"]), detail=detail)
+        super().__init__(refusal(kind), detail=detail)
         self.kind = kind
+
+
+def refusal(kind: str) -> Line:
+    """Return the one line for D-ID's refusal `kind` (an unknown kind: it could not read it)."""
+    text = REFUSALS.get(kind) or REFUSALS[_UNREADABLE]
+    return Line(text)
 
 
 def image_refusal(status: int, kind: str, detail: str) -> ImageRefusedError | None:
@@ -51,7 +59,7 @@ def image_refusal(status: int, kind: str, detail: str) -> ImageRefusedError | No
 def face_refusal(source_url: str | None, exc: TalkFailedError) -> UserFacingError:
     """D-ID's FaceError on a chat's own face is the user's to fix: say how, in one line."""
     if exc.kind == "FaceError" and source_url is not None:
-        return BadInputError(REFUSALS["FaceError"], detail=exc.detail)
+        return BadInputError(refusal("FaceError"), detail=exc.detail)
     return exc
 
 
@@ -99,7 +107,7 @@ class Faces:
         """Refuse a photo of `size` bytes before it is fetched, when it is known to be too big."""
         if size is not None and size > self._max_bytes:
             raise BadInputError(
-                messages.FACE_TOO_LARGE.format(size=_amount(self._max_bytes)),
+                Line(messages.FACE_TOO_LARGE, size=_amount(self._max_bytes)),
                 detail=f"face photo of {size} bytes over FACE_MAX_BYTES={self._max_bytes}",
             )
 
@@ -112,7 +120,7 @@ class Faces:
         self.check_size(len(image))
         mime = sniff_image(image)
         if mime is None:
-            refused = REFUSALS["UnsupportedMimeTypeError"]
+            refused = refusal("UnsupportedMimeTypeError")
             raise BadInputError(refused, detail=f"face of {len(image)} bytes")
         url = await self._uploader.upload_image(image, mime, MIMES[mime])
         face = Face(image, mime, url, self._clock())
@@ -221,19 +229,19 @@ class FaceCommand:
         of the download or of D-ID come back as their one line.
         """
         if self._faces is None:
-            return messages.AVATAR_UNAVAILABLE
+            return Line(messages.AVATAR_UNAVAILABLE)
         argument = argument.strip().lower()
         if argument == "reset":
-            return FACE_RESET if await self._faces.reset(key) else NO_FACE_TO_RESET
+            return Line(FACE_RESET if await self._faces.reset(key) else NO_FACE_TO_RESET)
         if photo is None:
-            return NO_PHOTO
+            return Line(NO_PHOTO)
         try:
             self._faces.check_size(size)
             await self._faces.set(key, await photo())
         except UnavailableError as exc:  # D-ID kept failing (429, 5xx, timeouts) through retries
             log.warning("/face in %s: D-ID unavailable: %s", key, exc.detail)
-            return messages.FACE_UNAVAILABLE
+            return Line(messages.FACE_UNAVAILABLE)
         except UserFacingError as exc:
             log.info("/face in %s declined: %s", key, exc.detail)
             return exc.message
-        return FACE_SET
+        return Line(FACE_SET)

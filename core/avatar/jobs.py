@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.avatar.faces import face_refusal
+from core.avatar.video import FAILED
 from core.errors import (
     ConfigurationError,
     OutOfCreditsError,
@@ -17,6 +18,7 @@ from core.errors import (
     UnavailableError,
     UserFacingError,
 )
+from core.i18n import Line
 from core.ports import (
     AvatarRenderer,
     JobStore,
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Given a render D-ID could not make and the line the user was told; True when it sent something.
+Fallback = Callable[[AvatarJob, str], Awaitable[bool]]
 # A replica that stops renewing (it crashed) loses its jobs to another after this long.
 LEASE_SECONDS = 60.0
 
@@ -66,6 +70,7 @@ class AvatarJobs:
         lease_seconds: float = LEASE_SECONDS,
         budget: RenderBudget | None = None,
         faces: Faces | None = None,
+        fallback: Fallback | None = None,
     ) -> None:
         self._store, self._renderer, self._media_dir = store, renderer, media_dir
         self._faces = faces
@@ -87,6 +92,8 @@ class AvatarJobs:
         self._leases: asyncio.Task[None] | None = None
         self._ended: set[int] = set()  # jobs this process delivered or failed
         self._budget = budget
+        # Told of renders D-ID cannot make now (out of credits, key refused, down): a voice answer.
+        self._fallback = fallback
 
     async def start(self, deliveries: Mapping[str, VideoDelivery]) -> int:
         """Deliver through `deliveries` (by platform); resume the jobs this process can claim.
@@ -159,6 +166,11 @@ class AvatarJobs:
             except Exception:
                 log.exception("renewing avatar job leases failed; retrying")
 
+    @property
+    def paused(self) -> bool:
+        """Whether renders are paused now (nothing is submitted meanwhile)."""
+        return asyncio.get_running_loop().time() < self._paused_until
+
     def pause_notice(self, key: ConversationKey) -> str | None:
         """While renders are paused: the reason, told once per conversation, else "" (silent).
 
@@ -174,18 +186,22 @@ class AvatarJobs:
     def _pause(self, exc: UserFacingError) -> None:
         """Stop submitting for a while instead of hammering a service that is down or unpaid."""
         if isinstance(exc, OutOfCreditsError):
-            reason = "the video service is out of credits"
+            reason = Line("the video service is out of credits")
         elif isinstance(exc, ConfigurationError):
-            reason = "the video service refused our key"
+            reason = Line("the video service refused our key")
         elif isinstance(exc, UnavailableError):
-            reason = "the video service isn't answering"
+            reason = Line("the video service isn't answering")
         else:
             return
         now = asyncio.get_running_loop().time()
         if now >= self._paused_until:
             self._told.clear()
             minutes = max(1, round(self._pause_seconds / 60))
-            self._pause_reason = f"Avatar videos are paused for about {minutes} min: {reason}."
+            self._pause_reason = Line(
+                "Avatar videos are paused for about {minutes} min: {reason}.",
+                minutes=minutes,
+                reason=reason,
+            )
             log.warning("pausing avatar renders for %.0fs: %s", self._pause_seconds, exc.detail)
         self._paused_until = now + self._pause_seconds
 
@@ -230,7 +246,7 @@ class AvatarJobs:
             log.exception("avatar job %s crashed", job.id)
             failed = await self._store.update(job, JobState.FAILED, error="internal error")
             self._metrics.render("failed")
-            await self._notify_failure(failed, "The avatar video couldn't be made this time.")
+            await self._notify_failure(failed, FAILED)
         finally:
             self._submitted_at.pop(job.id, None)
 
@@ -252,6 +268,17 @@ class AvatarJobs:
         failed = await self._store.update(job, JobState.FAILED, error=exc.detail[:500])
         self._metrics.render("failed")
         await self._notify_failure(failed, exc.message)
+        if refund and _stops_renders(exc):
+            await self._instead(failed, exc.message)
+
+    async def _instead(self, job: AvatarJob, message: str) -> None:
+        """After the failure line, the fallback (a voice answer) of a render D-ID cannot make."""
+        if self._fallback is None:
+            return
+        try:
+            await self._fallback(job, message)
+        except Exception:
+            log.exception("the fallback of avatar job %s failed", job.id)
 
     async def _render(self, job: AvatarJob) -> AvatarJob:
         video = Path(job.video_path or "")
@@ -328,6 +355,11 @@ class AvatarJobs:
             await self._deliveries[job.key.platform].deliver_failure(AvatarFailed(job, message))
         except Exception as exc:
             log.warning("could not tell %s that avatar job %s failed: %r", job.key, job.id, exc)
+
+
+def _stops_renders(exc: UserFacingError) -> bool:
+    """Whether the failure pauses renders (see `_pause`): no video can be made for a while."""
+    return isinstance(exc, OutOfCreditsError | ConfigurationError | UnavailableError)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from core import messages
 from core.avatar.voices import speaks, voice_language
+from core.i18n import Line
 from core.types import ConversationKey
 
 # Per language: two voices of its main locale (a woman's, a man's), more where the language has
@@ -152,21 +153,20 @@ class VoiceChoice:
             return self._listing(language, chosen)
         if argument.lower() == RESET:
             await self._preferences.set_voice_id(key, None)
-            return messages.VOICE_RESET
+            return Line(messages.VOICE_RESET)
         if argument.lower() in self._catalogue.languages:
             return self._listing(argument.lower(), chosen)
         voice = self._catalogue.find(argument, language)
         if voice is None:
             names = ", ".join(label(v).split(" (")[0] for v in self._catalogue.voices(language))
-            return messages.VOICE_UNKNOWN.format(name=argument[:40], names=names)
+            return Line(messages.VOICE_UNKNOWN, name=argument[:40], names=names)
         await self._preferences.set_voice_id(key, voice)
-        return messages.VOICE_SET.format(voice=label(voice))
+        return Line(messages.VOICE_SET, voice=label(voice))
 
     def _listing(self, language: str, chosen: str | None) -> str:
-        lines = [messages.VOICE_LIST.format(language=language)]
+        listed = []
         for number, voice in enumerate(self._catalogue.voices(language), start=1):
             mark = " ✓" if voice == chosen else ""
-            lines.append(messages.VOICE_LINE.format(number=number, voice=label(voice), mark=mark))
-        now = label(chosen) if chosen else messages.VOICE_DEFAULT
-        lines.append(messages.VOICE_NOW.format(voice=now))
-        return "\n".join(lines)
+            listed.append(messages.VOICE_LINE.format(number=number, voice=label(voice), mark=mark))
+        now = label(chosen) if chosen else Line(messages.VOICE_DEFAULT)
+        return Line(messages.VOICE_LIST, language=language, voices="\n".join(listed), voice=now)

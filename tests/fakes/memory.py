@@ -26,6 +26,8 @@ from core.types import (
     ReplyMode,
     TokenUsage,
     Transcription,
+    VoiceAudio,
+    VoiceNote,
 )
 
 V = TypeVar("V")
@@ -224,6 +226,36 @@ class MemoryCounters:
     async def prune(self, before: str) -> None:
         for key in [key for key in self.counts if key[0] < before]:
             del self.counts[key]
+
+
+class ScriptedSpeaker:
+    """Speaker: English and Arabic, an OGG-looking note per text; `error` makes it raise."""
+
+    def __init__(self) -> None:
+        self.read: list[tuple[str, str | None]] = []
+        self.error: Exception | None = None
+
+    def speaks(self, language: str | None) -> bool:
+        return language in (None, "en", "ar")
+
+    async def speak(self, text: str, language: str | None = None) -> VoiceAudio:
+        if self.error is not None:
+            raise self.error
+        self.read.append((text, language))
+        return VoiceAudio(b"OggS" + text.encode(), seconds=len(text) / 15)
+
+
+class MemoryVoiceDelivery:
+    """VoiceDelivery: keeps the notes it was given; `fail` makes the next ones raise."""
+
+    def __init__(self) -> None:
+        self.notes: list[VoiceNote] = []
+        self.fail: list[Exception] = []
+
+    async def deliver_voice(self, note: VoiceNote) -> None:
+        if self.fail:
+            raise self.fail.pop(0)
+        self.notes.append(note)
 
 
 @dataclass

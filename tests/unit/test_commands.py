@@ -130,8 +130,8 @@ async def test_reply_mode_defaults_to_text_without_d_id_and_refuses_what_is_not_
 ) -> None:
     assert rig.conversations.default_reply_mode == "text"
     assert "text only" in await rig.say("reply")
-    assert await rig.say("reply", "video") == messages.REPLY_UNAVAILABLE.format(mode="Video")
-    assert await rig.say("reply", "voice") == messages.REPLY_UNAVAILABLE.format(mode="Voice")
+    assert await rig.say("reply", "video") == messages.REPLY_UNAVAILABLE["video"]
+    assert await rig.say("reply", "voice") == messages.REPLY_UNAVAILABLE["voice"]
     assert await rig.say("reply", "loud") == messages.REPLY_UNKNOWN.format(
         modes="text only", choices="text"
     )
@@ -157,7 +157,7 @@ async def test_usage_counts_the_users_tokens_videos_and_voice_answers(rig: Rig) 
     assert not isinstance(reservation, str)
     # The fake model counts a word a token: "Be brief." + "Hello there" in, three words out.
     tokens = 2 + 2 + 3
-    part = messages.USAGE_PART.format(videos=1, seconds=12.5, voice=1, tokens=tokens)
+    part = messages.USAGE_PART.format(videos=1, seconds=12, voice=1, tokens=tokens)
     reply = await rig.commands.handle(Command(KEY, "u1", "usage"))
     assert reply.text == messages.USAGE.format(today=part, month=part)
     assert reply.private

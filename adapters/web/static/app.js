@@ -5,7 +5,7 @@ import { setUpLive } from "./live.js";
 import { createOutbox } from "./outbox.js";
 import { newTurn, store } from "./store.js";
 import { setUpPhoto } from "./photo.js";
-import { setUpSpeaker } from "./speaker.js";
+import { setUpVoiceChoice } from "./voice_choice.js";
 import { canRecord, setUpVoice } from "./voice.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -264,16 +264,32 @@ function receive(message) {
     case "video":
       if (entries.some((entry) => entry.job === message.job && entry.video)) return; // a repeat
       return upsert("bot", turn || `job${message.job}`, { job: message.job, rendering: false, video: message.url, note: message.note }, { autoplay: true });
+    case "voice":
+      return voiceAnswer(message);
     case "error":
       return failure(message);
     case "face":
       return face.answered(message);
-    case "voice":
-      return speaker.answered(message);
+    case "voices":
+      return voiceChoice.answered(message);
     case "stream_offer":
     case "stream":
       return live.handle(message);
   }
+}
+
+// A voice answer: an audio player under its answer (not kept in the stored entries: a reload
+// shows the text, and the video if any).
+function voiceAnswer(message) {
+  const node = nodes.get(`bot:${message.turn}`);
+  if (!node || node.querySelector("audio")) return;
+  const audio = Object.assign(document.createElement("audio"), { controls: true, preload: "metadata" });
+  audio.src = withToken(message.url);
+  audio.addEventListener("loadedmetadata", view.grown, { once: true });
+  node.append(audio);
+  if (message.note) node.append(Object.assign(document.createElement("small"), { className: "voice-note", textContent: message.note }));
+  view.reveal();
+  audio.play().catch(() => {}); // the browser may want a tap first
 }
 
 function status(message) {
@@ -405,14 +421,14 @@ const voice = setUpVoice({
 // /face and /voice go straight to the socket when it is open (never to the outbox).
 const sendNow = (frame) => isOnline() && (socket.send(JSON.stringify({ ...frame, turn: newTurn() })), true);
 const face = setUpFace({ button: $("#face"), picker: $("#face-file"), send: sendNow, notice });
-const speaker = setUpSpeaker({ send: sendNow, notice });
+const voiceChoice = setUpVoiceChoice({ send: sendNow, notice });
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   if (voice.active()) return voice.stop();
   const text = input.value.trim();
   if (!text) return;
-  if (speaker.handles(text)) {
+  if (voiceChoice.handles(text)) {
     input.value = "";
     return autosize();
   }
