@@ -21,6 +21,7 @@ from adapters.web.identity import ConversationIds, derive, mac, tag
 from adapters.web.limits import Limiter, WebLimits, client_scope
 from adapters.web.mailbox import Mailbox
 from adapters.web.platform import PLATFORM, conversation_key
+from core.commands import ChatCommands
 from core.conversation import Conversations
 from core.ports import HistoryStore, Inbox
 from core.turns import TurnRunner
@@ -58,6 +59,7 @@ class WebAdapter:
         conversations: Conversations,
         runner: TurnRunner,
         *,
+        commands: ChatCommands,
         inbox: Inbox,
         host: str,
         port: int,
@@ -79,6 +81,7 @@ class WebAdapter:
         self.runner = runner
         self.chat = WebChat(
             conversations,
+            commands,
             runner,
             self.delivery,
             media_dir=media_dir,

@@ -19,6 +19,7 @@ from adapters.web.limits import BUSY as AUDIO_BUSY
 from adapters.web.limits import Limiter, WebLimits
 from adapters.web.platform import OOPS, Entered, WebPlatform, conversation_key, message_key
 from adapters.web.protocol import AvatarFrame, ClientFrame, ProtocolError
+from core.commands import ChatCommands
 from core.conversation import Conversations
 from core.ports import Inbox
 from core.turns import TurnRunner
@@ -43,6 +44,7 @@ class WebChat:
     def __init__(
         self,
         conversations: Conversations,
+        commands: ChatCommands,
         runner: TurnRunner,
         delivery: WebDelivery,
         *,
@@ -53,7 +55,7 @@ class WebChat:
     ) -> None:
         self._conversations, self._runner, self._delivery = conversations, runner, delivery
         self.platform = WebPlatform(
-            conversations, delivery, media_dir, inbox, on_finished=self._finished
+            conversations, commands, delivery, media_dir, inbox, on_finished=self._finished
         )
         self._max_text_chars = max_text_chars
         self.limiter = limiter or Limiter(WebLimits())

@@ -19,7 +19,8 @@ from typing import Any
 from adapters.web import protocol
 from adapters.web.delivery import WebDelivery
 from adapters.web.identity import tag
-from adapters.web.protocol import AudioFrame, ResetFrame, TextFrame
+from adapters.web.protocol import AudioFrame, CommandFrame, ResetFrame, TextFrame
+from core.commands import ChatCommands, Command
 from core.conversation import Conversations
 from core.ports import Inbox
 from core.storage.inbox import ATTACHMENTS, InboxAttachments
@@ -32,7 +33,7 @@ PLATFORM = "web"
 OOPS = "Something went wrong on my side — please try again."
 LOST = "I restarted before I could answer your voice message — please send it again."
 
-Entered = TextFrame | AudioFrame | ResetFrame  # the frames the inbox keeps
+Entered = TextFrame | AudioFrame | ResetFrame | CommandFrame  # the frames the inbox keeps
 
 
 def conversation_key(conversation: str) -> ConversationKey:
@@ -83,6 +84,9 @@ class WebView:
     async def reset(self) -> None:
         await self._send(protocol.status(self._turn, "reset"))
 
+    async def command(self, text: str) -> None:
+        await self._send(protocol.command(self._turn, text))
+
     async def _send(self, message: protocol.Message) -> None:
         await self._delivery.broadcast(self._conversation, message)
 
@@ -91,7 +95,8 @@ class WebPlatform:
     """Web turns to inbox payloads and back; `finished` hears of each turn the runner is done with.
 
     A payload is JSON: conversation, turn, user (the sender's address scope, for the quotas),
-    and the text, the audio's MIME type and attachment name, or `"reset": true`.
+    and the text, the audio's MIME type and attachment name, `"reset": true`, or a command's
+    name and arguments (carried out by the core's command layer in the turn's place).
     """
 
     name = PLATFORM
@@ -99,12 +104,14 @@ class WebPlatform:
     def __init__(
         self,
         conversations: Conversations,
+        commands: ChatCommands,
         delivery: WebDelivery,
         media_dir: Path,
         inbox: Inbox,
         on_finished: Callable[[str], None] = lambda key: None,
     ) -> None:
         self._conversations, self._delivery, self._inbox = conversations, delivery, inbox
+        self._commands = commands
         self._on_finished = on_finished
         self._attachments = InboxAttachments(media_dir)
         self._attachments_dir = media_dir / ATTACHMENTS
@@ -116,6 +123,8 @@ class WebPlatform:
             return json.dumps(data | {"text": frame.text})
         if isinstance(frame, ResetFrame):
             return json.dumps(data | {"reset": True})
+        if isinstance(frame, CommandFrame):
+            return json.dumps(data | {"command": frame.name, "args": frame.args})
         key = message_key(conversation, frame.turn)
         name = await self._attachments.put(PLATFORM, key, frame.data)
         return json.dumps(data | {"mime": frame.mime, "attachment": name})
@@ -142,6 +151,11 @@ class WebPlatform:
         key, user = conversation_key(conversation), str(data.get("user") or conversation)
         if data.get("reset"):
             await self._reset(key, turn)
+            return None
+        if "command" in data:
+            command = Command(key, user, str(data["command"]), str(data.get("args") or ""))
+            reply = await self._commands.handle(command)
+            await WebView(self._delivery, conversation, turn).command(reply.text)
             return None
         if "text" in data:
             return Turn(key, user, text=str(data["text"]))

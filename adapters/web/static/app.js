@@ -222,14 +222,16 @@ function deliver(frame, { early = false } = {}) {
   else reconnectNow();
 }
 
+const ASKS = new Set(["text", "audio", "command"]); // frames the bot answers under them
+
 function sent(frame) {
-  if (frame.type !== "text" && frame.type !== "audio") return;
+  if (!ASKS.has(frame.type)) return;
   upsert("user", frame.turn, { pending: false, note: "" });
   upsert("bot", frame.turn, { streaming: true });
 }
 
 function gaveUp(frame) {
-  if (frame.type !== "text" && frame.type !== "audio") return;
+  if (!ASKS.has(frame.type)) return;
   upsert("bot", frame.turn, { streaming: false, note: "No answer came — please send it again." });
 }
 
@@ -244,6 +246,7 @@ function receive(message) {
     case "delta":
       return upsert("bot", turn, { text: (find("bot", turn)?.text ?? "") + message.text, streaming: true });
     case "final":
+    case "command":
       return upsert("bot", turn, { text: message.text, streaming: false });
     case "video":
       if (entries.some((entry) => entry.job === message.job && entry.video)) return; // a repeat
@@ -402,7 +405,9 @@ form.addEventListener("submit", (event) => {
   if (voice.active()) return voice.stop();
   const text = input.value.trim();
   if (!text) return;
-  ask({ type: "text", turn: newTurn(), text }, { text });
+  // A line starting with "/" is a chat command (/help lists them), answered in its place.
+  const type = /^\/\S/.test(text) ? "command" : "text";
+  ask({ type, turn: newTurn(), text }, { text });
   input.value = "";
   autosize();
   if (!coarsePointer) input.focus();
