@@ -183,8 +183,13 @@ class Conversations:
         return self._settings.avatar_default if chosen is None else chosen
 
     async def set_avatar(self, key: ConversationKey, enabled: bool) -> None:
-        """Turn avatar videos on or off for the chat; survives a restart."""
+        """Turn avatar videos on or off for the chat; survives a restart.
+
+        Switching them on in a chat that chose `/reply text` makes its answers videos again.
+        """
         await self._preferences.set_avatar_enabled(key, enabled)
+        if enabled and await self._preferences.reply_mode(key) == "text":
+            await self._preferences.set_reply_mode(key, "video")
 
     @property
     def default_reply_mode(self) -> ReplyMode:
@@ -192,8 +197,14 @@ class Conversations:
         return "video" if self._jobs is not None else "text"
 
     async def reply_mode(self, key: ConversationKey) -> ReplyMode:
-        """How the chat's answers come (/reply), its choice or the default."""
-        return await self._preferences.reply_mode(key) or self.default_reply_mode
+        """How the chat's answers come (/reply): its choice, else the default.
+
+        Text, not video, while the chat's avatar switch is off.
+        """
+        mode = await self._preferences.reply_mode(key) or self.default_reply_mode
+        if mode == "video" and not await self.avatar_enabled(key):
+            return "text"
+        return mode
 
     async def render_avatar(
         self,
@@ -211,9 +222,7 @@ class Conversations:
         Returns a `Notice` for the user when a quota is used up or renders are paused, and None
         when no video is wanted (or the pause was already explained in this conversation).
         """
-        if self._jobs is None or not await self.avatar_enabled(key):
-            return None
-        if await self.reply_mode(key) != "video":
+        if self._jobs is None or await self.reply_mode(key) != "video":
             return None
         paused = self._jobs.pause_notice(key)
         if paused is not None:
