@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator
@@ -129,18 +130,24 @@ class Conversations:
             text, language = heard.text, heard.language
             yield Transcript(text, language)
         question = self._checked(text)
-        past = await self._history.recent(turn.key, self._settings.history_limit)
-        persona = await self._preferences.persona(turn.key)
+        past, persona = await asyncio.gather(  # both before the model is asked: at once
+            self._history.recent(turn.key, self._settings.history_limit),
+            self._preferences.persona(turn.key),
+        )
         system = ChatMessage("system", self.personas.system_prompt(persona))
         answer, used = "", list[TokenUsage]()
         async for piece in self._model.stream([system, *past, question], on_usage=used.append):
             answer += piece
             yield TextDelta(piece, answer)
-        await self._record_tokens(turn, used)  # reported with the last chunk: a whole answer
         answer = answer.strip()
         if not answer:
+            await self._record_tokens(turn, used)
             raise ServiceError("I couldn't come up with an answer — try asking another way.")
-        await self._history.append(turn.key, [question, ChatMessage("assistant", answer)])
+        # Groq reports the tokens with the last chunk; counted beside the history write.
+        await asyncio.gather(
+            self._history.append(turn.key, [question, ChatMessage("assistant", answer)]),
+            self._record_tokens(turn, used),
+        )
         yield FinalText(answer, language)
 
     async def _record_tokens(self, turn: Turn, used: list[TokenUsage]) -> None:
