@@ -155,6 +155,7 @@ def _web(settings: Settings) -> AdapterFactory:
         return WebAdapter(
             core.conversations,
             core.runner,
+            commands=core.commands,
             inbox=core.inbox,
             host=settings.WEB_HOST,
             port=settings.WEB_PORT,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import discord
 
@@ -17,7 +18,7 @@ from adapters.discord.convert import (
     talk_payload,
 )
 from adapters.discord.platform import DiscordPlatform, LiveTalk
-from core.commands import SPECS, ChatCommands, Reply
+from core.commands import SPECS, ChatCommands
 from core.i18n import Catalogs, Line, Lines
 from core.turns import TurnRunner
 
@@ -122,17 +123,9 @@ class DiscordHandlers:
         those accepted before it.
         """
         command = command_of(interaction, name, args, self.admins)
-        reply: Reply | None = None
-
-        async def run() -> None:
-            nonlocal reply
-            reply = await self._commands.handle(command)
-
-        if SPECS[name].in_order:
-            await self._runner.in_order(command.key, run)
-        else:
-            await run()
-        assert reply is not None
+        carry_out = partial(self._commands.handle, command)
+        ordered = SPECS[name].in_order
+        reply = await (self._runner.in_order(command.key, carry_out) if ordered else carry_out())
         await interaction.response.send_message(
             reply.text, ephemeral=reply.private, allowed_mentions=SAFE_MENTIONS
         )

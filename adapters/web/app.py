@@ -22,6 +22,7 @@ from adapters.web.limits import Limiter, WebLimits, client_scope
 from adapters.web.live import LiveStreams
 from adapters.web.mailbox import Mailbox
 from adapters.web.platform import PLATFORM, conversation_key
+from core.commands import ChatCommands
 from core.conversation import Conversations
 from core.i18n import Catalogs, Line, Lines, shipped_catalogs
 from core.ports import HistoryStore, Inbox
@@ -60,6 +61,7 @@ class WebAdapter:
         conversations: Conversations,
         runner: TurnRunner,
         *,
+        commands: ChatCommands,
         inbox: Inbox,
         host: str,
         port: int,
@@ -84,6 +86,7 @@ class WebAdapter:
         self.runner = runner
         self.chat = WebChat(
             conversations,
+            commands,
             runner,
             self.delivery,
             media_dir=media_dir,

@@ -21,6 +21,7 @@ from adapters.web.live import LiveStreams
 from adapters.web.live_protocol import StreamFrame
 from adapters.web.platform import OOPS, Entered, WebPlatform, conversation_key, message_key
 from adapters.web.protocol import AvatarFrame, ClientFrame, ProtocolError
+from core.commands import ChatCommands
 from core.conversation import Conversations
 from core.i18n import Line
 from core.ports import Inbox
@@ -47,6 +48,7 @@ class WebChat:
     def __init__(
         self,
         conversations: Conversations,
+        commands: ChatCommands,
         runner: TurnRunner,
         delivery: WebDelivery,
         *,
@@ -59,7 +61,13 @@ class WebChat:
         self._conversations, self._runner, self._delivery = conversations, runner, delivery
         self.live = live
         self.platform = WebPlatform(
-            conversations, delivery, media_dir, inbox, on_finished=self._finished, live=live
+            conversations,
+            commands,
+            delivery,
+            media_dir,
+            inbox,
+            on_finished=self._finished,
+            live=live,
         )
         self._max_text_chars = max_text_chars
         self.limiter = limiter or Limiter(WebLimits())

@@ -80,9 +80,24 @@ class AvatarFrame:
     on: bool
 
 
+@dataclass(frozen=True, slots=True)
+class CommandFrame:
+    """A chat command typed in the page: `/name args`."""
+
+    turn: str
+    name: str
+    args: str = ""
+
+
 # The live avatar's frames (`stream_*`) are parsed in live_protocol.py.
 ClientFrame = (
-    TextFrame | AudioFrame | ImageFrame | ResetFrame | AvatarFrame | live_protocol.StreamFrame
+    TextFrame
+    | AudioFrame
+    | ImageFrame
+    | ResetFrame
+    | AvatarFrame
+    | CommandFrame
+    | live_protocol.StreamFrame
 )
 
 
@@ -136,6 +151,8 @@ def parse_text(raw: str | bytes, *, max_text_chars: int) -> ClientFrame:
         return _image(frame, turn, max_text_chars)
     if kind == "reset":
         return ResetFrame(turn)
+    if kind == "command":
+        return _command(frame, turn, max_text_chars)
     if kind == "avatar":
         on = frame.get("on")
         if not isinstance(on, bool):
@@ -182,6 +199,20 @@ def _text(frame: dict[str, Any], turn: str, max_text_chars: int) -> str:
             turn=turn,
         )
     return text
+
+
+def _command(frame: dict[str, Any], turn: str, max_text_chars: int) -> CommandFrame:
+    text = frame.get("text")
+    if not isinstance(text, str) or not text.startswith("/") or len(text.strip()) < 2:
+        raise ProtocolError('A command needs "text" such as "/help".', turn=turn)
+    if len(text) > max_text_chars:
+        raise ProtocolError(
+            f"That's too long for me — please keep it under {max_text_chars:,} characters.",
+            code="too_long",
+            turn=turn,
+        )
+    head, _, args = text.strip().partition(" ")
+    return CommandFrame(turn, head[1:].lower(), args.strip())
 
 
 def _large_audio(raw: bytes) -> AudioFrame | None:
@@ -298,6 +329,11 @@ def delta(turn: str, text: str) -> Message:
 
 def final(turn: str, text: str) -> Message:
     return {"type": "final", "turn": turn, "text": text}
+
+
+def command(turn: str, text: str) -> Message:
+    """What a command answered: one line (or a few) to show as the bot's."""
+    return {"type": "command", "turn": turn, "text": text}
 
 
 def video(turn: str, job: int, conversation: str, note: str | None = None) -> Message:

@@ -234,16 +234,16 @@ function deliver(frame, { early = false } = {}) {
   else reconnectNow();
 }
 
-const ASKS = ["text", "audio", "image"]; // the frames that get an answer
+const ASKS = new Set(["text", "audio", "image", "command"]); // frames the bot answers under them
 
 function sent(frame) {
-  if (!ASKS.includes(frame.type)) return;
+  if (!ASKS.has(frame.type)) return;
   upsert("user", frame.turn, { pending: false, note: "" });
   upsert("bot", frame.turn, { streaming: true });
 }
 
 function gaveUp(frame) {
-  if (!ASKS.includes(frame.type)) return;
+  if (!ASKS.has(frame.type)) return;
   upsert("bot", frame.turn, { streaming: false, note: "No answer came — please send it again." });
 }
 
@@ -258,6 +258,7 @@ function receive(message) {
     case "delta":
       return upsert("bot", turn, { text: (find("bot", turn)?.text ?? "") + message.text, streaming: true });
     case "final":
+    case "command":
       return upsert("bot", turn, { text: message.text, streaming: false });
     case "video":
       if (entries.some((entry) => entry.job === message.job && entry.video)) return; // a repeat
@@ -416,7 +417,9 @@ form.addEventListener("submit", (event) => {
   if (voice.active()) return voice.stop();
   const text = input.value.trim();
   if (!text) return;
-  ask({ type: "text", turn: newTurn(), text }, { text });
+  // A line starting with "/" is a chat command (/help lists them), answered in its place.
+  const type = /^\/\S/.test(text) ? "command" : "text";
+  ask({ type, turn: newTurn(), text }, { text });
   input.value = "";
   autosize();
   if (!coarsePointer) input.focus();
