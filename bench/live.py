@@ -157,6 +157,7 @@ async def _serving(
         adapter = WebAdapter(
             core.conversations,
             core.runner,
+            commands=core.commands,
             inbox=core.inbox,
             host="127.0.0.1",
             port=0,

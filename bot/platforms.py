@@ -156,6 +156,7 @@ def _web(settings: Settings) -> AdapterFactory:
         return WebAdapter(
             core.conversations,
             core.runner,
+            commands=core.commands,
             inbox=core.inbox,
             host=settings.WEB_HOST,
             port=settings.WEB_PORT,
@@ -167,7 +168,6 @@ def _web(settings: Settings) -> AdapterFactory:
             history=core.storage.history,
             extra_routes=[*core.web_routes, *routes],
             faces=FaceCommand(core.faces),
-            voices=core.voices,
             live=web_live(core),
             catalogs=core.catalogs,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -69,7 +70,7 @@ class Settings(BaseSettings):
     VISION_MODEL: str = ""
     SYSTEM_PROMPT: str = Field(DEFAULT_SYSTEM_PROMPT, min_length=1)
     # Personas a chat can pick by name with /persona: JSON, `{"pirate": "You are a pirate…"}`.
-    PERSONAS: dict[str, str] = {}
+    PERSONAS: Annotated[dict[str, str], NoDecode] = {}
     # Longest persona a chat may write itself with /persona <text>.
     PERSONA_MAX_CHARS: int = Field(500, ge=20, le=4000)
     HISTORY_MAX_MESSAGES: int = Field(20, ge=0, le=1000)
@@ -281,6 +282,18 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.replace(" ", ",").split(",") if part.strip()]
         return value
+
+    @field_validator("PERSONAS", mode="before")
+    @classmethod
+    def _personas_json(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            return {}
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise ValueError('must be JSON such as {"pirate": "You are a pirate."}') from None
 
     @field_validator("PERSONAS")
     @classmethod

@@ -228,7 +228,7 @@ async def open_core(
             faces=FaceCommand(faces),
             voices=voices,
         )
-        replies = Replies(conversations, voice, reply_mode or storage.preferences.reply_mode)
+        replies = Replies(conversations, voice, reply_mode or conversations.reply_mode)
         if settings.METRICS_PORT is not None:
             endpoint = metrics_endpoint(metrics, settings.METRICS_HOST, settings.METRICS_PORT)
             await stack.enter_async_context(endpoint)

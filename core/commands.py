@@ -123,8 +123,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
         N_("My voice in this chat: list the voices, or pick one"),
         Option("voice", N_("A voice's name or number from the list, or reset")),
         usage="[name|number|reset]",
-        # The terminal's /voice also takes the path of an audio file to send (bot/terminal.py).
-        platforms=CHATS | TERMINAL,
+        # Every platform: the terminal's /voice also takes the path of an audio file to send
+        # (bot/terminal.py).
     ),
     CommandSpec("usage", N_("Your videos, voice answers and tokens, today and this month")),
     CommandSpec("stats", N_("Today's usage of the whole bot (admins only)")),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator
@@ -138,18 +139,24 @@ class Conversations:
         else:
             model, asked = self._model, self._checked(text)
             question = asked
-        past = await self._history.recent(turn.key, self._settings.history_limit)
-        persona = await self._preferences.persona(turn.key)
+        past, persona = await asyncio.gather(  # both before the model is asked: at once
+            self._history.recent(turn.key, self._settings.history_limit),
+            self._preferences.persona(turn.key),
+        )
         system = ChatMessage("system", self.personas.system_prompt(persona))
         answer, used = "", list[TokenUsage]()
         async for piece in model.stream([system, *past, asked], on_usage=used.append):
             answer += piece
             yield TextDelta(piece, answer)
-        await self._record_tokens(turn, used)  # reported with the last chunk: a whole answer
         answer = answer.strip()
         if not answer:
+            await self._record_tokens(turn, used)
             raise ServiceError(Line("I couldn't come up with an answer — try asking another way."))
-        await self._history.append(turn.key, [question, ChatMessage("assistant", answer)])
+        # Groq reports the tokens with the last chunk; counted beside the history write.
+        await asyncio.gather(
+            self._history.append(turn.key, [question, ChatMessage("assistant", answer)]),
+            self._record_tokens(turn, used),
+        )
         yield FinalText(answer, language)
 
     async def _record_tokens(self, turn: Turn, used: list[TokenUsage]) -> None:
@@ -214,8 +221,13 @@ class Conversations:
         return self._settings.avatar_default if chosen is None else chosen
 
     async def set_avatar(self, key: ConversationKey, enabled: bool) -> None:
-        """Turn avatar videos on or off for the chat; survives a restart."""
+        """Turn avatar videos on or off for the chat; survives a restart.
+
+        Switching them on in a chat that chose `/reply text` makes its answers videos again.
+        """
         await self._preferences.set_avatar_enabled(key, enabled)
+        if enabled and await self._preferences.reply_mode(key) == "text":
+            await self._preferences.set_reply_mode(key, "video")
 
     @property
     def default_reply_mode(self) -> ReplyMode:
@@ -223,8 +235,14 @@ class Conversations:
         return "video" if self._jobs is not None else "text"
 
     async def reply_mode(self, key: ConversationKey) -> ReplyMode:
-        """How the chat's answers come (/reply), its choice or the default."""
-        return await self._preferences.reply_mode(key) or self.default_reply_mode
+        """How the chat's answers come (/reply): its choice, else the default.
+
+        Text, not video, while the chat's avatar switch is off.
+        """
+        mode = await self._preferences.reply_mode(key) or self.default_reply_mode
+        if mode == "video" and not await self.avatar_enabled(key):
+            return "text"
+        return mode
 
     async def render_avatar(
         self,
@@ -242,9 +260,7 @@ class Conversations:
         Returns a `Notice` for the user when a quota is used up or renders are paused, and None
         when no video is wanted (or the pause was already explained in this conversation).
         """
-        if self._jobs is None or not await self.avatar_enabled(key):
-            return None
-        if await self.reply_mode(key) != "video":
+        if self._jobs is None or await self.reply_mode(key) != "video":
             return None
         paused = self._jobs.pause_notice(key)
         if paused is not None:

@@ -25,7 +25,7 @@ HELP_INTRO = {
         "video."
     ),
     "web": N_("Type a message or record a voice note; commands start with /."),
-    "terminal": N_("Type a message and press Enter."),
+    "terminal": N_("Type a message and press Enter; /voice PATH sends an audio file."),
 }
 HELP_INTRO_OTHER = N_("Send me a message or a voice note and I'll answer.")
 HELP_LINE = "/{name}{args} — {description}"  # no words of its own: not translated

@@ -39,10 +39,9 @@ def user_scope(key: ConversationKey, user_id: str) -> str:
 def month_period(day: str) -> str:
     """Return the counters' period of the month of `day` (YYYY-MM-DD): `YYYY-MM-month`.
 
-    It sorts after every day and minute of its month and before the next month, so pruning
-    days before yesterday keeps it until its month is over (`2026-12` would sort before
-    `2026-12-01` and go at once); a letter, not punctuation, so that PostgreSQL collations
-    which skip punctuation order it the same.
+    It sorts after its month's days and before the next month, so pruning days keeps it until
+    its month is over (`2026-12` would sort before `2026-12-01` and go at once); a letter, as
+    collations that skip punctuation order it the same.
     """
     return f"{day[:7]}-month"
 

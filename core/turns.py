@@ -19,7 +19,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import aclosing
-from typing import Final, Protocol, runtime_checkable
+from typing import Final, Protocol, TypeVar, runtime_checkable
 
 from core.conversation import Conversations
 from core.i18n import DEFAULT_LOCALE, Catalogs, Line, Lines, shipped_catalogs
@@ -38,6 +38,7 @@ from core.types import (
     Turn,
 )
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 NOT_SHOWN = Line("I wrote an answer but couldn't show it here — please ask again.")
@@ -189,13 +190,14 @@ class TurnRunner:
         async with self._order.hold(turn.key):
             return await self._answer(turn, view)
 
-    async def in_order(self, key: ConversationKey, step: Callable[[], Awaitable[None]]) -> None:
+    async def in_order(self, key: ConversationKey, step: Callable[[], Awaitable[T]]) -> T:
         """Run a step that is no message (a reset) in its place among the conversation's turns.
 
         It takes its place when awaited: after the messages accepted before, ahead of later ones.
+        Returns what the step returned.
         """
         async with self._order.hold(key):
-            await step()
+            return await step()
 
     @property
     def running(self) -> int:

@@ -25,12 +25,12 @@ from core.avatar.jobs import PermanentDeliveryError
 from core.avatar.speech import SpeechWriter
 from core.errors import ConfigurationError, UserFacingError
 from core.ports import Counters, Speaker, VoiceDelivery
-from core.quota import EVERYONE, Charge, Clock, user_scope, utc_now
+from core.quota import EVERYONE, Charge, Clock, month_period, user_scope, utc_now
 from core.types import AvatarJob, ConversationKey, Notice, VoiceAudio, VoiceNote
+from core.usage import VOICE_ANSWERS
 
 log = logging.getLogger(__name__)
 
-VOICE_ANSWERS = "voice_answers"
 VOICE_FOLDER = "voice"  # under the media folder: <conversation digest>-<id>.ogg
 INSTEAD = "🔊 Here is a voice answer instead."
 SAYS_THE_START = "🔊 The voice note says the start: the rest of the answer is in the text above."
@@ -172,6 +172,7 @@ class VoiceAnswers:
         return [
             Charge(day, scope, VOICE_ANSWERS, sign, limits.per_user if sign > 0 else None),
             Charge(day, EVERYONE, VOICE_ANSWERS, sign, limits.total if sign > 0 else None),
+            Charge(month_period(day), scope, VOICE_ANSWERS, sign),  # /usage's month
         ]
 
     async def _reserve(self, day: str, scope: str) -> str | None:

@@ -77,6 +77,27 @@ async def test_history_carries_over_turns_and_restarts_and_reset_forgets(
     assert "Done — I've forgotten our conversation." in screen.text
 
 
+async def test_terminal_commands_persona_named_and_usage(tmp_path: Path, groq: FakeGroq) -> None:
+    personas = '{"Pirate": "You are a cheerful pirate."}'
+    settings = settings_for(tmp_path, groq, None, PERSONAS=personas)
+    async with terminal(settings) as (chat, screen, _):
+        await chat.handle("/persona pirate")
+        await chat.handle("Ahoy")
+    async with terminal(settings) as (chat, screen, _):  # kept across a restart
+        await chat.handle("/help")
+        await chat.handle("/persona")
+        await chat.handle("/usage")
+        await chat.handle("/frobnicate")
+    (system, *_) = groq.chat_bodies[0]["messages"]
+    assert system["content"].startswith(settings.SYSTEM_PROMPT)
+    assert system["content"].endswith("You are a cheerful pirate.")
+    assert "/voice PATH sends an audio file" in screen.text and "/persona" in screen.text
+    assert "/voice [name|number|reset] — My voice in this chat" in screen.text
+    assert "My persona here is “pirate”: You are a cheerful pirate." in screen.text
+    assert f"{groq.tokens_reported:,} LLM tokens" in screen.text
+    assert "I don't know that command. /help lists what I understand." in screen.text
+
+
 async def test_history_window_is_bounded(tmp_path: Path, groq: FakeGroq) -> None:
     settings = settings_for(tmp_path, groq, None, HISTORY_MAX_MESSAGES=2)
     async with terminal(settings) as (chat, _, _):

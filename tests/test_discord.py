@@ -218,6 +218,38 @@ async def test_reset_and_avatar_off(
     assert dc.interaction_responses(off.id)[0].content == "Avatar videos are off for this chat."
 
 
+async def test_persona_reply_and_usage_slash_commands(
+    dc: FakeDiscord, groq: FakeGroq, did: FakeDID, bot: None
+) -> None:
+    (reply,) = [c for c in dc.commands[GUILD_ID] if c["name"] == "reply"]
+    (mode,) = reply["options"]
+    assert mode["name"] == "mode" and not mode.get("required")
+    assert [c["value"] for c in mode["choices"]] == ["video", "voice", "text"]
+    with pytest.raises(ValueError, match="not one of"):
+        await dc.push_interaction("reply", {"mode": "loud"})  # Discord offers the choices only
+    persona = await dc.push_interaction("persona", {"persona": "a retired astronaut"})
+    await dc.wait_for(lambda: dc.interaction_responses(persona.id))
+    text = await dc.push_interaction("reply", {"mode": "text"})
+    await dc.wait_for(lambda: dc.interaction_responses(text.id))
+    await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} hello")
+    await dc.wait_for(lambda: dc.sent(TEXT_CHANNEL_ID, "message"))
+    usage = await dc.push_interaction("usage")
+    await dc.wait_for(lambda: dc.interaction_responses(usage.id))
+    assert dc.interaction_responses(persona.id)[0].content == (
+        "Done — from now on my persona here is: a retired astronaut"
+    )
+    system = groq.chat_bodies[0]["messages"][0]["content"]
+    assert system.endswith("a retired astronaut")
+    assert did.talks == {}  # /reply text: no video
+    (shown,) = dc.interaction_responses(usage.id)
+    assert shown.flags & 64  # EPHEMERAL: only the user sees their usage
+    assert f"{groq.tokens_reported:,} LLM tokens" in (shown.content or "")
+    help_ = await dc.push_interaction("help")
+    await dc.wait_for(lambda: dc.interaction_responses(help_.id))
+    listed = dc.interaction_responses(help_.id)[0].content or ""
+    assert all(f"/{name}" in listed for name in ("persona", "reply", "usage", "reset"))
+
+
 async def test_video_after_the_token_expired_goes_to_the_channel(
     dc: FakeDiscord, did: FakeDID, bot: None
 ) -> None:

@@ -49,8 +49,8 @@ async def browser(core: Core) -> AsyncIterator[Browser]:
         media_dir=core.settings.media_dir,
         max_text_chars=core.settings.MAX_MESSAGE_CHARS,
         history=core.storage.history,
+        commands=core.commands,
         faces=FaceCommand(core.faces),
-        voices=core.voices,
     )
     await core.start_jobs({"web": WatchedDelivery(adapter.delivery)})
     await adapter.start()
@@ -146,8 +146,8 @@ async def page_served(tmp_path: Path, groq: FakeGroq, did: FakeDID) -> AsyncIter
             media_dir=settings.media_dir,
             max_text_chars=settings.MAX_MESSAGE_CHARS,
             history=wired.storage.history,
+            commands=wired.commands,
             faces=FaceCommand(wired.faces),
-            voices=wired.voices,
         )
         await wired.start_jobs({"web": adapter.delivery})
         await adapter.start()
@@ -181,43 +181,27 @@ async def test_the_page_face_button_uploads_a_photo_and_offers_the_default_back(
         assert not errors
 
 
-async def test_a_voice_frame_lists_the_browser_language_and_picks_one(
-    browser: Browser, did: FakeDID
-) -> None:
-    tab, _ = await browser.open()
-    await tab.send({"type": "voices", "turn": "v1", "lang": "es-MX"})
-    listing = await tab.receive()
-    assert (listing["type"], listing["turn"]) == ("voices", "v1")
-    assert listing["message"].splitlines()[:2] == ["Voices for es:", "1. Elvira (es-ES)"]
-    await tab.send({"type": "voices", "turn": "v2", "voice": "2", "lang": "es-MX"})
-    picked = await tab.receive()
-    assert picked["message"].startswith("The avatar speaks as Alvaro (es-ES) now")
+async def test_voice_lists_the_tab_language_and_picks_one(browser: Browser, did: FakeDID) -> None:
+    tab = await browser.raw({"conversation": browser.alice}, headers={"Accept-Language": "es-MX"})
+    assert (await tab.receive())["state"] == "ready"
+    await tab.send({"type": "command", "turn": "v1", "text": "/voice"})
+    listing = (await tab.until(lambda m: m["turn"] == "v1"))[-1]
+    assert listing["type"] == "command"
+    assert listing["text"].splitlines()[:2] == ["Voces para es:", "1. Elvira (es-ES)"]
+    await tab.send({"type": "command", "turn": "v2", "text": "/voice 2"})
+    picked = (await tab.until(lambda m: m["turn"] == "v2"))[-1]
+    assert picked["text"].startswith("Ahora el avatar habla como Alvaro (es-ES)")
     await tab.ask("Hello?", "t1")
     await tab.until(lambda m: m["type"] == "video")
     (talk,) = did.talks.values()
     assert talk.request["script"]["provider"]["voice_id"] == "es-ES-AlvaroNeural"
-    await tab.send({"type": "voices", "turn": "v3", "voice": "Gandalf"})
-    unknown = await tab.receive()
-    assert unknown["message"].startswith("There's no voice called “Gandalf”")
-
-
-@pytest.mark.parametrize(
-    "frame",
-    [
-        {"type": "voices", "turn": "y1", "voice": 7},
-        {"type": "voices", "turn": "y2", "lang": "not a language!"},
-    ],
-    ids=["voice not text", "bad lang"],
-)
-async def test_bad_voice_frames_get_an_error(browser: Browser, frame: dict[str, object]) -> None:
-    tab, _ = await browser.open()
-    await tab.send(frame)
-    error = await tab.receive()
-    assert (error["type"], error["code"], error["turn"]) == ("error", "bad_frame", frame["turn"])
+    await tab.send({"type": "command", "turn": "v3", "text": "/voice Gandalf"})
+    unknown = (await tab.until(lambda m: m["turn"] == "v3"))[-1]
+    assert unknown["text"].startswith("No hay ninguna voz llamada «Gandalf»")
 
 
 @web_browser.pytestmark
-async def test_voice_typed_on_the_page_lists_the_voices_as_a_notice(
+async def test_voice_typed_on_the_page_lists_the_voices(
     page: Page, tmp_path: Path, groq: FakeGroq, did: FakeDID
 ) -> None:
     async with page_served(tmp_path, groq, did) as url:
@@ -225,9 +209,7 @@ async def test_voice_typed_on_the_page_lists_the_voices_as_a_notice(
         await open_chat(page, url)
         await page.fill("#text", "/voice")
         await page.press("#text", "Enter")
-        listing = page.locator(".notice.voice")
-        await expect(listing).to_contain_text("Voices for en:")
-        await expect(listing).to_contain_text("2. Guy (en-US)")
-        await expect(page.locator(".msg")).to_have_count(0)  # no question was asked
-        assert not groq.calls("/chat/completions")
+        await expect(page.get_by_text("Voices for en:")).to_be_visible()
+        await expect(page.get_by_text("2. Guy (en-US)")).to_be_visible()
+        assert not groq.calls("/chat/completions")  # a command, not a question
         assert not errors

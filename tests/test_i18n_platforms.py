@@ -218,6 +218,7 @@ async def web(tmp_path: Path, groq: FakeGroq, did: FakeDID) -> AsyncIterator[Web
         adapter = WebAdapter(
             core.conversations,
             core.runner,
+            commands=core.commands,
             inbox=core.inbox,
             host="127.0.0.1",
             port=0,

@@ -33,6 +33,7 @@ async def serving_photos(tmp_path: Path, groq: FakeGroq) -> AsyncIterator[str]:
         adapter = WebAdapter(
             core.conversations,
             core.runner,
+            commands=core.commands,
             inbox=core.inbox,
             host="127.0.0.1",
             port=0,

@@ -15,11 +15,11 @@ from core.quota import EVERYONE
 from core.replies import NO_VIDEO_SERVICE, NO_VOICE, Replies
 from core.turns import TurnRunner
 from core.types import ConversationKey, Turn
+from core.usage import VOICE_ANSWERS
 from core.voice_answers import (
     INSTEAD,
     NO_LANGUAGE,
     SAYS_THE_START,
-    VOICE_ANSWERS,
     VoiceAnswers,
     VoiceLimits,
     note_prefix,

@@ -211,3 +211,16 @@ async def test_reply_voice_without_tts_is_refused_in_one_line(
         await tg.wait_for_sent(ALICE, "sendMessage", count=2)
     assert line.text is not None and "voice" in line.text.lower()
     assert tg.sent(ALICE, "sendVoice") == [] and groq.speech_bodies() == []
+
+
+async def test_usage_counts_a_voice_answer_today_and_this_month(
+    tmp_path: Path, groq: FakeGroq, tg: FakeTelegram
+) -> None:
+    async with running_bot(settings(tmp_path, groq, None, tg), mode("voice")):
+        tg.push_text(ALICE, "hello")
+        await tg.wait_for_sent(ALICE, "sendVoice")
+        tg.push_text(ALICE, "/usage")
+        usage = (await tg.wait_for_sent(ALICE, "sendMessage", count=2))[-1]
+    assert usage.text is not None
+    today, month = usage.text.splitlines()
+    assert "1 voice answers" in today and "1 voice answers" in month

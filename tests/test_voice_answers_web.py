@@ -34,6 +34,7 @@ async def web(tmp_path: Path, groq: FakeGroq) -> AsyncIterator[WebAdapter]:
         adapter = WebAdapter(
             core.conversations,
             core.runner,
+            commands=core.commands,
             inbox=core.inbox,
             host="127.0.0.1",
             port=0,

@@ -110,13 +110,12 @@ def _with_option(spec: CommandSpec, handlers: DiscordHandlers) -> Callback:
 
 def _described(callback: Callback, option: Option) -> Callback:
     """Name and describe the `value` parameter as the option; its choices, if any."""
-    described: Any = app_commands.rename(value=option.name)(callback)
+    described: Callback = app_commands.rename(value=option.name)(callback)
     described = app_commands.describe(value=locale_str(option.description))(described)
     if option.choices:
         choices = [app_commands.Choice(name=choice, value=choice) for choice in option.choices]
         described = app_commands.choices(value=choices)(described)
-    result: Callback = described
-    return result
+    return described
 
 
 async def _on_command_error(

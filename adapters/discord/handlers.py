@@ -19,7 +19,7 @@ from adapters.discord.convert import (
     talk_payload,
 )
 from adapters.discord.platform import DiscordPlatform, LiveTalk
-from core.commands import ChatCommands, Reply, spec_of
+from core.commands import SPECS, ChatCommands, Reply
 from core.errors import ServiceError
 from core.i18n import Catalogs, Line, Lines
 from core.turns import TurnRunner
@@ -125,18 +125,9 @@ class DiscordHandlers:
         those accepted before it.
         """
         command = command_of(interaction, name, args, self.admins)
-        reply: Reply | None = None
-
-        async def run() -> None:
-            nonlocal reply
-            reply = await self._commands.handle(command)
-
-        spec = spec_of(name, command.key.platform)
-        if spec is not None and spec.in_order:
-            await self._runner.in_order(command.key, run)
-        else:
-            await run()
-        assert reply is not None
+        carry_out = partial(self._commands.handle, command)
+        ordered = SPECS[name].in_order
+        reply = await (self._runner.in_order(command.key, carry_out) if ordered else carry_out())
         await interaction.response.send_message(
             reply.text, ephemeral=reply.private, allowed_mentions=SAFE_MENTIONS
         )

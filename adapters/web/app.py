@@ -23,7 +23,7 @@ from adapters.web.live import LiveStreams
 from adapters.web.mailbox import Mailbox
 from adapters.web.platform import PLATFORM, conversation_key
 from core.avatar.faces import FaceCommand
-from core.avatar.voice_choice import VoiceChoice
+from core.commands import ChatCommands
 from core.conversation import Conversations
 from core.i18n import Catalogs, Line, Lines, shipped_catalogs
 from core.ports import HistoryStore, Inbox
@@ -62,6 +62,7 @@ class WebAdapter:
         conversations: Conversations,
         runner: TurnRunner,
         *,
+        commands: ChatCommands,
         inbox: Inbox,
         host: str,
         port: int,
@@ -73,7 +74,6 @@ class WebAdapter:
         history: HistoryStore | None = None,
         extra_routes: Sequence[tuple[str, str, Handler]] = (),
         faces: FaceCommand | None = None,
-        voices: VoiceChoice | None = None,
         live: LiveStreams | None = None,
         catalogs: Catalogs | None = None,
     ) -> None:
@@ -88,6 +88,7 @@ class WebAdapter:
         self.runner = runner
         self.chat = WebChat(
             conversations,
+            commands,
             runner,
             self.delivery,
             media_dir=media_dir,
@@ -95,7 +96,6 @@ class WebAdapter:
             max_text_chars=max_text_chars,
             limiter=Limiter(limits or WebLimits()),
             faces=faces,
-            voices=voices,
             live=live,
         )
         self.live = live

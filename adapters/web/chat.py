@@ -20,9 +20,9 @@ from adapters.web.limits import Limiter, WebLimits
 from adapters.web.live import LiveStreams
 from adapters.web.live_protocol import StreamFrame
 from adapters.web.platform import OOPS, Entered, WebPlatform, conversation_key, message_key
-from adapters.web.protocol import AvatarFrame, ClientFrame, FaceFrame, ProtocolError, VoiceFrame
+from adapters.web.protocol import AvatarFrame, ClientFrame, FaceFrame, ProtocolError
 from core.avatar.faces import FaceCommand
-from core.avatar.voice_choice import VoiceChoice
+from core.commands import ChatCommands
 from core.conversation import Conversations
 from core.i18n import Line
 from core.ports import Inbox
@@ -49,6 +49,7 @@ class WebChat:
     def __init__(
         self,
         conversations: Conversations,
+        commands: ChatCommands,
         runner: TurnRunner,
         delivery: WebDelivery,
         *,
@@ -57,14 +58,19 @@ class WebChat:
         max_text_chars: int,
         limiter: Limiter | None = None,
         faces: FaceCommand | None = None,
-        voices: VoiceChoice | None = None,
         live: LiveStreams | None = None,
     ) -> None:
         self._conversations, self._runner, self._delivery = conversations, runner, delivery
-        self._faces, self._voices = faces or FaceCommand(None), voices
+        self._faces = faces or FaceCommand(None)
         self.live = live
         self.platform = WebPlatform(
-            conversations, delivery, media_dir, inbox, on_finished=self._finished, live=live
+            conversations,
+            commands,
+            delivery,
+            media_dir,
+            inbox,
+            on_finished=self._finished,
+            live=live,
         )
         self._max_text_chars = max_text_chars
         self.limiter = limiter or Limiter(WebLimits())
@@ -129,9 +135,6 @@ class WebChat:
         elif isinstance(frame, FaceFrame):
             self.limiter.release(held)
             await self._face(socket, frame)
-        elif isinstance(frame, VoiceFrame):
-            self.limiter.release(held)
-            await self._voice(socket, frame)
         elif isinstance(frame, StreamFrame):
             self.limiter.release(held)
             await self._stream(socket, frame)
@@ -206,20 +209,6 @@ class WebChat:
             await socket.send(protocol.error(frame.turn, OOPS, "failed"))
             return
         await self._send(socket.conversation, protocol.face(frame.turn, line, own=own))
-
-    async def _voice(self, socket: Socket, frame: VoiceFrame) -> None:
-        """`/voice` on the web: the voices for the browser's language, or pick one."""
-        if self._voices is None:
-            await socket.send(protocol.error(frame.turn, NO_AVATAR, "unavailable"))
-            return
-        key = conversation_key(socket.conversation)
-        try:
-            line = await self._voices.handle(key, frame.voice, frame.lang)
-        except Exception:
-            log.exception("web /voice of web:%s failed", tag(socket.conversation))
-            await socket.send(protocol.error(frame.turn, OOPS, "failed"))
-            return
-        await self._send(socket.conversation, protocol.voices(frame.turn, line))
 
     async def _stream(self, socket: Socket, frame: StreamFrame) -> None:
         if self.live is None:

@@ -20,7 +20,8 @@ from adapters.web import protocol
 from adapters.web.delivery import WebDelivery
 from adapters.web.identity import tag
 from adapters.web.live_answer import LiveAnswer, LiveSpeakers
-from adapters.web.protocol import AudioFrame, ImageFrame, ResetFrame, TextFrame
+from adapters.web.protocol import AudioFrame, CommandFrame, ImageFrame, ResetFrame, TextFrame
+from core.commands import ChatCommands, Command
 from core.conversation import Conversations
 from core.i18n import DEFAULT_LOCALE, Line
 from core.ports import Inbox
@@ -35,7 +36,8 @@ OOPS = Line("Something went wrong on my side — please try again.")
 LOST = Line("I restarted before I could answer your voice message — please send it again.")
 LOST_PHOTO = Line("I restarted before I could answer your photo — please send it again.")
 
-Entered = TextFrame | AudioFrame | ImageFrame | ResetFrame  # the frames the inbox keeps
+# the frames the inbox keeps
+Entered = TextFrame | AudioFrame | ImageFrame | ResetFrame | CommandFrame
 
 
 def conversation_key(conversation: str) -> ConversationKey:
@@ -97,6 +99,9 @@ class WebView:
     async def reset(self) -> None:
         await self._send(protocol.status(self._turn, "reset"))
 
+    async def command(self, text: str) -> None:
+        await self._send(protocol.command(self._turn, text))
+
     async def _send(self, message: protocol.Message) -> None:
         await self._delivery.broadcast(self._conversation, message)
 
@@ -105,7 +110,8 @@ class WebPlatform:
     """Web turns to inbox payloads and back; `finished` hears of each turn the runner is done with.
 
     A payload is JSON: conversation, turn, user (the sender's address scope, for the quotas),
-    and the text, the audio's MIME type and attachment name, or `"reset": true`.
+    and the text, the audio's MIME type and attachment name, `"reset": true`, or a command's
+    name and arguments (carried out by the core's command layer in the turn's place).
     """
 
     name = PLATFORM
@@ -113,6 +119,7 @@ class WebPlatform:
     def __init__(
         self,
         conversations: Conversations,
+        commands: ChatCommands,
         delivery: WebDelivery,
         media_dir: Path,
         inbox: Inbox,
@@ -120,6 +127,7 @@ class WebPlatform:
         live: LiveSpeakers | None = None,
     ) -> None:
         self._conversations, self._delivery, self._inbox = conversations, delivery, inbox
+        self._commands = commands
         self._on_finished, self._live = on_finished, live
         self._attachments = InboxAttachments(media_dir)
         self._attachments_dir = media_dir / ATTACHMENTS
@@ -134,6 +142,8 @@ class WebPlatform:
             return json.dumps(data | {"text": frame.text})
         if isinstance(frame, ResetFrame):
             return json.dumps(data | {"reset": True})
+        if isinstance(frame, CommandFrame):
+            return json.dumps(data | {"command": frame.name, "args": frame.args})
         key = message_key(conversation, frame.turn)
         name = await self._attachments.put(PLATFORM, key, frame.data)
         if isinstance(frame, ImageFrame):  # its bytes wait in the attachment, as a recording's
@@ -170,6 +180,11 @@ class WebPlatform:
         locale = str(data.get("locale") or DEFAULT_LOCALE)
         if data.get("reset"):
             await self._reset(key, turn, locale)
+            return None
+        if "command" in data:
+            name, args = str(data["command"]), str(data.get("args") or "")
+            reply = await self._commands.handle(Command(key, user, name, args, locale=locale))
+            await WebView(self._delivery, conversation, turn).command(reply.text)
             return None
         if data.get("image"):
             return await self._image_turn(key, user, data, locale)

@@ -31,7 +31,6 @@ MAX_MIME_CHARS = 100
 LARGE_FRAME_BYTES = 64 * 1024
 
 _TURN = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_LANG = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8}){0,3}")
 # Where a turn id sits in the frames clients send, so that a large frame refused unread can
 # still be answered for its turn.
 _PEEK_TURN = re.compile(r'"turn"\s*:\s*"([A-Za-z0-9_-]{1,64})"')
@@ -93,12 +92,12 @@ class FaceFrame:
 
 
 @dataclass(frozen=True, slots=True)
-class VoiceFrame:
-    """`/voice` on the web (a `voices` frame): list the voices, pick one, or `reset`."""
+class CommandFrame:
+    """A chat command typed in the page: `/name args`."""
 
     turn: str
-    voice: str = ""
-    lang: str | None = None  # the browser's language (navigator.language)
+    name: str
+    args: str = ""
 
 
 # The live avatar's frames (`stream_*`) are parsed in live_protocol.py.
@@ -109,7 +108,7 @@ ClientFrame = (
     | ResetFrame
     | AvatarFrame
     | FaceFrame
-    | VoiceFrame
+    | CommandFrame
     | live_protocol.StreamFrame
 )
 
@@ -164,6 +163,8 @@ def parse_text(raw: str | bytes, *, max_text_chars: int) -> ClientFrame:
         return _image(frame, turn, max_text_chars)
     if kind == "reset":
         return ResetFrame(turn)
+    if kind == "command":
+        return _command(frame, turn, max_text_chars)
     if kind == "avatar":
         on = frame.get("on")
         if not isinstance(on, bool):
@@ -171,8 +172,6 @@ def parse_text(raw: str | bytes, *, max_text_chars: int) -> ClientFrame:
         return AvatarFrame(turn, on)
     if kind == "face":
         return _face(frame, turn)
-    if kind == "voices":
-        return _voices(frame, turn)
     if not isinstance(kind, str):
         raise ProtocolError('Every message needs a "type".', turn=turn)
     if kind in live_protocol.STREAM_KINDS:
@@ -214,6 +213,20 @@ def _text(frame: dict[str, Any], turn: str, max_text_chars: int) -> str:
             turn=turn,
         )
     return text
+
+
+def _command(frame: dict[str, Any], turn: str, max_text_chars: int) -> CommandFrame:
+    text = frame.get("text")
+    if not isinstance(text, str) or not text.startswith("/") or len(text.strip()) < 2:
+        raise ProtocolError('A command needs "text" such as "/help".', turn=turn)
+    if len(text) > max_text_chars:
+        raise ProtocolError(
+            f"That's too long for me — please keep it under {max_text_chars:,} characters.",
+            code="too_long",
+            turn=turn,
+        )
+    head, _, args = text.strip().partition(" ")
+    return CommandFrame(turn, head[1:].lower(), args.strip())
 
 
 def _large_audio(raw: bytes) -> AudioFrame | None:
@@ -277,15 +290,6 @@ def _image(frame: dict[str, Any], turn: str, max_text_chars: int) -> ImageFrame:
     if len(data) > MAX_IMAGE_BYTES:
         raise ProtocolError(IMAGE_TOO_BIG, code="too_large", turn=turn)
     return ImageFrame(turn, data, _mime(frame, turn), caption.strip())
-
-
-def _voices(frame: dict[str, Any], turn: str) -> VoiceFrame:
-    voice, lang = frame.get("voice", ""), frame.get("lang")
-    if not isinstance(voice, str) or len(voice) > 100:
-        raise ProtocolError('"voice" must be a voice\'s name or number, or "reset".', turn=turn)
-    if lang is not None and (not isinstance(lang, str) or not _LANG.fullmatch(lang)):
-        raise ProtocolError('"lang" must be a language tag such as "es-MX".', turn=turn)
-    return VoiceFrame(turn, voice.strip(), lang)
 
 
 def _mime(frame: dict[str, Any], turn: str) -> str:
@@ -357,15 +361,15 @@ def final(turn: str, text: str) -> Message:
     return {"type": "final", "turn": turn, "text": text}
 
 
+def command(turn: str, text: str) -> Message:
+    """What a command answered: one line (or a few) to show as the bot's."""
+    return {"type": "command", "turn": turn, "text": text}
+
+
 def video(turn: str, job: int, conversation: str, note: str | None = None) -> Message:
     """A rendered video; `url` is relative to the page (and to /ws); `note`: a line under it."""
     message = {"type": "video", "turn": turn, "job": job, "url": media_url(job, conversation)}
     return message | {"note": note} if note else message
-
-
-def voices(turn: str, message: str) -> Message:
-    """The answer to a `voices` frame: the voices listed, or one line."""
-    return {"type": "voices", "turn": turn, "message": message}
 
 
 def face(turn: str, message: str, *, own: bool) -> Message:

@@ -732,6 +732,11 @@ class FakeDiscord(LocalServer):
                 attachment = self._store_attachment(channel_id, value, ephemeral=True)
                 resolved[attachment["id"]] = attachment
                 value = attachment["id"]
+            choices = [choice["value"] for choice in specs[name].get("choices") or []]
+            if choices and value not in choices:
+                # "If you specify choices for an option, they are the only valid values for a
+                # user to pick" (discord.com/developers/docs/interactions/application-commands)
+                raise ValueError(f"/{command} {name}: {value!r} is not one of {choices}")
             data["options"].append({"name": name, "type": kind, "value": value})
         missing = [n for n, o in specs.items() if o.get("required") and n not in (options or {})]
         if missing:

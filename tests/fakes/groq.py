@@ -181,6 +181,7 @@ class FakeGroq(LocalServer):
         self.terms_required: set[str] = set()
         self.requests: list[Recorded] = []
         self.responses: dict[str, int] = {}  # request id -> status, once the response is done
+        self.tokens_reported = 0  # total_tokens of every chat completion's usage sent so far
         self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
         self._delays: dict[str, deque[float]] = defaultdict(deque)
         # (pieces before the fault, the error event to send; None: the connection is cut)
@@ -433,7 +434,10 @@ class FakeGroq(LocalServer):
         chunks += [
             answer.chunk({"content": p}) for p in _split(answer.content, self.words_per_chunk)
         ]
+        # Groq reports a stream's usage in `x_groq.usage` of its last chunk (see
+        # /work/shared/api-notes.md); `usage` too only when stream_options asks for it.
         final = answer.chunk({}, answer.finish, x_groq={"id": answer.rid, "usage": answer.usage()})
+        self.tokens_reported += answer.usage()["total_tokens"]
         if (body.get("stream_options") or {}).get("include_usage"):
             final["usage"] = answer.usage()
         chunks.append(final)

@@ -179,3 +179,12 @@ async def test_avatar_without_d_id_and_with_bad_arguments(rig: Rig) -> None:
     assert await rig.say("avatar", "on") == messages.AVATAR_UNAVAILABLE
     assert await rig.say("talk") == messages.TALK_USAGE
     assert rig.model.prompts == []  # nothing reached the model
+
+
+async def test_the_avatar_switch_and_the_reply_mode_agree(rig: Rig) -> None:
+    await rig.preferences.set_reply_mode(KEY, "text")
+    await rig.conversations.set_avatar(KEY, True)  # switching videos on undoes "text only"
+    assert await rig.preferences.reply_mode(KEY) == "video"
+    await rig.conversations.set_avatar(KEY, False)
+    assert await rig.preferences.reply_mode(KEY) == "video"
+    assert await rig.conversations.reply_mode(KEY) == "text"  # no D-ID here: never video

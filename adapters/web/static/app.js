@@ -5,7 +5,6 @@ import { setUpLive } from "./live.js";
 import { createOutbox } from "./outbox.js";
 import { newTurn, store } from "./store.js";
 import { setUpPhoto } from "./photo.js";
-import { setUpVoiceChoice } from "./voice_choice.js";
 import { canRecord, setUpVoice } from "./voice.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -236,16 +235,16 @@ function deliver(frame, { early = false } = {}) {
   else reconnectNow();
 }
 
-const ASKS = ["text", "audio", "image"]; // the frames that get an answer
+const ASKS = new Set(["text", "audio", "image", "command"]); // frames the bot answers under them
 
 function sent(frame) {
-  if (!ASKS.includes(frame.type)) return;
+  if (!ASKS.has(frame.type)) return;
   upsert("user", frame.turn, { pending: false, note: "" });
   upsert("bot", frame.turn, { streaming: true });
 }
 
 function gaveUp(frame) {
-  if (!ASKS.includes(frame.type)) return;
+  if (!ASKS.has(frame.type)) return;
   upsert("bot", frame.turn, { streaming: false, note: "No answer came — please send it again." });
 }
 
@@ -260,6 +259,7 @@ function receive(message) {
     case "delta":
       return upsert("bot", turn, { text: (find("bot", turn)?.text ?? "") + message.text, streaming: true });
     case "final":
+    case "command":
       return upsert("bot", turn, { text: message.text, streaming: false });
     case "video":
       if (entries.some((entry) => entry.job === message.job && entry.video)) return; // a repeat
@@ -270,8 +270,6 @@ function receive(message) {
       return failure(message);
     case "face":
       return face.answered(message);
-    case "voices":
-      return voiceChoice.answered(message);
     case "stream_offer":
     case "stream":
       return live.handle(message);
@@ -418,21 +416,18 @@ const voice = setUpVoice({
   send: sendAudio,
 });
 
-// /face and /voice go straight to the socket when it is open (never to the outbox).
+// /face's photo goes straight to the socket when it is open (never to the outbox).
 const sendNow = (frame) => isOnline() && (socket.send(JSON.stringify({ ...frame, turn: newTurn() })), true);
 const face = setUpFace({ button: $("#face"), picker: $("#face-file"), send: sendNow, notice });
-const voiceChoice = setUpVoiceChoice({ send: sendNow, notice });
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   if (voice.active()) return voice.stop();
   const text = input.value.trim();
   if (!text) return;
-  if (voiceChoice.handles(text)) {
-    input.value = "";
-    return autosize();
-  }
-  ask({ type: "text", turn: newTurn(), text }, { text });
+  // A line starting with "/" is a chat command (/help lists them), answered in its place.
+  const type = /^\/\S/.test(text) ? "command" : "text";
+  ask({ type, turn: newTurn(), text }, { text });
   input.value = "";
   autosize();
   if (!coarsePointer) input.focus();
