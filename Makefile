@@ -8,7 +8,7 @@ PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 STAMP  := $(VENV)/.installed-run
 DEV    := $(VENV)/.installed-dev
 
-.PHONY: run test lint check-types pytest chat migrate bench mutation mutation-sample lock clean
+.PHONY: run test lint check-types pytest chat migrate bench mutation mutation-sample lock messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +77,17 @@ lock: $(DEV)
 	$(PIP) pip-tools
 	$(BIN)/pip-compile $(LOCK_FLAGS) -o requirements.lock pyproject.toml
 	$(BIN)/pip-compile $(LOCK_FLAGS) --extra dev -o requirements-dev.lock pyproject.toml
+
+# The bot's own lines (core/i18n.py): extract every message id into the template, then merge
+# it into each catalogue; new ids arrive untranslated (tests/test_i18n.py names them). A new
+# language: $(BIN)/pybabel init -D avatarbot -i $(LOCALES)/avatarbot.pot -d $(LOCALES) -l xx
+LOCALES := core/locales
+EXTRACT := -F babel.cfg -k Line -k locale_str --no-location --sort-output --project avatarbot
+
+messages: $(DEV)
+	$(BIN)/pybabel extract $(EXTRACT) -o $(LOCALES)/avatarbot.pot .
+	$(BIN)/pybabel update -D avatarbot -i $(LOCALES)/avatarbot.pot -d $(LOCALES) \
+		--no-fuzzy-matching --ignore-obsolete
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -20,6 +20,7 @@ from bench import (
     discord_defer,
     history,
     latency,
+    live,
     memory,
     profile,
     soak,
@@ -43,6 +44,7 @@ BENCHMARKS: dict[str, tuple[Benchmark, float]] = {
     "profile": (profile.run, 120),
     "soak": (soak.run, 240),
     "speech": (speech.run, 30),
+    "live": (live.run, 300),
 }
 
 

@@ -28,21 +28,18 @@ START_CHECK_SECONDS = 30.0
 
 
 async def check_groq(core: Core) -> str:
-    """The key works and both configured models are served."""
+    """The key works and the configured models (VISION_MODEL too, when set) are served."""
     settings = core.settings
     models = await core.groq.models.list()
     served = {model.id for model in models.data}
-    missing = [
-        f"{name}={value}"
-        for name, value in (
-            ("LLM_MODEL", settings.LLM_MODEL),
-            ("WHISPER_MODEL", settings.WHISPER_MODEL),
-        )
-        if value not in served
-    ]
+    configured = [("LLM_MODEL", settings.LLM_MODEL), ("WHISPER_MODEL", settings.WHISPER_MODEL)]
+    if settings.VISION_MODEL:
+        configured.append(("VISION_MODEL", settings.VISION_MODEL))
+    missing = [f"{name}={value}" for name, value in configured if value not in served]
     if missing:
         raise LookupError(f"not served by Groq: {', '.join(missing)}")
-    return f"{settings.LLM_MODEL} and {settings.WHISPER_MODEL} are served"
+    names = [value for _, value in configured]
+    return f"{', '.join(names[:-1])} and {names[-1]} are served"
 
 
 async def check_did(core: Core) -> str:
@@ -54,6 +51,12 @@ async def check_did(core: Core) -> str:
     return f"{remaining} credits left"
 
 
+async def check_tts(core: Core) -> str:
+    """Groq reads a word aloud with TTS_MODEL and TTS_VOICE (its terms accepted)."""
+    assert core.voice is not None
+    return await core.voice.check()
+
+
 async def check_telegram(core: Core) -> str:
     """The bot token works (getMe)."""
     from adapters.telegram.app import TelegramAdapter
@@ -61,19 +64,22 @@ async def check_telegram(core: Core) -> str:
     settings = core.settings
     assert settings.TELEGRAM_BOT_TOKEN is not None
     token = settings.TELEGRAM_BOT_TOKEN.get_secret_value()
-    return await TelegramAdapter.check(token, url(settings.TELEGRAM_API_BASE_URL))
+    root = url(settings.TELEGRAM_API_BASE_URL)
+    return await TelegramAdapter.check(token, root, settings.proxies.for_url(root))
 
 
 async def check_discord(core: Core) -> str:
     """The bot token works (GET /users/@me) and the gateway accepts it and the intents (READY)."""
     from adapters.discord.app import DiscordAdapter
-    from bot.platforms import use_discord
+    from bot.platforms import discord_proxy, use_discord
 
     settings = core.settings
     assert settings.DISCORD_BOT_TOKEN is not None
     use_discord(settings)
     token = settings.DISCORD_BOT_TOKEN.get_secret_value()
-    return await DiscordAdapter.check(token, settings.DISCORD_MESSAGE_CONTENT)
+    return await DiscordAdapter.check(
+        token, settings.DISCORD_MESSAGE_CONTENT, discord_proxy(settings)
+    )
 
 
 def _is_discord_login_failure(exc: Exception) -> bool:
@@ -143,6 +149,8 @@ async def warn_at_start(core: Core, checks: dict[str, Check], within: float | No
 def configured_checks(core: Core) -> dict[str, Check]:
     """The checks for every service that has a key."""
     checks: dict[str, Check] = {"groq": check_groq}
+    if core.voice is not None:
+        checks["groq-tts"] = check_tts
     if core.did is not None:
         checks["d-id"] = check_did
     if core.settings.TELEGRAM_BOT_TOKEN is not None:
@@ -155,6 +163,8 @@ def configured_checks(core: Core) -> dict[str, Check]:
 def start_checks(core: Core) -> dict[str, Check]:
     """The checks `run` makes at start: Telegram and Discord log in as their adapters start."""
     checks: dict[str, Check] = {"groq": check_groq}
+    if core.voice is not None:
+        checks["groq-tts"] = check_tts
     if core.did is not None:
         checks["d-id"] = check_did
     return checks

@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.metrics import status_counter, telegram_retries
 from bot.settings import Settings, url
 from bot.wiring import Core, WebRoute
+from core.avatar.faces import FaceCommand
 from core.ports import VideoDelivery
+from core.proxy import Proxy
+
+if TYPE_CHECKING:
+    from adapters.web.live import LiveStreams
+
+# How long the page's WebRTC connection may take to come up before the videos come as clips.
+CONNECT_SECONDS = {"auto": 5.0, "stream": 30.0, "clip": 0.0}
 
 
 class PlatformAdapter(Protocol):
@@ -105,6 +113,7 @@ def _discord(settings: Settings) -> AdapterFactory:
         return DiscordAdapter(
             core.conversations,
             runner=core.runner,
+            commands=core.commands,
             token=token,
             message_content=settings.DISCORD_MESSAGE_CONTENT,
             guild_ids=settings.DISCORD_GUILD_IDS,
@@ -113,9 +122,16 @@ def _discord(settings: Settings) -> AdapterFactory:
             voice_channel_ids=settings.DISCORD_VOICE_CHANNEL_IDS,
             allowed_guilds=settings.DISCORD_ALLOWED_GUILD_IDS,
             admins=settings.ADMIN_USER_IDS,
+            catalogs=core.catalogs,
+            proxy=discord_proxy(settings),
         )
 
     return build
+
+
+def discord_proxy(settings: Settings) -> Proxy | None:
+    """The proxy for DISCORD_API_BASE_URL; the gateway connection goes through it too."""
+    return settings.proxies.for_url(url(settings.DISCORD_API_BASE_URL))
 
 
 def _web(settings: Settings) -> AdapterFactory:
@@ -140,6 +156,7 @@ def _web(settings: Settings) -> AdapterFactory:
         return WebAdapter(
             core.conversations,
             core.runner,
+            commands=core.commands,
             inbox=core.inbox,
             host=settings.WEB_HOST,
             port=settings.WEB_PORT,
@@ -150,9 +167,31 @@ def _web(settings: Settings) -> AdapterFactory:
             limits=limits,
             history=core.storage.history,
             extra_routes=[*core.web_routes, *routes],
+            faces=FaceCommand(core.faces),
+            live=web_live(core),
+            catalogs=core.catalogs,
         )
 
     return build
+
+
+def web_live(core: Core) -> LiveStreams | None:
+    """The web chat's live avatar (WEB_AVATAR_MODE), when D-ID's streaming API is set up."""
+    from adapters.web.live import LiveSettings, LiveStreams
+    from core.avatar.voices import DEFAULT_VOICES, VoicePicker
+
+    settings = core.settings
+    if core.did_streams is None or settings.WEB_AVATAR_MODE == "clip":
+        return None
+    live = LiveSettings(
+        mode=settings.WEB_AVATAR_MODE,
+        idle_seconds=settings.WEB_STREAM_IDLE_SECONDS,
+        max_streams=settings.DID_MAX_STREAMS,
+        connect_seconds=CONNECT_SECONDS[settings.WEB_AVATAR_MODE],
+        max_seconds=settings.AVATAR_MAX_SECONDS,
+    )
+    voices = VoicePicker(DEFAULT_VOICES, settings.DID_VOICES, settings.DID_VOICE_ID)
+    return LiveStreams(core.did_streams, settings=live, voices=voices, budget=core.stream_budget)
 
 
 def _telegram(settings: Settings) -> AdapterFactory:
@@ -165,8 +204,8 @@ def _telegram(settings: Settings) -> AdapterFactory:
     def build(core: Core, routes: Sequence[WebRoute] = ()) -> PlatformAdapter:
         use_telegram()
         return TelegramAdapter(
-            core.conversations,
             runner=core.runner,
+            commands=core.commands,
             token=token,
             api_root=url(settings.TELEGRAM_API_BASE_URL),
             upload_limit=int(settings.TELEGRAM_UPLOAD_LIMIT_MB * 1024 * 1024),
@@ -178,6 +217,9 @@ def _telegram(settings: Settings) -> AdapterFactory:
             allowed_chats=settings.TELEGRAM_ALLOWED_CHAT_IDS,
             admins=settings.ADMIN_USER_IDS,
             on_status=status_counter(core.metrics, "telegram", telegram_retries),
+            catalogs=core.catalogs,
+            photos=core.conversations.vision_available,
+            proxy=settings.proxies.for_url(url(settings.TELEGRAM_API_BASE_URL)),
         )
 
     return build

@@ -14,6 +14,7 @@ from bot import check, startup
 from bot.platforms import AdapterFactory, PlatformAdapter, configured_adapters
 from bot.settings import Settings
 from bot.wiring import open_core
+from core.replies import ReplyModes
 
 __all__ = ["configured_adapters", "run", "serve", "web_exposure_problem"]
 
@@ -42,9 +43,18 @@ def web_exposure_problem(settings: Settings) -> str | None:
     )
 
 
-async def serve(settings: Settings, stop: asyncio.Event, factories: list[AdapterFactory]) -> None:
-    """Run the adapters on one core until `stop` is set."""
-    async with open_core(settings) as core, AsyncExitStack() as running:
+async def serve(
+    settings: Settings,
+    stop: asyncio.Event,
+    factories: list[AdapterFactory],
+    *,
+    reply_mode: ReplyModes | None = None,
+) -> None:
+    """Run the adapters on one core until `stop` is set.
+
+    `reply_mode`: each chat's choice of what follows an answer; None: the chat's /reply.
+    """
+    async with open_core(settings, reply_mode=reply_mode) as core, AsyncExitStack() as running:
         adapters: list[PlatformAdapter] = []
         for factory in factories:  # the web server last: it serves the others' routes
             routes = [route for adapter in adapters for route in adapter.routes]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
+    AliasChoices,
     AnyHttpUrl,
     AnyUrl,
     Field,
@@ -19,7 +21,11 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.avatar.faces import FACE_MAX_BYTES
 from core.avatar.voices import parse_voices
+from core.groq.speech import DEFAULT_LANGUAGE_VOICES, ENGLISH_MODEL, TtsVoice, parse_tts_voices
+from core.personas import NAME
+from core.proxy import ProxyRules, parse_proxy
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are Ava, a warm, quick-witted assistant who answers out loud as a talking avatar. "
@@ -60,9 +66,27 @@ class Settings(BaseSettings):
     # Longest answer the model may write, in tokens (Groq's `max_completion_tokens`).
     LLM_MAX_TOKENS: int = Field(1024, ge=16, le=65536)
     WHISPER_MODEL: str = Field("whisper-large-v3-turbo", min_length=1)
+    # A Groq vision model that answers photos (e.g. qwen/qwen3.6-27b); empty: photos are declined.
+    VISION_MODEL: str = ""
     SYSTEM_PROMPT: str = Field(DEFAULT_SYSTEM_PROMPT, min_length=1)
+    # Personas a chat can pick by name with /persona: JSON, `{"pirate": "You are a pirate…"}`.
+    PERSONAS: Annotated[dict[str, str], NoDecode] = {}
+    # Longest persona a chat may write itself with /persona <text>.
+    PERSONA_MAX_CHARS: int = Field(500, ge=20, le=4000)
     HISTORY_MAX_MESSAGES: int = Field(20, ge=0, le=1000)
     MAX_MESSAGE_CHARS: int = Field(4000, ge=1, le=100_000)
+
+    # Voice answers read by Groq's text to speech (Orpheus); `/reply voice`, and instead of a
+    # video that cannot be made. Off by default: Groq serves Orpheus once an org admin accepts
+    # its terms in the console.
+    TTS_ENABLED: bool = False
+    TTS_MODEL: str = Field(ENGLISH_MODEL, min_length=1)
+    TTS_VOICE: str = Field("autumn", min_length=1)
+    # Voices by language besides English: `ar=canopylabs/orpheus-arabic-saudi:noura`.
+    TTS_VOICES: Annotated[dict[str, str], NoDecode] = {}
+    # Voice answers per UTC day (Groq bills TTS by the character).
+    TTS_DAILY_LIMIT_PER_USER: int | None = Field(30, ge=0)
+    TTS_DAILY_LIMIT_TOTAL: int | None = Field(1000, ge=0)
 
     DID_API_KEY: SecretStr | None = None
     DID_API_BASE_URL: AnyHttpUrl = AnyHttpUrl("https://api.d-id.com")
@@ -75,12 +99,23 @@ class Settings(BaseSettings):
     # Voices by language over the built-in ones: `es=es-ES-ElviraNeural,de=de-DE-KatjaNeural`.
     DID_VOICES: Annotated[dict[str, str], NoDecode] = {}
     AVATAR_ENABLED: bool | None = None
+    # A chat's own face (/face): the largest photo kept (D-ID takes 10 MB at most), and how old
+    # D-ID's copy may be before a talk uploads it again (D-ID keeps uploads 24-48 h).
+    FACE_MAX_BYTES: int = Field(FACE_MAX_BYTES, ge=1024, le=FACE_MAX_BYTES)
+    FACE_URL_MAX_HOURS: float = Field(24.0, gt=0, le=48)
+    # The avatar's face follows the answer's tone (D-ID's `config.driver_expressions`).
+    AVATAR_EXPRESSIONS: bool = True
     DID_POLL_FIRST_SECONDS: float = Field(4.0, gt=0)
     DID_POLL_INTERVAL_SECONDS: float = Field(1.0, gt=0)
     DID_RENDER_TIMEOUT_SECONDS: float = Field(300.0, gt=0)
     DID_MAX_CONCURRENT_RENDERS: int = Field(8, ge=1, le=100)
     # D-ID POSTs each finished talk here (plus a per-talk token); served by the web server.
     DID_WEBHOOK_URL: AnyHttpUrl | None = None
+    # The live web avatar: a D-ID agent whose presenter is the avatar image (Agents Streams).
+    DID_AGENT_ID: str | None = Field(None, min_length=1, pattern=r"^[A-Za-z0-9_-]{1,100}$")
+    # The streaming API's base; unset: DID_API_BASE_URL.
+    DID_STREAMS_BASE_URL: AnyHttpUrl | None = None
+    DID_MAX_STREAMS: int = Field(4, ge=1, le=100)
 
     WEB_ENABLED: bool = True
     WEB_HOST: str = Field("127.0.0.1", min_length=1)
@@ -97,6 +132,9 @@ class Settings(BaseSettings):
     WEB_IP_SOCKETS: int | None = Field(8, ge=1)
     WEB_MAX_SOCKETS: int | None = Field(1000, ge=1)
     WEB_AUDIO_MB_IN_FLIGHT: float = Field(100.0, gt=0)
+    # stream: the live avatar; clip: rendered videos; auto: live when WebRTC comes up in 5 s.
+    WEB_AVATAR_MODE: Literal["stream", "clip", "auto"] = "auto"
+    WEB_STREAM_IDLE_SECONDS: float = Field(60.0, gt=0)
     # Prometheus metrics on a port of their own, apart from the public web chat; unset: off.
     METRICS_HOST: str = Field("127.0.0.1", min_length=1)
     METRICS_PORT: int | None = Field(None, ge=0, le=65535)
@@ -124,6 +162,12 @@ class Settings(BaseSettings):
     DATABASE_URL: SecretStr | None = None
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     LOG_FORMAT: Literal["text", "json"] = "text"
+    # Outgoing proxies, as curl reads them (the lower-case names too): see core/proxy.py.
+    HTTPS_PROXY: str | None = Field(
+        None, validation_alias=AliasChoices("HTTPS_PROXY", "https_proxy")
+    )
+    HTTP_PROXY: str | None = Field(None, validation_alias=AliasChoices("HTTP_PROXY", "http_proxy"))
+    NO_PROXY: str = Field("", validation_alias=AliasChoices("NO_PROXY", "no_proxy"))
 
     @field_validator("LOG_LEVEL", mode="before")
     @classmethod
@@ -160,6 +204,14 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.replace(" ", ",").split(",") if part.strip()]
         return value
 
+    @field_validator("HTTPS_PROXY", "HTTP_PROXY")
+    @classmethod
+    def _proxy_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parse_proxy(value)  # ValueError: one line naming the variable
+        return value.strip()
+
     @field_validator("DID_VOICES", mode="before")
     @classmethod
     def _voices(cls, value: object) -> object:
@@ -174,11 +226,40 @@ class Settings(BaseSettings):
         "AVATAR_DAILY_SECONDS_TOTAL",
         "USER_MESSAGES_PER_MINUTE",
         "METRICS_PORT",
+        "TTS_DAILY_LIMIT_PER_USER",
+        "TTS_DAILY_LIMIT_TOTAL",
         mode="before",
     )
     @classmethod
     def _blank_is_unlimited(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("TTS_VOICES", mode="before")
+    @classmethod
+    def _tts_voice_list(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        return dict(entry.partition("=")[::2] for entry in entries)
+
+    @model_validator(mode="after")
+    def _tts_voices_known(self) -> Settings:
+        try:
+            TtsVoice(self.TTS_MODEL, self.TTS_VOICE.strip().lower()).check()
+        except ValueError as exc:
+            raise ValueError(f"TTS_VOICE: {exc}") from None
+        spec = ",".join(f"{language}={voice}" for language, voice in self.TTS_VOICES.items())
+        try:
+            parse_tts_voices(spec, self.TTS_MODEL)
+        except ValueError as exc:
+            raise ValueError(f"TTS_VOICES: {exc}") from None
+        return self
+
+    @property
+    def tts_voices(self) -> dict[str, TtsVoice]:
+        """The TTS voice of each language given one (TTS_VOICES over the built-in ones)."""
+        specs = DEFAULT_LANGUAGE_VOICES | self.TTS_VOICES
+        return {language: TtsVoice.parse(spec, self.TTS_MODEL) for language, spec in specs.items()}
 
     @field_validator(
         "WEB_SECRET",
@@ -201,6 +282,30 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.replace(" ", ",").split(",") if part.strip()]
         return value
+
+    @field_validator("PERSONAS", mode="before")
+    @classmethod
+    def _personas_json(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            return {}
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise ValueError('must be JSON such as {"pirate": "You are a pirate."}') from None
+
+    @field_validator("PERSONAS")
+    @classmethod
+    def _personas(cls, value: dict[str, str]) -> dict[str, str]:
+        personas = {}
+        for name, prompt in value.items():
+            if not NAME.fullmatch(name.lower()):
+                raise ValueError(f"{name!r} must be one word of a-z, 0-9, _ or - (1-32)")
+            if not prompt.strip():
+                raise ValueError(f"the persona {name!r} is empty")
+            personas[name.lower()] = prompt.strip()
+        return personas
 
     @field_validator("WEB_ALLOWED_ORIGINS")
     @classmethod
@@ -298,6 +403,18 @@ class Settings(BaseSettings):
             raise ValueError("AVATAR_ENABLED is true but DID_API_KEY is not set")
         return self
 
+    @model_validator(mode="after")
+    def _stream_needs_agent(self) -> Settings:
+        if self.WEB_AVATAR_MODE == "stream" and (self.DID_API_KEY is None or not self.DID_AGENT_ID):
+            raise ValueError("WEB_AVATAR_MODE=stream needs DID_API_KEY and DID_AGENT_ID")
+        return self
+
+    @property
+    def live_avatar(self) -> bool:
+        """The web chat's live avatar is on: a mode that streams, a D-ID key and an agent."""
+        streams = self.WEB_AVATAR_MODE != "clip" and bool(self.DID_AGENT_ID)
+        return streams and self.DID_API_KEY is not None and self.avatar_on
+
     @property
     def avatar_on(self) -> bool:
         """Avatar videos are on when enabled explicitly, or by default when D-ID has a key."""
@@ -311,6 +428,15 @@ class Settings(BaseSettings):
         if self.DATABASE_URL is None:
             return f"sqlite:///{self.DATABASE_PATH}"
         return self.DATABASE_URL.get_secret_value()
+
+    @property
+    def proxies(self) -> ProxyRules:
+        """HTTPS_PROXY, HTTP_PROXY and NO_PROXY, from which each client picks its proxy."""
+        return ProxyRules(
+            https=parse_proxy(self.HTTPS_PROXY) if self.HTTPS_PROXY else None,
+            http=parse_proxy(self.HTTP_PROXY) if self.HTTP_PROXY else None,
+            no_proxy=self.NO_PROXY,
+        )
 
     @property
     def media_dir(self) -> Path:
@@ -330,9 +456,11 @@ class Settings(BaseSettings):
             self.WEB_SECRET,
         )
         found = [value.get_secret_value() for value in values if value is not None]
-        password = urlsplit(self.database_url).password
-        if password:
-            found.append(password)
+        passwords = [urlsplit(self.database_url).password]
+        passwords += [
+            urlsplit(proxy).password for proxy in (self.HTTPS_PROXY, self.HTTP_PROXY) if proxy
+        ]
+        found += [p for password in passwords if password for p in {password, unquote(password)}]
         if self.TELEGRAM_BOT_TOKEN is not None and self.TELEGRAM_WEBHOOK_SECRET is None:
             # python-telegram-bot logs setWebhook's secret_token at DEBUG.
             from adapters.telegram.webhook import derived_secret

@@ -100,6 +100,7 @@ def _unreachable(error: BaseException) -> bool:
         isinstance(error, (ConnectionError, TimeoutError, socket.gaierror))
         or _is(error, "telegram.error", "NetworkError")
         or _is(error, "aiohttp", "ClientConnectionError")
+        or _is(error, "aiohttp", "ClientHttpProxyError")  # the proxy could not reach it
         or _is(error, "httpx", "TransportError")
         or _is(error, "groq", "APIConnectionError")
         or _is(error, "discord", "DiscordServerError")
@@ -157,7 +158,12 @@ def _reason(error: BaseException) -> str:
 
 def _cannot_reach(name: str, setting: str, settings: Settings, error: BaseException) -> str:
     value: AnyHttpUrl = getattr(settings, setting)
-    address = f"{value.host}:{value.port}" if value.port else value.host
+    address = f"{value.host}:{value.port}" if value.port else str(value.host)
+    proxy = settings.proxies.for_url(str(value))
+    if proxy is not None:  # the proxy's address, never its credentials
+        variable = "HTTPS_PROXY" if value.scheme == "https" else "HTTP_PROXY"
+        parts = urlsplit(proxy.url)
+        address += f") through {variable} ({parts.hostname}:{parts.port or 80}"
     return f"cannot reach {name} at {setting} ({address}): {_reason(error)}"
 
 

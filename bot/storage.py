@@ -7,14 +7,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.avatar.jobs import LEASE_SECONDS as JOB_LEASE_SECONDS
-from core.ports import Counters, HistoryStore, Inbox, JobStore, PreferenceStore
+from core.ports import Counters, FaceStore, HistoryStore, Inbox, JobStore, PreferenceStore
 from core.quota import SqliteCounters
 from core.retention import PostgresRetentionStore, RetentionStore, SqliteRetentionStore
 from core.storage import sqlite
+from core.storage.faces import PostgresFaceStore, SqliteFaceStore
 from core.storage.inbox import LEASE_SECONDS, SqliteInbox
 from core.storage.keys import PostgresServerKeys, ServerKeys, SqliteServerKeys
 from core.storage.leases import process_owner
-from core.storage.sqlite_stores import SqliteHistoryStore, SqliteJobStore, SqlitePreferenceStore
+from core.storage.preferences import PostgresPreferenceStore, SqlitePreferenceStore
+from core.storage.sqlite_stores import SqliteHistoryStore, SqliteJobStore
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 POSTGRES_MIGRATIONS_DIR = MIGRATIONS_DIR / "postgres"
@@ -31,6 +33,7 @@ class Storage:
     counters: Counters
     keys: ServerKeys
     retention: RetentionStore
+    faces: FaceStore
     close: Callable[[], Awaitable[None]]
     # Migrations applied when the database was opened.
     applied: list[str] = field(default_factory=list)
@@ -70,6 +73,7 @@ async def open_storage(
             SqliteCounters(db),
             SqliteServerKeys(db),
             SqliteRetentionStore(db),
+            SqliteFaceStore(db),
             db.close,
             applied,
         )
@@ -92,12 +96,13 @@ async def _open_postgres(
         raise
     return Storage(
         postgres.PostgresHistoryStore(pool),
-        postgres.PostgresPreferenceStore(pool),
+        PostgresPreferenceStore(pool),
         postgres.PostgresJobStore(pool, owner, job_lease),
         postgres.PostgresInbox(pool, owner, inbox_lease),
         postgres.PostgresCounters(pool),
         PostgresServerKeys(pool),
         PostgresRetentionStore(pool),
+        PostgresFaceStore(pool),
         pool.close,
         applied,
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bot.wiring import Core
 from core.avatar.speech import video_caption
+from core.commands import Command
 from core.types import (
     Audio,
     AvatarFailed,
@@ -23,12 +24,14 @@ from core.types import (
     ConversationKey,
     Turn,
     VideoReady,
+    VoiceNote,
 )
 
 KEY = ConversationKey("terminal", "local")
-HELP = (
-    "Type a message and press Enter. Commands: /voice PATH (send an audio file), /reset, "
-    "/avatar on|off, /stats, /help, /quit"
+USER = "local"
+BANNER = (
+    "Type a message and press Enter. /voice PATH sends an audio file, /help lists the "
+    "commands, /quit leaves."
 )
 
 
@@ -64,6 +67,13 @@ class TerminalDelivery:
         self._asked.pop(failed.job.id, None)
         self._write(f"\n🎬 {failed.message}\n")
 
+    async def deliver_voice(self, note: VoiceNote) -> None:
+        """Print where the voice answer was saved (OGG/Opus), and the line that goes with it."""
+        self._write(
+            f"\n🔊 voice answer ({took(note.seconds)}): {note.path.absolute()}\n"
+            + (f"{note.caption}\n" if note.caption else "")
+        )
+
     def _took(self, job: AvatarJob) -> str:
         asked = self._asked.pop(job.id, None)
         return "" if asked is None else f" ({took(self._clock() - asked)})"
@@ -81,7 +91,7 @@ class TerminalChat:
 
     async def run(self, lines: AsyncIterator[str]) -> None:
         """Chat until /quit or the end of input."""
-        self._write(f"avatarbot — {HELP}\n")
+        self._write(f"avatarbot — {BANNER}\n")
         async for raw in lines:
             line = raw.strip()
             if line in ("/quit", "/exit"):
@@ -92,30 +102,14 @@ class TerminalChat:
     async def handle(self, line: str) -> None:
         """Handle one line of input: a command or a message."""
         command, _, argument = line.partition(" ")
-        if command == "/help":
-            self._write(HELP + "\n")
-        elif command == "/stats":
-            self._write(await self._core.conversations.stats() + "\n")
-        elif command == "/reset":
-            await self._core.conversations.reset(KEY)
-            self._write("History cleared.\n")
-        elif command == "/avatar":
-            await self._avatar(argument.strip().lower())
-        elif command == "/voice":
+        if command == "/voice" and _is_path(argument.strip()):
             await self._voice(argument.strip())
         elif command.startswith("/"):
-            self._write(f"Unknown command {command}. {HELP}\n")
+            # The person at the terminal runs the bot: its admin commands are theirs.
+            asked = Command(KEY, USER, command[1:].lower(), argument.strip(), is_admin=True)
+            self._write((await self._core.commands.handle(asked)).text + "\n")
         else:
-            await self._turn(Turn(KEY, "local", text=line))
-
-    async def _avatar(self, argument: str) -> None:
-        if argument not in ("on", "off"):
-            self._write("Usage: /avatar on|off\n")
-        elif not self._core.conversations.avatar_available:
-            self._write("Avatar videos need DID_API_KEY to be set.\n")
-        else:
-            await self._core.conversations.set_avatar(KEY, argument == "on")
-            self._write(f"Avatar videos {argument}.\n")
+            await self._turn(Turn(KEY, USER, text=line))
 
     async def _voice(self, argument: str) -> None:
         path = Path(argument)
@@ -125,11 +119,19 @@ class TerminalChat:
             self._write(f"Can't read {path}: {exc.strerror or exc}\n")
             return
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        await self._turn(Turn(KEY, "local", audio=Audio(data, mime, path.name)))
+        await self._turn(Turn(KEY, USER, audio=Audio(data, mime, path.name)))
 
     async def _turn(self, turn: Turn) -> None:
         view = TerminalView(self._write, self._clock, self._delivery)
         await self._core.runner.answer(turn, view)
+
+
+def _is_path(argument: str) -> bool:
+    """Whether `/voice <argument>` names an audio file to send, not a voice to pick.
+
+    Voice names and numbers have no "/" or ".": a path (`voice.ogg`, `~/a/b.wav`) has one.
+    """
+    return "/" in argument or "." in argument
 
 
 class TerminalView:

@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
+from core import messages
 from core.avatar.jobs import AvatarJobs
 from core.avatar.speech import SpeechWriter
 from core.errors import BadInputError, ServiceError, UserFacingError
+from core.i18n import Line, Number
+from core.images import checked, history_note
+from core.locks import KeyedLocks
+from core.personas import Personas
 from core.ports import ChatModel, HistoryStore, Metrics, NoMetrics, PreferenceStore, Transcriber
-from core.quota import Quotas
+from core.quota import Quotas, user_scope
 from core.types import (
     AvatarJob,
     ChatMessage,
@@ -21,51 +25,33 @@ from core.types import (
     Event,
     Failure,
     FinalText,
+    Image,
     Notice,
+    ReplyMode,
     Script,
     TextDelta,
+    TokenUsage,
     Transcript,
     Turn,
 )
+from core.usage import LLM_TOKENS, Usage
 
 log = logging.getLogger(__name__)
 
-_OOPS = "Something went wrong on my side — please try again."
+_OOPS = Line(messages.OOPS)
 
 
 @dataclass(frozen=True, slots=True)
 class ConversationSettings:
-    """How the engine talks: persona, history window, input limit, avatar default."""
+    """How the engine talks: default persona, history window, input limit, avatar default.
+
+    `system_prompt` is SYSTEM_PROMPT; a chat's own persona (`Personas`) comes after it.
+    """
 
     system_prompt: str
     history_limit: int = 20
     max_text_chars: int = 4000
     avatar_default: bool = True
-
-
-class KeyedLocks:
-    """One lock per conversation, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[ConversationKey, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: ConversationKey) -> AsyncIterator[None]:
-        """Hold the conversation's lock; turns of one conversation run one after another."""
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
-
-    def __len__(self) -> int:
-        return len(self._locks)
 
 
 class Conversations:
@@ -83,11 +69,16 @@ class Conversations:
         quotas: Quotas | None = None,
         metrics: Metrics | None = None,
         speech: SpeechWriter | None = None,
+        personas: Personas | None = None,
+        usage: Usage | None = None,
+        vision: ChatModel | None = None,
     ) -> None:
         self._settings, self._history, self._preferences = settings, history, preferences
         self._model, self._transcriber, self._jobs = model, transcriber, jobs
-        self._quotas = quotas
+        self._vision = vision  # VISION_MODEL: answers photos; None: photos are declined
+        self._quotas, self._usage = quotas, usage
         self._speech = speech or SpeechWriter()
+        self.personas = personas or Personas(settings.system_prompt)
         self._metrics = metrics or NoMetrics()
         self.locks = KeyedLocks()
 
@@ -96,7 +87,7 @@ class Conversations:
         arrived = time.monotonic()
         self._metrics.message(turn.key.platform)
         if self._quotas is not None:
-            refusal = await self._quotas.admit_message(_user_scope(turn.key, turn.user_id))
+            refusal = await self._quotas.admit_message(user_scope(turn.key, turn.user_id))
             if refusal is not None:
                 await self._quotas.note("refusals")
                 self._metrics.refusal("messages")
@@ -139,38 +130,83 @@ class Conversations:
         text, language = turn.text, None
         if turn.audio is not None:
             if self._transcriber is None:
-                raise BadInputError("I can only read text here.")
+                raise BadInputError(Line("I can only read text here."))
             heard = await self._transcriber.transcribe(turn.audio)
             text, language = heard.text, heard.language
             yield Transcript(text, language)
-        question = self._checked(text)
-        past = await self._history.recent(turn.key, self._settings.history_limit)
-        prompt = [ChatMessage("system", self._settings.system_prompt), *past, question]
-        answer = ""
-        async for piece in self._model.stream(prompt):
+        if turn.image is not None:  # VISION_MODEL looks; history keeps a note, not the photo
+            model, asked, question = self._photo(turn.image, text)
+        else:
+            model, asked = self._model, self._checked(text)
+            question = asked
+        past, persona = await asyncio.gather(  # both before the model is asked: at once
+            self._history.recent(turn.key, self._settings.history_limit),
+            self._preferences.persona(turn.key),
+        )
+        system = ChatMessage("system", self.personas.system_prompt(persona))
+        answer, used = "", list[TokenUsage]()
+        async for piece in model.stream([system, *past, asked], on_usage=used.append):
             answer += piece
             yield TextDelta(piece, answer)
         answer = answer.strip()
         if not answer:
-            raise ServiceError("I couldn't come up with an answer — try asking another way.")
-        await self._history.append(turn.key, [question, ChatMessage("assistant", answer)])
+            await self._record_tokens(turn, used)
+            raise ServiceError(Line("I couldn't come up with an answer — try asking another way."))
+        # Groq reports the tokens with the last chunk; counted beside the history write.
+        await asyncio.gather(
+            self._history.append(turn.key, [question, ChatMessage("assistant", answer)]),
+            self._record_tokens(turn, used),
+        )
         yield FinalText(answer, language)
+
+    async def _record_tokens(self, turn: Turn, used: list[TokenUsage]) -> None:
+        """Count the tokens a call used for the user's /usage; counting never fails a turn."""
+        if self._usage is None or not used:
+            return
+        try:
+            await self._usage.record(
+                user_scope(turn.key, turn.user_id), LLM_TOKENS, sum(u.total for u in used)
+            )
+        except Exception:
+            log.exception("counting the tokens of a turn in %s failed", turn.key)
+
+    def _photo(
+        self, image: Image, caption: str | None
+    ) -> tuple[ChatModel, ChatMessage, ChatMessage]:
+        """Return the vision model, the question that carries the photo, and history's note."""
+        if self._vision is None:
+            raise BadInputError(Line("I can't look at photos here — send me text or a voice note."))
+        caption = (caption or "").strip()
+        if len(caption) > self._settings.max_text_chars:
+            self._checked(caption)  # the line that says the limit
+        photo = checked(image)
+        note = ChatMessage("user", history_note(caption))
+        return self._vision, ChatMessage("user", caption, photo), note
 
     def _checked(self, text: str | None) -> ChatMessage:
         text = (text or "").strip()
         if not text:
-            raise BadInputError("Send me a message or a voice note and I'll answer.")
+            raise BadInputError(Line("Send me a message or a voice note and I'll answer."))
         limit = self._settings.max_text_chars
         if len(text) > limit:
-            raise BadInputError(
-                f"That's too long for me — please keep it under {limit:,} characters."
-            )
+            too_long = "That's too long for me — please keep it under {limit} characters."
+            raise BadInputError(Line(too_long, limit=limit))
         return ChatMessage("user", text)
 
     async def reset(self, key: ConversationKey) -> None:
         """Forget the conversation's history (waits for a turn in progress to finish)."""
         async with self.locks.hold(key):
             await self._history.clear(key)
+
+    @property
+    def vision_available(self) -> bool:
+        """Whether photos are answered (VISION_MODEL is set)."""
+        return self._vision is not None
+
+    @property
+    def video_paused(self) -> bool:
+        """Whether avatar renders are paused now (D-ID out of credits, refusing our key, down)."""
+        return self._jobs is not None and self._jobs.paused
 
     @property
     def avatar_available(self) -> bool:
@@ -185,8 +221,28 @@ class Conversations:
         return self._settings.avatar_default if chosen is None else chosen
 
     async def set_avatar(self, key: ConversationKey, enabled: bool) -> None:
-        """Turn avatar videos on or off for the chat; survives a restart."""
+        """Turn avatar videos on or off for the chat; survives a restart.
+
+        Switching them on in a chat that chose `/reply text` makes its answers videos again.
+        """
         await self._preferences.set_avatar_enabled(key, enabled)
+        if enabled and await self._preferences.reply_mode(key) == "text":
+            await self._preferences.set_reply_mode(key, "video")
+
+    @property
+    def default_reply_mode(self) -> ReplyMode:
+        """How answers come where a chat never chose: video when D-ID is set up, else text."""
+        return "video" if self._jobs is not None else "text"
+
+    async def reply_mode(self, key: ConversationKey) -> ReplyMode:
+        """How the chat's answers come (/reply): its choice, else the default.
+
+        Text, not video, while the chat's avatar switch is off.
+        """
+        mode = await self._preferences.reply_mode(key) or self.default_reply_mode
+        if mode == "video" and not await self.avatar_enabled(key):
+            return "text"
+        return mode
 
     async def render_avatar(
         self,
@@ -204,7 +260,7 @@ class Conversations:
         Returns a `Notice` for the user when a quota is used up or renders are paused, and None
         when no video is wanted (or the pause was already explained in this conversation).
         """
-        if self._jobs is None or not await self.avatar_enabled(key):
+        if self._jobs is None or await self.reply_mode(key) != "video":
             return None
         paused = self._jobs.pause_notice(key)
         if paused is not None:
@@ -212,10 +268,12 @@ class Conversations:
         speech = await self._speech.write(text, language)
         if not speech.text:
             return None
-        script = Script(speech.text, speech.voice_id, speech.truncated)
+        # The chat's own voice (/voice) speaks every answer, over the language's default.
+        voice = await self._preferences.voice_id(key) or speech.voice_id
+        script = Script(speech.text, voice, speech.truncated)
         if self._quotas is None:
             return await self._jobs.submit(key, script, target)
-        scope = _user_scope(key, user_id)
+        scope = user_scope(key, user_id)
         reservation = await self._quotas.reserve_render(scope, speech.seconds)
         if isinstance(reservation, str):
             await self._quotas.note("refusals")
@@ -231,14 +289,13 @@ class Conversations:
         """Today's usage in one line, for admins: videos, their seconds and D-ID credits."""
         today = await self._quotas.today() if self._quotas is not None else {}
         rendering = self._jobs.running if self._jobs is not None else 0
-        seconds = today.get("render_ms", 0) / 1000
-        return (
-            f"Today (UTC): {today.get('messages', 0)} messages, {today.get('renders', 0)} videos "
-            f"of {seconds:.1f} s in all (≈ {today.get('render_credits', 0)} D-ID credits), "
-            f"{today.get('errors', 0)} errors, {today.get('refusals', 0)} refused over limits; "
-            f"{rendering} videos rendering now."
+        return Line(
+            messages.STATS,
+            messages=today.get("messages", 0),
+            renders=today.get("renders", 0),
+            seconds=Number(today.get("render_ms", 0) / 1000, "#,##0.0"),
+            credits=today.get("render_credits", 0),
+            errors=today.get("errors", 0),
+            refusals=today.get("refusals", 0),
+            rendering=rendering,
         )
-
-
-def _user_scope(key: ConversationKey, user_id: str) -> str:
-    return f"{key.platform}:{user_id or key.chat_id}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -50,6 +50,15 @@ class _ReleasingStream(httpx.AsyncByteStream):
         await self._inner.aclose()
 
 
-def pooled_client(limits: httpx.Limits, **options: Any) -> httpx.AsyncClient:
-    """Return an `httpx.AsyncClient` on a `PooledTransport` of at most `limits` connections."""
-    return httpx.AsyncClient(transport=PooledTransport(limits=limits), limits=limits, **options)
+def pooled_client(
+    limits: httpx.Limits, session: Callable[[], Any] | None = None, **options: Any
+) -> httpx.AsyncClient:
+    """Return an `httpx.AsyncClient` on a `PooledTransport` of at most `limits` connections.
+
+    `session` builds the aiohttp session the transport sends on (bot/proxies.py, for a proxy);
+    unset, httpx-aiohttp builds its own, which reaches every host directly (httpx reads no
+    proxy from the environment for a client on its own transport, nor does aiohttp without
+    `trust_env`).
+    """
+    transport = PooledTransport(limits=limits, client=session)
+    return httpx.AsyncClient(transport=transport, limits=limits, **options)

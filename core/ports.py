@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Literal, Protocol
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from core.types import (
     Audio,
@@ -11,14 +12,22 @@ from core.types import (
     AvatarJob,
     ChatMessage,
     ConversationKey,
+    Face,
     InboxEntry,
     JobState,
+    ReplyMode,
+    TokenUsage,
     Transcription,
     VideoReady,
+    VoiceAudio,
+    VoiceNote,
 )
 
 if TYPE_CHECKING:  # core.quota implements Counters, so it imports this module at run time
     from core.quota import Charge, Reservation
+
+
+UsageSink = Callable[[TokenUsage], None]
 
 
 class Transcriber(Protocol):
@@ -32,16 +41,26 @@ class Transcriber(Protocol):
 class ChatModel(Protocol):
     """Streams an answer to a conversation."""
 
-    def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
-        """Yield pieces of the answer to `messages` (system prompt first) as they arrive."""
+    def stream(
+        self, messages: Sequence[ChatMessage], *, on_usage: UsageSink | None = None
+    ) -> AsyncIterator[str]:
+        """Yield pieces of the answer to `messages` (system prompt first) as they arrive.
+
+        `on_usage` hears the tokens the call used, once, when the service reports them.
+        """
         ...
 
 
 class AvatarRenderer(Protocol):
     """Renders a talking-avatar video of a text (D-ID)."""
 
-    async def submit(self, text: str, voice_id: str | None = None) -> str:
-        """Start a render of `text` spoken by `voice_id` (None: the default) and return its id."""
+    async def submit(
+        self, text: str, voice_id: str | None = None, source_url: str | None = None
+    ) -> str:
+        """Start a render of `text` spoken by `voice_id` with the face at `source_url`.
+
+        None means the default voice or face. Returns the render's id.
+        """
         ...
 
     async def wait(self, talk_id: str) -> str:
@@ -50,6 +69,18 @@ class AvatarRenderer(Protocol):
 
     async def download(self, url: str) -> bytes:
         """Fetch the rendered video bytes."""
+        ...
+
+
+class Speaker(Protocol):
+    """Reads a text aloud (text-to-speech), in a voice for its language."""
+
+    def speaks(self, language: str | None) -> bool:
+        """Whether it has a voice for `language` (ISO 639-1; None: the default voice)."""
+        ...
+
+    async def speak(self, text: str, language: str | None = None) -> VoiceAudio:
+        """Return `text` spoken, as OGG/Opus; a `UserFacingError` when it cannot be made."""
         ...
 
 
@@ -70,14 +101,38 @@ class HistoryStore(Protocol):
 
 
 class PreferenceStore(Protocol):
-    """Per-chat switches such as `/avatar on|off`."""
+    """What each chat chose; a chat's topics share it. None: never chosen, the default applies."""
 
     async def avatar_enabled(self, key: ConversationKey) -> bool | None:
-        """Return the chat's avatar switch, or None when the chat never set it."""
+        """Return the chat's avatar switch (`/avatar on|off`), or None when never set."""
         ...
 
     async def set_avatar_enabled(self, key: ConversationKey, enabled: bool) -> None:
         """Store the chat's avatar switch."""
+        ...
+
+    async def persona(self, key: ConversationKey) -> str | None:
+        """Return the chat's persona (free text or a PERSONAS name), or None for the default."""
+        ...
+
+    async def set_persona(self, key: ConversationKey, persona: str | None) -> None:
+        """Store the chat's persona; None goes back to the default."""
+        ...
+
+    async def reply_mode(self, key: ConversationKey) -> ReplyMode | None:
+        """Return how the chat wants its answers (`/reply`), or None for the default."""
+        ...
+
+    async def set_reply_mode(self, key: ConversationKey, mode: ReplyMode | None) -> None:
+        """Store how the chat wants its answers; None goes back to the default."""
+        ...
+
+    async def voice_id(self, key: ConversationKey) -> str | None:
+        """Return the D-ID voice the chat chose (`/voice`), or None for the language's default."""
+        ...
+
+    async def set_voice_id(self, key: ConversationKey, voice_id: str | None) -> None:
+        """Store the chat's D-ID voice; None goes back to the language's default."""
         ...
 
 
@@ -93,16 +148,17 @@ class JobStore(Protocol):
         *,
         voice_id: str | None = None,
         truncated: bool = False,
+        source_url: str | None = None,
     ) -> AvatarJob:
         """Record a queued job, held by this process, before anything is sent to the renderer.
 
         The job keeps `reservation`, so whichever process sees the render fail can refund it,
-        and the voice it is spoken in (None: the renderer's default).
+        the voice it is spoken in and the face it shows (None: the renderer's defaults).
         """
         ...
 
     async def update(self, job: AvatarJob, state: JobState, **fields: str | None) -> AvatarJob:
-        """Move a job to `state`, storing the given fields (talk_id, video_path, error)."""
+        """Move a job to `state`, storing the given fields (talk_id, video_path, error…)."""
         ...
 
     async def unfinished(self) -> list[AvatarJob]:
@@ -139,6 +195,15 @@ class VideoDelivery(Protocol):
 
     async def deliver_failure(self, failed: AvatarFailed) -> None:
         """Tell the user in one line that no video is coming."""
+        ...
+
+
+@runtime_checkable
+class VoiceDelivery(Protocol):
+    """Delivers voice answers to one platform (a platform's video delivery may be one too)."""
+
+    async def deliver_voice(self, note: VoiceNote) -> None:
+        """Send the voice note as a reply to the answer; raise if it could not be sent."""
         ...
 
 
@@ -259,4 +324,44 @@ class Counters(Protocol):
 
     async def prune(self, before: str) -> None:
         """Forget periods that sort before `before`."""
+        ...
+
+
+class FaceStore(Protocol):
+    """Each chat's own avatar photo (`/face`), kept until `/face reset`; its topics share it."""
+
+    async def face(self, key: ConversationKey) -> Face | None:
+        """Return the chat's face, or None when it uses the default one."""
+        ...
+
+    async def face_upload(self, key: ConversationKey) -> Face | None:
+        """Return the chat's face without its bytes (`image` empty): its URL and upload time.
+
+        What a talk needs most of the time, without reading a photo of megabytes.
+        """
+        ...
+
+    async def put_face(self, key: ConversationKey, face: Face) -> None:
+        """Keep `face` as the chat's face, replacing any earlier one."""
+        ...
+
+    async def replace_face_url(
+        self, key: ConversationKey, old_url: str | None, new_url: str, uploaded_at: datetime
+    ) -> bool:
+        """Store a new upload's URL for the chat's face if its URL is still `old_url`.
+
+        False when the face was replaced or reset meanwhile (the new URL is then not its).
+        """
+        ...
+
+    async def delete_face(self, key: ConversationKey) -> bool:
+        """Forget the chat's face, bytes and all; False when it had none."""
+        ...
+
+
+class ImageUploader(Protocol):
+    """Puts a photo where the avatar renderer can read it (D-ID's `POST /images`)."""
+
+    async def upload_image(self, image: bytes, mime: str, filename: str) -> str:
+        """Upload `image` and return the URL a render takes as its source."""
         ...

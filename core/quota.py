@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import aiosqlite
 
+from core.i18n import Line
 from core.ports import Counters
 from core.storage.batching import Coalescer
-from core.types import AvatarJob
+from core.types import AvatarJob, ConversationKey
 
 Clock = Callable[[], dt.datetime]
 EVERYONE = "*"
@@ -28,6 +29,21 @@ BILLED_MS = 15_000
 def utc_now() -> dt.datetime:
     """Return the current time in UTC."""
     return dt.datetime.now(dt.UTC)
+
+
+def user_scope(key: ConversationKey, user_id: str) -> str:
+    """Whose budgets and usage a turn counts on: the user on their platform (else the chat)."""
+    return f"{key.platform}:{user_id or key.chat_id}"
+
+
+def month_period(day: str) -> str:
+    """Return the counters' period of the month of `day` (YYYY-MM-DD): `YYYY-MM-month`.
+
+    It sorts after its month's days and before the next month, so pruning days keeps it until
+    its month is over (`2026-12` would sort before `2026-12-01` and go at once); a letter, as
+    collations that skip punctuation order it the same.
+    """
+    return f"{day[:7]}-month"
 
 
 def credits_for(ms: int) -> int:
@@ -82,12 +98,15 @@ class Reservation:
             return None if seconds is None else seconds * 1000
 
         day, user, limits = self.day, self.scope, limits or Limits()
+        month = month_period(day)  # the user's month totals, for /usage (no limit)
         return [
             Charge(day, user, RENDERS, sign, limits.renders_per_user),
             Charge(day, EVERYONE, RENDERS, sign, limits.renders_total),
             Charge(day, user, RENDER_MS, sign * self.ms, ms(limits.seconds_per_user)),
             Charge(day, EVERYONE, RENDER_MS, sign * self.ms, ms(limits.seconds_total)),
             Charge(day, EVERYONE, RENDER_CREDITS, sign * credits_for(self.ms)),
+            Charge(month, user, RENDERS, sign),
+            Charge(month, user, RENDER_MS, sign * self.ms),
         ]
 
 
@@ -211,7 +230,9 @@ class Quotas:
         now = self._clock()
         midnight = (now + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
         hours, minutes = divmod(math.ceil((midnight - now).total_seconds() / 60), 60)
-        return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+        if hours:
+            return Line("{hours} h {minutes} min", hours=hours, minutes=minutes)
+        return Line("{minutes} min", minutes=minutes)
 
     async def admit_message(self, user: str) -> str | None:
         """Count a message; return a line for the user when they send too fast, else None."""
@@ -222,7 +243,7 @@ class Quotas:
         minute = self._clock().strftime("%Y-%m-%dT%H:%M")
         rows = [(day, EVERYONE, "messages"), (minute, user, "messages")]
         if (await self._counters.add_many(rows))[1] > limit:
-            return "You're sending messages faster than I can answer — please wait a minute."
+            return Line("You're sending messages faster than I can answer — please wait a minute.")
         return None
 
     async def reserve_render(self, user: str, seconds: float) -> Reservation | str:
@@ -237,24 +258,42 @@ class Quotas:
         if refused is None:
             return reservation
         reason = await self._refusal(charges[refused], reservation.ms)
-        return f"No video this time: {reason}; they reset in {self._resets_in()}."
+        return Line(
+            "No video this time: {reason}; they reset in {time}.",
+            reason=reason,
+            time=self._resets_in(),
+        )
 
     async def _refusal(self, charge: Charge, ms: int) -> str:
         mine = charge.scope != EVERYONE
         if charge.name == RENDERS:
             if mine:
-                return f"your {self._limits.renders_per_user} avatar videos for today are used up"
-            return "today's avatar videos are all used"
+                return Line(
+                    "your {count} avatar videos for today are used up",
+                    count=self._limits.renders_per_user or 0,
+                )
+            return Line("today's avatar videos are all used")
         limit = charge.limit or 0
         left = (limit - await self._counters.get(charge.period, charge.scope, RENDER_MS)) // 1000
         if left <= 0:
             if mine:
-                return f"your {limit // 1000} seconds of avatar video for today are used up"
-            return "today's seconds of avatar video are all used"
-        needs = f"this answer needs about {math.ceil(ms / 1000)} s of video"
+                return Line(
+                    "your {seconds} seconds of avatar video for today are used up",
+                    seconds=limit // 1000,
+                )
+            return Line("today's seconds of avatar video are all used")
+        needs = math.ceil(ms / 1000)
         if mine:
-            return f"{needs} and you have {left} s left today"
-        return f"{needs} and only {left} s are left for today"
+            return Line(
+                "this answer needs about {needs} s of video and you have {left} s left today",
+                needs=needs,
+                left=left,
+            )
+        return Line(
+            "this answer needs about {needs} s of video and only {left} s are left for today",
+            needs=needs,
+            left=left,
+        )
 
     async def refund(self, job: AvatarJob) -> bool:
         """Give a failed render's reservation back, once however often it is asked (restarts).

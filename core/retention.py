@@ -6,7 +6,8 @@
 - history messages after `history_days`;
 - the media files of delivered or failed avatar jobs after `media_days`. Files under the media
   folder are named after their job (`avatar-<id>.mp4`, `web/<conversation>/<id>.mp4|json`), so
-  a file whose job is unfinished, or unknown, is never deleted.
+  a file whose job is unfinished, or unknown, is never deleted; voice answers (`voice/*.ogg`,
+  sent as they are made) after `media_days` too.
 
 None keeps that kind of data forever.
 """
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 import aiosqlite
 
 from core.storage.inbox import ATTACHMENTS
+from core.voice_answers import VOICE_FOLDER
 
 if TYPE_CHECKING:
     import asyncpg
@@ -204,6 +206,9 @@ class Retention:
             history = await self._store.prune_history(now - dt.timedelta(days=policy.history_days))
         if policy.media_days is not None:
             files += await self._prune_media(now - dt.timedelta(days=policy.media_days))
+            voice = self._media / VOICE_FOLDER  # voice answers are sent when their file is made
+            before = now - dt.timedelta(days=policy.media_days)
+            files += await asyncio.to_thread(_delete_older, voice, before)
         pruned = Pruned(inbox, history, files)
         if inbox or history or files:
             log.info(

@@ -19,10 +19,13 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import aclosing
-from typing import Final, Protocol, runtime_checkable
+from typing import Final, Protocol, TypeVar, runtime_checkable
 
-from core.conversation import Conversations, KeyedLocks
+from core.conversation import Conversations
+from core.i18n import DEFAULT_LOCALE, Catalogs, Line, Lines, shipped_catalogs
+from core.locks import KeyedLocks
 from core.ports import Inbox
+from core.replies import Replies
 from core.types import (
     AvatarJob,
     ConversationKey,
@@ -35,16 +38,22 @@ from core.types import (
     Turn,
 )
 
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-NOT_SHOWN = "I wrote an answer but couldn't show it here — please ask again."
+NOT_SHOWN = Line("I wrote an answer but couldn't show it here — please ask again.")
 
 
 class Declined(Exception):
     """The message cannot be answered (a file too big, a format not understood).
 
-    Its text is one line for the user; the message counts as answered.
+    Its text is one line for the user (a `Line`: said in `locale`); the message counts as
+    answered.
     """
+
+    def __init__(self, message: str, *, locale: str = DEFAULT_LOCALE) -> None:
+        super().__init__(message)
+        self.message, self.locale = message, locale
 
 
 class NoVideo:
@@ -138,8 +147,13 @@ class TurnRunner:
         *,
         final_attempts: int = 3,
         retry_backoff: float = 0.5,
+        replies: Replies | None = None,
+        catalogs: Catalogs | None = None,
     ) -> None:
         self._conversations, self._inbox = conversations, inbox
+        # What follows an answer shown (a video, a voice note); by default the avatar video.
+        self._replies = replies
+        self._catalogs = catalogs or shipped_catalogs()
         self._final_attempts, self._backoff = final_attempts, retry_backoff
         self._order = KeyedLocks()
         self._tasks: dict[tuple[str, str], asyncio.Task[bool]] = {}
@@ -176,13 +190,14 @@ class TurnRunner:
         async with self._order.hold(turn.key):
             return await self._answer(turn, view)
 
-    async def in_order(self, key: ConversationKey, step: Callable[[], Awaitable[None]]) -> None:
+    async def in_order(self, key: ConversationKey, step: Callable[[], Awaitable[T]]) -> T:
         """Run a step that is no message (a reset) in its place among the conversation's turns.
 
         It takes its place when awaited: after the messages accepted before, ahead of later ones.
+        Returns what the step returned.
         """
         async with self._order.hold(key):
-            await step()
+            return await step()
 
     @property
     def running(self) -> int:
@@ -231,7 +246,8 @@ class TurnRunner:
                 try:
                     turn = await platform.turn(entry)
                 except Declined as declined:
-                    await _quietly(view.failure(str(declined)), "decline")
+                    said = self._catalogs.lines(declined.locale).say(declined.message)
+                    await _quietly(view.failure(said), "decline")
                 else:
                     if turn is not None:
                         await self._answer(turn, view)
@@ -246,6 +262,7 @@ class TurnRunner:
 
     async def _answer(self, turn: Turn, view: View) -> str | None:
         shown: str | NoVideo | None = None
+        lines = self._catalogs.lines(turn.locale)
         async with aclosing(self._conversations.handle(turn)) as events:
             async for event in events:
                 if isinstance(event, Transcript):
@@ -253,14 +270,14 @@ class TurnRunner:
                 elif isinstance(event, TextDelta):
                     await _quietly(view.partial(event.text), "partial answer")
                 elif isinstance(event, FinalText):
-                    shown = await self._show(view, event.text)
+                    shown = await self._show(view, event.text, lines)
                     if isinstance(shown, str):
                         await self._render(turn, event, shown, view)
                 elif isinstance(event, Failure):
-                    await _quietly(view.failure(event.message), "failure")
+                    await _quietly(view.failure(lines.say(event.message)), "failure")
         return shown if isinstance(shown, str) else None
 
-    async def _show(self, view: View, text: str) -> str | NoVideo | None:
+    async def _show(self, view: View, text: str, lines: Lines) -> str | NoVideo | None:
         """Show the final answer: tried again, then plainly, then one line."""
         for attempt in range(1, self._final_attempts + 1):
             try:
@@ -277,19 +294,20 @@ class TurnRunner:
             raise
         except Exception as exc:
             log.warning("sending an answer plainly failed too: %r", exc)
-        await _quietly(view.failure(NOT_SHOWN), "failure")
+        await _quietly(view.failure(lines.say(NOT_SHOWN)), "failure")
         return None
 
     async def _render(self, turn: Turn, answer: FinalText, target: str, view: View) -> None:
         try:
-            job = await self._conversations.render_avatar(
-                turn.key, answer.text, target, turn.user_id, answer.language
-            )
+            replies, conversations = self._replies, self._conversations
+            follow = replies.follow if replies is not None else conversations.render_avatar
+            job = await follow(turn.key, answer.text, target, turn.user_id, answer.language)
         except Exception:
-            log.exception("requesting the avatar video in %s failed", turn.key)
+            log.exception("following the answer in %s with a video or voice failed", turn.key)
             return
         if isinstance(job, Notice):
-            await _quietly(view.notice(job.message), "notice")
+            said = self._catalogs.lines(turn.locale).say(job.message)
+            await _quietly(view.notice(said), "notice")
         elif job is not None:
             await _quietly(view.rendering(job), "rendering status")
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal, get_args
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,13 +32,26 @@ class Audio:
 
 
 @dataclass(frozen=True, slots=True)
+class Image:
+    """A photo as received (JPEG, PNG, WebP or GIF bytes), for a vision model to look at."""
+
+    data: bytes = field(repr=False)
+    mime_type: str = "image/jpeg"
+
+
+@dataclass(frozen=True, slots=True)
 class Turn:
-    """One incoming message: text, or audio to transcribe first."""
+    """One incoming message: text, audio to transcribe first, or a photo with its caption.
+
+    `locale`: the language the bot's own lines are said in (core/i18n.py: "en", "de", "pt_BR").
+    """
 
     key: ConversationKey
     user_id: str
     text: str | None = None
     audio: Audio | None = None
+    image: Image | None = None  # `text` is then the caption (the question), if any
+    locale: str = "en"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +99,19 @@ class FinalText:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """The tokens one model call used, as the service reported them."""
+
+    input_tokens: int
+    output_tokens: int
+
+    @property
+    def total(self) -> int:
+        """Input and output tokens together."""
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(frozen=True, slots=True)
 class Failure:
     """Something went wrong; `message` is one short line meant for the user."""
 
@@ -91,6 +119,11 @@ class Failure:
 
 
 Event = Transcript | TextDelta | FinalText | Failure
+
+# How a chat's answers come besides the text (/reply): a talking-avatar video, a voice note, or
+# the text alone.
+ReplyMode = Literal["video", "voice", "text"]
+REPLY_MODES: tuple[ReplyMode, ...] = get_args(ReplyMode)
 
 
 class JobState(StrEnum):
@@ -123,6 +156,7 @@ class AvatarJob:
     reserved_ms: int = 0  # milliseconds of video reserved
     voice_id: str | None = None  # the voice that speaks it; None: the renderer's default
     truncated: bool = False  # the answer was longer than the video: the rest is in the text
+    source_url: str | None = None  # the face it was asked with (/face); None: DID_SOURCE_URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +176,29 @@ class AvatarFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class VoiceAudio:
+    """Speech made by text-to-speech: OGG/Opus bytes and how many seconds they last."""
+
+    data: bytes = field(repr=False)
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceNote:
+    """A voice answer saved locally (OGG/Opus), ready for the adapter to send.
+
+    `target` is where the text answer went (the voice note replies to it); `caption` a line
+    that goes with it (the video could not be made, or the note says only the start).
+    """
+
+    key: ConversationKey
+    target: str
+    path: Path
+    seconds: float
+    caption: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Notice:
     """One line for the user about their avatar video: a quota reached, the service paused."""
 
@@ -150,10 +207,11 @@ class Notice:
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
-    """One stored history entry."""
+    """One stored history entry; `image` rides along only in the prompt, never in history."""
 
     role: str
     content: str
+    image: Image | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,3 +222,17 @@ class InboxEntry:
     platform: str
     message_key: str
     payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class Face:
+    """A chat's own avatar photo (`/face`): its bytes and type, and D-ID's copy of it.
+
+    `url` is where D-ID keeps the latest upload of it (deleted there 24-48 h later) and
+    `uploaded_at` when that upload was made, in UTC; both None until it is uploaded.
+    """
+
+    image: bytes
+    mime: str
+    url: str | None = None
+    uploaded_at: datetime | None = None

@@ -68,6 +68,20 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "ALL_PROXY")
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_from_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings read the proxy variables: a proxy set on the test machine must not apply.
+
+    tests/test_proxy.py sets them itself; the children tests start inherit this environment.
+    """
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
 @pytest.fixture
 async def postgres_url() -> AsyncIterator[str]:
     """The URL of a fresh, empty PostgreSQL database, dropped after the test."""

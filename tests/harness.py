@@ -11,6 +11,7 @@ from typing import Any
 from bot.settings import Settings
 from bot.terminal import TerminalChat, TerminalDelivery
 from bot.wiring import Core, open_core
+from core.replies import ReplyModes
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
 from tests.fakes.telegram import FakeTelegram
@@ -80,12 +81,18 @@ async def terminal(settings: Settings) -> AsyncIterator[tuple[TerminalChat, Scre
 
 
 @asynccontextmanager
-async def running_bot(settings: Settings) -> AsyncIterator[None]:
-    """`avatarbot run` as a task: every configured adapter on one core, stopped at exit."""
+async def running_bot(
+    settings: Settings, reply_mode: ReplyModes | None = None
+) -> AsyncIterator[None]:
+    """`avatarbot run` as a task: every configured adapter on one core, stopped at exit.
+
+    `reply_mode(key)`: each chat's choice of what follows an answer (None: the chat's /reply).
+    """
     from bot.run import configured_adapters, serve
 
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, stop, configured_adapters(settings)), name="bot")
+    bot = serve(settings, stop, configured_adapters(settings), reply_mode=reply_mode)
+    task = asyncio.create_task(bot, name="bot")
     try:
         yield
     finally:

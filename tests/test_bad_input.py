@@ -294,6 +294,19 @@ async def test_unknown_commands(tg: FakeTelegram, groq: FakeGroq, bot: None) -> 
         ("/avatar", "Use /avatar on or /avatar off."),
         ("/talk", "Use /talk <text>, or reply /talk to a voice note."),
         ("/talk   ", "Use /talk <text>, or reply /talk to a voice note."),
+        (
+            "/reply loud",
+            "I can answer with text and a talking-avatar video, text only: use /reply video|text.",
+        ),
+        (
+            "/persona ninja",
+            "I don't know the persona “ninja”. "
+            "Describe the persona in a few words: /persona <text>.",
+        ),
+        (
+            "/persona " + "a pirate " * 60,
+            "That persona is too long: please keep it under 500 characters.",
+        ),
     ],
 )
 async def test_commands_with_wrong_arguments(

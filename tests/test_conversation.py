@@ -74,7 +74,28 @@ async def test_history_carries_over_turns_and_restarts_and_reset_forgets(
         "What is my name?",
     ]
     assert [m["content"] for m in third] == ["You are a test persona.", "Fresh start."]
-    assert "History cleared." in screen.text
+    assert "Done — I've forgotten our conversation." in screen.text
+
+
+async def test_terminal_commands_persona_named_and_usage(tmp_path: Path, groq: FakeGroq) -> None:
+    personas = '{"Pirate": "You are a cheerful pirate."}'
+    settings = settings_for(tmp_path, groq, None, PERSONAS=personas)
+    async with terminal(settings) as (chat, screen, _):
+        await chat.handle("/persona pirate")
+        await chat.handle("Ahoy")
+    async with terminal(settings) as (chat, screen, _):  # kept across a restart
+        await chat.handle("/help")
+        await chat.handle("/persona")
+        await chat.handle("/usage")
+        await chat.handle("/frobnicate")
+    (system, *_) = groq.chat_bodies[0]["messages"]
+    assert system["content"].startswith(settings.SYSTEM_PROMPT)
+    assert system["content"].endswith("You are a cheerful pirate.")
+    assert "/voice PATH sends an audio file" in screen.text and "/persona" in screen.text
+    assert "/voice [name|number|reset] — My voice in this chat" in screen.text
+    assert "My persona here is “pirate”: You are a cheerful pirate." in screen.text
+    assert f"{groq.tokens_reported:,} LLM tokens" in screen.text
+    assert "I don't know that command. /help lists what I understand." in screen.text
 
 
 async def test_history_window_is_bounded(tmp_path: Path, groq: FakeGroq) -> None:
@@ -108,7 +129,7 @@ async def test_without_a_did_key_answers_are_text_only(tmp_path: Path, groq: Fak
         await chat.handle("/avatar on")
         assert core.jobs is None
     assert "Nice to meet you" in screen.text
-    assert "Avatar videos need DID_API_KEY" in screen.text
+    assert "Avatar videos aren't set up on this bot." in screen.text
 
 
 async def test_other_audio_formats_are_converted_first(tmp_path: Path, groq: FakeGroq) -> None:

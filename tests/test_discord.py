@@ -76,7 +76,18 @@ def contents(dc: FakeDiscord, channel: int, kind: str = "message") -> list[str]:
 
 async def test_command_tree_registered_on_start(dc: FakeDiscord, bot: None) -> None:
     names = sorted(c["name"] for c in dc.commands[GUILD_ID])
-    assert names == ["avatar", "help", "reset", "stats", "talk"]
+    assert names == [
+        "avatar",
+        "face",
+        "help",
+        "persona",
+        "reply",
+        "reset",
+        "stats",
+        "talk",
+        "usage",
+        "voice",
+    ]
     (talk,) = [c for c in dc.commands[GUILD_ID] if c["name"] == "talk"]
     assert {o["name"]: o["type"] for o in talk["options"]} == {"text": 3, "audio": 11}
     assert dc.identify is not None
@@ -97,6 +108,7 @@ async def test_talk_with_text_defers_edits_then_sends_the_video(
     (video,) = [r for r in responses if r.kind == "followup"]
     assert video.files[0].data == did.video
     assert video.files[0].filename.endswith(".mp4")
+    assert not video.content  # the answer is in the edit above: the video does not repeat it
 
 
 async def test_talk_with_an_audio_attachment(dc: FakeDiscord, groq: FakeGroq, bot: None) -> None:
@@ -203,7 +215,39 @@ async def test_reset_and_avatar_off(
     await dc.wait_for(lambda: len(groq.chat_bodies) == 2)
     assert [m["content"] for m in groq.chat_bodies[1]["messages"][1:]] == ["second"]
     assert did.talks == {}
-    assert dc.interaction_responses(off.id)[0].content == "Avatar videos are off here."
+    assert dc.interaction_responses(off.id)[0].content == "Avatar videos are off for this chat."
+
+
+async def test_persona_reply_and_usage_slash_commands(
+    dc: FakeDiscord, groq: FakeGroq, did: FakeDID, bot: None
+) -> None:
+    (reply,) = [c for c in dc.commands[GUILD_ID] if c["name"] == "reply"]
+    (mode,) = reply["options"]
+    assert mode["name"] == "mode" and not mode.get("required")
+    assert [c["value"] for c in mode["choices"]] == ["video", "voice", "text"]
+    with pytest.raises(ValueError, match="not one of"):
+        await dc.push_interaction("reply", {"mode": "loud"})  # Discord offers the choices only
+    persona = await dc.push_interaction("persona", {"persona": "a retired astronaut"})
+    await dc.wait_for(lambda: dc.interaction_responses(persona.id))
+    text = await dc.push_interaction("reply", {"mode": "text"})
+    await dc.wait_for(lambda: dc.interaction_responses(text.id))
+    await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} hello")
+    await dc.wait_for(lambda: dc.sent(TEXT_CHANNEL_ID, "message"))
+    usage = await dc.push_interaction("usage")
+    await dc.wait_for(lambda: dc.interaction_responses(usage.id))
+    assert dc.interaction_responses(persona.id)[0].content == (
+        "Done — from now on my persona here is: a retired astronaut"
+    )
+    system = groq.chat_bodies[0]["messages"][0]["content"]
+    assert system.endswith("a retired astronaut")
+    assert did.talks == {}  # /reply text: no video
+    (shown,) = dc.interaction_responses(usage.id)
+    assert shown.flags & 64  # EPHEMERAL: only the user sees their usage
+    assert f"{groq.tokens_reported:,} LLM tokens" in (shown.content or "")
+    help_ = await dc.push_interaction("help")
+    await dc.wait_for(lambda: dc.interaction_responses(help_.id))
+    listed = dc.interaction_responses(help_.id)[0].content or ""
+    assert all(f"/{name}" in listed for name in ("persona", "reply", "usage", "reset"))
 
 
 async def test_video_after_the_token_expired_goes_to_the_channel(
@@ -217,6 +261,7 @@ async def test_video_after_the_token_expired_goes_to_the_channel(
     await dc.wait_for(lambda: any(s.files for s in dc.sent(TEXT_CHANNEL_ID, "message")))
     video = [s for s in dc.sent(TEXT_CHANNEL_ID, "message") if s.files][0]
     assert video.message_reference and video.message_reference["fail_if_not_exists"] is False
+    assert not video.content  # a reply to the answer, which it does not repeat
 
 
 async def test_bad_attachments_get_a_clear_line(dc: FakeDiscord, groq: FakeGroq, bot: None) -> None:

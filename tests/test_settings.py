@@ -5,8 +5,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from bot.settings import Settings
+from bot.settings import Settings, describe
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,3 +87,21 @@ def test_bad_setting_is_one_line_and_exit_2(
     assert len(lines) == 1, result.stderr
     assert expected in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_personas_are_json_with_one_word_names(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    personas = '{"Pirate": "  You are a pirate. ", "coach": "You coach runners."}'
+    settings = make(monkeypatch, tmp_path, GROQ_API_KEY="k", PERSONAS=personas)
+    assert settings.PERSONAS == {"pirate": "You are a pirate.", "coach": "You coach runners."}
+    assert make(monkeypatch, tmp_path, GROQ_API_KEY="k", PERSONAS="").PERSONAS == {}
+    for bad, expected in [
+        ("{pirate", "must be JSON"),
+        ('{"sea dog": "Arr."}', "must be one word"),
+        ('{"pirate": " "}', "the persona 'pirate' is empty"),
+    ]:
+        with pytest.raises(ValidationError) as error:
+            make(monkeypatch, tmp_path, GROQ_API_KEY="k", PERSONAS=bad)
+        line = describe(error.value)
+        assert line.startswith("PERSONAS is invalid: ") and expected in line, line

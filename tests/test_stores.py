@@ -14,8 +14,9 @@ from bot import commands
 from bot.settings import Settings
 from bot.storage import Storage, open_storage, sqlite_path
 from bot.wiring import open_core
-from core.quota import EVERYONE, Limits, Quotas, Reservation
+from core.quota import EVERYONE, Limits, Quotas, Reservation, month_period
 from core.types import ChatMessage, ConversationKey, JobState
+from core.usage import LLM_TOKENS, Usage
 
 KEY = ConversationKey("telegram", "42")
 TOPIC = ConversationKey("telegram", "42", "7")
@@ -27,6 +28,8 @@ MIGRATIONS = [
     "0005_render_budgets.sql",
     "0006_web_keys_and_retention.sql",
     "0007_avatar_speech.sql",
+    "0008_chat_preferences.sql",
+    "0009_chat_faces.sql",
 ]
 DAY = "2026-11-25"
 NOON = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
@@ -131,6 +134,54 @@ async def test_preferences_are_per_chat(storage: Storage) -> None:
     await prefs.set_avatar_enabled(KEY, True)
     assert await prefs.avatar_enabled(KEY) is True
     assert await prefs.avatar_enabled(ConversationKey("discord", "42")) is None
+
+
+async def test_persona_reply_mode_and_voice_are_per_chat_and_reset_to_none(opener: Opener) -> None:
+    storage = await opener()
+    prefs = storage.preferences
+    assert (await prefs.persona(KEY), await prefs.reply_mode(KEY), await prefs.voice_id(KEY)) == (
+        None,
+        None,
+        None,
+    )
+    await prefs.set_avatar_enabled(KEY, False)
+    await prefs.set_persona(KEY, "a pirate who loves tea")
+    await prefs.set_reply_mode(KEY, "voice")
+    await prefs.set_voice_id(KEY, "en-GB-RyanNeural")
+    # Each choice is its own column: setting one leaves the others as they were.
+    assert await prefs.avatar_enabled(KEY) is False
+    other = ConversationKey("discord", "42")
+    assert (await prefs.persona(other), await prefs.reply_mode(other)) == (None, None)
+    await storage.close()
+    again = (await opener()).preferences  # kept across a restart, shared by the chat's topics
+    assert await again.persona(TOPIC) == "a pirate who loves tea"
+    assert await again.reply_mode(TOPIC) == "voice"
+    assert await again.voice_id(TOPIC) == "en-GB-RyanNeural"
+    await again.set_persona(KEY, None)
+    await again.set_reply_mode(KEY, "text")
+    await again.set_voice_id(KEY, None)
+    assert (await again.persona(KEY), await again.reply_mode(KEY)) == (None, "text")
+    assert (await again.voice_id(KEY), await again.avatar_enabled(KEY)) == (None, False)
+
+
+async def test_month_totals_outlive_day_pruning_until_their_month_is_over(storage: Storage) -> None:
+    now = [dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)]
+    usage = Usage(storage.counters, clock=lambda: now[0])
+    quotas = Quotas(storage.counters, Limits(), clock=lambda: now[0])
+    await usage.record("telegram:u1", LLM_TOKENS, 120)
+    assert await quotas.reserve_render("telegram:u1", 4.0) is not None
+    now[0] = dt.datetime(2026, 12, 3, 9, 0, tzinfo=dt.UTC)
+    await quotas.prune()  # days before Dec 2 go; a period named "2026-12" would go with them
+    report = await usage.report("telegram:u1")
+    assert (report.today.tokens, report.today.videos) == (0, 0)
+    assert (report.month.tokens, report.month.videos, report.month.video_ms) == (120, 1, 4000)
+    now[0] = dt.datetime(2027, 1, 1, 9, 0, tzinfo=dt.UTC)
+    await quotas.prune()  # December is yesterday's month: kept through its last day
+    assert await storage.counters.get(month_period("2026-12-31"), "telegram:u1", LLM_TOKENS) == 120
+    now[0] = dt.datetime(2027, 1, 2, 9, 0, tzinfo=dt.UTC)
+    await quotas.prune()
+    assert await storage.counters.get(month_period("2026-12-31"), "telegram:u1", LLM_TOKENS) == 0
+    assert (await usage.report("telegram:u1")).month.tokens == 0
 
 
 async def test_jobs_move_through_states(storage: Storage) -> None:

@@ -45,9 +45,23 @@ def texts(tg: FakeTelegram, chat: int) -> list[str]:
 
 async def test_start_publishes_commands(tg: FakeTelegram, bot: None) -> None:
     assert tg.calls("getMe")
-    (call,) = tg.calls("setMyCommands")
+    # The default list, then one per shipped language (tests/test_i18n.py checks those).
+    call, *_ = tg.calls("setMyCommands")
+    assert "language_code" not in call.params
     names = [c["command"] for c in call.params["commands"]]
-    assert names == ["start", "help", "talk", "reset", "avatar", "stats"]
+    assert names == [
+        "start",
+        "help",
+        "talk",
+        "reset",
+        "avatar",
+        "reply",
+        "persona",
+        "face",
+        "voice",
+        "usage",
+        "stats",
+    ]
     assert all(c["description"] for c in call.params["commands"])
 
 
@@ -120,6 +134,35 @@ async def test_reset_and_avatar_off(
     assert "Avatar videos are off for this chat." in texts(tg, ALICE)
     assert "Done — I've forgotten our conversation." in texts(tg, ALICE)
     assert did.talks == {} and not tg.sent(ALICE, "sendVideo")
+
+
+async def test_persona_reply_mode_and_usage(
+    tg: FakeTelegram, groq: FakeGroq, did: FakeDID, bot: None
+) -> None:
+    tg.push_text(ALICE, "/persona a grumpy wizard who loves puns")
+    tg.push_text(ALICE, "/reply text")
+    tg.push_text(ALICE, "hello")
+    tg.push_text(ALICE, "/reset")
+    tg.push_text(ALICE, "again")
+    tg.push_text(ALICE, "/usage")
+    await tg.wait_for(lambda: len(texts(tg, ALICE)) == 6)
+    shown = texts(tg, ALICE)
+    assert shown[0] == "Done — from now on my persona here is: a grumpy wizard who loves puns"
+    assert shown[1] == "Done — I answer here with text only from now on."
+    for body in groq.chat_bodies:  # the persona after SYSTEM_PROMPT, also after /reset
+        (system,) = [m["content"] for m in body["messages"] if m["role"] == "system"]
+        assert system.endswith("play this persona (everything above still applies): a grumpy "
+                               "wizard who loves puns")  # fmt: skip
+    assert [m["content"] for m in groq.chat_bodies[1]["messages"][1:]] == ["again"]
+    assert did.talks == {} and not tg.sent(ALICE, "sendVideo")  # text only
+    today, month = shown[5].splitlines()
+    used = f"0 videos (0 s of video), 0 voice answers, {groq.tokens_reported:,} LLM tokens."
+    assert today == f"Your usage today (UTC): {used}" and month == f"This month: {used}"
+    tg.push_text(ALICE, "/reply video")
+    tg.push_text(ALICE, "/persona")
+    tg.push_text(ALICE, "and now?")
+    await tg.wait_for(lambda: tg.sent(ALICE, "sendVideo"))
+    assert texts(tg, ALICE)[7] == "My persona here: a grumpy wizard who loves puns"
 
 
 async def test_429_in_one_chat_does_not_hold_up_another(

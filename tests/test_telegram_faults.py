@@ -132,7 +132,7 @@ async def test_an_answer_telegram_refuses_twice_gets_one_clear_line(
     tg.fail_next("sendMessage", 400, description="Bad Request: message is too long", times=2)
     tg.push_text(ALICE, "hi")
     await tg.wait_for(lambda: tg.sent(ALICE, "sendMessage"))
-    assert texts(tg, ALICE) == [NOT_SHOWN]
+    assert texts(tg, ALICE) == [f"⚠️ {NOT_SHOWN}"]
     assert len(tg.calls("sendMessage")) == 3  # formatted, plain, then the line
 
 

@@ -60,6 +60,7 @@ async def serving(
         adapter = WebAdapter(
             core.conversations,
             core.runner,
+            commands=core.commands,
             inbox=core.inbox,
             host="127.0.0.1",
             port=0,
@@ -193,6 +194,7 @@ async def test_avatar_switch_and_reset(
     await expect(switch).not_to_be_checked()
     await expect(page.locator(".msg")).to_have_count(2)
     await page.click("#reset")
+    await page.get_by_role("dialog").get_by_role("button", name="Clear").click()
     await expect(page.locator(".msg")).to_have_count(0)
     await expect(page.locator(".empty")).to_be_visible()
     assert not did.talks

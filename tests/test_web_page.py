@@ -141,9 +141,7 @@ async def test_a_reset_while_offline_goes_out_before_the_messages_waiting(
     await answered(page, 1)
     await cable.cut()
     await ask(page, "And now?")
-    await page.click("#reset")
-    await page.click("#reset")  # a second click does not wait out the undo time
-    await expect(page.locator(".notice.undo")).to_have_count(0)
+    await reset(page)
     await expect(page.locator(".msg")).to_have_count(1)  # the waiting message stays
     cable.up = True
     await page.get_by_role("button", name="Try now").click()
@@ -246,34 +244,64 @@ async def test_recording_shows_its_time_can_be_cancelled_and_says_what_it_does(
 # -- 4: reset -----------------------------------------------------------------------------------
 
 
-async def test_reset_can_be_undone_for_a_moment_and_then_forgets(tab: Page, groq: FakeGroq) -> None:
+async def reset(page: Page) -> None:
+    """Reset, and confirm it in the dialog."""
+    await page.click("#reset")
+    await (
+        page.get_by_role("dialog", name="Clear this conversation?")
+        .get_by_role("button", name="Clear")
+        .click()
+    )
+
+
+async def test_reset_asks_first_and_cancel_keeps_the_conversation(
+    tab: Page, groq: FakeGroq
+) -> None:
     page = tab
-    messages, said = page.locator(".msg"), page.locator("#announcer")
+    messages, dialog = page.locator(".msg"), page.get_by_role("dialog")
     await ask(page, "Who are you?")
     await answered(page, 1)
 
     await page.click("#reset")
-    await expect(messages).to_have_count(0)
-    cleared = page.locator(".notice.undo")
-    await expect(cleared).to_have_text("Conversation cleared. Undo")
-    await cleared.get_by_role("button", name="Undo").click()
+    await expect(dialog).to_be_visible()
+    await expect(dialog).to_have_accessible_name("Clear this conversation?")
+    await expect(dialog).to_have_accessible_description(re.compile(r"cannot be undone"))
+    await expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    await page.keyboard.press("Escape")
+    await expect(dialog).to_be_hidden()
+    await expect(page.locator("#reset")).to_be_focused()
     await expect(messages).to_have_count(2)
-    await expect(said).to_have_text("Conversation restored.")
+
+    await page.keyboard.press("Enter")  # Reset has focus: the dialog again, Cancel this time
+    await expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(dialog).to_be_hidden()
+    await expect(messages).to_have_count(2)
     await ask(page, "Still there?")
     await answered(page, 2)
     assert questions(groq)[-1] == ["Who are you?", "Still there?"]  # nothing was forgotten
 
-    await page.click("#reset")  # then a message at once: the reset goes out before it
+
+async def test_a_confirmed_reset_clears_the_conversation_and_the_server_forgets(
+    tab: Page, groq: FakeGroq
+) -> None:
+    page = tab
+    messages = page.locator(".msg")
+    await ask(page, "Who are you?")
+    await answered(page, 1)
+
+    await reset(page)
+    await expect(page.get_by_role("dialog")).to_be_hidden()
     await expect(messages).to_have_count(0)
+    await expect(page.locator(".empty")).to_be_visible()
+    await expect(page.locator("#announcer")).to_have_text("Conversation cleared.")
+    await expect(page.locator("#text")).to_be_focused()
     await ask(page, "Fresh start?")
     await answered(page, 1)
     assert questions(groq)[-1] == ["Fresh start?"]
 
-    await page.click("#reset")  # left alone: the server forgets when the undo time is over
-    await expect(cleared).to_have_count(1)
-    await expect(cleared).to_have_count(0, timeout=10_000)
-    await expect(said).to_have_text("Conversation cleared.")
-    await page.reload()  # and no video of before the reset comes back
+    await reset(page)
+    await page.reload()  # the server forgot: nothing of before the reset comes back
     await expect(page.locator("#connection")).to_have_text("Online")
     await expect(messages).to_have_count(0)
     await ask(page, "Hello?")

@@ -135,6 +135,7 @@ async def web_chat(core: Core, token: str | None = None) -> AsyncIterator[WebAda
     adapter = WebAdapter(
         core.conversations,
         core.runner,
+        commands=core.commands,
         inbox=core.inbox,
         host="127.0.0.1",
         port=0,
@@ -251,6 +252,29 @@ async def test_reset_forgets_the_conversation(browser: Browser, groq: FakeGroq) 
     await tab.ask("second question", "t2")
     roles = [m["role"] for m in groq.chat_bodies[-1]["messages"]]
     assert roles == ["system", "user"]
+
+
+async def test_commands_are_answered_in_their_place_and_persona_reaches_the_model(
+    browser: Browser, core: Core, groq: FakeGroq
+) -> None:
+    tab, _ = await browser.open()
+    await tab.send({"type": "command", "turn": "c1", "text": "/persona a calm sea captain"})
+    await tab.send({"type": "text", "turn": "t1", "text": "Hello"})
+    await tab.send({"type": "command", "turn": "c2", "text": "/reply loud"})
+    await tab.send({"type": "command", "turn": "c3", "text": "/usage"})
+    got = await tab.until(lambda m: m["turn"] == "c3")
+    replies = {m["turn"]: m["text"] for m in of_type(got, "command")}
+    assert replies["c1"] == "Done — from now on my persona here is: a calm sea captain"
+    assert replies["c2"].startswith("I can answer with text and a talking-avatar video")
+    assert groq.tokens_reported > 0
+    today = replies["c3"].splitlines()[0]
+    assert today.endswith(f", {groq.tokens_reported:,} LLM tokens.")
+    assert [m["turn"] for m in got if m["type"] in ("final", "command")] == ["c1", "t1", "c2", "c3"]
+    system = groq.chat_bodies[0]["messages"][0]["content"]
+    assert system.startswith(core.settings.SYSTEM_PROMPT) and system.endswith("a calm sea captain")
+    await tab.send({"type": "command", "turn": "c4", "text": "/"})
+    bad = await tab.until(lambda m: m["turn"] == "c4")
+    assert bad[-1]["type"] == "error" and bad[-1]["code"] == "bad_frame"
 
 
 async def test_a_reset_takes_effect_after_the_turns_sent_before_it(

@@ -11,11 +11,21 @@ import discord
 from adapters.discord.commands import GatedTree, add_commands
 from adapters.discord.convert import PLATFORM, SAFE_MENTIONS
 from adapters.discord.delivery import ChannelNotices, DiscordDelivery
-from adapters.discord.gateway import check_gateway, connect_until_ready, fix_for, gateway_intents
+from adapters.discord.gateway import (
+    check_gateway,
+    connect_until_ready,
+    fix_for,
+    gateway_intents,
+    proxy_options,
+)
 from adapters.discord.handlers import DiscordHandlers
 from adapters.discord.platform import DiscordPlatform
+from adapters.discord.translator import CatalogTranslator
+from core.commands import ChatCommands
 from core.conversation import Conversations
 from core.errors import ConfigurationError
+from core.i18n import Catalogs, shipped_catalogs
+from core.proxy import Proxy
 from core.turns import TurnRunner
 
 log = logging.getLogger(__name__)
@@ -53,7 +63,9 @@ class AvatarClient(discord.Client):
         self.gateway_ready.set()
 
     async def setup_hook(self) -> None:
-        """Publish the slash commands once per login (on_ready may fire many times)."""
+        """Publish the slash commands once per login (on_ready may fire many times), their
+        descriptions in every shipped language."""
+        await self.tree.set_translator(CatalogTranslator(self.handlers.catalogs))
         if not self._guilds:
             await self.tree.sync()
             return
@@ -98,6 +110,7 @@ class DiscordAdapter:
         conversations: Conversations,
         *,
         runner: TurnRunner,
+        commands: ChatCommands,
         token: str,
         message_content: bool = False,
         guild_ids: list[int] | None = None,
@@ -106,27 +119,40 @@ class DiscordAdapter:
         voice_channel_ids: list[int] | None = None,
         allowed_guilds: list[int] | None = None,
         admins: list[str] | None = None,
+        catalogs: Catalogs | None = None,
+        proxy: Proxy | None = None,
     ) -> None:
         intents = gateway_intents(message_content)
         no_attach = ChannelNotices()  # shared: a channel hears it once, from either side
-        self.turns = DiscordPlatform(lambda: self.client, conversations, runner, no_attach)
+        catalogs = catalogs or shipped_catalogs()
+        self.turns = DiscordPlatform(
+            lambda: self.client, conversations, runner, no_attach, catalogs
+        )
         handlers = DiscordHandlers(
-            conversations,
+            commands,
             runner,
             self.turns,
             set(voice_channel_ids or []),
             allowed_guilds=set(allowed_guilds or []),
             admins=set(admins or []),
             reads_content=message_content,
+            photos=conversations.vision_available,
         )
         guilds = guild_ids or []
+        # proxy: REST calls, attachment downloads and the gateway all go through it.
+        via = proxy_options(proxy)
         if shard_count is None:
-            self.client = AvatarClient(handlers, intents, guilds)
+            self.client = AvatarClient(handlers, intents, guilds, **via)
         else:  # DISCORD_SHARD_IDS empty: this process runs every shard
             self.client = ShardedAvatarClient(
-                handlers, intents, guilds, shard_count=shard_count, shard_ids=shard_ids or None
+                handlers,
+                intents,
+                guilds,
+                shard_count=shard_count,
+                shard_ids=shard_ids or None,
+                **via,
             )
-        self.delivery = DiscordDelivery(lambda: self.client, no_attach)
+        self.delivery = DiscordDelivery(lambda: self.client, no_attach, catalogs)
         self.routes: tuple[()] = ()  # nothing served on the web server
         self.ready_timeout = READY_TIMEOUT
         self._token, self._runner = token, runner
@@ -176,9 +202,9 @@ class DiscordAdapter:
         return 0 if self.client.stopping else await self._runner.replay(self.turns)
 
     @staticmethod
-    async def check(token: str, message_content: bool) -> str:
+    async def check(token: str, message_content: bool, proxy: Proxy | None = None) -> str:
         """For `avatarbot check`: REST login, then IDENTIFY and READY (or the close code)."""
-        return await check_gateway(token, message_content, READY_TIMEOUT)
+        return await check_gateway(token, message_content, READY_TIMEOUT, proxy)
 
     async def stop(self) -> None:
         """Stop taking messages and close the connection (the turn runner has drained by now).

@@ -1,20 +1,28 @@
-"""The slash commands: /talk answered by the turn runner, the others at once; all gated by guild."""
+"""The slash commands, built from the core's one list: /talk answered by the turn runner, the
+others by the core's command layer at once; all gated by guild."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 
-from adapters.discord.convert import SAFE_MENTIONS, conversation_key
-from adapters.discord.handlers import HELP, DiscordHandlers
+from adapters.discord.convert import PLATFORM, SAFE_MENTIONS
+from adapters.discord.handlers import DiscordHandlers
+from core.commands import CommandSpec, Option, offered
+from core.i18n import Line
 
 if TYPE_CHECKING:
     from adapters.discord.app import AvatarClient
 
 log = logging.getLogger(__name__)
+
+Callback = Callable[..., Coroutine[Any, Any, None]]
+UNAVAILABLE = Line("This bot isn't available here.")
 
 
 class GatedTree(app_commands.CommandTree["AvatarClient"]):
@@ -28,21 +36,34 @@ class GatedTree(app_commands.CommandTree["AvatarClient"]):
         """Refuse commands outside the allowed guilds (DMs too, when a list is set)."""
         if self._handlers.allowed_here(interaction.guild_id):
             return True
-        await _respond(interaction, "This bot isn't available here.", ephemeral=True)
+        refusal = self._handlers.lines(str(interaction.locale)).say(UNAVAILABLE)
+        await interaction.response.send_message(
+            refusal, ephemeral=True, allowed_mentions=SAFE_MENTIONS
+        )
         return False
 
 
-async def _respond(interaction: discord.Interaction, text: str, *, ephemeral: bool = False) -> None:
-    await interaction.response.send_message(
-        text, ephemeral=ephemeral, allowed_mentions=SAFE_MENTIONS
-    )
-
-
 def add_commands(tree: app_commands.CommandTree[AvatarClient], handlers: DiscordHandlers) -> None:
-    """/talk, /reset, /avatar, /stats and /help; every answer is sent with mentions off."""
+    """Every command the core offers on Discord; every answer is sent with mentions off."""
+    for spec in offered(PLATFORM):
+        if spec.turn:
+            callback = _talk(handlers)
+        elif spec.name == "face":
+            callback = _face(handlers)
+        else:
+            callback = _with_option(spec, handlers)
+        tree.add_command(
+            app_commands.Command(
+                name=spec.name, description=locale_str(spec.description), callback=callback
+            )
+        )
+    tree.error(_on_command_error)
 
-    @tree.command(name="talk", description="Talk to the avatar: text, or an audio file")
-    @app_commands.describe(text="What to say", audio="A voice or audio file to answer")
+
+def _talk(handlers: DiscordHandlers) -> Callback:
+    @app_commands.describe(
+        text=locale_str("What to say"), audio=locale_str("A voice or audio file to answer")
+    )
     async def talk(
         interaction: discord.Interaction,
         text: str | None = None,
@@ -50,32 +71,51 @@ def add_commands(tree: app_commands.CommandTree[AvatarClient], handlers: Discord
     ) -> None:
         await handlers.talk(interaction, text, audio)
 
-    @tree.command(name="reset", description="Forget this conversation")
-    async def reset(interaction: discord.Interaction) -> None:
-        await handlers.reset(conversation_key(interaction.channel))
-        await _respond(interaction, "Done — I've forgotten our conversation.")
+    return talk
 
-    @tree.command(name="avatar", description="Switch avatar videos on or off here")
-    async def avatar(interaction: discord.Interaction, state: Literal["on", "off"]) -> None:
-        if not handlers.conversations.avatar_available:
-            await _respond(interaction, "Avatar videos aren't set up on this bot.")
-            return
-        key = conversation_key(interaction.channel)
-        await handlers.conversations.set_avatar(key, state == "on")
-        await _respond(interaction, f"Avatar videos are {state} here.")
 
-    @tree.command(name="stats", description="Today's usage (admins only)")
-    async def stats(interaction: discord.Interaction) -> None:
-        if str(interaction.user.id) not in handlers.admins:
-            await _respond(interaction, "Only the bot's admins can use /stats.")
-            return
-        await _respond(interaction, await handlers.conversations.stats(), ephemeral=True)
+def _face(handlers: DiscordHandlers) -> Callback:
+    @app_commands.describe(image="A JPEG or PNG photo of a face", reset="Back to the default face")
+    async def face(
+        interaction: discord.Interaction,
+        image: discord.Attachment | None = None,
+        reset: bool = False,
+    ) -> None:
+        await handlers.face(interaction, image, reset)
 
-    @tree.command(name="help", description="What this bot understands")
-    async def help_(interaction: discord.Interaction) -> None:
-        await _respond(interaction, HELP, ephemeral=True)
+    return face
 
-    tree.error(_on_command_error)
+
+def _with_option(spec: CommandSpec, handlers: DiscordHandlers) -> Callback:
+    """A callback for `spec`: no option, or its one string option (with its choices)."""
+    name = spec.name
+    if spec.option is None:
+
+        async def bare(interaction: discord.Interaction) -> None:
+            await handlers.command(interaction, name, "")
+
+        return bare
+    if spec.option.required:
+
+        async def required(interaction: discord.Interaction, value: str) -> None:
+            await handlers.command(interaction, name, value)
+
+        return _described(required, spec.option)
+
+    async def optional(interaction: discord.Interaction, value: str | None = None) -> None:
+        await handlers.command(interaction, name, value or "")
+
+    return _described(optional, spec.option)
+
+
+def _described(callback: Callback, option: Option) -> Callback:
+    """Name and describe the `value` parameter as the option; its choices, if any."""
+    described: Callback = app_commands.rename(value=option.name)(callback)
+    described = app_commands.describe(value=locale_str(option.description))(described)
+    if option.choices:
+        choices = [app_commands.Choice(name=choice, value=choice) for choice in option.choices]
+        described = app_commands.choices(value=choices)(described)
+    return described
 
 
 async def _on_command_error(

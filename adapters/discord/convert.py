@@ -11,6 +11,8 @@ from typing import Any
 
 import discord
 
+from core.commands import Command
+from core.i18n import DEFAULT_LOCALE
 from core.types import ConversationKey
 
 PLATFORM = "discord"
@@ -36,6 +38,7 @@ class Target:
     application_id: int | None = None
     token: str | None = None
     expires_at: float | None = None  # POSIX seconds
+    locale: str = DEFAULT_LOCALE  # the locale the answer was given in (core/i18n.py)
 
     def dump(self) -> str:
         """Serialise for the job table."""
@@ -75,7 +78,21 @@ def message_payload(message: discord.Message) -> str:
     """The inbox payload of a message: where to fetch it again, and its conversation."""
     key = conversation_key(message.channel)
     ids = {"channel_id": message.channel.id, "message_id": message.id}
-    return json.dumps(ids | {"chat_id": key.chat_id, "thread_id": key.thread_id})
+    where = {"chat_id": key.chat_id, "thread_id": key.thread_id}
+    return json.dumps(ids | where | {"locale": message_locale(message)})
+
+
+def command_of(interaction: discord.Interaction, name: str, args: str, admins: set[str]) -> Command:
+    """The core's command of a slash command: where, by whom, in which locale."""
+    user = str(interaction.user.id)
+    return Command(
+        conversation_key(interaction.channel),
+        user,
+        name,
+        args.strip(),
+        locale=str(interaction.locale),
+        is_admin=user in admins,
+    )
 
 
 def talk_payload(interaction: discord.Interaction, text: str | None) -> str:
@@ -87,6 +104,7 @@ def talk_payload(interaction: discord.Interaction, text: str | None) -> str:
         "user_id": str(interaction.user.id),
         "text": text,
         "target": asdict(interaction_target(interaction)),
+        "locale": str(interaction.locale),
     }
     return json.dumps({"talk": talk})
 
@@ -96,6 +114,20 @@ def payload_key(payload: dict[str, Any]) -> ConversationKey:
     where = payload.get("talk", payload)
     chat_id = where.get("chat_id", str(payload.get("channel_id", "")))
     return ConversationKey(PLATFORM, chat_id, where.get("thread_id", ""))
+
+
+def payload_locale(payload: dict[str, Any]) -> str | None:
+    """The Discord locale an inbox payload was recorded with ("fr", "es-ES"), if any."""
+    locale = payload.get("talk", payload).get("locale")
+    return locale if isinstance(locale, str) else None
+
+
+def message_locale(message: discord.Message) -> str | None:
+    """A message carries no locale of its sender: its guild's preferred locale, if any.
+
+    (Interactions carry the user's, https://discord.com/developers/docs/interactions/receiving-and-responding)
+    """
+    return str(message.guild.preferred_locale) if message.guild is not None else None
 
 
 def interaction_target(interaction: discord.Interaction) -> Target:
@@ -139,6 +171,14 @@ def audio_attachment(attachments: list[discord.Attachment]) -> discord.Attachmen
         if content_type.startswith("audio/") or attachment.filename.lower().endswith(
             _AUDIO_SUFFIXES
         ):
+            return attachment
+    return None
+
+
+def image_attachment(attachments: list[discord.Attachment]) -> discord.Attachment | None:
+    """The first attachment that is an image (Discord gives its `content_type`: image/png...)."""
+    for attachment in attachments:
+        if (attachment.content_type or "").startswith("image/"):
             return attachment
     return None
 

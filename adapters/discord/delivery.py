@@ -12,7 +12,8 @@ import discord
 from adapters.discord.convert import SAFE_MENTIONS, Target
 from core.avatar.jobs import PermanentDeliveryError
 from core.avatar.speech import video_caption
-from core.types import AvatarFailed, VideoReady
+from core.i18n import Catalogs, Line, shipped_catalogs
+from core.types import AvatarFailed, VideoReady, VoiceNote
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ TOKEN_MARGIN = 60.0
 # Discord error codes: unknown webhook, invalid webhook token, unknown interaction.
 _WEBHOOK_GONE = {10015, 50027, 10062}
 MISSING_PERMISSIONS = 50013
-NO_ATTACH = "🎬 I can't post videos here: I need the Attach Files permission."
+NO_ATTACH = Line("I can't post videos here: I need the Attach Files permission.")
 # A channel that refuses files hears why at most this often, not once per video.
 NOTICE_INTERVAL = 3600.0
 
@@ -49,8 +50,14 @@ class ChannelNotices:
 class DiscordDelivery:
     """Sends finished renders to where the answer went."""
 
-    def __init__(self, client: Callable[[], discord.Client], no_attach: ChannelNotices) -> None:
+    def __init__(
+        self,
+        client: Callable[[], discord.Client],
+        no_attach: ChannelNotices,
+        catalogs: Catalogs | None = None,
+    ) -> None:
         self._client, self._no_attach = client, no_attach
+        self._catalogs = catalogs or shipped_catalogs()
 
     async def deliver_video(self, ready: VideoReady) -> None:
         """Upload the MP4 if it fits the place's limit, else say why there is no video."""
@@ -58,15 +65,14 @@ class DiscordDelivery:
         size = (await asyncio.to_thread(ready.path.stat)).st_size
         if size > target.filesize_limit:
             limit = target.filesize_limit // (1024 * 1024)
-            await self._post(
-                target, content=f"🎬 The avatar video is over this place's {limit} MB limit."
-            )
+            over = Line("The avatar video is over this place's {limit} MB limit.", limit=limit)
+            await self._post(target, content=f"🎬 {self._say(target, over)}")
             return
-        name = f"avatar-{ready.job.id}.mp4"
+        name, caption = f"avatar-{ready.job.id}.mp4", video_caption(ready.job)
         try:
             await self._post(
                 target,
-                content=video_caption(ready.job),
+                content=caption and self._say(target, caption),
                 file=lambda: discord.File(ready.path, filename=name),
             )
         except MissingPermissions:
@@ -75,13 +81,34 @@ class DiscordDelivery:
 
     async def deliver_failure(self, failed: AvatarFailed) -> None:
         """Say in one line why no video is coming."""
-        await self._post(Target.load(failed.job.target), content=f"🎬 {failed.message}")
+        target = Target.load(failed.job.target)
+        await self._post(target, content=f"🎬 {self._say(target, failed.message)}")
+
+    def _say(self, target: Target, line: str) -> str:
+        """A line in the locale the answer was given in."""
+        return self._catalogs.lines(target.locale).say(line)
+
+    async def deliver_voice(self, note: VoiceNote) -> None:
+        """Post the voice answer as an audio attachment (`answer.ogg`) replying to the answer.
+
+        Discord shows an OGG/Opus attachment with its own audio player.
+        """
+        target = Target.load(note.target)
+        try:
+            await self._post(
+                target,
+                content=note.caption,
+                file=lambda: discord.File(note.path, filename="answer.ogg"),
+            )
+        except MissingPermissions:
+            await self._tell_no_attach(target)
+            raise
 
     async def _tell_no_attach(self, target: Target) -> None:
         if not self._no_attach.due(target.channel_id):
             return
         try:
-            await self._post(target, content=NO_ATTACH)
+            await self._post(target, content=f"🎬 {self._say(target, NO_ATTACH)}")
         except (PermanentDeliveryError, discord.HTTPException) as error:
             log.info("could not say why in %s: %s", target.channel_id, error)
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import discord
 
 from core.errors import ConfigurationError
+from core.proxy import Proxy
 
 # Close codes that Discord says must not be retried, and what the operator must change.
 _FIXES = {
@@ -101,9 +103,19 @@ async def _abandon(client: discord.Client, gateway: asyncio.Task[None]) -> None:
     await asyncio.gather(gateway, return_exceptions=True)
 
 
-async def check_gateway(token: str, message_content: bool, ready_within: float) -> str:
+def proxy_options(proxy: Proxy | None) -> dict[str, Any]:
+    """discord.py's `Client(proxy=...)`: it reads no proxy from the environment.
+
+    The credentials stay in the URL (aiohttp sends them); `proxy_auth` is deprecated in aiohttp.
+    """
+    return {} if proxy is None else {"proxy": proxy.url}
+
+
+async def check_gateway(
+    token: str, message_content: bool, ready_within: float, proxy: Proxy | None = None
+) -> str:
     """Log in over REST, IDENTIFY with the bot's intents, wait for READY, disconnect."""
-    client = discord.Client(intents=gateway_intents(message_content))
+    client = discord.Client(intents=gateway_intents(message_content), **proxy_options(proxy))
     try:
         await client.login(token)
         gateway = await connect_until_ready(

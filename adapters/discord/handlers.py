@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from functools import partial
 
 import discord
@@ -10,24 +11,24 @@ import discord
 from adapters.discord.convert import (
     SAFE_MENTIONS,
     audio_attachment,
+    command_of,
+    image_attachment,
+    message_locale,
     message_payload,
     strip_mentions,
     talk_payload,
 )
 from adapters.discord.platform import DiscordPlatform, LiveTalk
-from core.conversation import Conversations
+from core.commands import SPECS, ChatCommands, Reply
+from core.errors import ServiceError
+from core.i18n import Catalogs, Line, Lines
 from core.turns import TurnRunner
-from core.types import ConversationKey
 
 log = logging.getLogger(__name__)
 
-HELP = (
-    "Talk to me with `/talk` (text, or an audio file), by mentioning me, by replying to me, or in "
-    "a DM — voice messages work too. I answer in text right away, then with a short video.\n"
-    "`/reset` forgets this conversation · `/avatar on|off` switches videos here."
-)
-NOTHING_SAID = "Send me a message or a voice message and I'll answer."
-NOT_AUDIO = "I understand text and voice messages (and audio files)."
+NOTHING_SAID = Line("Send me a message or a voice message and I'll answer.")
+NOT_AUDIO = Line("I understand text and voice messages (and audio files).")
+NOT_AUDIO_WITH_PHOTOS = Line("I understand text, voice messages, audio files and photos.")
 UNHEARD = (
     "I can't read replies that don't ping me here: turn the reply's @ ping on, "
     "mention me (@{name} …) or use `/talk`."
@@ -39,7 +40,7 @@ class DiscordHandlers:
 
     def __init__(
         self,
-        conversations: Conversations,
+        commands: ChatCommands,
         runner: TurnRunner,
         platform: DiscordPlatform,
         voice_channels: set[int],
@@ -47,10 +48,12 @@ class DiscordHandlers:
         allowed_guilds: set[int] | None = None,
         admins: set[str] | None = None,
         reads_content: bool = False,
+        photos: bool = False,
     ) -> None:
-        self.conversations, self._runner, self._platform = conversations, runner, platform
+        self._commands, self._runner, self._platform = commands, runner, platform
         self._voice_channels = voice_channels
         self._reads_content = reads_content  # the Message Content intent
+        self._photos = photos  # VISION_MODEL answers photos
         self._allowed_guilds = allowed_guilds or set()
         self.admins = admins or set()
 
@@ -68,6 +71,12 @@ class DiscordHandlers:
             return True
         return message.flags.voice and message.channel.id in self._voice_channels
 
+    def _readable(self, attachments: list[discord.Attachment]) -> bool:
+        """An audio file to transcribe, or an image where VISION_MODEL answers photos."""
+        if audio_attachment(attachments) is not None:
+            return True
+        return self._photos and image_attachment(attachments) is not None
+
     def _unheard(self, message: discord.Message, me: discord.ClientUser) -> bool:
         """A guild reply to the bot with its ping off: without Message Content, Discord sends
         its content, attachments and embeds empty."""
@@ -83,12 +92,12 @@ class DiscordHandlers:
         is told at once what the bot can read."""
         if not self.addressed(message, me):
             return
-        if strip_mentions(message.content, me.id) or audio_attachment(message.attachments):
+        if strip_mentions(message.content, me.id) or self._readable(message.attachments):
             await self._platform.accept(str(message.id), message, message_payload(message))
         elif self._unheard(message, me):
-            await self._say(message, UNHEARD.format(name=me.display_name))
+            await self._say(message, Line(UNHEARD, name=me.display_name))
         elif message.attachments:
-            await self._say(message, NOT_AUDIO)
+            await self._say(message, NOT_AUDIO_WITH_PHOTOS if self._photos else NOT_AUDIO)
         elif not message.flags.voice:  # a voice message without its file: not for us to read
             await self._say(message, NOTHING_SAID)
 
@@ -109,12 +118,55 @@ class DiscordHandlers:
             f"talk-{interaction.id}", LiveTalk(interaction, text, audio), recorded
         )
 
-    async def reset(self, key: ConversationKey) -> None:
-        """Forget the conversation, after the messages accepted before."""
-        await self._runner.in_order(key, partial(self.conversations.reset, key))
+    async def command(self, interaction: discord.Interaction, name: str, args: str) -> None:
+        """A slash command other than /talk: carried out by the core, answered at once.
 
-    @staticmethod
-    async def _say(message: discord.Message, text: str) -> None:
+        One that must keep its place among the conversation's messages (/reset) waits for
+        those accepted before it.
+        """
+        command = command_of(interaction, name, args, self.admins)
+        carry_out = partial(self._commands.handle, command)
+        ordered = SPECS[name].in_order
+        reply = await (self._runner.in_order(command.key, carry_out) if ordered else carry_out())
+        await interaction.response.send_message(
+            reply.text, ephemeral=reply.private, allowed_mentions=SAFE_MENTIONS
+        )
+
+    async def face(
+        self, interaction: discord.Interaction, image: discord.Attachment | None, reset: bool
+    ) -> None:
+        """/face image:<photo> or reset:True, in its place among the channel's messages.
+
+        Deferred at once: uploading the photo to D-ID can take longer than Discord's 3 s.
+        """
+        await interaction.response.defer(thinking=True)
+        command = command_of(interaction, "face", "reset" if reset else "", self.admins)
+        if image is not None:
+            command = replace(command, photo=partial(_read, image), photo_size=image.size)
+        replies: list[Reply] = []
+
+        async def run() -> None:
+            replies.append(await self._commands.handle(command))
+
+        await self._runner.in_order(command.key, run)
+        try:
+            await interaction.edit_original_response(
+                content=replies[0].text, allowed_mentions=SAFE_MENTIONS
+            )
+        except discord.HTTPException as error:
+            log.info("could not answer /face in %s: %s", interaction.channel_id, error)
+
+    @property
+    def catalogs(self) -> Catalogs:
+        """The shipped catalogues (the platform's)."""
+        return self._platform.catalogs
+
+    def lines(self, locale: str | None) -> Lines:
+        """The bot's lines for a Discord locale ("fr", "es-ES"); English for one not shipped."""
+        return self.catalogs.lines(self.catalogs.choose([locale]))
+
+    async def _say(self, message: discord.Message, text: str) -> None:
+        text = self.lines(message_locale(message)).say(text)
         try:
             await message.reply(text, mention_author=False, allowed_mentions=SAFE_MENTIONS)
         except discord.HTTPException as error:
@@ -124,3 +176,14 @@ class DiscordHandlers:
 def _replies_to(message: discord.Message, me: discord.ClientUser) -> bool:
     replied = message.reference.resolved if message.reference else None
     return isinstance(replied, discord.Message) and replied.author.id == me.id
+
+
+async def _read(attachment: discord.Attachment) -> bytes:
+    """Download an attachment at once (its signed URL expires)."""
+    try:
+        return await attachment.read()
+    except discord.HTTPException as error:
+        raise ServiceError(
+            Line("I couldn't fetch that photo from Discord — please send it again."),
+            detail=f"attachment download: {error}",
+        ) from error

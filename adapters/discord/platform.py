@@ -17,7 +17,9 @@ from adapters.discord.convert import (
     RecordedTalk,
     audio_attachment,
     conversation_key,
+    image_attachment,
     payload_key,
+    payload_locale,
     strip_mentions,
 )
 from adapters.discord.delivery import TOKEN_MARGIN, ChannelNotices, messageable
@@ -28,13 +30,19 @@ from adapters.discord.stream import (
 )
 from core.conversation import Conversations
 from core.groq.audio import MAX_AUDIO_SECONDS, TOO_LONG
+from core.i18n import DEFAULT_LOCALE, Catalogs, Line, shipped_catalogs
+from core.images import MAX_IMAGE_BYTES
+from core.images import TOO_BIG as IMAGE_TOO_BIG
 from core.turns import Declined, TurnRunner
-from core.types import Audio, ConversationKey, InboxEntry, Turn
+from core.types import Audio, ConversationKey, Image, InboxEntry, Turn
 
 log = logging.getLogger(__name__)
 
-TOO_BIG = "That audio file is too large for me (25 MB at most)."
-RESTARTED = "I was restarted before I could answer that — please send it again."
+TOO_BIG = Line("That audio file is too large for me (25 MB at most).")
+RESTARTED = Line("I was restarted before I could answer that — please send it again.")
+NOTHING_TO_ANSWER = Line("Give me some `text` or an `audio` file to answer.")
+NOT_AUDIO = Line("That attachment isn't audio — send a voice or audio file.")
+NOT_DOWNLOADED = Line("I couldn't download that file — please send it again.")
 
 Client = Callable[[], discord.Client]
 
@@ -63,9 +71,10 @@ class DiscordPlatform:
         conversations: Conversations,
         runner: TurnRunner,
         no_attach: ChannelNotices,
+        catalogs: Catalogs | None = None,
     ) -> None:
         self._client, self._conversations, self._no_attach = client, conversations, no_attach
-        self._runner = runner
+        self._runner, self.catalogs = runner, catalogs or shipped_catalogs()
         self._live: dict[str, discord.Message | LiveTalk] = {}
         self._asked: dict[str, _AskedMessage | _AskedTalk] = {}  # decoded once for turn and view
 
@@ -88,7 +97,8 @@ class DiscordPlatform:
     def view(self, entry: InboxEntry) -> AnswerStream:
         """An AnswerStream on the entry's reply, or on its interaction's original response."""
         wants_video = partial(self._conversations.avatar_enabled, self.key(entry))
-        return AnswerStream(self._decoded(entry).surface, wants_video, self._no_attach)
+        lines = self.catalogs.lines(self._locale(entry))
+        return AnswerStream(self._decoded(entry).surface, wants_video, self._no_attach, lines)
 
     async def turn(self, entry: InboxEntry) -> Turn | None:
         """The entry's text or downloaded audio; Declined with the line that says why not, None
@@ -100,16 +110,22 @@ class DiscordPlatform:
         self._asked.pop(entry.message_key, None)
         self._live.pop(entry.message_key, None)
 
+    def _locale(self, entry: InboxEntry) -> str:
+        """The shipped locale of the /talk's user, or of the message's guild; else English."""
+        return self.catalogs.choose([payload_locale(json.loads(entry.payload))])
+
     def _decoded(self, entry: InboxEntry) -> _AskedMessage | _AskedTalk:
-        key = entry.message_key
+        key, locale = entry.message_key, self._locale(entry)
         if (asked := self._asked.get(key)) is None:
             ids, live = json.loads(entry.payload), self._live.pop(key, None)
             if "talk" in ids:
                 talk = live if isinstance(live, LiveTalk) else None
-                asked = _AskedTalk(self._client, key, RecordedTalk.load(ids["talk"]), talk)
+                recorded = RecordedTalk.load(ids["talk"])
+                asked = _AskedTalk(self._client, key, recorded, talk, locale)
             else:
                 message = live if isinstance(live, discord.Message) else None
-                asked = _AskedMessage(self._client, key, ids, message)
+                photos = self._conversations.vision_available
+                asked = _AskedMessage(self._client, key, ids, message, locale, photos=photos)
             self._asked[key] = asked
         return asked
 
@@ -117,9 +133,18 @@ class DiscordPlatform:
 class _AskedMessage:
     """A message addressed to the bot, answered by a reply."""
 
-    def __init__(self, client: Client, key: str, ids: dict[str, int], live: discord.Message | None):
+    def __init__(
+        self,
+        client: Client,
+        key: str,
+        ids: dict[str, int],
+        live: discord.Message | None,
+        locale: str,
+        *,
+        photos: bool = False,  # VISION_MODEL answers photos
+    ) -> None:
         self._client, self._key, self._ids = client, key, ids
-        self._message = live
+        self._message, self._locale, self._photos = live, locale, photos
 
     async def surface(self) -> MessageSurface:
         # Asked for only once `turn` gave a turn, or declined one: the message was there.
@@ -145,15 +170,28 @@ class _AskedMessage:
         me = self._client().user
         text = strip_mentions(message.content, me.id if me else 0) or None
         attachment = audio_attachment(message.attachments)
-        audio = await download(attachment) if attachment else None
-        return Turn(key, str(message.author.id), text=None if audio else text, audio=audio)
+        picture = image_attachment(message.attachments) if self._photos else None
+        user, locale = str(message.author.id), self._locale
+        if attachment is None and picture is not None:  # fetched again after a restart
+            image = await download_image(picture, locale)
+            return Turn(key, user, text=text, image=image, locale=locale)
+        audio = await download(attachment, locale) if attachment else None
+        return Turn(key, user, text=None if audio else text, audio=audio, locale=locale)
 
 
 class _AskedTalk:
     """A /talk, answered in its original response: live, or through its webhook after a stop."""
 
-    def __init__(self, client: Client, key: str, recorded: RecordedTalk, live: LiveTalk | None):
+    def __init__(
+        self,
+        client: Client,
+        key: str,
+        recorded: RecordedTalk,
+        live: LiveTalk | None,
+        locale: str,
+    ) -> None:
         self._client, self._key, self._recorded, self._live = client, key, recorded, live
+        self._locale = locale
 
     async def surface(self) -> WebhookSurface:
         target = self._recorded.target  # the interaction's, as `interaction_target` made it
@@ -167,33 +205,43 @@ class _AskedTalk:
         return WebhookSurface(webhook, target.at)
 
     async def turn(self) -> Turn | None:
-        recorded = self._recorded
+        recorded, locale = self._recorded, self._locale
         if (live := self._live) is not None:
             if live.text is None and live.audio is None:
-                raise Declined("Give me some `text` or an `audio` file to answer.")
+                raise Declined(NOTHING_TO_ANSWER, locale=locale)
             if live.audio is not None and audio_attachment([live.audio]) is None:
-                raise Declined("That attachment isn't audio — send a voice or audio file.")
-            sound = await download(live.audio) if live.audio else None
-            return Turn(
-                recorded.key, recorded.user_id, text=None if sound else live.text, audio=sound
-            )
+                raise Declined(NOT_AUDIO, locale=locale)
+            sound = await download(live.audio, locale) if live.audio else None
+            text = None if sound else live.text
+            return Turn(recorded.key, recorded.user_id, text=text, audio=sound, locale=locale)
         if recorded.target.expired(TOKEN_MARGIN):
             log.info("%s: its interaction token ran out while the bot was down", self._key)
             return None
         if recorded.text is None:  # the audio's signed URL is not kept
-            raise Declined(RESTARTED)
-        return Turn(recorded.key, recorded.user_id, text=recorded.text)
+            raise Declined(RESTARTED, locale=locale)
+        return Turn(recorded.key, recorded.user_id, text=recorded.text, locale=locale)
 
 
-async def download(attachment: discord.Attachment) -> Audio:
-    """Check the size and length first, then download at once (attachment URLs expire)."""
-    if attachment.size > AUDIO_LIMIT:
-        raise Declined(TOO_BIG)
-    if (attachment.duration or 0) > MAX_AUDIO_SECONDS:
-        raise Declined(TOO_LONG)
+async def download_image(attachment: discord.Attachment, locale: str = DEFAULT_LOCALE) -> Image:
+    """Check the size against what a vision request carries, then download at once."""
+    if attachment.size > MAX_IMAGE_BYTES:
+        raise Declined(IMAGE_TOO_BIG, locale=locale)
     try:
         data = await attachment.read()
     except (discord.HTTPException, aiohttp.ClientError) as error:
-        raise Declined("I couldn't download that file — please send it again.") from error
+        raise Declined(NOT_DOWNLOADED, locale=locale) from error
+    return Image(data, (attachment.content_type or "image/jpeg").split(";")[0])
+
+
+async def download(attachment: discord.Attachment, locale: str = DEFAULT_LOCALE) -> Audio:
+    """Check the size and length first, then download at once (attachment URLs expire)."""
+    if attachment.size > AUDIO_LIMIT:
+        raise Declined(TOO_BIG, locale=locale)
+    if (attachment.duration or 0) > MAX_AUDIO_SECONDS:
+        raise Declined(TOO_LONG, locale=locale)
+    try:
+        data = await attachment.read()
+    except (discord.HTTPException, aiohttp.ClientError) as error:
+        raise Declined(NOT_DOWNLOADED, locale=locale) from error
     mime = (attachment.content_type or "application/octet-stream").split(";")[0]
     return Audio(data, mime, attachment.filename)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import discord
@@ -18,6 +19,7 @@ from adapters.discord.convert import (
 )
 from adapters.discord.delivery import NO_ATTACH, ChannelNotices
 from core import text as limits
+from core.i18n import DEFAULT_LOCALE, Lines, shipped_catalogs
 from core.turns import NO_VIDEO, NoVideo
 from core.types import AvatarJob
 
@@ -96,9 +98,11 @@ class AnswerStream:
         surface: Callable[[], Awaitable[Surface]],
         wants_video: Callable[[], Awaitable[bool]],
         no_attach: ChannelNotices,
+        lines: Lines | None = None,
         interval: float = 1.0,
     ) -> None:
         self._find, self._wants_video, self._no_attach = surface, wants_video, no_attach
+        self._lines = lines or shipped_catalogs().lines(DEFAULT_LOCALE)
         self._surface: Surface | None = None
         self._interval, self._last_shown = interval, float("-inf")
         self._transcript: str | None = None
@@ -149,12 +153,12 @@ class AnswerStream:
 
     async def _video_to(self, surface: Surface, answer_id: int) -> str | NoVideo:
         """The video's target; NO_VIDEO where the bot may not upload (said once an hour)."""
-        target = surface.target(answer_id)
+        target = replace(surface.target(answer_id), locale=self._lines.locale)
         if surface.can_attach:
             return target.dump()
         try:  # the answer is shown: nothing here may fail it
             if await self._wants_video() and self._no_attach.due(target.channel_id):
-                await surface.more(NO_ATTACH)
+                await surface.more(f"🎬 {self._lines.say(NO_ATTACH)}")
         except Exception as error:
             log.info("could not say why no video comes in %s: %r", target.channel_id, error)
         return NO_VIDEO

@@ -21,23 +21,19 @@ from adapters.telegram.polling import InboxPoller
 from adapters.telegram.request import AiohttpRequest, UpdatesRequest
 from adapters.telegram.stream import AnswerStream, DraftSupport
 from adapters.telegram.webhook import TelegramWebhook, derived_secret, webhook_path
-from core.conversation import Conversations
+from core.commands import ChatCommands, offered
 from core.errors import ConfigurationError
+from core.i18n import DEFAULT_LOCALE, Catalogs, shipped_catalogs
 from core.ports import Inbox
+from core.proxy import Proxy
 from core.turns import TurnRunner
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-COMMANDS = [
-    BotCommand("start", "What this bot does"),
-    BotCommand("help", "What I understand"),
-    BotCommand("talk", "Talk to me: /talk <text>, or reply to a voice note"),
-    BotCommand("reset", "Forget our conversation"),
-    BotCommand("avatar", "Videos with my answers: /avatar on|off"),
-    BotCommand("stats", "Today's usage (admins only)"),
-]
+# The menu BotFather shows (setMyCommands): the one list of commands, in every language.
+MENU = offered(PLATFORM)
 
 # Connections to the Bot API for everything but getUpdates (PTB's default size).
 REQUEST_POOL = 256
@@ -50,9 +46,9 @@ class TelegramAdapter:
 
     def __init__(
         self,
-        conversations: Conversations,
         *,
         runner: TurnRunner,
+        commands: ChatCommands,
         token: str,
         api_root: str,
         upload_limit: int = UPLOAD_LIMIT,
@@ -62,11 +58,16 @@ class TelegramAdapter:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         on_status: Callable[[int], None] | None = None,
+        catalogs: Catalogs | None = None,
+        photos: bool = False,
+        proxy: Proxy | None = None,
     ) -> None:
         root = api_root.rstrip("/")
+        self._catalogs = catalogs = catalogs or shipped_catalogs()
         # on_status: told the HTTP status of every Bot API answer (the wiring counts retries).
-        updates = UpdatesRequest(on_status=on_status)
-        self._requests = (AiohttpRequest(REQUEST_POOL, on_status=on_status), updates)
+        # proxy: every Bot API call and file download goes through it (core/proxy.py).
+        updates = UpdatesRequest(on_status=on_status, proxy=proxy)
+        self._requests = (AiohttpRequest(REQUEST_POOL, on_status=on_status, proxy=proxy), updates)
         # PTB's Application is the Bot and the dispatcher of commands; updates come from the
         # poller or the webhook below, through the turn runner.
         self.application: Application = (  # type: ignore[type-arg]
@@ -81,12 +82,14 @@ class TelegramAdapter:
         )
         bot = self.application.bot
         self.actions = ChatActions(bot)
-        self.delivery = TelegramDelivery(bot, self.actions, upload_limit)
-        handlers = TelegramHandlers(conversations, bot, set(admins or []), allowed_chats)
+        self.delivery = TelegramDelivery(bot, self.actions, upload_limit, catalogs)
+        handlers = TelegramHandlers(
+            commands, bot, set(admins or []), allowed_chats, catalogs=catalogs
+        )
         self.application.add_handlers(handlers.handlers)
         self.application.add_error_handler(self._on_error)
         view = partial(AnswerStream, bot, self.actions, self.delivery.refusals, DraftSupport())
-        self.turns = TelegramPlatform(self.application, runner, handlers, view)
+        self.turns = TelegramPlatform(self.application, runner, handlers, view, photos=photos)
         self._poller = InboxPoller(bot, inbox, self.turns, updates.payload)
         self._webhook: TelegramWebhook | None = None
         self.routes: tuple[tuple[str, str, Handler], ...] = ()
@@ -111,7 +114,7 @@ class TelegramAdapter:
                 raise ConfigurationError("Telegram refused TELEGRAM_BOT_TOKEN (getMe)") from None
             raise  # unreachable or timed out: bot/startup.py names TELEGRAM_API_BASE_URL
         try:
-            await self.application.bot.set_my_commands(COMMANDS)
+            await publish_commands(self.application.bot, self._catalogs)
             replayed = await self._runner.replay(self.turns)  # what a stop or a crash left
             if self._webhook is not None:
                 await self._webhook.register()
@@ -142,12 +145,37 @@ class TelegramAdapter:
         return await self._runner.replay(self.turns)
 
     @staticmethod
-    async def check(token: str, api_root: str) -> str:
+    async def check(token: str, api_root: str, proxy: Proxy | None = None) -> str:
         """Log in with the token (getMe) and name the bot, for `avatarbot check`."""
         root = api_root.rstrip("/")
-        async with Bot(token, base_url=f"{root}/bot", base_file_url=f"{root}/file/bot") as bot:
+        async with Bot(
+            token,
+            base_url=f"{root}/bot",
+            base_file_url=f"{root}/file/bot",
+            # The connections `run` makes (PTB's default HTTPXRequest reads the environment).
+            request=AiohttpRequest(1, proxy=proxy),
+            get_updates_request=AiohttpRequest(1, proxy=proxy),
+        ) as bot:
             return f"logged in as @{bot.username}"
 
     async def _on_error(self, update: object, context: object) -> None:
         error = getattr(context, "error", None)
         log.error("Telegram update failed: %r", error, exc_info=error)
+
+
+async def publish_commands(bot: Bot, catalogs: Catalogs) -> None:
+    """The command menu: English for everyone, and one list per shipped language.
+
+    setMyCommands takes a two-letter ISO 639-1 `language_code` (none: the default list), so
+    Brazilian Portuguese is published for "pt"
+    (https://core.telegram.org/bots/api#setmycommands).
+    """
+    published: set[str | None] = set()
+    for locale in catalogs.locales:
+        language = None if locale == DEFAULT_LOCALE else locale.split("_")[0]
+        if language in published:  # one list per two-letter code (pt_BR and pt_PT share "pt")
+            continue
+        published.add(language)
+        lines = catalogs.lines(locale)
+        menu = [BotCommand(spec.name, lines.gettext(spec.description)) for spec in MENU]
+        await bot.set_my_commands(menu, language_code=language)

@@ -10,6 +10,9 @@ from dataclasses import asdict, dataclass
 from telegram import Message, MessageEntity
 from telegram.constants import ChatType
 
+from core.commands import Command
+from core.i18n import DEFAULT_LOCALE
+from core.images import MAX_IMAGE_BYTES
 from core.types import ConversationKey
 
 PLATFORM = "telegram"
@@ -19,7 +22,7 @@ DOWNLOAD_LIMIT = 20 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class MediaRef:
-    """An audio file attached to a message, not downloaded yet."""
+    """An audio or image file attached to a message, not downloaded yet."""
 
     file_id: str
     file_size: int | None
@@ -30,22 +33,25 @@ class MediaRef:
 
 @dataclass(frozen=True, slots=True)
 class Ask:
-    """What a message asks of the model: its text, or the audio to transcribe.
+    """What a message asks of the model: its text, the audio to transcribe, or a photo.
 
-    Neither: a message the bot cannot read (a sticker, a photo), answered with a hint.
+    With a photo, `text` is its caption. None of them: a message the bot cannot read (a
+    sticker, a location), answered with a hint.
     """
 
     text: str | None = None
     media: MediaRef | None = None
+    image: MediaRef | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where an answer went, so the video can reply to it."""
+    """Where an answer went, so the video can reply to it (and in which locale to talk)."""
 
     chat_id: int
     message_id: int
     thread_id: int | None = None
+    locale: str = DEFAULT_LOCALE
 
     def dump(self) -> str:
         """Serialise for the job table."""
@@ -73,6 +79,28 @@ def conversation_key(message: Message) -> ConversationKey:
     return ConversationKey(PLATFORM, str(message.chat_id), "" if thread is None else str(thread))
 
 
+def command_of(message: Message, admins: set[str]) -> Command | None:
+    """The core's command in a message starting `/name` (or `/name@bot`), with its raw text after.
+
+    None for a message that holds no command at its start.
+    """
+    text = message.text or ""
+    if not text.startswith("/"):
+        return None
+    head, _, args = text.partition(" ")
+    name = head[1:].partition("@")[0].lower()
+    user = message.from_user
+    user_id = str(user.id) if user else ""
+    return Command(
+        conversation_key(message),
+        user_id,
+        name,
+        args.strip(),
+        locale=user.language_code if user else None,
+        is_admin=bool(user_id) and user_id in admins,
+    )
+
+
 def message_ask(message: Message, bot_id: int, username: str) -> Ask | None:
     """What a message that is no command asks (None: nothing, from a bot or to someone else).
 
@@ -88,17 +116,24 @@ def message_ask(message: Message, bot_id: int, username: str) -> Ask | None:
     media = media_of(message)
     if media is not None:
         return Ask(media=media)
+    image = image_of(message)
+    if image is not None:
+        return Ask(text=text, image=image)
     # A bare @mention is a text message too: the core answers it with a hint.
     return Ask(text=text) if text or message.text is not None else Ask()
 
 
 def talk_ask(message: Message, args: Sequence[str]) -> Ask | None:
-    """/talk <text>, or /talk as a reply to a voice note (its audio, then); None for neither."""
+    """/talk <text>, or /talk as a reply to a voice note (its audio) or to a photo (the photo,
+    asked about in <text>); None for none of them."""
     replied = message.reply_to_message
     media = media_of(replied) if replied else None
     if media is not None:
         return Ask(media=media)
     text = " ".join(args).strip()
+    image = image_of(replied) if replied else None
+    if image is not None:
+        return Ask(text=text or None, image=image)
     return Ask(text=text) if text else None
 
 
@@ -121,6 +156,20 @@ def media_of(message: Message) -> MediaRef | None:
     document = message.document
     if document and (document.mime_type or "").startswith("audio/"):
         name = document.file_name or "audio"
+        return MediaRef(document.file_id, document.file_size, document.mime_type or "", name)
+    return None
+
+
+def image_of(message: Message) -> MediaRef | None:
+    """A photo to look at: the largest size of a photo that a vision request can carry (Telegram
+    sends several sizes, smallest first), or a document with an image MIME type."""
+    if message.photo:
+        fitting = [p for p in message.photo if (p.file_size or 0) <= MAX_IMAGE_BYTES]
+        best = max(fitting or message.photo, key=lambda size: size.width * size.height)
+        return MediaRef(best.file_id, best.file_size, "image/jpeg", "photo.jpg")
+    document = message.document
+    if document and (document.mime_type or "").startswith("image/"):
+        name = document.file_name or "image"
         return MediaRef(document.file_id, document.file_size, document.mime_type or "", name)
     return None
 

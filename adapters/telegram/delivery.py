@@ -14,7 +14,8 @@ from adapters.telegram.calls import call, replying, tell
 from adapters.telegram.convert import Target
 from core.avatar.jobs import PermanentDeliveryError
 from core.avatar.speech import video_caption
-from core.types import AvatarFailed, VideoReady
+from core.i18n import Catalogs, Line, shipped_catalogs
+from core.types import AvatarFailed, VideoReady, VoiceNote
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +26,17 @@ UPLOAD_TIMEOUT = 180.0
 # Telegram's answer when a group's permissions deny the bot media: "Bad Request: not enough
 # rights to send videos to the chat".
 NO_RIGHTS = "not enough rights to send"
-NO_VIDEOS = (
-    "🎬 I can't send videos in this chat: its permissions don't allow me to "
+NO_VIDEOS = Line(
+    "I can't send videos in this chat: its permissions don't allow me to "
     "(an admin can change that, or /avatar off stops them)."
 )
+NO_VOICE_NOTES = (
+    "🔊 I can't send voice notes in this chat: its permissions don't allow me to "
+    "(an admin can change that, or /reply text stops them)."
+)
+# Telegram's answer when the user's privacy settings refuse voice notes from others.
+VOICE_FORBIDDEN = "voice_messages_forbidden"
+VOICE_REFUSED = "🔊 Your privacy settings don't let me send you voice notes."
 # A chat that refused a video is told once in this long, and gets no renders meanwhile.
 REFUSAL_SECONDS = 3600.0
 
@@ -56,9 +64,17 @@ class VideoRefusals:
 class TelegramDelivery:
     """Sends finished renders to the chat the answer went to."""
 
-    def __init__(self, bot: Bot, actions: ChatActions, upload_limit: int = UPLOAD_LIMIT) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        actions: ChatActions,
+        upload_limit: int = UPLOAD_LIMIT,
+        catalogs: Catalogs | None = None,
+    ) -> None:
         self._bot, self._actions, self._upload_limit = bot, actions, upload_limit
+        self._catalogs = catalogs or shipped_catalogs()
         self.refusals = VideoRefusals()
+        self.voice_refusals = VideoRefusals()
 
     async def deliver_video(self, ready: VideoReady) -> None:
         """Upload the MP4 (D-ID's URL expires, so Telegram never fetches it itself)."""
@@ -67,18 +83,17 @@ class TelegramDelivery:
         size = (await asyncio.to_thread(ready.path.stat)).st_size
         if size > self._upload_limit:
             limit = self._upload_limit // (1024 * 1024)
-            await tell(
-                self._bot, target, f"The avatar video is over Telegram's {limit} MB limit, sorry."
-            )
+            over = Line("The avatar video is over Telegram's {limit} MB limit, sorry.", limit=limit)
+            await tell(self._bot, target, self._say(target, over))
             return
-        video = await asyncio.to_thread(ready.path.read_bytes)
+        video, caption = await asyncio.to_thread(ready.path.read_bytes), video_caption(ready.job)
         try:
             await call(
                 lambda: self._bot.send_video(
                     target.chat_id,
                     video,
                     filename=f"avatar-{ready.job.id}.mp4",
-                    caption=video_caption(ready.job),
+                    caption=caption and self._say(target, caption),
                     supports_streaming=True,
                     message_thread_id=target.thread_id,
                     reply_parameters=replying(target),
@@ -91,7 +106,7 @@ class TelegramDelivery:
         except BadRequest as error:
             reason = error.message.lower()
             if NO_RIGHTS in reason and self.refusals.note(target.chat_id):
-                await tell(self._bot, target, NO_VIDEOS)
+                await tell(self._bot, target, f"🎬 {self._say(target, NO_VIDEOS)}")
             if NO_RIGHTS in reason or "chat not found" in reason:
                 raise PermanentDeliveryError(str(error)) from error
             raise
@@ -100,4 +115,46 @@ class TelegramDelivery:
         """Say in one line why no video is coming."""
         target = Target.load(failed.job.target)
         self._actions.release(target.chat_id, target.thread_id, "record_video")
-        await tell(self._bot, target, f"🎬 {failed.message}")
+        await tell(self._bot, target, f"🎬 {self._say(target, failed.message)}")
+
+    async def deliver_voice(self, note: VoiceNote) -> None:
+        """Send a voice answer as a reply to its text answer."""
+        await send_voice_note(self._bot, note, self.voice_refusals)
+
+    def _say(self, target: Target, line: str) -> str:
+        """A line in the locale the answer was given in."""
+        return self._catalogs.lines(target.locale).say(line)
+
+
+async def send_voice_note(bot: Bot, note: VoiceNote, refusals: VideoRefusals) -> None:
+    """Upload the OGG/Opus voice note as a reply to the answer (Bot API `sendVoice`).
+
+    A chat whose permissions or whose user refuse voice notes is told once per
+    `REFUSAL_SECONDS`, and the note is dropped (`PermanentDeliveryError`).
+    """
+    target = Target.load(note.target)
+    voice = await asyncio.to_thread(note.path.read_bytes)
+    try:
+        await call(
+            lambda: bot.send_voice(
+                target.chat_id,
+                voice,
+                filename="answer.ogg",
+                caption=note.caption,
+                duration=max(1, round(note.seconds)),
+                message_thread_id=target.thread_id,
+                reply_parameters=replying(target),
+                write_timeout=UPLOAD_TIMEOUT,
+                read_timeout=UPLOAD_TIMEOUT,
+            )
+        )
+    except Forbidden as error:
+        raise PermanentDeliveryError(str(error)) from error
+    except BadRequest as error:
+        reason = error.message.lower()
+        line = NO_VOICE_NOTES if NO_RIGHTS in reason else VOICE_REFUSED
+        if NO_RIGHTS in reason or VOICE_FORBIDDEN in reason:
+            if refusals.note(target.chat_id):
+                await tell(bot, target, line)
+            raise PermanentDeliveryError(str(error)) from error
+        raise

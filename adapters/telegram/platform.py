@@ -17,11 +17,19 @@ from adapters.telegram.convert import (
     MediaRef,
     conversation_key,
 )
-from adapters.telegram.handlers import OOPS, TOO_BIG, UNSUPPORTED, TelegramHandlers
+from adapters.telegram.handlers import (
+    OOPS,
+    TOO_BIG,
+    UNSUPPORTED,
+    UNSUPPORTED_WITH_PHOTOS,
+    TelegramHandlers,
+)
 from adapters.telegram.stream import AnswerStream
 from core.groq.audio import MAX_AUDIO_SECONDS, TOO_LONG
+from core.images import MAX_IMAGE_BYTES
+from core.images import TOO_BIG as IMAGE_TOO_BIG
 from core.turns import Declined, TurnRunner
-from core.types import Audio, ConversationKey, InboxEntry, Turn
+from core.types import Audio, ConversationKey, Image, InboxEntry, Turn
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +49,11 @@ class TelegramPlatform:
         runner: TurnRunner,
         handlers: TelegramHandlers,
         view: Callable[..., AnswerStream],  # given the message, and whether "typing…" shows
+        *,
+        photos: bool = False,  # VISION_MODEL answers photos
     ) -> None:
         self._application, self._bot, self._runner = application, application.bot, runner
-        self._handlers, self._view = handlers, view
+        self._handlers, self._view, self._photos = handlers, view, photos
         self._updates: dict[str, Update] = {}
 
     async def accept(self, received: Sequence[tuple[Update, str]]) -> None:
@@ -67,22 +77,28 @@ class TelegramPlatform:
 
     def view(self, entry: InboxEntry) -> AnswerStream:
         """A reply to the update's message; "typing…" shows while an answer is on its way."""
-        asked = self._handlers.asked(self._update(entry))
-        return self._view(self._message(entry), typing=asked is not None)
+        asked, message = self._handlers.asked(self._update(entry)), self._message(entry)
+        return self._view(message, self._handlers.lines(message), typing=asked is not None)
 
     async def turn(self, entry: InboxEntry) -> Turn | None:
-        """The message's text or downloaded audio; None for a command, carried out by then."""
+        """The message's text, downloaded audio or photo; None for a command, carried out by
+        then. A photo is fetched again through getFile after a restart, as audio is."""
         update = self._update(entry)
         message = self._message(entry)
         ask = self._handlers.asked(update)
         if ask is None:
             await self._application.process_update(update)  # python-telegram-bot's handlers
             return None
-        if ask.media is None and ask.text is None:
-            raise Declined(UNSUPPORTED)
-        audio = await self._download(ask.media) if ask.media else None
         user = str(message.from_user.id) if message.from_user else ""
-        return Turn(conversation_key(message), user, text=ask.text, audio=audio)
+        locale = self._handlers.locale(message)
+        if ask.image is not None and self._photos:
+            image = await self._download_image(ask.image, locale)
+            key = conversation_key(message)
+            return Turn(key, user, text=ask.text, image=image, locale=locale)
+        if ask.media is None and ask.text is None:  # photos off: a caption is answered as text
+            raise Declined(UNSUPPORTED_WITH_PHOTOS if self._photos else UNSUPPORTED, locale=locale)
+        audio = await self._download(ask.media, locale) if ask.media else None
+        return Turn(conversation_key(message), user, text=ask.text, audio=audio, locale=locale)
 
     def finished(self, entry: InboxEntry, answered: bool) -> None:
         """Forget the parsed update: answered, or left in the inbox for the next start."""
@@ -101,18 +117,30 @@ class TelegramPlatform:
             raise ValueError(f"Telegram update {entry.message_key} has no message")
         return message
 
-    async def _download(self, media: MediaRef) -> Audio:
+    async def _download(self, media: MediaRef, locale: str) -> Audio:
         # Decline by the sizes Telegram reports, before anything is downloaded or transcribed.
         if media.file_size is not None and media.file_size > DOWNLOAD_LIMIT:
-            raise Declined(TOO_BIG)
+            raise Declined(TOO_BIG, locale=locale)
         if (media.duration or 0) > MAX_AUDIO_SECONDS:
-            raise Declined(TOO_LONG)
+            raise Declined(TOO_LONG, locale=locale)
+        return Audio(await self._fetch(media, locale), media.mime_type, media.filename)
+
+    async def _download_image(self, media: MediaRef, locale: str) -> Image:
+        # Telegram's 20 MB download limit first, then what a Groq vision request can carry.
+        if media.file_size is not None and media.file_size > DOWNLOAD_LIMIT:
+            raise Declined(TOO_BIG, locale=locale)
+        if media.file_size is not None and media.file_size > MAX_IMAGE_BYTES:
+            raise Declined(IMAGE_TOO_BIG, locale=locale)
+        return Image(await self._fetch(media, locale), media.mime_type)
+
+    async def _fetch(self, media: MediaRef, locale: str) -> bytes:
+        """getFile, then the download; Telegram's refusal or a network fault is one line."""
         try:
             file = await call(lambda: self._bot.get_file(media.file_id))
             data = await call(file.download_as_bytearray)
         except TelegramError as error:  # refused, or the network after retries
             if isinstance(error, BadRequest) and "too big" in error.message.lower():
-                raise Declined(TOO_BIG) from error
-            log.warning("downloading a voice note failed: %s", error)
-            raise Declined(OOPS) from error
-        return Audio(bytes(data), media.mime_type, media.filename)
+                raise Declined(TOO_BIG, locale=locale) from error
+            log.warning("downloading %s failed: %s", media.filename, error)
+            raise Declined(OOPS, locale=locale) from error
+        return bytes(data)

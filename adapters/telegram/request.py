@@ -15,6 +15,8 @@ from telegram import Update
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from core.proxy import Proxy
+
 # PTB's HTTPXRequest words a pool timeout this way; the request never left.
 POOL_TIMEOUT = (
     "Pool timeout: All connections in the connection pool are occupied. Request was *not* sent "
@@ -34,6 +36,9 @@ class AiohttpRequest(BaseRequest):
     TCP and TLS), `read` each wait for the server's answer, `pool` only the wait for a free
     connection slot. aiohttp has no write timeout, so an upload's whole exchange is bounded by
     connect + write + read instead.
+
+    Every request goes through `proxy` when one is given (aiohttp's session reads no proxy
+    from the environment without `trust_env`, which would also send `.netrc` credentials).
     """
 
     FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -47,8 +52,10 @@ class AiohttpRequest(BaseRequest):
         pool_timeout: float | None = 1.0,
         media_write_timeout: float | None = 20.0,
         on_status: Callable[[int], None] | None = None,
+        proxy: Proxy | None = None,
     ) -> None:
         self._pool_size = connection_pool_size
+        self._proxy = proxy.url if proxy is not None else None  # credentials in the URL
         self._on_status = on_status  # told each answer's HTTP status (for metrics)
         self._read, self._media_write = read_timeout, media_write_timeout
         self._connect, self._pool = connect_timeout, pool_timeout
@@ -107,7 +114,12 @@ class AiohttpRequest(BaseRequest):
         async with self._slot(_value(pool_timeout, self._pool)):
             try:
                 async with self._session.request(
-                    method, url, data=data, headers=headers, timeout=timeout
+                    method,
+                    url,
+                    data=data,
+                    headers=headers,
+                    timeout=timeout,
+                    proxy=self._proxy,
                 ) as response:
                     body = await response.read()
             except TimeoutError as error:
@@ -143,8 +155,10 @@ class UpdatesRequest(AiohttpRequest):
     answer; PTB leaves the parsed JSON unaltered (`TelegramObject._parse_data` copies it).
     """
 
-    def __init__(self, *, on_status: Callable[[int], None] | None = None) -> None:
-        super().__init__(1, on_status=on_status)  # one long poll at a time
+    def __init__(
+        self, *, on_status: Callable[[int], None] | None = None, proxy: Proxy | None = None
+    ) -> None:
+        super().__init__(1, on_status=on_status, proxy=proxy)  # one long poll at a time
         self._received: dict[int, dict[str, Any]] = {}
 
     def parse_json_payload(self, payload: bytes) -> dict[str, Any]:  # type: ignore[override]

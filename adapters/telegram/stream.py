@@ -31,17 +31,21 @@ from adapters.telegram.calls import (
 )
 from adapters.telegram.convert import Target, thread_of
 from adapters.telegram.delivery import VideoRefusals
-from adapters.telegram.handlers import TOO_BIG, UNSUPPORTED
+from adapters.telegram.handlers import TOO_BIG, UNSUPPORTED, UNSUPPORTED_WITH_PHOTOS
 from core.groq.audio import TOO_LONG
+from core.i18n import Line, Lines, msgid
+from core.images import TOO_BIG as IMAGE_TOO_BIG
 from core.turns import NO_VIDEO, NoVideo
 from core.types import AvatarJob
 
 log = logging.getLogger(__name__)
 
-NOT_SHOWN = "⚠️ I have an answer, but Telegram wouldn't let me show it here — please ask again."
-REST_NOT_SHOWN = "⚠️ Telegram wouldn't let me show the rest of my answer — please ask again."
-# Declines in the bot's own words: a plain reply, where a failure is marked ⚠️.
-OWN_WORDS = frozenset({TOO_BIG, TOO_LONG, UNSUPPORTED})
+NOT_SHOWN = Line("I have an answer, but Telegram wouldn't let me show it here — please ask again.")
+REST_NOT_SHOWN = Line("Telegram wouldn't let me show the rest of my answer — please ask again.")
+# Declines in the bot's own words (by message id): a plain reply, where a failure is marked ⚠️.
+OWN_WORDS = frozenset(
+    msgid(line) for line in (TOO_BIG, TOO_LONG, UNSUPPORTED, UNSUPPORTED_WITH_PHOTOS, IMAGE_TOO_BIG)
+)
 
 
 class DraftSupport:
@@ -69,12 +73,14 @@ class AnswerStream:
         refusals: VideoRefusals,
         drafts: DraftSupport,
         message: Message,
+        lines: Lines,
         *,
         typing: bool,
         interval: float = 1.0,
     ) -> None:
         self._bot, self._actions, self._refusals, self._drafts = bot, actions, refusals, drafts
-        self._asked = Target(message.chat_id, message.message_id, thread_of(message))
+        self._lines = lines
+        self._asked = Target(message.chat_id, message.message_id, thread_of(message), lines.locale)
         self._answer = self._asked  # what the video and a notice reply to
         self._send = partial(reply, bot, self._asked)  # (text, parse mode): one attempt
         self._private = message.chat.type == ChatType.PRIVATE
@@ -144,7 +150,7 @@ class AnswerStream:
 
         Marked ⚠️, unless it declines the message in the bot's own words.
         """
-        line = self._plain_header() + (message if message in OWN_WORDS else f"⚠️ {message}")
+        line = self._plain_header() + (message if msgid(message) in OWN_WORDS else f"⚠️ {message}")
         try:
             if not self._blocked:
                 await self._put(html.escape(line, quote=False), line, edit=True)
@@ -183,7 +189,8 @@ class AnswerStream:
         for index, (plain, rich) in enumerate(self._parts(answer)):
             sent = await self._put(rich, plain, edit=index == 0)
             if sent is None:
-                await tell(self._bot, self._asked, NOT_SHOWN if index == 0 else REST_NOT_SHOWN)
+                line = self._lines.say(NOT_SHOWN if index == 0 else REST_NOT_SHOWN)
+                await tell(self._bot, self._asked, f"⚠️ {line}")
                 break
             message_id = sent
         return message_id

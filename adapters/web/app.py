@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode, hdrs, web
 
 from adapters.web import identity, protocol
 from adapters.web.access import Access, AccessSettings
@@ -19,9 +19,13 @@ from adapters.web.chat import WebChat
 from adapters.web.delivery import Socket, WebDelivery
 from adapters.web.identity import ConversationIds, derive, mac, tag
 from adapters.web.limits import Limiter, WebLimits, client_scope
+from adapters.web.live import LiveStreams
 from adapters.web.mailbox import Mailbox
 from adapters.web.platform import PLATFORM, conversation_key
+from core.avatar.faces import FaceCommand
+from core.commands import ChatCommands
 from core.conversation import Conversations
+from core.i18n import Catalogs, Line, Lines, shipped_catalogs
 from core.ports import HistoryStore, Inbox
 from core.turns import TurnRunner
 
@@ -40,8 +44,8 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; connect-src 'self'; media-src 'self'; img-src 'self' data:; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
-UNAUTHORIZED = "This chat needs its access link (with ?token=…)."
-CROSS_ORIGIN = "This chat can only be used from its own page."
+UNAUTHORIZED = Line("This chat needs its access link (with ?token=…).")
+CROSS_ORIGIN = Line("This chat can only be used from its own page.")
 
 
 class WebAdapter:
@@ -58,6 +62,7 @@ class WebAdapter:
         conversations: Conversations,
         runner: TurnRunner,
         *,
+        commands: ChatCommands,
         inbox: Inbox,
         host: str,
         port: int,
@@ -68,24 +73,32 @@ class WebAdapter:
         limits: WebLimits | None = None,
         history: HistoryStore | None = None,
         extra_routes: Sequence[tuple[str, str, Handler]] = (),
+        faces: FaceCommand | None = None,
+        live: LiveStreams | None = None,
+        catalogs: Catalogs | None = None,
     ) -> None:
         self._conversations, self._history = conversations, history
+        self._catalogs = catalogs or shipped_catalogs()
         self._host, self.port = host, port
         self.ids = ConversationIds(derive(secret, "conversation ids"))
         self._client_key = derive(secret, "clients")
         self.access = Access(access or AccessSettings(), derive(secret, "sessions"))
-        self.delivery = WebDelivery(Mailbox(media_dir), self.ids)
+        self.delivery = WebDelivery(Mailbox(media_dir), self.ids, media_dir)
         self.routes: tuple[tuple[str, str, Handler], ...] = ()  # it serves the others' routes
         self.runner = runner
         self.chat = WebChat(
             conversations,
+            commands,
             runner,
             self.delivery,
             media_dir=media_dir,
             inbox=inbox,
             max_text_chars=max_text_chars,
             limiter=Limiter(limits or WebLimits()),
+            faces=faces,
+            live=live,
         )
+        self.live = live
         self._extra_routes = extra_routes  # read at start: other adapters add theirs before
         self._runner: web.AppRunner | None = None
         self._sockets: set[web.WebSocketResponse] = set()
@@ -104,6 +117,7 @@ class WebAdapter:
         app.router.add_get("/", self._page)
         app.router.add_get("/healthz", self._health)
         app.router.add_get(r"/media/{job:\d{1,18}}.mp4", self._media)
+        app.router.add_get(r"/media/voice/{name:[0-9a-f-]{49}}.ogg", self._voice)
         app.router.add_get("/ws", self._socket)
         app.router.add_static("/static/", STATIC_DIR)
         for method, path, handler in self._extra_routes:
@@ -126,6 +140,8 @@ class WebAdapter:
         The runner's drain ran before: what it left is answered after the next start.
         """
         self._stopping = True
+        if self.live is not None:
+            await self.live.stop()  # D-ID stops billing the streams
         closing = [
             ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
             for ws in self._sockets
@@ -159,10 +175,23 @@ class WebAdapter:
         # FileResponse answers Range requests with 206, so browsers can seek.
         return web.FileResponse(path, headers={"Cache-Control": "private, max-age=86400"})
 
+    async def _voice(self, request: web.Request) -> web.StreamResponse:
+        """A voice answer's OGG/Opus file, for the conversation it belongs to only."""
+        if not self.access.authorized(request):
+            raise web.HTTPUnauthorized(text=UNAUTHORIZED)
+        conversation = self.ids.verify(request.query.get("conversation"))
+        name = request.match_info["name"]
+        path = None if conversation is None else await self.delivery.voice_file(conversation, name)
+        if path is None:
+            raise web.HTTPNotFound()
+        headers = {"Cache-Control": "private, max-age=86400", "Content-Type": "audio/ogg"}
+        return web.FileResponse(path, headers=headers)
+
     async def _socket(self, request: web.Request) -> web.StreamResponse:
         # Before the upgrade: a page of another site must not drive the chat from a browser.
+        lines = self._lines(request)
         if not self.access.origin_allowed(request):
-            raise web.HTTPForbidden(text=CROSS_ORIGIN)
+            raise web.HTTPForbidden(text=lines.say(CROSS_ORIGIN))
         ws = web.WebSocketResponse(
             max_msg_size=protocol.MAX_FRAME_BYTES,
             heartbeat=HEARTBEAT_SECONDS,
@@ -176,24 +205,29 @@ class WebAdapter:
             if self._stopping:
                 await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server stopping")
             elif not self.access.authorized(request):
-                await _refuse(ws, "unauthorized", UNAUTHORIZED, CLOSE_UNAUTHORIZED)
+                await _refuse(ws, "unauthorized", lines.say(UNAUTHORIZED), CLOSE_UNAUTHORIZED)
             else:
-                await self._admit(ws, request)
+                await self._admit(ws, request, lines)
         finally:
             self._sockets.discard(ws)
         return ws
 
-    async def _admit(self, ws: web.WebSocketResponse, request: web.Request) -> None:
+    def _lines(self, request: web.Request) -> Lines:
+        """The bot's lines in the language the browser asks for (Accept-Language)."""
+        locale = self._catalogs.accept_language(request.headers.get(hdrs.ACCEPT_LANGUAGE))
+        return self._catalogs.lines(locale)
+
+    async def _admit(self, ws: web.WebSocketResponse, request: web.Request, lines: Lines) -> None:
         client = client_scope(self.access.client_ip(request))
         limiter = self.chat.limiter
         refusal = limiter.open_socket(client)
         if refusal is not None:
-            await _refuse(ws, "too_many_sockets", refusal, CLOSE_TOO_MANY)
+            await _refuse(ws, "too_many_sockets", lines.say(refusal), CLOSE_TOO_MANY)
             return
         try:
             conversation = await self._identify(request.query.get("conversation"), client)
             user = "ip-" + mac(self._client_key, client, 12)
-            await self._converse(Socket(ws, conversation, client, user), request)
+            await self._converse(Socket(ws, conversation, client, user, lines), request)
         finally:
             limiter.close_socket(client)
 
@@ -223,7 +257,12 @@ class WebAdapter:
         avatar = await conversations.avatar_enabled(conversation_key(socket.conversation))
         available = conversations.avatar_available
         signed = self.ids.sign(socket.conversation)
-        await socket.send(protocol.ready(signed, avatar=avatar, avatar_available=available))
+        photos = conversations.vision_available
+        mode = self.live.mode if self.live is not None and available else "clip"
+        ready = protocol.ready(
+            signed, avatar=avatar, avatar_available=available, avatar_mode=mode, photos=photos
+        )
+        await socket.send(ready)
         # Attached before the replay: a video filed in between comes twice rather than never
         # (the page drops repeats by job id).
         self.delivery.attach(socket)
@@ -234,6 +273,8 @@ class WebAdapter:
             await self.chat.serve(socket)
         finally:
             self.delivery.detach(socket)
+            if self.live is not None:
+                await self.live.detach(socket)
 
 
 async def _refuse(ws: web.WebSocketResponse, code: str, message: str, close_code: int) -> None:

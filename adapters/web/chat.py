@@ -17,9 +17,14 @@ from adapters.web.delivery import Socket, WebDelivery
 from adapters.web.identity import tag
 from adapters.web.limits import BUSY as AUDIO_BUSY
 from adapters.web.limits import Limiter, WebLimits
+from adapters.web.live import LiveStreams
+from adapters.web.live_protocol import StreamFrame
 from adapters.web.platform import OOPS, Entered, WebPlatform, conversation_key, message_key
-from adapters.web.protocol import AvatarFrame, ClientFrame, ProtocolError
+from adapters.web.protocol import AvatarFrame, ClientFrame, FaceFrame, ProtocolError
+from core.avatar.faces import FaceCommand
+from core.commands import ChatCommands
 from core.conversation import Conversations
+from core.i18n import Line
 from core.ports import Inbox
 from core.turns import TurnRunner
 
@@ -29,8 +34,9 @@ log = logging.getLogger(__name__)
 MAX_PENDING = 8
 # Frames larger than this are parsed off the event loop (base64 audio runs to ~34 MB).
 _PARSE_IN_THREAD = 1024 * 1024
-BUSY = "One moment — I'm still answering your earlier messages."
-NO_AVATAR = "Avatar videos aren't set up on this server."
+BUSY = Line("One moment — I'm still answering your earlier messages.")
+NO_AVATAR = Line("Avatar videos aren't set up on this server.")
+NO_LIVE = Line("The live avatar isn't set up on this server: videos come as clips.")
 
 
 class WebChat:
@@ -43,6 +49,7 @@ class WebChat:
     def __init__(
         self,
         conversations: Conversations,
+        commands: ChatCommands,
         runner: TurnRunner,
         delivery: WebDelivery,
         *,
@@ -50,10 +57,20 @@ class WebChat:
         inbox: Inbox,
         max_text_chars: int,
         limiter: Limiter | None = None,
+        faces: FaceCommand | None = None,
+        live: LiveStreams | None = None,
     ) -> None:
         self._conversations, self._runner, self._delivery = conversations, runner, delivery
+        self._faces = faces or FaceCommand(None)
+        self.live = live
         self.platform = WebPlatform(
-            conversations, delivery, media_dir, inbox, on_finished=self._finished
+            conversations,
+            commands,
+            delivery,
+            media_dir,
+            inbox,
+            on_finished=self._finished,
+            live=live,
         )
         self._max_text_chars = max_text_chars
         self.limiter = limiter or Limiter(WebLimits())
@@ -115,6 +132,12 @@ class WebChat:
         if isinstance(frame, AvatarFrame):
             self.limiter.release(held)
             await self._avatar(socket, frame)
+        elif isinstance(frame, FaceFrame):
+            self.limiter.release(held)
+            await self._face(socket, frame)
+        elif isinstance(frame, StreamFrame):
+            self.limiter.release(held)
+            await self._stream(socket, frame)
         elif self._pending[conversation] >= MAX_PENDING:
             self.limiter.release(held)
             await socket.send(protocol.error(frame.turn, BUSY, "busy"))
@@ -130,7 +153,9 @@ class WebChat:
         self._held[key] = (socket.conversation, held)
         self._pending[socket.conversation] += 1
         try:
-            payload = await self.platform.payload(socket.conversation, frame, socket.user)
+            payload = await self.platform.payload(
+                socket.conversation, frame, socket.user, socket.lines.locale
+            )
             if not await self._runner.accept(self.platform, key, payload):
                 self._finished(key)  # recorded before: the page resent it after a reconnect
                 await self.platform.repeated(key, payload)
@@ -162,6 +187,38 @@ class WebChat:
             await socket.send(protocol.error(frame.turn, OOPS, "failed"))
             return
         await self._send(socket.conversation, protocol.status(frame.turn, "avatar", on=frame.on))
+
+    async def _face(self, socket: Socket, frame: FaceFrame) -> None:
+        """`/face` on the web: the photo becomes this conversation's avatar face, or reset."""
+        key = conversation_key(socket.conversation)
+        data = frame.data
+
+        async def photo() -> bytes:
+            return data or b""
+
+        try:
+            line = await self._faces.handle(
+                key,
+                "reset" if frame.reset else "",
+                photo if data is not None else None,
+                None if data is None else len(data),
+            )
+            own = await self._faces.has_face(key)
+        except Exception:
+            log.exception("web /face of web:%s failed", tag(socket.conversation))
+            await socket.send(protocol.error(frame.turn, OOPS, "failed"))
+            return
+        await self._send(socket.conversation, protocol.face(frame.turn, line, own=own))
+
+    async def _stream(self, socket: Socket, frame: StreamFrame) -> None:
+        if self.live is None:
+            await socket.send(protocol.error(frame.turn, NO_LIVE, "unavailable"))
+            return
+        try:
+            await self.live.handle(socket, frame)
+        except Exception:
+            log.exception("a live-avatar frame of web:%s failed", tag(socket.conversation))
+            await socket.send(protocol.error(frame.turn, OOPS, "failed"))
 
     async def _send(self, conversation: str, message: protocol.Message) -> None:
         await self._delivery.broadcast(conversation, message)

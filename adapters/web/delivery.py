@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import defaultdict
+from pathlib import Path
 
 from aiohttp import web
 
@@ -16,9 +18,17 @@ from adapters.web import protocol
 from adapters.web.identity import ConversationIds, tag
 from adapters.web.mailbox import Entry, Mailbox
 from core.avatar.speech import video_caption
-from core.types import AvatarFailed, VideoReady
+from core.i18n import DEFAULT_LOCALE, Lines, shipped_catalogs
+from core.types import AvatarFailed, VideoReady, VoiceNote
+from core.voice_answers import VOICE_FOLDER, note_prefix
 
 log = logging.getLogger(__name__)
+
+_VOICE_NAME = re.compile(r"[0-9a-f]{16}-[0-9a-f]{32}")
+
+
+# The fields of server messages that hold one of the bot's lines (a `Line`: said per tab).
+_LINES = frozenset({"message", "note"})
 
 
 class Socket:
@@ -30,13 +40,22 @@ class Socket:
     """
 
     def __init__(
-        self, ws: web.WebSocketResponse, conversation: str, client: str = "", user: str = ""
+        self,
+        ws: web.WebSocketResponse,
+        conversation: str,
+        client: str = "",
+        user: str = "",
+        lines: Lines | None = None,
     ) -> None:
         self.ws, self.conversation, self.client, self.user = ws, conversation, client, user
+        self.lines = lines or shipped_catalogs().lines(DEFAULT_LOCALE)  # the tab's language
 
     async def send(self, message: protocol.Message) -> None:
+        """Send `message`, its lines said in this tab's language; never raises."""
         if self.ws.closed:
             return
+        message = {key: self.lines.say(value) if key in _LINES and isinstance(value, str)
+                   else value for key, value in message.items()}  # fmt: skip
         try:
             await self.ws.send_json(message)
         except (ConnectionError, RuntimeError) as exc:
@@ -46,8 +65,11 @@ class Socket:
 class WebDelivery:
     """The open sockets of each conversation, and the videos delivered to them."""
 
-    def __init__(self, mailbox: Mailbox, ids: ConversationIds) -> None:
+    def __init__(
+        self, mailbox: Mailbox, ids: ConversationIds, media_dir: Path | None = None
+    ) -> None:
         self.mailbox, self._ids = mailbox, ids
+        self._voice_dir = None if media_dir is None else media_dir / VOICE_FOLDER
         self._sockets: defaultdict[str, set[Socket]] = defaultdict(set)
 
     def attach(self, socket: Socket) -> None:
@@ -85,6 +107,26 @@ class WebDelivery:
         turn = protocol.load_target(job.target)
         await self.mailbox.put_failure(conversation, job.id, turn, failed.message)
         await self.broadcast(conversation, _failure(turn, job.id, failed.message))
+
+    async def deliver_voice(self, note: VoiceNote) -> None:
+        """Show the voice answer under its answer in the conversation's open tabs.
+
+        Unlike videos it is not filed in the mailbox: a tab opened later does not get it.
+        """
+        conversation, turn = note.key.chat_id, protocol.load_target(note.target)
+        url = protocol.voice_url(note.path.stem, self._ids.sign(conversation))
+        await self.broadcast(conversation, protocol.voice(turn, url, note.seconds, note.caption))
+
+    async def voice_file(self, conversation: str, name: str) -> Path | None:
+        """The path of voice note `name` (`core.voice_answers.note_path`) if the conversation's."""
+        from adapters.web.platform import conversation_key  # platform.py imports this module
+
+        if self._voice_dir is None or not _VOICE_NAME.fullmatch(name):
+            return None
+        if not name.startswith(note_prefix(conversation_key(conversation)) + "-"):
+            return None
+        path = self._voice_dir / f"{name}.ogg"
+        return path if await asyncio.to_thread(path.is_file) else None
 
     async def replay(self, socket: Socket, since: int) -> None:
         """Send one socket what its conversation finished after job `since`."""

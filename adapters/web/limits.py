@@ -13,13 +13,19 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from core.i18n import Line
+
 MB = 1024 * 1024
 
-TOO_FAST = "You're sending messages faster than I can answer — please wait a minute."
-TOO_MUCH_AUDIO = "That's a lot of audio in a short time — please wait a minute before sending more."
-BUSY = "I'm busy with other voice messages right now — please try again in a moment."
-TOO_MANY_TABS = "Too many chats are open from your network — close a tab, then reload this one."
-FULL = "The chat is full right now — please try again in a few minutes."
+TOO_FAST = Line("You're sending messages faster than I can answer — please wait a minute.")
+TOO_MUCH_AUDIO = Line(
+    "That's a lot of audio in a short time — please wait a minute before sending more."
+)
+BUSY = Line("I'm busy with other voice messages right now — please try again in a moment.")
+TOO_MANY_TABS = Line(
+    "Too many chats are open from your network — close a tab, then reload this one."
+)
+FULL = Line("The chat is full right now — please try again in a few minutes.")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,20 +19,25 @@ from typing import Any
 from adapters.web import protocol
 from adapters.web.delivery import WebDelivery
 from adapters.web.identity import tag
-from adapters.web.protocol import AudioFrame, ResetFrame, TextFrame
+from adapters.web.live_answer import LiveAnswer, LiveSpeakers
+from adapters.web.protocol import AudioFrame, CommandFrame, ImageFrame, ResetFrame, TextFrame
+from core.commands import ChatCommands, Command
 from core.conversation import Conversations
+from core.i18n import DEFAULT_LOCALE, Line
 from core.ports import Inbox
 from core.storage.inbox import ATTACHMENTS, InboxAttachments
-from core.turns import Declined
-from core.types import Audio, AvatarJob, ConversationKey, InboxEntry, Turn
+from core.turns import NO_VIDEO, Declined, NoVideo
+from core.types import Audio, AvatarJob, ConversationKey, Image, InboxEntry, Turn
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "web"
-OOPS = "Something went wrong on my side — please try again."
-LOST = "I restarted before I could answer your voice message — please send it again."
+OOPS = Line("Something went wrong on my side — please try again.")
+LOST = Line("I restarted before I could answer your voice message — please send it again.")
+LOST_PHOTO = Line("I restarted before I could answer your photo — please send it again.")
 
-Entered = TextFrame | AudioFrame | ResetFrame  # the frames the inbox keeps
+# the frames the inbox keeps
+Entered = TextFrame | AudioFrame | ImageFrame | ResetFrame | CommandFrame
 
 
 def conversation_key(conversation: str) -> ConversationKey:
@@ -50,11 +55,18 @@ def _parts(key: str) -> tuple[str, str]:
 
 
 class WebView:
-    """Shows one turn in every open tab of its conversation."""
+    """Shows one turn in every open tab of its conversation; `live` may say it as it streams."""
 
-    def __init__(self, delivery: WebDelivery, conversation: str, turn: str) -> None:
+    def __init__(
+        self,
+        delivery: WebDelivery,
+        conversation: str,
+        turn: str,
+        live: LiveAnswer | None = None,
+    ) -> None:
         self._delivery, self._conversation, self._turn = delivery, conversation, turn
         self._streamed = 0  # characters of the answer sent as deltas so far
+        self._live = live
 
     async def transcript(self, text: str) -> None:
         await self._send(protocol.transcript(self._turn, text))
@@ -63,12 +75,16 @@ class WebView:
         # The protocol streams pieces to append: send what is new since the last update.
         piece, self._streamed = text[self._streamed :], len(text)
         await self._send(protocol.delta(self._turn, piece))
+        if self._live is not None:
+            await self._live.feed(piece)
 
-    async def final(self, text: str) -> str:
+    async def final(self, text: str) -> str | NoVideo:
         await self._send(protocol.final(self._turn, text))
+        if self._live is not None and await self._live.said(text):
+            return NO_VIDEO  # the live avatar said it: no clip
         return protocol.dump_target(self._turn)
 
-    async def plain(self, text: str) -> str:
+    async def plain(self, text: str) -> str | NoVideo:
         return await self.final(text)
 
     async def failure(self, message: str) -> None:
@@ -83,6 +99,9 @@ class WebView:
     async def reset(self) -> None:
         await self._send(protocol.status(self._turn, "reset"))
 
+    async def command(self, text: str) -> None:
+        await self._send(protocol.command(self._turn, text))
+
     async def _send(self, message: protocol.Message) -> None:
         await self._delivery.broadcast(self._conversation, message)
 
@@ -91,7 +110,8 @@ class WebPlatform:
     """Web turns to inbox payloads and back; `finished` hears of each turn the runner is done with.
 
     A payload is JSON: conversation, turn, user (the sender's address scope, for the quotas),
-    and the text, the audio's MIME type and attachment name, or `"reset": true`.
+    and the text, the audio's MIME type and attachment name, `"reset": true`, or a command's
+    name and arguments (carried out by the core's command layer in the turn's place).
     """
 
     name = PLATFORM
@@ -99,25 +119,35 @@ class WebPlatform:
     def __init__(
         self,
         conversations: Conversations,
+        commands: ChatCommands,
         delivery: WebDelivery,
         media_dir: Path,
         inbox: Inbox,
         on_finished: Callable[[str], None] = lambda key: None,
+        live: LiveSpeakers | None = None,
     ) -> None:
         self._conversations, self._delivery, self._inbox = conversations, delivery, inbox
-        self._on_finished = on_finished
+        self._commands = commands
+        self._on_finished, self._live = on_finished, live
         self._attachments = InboxAttachments(media_dir)
         self._attachments_dir = media_dir / ATTACHMENTS
 
-    async def payload(self, conversation: str, frame: Entered, user: str) -> str:
+    async def payload(
+        self, conversation: str, frame: Entered, user: str, locale: str = DEFAULT_LOCALE
+    ) -> str:
         """The inbox payload of a frame; a recording is written to its attachment first."""
         data: dict[str, Any] = {"conversation": conversation, "turn": frame.turn, "user": user}
+        data["locale"] = locale  # the tab's, from Accept-Language
         if isinstance(frame, TextFrame):
             return json.dumps(data | {"text": frame.text})
         if isinstance(frame, ResetFrame):
             return json.dumps(data | {"reset": True})
+        if isinstance(frame, CommandFrame):
+            return json.dumps(data | {"command": frame.name, "args": frame.args})
         key = message_key(conversation, frame.turn)
         name = await self._attachments.put(PLATFORM, key, frame.data)
+        if isinstance(frame, ImageFrame):  # its bytes wait in the attachment, as a recording's
+            data |= {"image": True, "text": frame.text}
         return json.dumps(data | {"mime": frame.mime, "attachment": name})
 
     async def repeated(self, key: str, payload: str) -> None:
@@ -130,7 +160,14 @@ class WebPlatform:
         return conversation_key(_parts(entry.message_key)[0])
 
     def view(self, entry: InboxEntry) -> WebView:
-        return WebView(self._delivery, *_parts(entry.message_key))
+        conversation, turn = _parts(entry.message_key)
+        live = None
+        if self._live is not None:
+            user = str(_load(entry.payload).get("user") or "")
+            live = LiveAnswer(
+                self._live, self._conversations, self._delivery, entry.message_key, user
+            )
+        return WebView(self._delivery, conversation, turn, live)
 
     async def turn(self, entry: InboxEntry) -> Turn | None:
         """The core's turn; its user is the sender's address (the quotas count per address)."""
@@ -140,24 +177,43 @@ class WebPlatform:
             log.warning("web inbox entry %d is unreadable; declined", entry.id)
             raise Declined(OOPS)
         key, user = conversation_key(conversation), str(data.get("user") or conversation)
+        locale = str(data.get("locale") or DEFAULT_LOCALE)
         if data.get("reset"):
-            await self._reset(key, turn)
+            await self._reset(key, turn, locale)
             return None
+        if "command" in data:
+            name, args = str(data["command"]), str(data.get("args") or "")
+            reply = await self._commands.handle(Command(key, user, name, args, locale=locale))
+            await WebView(self._delivery, conversation, turn).command(reply.text)
+            return None
+        if data.get("image"):
+            return await self._image_turn(key, user, data, locale)
         if "text" in data:
-            return Turn(key, user, text=str(data["text"]))
+            return Turn(key, user, text=str(data["text"]), locale=locale)
         mime = str(data.get("mime") or "application/octet-stream")
         audio = await self._audio(data)
         if audio is None:
             log.info("web turn %s in web:%s: its recording is gone", turn, tag(conversation))
-            raise Declined(LOST)
-        return Turn(key, user, audio=Audio(audio, mime, "voice"))
+            raise Declined(LOST, locale=locale)
+        return Turn(key, user, audio=Audio(audio, mime, "voice"), locale=locale)
 
-    async def _reset(self, key: ConversationKey, turn: str) -> None:
+    async def _image_turn(
+        self, key: ConversationKey, user: str, data: dict[str, Any], locale: str
+    ) -> Turn:
+        """A photo and its caption, read back from its attachment (also after a restart)."""
+        image = await self._attachments.get(str(data.get("attachment") or ""))
+        if image is None:
+            raise Declined(LOST_PHOTO, locale=locale)
+        mime = str(data.get("mime") or "image/jpeg")
+        caption = str(data.get("text") or "") or None
+        return Turn(key, user, text=caption, image=Image(image, mime), locale=locale)
+
+    async def _reset(self, key: ConversationKey, turn: str, locale: str) -> None:
         try:
             await self._conversations.reset(key)
         except Exception as exc:
             log.exception("web reset of web:%s failed", tag(key.chat_id))
-            raise Declined(OOPS) from exc
+            raise Declined(OOPS, locale=locale) from exc
         await WebView(self._delivery, key.chat_id, turn).reset()
 
     async def _audio(self, data: dict[str, Any]) -> bytes | None:

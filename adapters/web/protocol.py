@@ -12,6 +12,13 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from adapters.web import live_protocol
+from core import messages
+from core.avatar.faces import FACE_MAX_BYTES
+from core.i18n import Line
+from core.images import MAX_IMAGE_BYTES
+from core.images import TOO_BIG as IMAGE_TOO_BIG
+
 # Groq Whisper takes uploads up to 25 MB on the free tier.
 MAX_AUDIO_BYTES = 25 * 1024 * 1024
 MAX_AUDIO_BASE64 = 4 * -(-MAX_AUDIO_BYTES // 3)
@@ -57,6 +64,14 @@ class AudioFrame:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageFrame:
+    turn: str
+    data: bytes = field(repr=False)
+    mime: str = "image/jpeg"
+    text: str = ""  # the caption: the question about the photo
+
+
+@dataclass(frozen=True, slots=True)
 class ResetFrame:
     turn: str
 
@@ -67,7 +82,35 @@ class AvatarFrame:
     on: bool
 
 
-ClientFrame = TextFrame | AudioFrame | ResetFrame | AvatarFrame
+@dataclass(frozen=True, slots=True)
+class FaceFrame:
+    """`/face` on the web: a photo for the avatar's face (`data`), or back to the default."""
+
+    turn: str
+    data: bytes | None = field(default=None, repr=False)
+    reset: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CommandFrame:
+    """A chat command typed in the page: `/name args`."""
+
+    turn: str
+    name: str
+    args: str = ""
+
+
+# The live avatar's frames (`stream_*`) are parsed in live_protocol.py.
+ClientFrame = (
+    TextFrame
+    | AudioFrame
+    | ImageFrame
+    | ResetFrame
+    | AvatarFrame
+    | FaceFrame
+    | CommandFrame
+    | live_protocol.StreamFrame
+)
 
 
 def new_turn_id() -> str:
@@ -116,15 +159,26 @@ def parse_text(raw: str | bytes, *, max_text_chars: int) -> ClientFrame:
         return TextFrame(turn, _text(frame, turn, max_text_chars))
     if kind == "audio":
         return _audio(frame, turn)
+    if kind == "image":
+        return _image(frame, turn, max_text_chars)
     if kind == "reset":
         return ResetFrame(turn)
+    if kind == "command":
+        return _command(frame, turn, max_text_chars)
     if kind == "avatar":
         on = frame.get("on")
         if not isinstance(on, bool):
             raise ProtocolError('An avatar message needs "on": true or false.', turn=turn)
         return AvatarFrame(turn, on)
+    if kind == "face":
+        return _face(frame, turn)
     if not isinstance(kind, str):
         raise ProtocolError('Every message needs a "type".', turn=turn)
+    if kind in live_protocol.STREAM_KINDS:
+        try:
+            return live_protocol.parse_stream(kind, frame, turn)
+        except live_protocol.ProtocolError as exc:
+            raise ProtocolError(exc.message, turn=turn) from None
     raise ProtocolError(f'Unknown message type "{kind[:40]}".', turn=turn)
 
 
@@ -133,7 +187,7 @@ def parse_binary(data: bytes) -> AudioFrame:
     turn = new_turn_id()
     _check_audio_size(len(data), turn)
     if not data:
-        raise ProtocolError("That recording is empty.", turn=turn)
+        raise ProtocolError(Line("That recording is empty."), turn=turn)
     return AudioFrame(turn, data)
 
 
@@ -151,11 +205,28 @@ def _text(frame: dict[str, Any], turn: str, max_text_chars: int) -> str:
         raise ProtocolError('A text message needs a non-empty "text".', turn=turn)
     if len(text) > max_text_chars:
         raise ProtocolError(
-            f"That's too long for me — please keep it under {max_text_chars:,} characters.",
+            Line(
+                "That's too long for me — please keep it under {limit} characters.",
+                limit=max_text_chars,
+            ),
             code="too_long",
             turn=turn,
         )
     return text
+
+
+def _command(frame: dict[str, Any], turn: str, max_text_chars: int) -> CommandFrame:
+    text = frame.get("text")
+    if not isinstance(text, str) or not text.startswith("/") or len(text.strip()) < 2:
+        raise ProtocolError('A command needs "text" such as "/help".', turn=turn)
+    if len(text) > max_text_chars:
+        raise ProtocolError(
+            f"That's too long for me — please keep it under {max_text_chars:,} characters.",
+            code="too_long",
+            turn=turn,
+        )
+    head, _, args = text.strip().partition(" ")
+    return CommandFrame(turn, head[1:].lower(), args.strip())
 
 
 def _large_audio(raw: bytes) -> AudioFrame | None:
@@ -188,6 +259,39 @@ def _audio(frame: dict[str, Any], turn: str) -> AudioFrame:
     return AudioFrame(turn, _decoded(encoded, turn), mime)
 
 
+def _face(frame: dict[str, Any], turn: str) -> FaceFrame:
+    if frame.get("reset") is True:
+        return FaceFrame(turn, reset=True)
+    encoded = frame.get("data")
+    if not isinstance(encoded, str) or not encoded:
+        raise ProtocolError('A face message needs "data" (a JPEG or PNG in base64).', turn=turn)
+    if len(encoded) * 3 // 4 > FACE_MAX_BYTES + 3:  # checked before decoding anything
+        too_large = Line(messages.FACE_TOO_LARGE, size="10 MB")
+        raise ProtocolError(too_large, code="too_large", turn=turn)
+    try:
+        data = binascii.a2b_base64(encoded, strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise ProtocolError("The photo data is not valid base64.", turn=turn) from None
+    return FaceFrame(turn, data)
+
+
+def _image(frame: dict[str, Any], turn: str, max_text_chars: int) -> ImageFrame:
+    """A photo with an optional caption ("text"); bounded by what a vision request carries."""
+    encoded, caption = frame.get("data"), frame.get("text", "")
+    if not isinstance(encoded, str) or not encoded:
+        raise ProtocolError('An image message needs "data" (base64).', turn=turn)
+    if not isinstance(caption, str):
+        raise ProtocolError('"text" must be a string.', turn=turn)
+    if len(caption) > max_text_chars:
+        _text({"text": caption}, turn, max_text_chars)  # the line that says the limit
+    if len(encoded) * 3 // 4 > MAX_IMAGE_BYTES + 2:  # before decoding anything
+        raise ProtocolError(IMAGE_TOO_BIG, code="too_large", turn=turn)
+    data = _decoded(encoded, turn)
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ProtocolError(IMAGE_TOO_BIG, code="too_large", turn=turn)
+    return ImageFrame(turn, data, _mime(frame, turn), caption.strip())
+
+
 def _mime(frame: dict[str, Any], turn: str) -> str:
     mime = frame.get("mime", "application/octet-stream")
     if not isinstance(mime, str) or not mime or len(mime) > MAX_MIME_CHARS:
@@ -211,7 +315,7 @@ def _check_audio_size(size: int, turn: str) -> None:
     if size > MAX_AUDIO_BYTES:
         limit = MAX_AUDIO_BYTES // (1024 * 1024)
         raise ProtocolError(
-            f"That recording is too large for me (the limit is {limit} MB).",
+            Line("That recording is too large for me (the limit is {limit} MB).", limit=limit),
             code="too_large",
             turn=turn,
         )
@@ -220,10 +324,24 @@ def _check_audio_size(size: int, turn: str) -> None:
 # -- server → client -------------------------------------------------------------------------
 
 
-def ready(conversation: str, *, avatar: bool, avatar_available: bool) -> Message:
-    """The first message on a socket: the connection is accepted."""
+def ready(
+    conversation: str,
+    *,
+    avatar: bool,
+    avatar_available: bool,
+    avatar_mode: str = "clip",
+    photos: bool = False,
+) -> Message:
+    """The first message on a socket: the connection is accepted; `avatar_mode` says how the
+    avatar shows answers, `photos` whether images are answered."""
     return status(
-        "", "ready", conversation=conversation, avatar=avatar, avatar_available=avatar_available
+        "",
+        "ready",
+        conversation=conversation,
+        avatar=avatar,
+        avatar_available=avatar_available,
+        avatar_mode=avatar_mode,
+        photos=photos,
     )
 
 
@@ -243,10 +361,30 @@ def final(turn: str, text: str) -> Message:
     return {"type": "final", "turn": turn, "text": text}
 
 
+def command(turn: str, text: str) -> Message:
+    """What a command answered: one line (or a few) to show as the bot's."""
+    return {"type": "command", "turn": turn, "text": text}
+
+
 def video(turn: str, job: int, conversation: str, note: str | None = None) -> Message:
     """A rendered video; `url` is relative to the page (and to /ws); `note`: a line under it."""
     message = {"type": "video", "turn": turn, "job": job, "url": media_url(job, conversation)}
     return message | {"note": note} if note else message
+
+
+def face(turn: str, message: str, *, own: bool) -> Message:
+    """The answer to a `face` frame: one line, and whether the chat now shows its own face."""
+    return {"type": "face", "turn": turn, "message": message, "face": own}
+
+
+def voice(turn: str, url: str, seconds: float, note: str | None = None) -> Message:
+    """A voice answer of the turn's answer; `url` as a video's, `note`: a line under it."""
+    message = {"type": "voice", "turn": turn, "url": url, "seconds": round(seconds, 1)}
+    return message | {"note": note} if note else message
+
+
+def voice_url(name: str, conversation: str) -> str:
+    return f"media/voice/{name}.ogg?conversation={conversation}"
 
 
 def error(turn: str, message: str, code: str, **fields: Any) -> Message:

@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.avatar.faces import face_refusal
+from core.avatar.video import FAILED
 from core.errors import (
     ConfigurationError,
     OutOfCreditsError,
+    TalkFailedError,
     UnavailableError,
     UserFacingError,
 )
+from core.i18n import Line
 from core.ports import (
     AvatarRenderer,
     JobStore,
@@ -26,10 +30,13 @@ from core.ports import (
 from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, Script, VideoReady
 
 if TYPE_CHECKING:
+    from core.avatar.faces import Faces
     from core.quota import Reservation
 
 log = logging.getLogger(__name__)
 
+# Given a render D-ID could not make and the line the user was told; True when it sent something.
+Fallback = Callable[[AvatarJob, str], Awaitable[bool]]
 # A replica that stops renewing (it crashed) loses its jobs to another after this long.
 LEASE_SECONDS = 60.0
 
@@ -62,8 +69,12 @@ class AvatarJobs:
         metrics: Metrics | None = None,
         lease_seconds: float = LEASE_SECONDS,
         budget: RenderBudget | None = None,
+        faces: Faces | None = None,
+        fallback: Fallback | None = None,
     ) -> None:
         self._store, self._renderer, self._media_dir = store, renderer, media_dir
+        self._faces = faces
+        self._reuploaded: set[int] = set()  # jobs whose face was uploaded again after a loss
         self._deliveries: Mapping[str, VideoDelivery] = {}
         self._started = False
         self._slots = asyncio.Semaphore(max_renders)
@@ -81,6 +92,8 @@ class AvatarJobs:
         self._leases: asyncio.Task[None] | None = None
         self._ended: set[int] = set()  # jobs this process delivered or failed
         self._budget = budget
+        # Told of renders D-ID cannot make now (out of credits, key refused, down): a voice answer.
+        self._fallback = fallback
 
     async def start(self, deliveries: Mapping[str, VideoDelivery]) -> int:
         """Deliver through `deliveries` (by platform); resume the jobs this process can claim.
@@ -104,8 +117,10 @@ class AvatarJobs:
     ) -> AvatarJob:
         """Record a render job of `script` with its reservation, then start it.
 
-        `target` tells the adapter where to reply.
+        `target` tells the adapter where to reply. The job keeps the chat's face as it is now
+        (`/face`), so a later `/face` or `/face reset` does not change a video already asked.
         """
+        source_url = await self._faces.source_url(key) if self._faces is not None else None
         job = await self._store.create(
             key,
             script.text,
@@ -113,6 +128,7 @@ class AvatarJobs:
             reservation,
             voice_id=script.voice_id,
             truncated=script.truncated,
+            source_url=source_url,
         )
         self._spawn(job)
         return job
@@ -150,6 +166,11 @@ class AvatarJobs:
             except Exception:
                 log.exception("renewing avatar job leases failed; retrying")
 
+    @property
+    def paused(self) -> bool:
+        """Whether renders are paused now (nothing is submitted meanwhile)."""
+        return asyncio.get_running_loop().time() < self._paused_until
+
     def pause_notice(self, key: ConversationKey) -> str | None:
         """While renders are paused: the reason, told once per conversation, else "" (silent).
 
@@ -165,18 +186,22 @@ class AvatarJobs:
     def _pause(self, exc: UserFacingError) -> None:
         """Stop submitting for a while instead of hammering a service that is down or unpaid."""
         if isinstance(exc, OutOfCreditsError):
-            reason = "the video service is out of credits"
+            reason = Line("the video service is out of credits")
         elif isinstance(exc, ConfigurationError):
-            reason = "the video service refused our key"
+            reason = Line("the video service refused our key")
         elif isinstance(exc, UnavailableError):
-            reason = "the video service isn't answering"
+            reason = Line("the video service isn't answering")
         else:
             return
         now = asyncio.get_running_loop().time()
         if now >= self._paused_until:
             self._told.clear()
             minutes = max(1, round(self._pause_seconds / 60))
-            self._pause_reason = f"Avatar videos are paused for about {minutes} min: {reason}."
+            self._pause_reason = Line(
+                "Avatar videos are paused for about {minutes} min: {reason}.",
+                minutes=minutes,
+                reason=reason,
+            )
             log.warning("pausing avatar renders for %.0fs: %s", self._pause_seconds, exc.detail)
         self._paused_until = now + self._pause_seconds
 
@@ -221,7 +246,7 @@ class AvatarJobs:
             log.exception("avatar job %s crashed", job.id)
             failed = await self._store.update(job, JobState.FAILED, error="internal error")
             self._metrics.render("failed")
-            await self._notify_failure(failed, "The avatar video couldn't be made this time.")
+            await self._notify_failure(failed, FAILED)
         finally:
             self._submitted_at.pop(job.id, None)
 
@@ -243,6 +268,17 @@ class AvatarJobs:
         failed = await self._store.update(job, JobState.FAILED, error=exc.detail[:500])
         self._metrics.render("failed")
         await self._notify_failure(failed, exc.message)
+        if refund and _stops_renders(exc):
+            await self._instead(failed, exc.message)
+
+    async def _instead(self, job: AvatarJob, message: str) -> None:
+        """After the failure line, the fallback (a voice answer) of a render D-ID cannot make."""
+        if self._fallback is None:
+            return
+        try:
+            await self._fallback(job, message)
+        except Exception:
+            log.exception("the fallback of avatar job %s failed", job.id)
 
     async def _render(self, job: AvatarJob) -> AvatarJob:
         video = Path(job.video_path or "")
@@ -251,7 +287,7 @@ class AvatarJobs:
             job = await self._store.update(job, JobState.SUBMITTED)
         if job.state is JobState.QUEUED:
             try:
-                talk_id = await self._renderer.submit(job.text, job.voice_id)
+                talk_id = await self._renderer.submit(job.text, job.voice_id, job.source_url)
             except UserFacingError as exc:
                 raise _NotRendered(exc) from exc
             job = await self._store.update(job, JobState.SUBMITTED, talk_id=talk_id)
@@ -262,12 +298,25 @@ class AvatarJobs:
             assert job.talk_id is not None
             try:
                 url = await self._renderer.wait(job.talk_id)
+            except TalkFailedError as exc:
+                if (face := await self._new_face(job, exc)) is None:
+                    raise _NotRendered(face_refusal(job.source_url, exc)) from exc
+                log.info("avatar job %s: D-ID lost its face; uploaded again, resubmitted", job.id)
+                job = await self._store.update(job, JobState.QUEUED, source_url=face)
+                return await self._render(job)
             except UserFacingError as exc:
                 raise _NotRendered(exc) from exc
             # From here D-ID has rendered (and billed) the video: a failure refunds nothing.
             path = await self._save(job, await self._renderer.download(url))
             job = await self._store.update(job, JobState.RENDERED, video_path=str(path))
         return job
+
+    async def _new_face(self, job: AvatarJob, exc: TalkFailedError) -> str | None:
+        """Upload the chat's face again after D-ID lost it, once per job: its URL, else None."""
+        if self._faces is None or job.id in self._reuploaded:
+            return None
+        self._reuploaded.add(job.id)
+        return await self._faces.after_failure(job.key, job.source_url, exc.kind)
 
     async def _save(self, job: AvatarJob, video: bytes) -> Path:
         path = self._media_dir / f"avatar-{job.id}.mp4"
@@ -306,6 +355,11 @@ class AvatarJobs:
             await self._deliveries[job.key.platform].deliver_failure(AvatarFailed(job, message))
         except Exception as exc:
             log.warning("could not tell %s that avatar job %s failed: %r", job.key, job.id, exc)
+
+
+def _stops_renders(exc: UserFacingError) -> bool:
+    """Whether the failure pauses renders (see `_pause`): no video can be made for a while."""
+    return isinstance(exc, OutOfCreditsError | ConfigurationError | UnavailableError)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

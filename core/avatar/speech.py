@@ -10,6 +10,7 @@ from typing import Literal, Protocol
 from core.avatar.script import SpokenScript, spoken_script
 from core.avatar.summary import summarize
 from core.errors import UserFacingError
+from core.i18n import Line
 from core.ports import ChatModel
 from core.types import AvatarJob
 
@@ -102,7 +103,7 @@ def video_caption(job: AvatarJob) -> str | None:
     The video is a reply to the answer, so its message never repeats the answer.
     """
     if job.truncated:
-        return "🎬 The video says the start: the rest of the answer is in the text above."
+        return Line("🎬 The video says the start: the rest of the answer is in the text above.")
     return None
 
 

@@ -12,8 +12,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from core.errors import ServiceError
+from core.i18n import Line
 
-FAILED = "The avatar video couldn't be made this time."
+FAILED = Line("The avatar video couldn't be made this time.")
 # Where D-ID's result URLs point: presigned URLs on its talks bucket (docs.d-id.com/reference/
 # talks-overview shows `https://d-id-talks-prod.s3.us-west-2.amazonaws.com/...`), also reachable
 # through S3's global endpoint, and D-ID's own CDN names under d-id.com. Exact bucket hosts, not

@@ -20,6 +20,7 @@ from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 
 from core.errors import BadInputError
+from core.i18n import Line
 from core.types import Audio
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ MAX_AUDIO_BYTES = 25 * 1024 * 1024
 # Whisper bills by length; an hour-long "voice message" is not a question.
 MAX_AUDIO_SECONDS = 15 * 60
 UNREADABLE = "I couldn't read that audio file — is it a voice recording?"
-SLOW = "That recording took too long to read — try a shorter one."
+SLOW = Line("That recording took too long to read — try a shorter one.")
 _CONVERT_TIMEOUT = 60.0
 # Measuring only demuxes (no decoding): about 0.3 s for 16 minutes of WebM/Opus.
 _MEASURE_TIMEOUT = 30.0
@@ -38,8 +39,13 @@ _MEASURE_TIMEOUT = 30.0
 def too_long(max_seconds: float) -> str:
     """Say that a recording is longer than `max_seconds`, in one line for the user."""
     if max_seconds >= 60:
-        return f"That recording is too long for me ({max_seconds / 60:g} minutes at most)."
-    return f"That recording is too long for me ({max_seconds:g} seconds at most)."
+        return Line(
+            "That recording is too long for me ({minutes} minutes at most).",
+            minutes=max_seconds / 60,
+        )
+    return Line(
+        "That recording is too long for me ({seconds} seconds at most).", seconds=max_seconds
+    )
 
 
 TOO_LONG = too_long(MAX_AUDIO_SECONDS)
@@ -88,15 +94,17 @@ async def prepare(
     `BadInputError` for empty, too large, too long, corrupt or unmeasurable audio.
     """
     if not audio.data:
-        raise BadInputError("That voice message is empty — try recording it again.")
+        raise BadInputError(Line("That voice message is empty — try recording it again."))
     if len(audio.data) > max_bytes:
         limit = max_bytes // (1024 * 1024)
-        raise BadInputError(f"That recording is too large for me (the limit is {limit} MB).")
+        raise BadInputError(
+            Line("That recording is too large for me (the limit is {limit} MB).", limit=limit)
+        )
     data, kind = audio.data, sniff(audio.data)
     if kind is None:
         data, kind = await _convert_to_ogg(audio.data, max_seconds), "ogg"
         if len(data) > max_bytes:
-            raise BadInputError("That recording is too long for me to listen to.")
+            raise BadInputError(Line("That recording is too long for me to listen to."))
     seconds = await duration(data, kind)
     if seconds is None:
         raise BadInputError(UNREADABLE)
@@ -199,3 +207,13 @@ async def _ffmpeg(args: list[str], data: bytes, time_limit: float) -> tuple[int,
         raise
     code = process.returncode
     return (-1 if code is None else code), out, err
+
+
+async def run_ffmpeg(
+    args: list[str], data: bytes, time_limit: float = _CONVERT_TIMEOUT
+) -> tuple[int, bytes, bytes]:
+    """Run the bundled ffmpeg with `args` on `data` (stdin): its exit code, stdout and stderr.
+
+    A run past `time_limit` seconds is killed and raises a `BadInputError`.
+    """
+    return await _ffmpeg(args, data, time_limit)

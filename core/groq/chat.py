@@ -7,12 +7,20 @@ from typing import Any
 
 import groq
 import httpx
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+)
 from langchain_groq import ChatGroq
 
 from core.groq.completions import PlainCompletions
 from core.groq.errors import explain
-from core.types import ChatMessage
+from core.groq.vision import content_parts, explain_image
+from core.ports import UsageSink
+from core.types import ChatMessage, TokenUsage
 
 _ROLES: dict[str, type[BaseMessage]] = {
     "system": SystemMessage,
@@ -94,13 +102,18 @@ class _AsyncOnly:
 class GroqChatModel:
     """Streams answers from a Groq-served chat model."""
 
-    def __init__(self, llm: ChatGroq, model: str) -> None:
+    def __init__(self, llm: ChatGroq, model: str, setting: str = "LLM_MODEL") -> None:
         self._llm = llm
         self._model = model
+        self._setting = setting  # the variable naming the model, for a retired model's log line
 
     @classmethod
     def create(
-        cls, client: groq.AsyncGroq, model: str, max_tokens: int = DEFAULT_MAX_TOKENS
+        cls,
+        client: groq.AsyncGroq,
+        model: str,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        setting: str = "LLM_MODEL",
     ) -> GroqChatModel:
         """Build ChatGroq on `client` with the reasoning options that fit `model`.
 
@@ -118,19 +131,40 @@ class GroqChatModel:
             model_kwargs=model_kwargs,
             **options,
         )
-        return cls(llm, model)
+        return cls(llm, model, setting)
 
-    async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
-        """Yield visible pieces of the answer as Groq streams them."""
-        prompt = [_ROLES[message.role](content=message.content) for message in messages]
+    async def stream(
+        self, messages: Sequence[ChatMessage], *, on_usage: UsageSink | None = None
+    ) -> AsyncIterator[str]:
+        """Yield visible pieces of the answer as Groq streams them; `on_usage` hears its tokens.
+
+        Groq reports a streamed call's usage in `x_groq.usage` of the last chunk, which
+        langchain-groq gives as that chunk's `usage_metadata` (`_convert_chunk_to_message_chunk`
+        in langchain_groq/chat_models.py); a stream cut short reports none. A message with an
+        image goes as OpenAI-style content parts (its text, then an `image_url` with a `data:`
+        URL), which langchain-groq passes through to Groq as they are.
+        """
+        prompt = [_message(message) for message in messages]
+        with_image = any(message.image is not None for message in messages)
         thoughts = ThinkFilter()
         try:
             async for chunk in self._llm.astream(prompt):
                 if isinstance(chunk.content, str) and (visible := thoughts.feed(chunk.content)):
                     yield visible
+                used = chunk.usage_metadata if isinstance(chunk, AIMessageChunk) else None
+                if on_usage is not None and used:
+                    on_usage(TokenUsage(used["input_tokens"], used["output_tokens"]))
         # The SDK maps network failures while sending a request to its own errors, but one that
         # cuts the streamed body reaches the reader as httpx's.
         except (groq.APIError, httpx.TransportError) as exc:
-            raise explain(exc, model_setting="LLM_MODEL", service="answering") from exc
+            if with_image:
+                raise explain_image(exc) from exc
+            raise explain(exc, model_setting=self._setting, service="answering") from exc
         if tail := thoughts.flush():
             yield tail
+
+
+def _message(message: ChatMessage) -> BaseMessage:
+    if message.image is None:
+        return _ROLES[message.role](content=message.content)
+    return _ROLES[message.role](content=content_parts(message.content, message.image))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import groq
 
 from core.errors import BadInputError, ConfigurationError, ServiceError, UserFacingError
+from core.i18n import Line
 
 _RETIRED_CODES = {"model_decommissioned", "model_not_found"}
 
@@ -18,6 +19,19 @@ def _error_code(exc: groq.APIStatusError) -> str:
     return ""
 
 
+# Whole sentences per service ("answering", "speech"): (not answering, misconfigured).
+_LINES = {
+    "answering": (
+        Line("My answering service isn't answering right now — please try again shortly."),
+        Line("My answering service is misconfigured."),
+    ),
+    "speech": (
+        Line("My speech service isn't answering right now — please try again shortly."),
+        Line("My speech service is misconfigured."),
+    ),
+}
+
+
 def is_retired_model(exc: groq.APIStatusError) -> bool:
     """Tell whether Groq says the requested model is decommissioned or unknown."""
     return _error_code(exc) in _RETIRED_CODES
@@ -29,18 +43,18 @@ def explain(exc: Exception, *, model_setting: str, service: str) -> UserFacingEr
     `model_setting` names the variable that holds the model (LLM_MODEL or WHISPER_MODEL), so a
     retired model is reported against the setting that needs changing.
     """
-    unavailable = f"My {service} service isn't answering right now — please try again shortly."
+    unavailable, misconfigured = _LINES.get(service, _LINES["answering"])
     if isinstance(exc, groq.AuthenticationError | groq.PermissionDeniedError):
         detail = f"Groq refused GROQ_API_KEY ({exc.status_code}): {exc.message}"
-        return ConfigurationError(f"My {service} service is misconfigured.", detail=detail)
+        return ConfigurationError(misconfigured, detail=detail)
     if isinstance(exc, groq.APIStatusError) and is_retired_model(exc):
         detail = f"{model_setting} names a model Groq does not serve: {exc.message}"
-        return ConfigurationError(f"My {service} service is misconfigured.", detail=detail)
+        return ConfigurationError(misconfigured, detail=detail)
     if isinstance(exc, groq.RateLimitError):
-        busy = "I'm getting too many requests right now — please try again in a minute."
+        busy = Line("I'm getting too many requests right now — please try again in a minute.")
         return ServiceError(busy, detail=f"Groq rate limit: {exc.message}")
     if isinstance(exc, groq.APIStatusError) and exc.status_code == 413:
-        return BadInputError("That recording is too large for me.", detail=exc.message)
+        return BadInputError(Line("That recording is too large for me."), detail=exc.message)
     if isinstance(exc, groq.APIStatusError) and exc.status_code < 500:
         return ServiceError(unavailable, detail=f"Groq {exc.status_code}: {exc.message}")
     return ServiceError(unavailable, detail=f"Groq failed: {type(exc).__name__}: {exc}")

@@ -9,6 +9,7 @@ import groq
 from core.errors import BadInputError
 from core.groq import audio as audio_prep
 from core.groq.errors import explain, is_retired_model
+from core.i18n import Line
 from core.types import Audio, Transcription
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ class GroqTranscriber:
             raise explain(exc, model_setting="WHISPER_MODEL", service="speech") from exc
         text = (result.text or "").strip()
         if not text:
-            raise BadInputError("I couldn't hear anything in that voice message.")
+            raise BadInputError(Line("I couldn't hear anything in that voice message."))
         # The SDK's Transcription model declares only `text`; the rest arrives as extra fields.
         language = language_code((result.model_extra or {}).get("language"))
         return Transcription(text, language)

@@ -103,33 +103,6 @@ class PostgresHistoryStore:
         await self._pool.execute(f"DELETE FROM messages WHERE {_KEY}", *key_params(key))
 
 
-class PostgresPreferenceStore:
-    """Per-chat switches; a chat's topics share them."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-
-    async def avatar_enabled(self, key: ConversationKey) -> bool | None:
-        """Return the chat's avatar switch, or None when never set."""
-        value: bool | None = await self._pool.fetchval(
-            "SELECT avatar_enabled FROM chat_preferences WHERE platform = $1 AND chat_id = $2",
-            key.platform,
-            key.chat_id,
-        )
-        return value
-
-    async def set_avatar_enabled(self, key: ConversationKey, enabled: bool) -> None:
-        """Store the chat's avatar switch."""
-        await self._pool.execute(
-            "INSERT INTO chat_preferences (platform, chat_id, avatar_enabled) VALUES ($1, $2, $3)"
-            " ON CONFLICT (platform, chat_id) DO UPDATE SET"
-            " avatar_enabled = excluded.avatar_enabled, updated_at = now()",
-            key.platform,
-            key.chat_id,
-            enabled,
-        )
-
-
 class PostgresJobStore:
     """Durable avatar jobs: written before the renderer is called, updated at each step."""
 
@@ -147,13 +120,14 @@ class PostgresJobStore:
         *,
         voice_id: str | None = None,
         truncated: bool = False,
+        source_url: str | None = None,
     ) -> AvatarJob:
         """Record a queued job and its reservation, leased to this replica: others leave it."""
         row = await self._pool.fetchrow(
             "INSERT INTO avatar_jobs (platform, chat_id, thread_id, text, target, state,"
             " lease_owner, lease_until, reserved_day, reserved_scope, reserved_ms, voice_id,"
-            " truncated) VALUES ($1, $2, $3, $4, $5, $6, $7,"
-            " now() + make_interval(secs => $8), $9, $10, $11, $12, $13)"
+            " truncated, source_url) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+            " now() + make_interval(secs => $8), $9, $10, $11, $12, $13, $14)"
             f" RETURNING {JOB_COLUMNS}",
             *key_params(key),
             text,
@@ -164,6 +138,7 @@ class PostgresJobStore:
             *reservation_params(reservation),
             voice_id,
             truncated,
+            source_url,
         )
         assert row is not None
         return job_from_row(row)

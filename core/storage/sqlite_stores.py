@@ -1,4 +1,4 @@
-"""SQLite implementations of the history, preference and job stores."""
+"""SQLite implementations of the history and job stores (preferences: preferences.py)."""
 
 from __future__ import annotations
 
@@ -75,29 +75,6 @@ class SqliteHistoryStore:
         await self._db.execute(f"DELETE FROM messages WHERE {_KEY}", key_params(key))
 
 
-class SqlitePreferenceStore:
-    """Per-chat switches; a chat's topics share them."""
-
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
-
-    async def avatar_enabled(self, key: ConversationKey) -> bool | None:
-        """Return the chat's avatar switch, or None when never set."""
-        sql = "SELECT avatar_enabled FROM chat_preferences WHERE platform = ? AND chat_id = ?"
-        async with self._db.execute(sql, (key.platform, key.chat_id)) as cursor:
-            row = await cursor.fetchone()
-        return None if row is None or row[0] is None else bool(row[0])
-
-    async def set_avatar_enabled(self, key: ConversationKey, enabled: bool) -> None:
-        """Store the chat's avatar switch."""
-        await self._db.execute(
-            "INSERT INTO chat_preferences (platform, chat_id, avatar_enabled) VALUES (?, ?, ?)"
-            " ON CONFLICT (platform, chat_id) DO UPDATE SET"
-            f" avatar_enabled = excluded.avatar_enabled, updated_at = {_NOW}",
-            (key.platform, key.chat_id, int(enabled)),
-        )
-
-
 class Row(Protocol):
     """A database row read by column name (sqlite3.Row, asyncpg.Record)."""
 
@@ -107,9 +84,9 @@ class Row(Protocol):
 # Shared by the SQLite and PostgreSQL job stores: the columns read and the fields a step may set.
 JOB_COLUMNS = (
     "id, platform, chat_id, thread_id, text, target, state, talk_id, video_path, error,"
-    " reserved_day, reserved_scope, reserved_ms, voice_id, truncated"
+    " reserved_day, reserved_scope, reserved_ms, voice_id, truncated, source_url"
 )
-JOB_FIELDS = frozenset({"talk_id", "video_path", "error"})
+JOB_FIELDS = frozenset({"talk_id", "video_path", "error", "source_url"})
 
 
 def job_from_row(row: Row) -> AvatarJob:
@@ -128,6 +105,7 @@ def job_from_row(row: Row) -> AvatarJob:
         reserved_ms=int(row["reserved_ms"]),
         voice_id=row["voice_id"],
         truncated=bool(row["truncated"]),
+        source_url=row["source_url"],
     )
 
 
@@ -153,12 +131,13 @@ class SqliteJobStore:
         *,
         voice_id: str | None = None,
         truncated: bool = False,
+        source_url: str | None = None,
     ) -> AvatarJob:
         """Record a queued job and its reservation ; one process owns every SQLite job."""
         sql = (
             "INSERT INTO avatar_jobs (platform, chat_id, thread_id, text, target, state,"
-            " reserved_day, reserved_scope, reserved_ms, voice_id, truncated)"
-            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {JOB_COLUMNS}"
+            " reserved_day, reserved_scope, reserved_ms, voice_id, truncated, source_url)"
+            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {JOB_COLUMNS}"
         )
         params = (
             *key_params(key),
@@ -168,6 +147,7 @@ class SqliteJobStore:
             *reservation_params(reservation),
             voice_id,
             int(truncated),
+            source_url,
         )
         async with self._db.execute(sql, params) as cursor:
             row = await cursor.fetchone()

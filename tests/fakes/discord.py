@@ -732,6 +732,11 @@ class FakeDiscord(LocalServer):
                 attachment = self._store_attachment(channel_id, value, ephemeral=True)
                 resolved[attachment["id"]] = attachment
                 value = attachment["id"]
+            choices = [choice["value"] for choice in specs[name].get("choices") or []]
+            if choices and value not in choices:
+                # "If you specify choices for an option, they are the only valid values for a
+                # user to pick" (discord.com/developers/docs/interactions/application-commands)
+                raise ValueError(f"/{command} {name}: {value!r} is not one of {choices}")
             data["options"].append({"name": name, "type": kind, "value": value})
         missing = [n for n, o in specs.items() if o.get("required") and n not in (options or {})]
         if missing:
@@ -1127,7 +1132,8 @@ class FakeDiscord(LocalServer):
         """Bulk overwrite: commands keep their id when their name and type stay the same."""
         old = {(c["name"], c["type"]): c["id"] for c in self.commands.get(guild_id, [])}
         stored = []
-        for command in commands:
+        for index, command in enumerate(commands):
+            _check_localized(command, [str(index)], described=command.get("type", 1) == 1)
             name, kind = command["name"], command.get("type", 1)
             stored.append(
                 {
@@ -1493,6 +1499,45 @@ def _check_content(content: str) -> None:
             "BASE_TYPE_MAX_LENGTH",
             f"Must be {MAX_CONTENT_LENGTH} or fewer in length.",
         )
+
+
+# https://discord.com/developers/docs/reference#locales: the keys a localization dictionary
+# may use (discord.py's discord.Locale holds the same list).
+LOCALES = frozenset(
+    "id da de en-GB en-US es-ES es-419 fr hr it lt hu nl no pl pt-BR ro fi sv-SE vi tr cs el "
+    "bg ru uk hi th zh-CN ja zh-TW ko".split()
+)
+# https://discord.com/developers/docs/interactions/application-commands: a command's or
+# option's description is 1-100 characters, in every locale.
+DESCRIPTION_LIMIT = 100
+
+
+def _check_localized(item: JSON, path: list[str], *, described: bool = True) -> None:
+    """A command or option as Discord checks it: its description and every localization.
+
+    `described`: a slash command or an option (context-menu commands have no description).
+    """
+    description = item.get("description", "")
+    if described and not 1 <= len(description) <= DESCRIPTION_LIMIT:
+        raise _invalid_form(
+            [*path, "description"],
+            "BASE_TYPE_BAD_LENGTH",
+            f"Must be between 1 and {DESCRIPTION_LIMIT} in length.",
+        )
+    for key in ("name_localizations", "description_localizations"):
+        for locale, text in (item.get(key) or {}).items():
+            if locale not in LOCALES:
+                # Discord names the bad key; the exact code is not documented.
+                raise _invalid_form([*path, key, locale], "LOCALE_INVALID", "Invalid locale.")
+            limit = DESCRIPTION_LIMIT if key == "description_localizations" else 32
+            if not isinstance(text, str) or not 1 <= len(text) <= limit:
+                raise _invalid_form(
+                    [*path, key, locale],
+                    "BASE_TYPE_BAD_LENGTH",
+                    f"Must be between 1 and {limit} in length.",
+                )
+    for index, option in enumerate(item.get("options") or []):
+        _check_localized(option, [*path, "options", str(index)])
 
 
 def _rate_limit_headers(route: str, remaining: int, reset_after: float) -> dict[str, str]:

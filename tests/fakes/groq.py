@@ -1,4 +1,4 @@
-"""A local fake of the Groq API: chat completions (JSON and SSE), Whisper transcriptions, models.
+"""A local fake of the Groq API: chat completions (JSON and SSE), Whisper, text to speech, models.
 
 The real `groq` SDK and langchain-groq's `ChatGroq` talk to it unchanged through
 `base_url=fake.base_url`, the host root (the SDK appends `/openai/v1/...` itself). It answers with
@@ -23,10 +23,12 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 from aiohttp.typedefs import Handler
 
+from tests.fakes import groq_speech
+from tests.fakes.groq_vision import VISION_MODELS, vision_error
 from tests.fakes.server import LocalServer
 
 API = "/openai/v1"
-ENDPOINTS = ("chat/completions", "audio/transcriptions", "models")
+ENDPOINTS = ("chat/completions", "audio/transcriptions", "audio/speech", "models")
 Reply = str | Callable[[list[dict[str, Any]]], str]
 
 DEFAULT_MODELS = [
@@ -35,6 +37,7 @@ DEFAULT_MODELS = [
     "qwen/qwen3.6-27b",
     "whisper-large-v3-turbo",
     "whisper-large-v3",
+    *groq_speech.VOICES,
 ]
 # Retired by Groq; requests for them get 400 `model_decommissioned`.
 DEFAULT_DECOMMISSIONED = {
@@ -159,6 +162,7 @@ class FakeGroq(LocalServer):
         self.api_key = api_key
         self.models: list[str] = list(DEFAULT_MODELS)
         self.decommissioned: set[str] = set(DEFAULT_DECOMMISSIONED)
+        self.vision_models: set[str] = set(VISION_MODELS)  # take image content parts
         self.reply: Reply = echo_reply
         self.reasoning: str | None = None  # reasoning text a reasoning model "thinks" first
         self.words_per_chunk = 1
@@ -173,8 +177,11 @@ class FakeGroq(LocalServer):
         self._languages: deque[str] = deque()
         self.max_upload_bytes = 25 * 1024 * 1024
         self.rate_limits = {"requests": 14400, "tokens": 6000}
+        # TTS models whose terms the organisation has not accepted (400 model_terms_required).
+        self.terms_required: set[str] = set()
         self.requests: list[Recorded] = []
         self.responses: dict[str, int] = {}  # request id -> status, once the response is done
+        self.tokens_reported = 0  # total_tokens of every chat completion's usage sent so far
         self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
         self._delays: dict[str, deque[float]] = defaultdict(deque)
         # (pieces before the fault, the error event to send; None: the connection is cut)
@@ -192,6 +199,7 @@ class FakeGroq(LocalServer):
         app.on_response_prepare.append(self._add_headers)
         app.router.add_post(f"{API}/chat/completions", self._chat)
         app.router.add_post(f"{API}/audio/transcriptions", self._transcribe)
+        app.router.add_post(f"{API}/audio/speech", self._speech)
         app.router.add_get(f"{API}/models", self._list_models)
         app.router.add_route("*", "/{tail:.*}", self._unknown_url)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
@@ -278,6 +286,11 @@ class FakeGroq(LocalServer):
 
     def calls(self, path_suffix: str) -> list[Recorded]:
         return [r for r in self.requests if r.path.endswith(path_suffix)]
+
+    def speech_bodies(self, *, checks: bool = False) -> list[dict[str, Any]]:
+        """The JSON bodies of speech calls; without `checks`, not the start-up check's word."""
+        bodies = [r.json for r in self.calls("/audio/speech") if isinstance(r.json, dict)]
+        return [b for b in bodies if checks or b.get("input") != groq_speech.CHECK_INPUT]
 
     @property
     def chat_bodies(self) -> list[dict[str, Any]]:
@@ -380,7 +393,7 @@ class FakeGroq(LocalServer):
         if model not in self.models:
             message = f"The model `{model}` does not exist or you do not have access to it."
             return _error(404, message, code="model_not_found")
-        if ("whisper" in model) != (kind == "transcription"):
+        if _kind_of(model) != kind:
             return _error(400, f"The model `{model}` does not support {kind}.")
         return None
 
@@ -393,6 +406,8 @@ class FakeGroq(LocalServer):
         if problem := self._model_error(body.get("model"), "chat completions"):
             return problem
         if problem := _chat_params_error(body):
+            return problem
+        if problem := vision_error(body, self.vision_models, request.content_length or 0):
             return problem
         messages: list[dict[str, Any]] = body["messages"]
         content = self.reply if isinstance(self.reply, str) else self.reply(messages)
@@ -419,7 +434,10 @@ class FakeGroq(LocalServer):
         chunks += [
             answer.chunk({"content": p}) for p in _split(answer.content, self.words_per_chunk)
         ]
+        # Groq reports a stream's usage in `x_groq.usage` of its last chunk (see
+        # /work/shared/api-notes.md); `usage` too only when stream_options asks for it.
         final = answer.chunk({}, answer.finish, x_groq={"id": answer.rid, "usage": answer.usage()})
+        self.tokens_reported += answer.usage()["total_tokens"]
         if (body.get("stream_options") or {}).get("include_usage"):
             final["usage"] = answer.usage()
         chunks.append(final)
@@ -473,8 +491,21 @@ class FakeGroq(LocalServer):
         verbose = _verbose(text, language, self.duration, form.get("timestamp_granularities[]"))
         return web.json_response(verbose | {"x_groq": x_groq})
 
+    async def _speech(self, request: web.Request) -> web.StreamResponse:
+        body = request[RECORDED].json
+        model = body.get("model") if isinstance(body, dict) else None
+        if problem := self._model_error(model, "speech"):
+            return problem
+        assert isinstance(body, dict) and isinstance(model, str)
+        if model in self.terms_required:
+            return web.json_response(groq_speech.terms_required(model), status=400)
+        if message := groq_speech.speech_params_error(body):
+            return _error(400, message)
+        return groq_speech.speech_response(body)
+
     def _model_info(self, model: str) -> dict[str, Any]:
-        owner = {"openai": "OpenAI", "qwen": "Alibaba Cloud"}.get(model.split("/")[0], "OpenAI")
+        owners = {"openai": "OpenAI", "qwen": "Alibaba Cloud", "canopylabs": "Canopy Labs"}
+        owner = owners.get(model.split("/")[0], "OpenAI")
         window = 448 if "whisper" in model else 131072
         info = dict(id=model, object="model", created=1_700_000_000, owned_by=owner, active=True)
         return info | dict(context_window=window, public_apps=None, max_completion_tokens=window)
@@ -529,6 +560,12 @@ class _Answer:
     ) -> dict[str, Any]:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
         return self._envelope("chat.completion.chunk") | {"choices": [choice]} | extra
+
+
+def _kind_of(model: str) -> str:
+    if "whisper" in model:
+        return "transcription"
+    return "speech" if model in groq_speech.VOICES else "chat completions"
 
 
 def _chat_params_error(body: dict[str, Any]) -> web.Response | None:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, TypeVar
 
-from core.errors import BadInputError, ServiceError
+from core.errors import BadInputError, ServiceError, UserFacingError
+from core.ports import UsageSink
 from core.quota import Charge
 from core.turns import NoVideo
 from core.types import (
@@ -19,9 +21,16 @@ from core.types import (
     AvatarJob,
     ChatMessage,
     ConversationKey,
+    Face,
     InboxEntry,
+    ReplyMode,
+    TokenUsage,
     Transcription,
+    VoiceAudio,
+    VoiceNote,
 )
+
+V = TypeVar("V")
 
 
 class MemoryHistory:
@@ -41,16 +50,45 @@ class MemoryHistory:
 
 
 class MemoryPreferences:
-    """PreferenceStore: the avatar switch per chat (a chat's topics share it)."""
+    """PreferenceStore: each chat's choices (a chat's topics share them)."""
 
     def __init__(self) -> None:
         self.avatar: dict[tuple[str, str], bool] = {}
+        self.personas: dict[tuple[str, str], str] = {}
+        self.reply_modes: dict[tuple[str, str], ReplyMode] = {}
+        self.voices: dict[tuple[str, str], str] = {}
 
     async def avatar_enabled(self, key: ConversationKey) -> bool | None:
         return self.avatar.get((key.platform, key.chat_id))
 
     async def set_avatar_enabled(self, key: ConversationKey, enabled: bool) -> None:
         self.avatar[(key.platform, key.chat_id)] = enabled
+
+    async def persona(self, key: ConversationKey) -> str | None:
+        return self.personas.get((key.platform, key.chat_id))
+
+    async def set_persona(self, key: ConversationKey, persona: str | None) -> None:
+        _put(self.personas, key, persona)
+
+    async def reply_mode(self, key: ConversationKey) -> ReplyMode | None:
+        return self.reply_modes.get((key.platform, key.chat_id))
+
+    async def set_reply_mode(self, key: ConversationKey, mode: ReplyMode | None) -> None:
+        _put(self.reply_modes, key, mode)
+
+    async def voice_id(self, key: ConversationKey) -> str | None:
+        return self.voices.get((key.platform, key.chat_id))
+
+    async def set_voice_id(self, key: ConversationKey, voice_id: str | None) -> None:
+        _put(self.voices, key, voice_id)
+
+
+def _put(values: dict[tuple[str, str], V], key: ConversationKey, value: V | None) -> None:
+    """Keep `value` for the chat of `key`; None forgets it."""
+    if value is None:
+        values.pop((key.platform, key.chat_id), None)
+    else:
+        values[(key.platform, key.chat_id)] = value
 
 
 Reply = str | Callable[[Sequence[ChatMessage]], str]
@@ -65,7 +103,9 @@ class ScriptedModel:
         self.fail_next: ServiceError | None = None
         self.gate: asyncio.Event | None = None  # when set, each answer waits for it
 
-    async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
+    async def stream(
+        self, messages: Sequence[ChatMessage], *, on_usage: UsageSink | None = None
+    ) -> AsyncIterator[str]:
         self.prompts.append(list(messages))
         if self.gate is not None:
             await self.gate.wait()
@@ -75,6 +115,9 @@ class ScriptedModel:
         text = self.reply if isinstance(self.reply, str) else self.reply(messages)
         for index, word in enumerate(text.split(" ")):
             yield word if index == 0 else " " + word
+        if on_usage is not None:  # a word a token, as the fake Groq counts them
+            asked = sum(len(message.content.split()) for message in messages)
+            on_usage(TokenUsage(asked, len(text.split())))
 
 
 class ScriptedTranscriber:
@@ -185,6 +228,36 @@ class MemoryCounters:
             del self.counts[key]
 
 
+class ScriptedSpeaker:
+    """Speaker: English and Arabic, an OGG-looking note per text; `error` makes it raise."""
+
+    def __init__(self) -> None:
+        self.read: list[tuple[str, str | None]] = []
+        self.error: Exception | None = None
+
+    def speaks(self, language: str | None) -> bool:
+        return language in (None, "en", "ar")
+
+    async def speak(self, text: str, language: str | None = None) -> VoiceAudio:
+        if self.error is not None:
+            raise self.error
+        self.read.append((text, language))
+        return VoiceAudio(b"OggS" + text.encode(), seconds=len(text) / 15)
+
+
+class MemoryVoiceDelivery:
+    """VoiceDelivery: keeps the notes it was given; `fail` makes the next ones raise."""
+
+    def __init__(self) -> None:
+        self.notes: list[VoiceNote] = []
+        self.fail: list[Exception] = []
+
+    async def deliver_voice(self, note: VoiceNote) -> None:
+        if self.fail:
+            raise self.fail.pop(0)
+        self.notes.append(note)
+
+
 @dataclass
 class RecordingView:
     """View: records what it was asked to show; `fail` names the steps that raise."""
@@ -263,3 +336,50 @@ class MemoryPlatform:
 
     def view(self, entry: InboxEntry) -> RecordingView:
         return self.views.setdefault(entry.message_key, RecordingView())
+
+
+class MemoryFaces:
+    """FaceStore: each chat's face (a chat's topics share it)."""
+
+    def __init__(self) -> None:
+        self.faces: dict[tuple[str, str], Face] = {}
+        self.photo_reads = 0  # reads of a face with its bytes
+
+    async def face(self, key: ConversationKey) -> Face | None:
+        self.photo_reads += 1
+        return self.faces.get((key.platform, key.chat_id))
+
+    async def face_upload(self, key: ConversationKey) -> Face | None:
+        face = self.faces.get((key.platform, key.chat_id))
+        return None if face is None else replace(face, image=b"")
+
+    async def put_face(self, key: ConversationKey, face: Face) -> None:
+        self.faces[(key.platform, key.chat_id)] = face
+
+    async def replace_face_url(
+        self, key: ConversationKey, old_url: str | None, new_url: str, uploaded_at: datetime
+    ) -> bool:
+        face = self.faces.get((key.platform, key.chat_id))
+        if face is None or face.url != old_url:
+            return False
+        self.faces[(key.platform, key.chat_id)] = replace(
+            face, url=new_url, uploaded_at=uploaded_at
+        )
+        return True
+
+    async def delete_face(self, key: ConversationKey) -> bool:
+        return self.faces.pop((key.platform, key.chat_id), None) is not None
+
+
+class MemoryUploader:
+    """ImageUploader: numbered URLs for what it is given; `fail` makes the next uploads fail."""
+
+    def __init__(self) -> None:
+        self.uploads: list[tuple[bytes, str, str]] = []
+        self.fail: UserFacingError | None = None
+
+    async def upload_image(self, image: bytes, mime: str, filename: str) -> str:
+        if self.fail is not None:
+            raise self.fail
+        self.uploads.append((image, mime, filename))
+        return f"s3://uploads/{len(self.uploads)}/{filename}"

@@ -61,7 +61,10 @@ BLOCKED = "Forbidden: bot was blocked by the user"
 NO_RIGHTS = {
     "can_send_messages": "not enough rights to send text messages to the chat",
     "can_send_videos": "not enough rights to send videos to the chat",
+    "can_send_voice_notes": "not enough rights to send voice notes to the chat",
 }
+# A user whose privacy settings (Telegram Premium) refuse voice notes from others.
+VOICE_FORBIDDEN = "VOICE_MESSAGES_FORBIDDEN"
 _DESCRIPTIONS = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -127,6 +130,7 @@ class Sent:
     draft_id: int | None = None
     action: str | None = None
     video: bytes | None = None
+    voice: bytes | None = None
     filename: str | None = None
     supports_streaming: bool | None = None
     params: dict[str, Any] = field(default_factory=dict)
@@ -139,6 +143,8 @@ class MessageContext(TypedDict, total=False):
     chat_type: str  # "private", "group" or "supergroup"
     message_thread_id: int  # a forum topic: the chat becomes a forum supergroup
     reply_to_message_id: int
+    # User.language_code: an IETF language tag ("de", "pt-br"), optional; "" leaves it out.
+    language_code: str
 
 
 @dataclass
@@ -189,6 +195,23 @@ def utf16_len(text: str) -> int:
 
 def _bad(description: str) -> ApiError:
     return ApiError(400, f"Bad Request: {description}")
+
+
+def _check_bot_command(command: object) -> None:
+    if not isinstance(command, dict):
+        raise _bad("Command must be non-empty")
+    name = str(command.get("command") or "").strip().removeprefix("/")
+    description = str(command.get("description") or "").strip()
+    if not name:
+        raise _bad("Command must be non-empty")
+    if len(name) > 32:
+        raise _bad("Command length must not exceed 32")
+    if not re.fullmatch("[a-z0-9_]+", name):
+        raise _bad("BOT_COMMAND_INVALID")  # what Telegram's servers answer for other characters
+    if not description:
+        raise _bad("Command description must be non-empty")
+    if len(description) > 256:
+        raise _bad("Command description length must not exceed 256")
 
 
 def _markup_error(description: str) -> ApiError:
@@ -434,6 +457,7 @@ class FakeTelegram(LocalServer):
         self.allowed_updates: list[str] | None = None
         self.commands: dict[tuple[str, str], list[JSON]] = {}  # (scope JSON, language) → list
         self.blocked: set[int] = set()
+        self.voice_forbidden: set[int] = set()  # chats whose user refuses voice notes
         self._updates: list[JSON] = []
         self._next_update_id = 10_000
         self._chats: dict[int, JSON] = {}
@@ -468,6 +492,7 @@ class FakeTelegram(LocalServer):
             "sendmessagedraft": self._send_message_draft,
             "sendchataction": self._send_chat_action,
             "sendvideo": self._send_video,
+            "sendvoice": self._send_voice,
             "getfile": self._get_file,
             "setmycommands": self._set_my_commands,
             "getmycommands": lambda p, f: self.commands.get(self._commands_key(p), []),
@@ -751,6 +776,24 @@ class FakeTelegram(LocalServer):
         note.update(duration=duration, length=length)
         return self._push_message(chat_id, {"video_note": note}, context)
 
+    def push_photo(
+        self,
+        chat_id: int,
+        sizes: list[tuple[bytes, int, int]],
+        *,
+        file_sizes: list[int | None] | None = None,
+        caption: str | None = None,
+        **context: Unpack[MessageContext],
+    ) -> JSON:
+        """A photo: its sizes as (JPEG bytes, width, height), smallest first, as Telegram sends
+        `message.photo` (core.telegram.org/bots/api#photosize); each served by getFile."""
+        claimed = file_sizes or [None] * len(sizes)
+        photo = []
+        for (data, width, height), size in zip(sizes, claimed, strict=True):
+            info = self.add_file(data, kind="photos", ext="jpg", file_size=size)
+            photo.append(info | {"width": width, "height": height})
+        return self._push_message(chat_id, _with_caption({"photo": photo}, caption), context)
+
     def push_document(
         self,
         chat_id: int,
@@ -790,8 +833,9 @@ class FakeTelegram(LocalServer):
             "is_bot": False,
             "first_name": "Tester",
             "username": f"tester{user_id}",
-            "language_code": "en",
         }
+        if language := context.get("language_code", "en"):
+            user["language_code"] = language
         message = self._new_message(
             chat, user, fields, thread_id, context.get("reply_to_message_id")
         )
@@ -1075,6 +1119,44 @@ class FakeTelegram(LocalServer):
         )
         return message
 
+    def _send_voice(self, params: JSON, files: dict[str, UploadedFile]) -> JSON:
+        """sendVoice (core.telegram.org/bots/api#sendvoice): an OGG/Opus upload (MP3 and M4A
+        too) is a voice note; other formats may arrive as a document; at most 50 MB."""
+        chat = self._target_chat(params)
+        self._check_rights(chat, "can_send_voice_notes")
+        if chat["id"] in self.voice_forbidden:
+            raise _bad(VOICE_FORBIDDEN)
+        voice = params.get("voice")
+        upload = files.get(voice.removeprefix("attach://") if isinstance(voice, str) else "voice")
+        upload = upload or files.get("voice")
+        if upload is None:
+            raise _bad("there is no voice in the request")
+        fields: JSON = {}
+        if params.get("caption"):
+            caption, entities = _rendered(params, "caption", "caption_entities", MAX_CAPTION_LENGTH)
+            fields = {"caption": caption, **({"caption_entities": entities} if entities else {})}
+        if _is_ogg_opus(upload.data):
+            info = self.add_file(upload.data, kind="voice", ext="oga")
+            info.update(mime_type="audio/ogg", duration=int(params.get("duration") or 0))
+            fields["voice"] = info
+        else:
+            info = self.add_file(
+                upload.data, kind="documents", ext=_extension(upload.filename or "")
+            )
+            info.update(mime_type=upload.content_type, file_name=upload.filename)
+            fields["document"] = info
+        message = self._bot_message(chat, params, fields)
+        self._log(
+            "sendVoice",
+            chat,
+            params,
+            message,
+            caption=params.get("caption"),
+            voice=upload.data,
+            filename=upload.filename,
+        )
+        return message
+
     def _get_file(self, params: JSON, files: object) -> JSON:
         stored = self._files.get(str(params.get("file_id", "")))
         if stored is None:
@@ -1084,15 +1166,26 @@ class FakeTelegram(LocalServer):
         return dict(stored.info)
 
     def _set_my_commands(self, params: JSON, files: object) -> bool:
+        # https://core.telegram.org/bots/api#setmycommands: at most 100 commands, each a
+        # BotCommand of 1-32 characters (lowercase letters, digits, "_") and a 1-256 character
+        # description; checked as TDLib's set_commands does, whose errors the Bot API passes on.
         commands = params.get("commands")
         if not isinstance(commands, list):
             raise _bad('parameter "commands" is required')
+        if len(commands) > 100:
+            raise _bad("too many commands specified")
+        for command in commands:
+            _check_bot_command(command)
         self.commands[self._commands_key(params)] = commands
         return True
 
     def _commands_key(self, params: JSON) -> tuple[str, str]:
         scope = params.get("scope") or {"type": "default"}
-        return json.dumps(scope, sort_keys=True), str(params.get("language_code") or "")
+        language = str(params.get("language_code") or "")
+        # A two-letter ISO 639-1 code or none, as TDLib's validate_bot_language_code requires.
+        if language and not re.fullmatch("[a-z]{2}", language):
+            raise _bad("Invalid language code specified")
+        return json.dumps(scope, sort_keys=True), language
 
     def _delete_message(self, params: JSON, files: object) -> bool:
         chat = self._target_chat(params)
@@ -1143,12 +1236,25 @@ def _rendered(params: JSON, key: str, entities_key: str, limit: int) -> tuple[st
     return text, entities
 
 
+def _is_ogg_opus(data: bytes) -> bool:
+    """An Ogg stream whose first page carries an Opus identification header (RFC 7845)."""
+    return data.startswith(b"OggS") and data[28:36] == b"OpusHead"
+
+
 def _now() -> int:
     return int(time.time())
 
 
 def _with_caption(fields: JSON, caption: str | None) -> JSON:
-    return {**fields, "caption": caption} if caption else fields
+    """A caption, and the `bot_command` entity Telegram marks a command at its start with."""
+    if not caption:
+        return fields
+    fields = {**fields, "caption": caption}
+    if match := _COMMAND.match(caption):
+        fields["caption_entities"] = [
+            {"type": "bot_command", "offset": 0, "length": utf16_len(match[0])}
+        ]
+    return fields
 
 
 def _extension(file_name: str) -> str:

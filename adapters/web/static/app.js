@@ -1,7 +1,10 @@
 // The avatarbot web chat: one WebSocket per tab. docs/websocket.md describes the protocol.
+import { setUpFace } from "./face.js";
 import { follow } from "./follow.js";
+import { setUpLive } from "./live.js";
 import { createOutbox } from "./outbox.js";
 import { newTurn, store } from "./store.js";
+import { setUpPhoto } from "./photo.js";
 import { canRecord, setUpVoice } from "./voice.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -21,13 +24,23 @@ const announcer = $("#announcer");
 const KEEP = 60; // messages kept in local storage
 const FINAL_CLOSE_CODES = [4401, 4429]; // reconnecting would not help
 const MAX_AUDIO_BYTES = 25 * 1024 * 1024; // Whisper's upload limit; the server refuses more
-const UNDO_MS = 5000; // how long Reset can be undone before the server forgets
 const PENDING_NOTE = "Not sent yet — waiting for the connection. It goes out once the page reconnects.";
 const VIDEO_TITLE = "Send a talking-avatar video with each answer";
 const NO_VIDEO_TITLE = avatarHint.textContent;
 const OFFLINE = "Not connected — trying again…";
 
 const coarsePointer = matchMedia("(pointer: coarse)").matches; // a phone: no keyboard pop-ups
+
+// The live avatar (live.js); its frames go out at once, never queued: a stale offer is useless.
+const live = setUpLive({
+  section: $("#live"),
+  video: $("#live-video"),
+  label: $("#live-state"),
+  muteButton: $("#live-mute"),
+  send: (frame) => isOnline() && (socket.send(JSON.stringify(frame)), true),
+  notice: (text) => notice(text, { kind: "live" }),
+});
+let avatarMode = "clip";
 
 function announce(text) {
   announcer.textContent = text;
@@ -222,14 +235,16 @@ function deliver(frame, { early = false } = {}) {
   else reconnectNow();
 }
 
+const ASKS = new Set(["text", "audio", "image", "command"]); // frames the bot answers under them
+
 function sent(frame) {
-  if (frame.type !== "text" && frame.type !== "audio") return;
+  if (!ASKS.has(frame.type)) return;
   upsert("user", frame.turn, { pending: false, note: "" });
   upsert("bot", frame.turn, { streaming: true });
 }
 
 function gaveUp(frame) {
-  if (frame.type !== "text" && frame.type !== "audio") return;
+  if (!ASKS.has(frame.type)) return;
   upsert("bot", frame.turn, { streaming: false, note: "No answer came — please send it again." });
 }
 
@@ -244,13 +259,35 @@ function receive(message) {
     case "delta":
       return upsert("bot", turn, { text: (find("bot", turn)?.text ?? "") + message.text, streaming: true });
     case "final":
+    case "command":
       return upsert("bot", turn, { text: message.text, streaming: false });
     case "video":
       if (entries.some((entry) => entry.job === message.job && entry.video)) return; // a repeat
       return upsert("bot", turn || `job${message.job}`, { job: message.job, rendering: false, video: message.url, note: message.note }, { autoplay: true });
+    case "voice":
+      return voiceAnswer(message);
     case "error":
       return failure(message);
+    case "face":
+      return face.answered(message);
+    case "stream_offer":
+    case "stream":
+      return live.handle(message);
   }
+}
+
+// A voice answer: an audio player under its answer (not kept in the stored entries: a reload
+// shows the text, and the video if any).
+function voiceAnswer(message) {
+  const node = nodes.get(`bot:${message.turn}`);
+  if (!node || node.querySelector("audio")) return;
+  const audio = Object.assign(document.createElement("audio"), { controls: true, preload: "metadata" });
+  audio.src = withToken(message.url);
+  audio.addEventListener("loadedmetadata", view.grown, { once: true });
+  node.append(audio);
+  if (message.note) node.append(Object.assign(document.createElement("small"), { className: "voice-note", textContent: message.note }));
+  view.reveal();
+  audio.play().catch(() => {}); // the browser may want a tap first
 }
 
 function status(message) {
@@ -260,15 +297,19 @@ function status(message) {
     online(true);
     list.querySelectorAll(".notice.connection").forEach((node) => node.remove());
     configureAvatar(Boolean(message.avatar_available), Boolean(message.avatar));
+    face.enable(Boolean(message.avatar_available));
+    photo.enable(Boolean(message.photos));
+    avatarMode = message.avatar_mode || "clip";
+    live.configure(avatarMode, avatarSwitch.checked);
     outbox.flush(socket, { again: true });
   } else if (message.state === "rendering" && !find("bot", message.turn)?.video) {
     upsert("bot", message.turn, { job: message.job, rendering: true });
   } else if (message.state === "avatar") {
     avatarSwitch.checked = message.on;
+    live.configure(avatarMode, message.on, { fresh: false });
     welcome();
   } else if (message.state === "reset" && !ownResets.delete(message.turn)) {
-    dropUndo(); // another tab reset the conversation
-    clearAll();
+    clearAll(); // another tab reset the conversation
   }
 }
 
@@ -332,54 +373,32 @@ avatarSwitch.addEventListener("change", () => {
   connectionNotice();
 });
 
-// -- reset, undone within a few seconds --------------------------------------------------------
+// -- reset, once confirmed -------------------------------------------------------------------
 
-let undo = null; // {saved, node, timer} while Reset can still be undone
+const confirmReset = $("#confirm-reset");
 
-function startReset() {
-  const saved = entries;
+// A modal <dialog>: focus starts on Cancel and stays inside; Esc (the dialog's "cancel") or
+// Cancel closes it with nothing forgotten, focus back on Reset.
+resetButton.addEventListener("click", () => {
+  confirmReset.returnValue = "";
+  confirmReset.showModal();
+});
+
+confirmReset.addEventListener("close", () => {
+  if (confirmReset.returnValue !== "clear") return resetButton.focus();
   clearAll();
-  const node = notice("Conversation cleared.", { kind: "undo", action: { label: "Undo", run: undoReset } });
-  undo = { saved, node, timer: setTimeout(commitReset, UNDO_MS) };
-  input.focus();
-}
-
-function dropUndo() {
-  if (!undo) return null;
-  const { saved, node, timer } = undo;
-  clearTimeout(timer);
-  node.remove();
-  undo = null;
-  return saved;
-}
-
-function undoReset() {
-  entries = dropUndo() ?? entries;
-  store.set("entries", entries);
-  nodes.clear();
-  list.replaceChildren(...(entries.length ? [] : [emptyNote]));
-  entries.forEach((entry) => render(entry, false));
-  view.reveal({ force: true });
-  announce("Conversation restored.");
-  input.focus();
-}
-
-// The server forgets once the undo time is over, or before the next message, or as the tab closes.
-function commitReset() {
-  if (!dropUndo()) return;
   const turn = newTurn();
   ownResets.add(turn);
   deliver({ type: "reset", turn }, { early: true }); // the messages it kept are of after it
   announce("Conversation cleared.");
-}
-
-resetButton.addEventListener("click", () => (undo ? commitReset() : startReset()));
-addEventListener("pagehide", commitReset);
+  input.focus();
+});
 
 // -- typing and talking -----------------------------------------------------------------------
 
 function ask(frame, question) {
-  commitReset();
+  live.interacted();
+  live.ensure(); // a stream closed while idle opens again before the question goes out
   const waiting = !isOnline();
   upsert("user", frame.turn, { ...question, pending: waiting, note: waiting ? PENDING_NOTE : "" });
   view.reveal({ force: true });
@@ -397,12 +416,18 @@ const voice = setUpVoice({
   send: sendAudio,
 });
 
+// /face's photo goes straight to the socket when it is open (never to the outbox).
+const sendNow = (frame) => isOnline() && (socket.send(JSON.stringify({ ...frame, turn: newTurn() })), true);
+const face = setUpFace({ button: $("#face"), picker: $("#face-file"), send: sendNow, notice });
+
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   if (voice.active()) return voice.stop();
   const text = input.value.trim();
   if (!text) return;
-  ask({ type: "text", turn: newTurn(), text }, { text });
+  // A line starting with "/" is a chat command (/help lists them), answered in its place.
+  const type = /^\/\S/.test(text) ? "command" : "text";
+  ask({ type, turn: newTurn(), text }, { text });
   input.value = "";
   autosize();
   if (!coarsePointer) input.focus();
@@ -432,6 +457,19 @@ async function sendAudio(blob) {
   });
   ask({ type: "audio", turn: newTurn(), mime: blob.type, data }, { text: "Voice message…", voice: true });
 }
+
+// A photo goes with the message typed so far as its caption (the question about it).
+const photo = setUpPhoto({
+  button: $("#photo"),
+  input: $("#photo-file"),
+  notice: (text) => notice(text),
+  send({ mime, data }) {
+    const text = input.value.trim();
+    ask({ type: "image", turn: newTurn(), mime, data, text }, { text: text ? `📷 ${text}` : "📷 Photo" });
+    input.value = "";
+    autosize();
+  },
+});
 
 // -- start ------------------------------------------------------------------------------------
 

@@ -1,15 +1,16 @@
 // Frames waiting for the socket, or sent and not answered yet. Text frames and resets survive a
-// reload (in local storage); recordings are kept in memory only. A frame sent on a socket that
+// reload (in local storage); recordings and photos are kept in memory only. A frame sent on a socket that
 // died before any answer goes once more after the reconnect (the server answers a turn once).
 
 import { store } from "./store.js";
 
 const MAX_SENDS = 2;
+const MEDIA = ["audio", "image"]; // megabytes of base64: kept in memory, not in local storage
 
 // `sent(frame)` after each send; `gaveUp(frame)` for a frame sent MAX_SENDS times, unanswered.
 export function createOutbox({ sent, gaveUp }) {
   let items = store.get("outbox", []).filter((item) => item?.frame?.turn);
-  const save = () => store.set("outbox", items.filter((item) => item.frame.type !== "audio"));
+  const save = () => store.set("outbox", items.filter((item) => !MEDIA.includes(item.frame.type)));
 
   return {
     frames: () => items.map((item) => item.frame),

@@ -1,0 +1,122 @@
+"""One answer said live: its sentences sent to the conversation's stream as the text streams in.
+
+Sentences come from `SentenceStream` (complete, speech-ready, the same as the clip's script
+would say), in order, each once the stream is live; each reserves its estimated seconds against
+the daily budgets first and gives them back if D-ID refuses it. Past `max_seconds` of speech
+(AVATAR_MAX_SECONDS, as for a clip) the avatar stops: the rest is in the text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Literal
+
+from core.avatar.phrases import guess_language
+from core.avatar.script import estimate_seconds
+from core.avatar.speech import Voices
+from core.avatar.stream import SentenceStream
+from core.avatar.stream_budget import AnswerBudget
+from core.avatar.streams import DidStreamsClient, LiveStream, StreamError
+
+if TYPE_CHECKING:
+    from adapters.web.live import LiveSession
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["spoken", "refused", "failed"]
+# Told when the answer is done: its error, if any, and the seconds the avatar says.
+Done = Callable[["LiveSession", StreamError | None, float], Awaitable[None]]
+
+
+class Speaker:
+    """Feeds an answer's pieces in; `run` (a named task of `LiveStreams`) says its sentences."""
+
+    def __init__(
+        self,
+        client: DidStreamsClient,
+        session: LiveSession,
+        *,
+        budget: AnswerBudget | None,
+        voices: Voices,
+        max_seconds: float,
+        connect_seconds: float,
+        on_done: Done,
+    ) -> None:
+        self._client, self._session, self._budget, self._voices = client, session, budget, voices
+        self._max_seconds, self._connect_seconds, self._on_done = (
+            max_seconds,
+            connect_seconds,
+            on_done,
+        )
+        self._sentences = SentenceStream()
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._finished = asyncio.Event()
+        self._voice: str | None = None
+        self._seconds = 0.0
+        self._capped = False
+        self.spoken = 0  # sentences D-ID took
+        self.refusal: str | None = None  # the budget's line, when a limit stopped the avatar
+        self.error: StreamError | None = None
+
+    def feed(self, piece: str) -> None:
+        """Add the next piece of the answer; complete sentences go to the stream in order."""
+        for sentence in self._sentences.feed(piece):
+            self._queue.put_nowait(sentence)
+
+    async def finish(self) -> Outcome:
+        """The answer is complete: say the rest, wait until D-ID took every sentence."""
+        for sentence in self._sentences.flush():
+            self._queue.put_nowait(sentence)
+        self._queue.put_nowait(None)
+        await self._finished.wait()
+        if self.error is not None:
+            return "failed"
+        return "refused" if self.refusal is not None else "spoken"
+
+    async def run(self) -> None:
+        try:
+            while (sentence := await self._queue.get()) is not None:
+                if self.error is None and self.refusal is None and not self._capped:
+                    await self._say(sentence)
+        except asyncio.CancelledError:
+            self._finished.set()
+            raise
+        self._finished.set()
+        await self._on_done(self._session, self.error, self._seconds)
+
+    async def _say(self, sentence: str) -> None:
+        seconds = estimate_seconds(sentence)
+        if self._seconds + seconds > self._max_seconds:
+            self._capped = True  # like a clip's script: the rest is in the text
+            return
+        stream = await self._stream()
+        if stream is None:
+            self.error = StreamError(None, "NotConnected", "the stream did not come up")
+            return
+        held = await self._budget.reserve(seconds) if self._budget is not None else None
+        if isinstance(held, str):
+            self.refusal = held
+            return
+        self._voice = self._voice or self._voices.pick(guess_language(sentence))
+        try:
+            await self._client.speak(stream, sentence, self._voice)
+        except StreamError as exc:
+            log.warning("D-ID refused a sentence on stream %s: %s", stream.id, exc)
+            if held is not None and self._budget is not None:
+                await self._budget.give_back(held)
+            self.error = exc
+            return
+        self._seconds += seconds
+        self.spoken += 1
+
+    async def _stream(self) -> LiveStream | None:
+        """The session's stream once it is live; None when it does not come up in time."""
+        session = self._session
+        if not session.live:
+            try:
+                await asyncio.wait_for(session.settled.wait(), self._connect_seconds)
+            except TimeoutError:
+                return None
+        return session.stream if session.live else None

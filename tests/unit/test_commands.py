@@ -1,0 +1,190 @@
+"""The core's chat commands driven directly, on in-memory fakes: what each does and says."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from core import messages
+from core.commands import COMMANDS, ChatCommands, Command, help_text, offered
+from core.conversation import Conversations, ConversationSettings
+from core.personas import PERSONA_PROMPT, Personas
+from core.quota import Limits, Quotas
+from core.types import ConversationKey, FinalText, Turn
+from core.usage import VOICE_ANSWERS, Usage
+from tests.fakes.memory import MemoryCounters, MemoryHistory, MemoryPreferences, ScriptedModel
+
+KEY = ConversationKey("telegram", "c1")
+TOPIC = ConversationKey("telegram", "c1", "7")
+BASE = "Be brief."
+PIRATE = "You are a cheerful pirate."
+NOW = dt.datetime(2026, 12, 15, 12, 0, tzinfo=dt.UTC)
+
+
+class Rig:
+    def __init__(self, *, voice: bool = False) -> None:
+        self.model, self.history = ScriptedModel(), MemoryHistory()
+        self.preferences, self.counters = MemoryPreferences(), MemoryCounters()
+        self.personas = Personas(BASE, {"Pirate": PIRATE}, max_chars=60)
+        self.usage = Usage(self.counters, clock=lambda: NOW)
+        self.quotas = Quotas(self.counters, Limits(), clock=lambda: NOW)
+        self.conversations = Conversations(
+            settings=ConversationSettings(system_prompt=BASE),
+            history=self.history,
+            preferences=self.preferences,
+            model=self.model,
+            transcriber=None,
+            jobs=None,
+            quotas=self.quotas,
+            personas=self.personas,
+            usage=self.usage,
+        )
+        self.commands = ChatCommands(
+            self.conversations, self.preferences, self.personas, self.usage, voice_available=voice
+        )
+
+    async def say(self, name: str, args: str = "", *, key: ConversationKey = KEY) -> str:
+        return (await self.commands.handle(Command(key, "u1", name, args))).text
+
+    async def ask(self, text: str, *, key: ConversationKey = KEY) -> str:
+        events = [event async for event in self.conversations.handle(Turn(key, "u1", text))]
+        final = events[-1]
+        assert isinstance(final, FinalText), events
+        return final.text
+
+    def system_prompt(self) -> str:
+        first = self.model.prompts[-1][0]
+        assert first.role == "system"
+        return first.content
+
+
+@pytest.fixture
+def rig() -> Rig:
+    return Rig()
+
+
+def test_help_and_menus_come_from_the_one_list() -> None:
+    for platform in ("telegram", "discord", "web", "terminal"):
+        text = help_text(platform)
+        for spec in offered(platform):
+            if spec.name not in ("start", "help"):
+                assert f"/{spec.name}" in text and spec.description in text
+    names = [spec.name for spec in offered("telegram")]
+    assert {"persona", "reply", "usage", "start", "talk"} <= set(names)
+    assert "talk" not in [spec.name for spec in offered("web")]
+    assert len({spec.name for spec in COMMANDS}) == len(COMMANDS)
+
+
+async def test_unknown_commands_and_ones_not_offered_get_one_line(rig: Rig) -> None:
+    assert await rig.say("frobnicate") == messages.UNKNOWN
+    web = ConversationKey("web", "c1")
+    assert (await rig.commands.handle(Command(web, "u1", "talk"))).text == messages.UNKNOWN
+
+
+async def test_persona_free_text_is_added_after_the_system_prompt_and_kept_by_reset(
+    rig: Rig,
+) -> None:
+    assert "default persona" in await rig.say("persona")
+    assert await rig.say("persona", "  a   grumpy  librarian ") == messages.PERSONA_SET.format(
+        persona="a grumpy librarian"
+    )
+    await rig.ask("Hello")
+    expected = PERSONA_PROMPT.format(base=BASE, persona="a grumpy librarian")
+    assert rig.system_prompt() == expected
+    assert rig.system_prompt().startswith(BASE)
+    assert await rig.say("reset") == messages.RESET_DONE
+    await rig.ask("Again", key=TOPIC)  # the chat's topics share its persona
+    assert rig.system_prompt() == expected
+    assert rig.history.messages.get(KEY) is None  # the history went, the persona stayed
+    assert await rig.say("persona") == messages.PERSONA_FREE.format(persona="a grumpy librarian")
+
+
+async def test_persona_by_name_and_reset(rig: Rig) -> None:
+    assert "“pirate”" in await rig.say("persona", "PIRATE")
+    await rig.ask("Ahoy")
+    assert rig.system_prompt() == PERSONA_PROMPT.format(base=BASE, persona=PIRATE)
+    assert PIRATE in await rig.say("persona")
+    assert await rig.say("persona", "reset") == messages.PERSONA_RESET
+    await rig.ask("Hello")
+    assert rig.system_prompt() == BASE
+
+
+async def test_bad_personas_get_one_line_and_change_nothing(rig: Rig) -> None:
+    await rig.say("persona", "pirate")
+    too_long = await rig.say("persona", "word " * 20)
+    assert too_long == messages.PERSONA_TOO_LONG.format(limit=60)
+    unknown = await rig.say("persona", "ninja")
+    assert unknown.startswith("I don't know the persona “ninja”") and "pirate" in unknown
+    assert await rig.preferences.persona(KEY) == "pirate"
+
+
+async def test_a_persona_dropped_from_personas_falls_back_to_the_default(rig: Rig) -> None:
+    await rig.preferences.set_persona(KEY, "retired")
+    await rig.ask("Hello")
+    assert rig.system_prompt() == BASE
+
+
+async def test_reply_mode_defaults_to_text_without_d_id_and_refuses_what_is_not_set_up(
+    rig: Rig,
+) -> None:
+    assert rig.conversations.default_reply_mode == "text"
+    assert "text only" in await rig.say("reply")
+    assert await rig.say("reply", "video") == messages.REPLY_UNAVAILABLE["video"]
+    assert await rig.say("reply", "voice") == messages.REPLY_UNAVAILABLE["voice"]
+    assert await rig.say("reply", "loud") == messages.REPLY_UNKNOWN.format(
+        modes="text only", choices="text"
+    )
+    assert await rig.preferences.reply_mode(KEY) is None
+
+
+async def test_reply_voice_is_kept_where_voice_answers_are_set_up() -> None:
+    rig = Rig(voice=True)
+    assert await rig.say("reply", "Voice") == messages.REPLY_SET.format(
+        mode=messages.REPLY_MODE_NAMES["voice"]
+    )
+    assert await rig.preferences.reply_mode(TOPIC) == "voice"
+    assert await rig.conversations.reply_mode(KEY) == "voice"
+    assert "voice note" in await rig.say("reply")
+
+
+async def test_usage_counts_the_users_tokens_videos_and_voice_answers(rig: Rig) -> None:
+    rig.model.reply = "One two three."
+    await rig.ask("Hello there")
+    scope = "telegram:u1"
+    await rig.usage.record(scope, VOICE_ANSWERS)
+    reservation = await rig.quotas.reserve_render(scope, 12.5)
+    assert not isinstance(reservation, str)
+    # The fake model counts a word a token: "Be brief." + "Hello there" in, three words out.
+    tokens = 2 + 2 + 3
+    part = messages.USAGE_PART.format(videos=1, seconds=12, voice=1, tokens=tokens)
+    reply = await rig.commands.handle(Command(KEY, "u1", "usage"))
+    assert reply.text == messages.USAGE.format(today=part, month=part)
+    assert reply.private
+    other = await rig.say("usage", key=ConversationKey("telegram", "c2"))  # the same user
+    assert other == reply.text
+    someone = (await rig.commands.handle(Command(KEY, "u2", "usage"))).text
+    zero = messages.USAGE_PART.format(videos=0, seconds=0, voice=0, tokens=0)
+    assert someone == messages.USAGE.format(today=zero, month=zero)
+
+
+async def test_stats_only_for_admins(rig: Rig) -> None:
+    assert await rig.say("stats") == messages.ADMINS_ONLY.format(name="stats")
+    admin = await rig.commands.handle(Command(KEY, "u1", "stats", is_admin=True))
+    assert admin.text.startswith("Today (UTC):") and admin.private
+
+
+async def test_avatar_without_d_id_and_with_bad_arguments(rig: Rig) -> None:
+    assert await rig.say("avatar", "maybe") == messages.AVATAR_USAGE
+    assert await rig.say("avatar", "on") == messages.AVATAR_UNAVAILABLE
+    assert await rig.say("talk") == messages.TALK_USAGE
+    assert rig.model.prompts == []  # nothing reached the model
+
+
+async def test_the_avatar_switch_and_the_reply_mode_agree(rig: Rig) -> None:
+    await rig.preferences.set_reply_mode(KEY, "text")
+    await rig.conversations.set_avatar(KEY, True)  # switching videos on undoes "text only"
+    assert await rig.preferences.reply_mode(KEY) == "video"
+    await rig.conversations.set_avatar(KEY, False)
+    assert await rig.preferences.reply_mode(KEY) == "video"
+    assert await rig.conversations.reply_mode(KEY) == "text"  # no D-ID here: never video
