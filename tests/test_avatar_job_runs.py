@@ -36,10 +36,11 @@ VIDEO = b"\x00\x00\x00\x18ftypmp42 the video"
 
 
 class ScriptedRenderer:
-    """AvatarRenderer: talks `tlk_<n>`; `fail` maps a step to the error it raises once."""
+    """AvatarRenderer: talks `tlk_<n>`; `fail` maps a step to the error it raises once.
+    `submitted` holds each render's (text, voice, face url)."""
 
     def __init__(self) -> None:
-        self.submitted: list[tuple[str, str | None]] = []
+        self.submitted: list[tuple[str, str | None, str | None]] = []
         self.waited: list[str] = []
         self.downloaded: list[str] = []
         self.fail: dict[str, Exception] = {}
@@ -49,8 +50,10 @@ class ScriptedRenderer:
         if error := self.fail.pop(step, None):
             raise error
 
-    async def submit(self, text: str, voice_id: str | None = None) -> str:
-        self.submitted.append((text, voice_id))
+    async def submit(
+        self, text: str, voice_id: str | None = None, source_url: str | None = None
+    ) -> str:
+        self.submitted.append((text, voice_id, source_url))
         self._raise("submit")
         return f"tlk_{len(self.submitted)}"
 
@@ -172,7 +175,7 @@ async def test_a_job_waits_for_the_start_then_is_rendered_and_delivered(rig: Rig
     assert await rig.start() == 1
     assert rig.jobs.deliveries == {"memory": rig.delivery}
     await rig.settle()
-    assert rig.renderer.submitted == [("Hello.", "voice-1")]
+    assert rig.renderer.submitted == [("Hello.", "voice-1", None)]
     assert rig.renderer.waited == ["tlk_1"]
     assert rig.renderer.downloaded == ["https://d-id.example/tlk_1.mp4"]
     assert rig.delivery.videos == [(job.id, VIDEO)]
@@ -340,7 +343,7 @@ async def test_a_stop_leaves_the_job_for_the_next_start(rig: Rig) -> None:
     assert rig.jobs.running == 0
     assert await rig.state(job) is JobState.SUBMITTED
     await rig.jobs.submit(KEY, Script("After the stop."), "t")  # recorded, not run
-    assert rig.renderer.submitted == [("Hi.", None)]
+    assert rig.renderer.submitted == [("Hi.", None, None)]
     rig.renderer.gate.set()
     again = rig.jobs = rig.make()
     assert await rig.start(again) == 2
@@ -358,8 +361,8 @@ async def test_renders_beyond_the_limit_wait_for_a_slot(rig: Rig) -> None:
     await until(lambda: bool(rig.renderer.waited))
     for _ in range(100):
         await asyncio.sleep(0)  # give the second job every chance to start
-    assert rig.renderer.submitted == [("one", None)] and jobs.running == 2
+    assert rig.renderer.submitted == [("one", None, None)] and jobs.running == 2
     rig.renderer.gate.set()
     await rig.settle(jobs)
     await jobs.aclose()
-    assert [text for text, _ in rig.renderer.submitted] == ["one", "two"]
+    assert [text for text, _, _ in rig.renderer.submitted] == ["one", "two"]

@@ -72,7 +72,7 @@ async def test_an_answer_gets_its_video_within_the_quotas_and_a_refusal_is_shown
     await rig.settle()
     ((job_id, _),) = rig.delivery.videos
     assert first.steps("rendering") == [str(job_id)]
-    assert rig.renderer.submitted == [("Hello there.", "voice-None")]
+    assert rig.renderer.submitted == [("Hello there.", "voice-None", None)]
     refusal = (
         "No video this time: your 1 avatar videos for today are used up; they reset in 12 h 0 min."
     )
@@ -121,4 +121,4 @@ async def test_each_user_of_a_group_has_their_own_videos_in_the_language_they_sp
     await runner.answer(Turn(group, "bob", audio=voice), views[1])
     assert [len(view.steps("rendering")) for view in views] == [1, 1]  # one video each
     await rig.settle()
-    assert [voice_id for _, voice_id in rig.renderer.submitted] == ["voice-None", "voice-es"]
+    assert [voice_id for _, voice_id, _ in rig.renderer.submitted] == ["voice-None", "voice-es"]
