@@ -10,6 +10,7 @@ import pytest
 
 from core.conversation import Conversations, ConversationSettings
 from core.errors import BadInputError, ServiceError
+from core.ports import UsageSink
 from core.quota import Limits, Quotas
 from core.types import (
     Audio,
@@ -68,7 +69,9 @@ class CrashingModel(ScriptedModel):
         super().__init__()
         self.error = error
 
-    async def stream(self, messages: Sequence[ChatMessage]) -> AsyncIterator[str]:
+    async def stream(
+        self, messages: Sequence[ChatMessage], *, on_usage: UsageSink | None = None
+    ) -> AsyncIterator[str]:
         self.prompts.append(list(messages))
         yield "Half"
         raise self.error
