@@ -20,6 +20,7 @@ from tests.fakes.memory import MemoryCounters
 
 NOON = dt.datetime(2026, 12, 1, 12, 0, 0, tzinfo=dt.UTC)
 DAY = "2026-12-01"
+MONTH = "2026-12-month"  # the user's month totals (for /usage), never limited
 
 
 class Clock:
@@ -75,6 +76,8 @@ def test_a_reservation_charges_each_counter_with_its_limit() -> None:
         Charge(DAY, "u1", "render_ms", 16_000, 30_000),
         Charge(DAY, EVERYONE, "render_ms", 16_000, 60_000),
         Charge(DAY, EVERYONE, "render_credits", 2),
+        Charge(MONTH, "u1", "renders", 1),
+        Charge(MONTH, "u1", "render_ms", 16_000),
     ]
     assert reservation.charges(sign=-1) == [
         Charge(DAY, "u1", "renders", -1),
@@ -82,6 +85,8 @@ def test_a_reservation_charges_each_counter_with_its_limit() -> None:
         Charge(DAY, "u1", "render_ms", -16_000),
         Charge(DAY, EVERYONE, "render_ms", -16_000),
         Charge(DAY, EVERYONE, "render_credits", -2),
+        Charge(MONTH, "u1", "renders", -1),
+        Charge(MONTH, "u1", "render_ms", -16_000),
     ]
 
 
