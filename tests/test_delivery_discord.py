@@ -224,7 +224,7 @@ async def test_a_channel_without_attach_files_hears_why_once_and_every_video_is_
     for job_id in (1, 2):
         with pytest.raises(MissingPermissions, match="403 50013: Missing Permissions"):
             await rig.delivery.deliver_video(rig.ready(target, 10, job_id=job_id))
-        assert (rig.videos(), rig.notes()) == ([], [NO_ATTACH])  # told at the first refusal
+        assert (rig.videos(), rig.notes()) == ([], [f"🎬 {NO_ATTACH}"])  # told at the first refusal
 
 
 async def test_a_channel_that_refuses_even_the_note_drops_the_video_quietly(rig: Rig) -> None:

@@ -143,7 +143,7 @@ async def test_a_group_that_denies_videos_is_told_once_and_every_video_is_droppe
         with pytest.raises(PermanentDeliveryError, match="(?i)not enough rights"):
             await rig.delivery.deliver_video(rig.ready(target, 10, job_id=job_id))
     notes = [(s.text, s.thread_id, s.reply_to) for s in rig.tg.sent(GROUP, "sendMessage")]
-    assert notes == [(NO_VIDEOS, TOPIC, target.message_id)]
+    assert notes == [(f"🎬 {NO_VIDEOS}", TOPIC, target.message_id)]
     assert rig.delivery.refusals.refused_lately(GROUP)
     assert not rig.delivery.refusals.refused_lately(OTHER)
 
@@ -153,7 +153,7 @@ async def test_each_chat_that_denies_videos_is_told_once(rig: Rig) -> None:
         rig.tg.set_permissions(chat, can_send_videos=False)
         with pytest.raises(PermanentDeliveryError):
             await rig.delivery.deliver_video(rig.ready(rig.answer_in(chat), 10))
-        assert [s.text for s in rig.tg.sent(chat, "sendMessage")] == [NO_VIDEOS]
+        assert [s.text for s in rig.tg.sent(chat, "sendMessage")] == [f"🎬 {NO_VIDEOS}"]
 
 
 @pytest.mark.parametrize(
