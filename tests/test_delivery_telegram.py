@@ -110,6 +110,7 @@ async def test_a_video_whose_answer_is_gone_is_sent_on_its_own(rig: Rig) -> None
         (MB, MB, None),
         (MB, MB + 1, "The avatar video is over Telegram's 1 MB limit, sorry."),
         (3 * MB, 3 * MB + 1, "The avatar video is over Telegram's 3 MB limit, sorry."),
+        (MB // 2, MB // 2 + 1, "The avatar video is over Telegram's 0.5 MB limit, sorry."),
     ],
 )
 async def test_a_video_up_to_the_limit_is_sent_and_one_byte_over_it_gets_a_note(
