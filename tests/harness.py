@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from adapters.web.app import WebAdapter
 from bot.settings import Settings
 from bot.terminal import TerminalChat, TerminalDelivery
 from bot.wiring import Core, open_core
@@ -98,3 +99,32 @@ async def running_bot(
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
+
+
+@asynccontextmanager
+async def serving_web(core: Core, secret: str, **options: Any) -> AsyncIterator[WebAdapter]:
+    """The web chat's adapter on the wired core, on a free loopback port, with its jobs started.
+
+    `options` go to `WebAdapter` (access, live, faces…). On exit the turns drain and the
+    adapter stops, as `avatarbot run` stops.
+    """
+    adapter = WebAdapter(
+        core.conversations,
+        core.runner,
+        commands=core.commands,
+        inbox=core.inbox,
+        host="127.0.0.1",
+        port=0,
+        secret=secret,
+        media_dir=core.settings.media_dir,
+        max_text_chars=core.settings.MAX_MESSAGE_CHARS,
+        history=core.storage.history,
+        **options,
+    )
+    await core.start_jobs({"web": adapter.delivery})
+    await adapter.start()
+    try:
+        yield adapter
+    finally:
+        await core.runner.drain(0)
+        await adapter.stop()

@@ -9,12 +9,10 @@ from pathlib import Path
 
 from playwright.async_api import FilePayload, Page, expect
 
-from adapters.web.access import AccessSettings
-from adapters.web.app import WebAdapter
 from bot.wiring import open_core
 from tests import test_web_browser as browser
 from tests.fakes.groq import FakeGroq
-from tests.harness import settings_for
+from tests.harness import serving_web, settings_for
 from tests.photos import png
 from tests.test_web_browser import SECRET, open_chat
 
@@ -29,27 +27,8 @@ GROQ_REPLY = "A tiny grey picture."
 async def serving_photos(tmp_path: Path, groq: FakeGroq) -> AsyncIterator[str]:
     """The web chat with VISION_MODEL set, served by the adapter on the wired core."""
     settings = settings_for(tmp_path, groq, None, WEB_ENABLED=True, VISION_MODEL=VISION)
-    async with open_core(settings) as core:
-        adapter = WebAdapter(
-            core.conversations,
-            core.runner,
-            commands=core.commands,
-            inbox=core.inbox,
-            host="127.0.0.1",
-            port=0,
-            secret=SECRET,
-            access=AccessSettings(),
-            media_dir=settings.media_dir,
-            max_text_chars=settings.MAX_MESSAGE_CHARS,
-            history=core.storage.history,
-        )
-        await core.start_jobs({"web": adapter.delivery})
-        await adapter.start()
-        try:
-            yield f"http://127.0.0.1:{adapter.port}/"
-        finally:
-            await core.runner.drain(0)
-            await adapter.stop()
+    async with open_core(settings) as core, serving_web(core, SECRET) as adapter:
+        yield f"http://127.0.0.1:{adapter.port}/"
 
 
 async def test_a_picked_photo_goes_with_the_typed_caption(

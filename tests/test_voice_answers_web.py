@@ -15,7 +15,7 @@ from bot.wiring import open_core
 from core.types import ConversationKey
 from tests import test_web_browser as browser
 from tests.fakes.groq import FakeGroq
-from tests.harness import settings_for
+from tests.harness import serving_web, settings_for
 from tests.test_web_browser import metadata_loaded, open_chat
 
 page = browser.page  # headless Chromium (skipped where Debian's chromium is missing)
@@ -31,25 +31,8 @@ async def voice_mode(key: ConversationKey) -> str | None:
 async def web(tmp_path: Path, groq: FakeGroq) -> AsyncIterator[WebAdapter]:
     settings = settings_for(tmp_path, groq, None, WEB_ENABLED=True, TTS_ENABLED=True)
     async with open_core(settings, reply_mode=voice_mode) as core:
-        adapter = WebAdapter(
-            core.conversations,
-            core.runner,
-            commands=core.commands,
-            inbox=core.inbox,
-            host="127.0.0.1",
-            port=0,
-            secret=SECRET,
-            media_dir=settings.media_dir,
-            max_text_chars=settings.MAX_MESSAGE_CHARS,
-            history=core.storage.history,
-        )
-        await core.start_jobs({"web": adapter.delivery})
-        await adapter.start()
-        try:
+        async with serving_web(core, SECRET) as adapter:
             yield adapter
-        finally:
-            await adapter.runner.drain(0)
-            await adapter.stop()
 
 
 async def ask(ws: aiohttp.ClientWebSocketResponse, text: str, turn: str) -> list[dict[str, Any]]:

@@ -19,11 +19,10 @@ import pytest
 from playwright.async_api import Locator, Page, async_playwright, expect
 
 from adapters.web.access import AccessSettings
-from adapters.web.app import WebAdapter
 from bot.wiring import open_core
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
-from tests.harness import settings_for
+from tests.harness import serving_web, settings_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 ANSWER = "Hi! I'm Ava, a talking avatar. Ask me anything and I'll say the answer out loud."
@@ -57,26 +56,8 @@ async def serving(
     """The web chat's address, served by the adapter on the wired core."""
     settings = settings_for(tmp_path, groq, did, WEB_ENABLED=True)
     async with open_core(settings) as core:
-        adapter = WebAdapter(
-            core.conversations,
-            core.runner,
-            commands=core.commands,
-            inbox=core.inbox,
-            host="127.0.0.1",
-            port=0,
-            secret=SECRET,
-            access=AccessSettings(token=token),
-            media_dir=settings.media_dir,
-            max_text_chars=settings.MAX_MESSAGE_CHARS,
-            history=core.storage.history,
-        )
-        await core.start_jobs({"web": adapter.delivery})
-        await adapter.start()
-        try:
+        async with serving_web(core, SECRET, access=AccessSettings(token=token)) as adapter:
             yield f"http://127.0.0.1:{adapter.port}/"
-        finally:
-            await core.runner.drain(0)  # as `avatarbot run` stops
-            await adapter.stop()
 
 
 @pytest.fixture

@@ -20,14 +20,13 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Locator, Page, async_playwright, expect
 
-from adapters.web.app import WebAdapter
 from bot.platforms import web_live
 from bot.wiring import Core, open_core
 from core.avatar.script import estimate_seconds, sentences, spoken_script
 from tests.fakes.did import FakeDID
 from tests.fakes.did_streams import AGENT_ID, COLOURS, FakeDidStreams
 from tests.fakes.groq import FakeGroq
-from tests.harness import settings_for
+from tests.harness import serving_web, settings_for
 from tests.test_web_browser import ANSWER, CHROMIUM, SECRET, metadata_loaded
 
 pytestmark = pytest.mark.skipif(
@@ -77,26 +76,8 @@ async def serving(
         **overrides,
     )
     async with open_core(settings) as core:
-        adapter = WebAdapter(
-            core.conversations,
-            core.runner,
-            commands=core.commands,
-            inbox=core.inbox,
-            host="127.0.0.1",
-            port=0,
-            secret=SECRET,
-            media_dir=settings.media_dir,
-            max_text_chars=settings.MAX_MESSAGE_CHARS,
-            history=core.storage.history,
-            live=web_live(core),
-        )
-        await core.start_jobs({"web": adapter.delivery})
-        await adapter.start()
-        try:
+        async with serving_web(core, SECRET, live=web_live(core)) as adapter:
             yield f"http://127.0.0.1:{adapter.port}/", core
-        finally:
-            await core.runner.drain(0)
-            await adapter.stop()
 
 
 @pytest.fixture
