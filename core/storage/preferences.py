@@ -35,7 +35,52 @@ def _mode(value: Any) -> ReplyMode | None:
     return None
 
 
-class SqlitePreferenceStore:
+class _Choices:
+    """The typed choices over a store's `_get`/`_set` of one column of the chat's row."""
+
+    async def _get(self, key: ConversationKey, column: str) -> Any:
+        raise NotImplementedError
+
+    async def _set(self, key: ConversationKey, column: str, value: object) -> None:
+        raise NotImplementedError
+
+    async def avatar_enabled(self, key: ConversationKey) -> bool | None:
+        """Return the chat's avatar switch, or None when never set."""
+        value = await self._get(key, AVATAR)
+        return None if value is None else bool(value)
+
+    async def set_avatar_enabled(self, key: ConversationKey, enabled: bool) -> None:
+        """Store the chat's avatar switch."""
+        await self._set(key, AVATAR, enabled)  # SQLite keeps it as 1 or 0
+
+    async def persona(self, key: ConversationKey) -> str | None:
+        """Return the chat's persona (free text or a PERSONAS name), or None for the default."""
+        value: str | None = await self._get(key, PERSONA)
+        return value
+
+    async def set_persona(self, key: ConversationKey, persona: str | None) -> None:
+        """Store the chat's persona; None goes back to the default."""
+        await self._set(key, PERSONA, persona)
+
+    async def reply_mode(self, key: ConversationKey) -> ReplyMode | None:
+        """Return how the chat wants its answers, or None for the default."""
+        return _mode(await self._get(key, REPLY_MODE))
+
+    async def set_reply_mode(self, key: ConversationKey, mode: ReplyMode | None) -> None:
+        """Store how the chat wants its answers; None goes back to the default."""
+        await self._set(key, REPLY_MODE, mode)
+
+    async def voice_id(self, key: ConversationKey) -> str | None:
+        """Return the D-ID voice the chat chose, or None for the language's default."""
+        value: str | None = await self._get(key, VOICE)
+        return value
+
+    async def set_voice_id(self, key: ConversationKey, voice_id: str | None) -> None:
+        """Store the chat's D-ID voice; None goes back to the language's default."""
+        await self._set(key, VOICE, voice_id)
+
+
+class SqlitePreferenceStore(_Choices):
     """Per-chat choices on SQLite."""
 
     def __init__(self, db: aiosqlite.Connection) -> None:
@@ -56,43 +101,8 @@ class SqlitePreferenceStore:
             (key.platform, key.chat_id, value),
         )
 
-    async def avatar_enabled(self, key: ConversationKey) -> bool | None:
-        """Return the chat's avatar switch, or None when never set."""
-        value = await self._get(key, AVATAR)
-        return None if value is None else bool(value)
 
-    async def set_avatar_enabled(self, key: ConversationKey, enabled: bool) -> None:
-        """Store the chat's avatar switch."""
-        await self._set(key, AVATAR, int(enabled))
-
-    async def persona(self, key: ConversationKey) -> str | None:
-        """Return the chat's persona (free text or a PERSONAS name), or None for the default."""
-        value: str | None = await self._get(key, PERSONA)
-        return value
-
-    async def set_persona(self, key: ConversationKey, persona: str | None) -> None:
-        """Store the chat's persona; None goes back to the default."""
-        await self._set(key, PERSONA, persona)
-
-    async def reply_mode(self, key: ConversationKey) -> ReplyMode | None:
-        """Return how the chat wants its answers, or None for the default."""
-        return _mode(await self._get(key, REPLY_MODE))
-
-    async def set_reply_mode(self, key: ConversationKey, mode: ReplyMode | None) -> None:
-        """Store how the chat wants its answers; None goes back to the default."""
-        await self._set(key, REPLY_MODE, mode)
-
-    async def voice_id(self, key: ConversationKey) -> str | None:
-        """Return the D-ID voice the chat chose, or None for the language's default."""
-        value: str | None = await self._get(key, VOICE)
-        return value
-
-    async def set_voice_id(self, key: ConversationKey, voice_id: str | None) -> None:
-        """Store the chat's D-ID voice; None goes back to the language's default."""
-        await self._set(key, VOICE, voice_id)
-
-
-class PostgresPreferenceStore:
+class PostgresPreferenceStore(_Choices):
     """Per-chat choices on PostgreSQL: the same methods and values as the SQLite store."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
@@ -112,38 +122,3 @@ class PostgresPreferenceStore:
             key.chat_id,
             value,
         )
-
-    async def avatar_enabled(self, key: ConversationKey) -> bool | None:
-        """Return the chat's avatar switch, or None when never set."""
-        value: bool | None = await self._get(key, AVATAR)
-        return value
-
-    async def set_avatar_enabled(self, key: ConversationKey, enabled: bool) -> None:
-        """Store the chat's avatar switch."""
-        await self._set(key, AVATAR, enabled)
-
-    async def persona(self, key: ConversationKey) -> str | None:
-        """Return the chat's persona (free text or a PERSONAS name), or None for the default."""
-        value: str | None = await self._get(key, PERSONA)
-        return value
-
-    async def set_persona(self, key: ConversationKey, persona: str | None) -> None:
-        """Store the chat's persona; None goes back to the default."""
-        await self._set(key, PERSONA, persona)
-
-    async def reply_mode(self, key: ConversationKey) -> ReplyMode | None:
-        """Return how the chat wants its answers, or None for the default."""
-        return _mode(await self._get(key, REPLY_MODE))
-
-    async def set_reply_mode(self, key: ConversationKey, mode: ReplyMode | None) -> None:
-        """Store how the chat wants its answers; None goes back to the default."""
-        await self._set(key, REPLY_MODE, mode)
-
-    async def voice_id(self, key: ConversationKey) -> str | None:
-        """Return the D-ID voice the chat chose, or None for the language's default."""
-        value: str | None = await self._get(key, VOICE)
-        return value
-
-    async def set_voice_id(self, key: ConversationKey, voice_id: str | None) -> None:
-        """Store the chat's D-ID voice; None goes back to the language's default."""
-        await self._set(key, VOICE, voice_id)
