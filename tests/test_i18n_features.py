@@ -182,6 +182,15 @@ async def web_no_videos_left(
         yield adapter
 
 
+@pytest.fixture
+async def web_voice_instead(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, streams: FakeDidStreams
+) -> AsyncIterator[WebAdapter]:
+    extra = {"TTS_ENABLED": True, "AVATAR_DAILY_LIMIT_PER_USER": 0}
+    async for adapter in _web(tmp_path, groq, did, streams, **extra):
+        yield adapter
+
+
 class Tab:
     """A browser tab's WebSocket, with its Accept-Language, read frame by frame."""
 
@@ -271,6 +280,17 @@ async def test_web_spanish_tabs_commands_answer_in_spanish(
     english = Line("That's too long for me — please keep it under {limit} characters.", limit=50)
     assert too_long["message"] == said("es", english) != english
     assert shown["text"].startswith("Aquí respondo con ")
+
+
+async def test_web_spanish_tab_gets_the_voice_answers_note_in_spanish(
+    web_voice_instead: WebAdapter,
+) -> None:
+    async for tab in _tab(web_voice_instead, "es-419,es;q=0.9"):
+        await tab.send({"type": "text", "turn": "t1", "text": "hola"})
+        voice = await tab.until("voice", turn="t1")
+    why, instead = voice["note"].splitlines()
+    assert why.startswith("🎬 Esta vez no hay vídeo: ya usaste tus 0 vídeos del avatar de hoy")
+    assert instead == said("es", INSTEAD) == "🔊 Aquí tienes una respuesta de voz en su lugar."
 
 
 # -- Discord: a photo refused, in the guild's French -----------------------------------------
