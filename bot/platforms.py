@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from bot.metrics import status_counter, telegram_retries
 from bot.settings import Settings, url
 from bot.wiring import Core, WebRoute
+from core.avatar.faces import FaceCommand
 from core.ports import VideoDelivery
 from core.proxy import Proxy
 
@@ -166,6 +167,7 @@ def _web(settings: Settings) -> AdapterFactory:
             limits=limits,
             history=core.storage.history,
             extra_routes=[*core.web_routes, *routes],
+            faces=FaceCommand(core.faces),
             live=web_live(core),
             catalogs=core.catalogs,
         )

@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.avatar.faces import FACE_MAX_BYTES
 from core.avatar.voices import parse_voices
 from core.groq.speech import DEFAULT_LANGUAGE_VOICES, ENGLISH_MODEL, TtsVoice, parse_tts_voices
 from core.personas import NAME
@@ -98,6 +99,10 @@ class Settings(BaseSettings):
     # Voices by language over the built-in ones: `es=es-ES-ElviraNeural,de=de-DE-KatjaNeural`.
     DID_VOICES: Annotated[dict[str, str], NoDecode] = {}
     AVATAR_ENABLED: bool | None = None
+    # A chat's own face (/face): the largest photo kept (D-ID takes 10 MB at most), and how old
+    # D-ID's copy may be before a talk uploads it again (D-ID keeps uploads 24-48 h).
+    FACE_MAX_BYTES: int = Field(FACE_MAX_BYTES, ge=1024, le=FACE_MAX_BYTES)
+    FACE_URL_MAX_HOURS: float = Field(24.0, gt=0, le=48)
     # The avatar's face follows the answer's tone (D-ID's `config.driver_expressions`).
     AVATAR_EXPRESSIONS: bool = True
     DID_POLL_FIRST_SECONDS: float = Field(4.0, gt=0)

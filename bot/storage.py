@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.avatar.jobs import LEASE_SECONDS as JOB_LEASE_SECONDS
-from core.ports import Counters, HistoryStore, Inbox, JobStore, PreferenceStore
+from core.ports import Counters, FaceStore, HistoryStore, Inbox, JobStore, PreferenceStore
 from core.quota import SqliteCounters
 from core.retention import PostgresRetentionStore, RetentionStore, SqliteRetentionStore
 from core.storage import sqlite
+from core.storage.faces import PostgresFaceStore, SqliteFaceStore
 from core.storage.inbox import LEASE_SECONDS, SqliteInbox
 from core.storage.keys import PostgresServerKeys, ServerKeys, SqliteServerKeys
 from core.storage.leases import process_owner
@@ -32,6 +33,7 @@ class Storage:
     counters: Counters
     keys: ServerKeys
     retention: RetentionStore
+    faces: FaceStore
     close: Callable[[], Awaitable[None]]
     # Migrations applied when the database was opened.
     applied: list[str] = field(default_factory=list)
@@ -71,6 +73,7 @@ async def open_storage(
             SqliteCounters(db),
             SqliteServerKeys(db),
             SqliteRetentionStore(db),
+            SqliteFaceStore(db),
             db.close,
             applied,
         )
@@ -99,6 +102,7 @@ async def _open_postgres(
         postgres.PostgresCounters(pool),
         PostgresServerKeys(pool),
         PostgresRetentionStore(pool),
+        PostgresFaceStore(pool),
         pool.close,
         applied,
     )

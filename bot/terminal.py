@@ -102,7 +102,7 @@ class TerminalChat:
     async def handle(self, line: str) -> None:
         """Handle one line of input: a command or a message."""
         command, _, argument = line.partition(" ")
-        if command == "/voice":
+        if command == "/voice" and _is_path(argument.strip()):
             await self._voice(argument.strip())
         elif command.startswith("/"):
             # The person at the terminal runs the bot: its admin commands are theirs.
@@ -124,6 +124,14 @@ class TerminalChat:
     async def _turn(self, turn: Turn) -> None:
         view = TerminalView(self._write, self._clock, self._delivery)
         await self._core.runner.answer(turn, view)
+
+
+def _is_path(argument: str) -> bool:
+    """Whether `/voice <argument>` names an audio file to send, not a voice to pick.
+
+    Voice names and numbers have no "/" or ".": a path (`voice.ogg`, `~/a/b.wav`) has one.
+    """
+    return "/" in argument or "." in argument
 
 
 class TerminalView:

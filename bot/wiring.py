@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import groq
 import httpx
@@ -25,11 +26,13 @@ from bot.storage import (
     open_storage,
 )
 from core.avatar.did import DIDClient, PollSchedule
+from core.avatar.faces import FaceCommand, Faces
 from core.avatar.jobs import AvatarJobs
 from core.avatar.language import LanguageDetector
 from core.avatar.speech import SpeechWriter
 from core.avatar.stream_budget import StreamBudget
 from core.avatar.streams import DidStreamsClient
+from core.avatar.voice_choice import VoiceCatalogue, VoiceChoice
 from core.avatar.voices import DEFAULT_VOICES, VoicePicker
 from core.avatar.webhook import DIDWebhook
 from core.commands import ChatCommands
@@ -91,6 +94,10 @@ class Core:
     catalogs: Catalogs = field(kw_only=True)
     # Every platform's chat commands (core/commands.py).
     commands: ChatCommands = field(kw_only=True)
+    # Each chat's own avatar face (/face); None without D-ID.
+    faces: Faces | None = field(default=None, kw_only=True)
+    # /voice: the voices a chat can pick, kept per chat; None without D-ID.
+    voices: VoiceChoice | None = field(default=None, kw_only=True)
     # The web chat's live avatar: D-ID's streaming API, and the budgets streamed seconds use.
     did_streams: DidStreamsClient | None = field(default=None, kw_only=True)
     stream_budget: StreamBudget | None = field(default=None, kw_only=True)
@@ -167,8 +174,14 @@ async def open_core(
         )
         speech = speech_writer(settings, model)
         voice = voice_answers(settings, groq_client, speech, storage.counters)
-        jobs = None
+        jobs, faces = None, None
         if did is not None:
+            faces = Faces(
+                storage.faces,
+                did,
+                max_bytes=settings.FACE_MAX_BYTES,
+                max_age=timedelta(hours=settings.FACE_URL_MAX_HOURS),
+            )
             jobs = AvatarJobs(
                 storage.jobs,
                 did,
@@ -179,6 +192,7 @@ async def open_core(
                 metrics=metrics,
                 budget=quotas,
                 fallback=voice.instead_of_video if voice is not None else None,
+                faces=faces,
             )
             stack.push_async_callback(jobs.aclose)
         personas = Personas(settings.SYSTEM_PROMPT, settings.PERSONAS, settings.PERSONA_MAX_CHARS)
@@ -203,6 +217,7 @@ async def open_core(
             vision=_vision_model(settings, groq_client),
         )
         catalogs = Catalogs()  # the bot's own lines in every shipped language (core/locales)
+        voices = voice_choice(settings, storage)
         commands = ChatCommands(
             conversations,
             storage.preferences,
@@ -210,6 +225,8 @@ async def open_core(
             usage,
             voice_available=voice is not None,
             catalogs=catalogs,
+            faces=FaceCommand(faces),
+            voices=voices,
         )
         replies = Replies(conversations, voice, reply_mode or conversations.reply_mode)
         if settings.METRICS_PORT is not None:
@@ -230,6 +247,8 @@ async def open_core(
             runner=TurnRunner(conversations, storage.inbox, replies=replies, catalogs=catalogs),
             catalogs=catalogs,
             commands=commands,
+            faces=faces,
+            voices=voices,
             did_streams=await _did_streams(settings, stack),
             stream_budget=StreamBudget(storage.counters, limits),
             voice=voice,
@@ -337,6 +356,14 @@ def speech_writer(settings: Settings, model: ChatModel) -> SpeechWriter:
         detector=LanguageDetector(voices.languages),
         model=model,
     )
+
+
+def voice_choice(settings: Settings, storage: Storage) -> VoiceChoice | None:
+    """`/voice`, when there are videos to speak in a voice (a D-ID key)."""
+    if settings.DID_API_KEY is None:
+        return None
+    catalogue = VoiceCatalogue(fallback=settings.DID_VOICE_ID, overrides=settings.DID_VOICES)
+    return VoiceChoice(storage.preferences, catalogue)
 
 
 def voice_answers(

@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from core import messages
+from core.avatar.faces import FaceCommand, Photo
+from core.avatar.voice_choice import VoiceChoice
 from core.conversation import Conversations
 from core.errors import BadInputError
 from core.i18n import DEFAULT_LOCALE, N_, Catalogs, Line, Lines, shipped_catalogs
@@ -35,6 +37,8 @@ class Command:
     args: str = ""
     locale: str | None = None  # the user's language tag where the platform tells it
     is_admin: bool = False  # the user is one of ADMIN_USER_IDS
+    photo: Photo | None = None  # /face: downloads the photo that came with it
+    photo_size: int | None = None  # its size in bytes, where the platform tells it first
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +110,33 @@ COMMANDS: tuple[CommandSpec, ...] = (
         Option("persona", N_("A persona's name, a short description, or reset")),
         usage="[name|text|reset]",
     ),
+    CommandSpec(
+        "face",
+        N_("My face in this chat: a photo of yours (a face), or reset"),
+        Option("reset", N_("reset: back to the default face")),
+        usage="[reset]",
+        platforms=CHATS,
+        in_order=True,
+    ),
+    CommandSpec(
+        "voice",
+        N_("My voice in this chat: list the voices, or pick one"),
+        Option("voice", N_("A voice's name or number from the list, or reset")),
+        usage="[name|number|reset]",
+        # Every platform: the terminal's /voice also takes the path of an audio file to send
+        # (bot/terminal.py).
+    ),
     CommandSpec("usage", N_("Your videos, voice answers and tokens, today and this month")),
     CommandSpec("stats", N_("Today's usage of the whole bot (admins only)")),
-    # The terminal chat's own: an audio file read from disk, and leaving.
-    CommandSpec("voice", N_("Send an audio file"), usage="PATH", platforms=TERMINAL, turn=True),
+    # The terminal chat's own: leaving.
     CommandSpec("quit", N_("Leave the chat"), platforms=TERMINAL, turn=True),
 )
 SPECS = {spec.name: spec for spec in COMMANDS}
+
+
+def spec_of(name: str, platform: str) -> CommandSpec | None:
+    """Return the command `name` as `platform` offers it (a name may differ by platform)."""
+    return next((s for s in COMMANDS if s.name == name and s.offered_on(platform)), None)
 
 
 def offered(platform: str) -> list[CommandSpec]:
@@ -154,11 +178,14 @@ class ChatCommands:
         *,
         voice_available: bool = False,
         catalogs: Catalogs | None = None,
+        faces: FaceCommand | None = None,
+        voices: VoiceChoice | None = None,
     ) -> None:
         self._catalogs = catalogs or shipped_catalogs()
         self._conversations, self._preferences = conversations, preferences
         self._personas, self._usage = personas, usage
         self._voice = voice_available  # voice answers (Groq TTS) are set up
+        self._faces, self._voices = faces or FaceCommand(None), voices
 
     async def handle(self, command: Command) -> Reply:
         """Carry out `command`; a failure of ours is one line for the user, with the log.
@@ -174,7 +201,7 @@ class ChatCommands:
 
     async def _carry_out(self, command: Command) -> Reply:
         handler = _HANDLERS.get(command.name)
-        if handler is None or not SPECS[command.name].offered_on(command.key.platform):
+        if handler is None or spec_of(command.name, command.key.platform) is None:
             return Reply(Line(messages.UNKNOWN))
         try:
             return await handler(self, command)
@@ -250,6 +277,19 @@ class ChatCommands:
         await self._preferences.set_persona(command.key, chosen)
         return Reply(Line(messages.PERSONA_SET, persona=self._personas.shown(chosen)))
 
+    async def face(self, command: Command) -> Reply:
+        """/face with a photo: the avatar's face in the chat; /face reset; alone, how to."""
+        line = await self._faces.handle(
+            command.key, command.args, command.photo, command.photo_size
+        )
+        return Reply(line)
+
+    async def voice(self, command: Command) -> Reply:
+        """/voice [name|number|reset]: the voices for the user's language, or pick one."""
+        if self._voices is None:
+            return Reply(messages.AVATAR_UNAVAILABLE)
+        return Reply(await self._voices.handle(command.key, command.args, command.locale))
+
     async def usage(self, command: Command) -> Reply:
         """/usage: the user's own videos, voice answers and tokens, today and this month."""
         report = await self._usage.report(user_scope(command.key, command.user_id))
@@ -277,6 +317,8 @@ _HANDLERS: dict[str, Handler] = {
     "avatar": ChatCommands.avatar,
     "reply": ChatCommands.reply,
     "persona": ChatCommands.persona,
+    "face": ChatCommands.face,
+    "voice": ChatCommands.voice,
     "usage": ChatCommands.usage,
     "stats": ChatCommands.stats,
 }

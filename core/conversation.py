@@ -268,7 +268,9 @@ class Conversations:
         speech = await self._speech.write(text, language)
         if not speech.text:
             return None
-        script = Script(speech.text, speech.voice_id, speech.truncated)
+        # The chat's own voice (/voice) speaks every answer, over the language's default.
+        voice = await self._preferences.voice_id(key) or speech.voice_id
+        script = Script(speech.text, voice, speech.truncated)
         if self._quotas is None:
             return await self._jobs.submit(key, script, target)
         scope = user_scope(key, user_id)

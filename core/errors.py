@@ -30,3 +30,15 @@ class UnavailableError(ServiceError):
 
 class OutOfCreditsError(ServiceError):
     """D-ID has no credits left (HTTP 402)."""
+
+
+class TalkFailedError(ServiceError):
+    """D-ID failed a talk after accepting it; `kind` is its error kind (FaceError, SourceError…).
+
+    D-ID reports these asynchronously, as the talk's `error` (docs.d-id.com/reference/
+    asynchronous-errors), and bills nothing for them.
+    """
+
+    def __init__(self, message: str, *, kind: str, detail: str = "") -> None:
+        super().__init__(message, detail=detail)
+        self.kind = kind

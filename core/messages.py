@@ -25,7 +25,7 @@ HELP_INTRO = {
         "video."
     ),
     "web": N_("Type a message or record a voice note; commands start with /."),
-    "terminal": N_("Type a message and press Enter."),
+    "terminal": N_("Type a message and press Enter; /voice PATH sends an audio file."),
 }
 HELP_INTRO_OTHER = N_("Send me a message or a voice note and I'll answer.")
 HELP_LINE = "/{name}{args} — {description}"  # no words of its own: not translated
@@ -83,3 +83,47 @@ STATS = N_(
     "(≈ {credits} D-ID credits), {errors} errors, {refusals} refused over limits; "
     "{rendering} videos rendering now."
 )
+
+# /face (core/avatar/faces.py).
+FACE_HOW = N_(
+    "Send a photo with the caption /face (or reply /face to a photo) and the avatar takes that "
+    "face in this chat; /face reset goes back to the default."
+)
+FACE_SET = N_("Done: the avatar has this face in this chat's next videos. /face reset undoes it.")
+FACE_RESET = N_("Back to the default face; your photo is deleted.")
+FACE_NONE_TO_RESET = N_("This chat already has the default face.")
+FACE_TOO_LARGE = N_("That photo is too large for the avatar: {size} at most.")
+FACE_UNAVAILABLE = N_(
+    "The avatar service isn't answering right now: send the photo again in a while."
+)
+# D-ID's refusals of a photo by the error kind it answers: `POST /images` (400
+# InvalidImageResolutionError / InvalidFileSizeError / BadRequestError, 415
+# UnsupportedMimeTypeError, 451 ImageModerationError / CelebrityRecognizedError) and a talk's
+# asynchronous FaceError ("No valid face detected").
+FACE_REFUSALS = {
+    "InvalidImageResolutionError": N_(
+        "That photo is too small for the avatar: send a larger one, with the face clearly visible."
+    ),
+    "InvalidFileSizeError": N_("That photo is too large for the avatar: 10 MB at most."),
+    "UnsupportedMimeTypeError": N_("The avatar needs a JPEG or PNG photo."),
+    "BadRequestError": N_("The avatar service couldn't read that photo: try a JPEG or PNG."),
+    "ImageModerationError": N_("The avatar service declined that photo."),
+    "CelebrityRecognizedError": N_(
+        "The avatar service declined that photo: it looks like a celebrity."
+    ),
+    "FaceError": N_(
+        "The avatar service found no face in the /face photo: send a clear, front-facing one "
+        "with /face, or go back to the default with /face reset."
+    ),
+}
+
+# /voice (core/avatar/voice_choice.py). `{voices}` is the numbered list of voice names.
+VOICE_LIST = N_(
+    "Voices for {language}:\n{voices}\n"
+    "Now: {voice}. Pick one with /voice <name or number>, or /voice reset."
+)
+VOICE_LINE = "{number}. {voice}{mark}"  # no words of its own: not translated
+VOICE_DEFAULT = N_("the default for each answer's language")
+VOICE_SET = N_("The avatar speaks as {voice} now; /voice reset goes back to the default.")
+VOICE_RESET = N_("The avatar speaks in the default voice for each answer's language again.")
+VOICE_UNKNOWN = N_("There's no voice called “{name}”: pick one of {names}.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from core.types import (
@@ -11,6 +12,7 @@ from core.types import (
     AvatarJob,
     ChatMessage,
     ConversationKey,
+    Face,
     InboxEntry,
     JobState,
     ReplyMode,
@@ -52,8 +54,13 @@ class ChatModel(Protocol):
 class AvatarRenderer(Protocol):
     """Renders a talking-avatar video of a text (D-ID)."""
 
-    async def submit(self, text: str, voice_id: str | None = None) -> str:
-        """Start a render of `text` spoken by `voice_id` (None: the default) and return its id."""
+    async def submit(
+        self, text: str, voice_id: str | None = None, source_url: str | None = None
+    ) -> str:
+        """Start a render of `text` spoken by `voice_id` with the face at `source_url`.
+
+        None means the default voice or face. Returns the render's id.
+        """
         ...
 
     async def wait(self, talk_id: str) -> str:
@@ -141,16 +148,17 @@ class JobStore(Protocol):
         *,
         voice_id: str | None = None,
         truncated: bool = False,
+        source_url: str | None = None,
     ) -> AvatarJob:
         """Record a queued job, held by this process, before anything is sent to the renderer.
 
         The job keeps `reservation`, so whichever process sees the render fail can refund it,
-        and the voice it is spoken in (None: the renderer's default).
+        the voice it is spoken in and the face it shows (None: the renderer's defaults).
         """
         ...
 
     async def update(self, job: AvatarJob, state: JobState, **fields: str | None) -> AvatarJob:
-        """Move a job to `state`, storing the given fields (talk_id, video_path, error)."""
+        """Move a job to `state`, storing the given fields (talk_id, video_path, error…)."""
         ...
 
     async def unfinished(self) -> list[AvatarJob]:
@@ -316,4 +324,44 @@ class Counters(Protocol):
 
     async def prune(self, before: str) -> None:
         """Forget periods that sort before `before`."""
+        ...
+
+
+class FaceStore(Protocol):
+    """Each chat's own avatar photo (`/face`), kept until `/face reset`; its topics share it."""
+
+    async def face(self, key: ConversationKey) -> Face | None:
+        """Return the chat's face, or None when it uses the default one."""
+        ...
+
+    async def face_upload(self, key: ConversationKey) -> Face | None:
+        """Return the chat's face without its bytes (`image` empty): its URL and upload time.
+
+        What a talk needs most of the time, without reading a photo of megabytes.
+        """
+        ...
+
+    async def put_face(self, key: ConversationKey, face: Face) -> None:
+        """Keep `face` as the chat's face, replacing any earlier one."""
+        ...
+
+    async def replace_face_url(
+        self, key: ConversationKey, old_url: str | None, new_url: str, uploaded_at: datetime
+    ) -> bool:
+        """Store a new upload's URL for the chat's face if its URL is still `old_url`.
+
+        False when the face was replaced or reset meanwhile (the new URL is then not its).
+        """
+        ...
+
+    async def delete_face(self, key: ConversationKey) -> bool:
+        """Forget the chat's face, bytes and all; False when it had none."""
+        ...
+
+
+class ImageUploader(Protocol):
+    """Puts a photo where the avatar renderer can read it (D-ID's `POST /images`)."""
+
+    async def upload_image(self, image: bytes, mime: str, filename: str) -> str:
+        """Upload `image` and return the URL a render takes as its source."""
         ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal, get_args
@@ -155,6 +156,7 @@ class AvatarJob:
     reserved_ms: int = 0  # milliseconds of video reserved
     voice_id: str | None = None  # the voice that speaks it; None: the renderer's default
     truncated: bool = False  # the answer was longer than the video: the rest is in the text
+    source_url: str | None = None  # the face it was asked with (/face); None: DID_SOURCE_URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,3 +222,17 @@ class InboxEntry:
     platform: str
     message_key: str
     payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class Face:
+    """A chat's own avatar photo (`/face`): its bytes and type, and D-ID's copy of it.
+
+    `url` is where D-ID keeps the latest upload of it (deleted there 24-48 h later) and
+    `uploaded_at` when that upload was made, in UTC; both None until it is uploaded.
+    """
+
+    image: bytes
+    mime: str
+    url: str | None = None
+    uploaded_at: datetime | None = None

@@ -91,7 +91,8 @@ async def test_terminal_commands_persona_named_and_usage(tmp_path: Path, groq: F
     (system, *_) = groq.chat_bodies[0]["messages"]
     assert system["content"].startswith(settings.SYSTEM_PROMPT)
     assert system["content"].endswith("You are a cheerful pirate.")
-    assert "/voice PATH — Send an audio file" in screen.text and "/persona" in screen.text
+    assert "/voice PATH sends an audio file" in screen.text and "/persona" in screen.text
+    assert "/voice [name|number|reset] — My voice in this chat" in screen.text
     assert "My persona here is “pirate”: You are a cheerful pirate." in screen.text
     assert f"{groq.tokens_reported:,} LLM tokens" in screen.text
     assert "I don't know that command. /help lists what I understand." in screen.text

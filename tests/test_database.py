@@ -19,6 +19,7 @@ ALL = [
     "0006_web_keys_and_retention.sql",
     "0007_avatar_speech.sql",
     "0008_chat_preferences.sql",
+    "0009_chat_faces.sql",
 ]
 
 

@@ -76,7 +76,18 @@ def contents(dc: FakeDiscord, channel: int, kind: str = "message") -> list[str]:
 
 async def test_command_tree_registered_on_start(dc: FakeDiscord, bot: None) -> None:
     names = sorted(c["name"] for c in dc.commands[GUILD_ID])
-    assert names == ["avatar", "help", "persona", "reply", "reset", "stats", "talk", "usage"]
+    assert names == [
+        "avatar",
+        "face",
+        "help",
+        "persona",
+        "reply",
+        "reset",
+        "stats",
+        "talk",
+        "usage",
+        "voice",
+    ]
     (talk,) = [c for c in dc.commands[GUILD_ID] if c["name"] == "talk"]
     assert {o["name"]: o["type"] for o in talk["options"]} == {"text": 3, "audio": 11}
     assert dc.identify is not None

@@ -29,6 +29,7 @@ MIGRATIONS = [
     "0006_web_keys_and_retention.sql",
     "0007_avatar_speech.sql",
     "0008_chat_preferences.sql",
+    "0009_chat_faces.sql",
 ]
 DAY = "2026-11-25"
 NOON = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)

@@ -57,6 +57,8 @@ async def test_start_publishes_commands(tg: FakeTelegram, bot: None) -> None:
         "avatar",
         "reply",
         "persona",
+        "face",
+        "voice",
         "usage",
         "stats",
     ]

@@ -46,7 +46,12 @@ class GatedTree(app_commands.CommandTree["AvatarClient"]):
 def add_commands(tree: app_commands.CommandTree[AvatarClient], handlers: DiscordHandlers) -> None:
     """Every command the core offers on Discord; every answer is sent with mentions off."""
     for spec in offered(PLATFORM):
-        callback = _talk(handlers) if spec.turn else _with_option(spec, handlers)
+        if spec.turn:
+            callback = _talk(handlers)
+        elif spec.name == "face":
+            callback = _face(handlers)
+        else:
+            callback = _with_option(spec, handlers)
         tree.add_command(
             app_commands.Command(
                 name=spec.name, description=locale_str(spec.description), callback=callback
@@ -67,6 +72,18 @@ def _talk(handlers: DiscordHandlers) -> Callback:
         await handlers.talk(interaction, text, audio)
 
     return talk
+
+
+def _face(handlers: DiscordHandlers) -> Callback:
+    @app_commands.describe(image="A JPEG or PNG photo of a face", reset="Back to the default face")
+    async def face(
+        interaction: discord.Interaction,
+        image: discord.Attachment | None = None,
+        reset: bool = False,
+    ) -> None:
+        await handlers.face(interaction, image, reset)
+
+    return face
 
 
 def _with_option(spec: CommandSpec, handlers: DiscordHandlers) -> Callback:

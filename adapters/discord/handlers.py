@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from functools import partial
 
 import discord
@@ -18,7 +19,8 @@ from adapters.discord.convert import (
     talk_payload,
 )
 from adapters.discord.platform import DiscordPlatform, LiveTalk
-from core.commands import SPECS, ChatCommands
+from core.commands import SPECS, ChatCommands, Reply
+from core.errors import ServiceError
 from core.i18n import N_, Catalogs, Line, Lines
 from core.turns import TurnRunner
 
@@ -130,6 +132,30 @@ class DiscordHandlers:
             reply.text, ephemeral=reply.private, allowed_mentions=SAFE_MENTIONS
         )
 
+    async def face(
+        self, interaction: discord.Interaction, image: discord.Attachment | None, reset: bool
+    ) -> None:
+        """/face image:<photo> or reset:True, in its place among the channel's messages.
+
+        Deferred at once: uploading the photo to D-ID can take longer than Discord's 3 s.
+        """
+        await interaction.response.defer(thinking=True)
+        command = command_of(interaction, "face", "reset" if reset else "", self.admins)
+        if image is not None:
+            command = replace(command, photo=partial(_read, image), photo_size=image.size)
+        replies: list[Reply] = []
+
+        async def run() -> None:
+            replies.append(await self._commands.handle(command))
+
+        await self._runner.in_order(command.key, run)
+        try:
+            await interaction.edit_original_response(
+                content=replies[0].text, allowed_mentions=SAFE_MENTIONS
+            )
+        except discord.HTTPException as error:
+            log.info("could not answer /face in %s: %s", interaction.channel_id, error)
+
     @property
     def catalogs(self) -> Catalogs:
         """The shipped catalogues (the platform's)."""
@@ -150,3 +176,14 @@ class DiscordHandlers:
 def _replies_to(message: discord.Message, me: discord.ClientUser) -> bool:
     replied = message.reference.resolved if message.reference else None
     return isinstance(replied, discord.Message) and replied.author.id == me.id
+
+
+async def _read(attachment: discord.Attachment) -> bytes:
+    """Download an attachment at once (its signed URL expires)."""
+    try:
+        return await attachment.read()
+    except discord.HTTPException as error:
+        raise ServiceError(
+            Line("I couldn't fetch that photo from Discord — please send it again."),
+            detail=f"attachment download: {error}",
+        ) from error

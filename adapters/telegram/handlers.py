@@ -15,6 +15,7 @@ from telegram.ext import BaseHandler, CommandHandler, ContextTypes, MessageHandl
 
 from adapters.telegram.calls import call
 from adapters.telegram.convert import PLATFORM, Ask, command_of, message_ask, talk_ask
+from adapters.telegram.faces import FacePhotos
 from core.commands import ChatCommands, offered
 from core.i18n import Catalogs, Line, Lines, shipped_catalogs
 
@@ -53,12 +54,14 @@ class TelegramHandlers:
             for spec in offered(PLATFORM)
         }
         self._talk = known["talk"]
+        self._photos = FacePhotos(bot, allowed)  # /face: a captioned photo, or a reply to one
         self._chatter = allowed & filters.UpdateType.MESSAGE & ~filters.COMMAND
         # In PTB's order: the first whose filters match an update handles it. An unknown
         # command is answered in private only: in a group it may be another bot's.
         private = filters.ChatType.PRIVATE
         self.handlers: list[BaseHandler[Update, Context, None]] = [
             MessageHandler(~allowed & private, self.private_bot),
+            MessageHandler(self._photos.captioned, self.captioned),
             *known.values(),
             MessageHandler(allowed & filters.COMMAND & private, self.command),
         ]
@@ -70,7 +73,7 @@ class TelegramHandlers:
         replies to it; and `/talk <text>` (or `/talk` as a reply to a voice note) in either.
         """
         message = update.message
-        if message is None:
+        if message is None or self._photos.takes(update):
             return None
         talk = self._talk.check_update(update)  # the filters PTB would apply, run here
         if isinstance(talk, tuple):
@@ -84,6 +87,17 @@ class TelegramHandlers:
         if (message := update.effective_message) is None:
             return
         command = command_of(message, self._admins)
+        if command is not None:
+            if command.name == "face":
+                command = self._photos.with_photo(command, message.reply_to_message)
+            reply = await self._commands.handle(command)
+            await self._reply(message, reply.text)
+
+    async def captioned(self, update: Update, _: Context) -> None:
+        """A photo captioned `/face`: the core's /face with that photo."""
+        if (message := update.effective_message) is None:
+            return
+        command = self._photos.caption_command(message, self._admins)
         if command is not None:
             reply = await self._commands.handle(command)
             await self._reply(message, reply.text)

@@ -22,6 +22,7 @@ from adapters.web.limits import Limiter, WebLimits, client_scope
 from adapters.web.live import LiveStreams
 from adapters.web.mailbox import Mailbox
 from adapters.web.platform import PLATFORM, conversation_key
+from core.avatar.faces import FaceCommand
 from core.commands import ChatCommands
 from core.conversation import Conversations
 from core.i18n import Catalogs, Line, Lines, shipped_catalogs
@@ -72,6 +73,7 @@ class WebAdapter:
         limits: WebLimits | None = None,
         history: HistoryStore | None = None,
         extra_routes: Sequence[tuple[str, str, Handler]] = (),
+        faces: FaceCommand | None = None,
         live: LiveStreams | None = None,
         catalogs: Catalogs | None = None,
     ) -> None:
@@ -93,6 +95,7 @@ class WebAdapter:
             inbox=inbox,
             max_text_chars=max_text_chars,
             limiter=Limiter(limits or WebLimits()),
+            faces=faces,
             live=live,
         )
         self.live = live

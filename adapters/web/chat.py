@@ -20,7 +20,8 @@ from adapters.web.limits import Limiter, WebLimits
 from adapters.web.live import LiveStreams
 from adapters.web.live_protocol import StreamFrame
 from adapters.web.platform import OOPS, Entered, WebPlatform, conversation_key, message_key
-from adapters.web.protocol import AvatarFrame, ClientFrame, ProtocolError
+from adapters.web.protocol import AvatarFrame, ClientFrame, FaceFrame, ProtocolError
+from core.avatar.faces import FaceCommand
 from core.commands import ChatCommands
 from core.conversation import Conversations
 from core.i18n import Line
@@ -56,9 +57,11 @@ class WebChat:
         inbox: Inbox,
         max_text_chars: int,
         limiter: Limiter | None = None,
+        faces: FaceCommand | None = None,
         live: LiveStreams | None = None,
     ) -> None:
         self._conversations, self._runner, self._delivery = conversations, runner, delivery
+        self._faces = faces or FaceCommand(None)
         self.live = live
         self.platform = WebPlatform(
             conversations,
@@ -129,6 +132,9 @@ class WebChat:
         if isinstance(frame, AvatarFrame):
             self.limiter.release(held)
             await self._avatar(socket, frame)
+        elif isinstance(frame, FaceFrame):
+            self.limiter.release(held)
+            await self._face(socket, frame)
         elif isinstance(frame, StreamFrame):
             self.limiter.release(held)
             await self._stream(socket, frame)
@@ -181,6 +187,28 @@ class WebChat:
             await socket.send(protocol.error(frame.turn, OOPS, "failed"))
             return
         await self._send(socket.conversation, protocol.status(frame.turn, "avatar", on=frame.on))
+
+    async def _face(self, socket: Socket, frame: FaceFrame) -> None:
+        """`/face` on the web: the photo becomes this conversation's avatar face, or reset."""
+        key = conversation_key(socket.conversation)
+        data = frame.data
+
+        async def photo() -> bytes:
+            return data or b""
+
+        try:
+            line = await self._faces.handle(
+                key,
+                "reset" if frame.reset else "",
+                photo if data is not None else None,
+                None if data is None else len(data),
+            )
+            own = await self._faces.has_face(key)
+        except Exception:
+            log.exception("web /face of web:%s failed", tag(socket.conversation))
+            await socket.send(protocol.error(frame.turn, OOPS, "failed"))
+            return
+        await self._send(socket.conversation, protocol.face(frame.turn, line, own=own))
 
     async def _stream(self, socket: Socket, frame: StreamFrame) -> None:
         if self.live is None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.web import live_protocol
+from core import messages
+from core.avatar.faces import FACE_MAX_BYTES
 from core.i18n import Line
 from core.images import MAX_IMAGE_BYTES
 from core.images import TOO_BIG as IMAGE_TOO_BIG
@@ -81,6 +83,15 @@ class AvatarFrame:
 
 
 @dataclass(frozen=True, slots=True)
+class FaceFrame:
+    """`/face` on the web: a photo for the avatar's face (`data`), or back to the default."""
+
+    turn: str
+    data: bytes | None = field(default=None, repr=False)
+    reset: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class CommandFrame:
     """A chat command typed in the page: `/name args`."""
 
@@ -96,6 +107,7 @@ ClientFrame = (
     | ImageFrame
     | ResetFrame
     | AvatarFrame
+    | FaceFrame
     | CommandFrame
     | live_protocol.StreamFrame
 )
@@ -158,6 +170,8 @@ def parse_text(raw: str | bytes, *, max_text_chars: int) -> ClientFrame:
         if not isinstance(on, bool):
             raise ProtocolError('An avatar message needs "on": true or false.', turn=turn)
         return AvatarFrame(turn, on)
+    if kind == "face":
+        return _face(frame, turn)
     if not isinstance(kind, str):
         raise ProtocolError('Every message needs a "type".', turn=turn)
     if kind in live_protocol.STREAM_KINDS:
@@ -246,6 +260,22 @@ def _audio(frame: dict[str, Any], turn: str) -> AudioFrame:
     if not isinstance(encoded, str) or not encoded:
         raise ProtocolError('An audio message needs "data" (base64).', turn=turn)
     return AudioFrame(turn, _decoded(encoded, turn), mime)
+
+
+def _face(frame: dict[str, Any], turn: str) -> FaceFrame:
+    if frame.get("reset") is True:
+        return FaceFrame(turn, reset=True)
+    encoded = frame.get("data")
+    if not isinstance(encoded, str) or not encoded:
+        raise ProtocolError('A face message needs "data" (a JPEG or PNG in base64).', turn=turn)
+    if len(encoded) * 3 // 4 > FACE_MAX_BYTES + 3:  # checked before decoding anything
+        too_large = Line(messages.FACE_TOO_LARGE, size="10 MB")
+        raise ProtocolError(too_large, code="too_large", turn=turn)
+    try:
+        data = binascii.a2b_base64(encoded, strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise ProtocolError("The photo data is not valid base64.", turn=turn) from None
+    return FaceFrame(turn, data)
 
 
 def _image(frame: dict[str, Any], turn: str, max_text_chars: int) -> ImageFrame:
@@ -343,6 +373,11 @@ def video(turn: str, job: int, conversation: str, note: str | None = None) -> Me
     """A rendered video; `url` is relative to the page (and to /ws); `note`: a line under it."""
     message = {"type": "video", "turn": turn, "job": job, "url": media_url(job, conversation)}
     return message | {"note": note} if note else message
+
+
+def face(turn: str, message: str, *, own: bool) -> Message:
+    """The answer to a `face` frame: one line, and whether the chat now shows its own face."""
+    return {"type": "face", "turn": turn, "message": message, "face": own}
 
 
 def voice(turn: str, url: str, seconds: float, note: str | None = None) -> Message:

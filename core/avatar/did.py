@@ -1,4 +1,4 @@
-"""D-ID talks API client on httpx: submit a talk, wait for it (webhook or polls), fetch the MP4."""
+"""D-ID client on httpx: upload a face, submit a talk, wait for it (webhook or polls), fetch it."""
 
 from __future__ import annotations
 
@@ -13,9 +13,17 @@ import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from core.avatar.expressions import driver_expressions
+from core.avatar.faces import image_refusal
 from core.avatar.video import MAX_VIDEO_BYTES, fetch_video
 from core.avatar.webhook import DIDWebhook, Waiter
-from core.errors import ConfigurationError, OutOfCreditsError, ServiceError, UnavailableError
+from core.errors import (
+    ConfigurationError,
+    OutOfCreditsError,
+    ServiceError,
+    TalkFailedError,
+    UnavailableError,
+    UserFacingError,
+)
 from core.i18n import Line
 
 log = logging.getLogger(__name__)
@@ -127,11 +135,32 @@ class DIDClient:
         self._submitted: dict[str, _Submitted] = {}
         self._expressions = expressions  # AVATAR_EXPRESSIONS: the face follows the script's tone
 
-    async def submit(self, text: str, voice_id: str | None = None) -> str:
-        """Create a talk that says `text` in `voice_id` (default: DID_VOICE_ID); return its id."""
+    async def upload_image(self, image: bytes, mime: str, filename: str) -> str:
+        """`POST /images`: store a face photo at D-ID (for 24-48 h) and return its URL.
+
+        Multipart with the photo in field `image`; `filename` at most 50 of `a-zA-Z0-9._-`;
+        201 `{"id": "img_…", "url": "s3://d-id-images-prod/…"}`. Refusals (400, 415, 451)
+        raise `ImageRefusedError` with one line (https://docs.d-id.com/reference/upload-an-image).
+        """
+        files = {"image": (filename, image, mime)}
+        response = await self._request("POST", "/images", files=files)
+        url = _json(response).get("url")
+        if not isinstance(url, str) or not url:
+            detail = f"D-ID answered an upload with no url: {response.text}"
+            raise ServiceError(_FAILED, detail=detail)
+        return url
+
+    async def submit(
+        self, text: str, voice_id: str | None = None, source_url: str | None = None
+    ) -> str:
+        """Create a talk that says `text`; return its id.
+
+        `voice_id` speaks it (default: DID_VOICE_ID), the face at `source_url` shows it
+        (default: DID_SOURCE_URL).
+        """
         voice = voice_id or self._voice_id
         body: dict[str, Any] = {
-            "source_url": self._source_url,
+            "source_url": source_url or self._source_url,
             "script": {
                 "type": "text",
                 "input": text,
@@ -272,16 +301,23 @@ class DIDClient:
         return response
 
 
-def _refusal(method: str, path: str, response: httpx.Response) -> ServiceError:
+def _refusal(method: str, path: str, response: httpx.Response) -> UserFacingError:
     detail = f"D-ID {method} {path}: {_describe(response)}"
     status = response.status_code
     if status in (401, 403):
         return ConfigurationError(_FAILED, detail=f"D-ID refused DID_API_KEY: {detail}")
     if status == 402:
         return OutOfCreditsError(Line("The avatar service is out of credits, so no video for now."))
+    if path == "/images" and (refused := image_refusal(status, _kind(response), detail)):
+        return refused
     if status == 451:
         return ServiceError(Line("The avatar service declined to say this answer."), detail=detail)
     return ServiceError(_FAILED, detail=detail)
+
+
+def _kind(response: httpx.Response) -> str:
+    kind = _json(response).get("kind")
+    return kind if isinstance(kind, str) else ""
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
@@ -298,7 +334,13 @@ def _outcome(talk_id: str, talk: dict[str, Any]) -> str | None:
     if status == "done" and isinstance(url, str) and url:
         return url
     if status in ("error", "rejected"):
-        raise ServiceError(_FAILED, detail=f"talk {talk_id} {status}: {talk.get('error')}")
+        error = talk.get("error")
+        kind = error.get("kind") if isinstance(error, dict) else None
+        raise TalkFailedError(
+            _FAILED,
+            kind=kind if isinstance(kind, str) else status,
+            detail=f"talk {talk_id} {status}: {error}",
+        )
     return None
 
 

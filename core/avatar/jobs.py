@@ -9,10 +9,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.avatar.faces import face_refusal
 from core.avatar.video import FAILED
 from core.errors import (
     ConfigurationError,
     OutOfCreditsError,
+    TalkFailedError,
     UnavailableError,
     UserFacingError,
 )
@@ -28,6 +30,7 @@ from core.ports import (
 from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, Script, VideoReady
 
 if TYPE_CHECKING:
+    from core.avatar.faces import Faces
     from core.quota import Reservation
 
 log = logging.getLogger(__name__)
@@ -66,9 +69,12 @@ class AvatarJobs:
         metrics: Metrics | None = None,
         lease_seconds: float = LEASE_SECONDS,
         budget: RenderBudget | None = None,
+        faces: Faces | None = None,
         fallback: Fallback | None = None,
     ) -> None:
         self._store, self._renderer, self._media_dir = store, renderer, media_dir
+        self._faces = faces
+        self._reuploaded: set[int] = set()  # jobs whose face was uploaded again after a loss
         self._deliveries: Mapping[str, VideoDelivery] = {}
         self._started = False
         self._slots = asyncio.Semaphore(max_renders)
@@ -111,8 +117,10 @@ class AvatarJobs:
     ) -> AvatarJob:
         """Record a render job of `script` with its reservation, then start it.
 
-        `target` tells the adapter where to reply.
+        `target` tells the adapter where to reply. The job keeps the chat's face as it is now
+        (`/face`), so a later `/face` or `/face reset` does not change a video already asked.
         """
+        source_url = await self._faces.source_url(key) if self._faces is not None else None
         job = await self._store.create(
             key,
             script.text,
@@ -120,6 +128,7 @@ class AvatarJobs:
             reservation,
             voice_id=script.voice_id,
             truncated=script.truncated,
+            source_url=source_url,
         )
         self._spawn(job)
         return job
@@ -278,7 +287,7 @@ class AvatarJobs:
             job = await self._store.update(job, JobState.SUBMITTED)
         if job.state is JobState.QUEUED:
             try:
-                talk_id = await self._renderer.submit(job.text, job.voice_id)
+                talk_id = await self._renderer.submit(job.text, job.voice_id, job.source_url)
             except UserFacingError as exc:
                 raise _NotRendered(exc) from exc
             job = await self._store.update(job, JobState.SUBMITTED, talk_id=talk_id)
@@ -289,12 +298,25 @@ class AvatarJobs:
             assert job.talk_id is not None
             try:
                 url = await self._renderer.wait(job.talk_id)
+            except TalkFailedError as exc:
+                if (face := await self._new_face(job, exc)) is None:
+                    raise _NotRendered(face_refusal(job.source_url, exc)) from exc
+                log.info("avatar job %s: D-ID lost its face; uploaded again, resubmitted", job.id)
+                job = await self._store.update(job, JobState.QUEUED, source_url=face)
+                return await self._render(job)
             except UserFacingError as exc:
                 raise _NotRendered(exc) from exc
             # From here D-ID has rendered (and billed) the video: a failure refunds nothing.
             path = await self._save(job, await self._renderer.download(url))
             job = await self._store.update(job, JobState.RENDERED, video_path=str(path))
         return job
+
+    async def _new_face(self, job: AvatarJob, exc: TalkFailedError) -> str | None:
+        """Upload the chat's face again after D-ID lost it, once per job: its URL, else None."""
+        if self._faces is None or job.id in self._reuploaded:
+            return None
+        self._reuploaded.add(job.id)
+        return await self._faces.after_failure(job.key, job.source_url, exc.kind)
 
     async def _save(self, job: AvatarJob, video: bytes) -> Path:
         path = self._media_dir / f"avatar-{job.id}.mp4"

@@ -120,13 +120,14 @@ class PostgresJobStore:
         *,
         voice_id: str | None = None,
         truncated: bool = False,
+        source_url: str | None = None,
     ) -> AvatarJob:
         """Record a queued job and its reservation, leased to this replica: others leave it."""
         row = await self._pool.fetchrow(
             "INSERT INTO avatar_jobs (platform, chat_id, thread_id, text, target, state,"
             " lease_owner, lease_until, reserved_day, reserved_scope, reserved_ms, voice_id,"
-            " truncated) VALUES ($1, $2, $3, $4, $5, $6, $7,"
-            " now() + make_interval(secs => $8), $9, $10, $11, $12, $13)"
+            " truncated, source_url) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+            " now() + make_interval(secs => $8), $9, $10, $11, $12, $13, $14)"
             f" RETURNING {JOB_COLUMNS}",
             *key_params(key),
             text,
@@ -137,6 +138,7 @@ class PostgresJobStore:
             *reservation_params(reservation),
             voice_id,
             truncated,
+            source_url,
         )
         assert row is not None
         return job_from_row(row)

@@ -84,9 +84,9 @@ class Row(Protocol):
 # Shared by the SQLite and PostgreSQL job stores: the columns read and the fields a step may set.
 JOB_COLUMNS = (
     "id, platform, chat_id, thread_id, text, target, state, talk_id, video_path, error,"
-    " reserved_day, reserved_scope, reserved_ms, voice_id, truncated"
+    " reserved_day, reserved_scope, reserved_ms, voice_id, truncated, source_url"
 )
-JOB_FIELDS = frozenset({"talk_id", "video_path", "error"})
+JOB_FIELDS = frozenset({"talk_id", "video_path", "error", "source_url"})
 
 
 def job_from_row(row: Row) -> AvatarJob:
@@ -105,6 +105,7 @@ def job_from_row(row: Row) -> AvatarJob:
         reserved_ms=int(row["reserved_ms"]),
         voice_id=row["voice_id"],
         truncated=bool(row["truncated"]),
+        source_url=row["source_url"],
     )
 
 
@@ -130,12 +131,13 @@ class SqliteJobStore:
         *,
         voice_id: str | None = None,
         truncated: bool = False,
+        source_url: str | None = None,
     ) -> AvatarJob:
         """Record a queued job and its reservation ; one process owns every SQLite job."""
         sql = (
             "INSERT INTO avatar_jobs (platform, chat_id, thread_id, text, target, state,"
-            " reserved_day, reserved_scope, reserved_ms, voice_id, truncated)"
-            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {JOB_COLUMNS}"
+            " reserved_day, reserved_scope, reserved_ms, voice_id, truncated, source_url)"
+            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {JOB_COLUMNS}"
         )
         params = (
             *key_params(key),
@@ -145,6 +147,7 @@ class SqliteJobStore:
             *reservation_params(reservation),
             voice_id,
             int(truncated),
+            source_url,
         )
         async with self._db.execute(sql, params) as cursor:
             row = await cursor.fetchone()

@@ -1,20 +1,28 @@
 """A local D-ID API server for tests: the talks lifecycle, credits and the rendered MP4.
 
 `FakeDID` speaks D-ID's REST wire format on 127.0.0.1 (real base: https://api.d-id.com):
-`POST /talks`, `GET /talks/{id}`, `DELETE /talks/{id}`, `GET /credits`, plus
+`POST /images`, `POST /talks`, `GET /talks/{id}`, `DELETE /talks/{id}`, `GET /credits`, plus
 `GET /results/{id}.mp4`, which stands in for the presigned S3 URL a finished talk points to.
 Tests script outcomes (`next_outcome`), control render timing (`render_seconds`,
 `hold_renders` + `finish`), inject faults (`fail_next`, `delay_next`), point result URLs
 elsewhere (`next_result_url`) or make them huge (`oversized_result`), and read what was sent
 (`requests`, `calls`, `talks`, `webhooks`). A talk created with a `webhook` gets its final talk
 object POSTed there as JSON when its render ends, once, as D-ID does (no documented retries).
+
+Uploaded photos (`images`) are judged as D-ID documents: JPEG/PNG only (415), at most 10 MB and
+at least `min_image_side` pixels a side (400), kept until `expire_images()`; a talk whose
+`source_url` is an upload that is gone fails with `SourceError`, one from a photo marked as
+faceless (tests/fakes/images.py) with `FaceError`, both asynchronously as D-ID reports them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.parser
+import email.policy
 import math
+import re
 import secrets
 import time
 from collections import deque
@@ -27,13 +35,28 @@ from typing import Any, Literal
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.images import NO_FACE, image_size
 from tests.fakes.server import LocalServer
 
 AVATAR_MP4 = Path(__file__).resolve().parent.parent / "data" / "avatar.mp4"
 DEFAULT_API_KEY = "dGVzdEBleGFtcGxlLmNvbQ:fake-did-secret"
 ENDPOINTS = frozenset(
-    {"POST /talks", "GET /talks", "DELETE /talks", "GET /results", "GET /credits"}
+    {"POST /images", "POST /talks", "GET /talks", "DELETE /talks", "GET /results", "GET /credits"}
 )
+# `POST /images` (https://docs.d-id.com/reference/upload-an-image, generated from D-ID's OpenAPI):
+# multipart field `image`, "Supported mime types: image/jpeg,image/png", an optional filename of
+# up to 50 of a-z A-Z 0-9 . _ -, "Storage duration: 24-48H"; 400 BadRequestError |
+# InvalidFileSizeError | InvalidImageResolutionError, 415 UnsupportedMimeTypeError, 451
+# ImageModerationError | CelebrityRecognizedError. "The image size is limited to 10 MB"
+# (https://www.d-id.com/faqs/). D-ID publishes no minimum resolution; one integration measured
+# 160×160, the fake's default.
+IMAGE_MAX_BYTES = 10 * 1024 * 1024
+IMAGE_MIMES = ("image/jpeg", "image/png")
+IMAGE_FILENAME = re.compile(r"[A-Za-z0-9._-]{1,50}")
+IMAGES_BUCKET = "s3://d-id-images-prod/"
+# Talks' asynchronous errors (https://docs.d-id.com/reference/asynchronous-errors).
+SOURCE_ERROR = ("SourceError", "Could not load source image or invalid format")
+FACE_ERROR = ("FaceError", "No valid face detected")
 # D-ID caps user_data, which it echoes back in the talk and in the webhook, at 1000 characters.
 USER_DATA_MAX = 1000
 # Billing as D-ID bills: each video is rounded up to the next 15 seconds, a credit for each
@@ -86,6 +109,18 @@ class WebhookDelivery:
     payload: dict[str, Any]
     status: int | None
     error: str | None = None
+
+
+@dataclass(slots=True, eq=False)
+class FakeImage:
+    """A photo uploaded with `POST /images`: its id, bytes, type and whether it shows a face."""
+
+    id: str
+    url: str
+    data: bytes
+    mime: str
+    face: bool
+    expired: bool = False
 
 
 @dataclass(slots=True, eq=False)
@@ -263,6 +298,9 @@ class FakeDID(LocalServer):
         self.result_bytes_sent = 0  # body bytes written for oversized results, all told
         self.oversized_served = 0  # oversized results whose handler has ended
         self.talks: dict[str, FakeTalk] = {}
+        self.images: dict[str, FakeImage] = {}  # by url
+        self.min_image_side = 160
+        self.keep_images = True  # False: each upload is lost at once (as if 48 h had passed)
         self.requests: list[Recorded] = []
         self.webhooks: list[WebhookDelivery] = []
         self._outcomes: deque[Outcome] = deque()
@@ -279,7 +317,9 @@ class FakeDID(LocalServer):
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        app = web.Application(middlewares=[self._middleware])
+        # Room for a photo over D-ID's limit, so the fake answers it as D-ID does (400).
+        app = web.Application(middlewares=[self._middleware], client_max_size=2 * IMAGE_MAX_BYTES)
+        app.router.add_post("/images", self._upload_image)
         app.router.add_post("/talks", self._create_talk)
         app.router.add_get("/talks/{talk_id}", self._get_talk)
         app.router.add_delete("/talks/{talk_id}", self._delete_talk)
@@ -335,6 +375,11 @@ class FakeDID(LocalServer):
         talk.finished = True
         talk.released.set()
         self._notify()
+
+    def expire_images(self) -> None:
+        """D-ID deletes uploads 24-48 h after they were made: every upload so far is gone now."""
+        for image in self.images.values():
+            image.expired = True
 
     def release_all(self) -> None:
         """Finish every talk still held by `hold_renders`."""
@@ -533,7 +578,7 @@ class FakeDID(LocalServer):
         talk = FakeTalk(
             id="tlk_" + secrets.token_urlsafe(16)[:21],
             request=body,
-            outcome=self._outcomes.popleft() if self._outcomes else Outcome(),
+            outcome=self._source_outcome(body["source_url"]) or self._next_outcome(),
             created_at=datetime.now(UTC),
             created_mono=time.monotonic(),
             render_seconds=self.render_seconds,
@@ -556,6 +601,42 @@ class FakeDID(LocalServer):
             "status": "created",
         }
         return web.json_response(created, status=201)
+
+    def _next_outcome(self) -> Outcome:
+        return self._outcomes.popleft() if self._outcomes else Outcome()
+
+    def _source_outcome(self, source_url: str) -> Outcome | None:
+        """How a talk from an uploaded photo fails: the upload is gone, or it shows no face."""
+        if not source_url.startswith(IMAGES_BUCKET):
+            return None
+        image = self.images.get(source_url)
+        if image is None or image.expired:
+            return Outcome("error", *SOURCE_ERROR)
+        return None if image.face else Outcome("error", *FACE_ERROR)
+
+    async def _upload_image(self, request: web.Request) -> web.Response:
+        part = _image_part(request.headers.get("Content-Type", ""), await request.read())
+        if part is None:
+            return _did_error(400, "BadRequestError", "image is required (multipart field)")
+        filename, mime, data = part
+        if filename is not None and not IMAGE_FILENAME.fullmatch(filename):
+            return _did_error(400, "BadRequestError", "filename: up to 50 of a-z A-Z 0-9 . _ -")
+        if mime not in IMAGE_MIMES:
+            return _did_error(415, "UnsupportedMimeTypeError", f"unsupported mime type {mime}")
+        if len(data) > IMAGE_MAX_BYTES:
+            return _did_error(400, "InvalidFileSizeError", "image size is limited to 10MB")
+        size = image_size(data)
+        if size is None:
+            return _did_error(400, "BadRequestError", "could not read the image")
+        if min(size) < self.min_image_side:
+            return _did_error(400, "InvalidImageResolutionError", f"image resolution {size}")
+        image_id = "img_" + secrets.token_urlsafe(16)[:21]
+        url = f"{IMAGES_BUCKET}{self.user_id}/{image_id}/{filename or 'image'}"
+        self.images[url] = FakeImage(
+            image_id, url, data, mime, face=NO_FACE not in data, expired=not self.keep_images
+        )
+        self._notify()
+        return web.json_response({"id": image_id, "url": url}, status=201)
 
     def _live_talk(self, request: web.Request) -> FakeTalk | None:
         talk = self.talks.get(request.match_info["talk_id"])
@@ -648,3 +729,16 @@ class FakeDID(LocalServer):
             delivery = WebhookDelivery(url, payload, None, repr(error))
         self.webhooks.append(delivery)
         self._notify()
+
+
+def _image_part(content_type: str, body: bytes) -> tuple[str | None, str, bytes] | None:
+    """The `image` part of a multipart/form-data body: its filename, type and bytes."""
+    if not content_type.startswith("multipart/form-data"):
+        return None
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    for part in message.iter_parts():
+        if part.get_param("name", header="content-disposition") == "image":
+            data = part.get_payload(decode=True)
+            return part.get_filename(), part.get_content_type(), bytes(data or b"")
+    return None

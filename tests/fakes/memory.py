@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, TypeVar
 
-from core.errors import BadInputError, ServiceError
+from core.errors import BadInputError, ServiceError, UserFacingError
 from core.ports import UsageSink
 from core.quota import Charge
 from core.turns import NoVideo
@@ -20,6 +21,7 @@ from core.types import (
     AvatarJob,
     ChatMessage,
     ConversationKey,
+    Face,
     InboxEntry,
     ReplyMode,
     TokenUsage,
@@ -334,3 +336,50 @@ class MemoryPlatform:
 
     def view(self, entry: InboxEntry) -> RecordingView:
         return self.views.setdefault(entry.message_key, RecordingView())
+
+
+class MemoryFaces:
+    """FaceStore: each chat's face (a chat's topics share it)."""
+
+    def __init__(self) -> None:
+        self.faces: dict[tuple[str, str], Face] = {}
+        self.photo_reads = 0  # reads of a face with its bytes
+
+    async def face(self, key: ConversationKey) -> Face | None:
+        self.photo_reads += 1
+        return self.faces.get((key.platform, key.chat_id))
+
+    async def face_upload(self, key: ConversationKey) -> Face | None:
+        face = self.faces.get((key.platform, key.chat_id))
+        return None if face is None else replace(face, image=b"")
+
+    async def put_face(self, key: ConversationKey, face: Face) -> None:
+        self.faces[(key.platform, key.chat_id)] = face
+
+    async def replace_face_url(
+        self, key: ConversationKey, old_url: str | None, new_url: str, uploaded_at: datetime
+    ) -> bool:
+        face = self.faces.get((key.platform, key.chat_id))
+        if face is None or face.url != old_url:
+            return False
+        self.faces[(key.platform, key.chat_id)] = replace(
+            face, url=new_url, uploaded_at=uploaded_at
+        )
+        return True
+
+    async def delete_face(self, key: ConversationKey) -> bool:
+        return self.faces.pop((key.platform, key.chat_id), None) is not None
+
+
+class MemoryUploader:
+    """ImageUploader: numbered URLs for what it is given; `fail` makes the next uploads fail."""
+
+    def __init__(self) -> None:
+        self.uploads: list[tuple[bytes, str, str]] = []
+        self.fail: UserFacingError | None = None
+
+    async def upload_image(self, image: bytes, mime: str, filename: str) -> str:
+        if self.fail is not None:
+            raise self.fail
+        self.uploads.append((image, mime, filename))
+        return f"s3://uploads/{len(self.uploads)}/{filename}"

@@ -1246,7 +1246,15 @@ def _now() -> int:
 
 
 def _with_caption(fields: JSON, caption: str | None) -> JSON:
-    return {**fields, "caption": caption} if caption else fields
+    """A caption, and the `bot_command` entity Telegram marks a command at its start with."""
+    if not caption:
+        return fields
+    fields = {**fields, "caption": caption}
+    if match := _COMMAND.match(caption):
+        fields["caption_entities"] = [
+            {"type": "bot_command", "offset": 0, "length": utf16_len(match[0])}
+        ]
+    return fields
 
 
 def _extension(file_name: str) -> str:

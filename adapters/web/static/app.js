@@ -1,4 +1,5 @@
 // The avatarbot web chat: one WebSocket per tab. docs/websocket.md describes the protocol.
+import { setUpFace } from "./face.js";
 import { follow } from "./follow.js";
 import { setUpLive } from "./live.js";
 import { createOutbox } from "./outbox.js";
@@ -267,6 +268,8 @@ function receive(message) {
       return voiceAnswer(message);
     case "error":
       return failure(message);
+    case "face":
+      return face.answered(message);
     case "stream_offer":
     case "stream":
       return live.handle(message);
@@ -294,6 +297,7 @@ function status(message) {
     online(true);
     list.querySelectorAll(".notice.connection").forEach((node) => node.remove());
     configureAvatar(Boolean(message.avatar_available), Boolean(message.avatar));
+    face.enable(Boolean(message.avatar_available));
     photo.enable(Boolean(message.photos));
     avatarMode = message.avatar_mode || "clip";
     live.configure(avatarMode, avatarSwitch.checked);
@@ -411,6 +415,10 @@ const voice = setUpVoice({
   notice: (text) => notice(text),
   send: sendAudio,
 });
+
+// /face's photo goes straight to the socket when it is open (never to the outbox).
+const sendNow = (frame) => isOnline() && (socket.send(JSON.stringify({ ...frame, turn: newTurn() })), true);
+const face = setUpFace({ button: $("#face"), picker: $("#face-file"), send: sendNow, notice });
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
