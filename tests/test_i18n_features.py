@@ -332,3 +332,7 @@ async def test_discord_photo_refusal_is_said_in_the_guilds_french(
     (reply,) = dc.sent(TEXT_CHANNEL_ID, "message")
     assert reply.content == "⚠️ Mon service de photos est mal configuré."
     assert len(groq.chat_bodies) == 1  # the photo went to Groq, which refused it
+    face = next(c for c in dc.commands[GUILD_ID] if c["name"] == "face")
+    options = {o["name"]: o["description_localizations"] for o in face["options"]}
+    assert options["image"]["fr"] == "Une photo JPEG ou PNG d'un visage"
+    assert options["reset"]["de"] == "Zurück zum Standardgesicht"
