@@ -1,73 +1,47 @@
-"""The composition root: the one place that builds every part from the settings."""
+"""The composition root: the one place that builds every part from the settings.
+
+The services' clients are built by bot/services.py, the databases by bot/storage.py and the
+platforms by bot/platforms.py; here they are put together, each part handed its collaborators.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import groq
-import httpx
-from aiohttp import web
 
-from bot import logs
-from bot.metrics import (
-    PrometheusMetrics,
-    did_retries,
-    groq_retries,
-    metrics_endpoint,
-    retry_counter,
-)
-from bot.proxies import proxied_session
-from bot.settings import Settings, url
-from bot.storage import (
-    Storage,
-    open_storage,
-)
-from core.avatar.did import DIDClient, PollSchedule
+from bot import logs, services
+from bot.metrics import PrometheusMetrics, metrics_endpoint
+from bot.services import WebRoute
+from bot.settings import Settings
+from bot.storage import Storage, open_storage
+from core.avatar.did import DIDClient
 from core.avatar.faces import FaceCommand, Faces
 from core.avatar.jobs import AvatarJobs
-from core.avatar.language import LanguageDetector
 from core.avatar.speech import SpeechWriter
 from core.avatar.stream_budget import StreamBudget
 from core.avatar.streams import DidStreamsClient
-from core.avatar.voice_choice import VoiceCatalogue, VoiceChoice
-from core.avatar.voices import DEFAULT_VOICES, VoicePicker
+from core.avatar.voice_choice import VoiceChoice
 from core.avatar.webhook import DIDWebhook
 from core.commands import ChatCommands
 from core.conversation import Conversations, ConversationSettings
 from core.groq.chat import GroqChatModel
-from core.groq.speech import GroqSpeaker, TtsVoice
 from core.groq.whisper import GroqTranscriber
-from core.http import pooled_client
 from core.i18n import Catalogs
 from core.personas import Personas
-from core.ports import (
-    ChatModel,
-    Counters,
-    Inbox,
-    VideoDelivery,
-)
-from core.quota import Limits, Quotas
+from core.ports import Inbox, VideoDelivery
+from core.quota import Quotas
 from core.replies import Replies, ReplyModes
-from core.retention import (
-    Retention,
-    RetentionPolicy,
-)
+from core.retention import Retention, RetentionPolicy
 from core.storage.keys import ServerKeys
 from core.storage.leases import InboxLeases
 from core.turns import TurnRunner
 from core.usage import Usage
-from core.voice_answers import VoiceAnswers, VoiceLimits
+from core.voice_answers import VoiceAnswers
 
-WebRoute = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]
-
-# Every conversation streaming at once holds one connection (aiohttp's pool, which keeps idle
-# ones for `keepalive_expiry`; it has no separate cap on idle connections).
-GROQ_POOL = httpx.Limits(max_connections=1000)
-# D-ID: a few renders at a time (DID_MAX_CONCURRENT_RENDERS), their polls and video downloads.
-DID_POOL = httpx.Limits(max_connections=100)
+__all__ = ["Core", "WebRoute", "open_core"]
 
 
 @dataclass
@@ -128,96 +102,41 @@ async def open_core(
     `reply_mode(key)`: the chat's choice of what follows an answer (None: as set by /reply).
     """
     async with AsyncExitStack() as stack:
-        storage = await open_storage(
-            settings.database_url,
-            inbox_lease=settings.INBOX_LEASE_SECONDS,
-            job_lease=settings.AVATAR_JOB_LEASE_SECONDS,
-        )
-        stack.push_async_callback(storage.close)
-        leases = InboxLeases(storage.inbox, settings.INBOX_LEASE_SECONDS)
-        leases.start()
-        # Released once the adapters have stopped (serve() stops them before this exits).
-        stack.push_async_callback(leases.aclose)
-        retention = Retention(storage.retention, settings.media_dir, _retention_policy(settings))
-        retention.start()
-        stack.push_async_callback(retention.aclose)
+        storage = await _storage(settings, stack)
         web_secret = await _web_secret(settings, storage.keys)
         metrics = PrometheusMetrics()
-        groq_hooks = retry_counter(metrics, "groq", url(settings.GROQ_BASE_URL), groq_retries)
-        groq_http = await stack.enter_async_context(
-            pooled_client(
-                GROQ_POOL,
-                proxied_session(GROQ_POOL, settings.proxies.for_url(url(settings.GROQ_BASE_URL))),
-                event_hooks=groq_hooks,
-            )
-        )
-        groq_client = groq.AsyncGroq(
-            api_key=settings.GROQ_API_KEY.get_secret_value(),
-            base_url=url(settings.GROQ_BASE_URL),
-            timeout=settings.GROQ_TIMEOUT_SECONDS,
-            max_retries=settings.GROQ_MAX_RETRIES,
-            http_client=groq_http,
-        )
-        did_webhook = _did_webhook(settings)
-        did = await _did_client(settings, stack, metrics, did_webhook)
-        limits = Limits(
-            renders_per_user=settings.AVATAR_DAILY_LIMIT_PER_USER,
-            renders_total=settings.AVATAR_DAILY_LIMIT_TOTAL,
-            messages_per_minute=settings.USER_MESSAGES_PER_MINUTE,
-            seconds_per_user=settings.AVATAR_DAILY_SECONDS_PER_USER,
-            seconds_total=settings.AVATAR_DAILY_SECONDS_TOTAL,
-        )
+        groq_client = await services.groq_client(settings, stack, metrics)
+        did_webhook = services.did_webhook(settings)
+        did = await services.did_client(settings, stack, metrics, did_webhook)
+        limits = services.render_limits(settings)
         quotas = Quotas(storage.counters, limits)
         await quotas.prune()
         model = GroqChatModel.create(
             groq_client, settings.LLM_MODEL, max_tokens=settings.LLM_MAX_TOKENS
         )
-        speech = speech_writer(settings, model)
-        voice = voice_answers(settings, groq_client, speech, storage.counters)
-        jobs, faces = None, None
-        if did is not None:
-            faces = Faces(
-                storage.faces,
-                did,
-                max_bytes=settings.FACE_MAX_BYTES,
-                max_age=timedelta(hours=settings.FACE_URL_MAX_HOURS),
-            )
-            jobs = AvatarJobs(
-                storage.jobs,
-                did,
-                settings.media_dir,
-                max_renders=settings.DID_MAX_CONCURRENT_RENDERS,
-                pause_seconds=settings.AVATAR_PAUSE_SECONDS,
-                lease_seconds=settings.AVATAR_JOB_LEASE_SECONDS,
-                metrics=metrics,
-                budget=quotas,
-                fallback=voice.instead_of_video if voice is not None else None,
-                faces=faces,
-            )
+        speech = services.speech_writer(settings, model)
+        voice = services.voice_answers(settings, groq_client, speech, storage.counters)
+        jobs, faces = services.avatar_jobs(
+            settings, storage, did, metrics=metrics, quotas=quotas, voice=voice
+        )
+        if jobs is not None:
             stack.push_async_callback(jobs.aclose)
         personas = Personas(settings.SYSTEM_PROMPT, settings.PERSONAS, settings.PERSONA_MAX_CHARS)
         usage = Usage(storage.counters)
-        conversations = Conversations(
-            settings=ConversationSettings(
-                system_prompt=settings.SYSTEM_PROMPT,
-                history_limit=settings.HISTORY_MAX_MESSAGES,
-                max_text_chars=settings.MAX_MESSAGE_CHARS,
-                avatar_default=settings.avatar_on,
-            ),
-            history=storage.history,
-            preferences=storage.preferences,
-            model=model,
-            transcriber=GroqTranscriber(groq_client, settings.WHISPER_MODEL),
+        conversations = _conversations(
+            settings,
+            storage,
+            groq_client,
+            model,
+            speech,
             jobs=jobs,
             quotas=quotas,
             metrics=metrics,
-            speech=speech,
             personas=personas,
             usage=usage,
-            vision=_vision_model(settings, groq_client),
         )
         catalogs = Catalogs()  # the bot's own lines in every shipped language (core/locales)
-        voices = voice_choice(settings, storage)
+        voices = services.voice_choice(settings, storage)
         commands = ChatCommands(
             conversations,
             storage.preferences,
@@ -241,7 +160,7 @@ async def open_core(
             jobs,
             storage.inbox,
             metrics,
-            web_routes=_did_routes(did_webhook),
+            web_routes=services.did_routes(did_webhook),
             did_webhook=did_webhook,
             web_secret=web_secret,
             runner=TurnRunner(conversations, storage.inbox, replies=replies, catalogs=catalogs),
@@ -249,10 +168,62 @@ async def open_core(
             commands=commands,
             faces=faces,
             voices=voices,
-            did_streams=await _did_streams(settings, stack),
+            did_streams=await services.did_streams(settings, stack),
             stream_budget=StreamBudget(storage.counters, limits),
             voice=voice,
         )
+
+
+async def _storage(settings: Settings, stack: AsyncExitStack) -> Storage:
+    """The database, with the inbox's lease renewal and the retention task running."""
+    storage = await open_storage(
+        settings.database_url,
+        inbox_lease=settings.INBOX_LEASE_SECONDS,
+        job_lease=settings.AVATAR_JOB_LEASE_SECONDS,
+    )
+    stack.push_async_callback(storage.close)
+    leases = InboxLeases(storage.inbox, settings.INBOX_LEASE_SECONDS)
+    leases.start()
+    # Released once the adapters have stopped (serve() stops them before this exits).
+    stack.push_async_callback(leases.aclose)
+    retention = Retention(storage.retention, settings.media_dir, _retention_policy(settings))
+    retention.start()
+    stack.push_async_callback(retention.aclose)
+    return storage
+
+
+def _conversations(
+    settings: Settings,
+    storage: Storage,
+    groq_client: groq.AsyncGroq,
+    model: GroqChatModel,
+    speech: SpeechWriter,
+    *,
+    jobs: AvatarJobs | None,
+    quotas: Quotas,
+    metrics: PrometheusMetrics,
+    personas: Personas,
+    usage: Usage,
+) -> Conversations:
+    return Conversations(
+        settings=ConversationSettings(
+            system_prompt=settings.SYSTEM_PROMPT,
+            history_limit=settings.HISTORY_MAX_MESSAGES,
+            max_text_chars=settings.MAX_MESSAGE_CHARS,
+            avatar_default=settings.avatar_on,
+        ),
+        history=storage.history,
+        preferences=storage.preferences,
+        model=model,
+        transcriber=GroqTranscriber(groq_client, settings.WHISPER_MODEL),
+        jobs=jobs,
+        quotas=quotas,
+        metrics=metrics,
+        speech=speech,
+        personas=personas,
+        usage=usage,
+        vision=services.vision_model(settings, groq_client),
+    )
 
 
 def _retention_policy(settings: Settings) -> RetentionPolicy:
@@ -272,107 +243,3 @@ async def _web_secret(settings: Settings, keys: ServerKeys) -> str:
     secret = await keys.get("web")
     logs.redact_also([secret])
     return secret
-
-
-def _did_webhook(settings: Settings) -> DIDWebhook | None:
-    if settings.DID_API_KEY is None or settings.DID_WEBHOOK_URL is None:
-        return None
-    return DIDWebhook(url(settings.DID_WEBHOOK_URL), settings.DID_API_KEY.get_secret_value())
-
-
-def _did_routes(webhook: DIDWebhook | None) -> tuple[WebRoute, ...]:
-    if webhook is None:
-        return ()
-    from adapters.web.did_webhook import did_webhook_route
-
-    return (did_webhook_route(webhook),)
-
-
-async def _did_client(
-    settings: Settings,
-    stack: AsyncExitStack,
-    metrics: PrometheusMetrics,
-    webhook: DIDWebhook | None = None,
-) -> DIDClient | None:
-    if settings.DID_API_KEY is None:
-        return None
-    hooks = retry_counter(metrics, "did", url(settings.DID_API_BASE_URL), did_retries)
-    http = await stack.enter_async_context(
-        pooled_client(
-            DID_POOL,
-            # The videos' downloads (D-ID's storage hosts) go the way the API calls go.
-            proxied_session(DID_POOL, settings.proxies.for_url(url(settings.DID_API_BASE_URL))),
-            timeout=httpx.Timeout(30.0, connect=5.0),
-            event_hooks=hooks,
-        )
-    )
-    return DIDClient(
-        http,
-        api_key=settings.DID_API_KEY.get_secret_value(),
-        base_url=url(settings.DID_API_BASE_URL),
-        source_url=url(settings.AVATAR_IMAGE_URL),
-        voice_id=settings.DID_VOICE_ID,
-        schedule=PollSchedule(
-            first=settings.DID_POLL_FIRST_SECONDS,
-            interval=settings.DID_POLL_INTERVAL_SECONDS,
-            timeout=settings.DID_RENDER_TIMEOUT_SECONDS,
-        ),
-        webhook=webhook,
-        expressions=settings.AVATAR_EXPRESSIONS,
-    )
-
-
-def _vision_model(settings: Settings, client: groq.AsyncGroq) -> GroqChatModel | None:
-    """VISION_MODEL answers photos, on the same Groq client; unset, photos are declined."""
-    if not settings.VISION_MODEL:
-        return None
-    return GroqChatModel.create(
-        client, settings.VISION_MODEL, max_tokens=settings.LLM_MAX_TOKENS, setting="VISION_MODEL"
-    )
-
-
-async def _did_streams(settings: Settings, stack: AsyncExitStack) -> DidStreamsClient | None:
-    """D-ID's streaming API for the web chat's live avatar, when it is on."""
-    if not settings.live_avatar or settings.DID_API_KEY is None or not settings.DID_AGENT_ID:
-        return None
-    http = await stack.enter_async_context(
-        pooled_client(DID_POOL, timeout=httpx.Timeout(15.0, connect=5.0))
-    )
-    return DidStreamsClient(
-        http,
-        api_key=settings.DID_API_KEY.get_secret_value(),
-        base_url=url(settings.DID_STREAMS_BASE_URL or settings.DID_API_BASE_URL),
-        agent_id=settings.DID_AGENT_ID,
-    )
-
-
-def speech_writer(settings: Settings, model: ChatModel) -> SpeechWriter:
-    """What the avatar says: the answer's spoken script, capped, in a voice for its language."""
-    voices = VoicePicker(DEFAULT_VOICES, settings.DID_VOICES, settings.DID_VOICE_ID)
-    return SpeechWriter(
-        max_seconds=settings.AVATAR_MAX_SECONDS,
-        mode=settings.AVATAR_SCRIPT,
-        voices=voices,
-        detector=LanguageDetector(voices.languages),
-        model=model,
-    )
-
-
-def voice_choice(settings: Settings, storage: Storage) -> VoiceChoice | None:
-    """`/voice`, when there are videos to speak in a voice (a D-ID key)."""
-    if settings.DID_API_KEY is None:
-        return None
-    catalogue = VoiceCatalogue(fallback=settings.DID_VOICE_ID, overrides=settings.DID_VOICES)
-    return VoiceChoice(storage.preferences, catalogue)
-
-
-def voice_answers(
-    settings: Settings, client: groq.AsyncGroq, speech: SpeechWriter, counters: Counters
-) -> VoiceAnswers | None:
-    """Voice answers read by Groq's TTS on the same client as the other Groq calls."""
-    if not settings.TTS_ENABLED:
-        return None
-    default = TtsVoice(settings.TTS_MODEL, settings.TTS_VOICE)
-    speaker = GroqSpeaker(client, default, settings.tts_voices)
-    limits = VoiceLimits(settings.TTS_DAILY_LIMIT_PER_USER, settings.TTS_DAILY_LIMIT_TOTAL)
-    return VoiceAnswers(speaker, speech, counters, settings.media_dir, limits=limits)

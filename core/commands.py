@@ -115,7 +115,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         N_("My face in this chat: a photo of yours (a face), or reset"),
         Option("reset", N_("reset: back to the default face")),
         usage="[reset]",
-        platforms=CHATS,
+        platforms=CHATS | {"web"},  # the web page picks the photo with its face button
         in_order=True,
     ),
     CommandSpec(
@@ -279,6 +279,8 @@ class ChatCommands:
 
     async def face(self, command: Command) -> Reply:
         """/face with a photo: the avatar's face in the chat; /face reset; alone, how to."""
+        if command.key.platform == "web" and not command.args.strip():
+            return Reply(Line(messages.FACE_HOW_WEB))  # its photo comes by the face button
         line = await self._faces.handle(
             command.key, command.args, command.photo, command.photo_size
         )

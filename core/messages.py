@@ -89,6 +89,10 @@ FACE_HOW = N_(
     "Send a photo with the caption /face (or reply /face to a photo) and the avatar takes that "
     "face in this chat; /face reset goes back to the default."
 )
+FACE_HOW_WEB = N_(
+    "Pick a photo with the face button beside the photo button and the avatar takes that face "
+    "here; /face reset goes back to the default."
+)
 FACE_SET = N_("Done: the avatar has this face in this chat's next videos. /face reset undoes it.")
 FACE_RESET = N_("Back to the default face; your photo is deleted.")
 FACE_NONE_TO_RESET = N_("This chat already has the default face.")

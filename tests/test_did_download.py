@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.wiring import DID_POOL
+from bot.services import DID_POOL
 from core.avatar.did import DIDClient, PollSchedule
 from core.avatar.video import refusal
 from core.errors import ServiceError

@@ -20,6 +20,7 @@ from adapters.web.access import AccessSettings
 from adapters.web.app import WebAdapter
 from adapters.web.platform import conversation_key
 from bot.wiring import Core, open_core
+from core import messages
 from core.avatar.faces import FACE_RESET, FACE_SET, NO_FACE_TO_RESET, REFUSALS, FaceCommand
 from tests import test_web_browser as web_browser
 from tests import test_web_protocol as protocol_tests
@@ -213,3 +214,18 @@ async def test_voice_typed_on_the_page_lists_the_voices(
         await expect(page.get_by_text("2. Guy (en-US)")).to_be_visible()
         assert not groq.calls("/chat/completions")  # a command, not a question
         assert not errors
+
+
+async def test_face_typed_in_the_web_chat_points_to_the_button_and_resets(
+    browser: Browser, core: Core
+) -> None:
+    tab, _ = await browser.open()
+    await tab.send({"type": "command", "turn": "c1", "text": "/face"})
+    how = (await tab.until(lambda m: m["turn"] == "c1"))[-1]
+    assert (how["type"], how["text"]) == ("command", messages.FACE_HOW_WEB)
+    await tab.send(face_frame("f1", make_jpeg()))
+    assert (await tab.until(lambda m: m["turn"] == "f1"))[-1]["face"] is True
+    await tab.send({"type": "command", "turn": "c2", "text": "/face reset"})
+    reset = (await tab.until(lambda m: m["turn"] == "c2"))[-1]
+    assert reset["text"] == FACE_RESET
+    assert await core.storage.faces.face(conversation_key(ALICE)) is None
