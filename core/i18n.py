@@ -63,6 +63,18 @@ class Line(str):
         return line
 
 
+def joined(*lines: str | None, sep: str = "\n") -> Line | None:
+    """Join the lines given (None and empty ones left out) into one `Line`, said part by part.
+
+    Its id holds only the parts' fields joined by `sep`: no words of its own to translate.
+    """
+    parts = [line for line in lines if line]
+    if not parts:
+        return None
+    fields = {f"part{index}": part for index, part in enumerate(parts)}
+    return Line(sep.join("{" + name + "}" for name in fields), **fields)
+
+
 def msgid(text: str) -> str:
     """Return the message id of a `Line` in any language; other text is its own id."""
     return text.msgid if isinstance(text, Line) else text

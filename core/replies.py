@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from core.conversation import Conversations
+from core.i18n import Line
 from core.types import AvatarJob, ConversationKey, Notice
 from core.voice_answers import INSTEAD, NO_LANGUAGE, NOT_HERE, VoiceAnswers
 
@@ -20,9 +21,11 @@ log = logging.getLogger(__name__)
 # The chat's mode, "video", "voice" or "text" (the preference store's `reply_mode`); None:
 # never chosen.
 ReplyModes = Callable[[ConversationKey], Awaitable[str | None]]
-NO_VOICE = "Voice answers aren't set up here, so the answer is text only."
-NO_VIDEO_SERVICE = "🔊 Avatar videos aren't set up here: here is a voice answer instead."
-PAUSED = "🔊 Avatar videos are paused for now: here is a voice answer instead."
+NO_VOICE = Line("Voice answers aren't set up here, so the answer is text only.")
+NO_VIDEO_SERVICE = Line("🔊 Avatar videos aren't set up here: here is a voice answer instead.")
+PAUSED = Line("🔊 Avatar videos are paused for now: here is a voice answer instead.")
+# Why no video came, then that a voice answer comes: no words of its own (not translated).
+VIDEO_THEN_VOICE = "🎬 {reason}\n{instead}"
 FollowUp = AvatarJob | Notice | None
 # What stays true for a conversation's later answers too: told once.
 LASTING = frozenset({NO_VOICE, NO_LANGUAGE, NOT_HERE})
@@ -102,7 +105,7 @@ class Replies:
         if voice is None or not voice.available(key.platform):
             return video
         if isinstance(video, Notice):
-            note = f"🎬 {video.message}\n{INSTEAD}"
+            note = Line(VIDEO_THEN_VOICE, reason=video.message, instead=INSTEAD)
             sent = await voice.answer(key, user_id, text, language, target, note)
             return video if sent is not None else None
         if video is None and paused and await conversations.avatar_enabled(key):

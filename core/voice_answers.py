@@ -24,6 +24,7 @@ from pathlib import Path
 from core.avatar.jobs import PermanentDeliveryError
 from core.avatar.speech import SpeechWriter
 from core.errors import ConfigurationError, UserFacingError
+from core.i18n import Line, joined
 from core.ports import Counters, Speaker, VoiceDelivery
 from core.quota import EVERYONE, Charge, Clock, month_period, user_scope, utc_now
 from core.types import AvatarJob, ConversationKey, Notice, VoiceAudio, VoiceNote
@@ -32,11 +33,15 @@ from core.usage import VOICE_ANSWERS
 log = logging.getLogger(__name__)
 
 VOICE_FOLDER = "voice"  # under the media folder: <conversation digest>-<id>.ogg
-INSTEAD = "🔊 Here is a voice answer instead."
-SAYS_THE_START = "🔊 The voice note says the start: the rest of the answer is in the text above."
-NOT_HERE = "I can't send voice answers here."
-CHECK_WORD = "Ready."  # read aloud by `avatarbot check` and the start-up check
-NO_LANGUAGE = "I can't speak this language in voice answers yet — the answer is in the text above."
+INSTEAD = Line("🔊 Here is a voice answer instead.")
+SAYS_THE_START = Line(
+    "🔊 The voice note says the start: the rest of the answer is in the text above."
+)
+NOT_HERE = Line("I can't send voice answers here.")
+CHECK_WORD = "Ready."  # read aloud by `avatarbot check` and the start-up check (not a user's)
+NO_LANGUAGE = Line(
+    "I can't speak this language in voice answers yet — the answer is in the text above."
+)
 
 
 def note_prefix(key: ConversationKey) -> str:
@@ -110,8 +115,7 @@ class VoiceAnswers:
         speech = await self._writer.write(text, language)
         if not speech.text:
             return None
-        lines = [note, SAYS_THE_START if speech.truncated else None]
-        caption = "\n".join(line for line in lines if line) or None
+        caption = joined(note, SAYS_THE_START if speech.truncated else None)
         return await self.say(
             key, user_scope(key, user_id), speech.text, speech.language, target, caption
         )
@@ -180,10 +184,17 @@ class VoiceAnswers:
         if refused is None:
             return None
         if refused == 0:
-            reason = f"your {self._limits.per_user} voice answers for today are used up"
+            reason = Line(
+                "your {count} voice answers for today are used up",
+                count=self._limits.per_user or 0,
+            )
         else:
-            reason = "today's voice answers are all used"
-        return f"No voice answer this time: {reason}; they reset in {self._resets_in()}."
+            reason = Line("today's voice answers are all used")
+        return Line(
+            "No voice answer this time: {reason}; they reset in {time}.",
+            reason=reason,
+            time=self._resets_in(),
+        )
 
     async def _give_back(self, day: str, scope: str) -> None:
         try:
@@ -195,7 +206,9 @@ class VoiceAnswers:
         now = self._clock()
         left = 24 * 60 - (now.hour * 60 + now.minute + now.second / 60)
         hours, minutes = divmod(max(1, math.ceil(left)), 60)
-        return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+        if hours:
+            return Line("{hours} h {minutes} min", hours=hours, minutes=minutes)
+        return Line("{minutes} min", minutes=minutes)
 
     async def _save(self, key: ConversationKey, audio: VoiceAudio) -> Path:
         path = note_path(self._media_dir, key, uuid.uuid4().hex)

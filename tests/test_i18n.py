@@ -19,6 +19,7 @@ from core.i18n import (
     Catalogs,
     Line,
     Number,
+    joined,
     msgid,
     placeholders,
 )
@@ -110,6 +111,20 @@ def test_lines_nested_in_a_line_are_said_too() -> None:
     line = Line("No video this time: {reason}; they reset in {time}.", reason=reason, time="1 h")
     russian = Catalogs().lines("ru").say(line)
     assert reason not in russian and Catalogs().lines("ru").say(reason) in russian
+
+
+def test_joined_lines_are_said_each_in_the_language() -> None:
+    """A caption of several lines (why no video came, then that a voice note comes)."""
+    why, instead = (
+        Line("today's avatar videos are all used"),
+        Line("🔊 Here is a voice answer instead."),
+    )
+    caption = joined(why, None, "", instead)
+    assert caption == f"{why}\n{instead}"
+    german = Catalogs().lines("de").say(caption)
+    lines = Catalogs().lines("de")
+    assert german.splitlines() == [lines.say(why), lines.say(instead)] != [why, instead]
+    assert joined(None, "") is None
 
 
 def test_usage_and_stats_numbers_are_written_as_the_language_writes_them() -> None:

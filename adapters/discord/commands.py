@@ -75,7 +75,10 @@ def _talk(handlers: DiscordHandlers) -> Callback:
 
 
 def _face(handlers: DiscordHandlers) -> Callback:
-    @app_commands.describe(image="A JPEG or PNG photo of a face", reset="Back to the default face")
+    @app_commands.describe(
+        image=locale_str("A JPEG or PNG photo of a face"),
+        reset=locale_str("Back to the default face"),
+    )
     async def face(
         interaction: discord.Interaction,
         image: discord.Attachment | None = None,

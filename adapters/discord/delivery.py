@@ -91,13 +91,14 @@ class DiscordDelivery:
     async def deliver_voice(self, note: VoiceNote) -> None:
         """Post the voice answer as an audio attachment (`answer.ogg`) replying to the answer.
 
-        Discord shows an OGG/Opus attachment with its own audio player.
+        Discord shows an OGG/Opus attachment with its own audio player; the caption is said in
+        the locale the answer was given in.
         """
         target = Target.load(note.target)
         try:
             await self._post(
                 target,
-                content=note.caption,
+                content=note.caption and self._say(target, note.caption),
                 file=lambda: discord.File(note.path, filename="answer.ogg"),
             )
         except MissingPermissions:

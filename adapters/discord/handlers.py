@@ -21,7 +21,7 @@ from adapters.discord.convert import (
 from adapters.discord.platform import DiscordPlatform, LiveTalk
 from core.commands import SPECS, ChatCommands, Reply
 from core.errors import ServiceError
-from core.i18n import Catalogs, Line, Lines
+from core.i18n import N_, Catalogs, Line, Lines
 from core.turns import TurnRunner
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 NOTHING_SAID = Line("Send me a message or a voice message and I'll answer.")
 NOT_AUDIO = Line("I understand text and voice messages (and audio files).")
 NOT_AUDIO_WITH_PHOTOS = Line("I understand text, voice messages, audio files and photos.")
-UNHEARD = (
+UNHEARD = N_(
     "I can't read replies that don't ping me here: turn the reply's @ ping on, "
     "mention me (@{name} …) or use `/talk`."
 )

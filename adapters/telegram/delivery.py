@@ -30,13 +30,13 @@ NO_VIDEOS = Line(
     "I can't send videos in this chat: its permissions don't allow me to "
     "(an admin can change that, or /avatar off stops them)."
 )
-NO_VOICE_NOTES = (
+NO_VOICE_NOTES = Line(
     "🔊 I can't send voice notes in this chat: its permissions don't allow me to "
     "(an admin can change that, or /reply text stops them)."
 )
 # Telegram's answer when the user's privacy settings refuse voice notes from others.
 VOICE_FORBIDDEN = "voice_messages_forbidden"
-VOICE_REFUSED = "🔊 Your privacy settings don't let me send you voice notes."
+VOICE_REFUSED = Line("🔊 Your privacy settings don't let me send you voice notes.")
 # A chat that refused a video is told once in this long, and gets no renders meanwhile.
 REFUSAL_SECONDS = 3600.0
 
@@ -120,20 +120,24 @@ class TelegramDelivery:
 
     async def deliver_voice(self, note: VoiceNote) -> None:
         """Send a voice answer as a reply to its text answer."""
-        await send_voice_note(self._bot, note, self.voice_refusals)
+        await send_voice_note(self._bot, note, self.voice_refusals, self._catalogs)
 
     def _say(self, target: Target, line: str) -> str:
         """A line in the locale the answer was given in."""
         return self._catalogs.lines(target.locale).say(line)
 
 
-async def send_voice_note(bot: Bot, note: VoiceNote, refusals: VideoRefusals) -> None:
+async def send_voice_note(
+    bot: Bot, note: VoiceNote, refusals: VideoRefusals, catalogs: Catalogs
+) -> None:
     """Upload the OGG/Opus voice note as a reply to the answer (Bot API `sendVoice`).
 
     A chat whose permissions or whose user refuse voice notes is told once per
-    `REFUSAL_SECONDS`, and the note is dropped (`PermanentDeliveryError`).
+    `REFUSAL_SECONDS`, and the note is dropped (`PermanentDeliveryError`). The caption and
+    that line are said in the locale the answer was given in.
     """
     target = Target.load(note.target)
+    lines = catalogs.lines(target.locale)
     voice = await asyncio.to_thread(note.path.read_bytes)
     try:
         await call(
@@ -141,7 +145,7 @@ async def send_voice_note(bot: Bot, note: VoiceNote, refusals: VideoRefusals) ->
                 target.chat_id,
                 voice,
                 filename="answer.ogg",
-                caption=note.caption,
+                caption=note.caption and lines.say(note.caption),
                 duration=max(1, round(note.seconds)),
                 message_thread_id=target.thread_id,
                 reply_parameters=replying(target),
@@ -156,6 +160,6 @@ async def send_voice_note(bot: Bot, note: VoiceNote, refusals: VideoRefusals) ->
         line = NO_VOICE_NOTES if NO_RIGHTS in reason else VOICE_REFUSED
         if NO_RIGHTS in reason or VOICE_FORBIDDEN in reason:
             if refusals.note(target.chat_id):
-                await tell(bot, target, line)
+                await tell(bot, target, lines.say(line))
             raise PermanentDeliveryError(str(error)) from error
         raise

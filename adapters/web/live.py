@@ -27,13 +27,14 @@ from adapters.web.speaker import Speaker
 from core.avatar.speech import Voices
 from core.avatar.stream_budget import StreamBudget
 from core.avatar.streams import DidStreamsClient, LiveStream, StreamError
+from core.i18n import Line
 
 log = logging.getLogger(__name__)
 
 AvatarMode = Literal["stream", "clip", "auto"]
-NO_CONNECTION = "The live avatar couldn't connect — videos come as clips instead."
-ALL_IN_USE = "All live avatars are in use right now — videos come as clips instead."
-MOVED = "The live avatar moved to your other tab."
+NO_CONNECTION = Line("The live avatar couldn't connect — videos come as clips instead.")
+ALL_IN_USE = Line("All live avatars are in use right now — videos come as clips instead.")
+MOVED = Line("The live avatar moved to your other tab.")
 CLOSE_TIMEOUT = 5.0
 
 

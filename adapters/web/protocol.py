@@ -221,7 +221,10 @@ def _command(frame: dict[str, Any], turn: str, max_text_chars: int) -> CommandFr
         raise ProtocolError('A command needs "text" such as "/help".', turn=turn)
     if len(text) > max_text_chars:
         raise ProtocolError(
-            f"That's too long for me — please keep it under {max_text_chars:,} characters.",
+            Line(
+                "That's too long for me — please keep it under {limit} characters.",
+                limit=max_text_chars,
+            ),
             code="too_long",
             turn=turn,
         )

@@ -338,7 +338,8 @@ class AvatarJobs:
             except Exception as exc:
                 if attempt == self._delivery_attempts:
                     raise UserFacingError(
-                        "I couldn't send the avatar video, sorry.", detail=f"delivery: {exc!r}"
+                        Line("I couldn't send the avatar video, sorry."),
+                        detail=f"delivery: {exc!r}",
                     ) from exc
                 log.warning("avatar job %s delivery failed (%r), retrying", job.id, exc)
                 self._metrics.retry("delivery")

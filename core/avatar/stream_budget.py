@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from core.i18n import Line
 from core.ports import Counters
 from core.quota import (
     EVERYONE,
@@ -91,13 +92,23 @@ class AnswerBudget:
 
 
 def _refusal(charge: Charge) -> str:
+    """Whole sentences per limit, so that each language can say them its own way."""
     mine = charge.scope != EVERYONE
     if charge.name == RENDERS:
-        what = "your avatar videos for today are" if mine else "today's avatar videos are all"
-    else:
-        what = (
-            "your seconds of avatar video for today are"
-            if mine
-            else "today's avatar seconds are all"
+        if mine:
+            return Line(
+                "The avatar stops here: your avatar videos for today are used up "
+                "(the rest is in the text)."
+            )
+        return Line(
+            "The avatar stops here: today's avatar videos are all used up "
+            "(the rest is in the text)."
         )
-    return f"The avatar stops here: {what} used up (the rest is in the text)."
+    if mine:
+        return Line(
+            "The avatar stops here: your seconds of avatar video for today are used up "
+            "(the rest is in the text)."
+        )
+    return Line(
+        "The avatar stops here: today's avatar seconds are all used up (the rest is in the text)."
+    )

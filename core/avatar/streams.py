@@ -27,6 +27,8 @@ from typing import Any
 
 import httpx
 
+from core.i18n import Line
+
 log = logging.getLogger(__name__)
 
 # Speaking is retried this often on 429 and 5xx (each sentence is short: a late one is useless).
@@ -55,12 +57,14 @@ class StreamError(Exception):
     def line(self) -> str:
         """What the page says in one line (the clips take over)."""
         if self.status == 402:
-            return "The live avatar is out of D-ID credits — videos come as clips instead."
+            return Line("The live avatar is out of D-ID credits — videos come as clips instead.")
         if self.status == 429:
-            return "The live avatar is busy right now — videos come as clips instead."
+            return Line("The live avatar is busy right now — videos come as clips instead.")
         if self.status in (401, 403):
-            return "The live avatar isn't allowed for this server — videos come as clips instead."
-        return "The live avatar couldn't start — videos come as clips instead."
+            return Line(
+                "The live avatar isn't allowed for this server — videos come as clips instead."
+            )
+        return Line("The live avatar couldn't start — videos come as clips instead.")
 
 
 class DidStreamsClient:

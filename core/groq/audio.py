@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 MAX_AUDIO_BYTES = 25 * 1024 * 1024
 # Whisper bills by length; an hour-long "voice message" is not a question.
 MAX_AUDIO_SECONDS = 15 * 60
-UNREADABLE = "I couldn't read that audio file — is it a voice recording?"
+UNREADABLE = Line("I couldn't read that audio file — is it a voice recording?")
 SLOW = Line("That recording took too long to read — try a shorter one.")
 _CONVERT_TIMEOUT = 60.0
 # Measuring only demuxes (no decoding): about 0.3 s for 16 minutes of WebM/Opus.

@@ -19,7 +19,8 @@ def _error_code(exc: groq.APIStatusError) -> str:
     return ""
 
 
-# Whole sentences per service ("answering", "speech"): (not answering, misconfigured).
+# Whole sentences per service ("answering", "speech", "voice", "photo"): (not answering,
+# misconfigured).
 _LINES = {
     "answering": (
         Line("My answering service isn't answering right now — please try again shortly."),
@@ -28,6 +29,14 @@ _LINES = {
     "speech": (
         Line("My speech service isn't answering right now — please try again shortly."),
         Line("My speech service is misconfigured."),
+    ),
+    "voice": (
+        Line("My voice service isn't answering right now — please try again shortly."),
+        Line("My voice service is misconfigured."),
+    ),
+    "photo": (
+        Line("My photo service isn't answering right now — please try again shortly."),
+        Line("My photo service is misconfigured."),
     ),
 }
 

@@ -22,9 +22,13 @@ import groq
 from core.errors import ConfigurationError, ServiceError
 from core.groq.audio import run_ffmpeg
 from core.groq.errors import explain
+from core.i18n import Line
 from core.types import VoiceAudio
 
 log = logging.getLogger(__name__)
+
+MISCONFIGURED = Line("My voice service is misconfigured.")
+UNREADABLE = Line("I couldn't read that answer aloud.")
 
 ENGLISH_MODEL = "canopylabs/orpheus-v1-english"
 ARABIC_MODEL = "canopylabs/orpheus-arabic-saudi"
@@ -153,7 +157,7 @@ class GroqSpeaker:
         """Read `text` piece by piece, join the pieces and encode them as OGG/Opus."""
         pieces = tts_pieces(text, self._max_chars)
         if not pieces:
-            raise ServiceError("There was nothing to read aloud.", detail="empty script")
+            raise ServiceError(Line("There was nothing to read aloud."), detail="empty script")
         voice = self.voice_for(language)
         wavs = await asyncio.gather(*(self._read(piece, voice) for piece in pieces))
         try:
@@ -180,21 +184,20 @@ def _refused(exc: groq.BadRequestError, voice: TtsVoice) -> ServiceError:
     body = exc.body if isinstance(exc.body, dict) else {}
     inner = body.get("error", body)
     code = str(inner.get("code") or "") if isinstance(inner, dict) else ""
-    misconfigured = "My voice service is misconfigured."
     if code == "model_terms_required":
         detail = (
             f"Groq serves {voice.model} (TTS_MODEL/TTS_VOICES) only once an org admin accepts "
             f"its terms at https://console.groq.com/playground?model={voice.model}"
         )
-        return ConfigurationError(misconfigured, detail=detail)
+        return ConfigurationError(MISCONFIGURED, detail=detail)
     if code in ("model_decommissioned", "model_not_found") or "voice" in exc.message.lower():
         detail = f"Groq refused {voice.model} / voice {voice.voice} (TTS_MODEL, TTS_VOICE): "
-        return ConfigurationError(misconfigured, detail=detail + exc.message)
-    return ServiceError("I couldn't read that answer aloud.", detail=f"Groq 400: {exc.message}")
+        return ConfigurationError(MISCONFIGURED, detail=detail + exc.message)
+    return ServiceError(UNREADABLE, detail=f"Groq 400: {exc.message}")
 
 
 def _unreadable(detail: str) -> ServiceError:
-    return ServiceError("I couldn't read that answer aloud.", detail=detail)
+    return ServiceError(UNREADABLE, detail=detail)
 
 
 def join_wavs(parts: list[bytes]) -> tuple[bytes, float]:

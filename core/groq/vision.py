@@ -12,6 +12,7 @@ import groq
 
 from core.errors import BadInputError, ConfigurationError, UserFacingError
 from core.groq.errors import explain
+from core.i18n import Line
 from core.images import NOT_AN_IMAGE, TOO_BIG
 from core.types import Image
 
@@ -41,7 +42,7 @@ def explain_image(exc: Exception) -> UserFacingError:
     if isinstance(exc, groq.BadRequestError):
         if "must be a string" in exc.message:
             detail = f"VISION_MODEL names a model that takes no images: {exc.message}"
-            return ConfigurationError("My photo service is misconfigured.", detail=detail)
+            return ConfigurationError(Line("My photo service is misconfigured."), detail=detail)
         if "image" in exc.message.lower():
             return BadInputError(NOT_AN_IMAGE, detail=f"Groq 400: {exc.message}")
     return explain(exc, model_setting="VISION_MODEL", service="photo")

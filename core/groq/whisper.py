@@ -79,7 +79,7 @@ class GroqTranscriber:
                 raise explain(exc, model_setting="WHISPER_MODEL", service="speech") from exc
             log.info("Whisper refused the audio: %s", exc.message)
             raise BadInputError(
-                "I couldn't hear anything in that — is it a voice recording?"
+                Line("I couldn't hear anything in that — is it a voice recording?")
             ) from exc
         except groq.APIError as exc:
             raise explain(exc, model_setting="WHISPER_MODEL", service="speech") from exc
