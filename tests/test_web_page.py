@@ -149,6 +149,27 @@ async def test_a_reset_while_offline_goes_out_before_the_messages_waiting(
     assert questions(groq)[-1] == ["And now?"]  # asked after the reset
 
 
+async def test_a_reset_carried_over_a_reload_clears_what_the_server_shows_again(
+    unplugged: tuple[Page, Cable], groq: FakeGroq
+) -> None:
+    page, cable = unplugged
+    await ask(page, "Who are you?")
+    await answered(page, 1)
+    await cable.cut()
+    await reset(page)  # it waits in the outbox: the server has not heard it
+    await page.reload()
+    cable.up = True
+    await page.get_by_role("button", name="Try now").click()
+    await expect(page.locator("#connection")).to_have_text("Online")
+    await expect(page.locator(".msg")).to_have_count(0)  # the history it drew, then cleared
+    await page.reload()  # and the server forgot it
+    await expect(page.locator("#connection")).to_have_text("Online")
+    await expect(page.locator(".msg")).to_have_count(0)
+    await ask(page, "Fresh start?")
+    await answered(page, 1)
+    assert questions(groq)[-1] == ["Fresh start?"]
+
+
 async def test_connection_notices_go_once_the_page_is_back_online(
     unplugged: tuple[Page, Cable],
 ) -> None:

@@ -74,6 +74,9 @@ function adopt(id) {
 
 const outbox = createOutbox({ sent, gaveUp });
 const ownResets = new Set(outbox.frames().filter((frame) => frame.type === "reset").map((frame) => frame.turn));
+// Resets made before a reload: the reloaded page draws the server's history again, so their
+// echo clears what came before them.
+const carriedResets = new Set(ownResets);
 const view = follow(list, jump);
 
 // Entries: {id, role: "user" | "bot", turn, text, voice, pending, streaming, failed, job,
@@ -156,8 +159,8 @@ function connectionNotice() {
   notice(OFFLINE, { kind: "connection", action: { label: "Try now", run: reconnectNow } });
 }
 
-function clearAll() {
-  entries = entries.filter((entry) => outbox.unsent(entry.turn)); // they go after the reset
+function clearAll(keep = (entry) => outbox.unsent(entry.turn)) {
+  entries = entries.filter(keep); // by default the unsent ones: they go after the reset
   nodes.clear();
   list.replaceChildren(emptyNote);
   entries.forEach((entry) => render(entry, false));
@@ -308,6 +311,9 @@ function status(message) {
     avatarSwitch.checked = message.on;
     live.configure(avatarMode, message.on, { fresh: false });
     welcome();
+  } else if (message.state === "reset" && carriedResets.delete(message.turn)) {
+    ownResets.delete(message.turn);
+    clearAll((entry) => outbox.has(entry.turn)); // keep only what went after the reset
   } else if (message.state === "reset" && !ownResets.delete(message.turn)) {
     clearAll(); // another tab reset the conversation
   }
