@@ -23,6 +23,7 @@ import pytest
 from bot.storage import Storage, open_storage
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
+from tests.fakes.telegram import FakeTelegram
 from tests.processes import Children
 
 _real_connect = socket.socket.connect
@@ -133,6 +134,13 @@ async def groq(request: pytest.FixtureRequest) -> AsyncIterator[FakeGroq]:
 async def did() -> AsyncIterator[FakeDID]:
     """A fake D-ID whose renders take 20 ms."""
     async with FakeDID(render_seconds=0.02) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[FakeTelegram]:
+    """A fake Telegram Bot API."""
+    async with FakeTelegram() as fake:
         yield fake
 
 

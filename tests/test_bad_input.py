@@ -36,12 +36,6 @@ async def groq() -> AsyncIterator[FakeGroq]:
 
 
 @pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
-
-
-@pytest.fixture
 def settings(tmp_path: Path, groq: FakeGroq, did: FakeDID, tg: FakeTelegram) -> Settings:
     return settings_for(tmp_path, groq, did, **telegram_at(tg))
 

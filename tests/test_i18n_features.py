@@ -51,12 +51,6 @@ def voice_mode(value: str | None) -> Any:
 # -- Telegram: voice answers in German -------------------------------------------------------
 
 
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
-
-
 def tts_settings(
     tmp_path: Path, groq: FakeGroq, did: FakeDID | None, tg: FakeTelegram, **extra: Any
 ) -> Any:

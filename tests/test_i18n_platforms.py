@@ -38,12 +38,6 @@ def said(locale: str, line: str) -> str:
 
 
 @pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def telegram_bot(
     tmp_path: Path, groq: FakeGroq, did: FakeDID, tg: FakeTelegram
 ) -> AsyncIterator[None]:

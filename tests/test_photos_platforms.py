@@ -35,12 +35,6 @@ def last_user_content(groq: FakeGroq) -> Any:
 
 
 @pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def telegram(tmp_path: Path, groq: FakeGroq, tg: FakeTelegram) -> AsyncIterator[None]:
     settings = settings_for(tmp_path, groq, None, VISION_MODEL=VISION, **telegram_at(tg))
     async with running_bot(settings):

@@ -45,12 +45,6 @@ async def proxy() -> AsyncIterator[ForwardProxy]:
 
 
 @pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def dc() -> AsyncIterator[FakeDiscord]:
     async with FakeDiscord() as fake:
         yield fake

@@ -22,12 +22,6 @@ GROQ_REPLY = ANSWER  # what the fake model answers (tests/conftest.py)
 
 
 @pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
-
-
-@pytest.fixture
 def settings(tmp_path: Path, groq: FakeGroq, did: FakeDID, tg: FakeTelegram) -> Any:
     return settings_for(tmp_path, groq, did, **telegram_at(tg))
 

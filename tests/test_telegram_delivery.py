@@ -1,7 +1,6 @@
 """The avatar video on Telegram: where it goes, what goes with it, and Telegram's upload limit."""
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +13,6 @@ from tests.harness import running_bot, settings_for, telegram_at
 
 ALICE, GROUP = 1001, -100500
 MB = 1024 * 1024
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
 
 
 def settings(tmp_path: Path, groq: FakeGroq, did: FakeDID, tg: FakeTelegram, **extra: Any) -> Any:

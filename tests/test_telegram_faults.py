@@ -27,12 +27,6 @@ SHOWN = "Hello from <b>Ava</b>. Nice to see you."
 
 
 @pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
-
-
-@pytest.fixture
 def settings(tmp_path: Path, groq: FakeGroq, did: FakeDID, tg: FakeTelegram) -> Any:
     return settings_for(tmp_path, groq, did, **telegram_at(tg))
 

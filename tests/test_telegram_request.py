@@ -5,7 +5,6 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,12 +15,6 @@ from adapters.telegram.request import AiohttpRequest, UpdatesRequest
 from tests.fakes.telegram import FakeTelegram
 
 CHAT = 4242
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
 
 
 def bot_on(root: str, token: str, request: AiohttpRequest) -> Bot:

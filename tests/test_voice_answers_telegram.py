@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from core.types import ConversationKey
 from core.voice_answers import INSTEAD
@@ -17,12 +14,6 @@ from tests.fakes.telegram import FakeTelegram
 from tests.harness import running_bot, settings_for, telegram_at
 
 ALICE, GROUP = 1001, -100500
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
 
 
 def settings(

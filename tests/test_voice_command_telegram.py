@@ -20,12 +20,6 @@ GROQ_REPLY = (
 
 
 @pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def bot(
     tmp_path: Path, groq: FakeGroq, did: FakeDID, tg: FakeTelegram
 ) -> AsyncIterator[None]:
