@@ -119,7 +119,7 @@ async def serving_web(core: Core, secret: str, **options: Any) -> AsyncIterator[
         media_dir=core.settings.media_dir,
         max_text_chars=core.settings.MAX_MESSAGE_CHARS,
         history=core.storage.history,
-        **options,
+        **{"catalogs": core.catalogs, **options},
     )
     await core.start_jobs({"web": adapter.delivery})
     await adapter.start()

@@ -29,7 +29,7 @@ from tests.fakes.did_streams import AGENT_ID, FakeDidStreams
 from tests.fakes.discord import BOT_ID, GUILD_ID, TEXT_CHANNEL_ID, AttachmentSpec, FakeDiscord
 from tests.fakes.groq import FakeGroq
 from tests.fakes.telegram import FakeTelegram
-from tests.harness import running_bot, settings_for, telegram_at
+from tests.harness import running_bot, serving_web, settings_for, telegram_at
 from tests.photos import png
 
 ALICE, GROUP = 1001, -100500
@@ -137,27 +137,10 @@ async def _web(
         **extra,
     )
     async with open_core(settings) as core:
-        adapter = WebAdapter(
-            core.conversations,
-            core.runner,
-            commands=core.commands,
-            inbox=core.inbox,
-            host="127.0.0.1",
-            port=0,
-            secret=SECRET,
-            media_dir=settings.media_dir,
-            max_text_chars=settings.MAX_MESSAGE_CHARS,
-            history=core.storage.history,
-            live=web_live(core),
-            catalogs=core.catalogs,
-        )
-        await core.start_jobs({"web": adapter.delivery})
-        await adapter.start()
-        try:
+        async with serving_web(
+            core, SECRET, live=web_live(core), catalogs=core.catalogs
+        ) as adapter:
             yield adapter
-        finally:
-            await core.runner.drain(0)
-            await adapter.stop()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from tests.fakes.did import FakeDID
 from tests.fakes.discord import BOT_ID, GUILD_ID, TEXT_CHANNEL_ID, FakeDiscord
 from tests.fakes.groq import FakeGroq
 from tests.fakes.telegram import FakeTelegram
-from tests.harness import running_bot, settings_for, telegram_at
+from tests.harness import running_bot, serving_web, settings_for, telegram_at
 
 ALICE = 1001
 CATALOGS = Catalogs()
@@ -209,26 +209,10 @@ async def test_discord_message_lines_follow_the_guild_locale(
 async def web(tmp_path: Path, groq: FakeGroq, did: FakeDID) -> AsyncIterator[WebAdapter]:
     settings = settings_for(tmp_path, groq, did, WEB_ENABLED=True, MAX_MESSAGE_CHARS=50)
     async with open_core(settings) as core:
-        adapter = WebAdapter(
-            core.conversations,
-            core.runner,
-            commands=core.commands,
-            inbox=core.inbox,
-            host="127.0.0.1",
-            port=0,
-            secret="test-web-secret-0123456789abcdef0123456789",
-            media_dir=settings.media_dir,
-            max_text_chars=settings.MAX_MESSAGE_CHARS,
-            history=core.storage.history,
-            catalogs=core.catalogs,
-        )
-        await core.start_jobs({"web": adapter.delivery})
-        await adapter.start()
-        try:
+        async with serving_web(
+            core, "test-web-secret-0123456789abcdef0123456789", catalogs=core.catalogs
+        ) as adapter:
             yield adapter
-        finally:
-            await core.runner.drain(0)
-            await adapter.stop()
 
 
 async def _errors(web: WebAdapter, accept_language: str | None, frames: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
