@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from adapters.web.app import WebAdapter
 from bot.settings import Settings
 from bot.terminal import TerminalChat, TerminalDelivery
@@ -128,3 +130,15 @@ async def serving_web(core: Core, secret: str, **options: Any) -> AsyncIterator[
     finally:
         await core.runner.drain(0)
         await adapter.stop()
+
+
+async def web_listening(session: aiohttp.ClientSession, port: int) -> None:
+    """Return once the web server on `port` answers /healthz (polled, with a 10 s deadline)."""
+    async with asyncio.timeout(10):
+        while True:
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.02)

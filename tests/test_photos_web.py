@@ -14,7 +14,7 @@ from bot.wiring import Core, open_core
 from core.images import MAX_IMAGE_BYTES, TOO_BIG
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
-from tests.harness import running_bot, settings_for
+from tests.harness import running_bot, settings_for, web_listening
 from tests.photos import png
 from tests.test_web_protocol import MAX_CHARS, Browser, web_chat
 
@@ -113,20 +113,10 @@ async def test_a_photo_cut_by_a_stop_is_answered_from_its_file_on_restart(
     )
     url = f"ws://127.0.0.1:{port}/ws"
 
-    async def listening(session: aiohttp.ClientSession) -> None:
-        async with asyncio.timeout(10):  # poll the port with a deadline until the server is up
-            while True:
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.02)
-
     async with aiohttp.ClientSession() as session:
         groq.hold()
         async with running_bot(settings):
-            await listening(session)
+            await web_listening(session, port)
             async with session.ws_connect(url) as ws:
                 await ws.receive_json(timeout=5)  # ready
                 await ws.send_json(image_frame("p1", png(), "Still there?"))

@@ -250,7 +250,7 @@ async def test_web_message_cut_by_a_stop_is_answered_on_restart_and_not_twice(
 
     import aiohttp
 
-    from tests.harness import running_bot, settings_for
+    from tests.harness import running_bot, settings_for, web_listening
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -261,20 +261,10 @@ async def test_web_message_cut_by_a_stop_is_answered_on_restart_and_not_twice(
     url = f"ws://127.0.0.1:{port}/ws"
     frame = {"type": "text", "turn": "t1", "text": "remember this"}
 
-    async def listening(session: aiohttp.ClientSession) -> None:
-        async with asyncio.timeout(10):  # poll the port with a deadline until the server is up
-            while True:
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.02)
-
     async with aiohttp.ClientSession() as session:
         groq.hold()
         async with running_bot(settings):
-            await listening(session)
+            await web_listening(session, port)
             async with session.ws_connect(url) as ws:
                 ready = await ws.receive_json(timeout=5)  # the server issues the id
                 await ws.send_json(frame)
@@ -283,7 +273,7 @@ async def test_web_message_cut_by_a_stop_is_answered_on_restart_and_not_twice(
         async with running_bot(settings):  # the unanswered turn is answered on start
             await groq.wait_for(lambda: len(groq.chat_bodies) == 2)
             await did.wait_for(lambda: len(did.talks) == 1)
-            await listening(session)
+            await web_listening(session, port)
             resumed = f"{url}?conversation={ready['conversation']}&since=0"
             async with session.ws_connect(resumed) as ws:
                 await ws.receive_json(timeout=5)  # ready
