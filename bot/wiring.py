@@ -29,7 +29,7 @@ from core.commands import ChatCommands
 from core.conversation import Conversations, ConversationSettings
 from core.groq.chat import GroqChatModel
 from core.groq.whisper import GroqTranscriber
-from core.i18n import Catalogs
+from core.i18n import Catalogs, shipped_catalogs
 from core.personas import Personas
 from core.ports import Inbox, VideoDelivery
 from core.quota import Quotas
@@ -135,7 +135,7 @@ async def open_core(
             personas=personas,
             usage=usage,
         )
-        catalogs = Catalogs()  # the bot's own lines in every shipped language (core/locales)
+        catalogs = shipped_catalogs()  # the bot's own lines in every shipped language, read once
         voices = services.voice_choice(settings, storage)
         commands = ChatCommands(
             conversations,
