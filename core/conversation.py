@@ -262,6 +262,19 @@ class Conversations:
         """
         if self._jobs is None or await self.reply_mode(key) != "video":
             return None
+        return await self.render_video(key, text, target, user_id, language)
+
+    async def render_video(
+        self,
+        key: ConversationKey,
+        text: str,
+        target: str,
+        user_id: str = "",
+        language: str | None = None,
+    ) -> AvatarJob | Notice | None:
+        """`render_avatar` for a chat whose reply mode is known to be video (not read again)."""
+        if self._jobs is None:
+            return None
         paused = self._jobs.pause_notice(key)
         if paused is not None:
             return Notice(paused) if paused else None

@@ -63,7 +63,7 @@ class Replies:
 
         Returns the video's job, a `Notice` for the user (why neither comes), or None.
         """
-        mode = await self._reply_mode(key)
+        mode = await self._reply_mode(key) or await self._conversations.reply_mode(key)
         if mode == "text":
             return None
         if mode == "voice":
@@ -71,10 +71,12 @@ class Replies:
                 return self._once(key, Notice(NO_VOICE))
             notice = await self._voice.answer(key, user_id, text, language, target)
             return self._once(key, notice) if notice and notice.message in LASTING else notice
-        if mode not in (None, "video"):
-            log.warning("unknown reply mode %r in %s: the default applies", mode, key)
-            mode = None
-        return await self._video(key, text, target, user_id, language, chosen=mode == "video")
+        if mode != "video":
+            log.warning("unknown reply mode %r in %s: the chat's own applies", mode, key)
+            mode = await self._conversations.reply_mode(key)
+            if mode != "video":
+                return None
+        return await self._video(key, text, target, user_id, language)
 
     def _once(self, key: ConversationKey, notice: Notice) -> Notice | None:
         """Return the notice the first time the conversation gets it, then None."""
@@ -92,16 +94,14 @@ class Replies:
         target: str,
         user_id: str,
         language: str | None,
-        *,
-        chosen: bool,
     ) -> FollowUp:
         conversations, voice = self._conversations, self._voice
         if not conversations.avatar_available:
-            if chosen and voice is not None and voice.available(key.platform):
+            if voice is not None and voice.available(key.platform):
                 return await voice.answer(key, user_id, text, language, target, NO_VIDEO_SERVICE)
             return None
         paused = conversations.video_paused
-        video = await conversations.render_avatar(key, text, target, user_id, language)
+        video = await conversations.render_video(key, text, target, user_id, language)
         if voice is None or not voice.available(key.platform):
             return video
         if isinstance(video, Notice):
