@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from bot.metrics import status_counter, telegram_retries
 from bot.settings import Settings, url
 from bot.wiring import Core, WebRoute
 from core.avatar.faces import FaceCommand
+from core.avatar.live import LiveSettings, LiveStreams
+from core.avatar.voices import DEFAULT_VOICES, VoicePicker
 from core.ports import VideoDelivery
 from core.proxy import Proxy
-
-if TYPE_CHECKING:
-    from adapters.web.live import LiveStreams
 
 # How long the page's WebRTC connection may take to come up before the videos come as clips.
 CONNECT_SECONDS = {"auto": 5.0, "stream": 30.0, "clip": 0.0}
@@ -177,9 +176,6 @@ def _web(settings: Settings) -> AdapterFactory:
 
 def web_live(core: Core) -> LiveStreams | None:
     """The web chat's live avatar (WEB_AVATAR_MODE), when D-ID's streaming API is set up."""
-    from adapters.web.live import LiveSettings, LiveStreams
-    from core.avatar.voices import DEFAULT_VOICES, VoicePicker
-
     settings = core.settings
     if core.did_streams is None or settings.WEB_AVATAR_MODE == "clip":
         return None

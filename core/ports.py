@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from core.types import (
     Audio,
@@ -24,6 +24,7 @@ from core.types import (
 )
 
 if TYPE_CHECKING:  # core.quota implements Counters, so it imports this module at run time
+    from core.avatar.streams import LiveStream
     from core.quota import Charge, Reservation
 
 
@@ -364,4 +365,54 @@ class ImageUploader(Protocol):
 
     async def upload_image(self, image: bytes, mime: str, filename: str) -> str:
         """Upload `image` and return the URL a render takes as its source."""
+        ...
+
+
+class AvatarStreams(Protocol):
+    """The avatar's real-time streams (D-ID Agents Streams): opened, signalled, spoken, closed.
+
+    Every call raises `core.avatar.streams.StreamError` when the service refuses or fails it.
+    """
+
+    async def create(self) -> LiveStream:
+        """Open a stream; it comes with the service's SDP offer and ICE servers."""
+        ...
+
+    async def answer(self, stream: LiveStream, answer: dict[str, Any]) -> None:
+        """Pass the page's SDP answer on."""
+        ...
+
+    async def ice(self, stream: LiveStream, candidate: dict[str, Any]) -> None:
+        """Pass one of the page's ICE candidates on (an empty `candidate`: the last)."""
+        ...
+
+    async def speak(self, stream: LiveStream, text: str, voice_id: str) -> None:
+        """Have the avatar say `text` on the stream, after what it is saying."""
+        ...
+
+    async def close(self, stream: LiveStream) -> None:
+        """Close the stream (it stops being billed); one already gone is fine."""
+        ...
+
+
+class LivePage(Protocol):
+    """A page showing a conversation's live avatar: where a stream's signalling goes.
+
+    Hashable: the same page is the same key (one stream per page). Sending never raises once the
+    page has gone.
+    """
+
+    @property
+    def key(self) -> ConversationKey:
+        """The conversation the page shows."""
+        ...
+
+    async def send_offer(
+        self, stream: int, offer: dict[str, Any], ice_servers: tuple[dict[str, Any], ...]
+    ) -> None:
+        """Hand the page the service's SDP offer and ICE servers for stream number `stream`."""
+        ...
+
+    async def send_state(self, stream: int, state: str, line: str | None = None) -> None:
+        """Tell the page where its stream is (opening, live, idle, closed, failed), and a line."""
         ...

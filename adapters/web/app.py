@@ -19,10 +19,11 @@ from adapters.web.chat import WebChat
 from adapters.web.delivery import Socket, WebDelivery
 from adapters.web.identity import ConversationIds, derive, mac, tag
 from adapters.web.limits import Limiter, WebLimits, client_scope
-from adapters.web.live import LiveStreams
+from adapters.web.live_page import SocketPage
 from adapters.web.mailbox import Mailbox
 from adapters.web.platform import PLATFORM, conversation_key
 from core.avatar.faces import FaceCommand
+from core.avatar.live import LiveStreams
 from core.commands import ChatCommands
 from core.conversation import Conversations
 from core.i18n import Catalogs, Line, Lines, shipped_catalogs
@@ -274,7 +275,7 @@ class WebAdapter:
         finally:
             self.delivery.detach(socket)
             if self.live is not None:
-                await self.live.detach(socket)
+                await self.live.detach(SocketPage(socket))
 
 
 async def _refuse(ws: web.WebSocketResponse, code: str, message: str, close_code: int) -> None:

@@ -17,11 +17,12 @@ from adapters.web.delivery import Socket, WebDelivery
 from adapters.web.identity import tag
 from adapters.web.limits import BUSY as AUDIO_BUSY
 from adapters.web.limits import Limiter, WebLimits
-from adapters.web.live import LiveStreams
+from adapters.web.live_page import relay
 from adapters.web.live_protocol import StreamFrame
 from adapters.web.platform import OOPS, Entered, WebPlatform, conversation_key, message_key
 from adapters.web.protocol import AvatarFrame, ClientFrame, FaceFrame, ProtocolError
 from core.avatar.faces import FaceCommand
+from core.avatar.live import LiveStreams
 from core.commands import ChatCommands
 from core.conversation import Conversations
 from core.i18n import Line
@@ -215,7 +216,7 @@ class WebChat:
             await socket.send(protocol.error(frame.turn, NO_LIVE, "unavailable"))
             return
         try:
-            await self.live.handle(socket, frame)
+            await relay(self.live, socket, frame)
         except Exception:
             log.exception("a live-avatar frame of web:%s failed", tag(socket.conversation))
             await socket.send(protocol.error(frame.turn, OOPS, "failed"))

@@ -19,14 +19,14 @@ from typing import Any
 from adapters.web import protocol
 from adapters.web.delivery import WebDelivery
 from adapters.web.identity import tag
-from adapters.web.live_answer import LiveAnswer, LiveSpeakers
 from adapters.web.protocol import AudioFrame, CommandFrame, ImageFrame, ResetFrame, TextFrame
+from core.avatar.live_answer import LiveAnswer, LiveSpeakers
 from core.commands import ChatCommands, Command
 from core.conversation import Conversations
 from core.i18n import DEFAULT_LOCALE, Line
 from core.ports import Inbox
 from core.storage.inbox import ATTACHMENTS, InboxAttachments
-from core.turns import NO_VIDEO, Declined, NoVideo
+from core.turns import Declined, NoVideo, View
 from core.types import Audio, AvatarJob, ConversationKey, Image, InboxEntry, Turn
 
 log = logging.getLogger(__name__)
@@ -55,18 +55,11 @@ def _parts(key: str) -> tuple[str, str]:
 
 
 class WebView:
-    """Shows one turn in every open tab of its conversation; `live` may say it as it streams."""
+    """Shows one turn in every open tab of its conversation."""
 
-    def __init__(
-        self,
-        delivery: WebDelivery,
-        conversation: str,
-        turn: str,
-        live: LiveAnswer | None = None,
-    ) -> None:
+    def __init__(self, delivery: WebDelivery, conversation: str, turn: str) -> None:
         self._delivery, self._conversation, self._turn = delivery, conversation, turn
         self._streamed = 0  # characters of the answer sent as deltas so far
-        self._live = live
 
     async def transcript(self, text: str) -> None:
         await self._send(protocol.transcript(self._turn, text))
@@ -75,13 +68,9 @@ class WebView:
         # The protocol streams pieces to append: send what is new since the last update.
         piece, self._streamed = text[self._streamed :], len(text)
         await self._send(protocol.delta(self._turn, piece))
-        if self._live is not None:
-            await self._live.feed(piece)
 
     async def final(self, text: str) -> str | NoVideo:
         await self._send(protocol.final(self._turn, text))
-        if self._live is not None and await self._live.said(text):
-            return NO_VIDEO  # the live avatar said it: no clip
         return protocol.dump_target(self._turn)
 
     async def plain(self, text: str) -> str | NoVideo:
@@ -95,6 +84,10 @@ class WebView:
 
     async def rendering(self, job: AvatarJob) -> None:
         await self._send(protocol.status(self._turn, "rendering", job=job.id))
+
+    async def spoken(self) -> None:
+        """The live avatar said the answer (`LiveAnswer`): no clip comes for it."""
+        await self._send(protocol.status(self._turn, "spoken"))
 
     async def reset(self) -> None:
         await self._send(protocol.status(self._turn, "reset"))
@@ -159,15 +152,15 @@ class WebPlatform:
     def key(self, entry: InboxEntry) -> ConversationKey:
         return conversation_key(_parts(entry.message_key)[0])
 
-    def view(self, entry: InboxEntry) -> WebView:
+    def view(self, entry: InboxEntry) -> View:
+        """The turn's view; with the live avatar, its answer is said live on the way."""
         conversation, turn = _parts(entry.message_key)
-        live = None
-        if self._live is not None:
-            user = str(_load(entry.payload).get("user") or "")
-            live = LiveAnswer(
-                self._live, self._conversations, self._delivery, entry.message_key, user
-            )
-        return WebView(self._delivery, conversation, turn, live)
+        view = WebView(self._delivery, conversation, turn)
+        if self._live is None:
+            return view
+        user = str(_load(entry.payload).get("user") or "")
+        key = conversation_key(conversation)
+        return LiveAnswer(view, self._live, self._conversations, key, turn, user)
 
     async def turn(self, entry: InboxEntry) -> Turn | None:
         """The core's turn; its user is the sender's address (the quotas count per address)."""

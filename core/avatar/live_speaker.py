@@ -11,31 +11,30 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
+from core.avatar.live_session import LiveSession
 from core.avatar.phrases import guess_language
 from core.avatar.script import estimate_seconds
 from core.avatar.speech import Voices
 from core.avatar.stream import SentenceStream
 from core.avatar.stream_budget import AnswerBudget
-from core.avatar.streams import DidStreamsClient, LiveStream, StreamError
-
-if TYPE_CHECKING:
-    from adapters.web.live import LiveSession
+from core.avatar.streams import LiveStream, StreamError
+from core.ports import AvatarStreams
 
 log = logging.getLogger(__name__)
 
 Outcome = Literal["spoken", "refused", "failed"]
 # Told when the answer is done: its error, if any, and the seconds the avatar says.
-Done = Callable[["LiveSession", StreamError | None, float], Awaitable[None]]
+Done = Callable[[LiveSession, StreamError | None, float], Awaitable[None]]
 
 
-class Speaker:
+class LiveSpeaker:
     """Feeds an answer's pieces in; `run` (a named task of `LiveStreams`) says its sentences."""
 
     def __init__(
         self,
-        client: DidStreamsClient,
+        client: AvatarStreams,
         session: LiveSession,
         *,
         budget: AnswerBudget | None,
@@ -66,7 +65,7 @@ class Speaker:
             self._queue.put_nowait(sentence)
 
     async def finish(self) -> Outcome:
-        """The answer is complete: say the rest, wait until D-ID took every sentence."""
+        """Say the rest of the complete answer; wait until D-ID took every sentence."""
         for sentence in self._sentences.flush():
             self._queue.put_nowait(sentence)
         self._queue.put_nowait(None)
@@ -76,6 +75,7 @@ class Speaker:
         return "refused" if self.refusal is not None else "spoken"
 
     async def run(self) -> None:
+        """Say the sentences as they come, until the answer is finished (or the task cancelled)."""
         try:
             while (sentence := await self._queue.get()) is not None:
                 if self.error is None and self.refusal is None and not self._capped:
@@ -112,7 +112,7 @@ class Speaker:
         self.spoken += 1
 
     async def _stream(self) -> LiveStream | None:
-        """The session's stream once it is live; None when it does not come up in time."""
+        """Return the session's stream once it is live; None when it does not come up in time."""
         session = self._session
         if not session.live:
             try:

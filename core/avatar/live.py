@@ -1,12 +1,13 @@
-"""The live avatar of the web chat: D-ID streams signalled over the page's WebSocket.
+"""The live avatar: one real-time stream per page, which says its conversation's answers.
 
-The page asks for a stream (`stream_open`); the server opens it at D-ID with its key (the key
-never reaches the browser), hands the page D-ID's SDP offer and ICE servers, and relays the
-page's answer and ICE candidates back. Media flow straight from D-ID to the browser. One
-stream per conversation speaks its answers (the newest tab's); at most `max_streams` are open
-at once. A stream that does not connect within `connect_seconds`, or fails, is closed and the
-page is told in one line; the answers' videos then come as clips. A stream idle for
-`idle_seconds` (no turn) is closed and reopened by the page with its next message.
+A page asks for a stream (`open`); it is opened at the streaming service with the server's key
+(the key never reaches the page), the page gets the service's SDP offer and ICE servers through
+its `LivePage`, and its answer and ICE candidates are relayed back. Media flow straight from
+the service to the page. One stream per conversation speaks its answers (the newest page's);
+at most `max_streams` are open at once. A stream that does not connect within
+`connect_seconds`, or fails, is closed and the page is told in one line; the answers' videos
+then come as clips. A stream idle for `idle_seconds` (no turn) is closed and reopened by the
+page with its next message.
 """
 
 from __future__ import annotations
@@ -15,19 +16,19 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from adapters.web import live_protocol
-from adapters.web.delivery import Socket
-from adapters.web.identity import tag
-from adapters.web.live_protocol import StreamFrame
-from adapters.web.speaker import Speaker
+from core.avatar.live_session import LiveSession, tag
+from core.avatar.live_speaker import LiveSpeaker
 from core.avatar.speech import Voices
 from core.avatar.stream_budget import StreamBudget
-from core.avatar.streams import DidStreamsClient, LiveStream, StreamError
+from core.avatar.streams import LiveStream, StreamError
 from core.i18n import Line
+from core.ports import AvatarStreams, LivePage
+from core.quota import user_scope
+from core.types import ConversationKey
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ NO_CONNECTION = Line("The live avatar couldn't connect — videos come as clips 
 ALL_IN_USE = Line("All live avatars are in use right now — videos come as clips instead.")
 MOVED = Line("The live avatar moved to your other tab.")
 CLOSE_TIMEOUT = 5.0
+# A signalling step: one call of the streaming service with the page's value.
+Step = tuple[Callable[[LiveStream, dict[str, Any]], Coroutine[Any, Any, None]], dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,113 +52,118 @@ class LiveSettings:
     max_seconds: float = 45.0
 
 
-class LiveSession:
-    """One page's stream: opening → offered → live, then idle (closed) or failed."""
-
-    def __init__(self, socket: Socket, number: int) -> None:
-        self.socket, self.number = socket, number
-        self.stream: LiveStream | None = None
-        self.state = "opening"
-        self.settled = asyncio.Event()  # live, or never going to be
-        self.timer: asyncio.Task[None] | None = None
-        self.signalling = asyncio.Lock()  # the SDP answer, then the candidates, in order
-
-    @property
-    def usable(self) -> bool:
-        return self.state in ("opening", "offered", "live")
-
-    @property
-    def live(self) -> bool:
-        return self.state == "live"
-
-
 class LiveStreams:
     """The live sessions of every open page; owns their named tasks and closes them at stop."""
 
     def __init__(
         self,
-        client: DidStreamsClient,
+        client: AvatarStreams,
         *,
         settings: LiveSettings,
         voices: Voices,
         budget: StreamBudget | None = None,
     ) -> None:
         self._client, self._settings, self._voices, self._budget = client, settings, voices, budget
-        self._sessions: dict[Socket, LiveSession] = {}
+        self._sessions: dict[LivePage, LiveSession] = {}
         self._numbers = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._closing: set[asyncio.Task[None]] = set()  # DELETEs under way (bounded in time)
+        self._closing: set[asyncio.Task[None]] = set()  # closes under way (bounded in time)
         self._stopping = False
 
     @property
     def mode(self) -> AvatarMode:
+        """How the answers' videos come: live (`stream`), as clips, or live when it connects."""
         return self._settings.mode
 
     @property
     def open_streams(self) -> int:
-        """Streams held at D-ID now (opening, offered or live)."""
+        """Streams held at the service now (opening, offered or live)."""
         return sum(1 for session in self._sessions.values() if session.usable)
 
-    # -- frames from the page ------------------------------------------------------------------
+    # -- what the page asks --------------------------------------------------------------------
 
-    async def handle(self, socket: Socket, frame: StreamFrame) -> None:
-        """Act on one `stream_*` frame of the page."""
-        session = self._sessions.get(socket)
-        if frame.kind == "stream_open":
-            await self._open(socket)
-        elif session is None or frame.stream != session.number or not session.usable:
-            return  # about a stream closed since: nothing to do
-        elif frame.kind == "stream_answer" and frame.answer is not None:
-            self._signal(session, [(self._client.answer, frame.answer)])
-        elif frame.kind == "stream_ice":
-            steps = [(self._client.ice, candidate) for candidate in frame.candidates]
-            if frame.done:
-                steps.append((self._client.ice, {"candidate": ""}))
-            self._signal(session, steps)
-        elif frame.kind == "stream_state":
-            await self._page_state(session, frame.state)
-        elif frame.kind == "stream_close":
-            await self._end(session, "closed")
-
-    async def _open(self, socket: Socket) -> None:
-        old = self._sessions.get(socket)
+    async def open(self, page: LivePage) -> None:
+        """Open the page's stream, unless it has one (or no more may be opened)."""
+        old = self._sessions.get(page)
         if old is not None and old.usable:
             return  # one stream per page
         for other in list(self._sessions.values()):
-            if other.socket.conversation == socket.conversation and other.usable:
+            if other.page.key == page.key and other.usable:
                 await self._end(other, "closed", MOVED)
-        session = LiveSession(socket, next(self._numbers))
-        self._sessions[socket] = session
+        session = LiveSession(page, next(self._numbers))
+        self._sessions[page] = session
         if self._stopping or self.open_streams > self._settings.max_streams:
             await self._end(session, "failed", ALL_IN_USE)
             return
-        await socket.send(live_protocol.stream_state(session.number, "opening"))
-        self._spawn(self._create(session), f"live-open-{tag(socket.conversation)}")
+        await page.send_state(session.number, "opening")
+        self._spawn(self._create(session), f"live-open-{tag(page.key)}")
+
+    def answer(self, page: LivePage, stream: int, answer: dict[str, Any]) -> None:
+        """Relay the page's SDP answer to stream number `stream`, in order."""
+        if (session := self._session(page, stream)) is not None:
+            self._signal(session, [(self._client.answer, answer)])
+
+    def ice(
+        self, page: LivePage, stream: int, candidates: tuple[dict[str, Any], ...], *, done: bool
+    ) -> None:
+        """Relay the page's ICE candidates (`done`: it has no more), in order."""
+        if (session := self._session(page, stream)) is not None:
+            steps: list[Step] = [(self._client.ice, candidate) for candidate in candidates]
+            if done:
+                steps.append((self._client.ice, {"candidate": ""}))
+            self._signal(session, steps)
+
+    async def connection(self, page: LivePage, stream: int, *, connected: bool) -> None:
+        """Hear that the page's WebRTC connection came up, or failed."""
+        session = self._session(page, stream)
+        if session is None:
+            return
+        if not connected:
+            await self._end(session, "failed", NO_CONNECTION)
+        elif session.state == "offered":
+            session.state = "live"
+            session.settled.set()
+            await page.send_state(session.number, "live")
+            self._restart_timer(session, self._settings.idle_seconds, None)
+
+    async def close(self, page: LivePage, stream: int) -> None:
+        """Close the page's stream at its asking (the avatar switched off, the page hidden)."""
+        if (session := self._session(page, stream)) is not None:
+            await self._end(session, "closed")
+
+    async def detach(self, page: LivePage) -> None:
+        """Forget a page that went away; its stream goes (a reload opens a new one)."""
+        session = self._sessions.pop(page, None)
+        if session is not None and session.usable:
+            await self._end(session, "closed", notify=False)
+
+    def _session(self, page: LivePage, stream: int) -> LiveSession | None:
+        """Return the page's session if `stream` names it and it is open (else it closed since)."""
+        session = self._sessions.get(page)
+        if session is None or session.number != stream or not session.usable:
+            return None
+        return session
 
     async def _create(self, session: LiveSession) -> None:
         try:
             stream = await self._client.create()
         except StreamError as exc:
-            log.warning(
-                "D-ID refused a live stream for web:%s: %s", tag(session.socket.conversation), exc
-            )
+            log.warning("D-ID refused a live stream for %s: %s", _where(session), exc)
             await self._end(session, "failed", exc.line)
             return
-        if not session.usable:  # the page left while D-ID opened it
+        if not session.usable:  # the page left while the service opened it
             await self._close_quietly(stream)
             return
         session.stream, session.state = stream, "offered"
-        await session.socket.send(
-            live_protocol.offer(session.number, stream.offer, stream.ice_servers)
-        )
+        await session.page.send_offer(session.number, stream.offer, stream.ice_servers)
         self._restart_timer(session, self._settings.connect_seconds, NO_CONNECTION)
 
-    def _signal(self, session: LiveSession, steps: list[tuple[Any, dict[str, Any]]]) -> None:
-        """Relay to D-ID off the socket's read loop, in the order the frames came."""
-        name = f"live-signal-{tag(session.socket.conversation)}-{session.number}"
+    def _signal(self, session: LiveSession, steps: list[Step]) -> None:
+        """Relay to the service off the page's read loop, in the order the frames came."""
+        name = f"live-signal-{tag(session.page.key)}-{session.number}"
         self._spawn(self._relay(session, steps), name)
 
-    async def _relay(self, session: LiveSession, steps: list[tuple[Any, dict[str, Any]]]) -> None:
+    async def _relay(self, session: LiveSession, steps: list[Step]) -> None:
         # Each frame's task queues on the session's lock, which wakes waiters first come first.
         async with session.signalling:
             for call, value in steps:
@@ -168,32 +176,18 @@ class LiveStreams:
                     await self._end(session, "failed", exc.line)
                     return
 
-    async def _page_state(self, session: LiveSession, state: str) -> None:
-        if state == "failed":
-            await self._end(session, "failed", NO_CONNECTION)
-        elif session.state == "offered":
-            session.state = "live"
-            session.settled.set()
-            await session.socket.send(live_protocol.stream_state(session.number, "live"))
-            self._restart_timer(session, self._settings.idle_seconds, None)
-
-    async def detach(self, socket: Socket) -> None:
-        """The page's socket closed: its stream goes (a reload opens a new one)."""
-        session = self._sessions.pop(socket, None)
-        if session is not None and session.usable:
-            await self._end(session, "closed", notify=False)
-
     # -- speaking ------------------------------------------------------------------------------
 
-    def speaker(self, conversation: str, turn: str, user: str) -> Speaker | None:
-        """A speaker for one answer, when a stream of the conversation is open (or opening)."""
-        session = self._speaking_session(conversation)
-        if session is None:
+    def speaker(self, key: ConversationKey, turn: str, user: str) -> LiveSpeaker | None:
+        """Return a speaker for an answer when a stream of the conversation is open (or opening)."""
+        usable = [s for s in self._sessions.values() if s.page.key == key and s.usable]
+        if not usable:
             return None
+        session = max(usable, key=lambda s: s.number)
         if session.live and session.timer is not None:
             session.timer.cancel()  # a turn: not idle (the connect deadline stays)
-        budget = self._budget.answer(f"web:{user or conversation}") if self._budget else None
-        speaker = Speaker(
+        budget = self._budget.answer(user_scope(key, user)) if self._budget else None
+        speaker = LiveSpeaker(
             self._client,
             session,
             budget=budget,
@@ -202,13 +196,8 @@ class LiveStreams:
             connect_seconds=self._settings.connect_seconds,
             on_done=self._answered,
         )
-        self._spawn(speaker.run(), f"live-speak-{tag(conversation)}-{turn}")
+        self._spawn(speaker.run(), f"live-speak-{tag(key)}-{turn}")
         return speaker
-
-    def _speaking_session(self, conversation: str) -> LiveSession | None:
-        found = [s for s in self._sessions.values() if s.socket.conversation == conversation]
-        usable = [s for s in found if s.usable]
-        return max(usable, key=lambda s: s.number) if usable else None
 
     async def _answered(
         self, session: LiveSession, error: StreamError | None, seconds: float
@@ -225,7 +214,7 @@ class LiveStreams:
         if session.timer is not None:
             session.timer.cancel()
         state = "failed" if failure else "idle"
-        name = f"live-{state}-{tag(session.socket.conversation)}-{session.number}"
+        name = f"live-{state}-{tag(session.page.key)}-{session.number}"
         session.timer = self._spawn(self._later(session, seconds, state, failure), name)
 
     async def _later(
@@ -234,13 +223,13 @@ class LiveStreams:
         await asyncio.sleep(seconds)
         session.timer = None  # this task: not cancelled by the end it brings
         if session.usable:
-            log.info("live stream of web:%s %s", tag(session.socket.conversation), state)
+            log.info("live stream of %s %s", _where(session), state)
             await self._end(session, state, line)
 
     async def _end(
         self, session: LiveSession, state: str, line: str | None = None, *, notify: bool = True
     ) -> None:
-        """Close the session's stream at D-ID and tell the page (`state`, and a line)."""
+        """Close the session's stream at the service and tell the page (`state`, and a line)."""
         if not session.usable:
             return
         session.state = state
@@ -250,12 +239,12 @@ class LiveStreams:
             session.timer = None
         stream, session.stream = session.stream, None
         if notify:
-            await session.socket.send(live_protocol.stream_state(session.number, state, line))
+            await session.page.send_state(session.number, state, line)
         if stream is None:
             return
         if self._stopping:
             await self._close_quietly(stream)
-        else:  # not on the socket's read loop; awaited, not cancelled, at stop
+        else:  # not on the page's read loop; awaited, not cancelled, at stop
             closing = asyncio.create_task(
                 self._close_quietly(stream), name=f"live-close-{stream.id}"
             )
@@ -276,7 +265,7 @@ class LiveStreams:
         return task
 
     async def stop(self) -> None:
-        """Cancel every live task and close every stream at D-ID (the server is stopping)."""
+        """Cancel every live task and close every stream at the service (the bot is stopping)."""
         self._stopping = True
         tasks = list(self._tasks)
         for task in tasks:
@@ -287,3 +276,7 @@ class LiveStreams:
         for session in sessions:
             with contextlib.suppress(Exception):
                 await self._end(session, "closed")
+
+
+def _where(session: LiveSession) -> str:
+    return f"{session.page.key.platform}:{tag(session.page.key)}"
