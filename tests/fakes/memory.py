@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
+from core.avatar.streams import LiveStream, StreamError
 from core.errors import BadInputError, ServiceError, UserFacingError
 from core.ports import UsageSink
 from core.quota import Charge
@@ -383,3 +384,83 @@ class MemoryUploader:
             raise self.fail
         self.uploads.append((image, mime, filename))
         return f"s3://uploads/{len(self.uploads)}/{filename}"
+
+
+class MemoryAvatarStreams:
+    """AvatarStreams: streams as records; `refuse` holds the errors the next calls raise.
+
+    `refuse["create"]` (or "speak", …) lists StreamErrors raised by the next calls of that name,
+    as D-ID answers a refused call (tests/fakes/did_streams.py plays the wire itself).
+    """
+
+    def __init__(self) -> None:
+        self.created: list[LiveStream] = []
+        self.signals: list[tuple[str, str, dict[str, Any]]] = []  # (call, stream id, value)
+        self.spoken: list[tuple[str, str, str]] = []  # (stream id, text, voice)
+        self.closed: list[str] = []
+        self.refuse: dict[str, list[StreamError]] = {}
+
+    def _refused(self, call: str) -> None:
+        if self.refuse.get(call):
+            raise self.refuse[call].pop(0)
+
+    @property
+    def open(self) -> list[str]:
+        """The ids of the streams created and not closed."""
+        return [s.id for s in self.created if s.id not in self.closed]
+
+    async def create(self) -> LiveStream:
+        self._refused("create")
+        number = len(self.created) + 1
+        offer = {"type": "offer", "sdp": f"v=0 stream {number}"}
+        stream = LiveStream(f"strm_{number}", f"AWSALB={number}", offer, ({"urls": "stun:x"},))
+        self.created.append(stream)
+        return stream
+
+    async def answer(self, stream: LiveStream, answer: dict[str, Any]) -> None:
+        self._refused("answer")
+        self.signals.append(("answer", stream.id, answer))
+
+    async def ice(self, stream: LiveStream, candidate: dict[str, Any]) -> None:
+        self._refused("ice")
+        self.signals.append(("ice", stream.id, candidate))
+
+    async def speak(self, stream: LiveStream, text: str, voice_id: str) -> None:
+        self._refused("speak")
+        if stream.id in self.closed:
+            raise StreamError(404, "NotFoundError", "stream closed")
+        self.spoken.append((stream.id, text, voice_id))
+
+    async def close(self, stream: LiveStream) -> None:
+        self._refused("close")
+        self.closed.append(stream.id)
+
+
+@dataclass(eq=False)
+class MemoryLivePage:
+    """LivePage: one page of a conversation, hashed by identity; records what it was sent."""
+
+    key: ConversationKey
+    offers: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    states: list[tuple[int, str, str | None]] = field(default_factory=list)
+
+    async def send_offer(
+        self, stream: int, offer: dict[str, Any], ice_servers: tuple[dict[str, Any], ...]
+    ) -> None:
+        self.offers.append((stream, offer))
+
+    async def send_state(self, stream: int, state: str, line: str | None = None) -> None:
+        self.states.append((stream, state, line))
+
+    @property
+    def state(self) -> str:
+        """The last state the page was told ("" before any)."""
+        return self.states[-1][1] if self.states else ""
+
+
+@dataclass
+class SpokenRecordingView(RecordingView):
+    """SpokenView: a RecordingView that also records that the live avatar said the answer."""
+
+    async def spoken(self) -> None:
+        self._step("spoken", "")
