@@ -61,12 +61,12 @@ bench: $(DEV)
 MUTATION_CHILDREN ?= 1
 
 mutation: $(DEV)
-	scripts/with-test-postgres $(BIN)/mutmut run --max-children $(MUTATION_CHILDREN)
+	PATH=$(BIN):$$PATH scripts/with-test-postgres $(BIN)/mutmut run --max-children $(MUTATION_CHILDREN)
 	$(BIN)/mutmut export-cicd-stats
 	$(BIN)/mutmut results
 
 mutation-sample: $(DEV)
-	scripts/with-test-postgres $(BIN)/python scripts/mutation-sample 400 15 $(MUTATION_CHILDREN)
+	PATH=$(BIN):$$PATH scripts/with-test-postgres $(BIN)/python scripts/mutation-sample 400 15 $(MUTATION_CHILDREN)
 
 # Regenerate both locks after changing dependencies in pyproject.toml. No index or find-links
 # lines of this machine go into them: another machine's pip would warn about each.
