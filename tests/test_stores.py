@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,9 @@ from bot import commands
 from bot.settings import Settings
 from bot.storage import Storage, open_storage, sqlite_path
 from bot.wiring import open_core
+from core.avatar.jobs import LEASE_SECONDS as JOB_LEASE_SECONDS
 from core.quota import EVERYONE, Limits, Quotas, Reservation, month_period
-from core.types import ChatMessage, ConversationKey, JobState
+from core.types import AvatarJob, ChatMessage, ConversationKey, JobState
 from core.usage import LLM_TOKENS, Usage
 
 KEY = ConversationKey("telegram", "42")
@@ -207,6 +209,53 @@ async def test_jobs_move_through_states(storage: Storage) -> None:
     assert await jobs.unfinished() == [job, later]
     with pytest.raises(ValueError):
         await jobs.update(job, JobState.FAILED, nope="x")
+
+
+async def test_jobs_keep_every_field_across_steps_and_restarts(opener: Opener) -> None:
+    storage = await opener()
+    jobs = storage.jobs
+    held = Reservation(DAY, "telegram:u1", 12_500)
+    job = await jobs.create(
+        TOPIC,
+        "Hola",
+        '{"message_id": 9}',
+        held,
+        voice_id="es-ES-ElviraNeural",
+        truncated=True,
+        source_url="s3://d-id-images-prod/u/img_1/face.jpg",
+    )
+    assert job == AvatarJob(
+        id=job.id,
+        key=TOPIC,
+        text="Hola",
+        target='{"message_id": 9}',
+        state=JobState.QUEUED,
+        reserved_day=DAY,
+        reserved_scope="telegram:u1",
+        reserved_ms=12_500,
+        voice_id="es-ES-ElviraNeural",
+        truncated=True,
+        source_url="s3://d-id-images-prod/u/img_1/face.jpg",
+    )
+    plain = await jobs.create(KEY, "hi", "")
+    assert (plain.voice_id, plain.truncated, plain.source_url, plain.reserved_ms) == (
+        None,
+        False,
+        None,
+        0,
+    )
+    moved = await jobs.update(job, JobState.RENDERED, talk_id="tlk_9", video_path="/v/9.mp4")
+    assert moved == replace(job, state=JobState.RENDERED, talk_id="tlk_9", video_path="/v/9.mp4")
+    failed = await jobs.update(plain, JobState.FAILED, error="FaceError: no face")
+    assert failed == replace(plain, state=JobState.FAILED, error="FaceError: no face")
+    await jobs.release()  # a clean stop
+    await storage.close()
+    again = await opener()  # a restart reads back the same jobs
+    assert await again.jobs.unfinished() == [moved]
+    assert await again.jobs.claim() == [moved]
+    gone = AvatarJob(id=moved.id + 100, key=KEY, text="", target="", state=JobState.QUEUED)
+    with pytest.raises(LookupError, match=f"avatar job {gone.id} is gone"):
+        await again.jobs.update(gone, JobState.FAILED)
 
 
 async def test_inbox_records_once_and_the_next_process_takes_the_unanswered(
@@ -503,3 +552,55 @@ async def test_postgres_replicas_claim_disjoint_jobs_and_take_over_lapsed_leases
     assert "a crashed: its lease lapses" in {j.text for j in taken}
     await b.jobs.release()
     assert {j.id for j in await a.jobs.claim()} >= ids_b  # released: free
+
+
+async def test_postgres_job_leases_are_renewed_by_their_replica_only(
+    postgres_url: str, pg_opener: Opener
+) -> None:
+    import asyncpg
+
+    a, b = await pg_opener(), await pg_opener()
+    mine = await a.jobs.create(KEY, "a is rendering it", "")
+    done = await a.jobs.create(KEY, "delivered", "")
+    await a.jobs.update(done, JobState.DELIVERED)
+    theirs = await b.jobs.create(KEY, "b is rendering it", "")
+    clock = await asyncpg.connect(postgres_url)
+
+    async def lease_seconds() -> dict[int, float | None]:
+        """Each job's lease as seconds from now (None: held by no one)."""
+        rows = await clock.fetch(
+            "SELECT id, extract(epoch FROM lease_until - now())::float8 FROM avatar_jobs"
+        )
+        return {row[0]: row[1] for row in rows}
+
+    try:
+        await clock.execute("UPDATE avatar_jobs SET lease_until = now() - interval '1 second'")
+        await a.jobs.renew()  # a is alive: its unfinished job is its own again
+        left = await lease_seconds()
+        renewed, delivered, other = left[mine.id], left[done.id], left[theirs.id]
+        assert renewed is not None and JOB_LEASE_SECONDS - 30 < renewed <= JOB_LEASE_SECONDS
+        assert delivered is not None and delivered < 0  # a finished job needs no lease
+        assert other is not None and other < 0
+        assert [j.id for j in await b.jobs.claim()] == [theirs.id]  # a's stays a's
+        await a.jobs.release()
+        assert (await lease_seconds())[mine.id] is None
+        assert [j.id for j in await b.jobs.claim()] == [mine.id, theirs.id]
+    finally:
+        await clock.close()
+
+
+async def test_postgres_migrations_leave_no_advisory_lock_held(
+    postgres_url: str, pg_opener: Opener
+) -> None:
+    import asyncpg
+
+    first = await pg_opener()
+    assert first.applied == MIGRATIONS
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
+        # A second replica starting after it takes the lock at once, and finds nothing to do.
+        assert (await asyncio.wait_for(pg_opener(), 10)).applied == []
+        assert await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
+    finally:
+        await conn.close()
