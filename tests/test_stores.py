@@ -17,6 +17,7 @@ from bot.storage import Storage, open_storage, sqlite_path
 from bot.wiring import open_core
 from core.avatar.jobs import LEASE_SECONDS as JOB_LEASE_SECONDS
 from core.quota import EVERYONE, Limits, Quotas, Reservation, month_period
+from core.storage.inbox import ATTACHMENTS, InboxAttachments
 from core.types import AvatarJob, ChatMessage, ConversationKey, JobState
 from core.usage import LLM_TOKENS, Usage
 
@@ -604,3 +605,53 @@ async def test_postgres_migrations_leave_no_advisory_lock_held(
         assert await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
     finally:
         await conn.close()
+
+
+async def test_server_keys_are_made_once_and_kept_across_restarts(opener: Opener) -> None:
+    storage = await opener()
+    first = await storage.keys.get("web-session")
+    assert len(first) == 64 and set(first) <= set("0123456789abcdef")
+    assert await storage.keys.get("web-session") == first
+    other = await storage.keys.get("webhook")
+    assert other != first
+    await storage.close()
+    again = await opener()
+    assert (await again.keys.get("web-session"), await again.keys.get("webhook")) == (first, other)
+
+
+async def test_an_attachment_is_kept_under_its_messages_name_until_dropped(
+    tmp_path: Path,
+) -> None:
+    attachments = InboxAttachments(tmp_path)
+    name = await attachments.put("web", "c/t1", b"voice bytes")
+    assert name == InboxAttachments.name("web", "c/t1")  # found again after a restart
+    assert len(name) == 36 and name.endswith(".bin") and InboxAttachments.name_is_ours(name)
+    assert (
+        len({name, InboxAttachments.name("web", "c/t2"), InboxAttachments.name("tg", "c/t1")}) == 3
+    )
+    assert [p.name for p in (tmp_path / ATTACHMENTS).iterdir()] == [name]  # no .part left
+    assert await InboxAttachments(tmp_path).get(name) == b"voice bytes"
+    assert await attachments.put("web", "c/t1", b"again") == name  # a redelivery overwrites
+    assert await attachments.get(name) == b"again"
+    await attachments.drop(name)
+    assert await attachments.get(name) is None
+    await attachments.drop(name)  # already gone: nothing to do
+    assert list((tmp_path / ATTACHMENTS).iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../bot.db", f"../{'a' * 32}.bin", f"{'A' * 32}.bin", f"{'a' * 31}.bin", f"{'a' * 32}.bin\n"],
+    ids=["a path", "a path to a good name", "upper case", "too short", "a new line after"],
+)
+async def test_an_attachment_name_that_is_not_ours_is_never_read_or_deleted(
+    tmp_path: Path, name: str
+) -> None:
+    (tmp_path / ATTACHMENTS).mkdir()
+    target = tmp_path / ATTACHMENTS / name  # "../": beside the attachments folder
+    target.write_bytes(b"not an attachment")
+    attachments = InboxAttachments(tmp_path)
+    assert not InboxAttachments.name_is_ours(name)
+    assert await attachments.get(name) is None
+    await attachments.drop(name)
+    assert target.read_bytes() == b"not an attachment"
