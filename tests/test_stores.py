@@ -129,6 +129,20 @@ async def test_sqlite_history_reads_at_once_share_statements(tmp_path: Path) -> 
         await storage.close()
 
 
+async def test_sqlite_reads_at_once_past_a_statements_limit_are_split(tmp_path: Path) -> None:
+    # SQLite allows 500 terms in a UNION ALL: 600 chats reading at once take several rounds.
+    storage = await open_storage(f"sqlite:///{tmp_path / 'bot.db'}")
+    try:
+        keys = [ConversationKey("web", f"c{n}") for n in range(600)]
+        await asyncio.gather(
+            *(storage.history.append(k, [ChatMessage("user", k.chat_id)]) for k in keys)
+        )
+        reads = await asyncio.gather(*(storage.history.recent(key, 5) for key in keys))
+        assert [[m.content for m in read] for read in reads] == [[k.chat_id] for k in keys]
+    finally:
+        await storage.close()
+
+
 async def test_preferences_are_per_chat(storage: Storage) -> None:
     prefs = storage.preferences
     assert await prefs.avatar_enabled(KEY) is None
