@@ -262,3 +262,16 @@ async def test_a_piped_flac_declares_no_length_and_is_measured_by_ffmpeg() -> No
     piped = sine(SECONDS, "-c:a", "flac", "-f", "flac")  # no total sample count in its header
     assert await audio.duration(piped, "flac") == pytest.approx(SECONDS, abs=0.05)
     assert await audio.duration(piped, None) == pytest.approx(SECONDS, abs=0.05)
+
+
+async def test_ffmpeg_past_its_time_limit_is_stopped_with_one_line(
+    recordings: dict[str, bytes],
+) -> None:
+    args = ["-i", "pipe:0", "-c:a", "libopus", "-f", "ogg", "pipe:1"]
+    with pytest.raises(BadInputError) as caught:
+        await audio.run_ffmpeg(args, recordings["wav"] * 20, time_limit=0.001)
+    assert caught.value.message == "That recording took too long to read — try a shorter one."
+    code, out, _ = await audio.run_ffmpeg(args, recordings["wav"])
+    assert code == 0 and out.startswith(b"OggS")
+    code, out, err = await audio.run_ffmpeg(args, b"not audio")
+    assert code != 0 and out == b"" and err
