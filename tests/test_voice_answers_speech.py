@@ -477,3 +477,12 @@ async def test_audio_ffmpeg_cannot_encode_is_one_line() -> None:
         await encode_voice_note(b"RIFF, but not a WAV")
     assert caught.value.message == "I couldn't read that answer aloud."
     assert caught.value.detail.startswith("ffmpeg could not encode the voice note: ")
+
+
+async def test_an_answer_that_is_no_wav_is_one_line(fake: FakeGroq, client: groq.AsyncGroq) -> None:
+    # A 200 whose body is no WAV (a proxy's page, a cut download): the note cannot be made.
+    fake.fail_next("audio/speech", 200, body="<html>captive portal</html>")
+    with pytest.raises(ServiceError) as caught:
+        await speaker(client).speak("Hello.")
+    assert caught.value.message == "I couldn't read that answer aloud."
+    assert caught.value.detail.startswith("Groq's WAV could not be read: ")
