@@ -600,6 +600,10 @@ async def test_postgres_job_leases_are_renewed_by_their_replica_only(
         await a.jobs.release()
         assert (await lease_seconds())[mine.id] is None
         assert [j.id for j in await b.jobs.claim()] == [mine.id, theirs.id]
+        await b.jobs.release()
+        assert [j.id for j in await a.jobs.claim()] == [mine.id, theirs.id]  # a's now
+        await a.jobs.release()  # what a claimed, it can give up
+        assert [j.id for j in await b.jobs.claim()] == [mine.id, theirs.id]
     finally:
         await clock.close()
 
