@@ -167,3 +167,111 @@ async def test_web_chat_declines_a_long_recording_before_whisper(
     assert reply["type"] == "error" and reply["message"] == audio.TOO_LONG
     assert not groq.calls("/audio/transcriptions")
     assert [m["turn"] for m in after] == ["t2", "t2"] and groq.chat_bodies
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        (b"OggS\x00\x02", "ogg"),
+        (b"fLaC\x00\x00\x00\x22", "flac"),
+        (b"RIFF\x24\x00\x00\x00WAVEfmt ", "wav"),
+        (b"RIFF\x24\x00\x00\x00AVI LIST", None),
+        (b"\x00\x00\x00\x20ftypM4A ", "mp4"),
+        (b"\x1a\x45\xdf\xa3\x01\x00", "webm"),
+        (b"ID3\x04\x00\x00", "mp3"),
+        (b"\xff\xfb\x90\x64", "mp3"),
+        (b"\xff\xe0", "mp3"),
+        (b"\xff", None),
+        (b"\xff\xd8\xff\xe0", None),
+        (b"\xfe\xfb\x90\x64", None),
+        (b"#!AMR\n", None),
+        (b"", None),
+    ],
+    ids=[
+        "ogg",
+        "flac",
+        "wav",
+        "avi",
+        "mp4",
+        "webm",
+        "mp3 id3",
+        "mp3 frame",
+        "mp3 shortest frame sync",
+        "one ff byte",
+        "jpeg",
+        "no frame sync",
+        "amr",
+        "empty",
+    ],
+)
+def test_sniff_names_only_the_containers_whisper_takes(data: bytes, kind: str | None) -> None:
+    assert audio.sniff(data) == kind
+
+
+async def test_a_recording_over_the_size_limit_is_declined_naming_the_limit(
+    recordings: dict[str, bytes],
+) -> None:
+    ogg = recordings["ogg"]
+    prepared = await audio.prepare(Audio(ogg), max_bytes=len(ogg), max_seconds=5)  # at the limit
+    assert prepared.data == ogg
+    with pytest.raises(BadInputError, match="too large"):
+        await audio.prepare(Audio(ogg + b"\x00"), max_bytes=len(ogg), max_seconds=5)
+    with pytest.raises(BadInputError) as caught:
+        await audio.prepare(Audio(bytes(1536 * 1024 + 1)), max_bytes=1536 * 1024)
+    assert caught.value.message == "That recording is too large for me (the limit is 1.5 MB)."
+    with pytest.raises(BadInputError) as caught:
+        await audio.prepare(Audio(bytes(audio.MAX_AUDIO_BYTES + 1)))
+    assert caught.value.message == "That recording is too large for me (the limit is 25 MB)."
+    with pytest.raises(BadInputError) as caught:
+        await audio.prepare(Audio(b""))
+    assert caught.value.message == "That voice message is empty — try recording it again."
+
+
+async def test_a_conversion_that_outgrows_the_size_limit_is_declined(tmp_path: Path) -> None:
+    # 8-bit PCM at 2 kHz is smaller than the 16 kHz Opus it becomes.
+    small = sine(SECONDS, "-ar", "2000", "-c:a", "pcm_s8", "-f", "aiff", to=tmp_path / "v.aiff")
+    limit = len(small) + 100
+    with pytest.raises(BadInputError) as caught:
+        await audio.prepare(Audio(small), max_bytes=limit, max_seconds=5)
+    assert caught.value.message == "That recording is too long for me to listen to."
+    prepared = await audio.prepare(Audio(small), max_seconds=5)
+    assert len(prepared.data) > limit and prepared.filename == "audio.ogg"
+
+
+async def test_an_ogg_with_no_audio_page_holds_no_seconds(recordings: dict[str, bytes]) -> None:
+    ogg = recordings["ogg"]
+    headers = ogg[: ogg.index(b"OggS", ogg.index(b"OggS", 4) + 4)]  # OpusHead and OpusTags
+    assert await audio.duration(headers, "ogg") == 0.0  # ffmpeg could not measure it at all
+    prepared = await audio.prepare(Audio(headers), max_seconds=5)  # for Whisper to judge
+    assert (prepared.data, prepared.mime_type) == (headers, "audio/ogg")
+
+
+async def test_mutagen_measures_its_containers_in_memory_without_ffmpeg(
+    recordings: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_ffmpeg() -> str:
+        raise AssertionError("ffmpeg was run")
+
+    monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_exe", no_ffmpeg)
+    for name in ("ogg", "vorbis", "mp3", "m4a", "flac", "wav"):
+        seconds = await audio.duration(recordings[name], audio.sniff(recordings[name]))
+        assert seconds == pytest.approx(SECONDS, abs=0.05), name
+
+
+async def test_a_piped_flac_declares_no_length_and_is_measured_by_ffmpeg() -> None:
+    piped = sine(SECONDS, "-c:a", "flac", "-f", "flac")  # no total sample count in its header
+    assert await audio.duration(piped, "flac") == pytest.approx(SECONDS, abs=0.05)
+    assert await audio.duration(piped, None) == pytest.approx(SECONDS, abs=0.05)
+
+
+async def test_ffmpeg_past_its_time_limit_is_stopped_with_one_line(
+    recordings: dict[str, bytes],
+) -> None:
+    args = ["-i", "pipe:0", "-c:a", "libopus", "-f", "ogg", "pipe:1"]
+    with pytest.raises(BadInputError) as caught:
+        await audio.run_ffmpeg(args, recordings["wav"] * 20, time_limit=0.001)
+    assert caught.value.message == "That recording took too long to read — try a shorter one."
+    code, out, _ = await audio.run_ffmpeg(args, recordings["wav"])
+    assert code == 0 and out.startswith(b"OggS")
+    code, out, err = await audio.run_ffmpeg(args, b"not audio")
+    assert code != 0 and out == b"" and err

@@ -12,12 +12,14 @@ class Recorder:
 
     def __init__(self) -> None:
         self.batches: list[list[int]] = []
+        self.started = asyncio.Event()
         self.fail_next = False
         self.gate = asyncio.Event()
         self.gate.set()
 
     async def run(self, batch: list[int]) -> list[int]:
         self.batches.append(batch)
+        self.started.set()
         await self.gate.wait()
         if self.fail_next:
             self.fail_next = False
@@ -56,3 +58,18 @@ async def test_a_cancelled_caller_does_not_stop_the_others() -> None:
     assert await second == 20
     with pytest.raises(asyncio.CancelledError):
         await first
+
+
+async def test_a_cancelled_round_cancels_its_callers_and_the_waiting_ones() -> None:
+    rounds = Recorder()
+    rounds.gate.clear()
+    batched = Coalescer(rounds.run, name="history-rounds", max_batch=1)
+    callers = [asyncio.create_task(batched(n)) for n in (1, 2)]
+    await asyncio.sleep(0)
+    (worker,) = [t for t in asyncio.all_tasks() if t.get_name() == "history-rounds"]
+    await rounds.started.wait()  # the first round is running, the second caller waiting
+    worker.cancel()  # the database is closing
+    outcomes = await asyncio.wait_for(asyncio.gather(*callers, return_exceptions=True), 10)
+    assert [type(outcome) for outcome in outcomes] == [asyncio.CancelledError] * 2
+    rounds.gate.set()
+    assert await batched(3) == 30  # a later call starts a new round

@@ -83,9 +83,11 @@ async def test_extra_body_and_headers_reach_groq(groq: FakeGroq) -> None:
         messages=[{"role": "user", "content": "hi"}],
         extra_body={"include_reasoning": False},
         extra_headers={"X-Trace": "abc"},
+        extra_query={"trace": "1"},
     )
     assert groq.chat_bodies[-1]["include_reasoning"] is False
     assert groq.calls("/chat/completions")[-1].headers["x-trace"] == "abc"
+    assert groq.calls("/chat/completions")[-1].query == {"trace": "1"}
 
 
 async def test_errors_are_the_sdk_errors(groq: FakeGroq) -> None:

@@ -125,3 +125,33 @@ async def test_a_failing_postgres_migration_rolls_back_alone(
         await pool.close()
     assert "one" in tables and "two" not in tables
     assert versions == [1]
+
+
+async def test_the_database_folder_is_made_and_the_connection_set_up(tmp_path: Path) -> None:
+    db = await sqlite.connect(tmp_path / "data" / "nested" / "bot.db")
+    try:
+        settings = []
+        for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout"):
+            (row,) = await db.execute_fetchall(f"PRAGMA {name}")
+            settings.append(row[0])
+        assert settings == ["wal", 1, 1, 5000]
+        await db.execute("CREATE TABLE t (x INTEGER)")
+        await db.execute("INSERT INTO t VALUES (1)")
+        assert not db.in_transaction  # autocommit: each statement is its own
+        (row,) = await db.execute_fetchall("SELECT x FROM t")
+        assert row["x"] == 1  # rows read by column name
+    finally:
+        await db.close()
+
+
+def test_two_migrations_with_one_number_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "0001_one.sql").write_text("")
+    (tmp_path / "0001_other.sql").write_text("")
+    with pytest.raises(ValueError, match="two migrations in .* share a number"):
+        sqlite.migration_files(tmp_path)
+    (tmp_path / "0001_other.sql").unlink()
+    (tmp_path / "0002_two.sql").write_text("")
+    assert [(n, p.name) for n, p in sqlite.migration_files(tmp_path)] == [
+        (1, "0001_one.sql"),
+        (2, "0002_two.sql"),
+    ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -75,3 +75,32 @@ async def test_a_job_keeps_the_face_it_was_asked_with(storage: Storage) -> None:
     assert again.source_url == "s3://again"
     plain = await storage.jobs.create(CHAT, "Hi", "")
     assert plain.source_url is None
+
+
+async def test_upload_times_are_kept_in_utc_and_a_naive_one_is_taken_as_utc(
+    storage: Storage,
+) -> None:
+    faces = storage.faces
+    paris = AT.astimezone(timezone(timedelta(hours=1)))
+    await faces.put_face(CHAT, Face(make_jpeg(), "image/jpeg", "s3://a", paris))
+    for stored in (await faces.face(CHAT), await faces.face_upload(CHAT)):
+        assert stored is not None and stored.uploaded_at is not None
+        assert (stored.uploaded_at, stored.uploaded_at.utcoffset()) == (AT, timedelta(0))
+    naive = datetime(2026, 12, 2, 8, 30)
+    assert await faces.replace_face_url(CHAT, "s3://a", "s3://b", naive)
+    upload = await faces.face_upload(CHAT)
+    assert upload is not None and upload.uploaded_at == naive.replace(tzinfo=UTC)
+
+
+async def test_a_face_never_uploaded_has_no_url_or_time_until_its_first_upload(
+    storage: Storage,
+) -> None:
+    faces = storage.faces
+    image = make_png()
+    await faces.put_face(CHAT, Face(image, "image/png"))
+    assert await faces.face(CHAT) == Face(image, "image/png", None, None)
+    assert await faces.face_upload(TOPIC) == Face(b"", "image/png", None, None)
+    assert not await faces.replace_face_url(CHAT, "s3://stale", "s3://b", AT)
+    assert await faces.replace_face_url(CHAT, None, "s3://b", AT)  # the first upload
+    assert await faces.face(CHAT) == Face(image, "image/png", "s3://b", AT)
+    assert not await faces.replace_face_url(CHAT, None, "s3://c", AT)  # it has one now

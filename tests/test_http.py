@@ -61,3 +61,21 @@ async def test_an_answer_cut_mid_stream_gives_its_connection_back(groq: FakeGroq
         assert await answer(model(groq, http)) == "You said: hello"
         assert stream.response is not None  # still referenced while the next answer ran
         gate.set()
+
+
+async def test_requests_go_out_on_the_session_the_client_was_given(groq: FakeGroq) -> None:
+    import aiohttp
+
+    sessions: list[aiohttp.ClientSession] = []
+
+    def session() -> aiohttp.ClientSession:
+        # bot/proxies.py hands over a session that sends through the proxy; this one marks
+        # its requests instead.
+        sessions.append(aiohttp.ClientSession(headers={"X-Session": "ours"}))
+        return sessions[-1]
+
+    groq.reply = "Hello."
+    async with pooled_client(ONE_CONNECTION, session) as http:
+        assert await answer(model(groq, http)) == "Hello."
+    assert len(sessions) == 1 and sessions[0].closed
+    assert groq.calls("/chat/completions")[-1].headers["x-session"] == "ours"

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from bot.storage import MIGRATIONS_DIR, Storage, open_storage
 from bot.wiring import open_core
-from core.retention import Pruned, Retention, RetentionPolicy
+from core.retention import BATCH, Pruned, Retention, RetentionPolicy, utc_now
 from core.storage import sqlite
 from core.storage.inbox import ATTACHMENTS, InboxAttachments
 from core.types import ChatMessage, ConversationKey, JobState
+from core.voice_answers import VOICE_FOLDER
 from tests.fakes.groq import FakeGroq
 from tests.harness import settings_for
 
@@ -131,3 +132,46 @@ async def test_the_migration_drops_audio_the_answered_web_rows_held(tmp_path: Pa
     payloads = {row[0]: json.loads(row[1]) for row in found}
     assert "audio" not in payloads["c/t1"] and payloads["c/t1"]["turn"] == "t1"
     assert payloads["c/t2"]["audio"] == "T2dnUw=="  # unanswered: still to be answered
+
+
+async def test_voice_answers_go_after_the_media_retention(storage: Storage, tmp_path: Path) -> None:
+    voice = tmp_path / VOICE_FOLDER
+    voice.mkdir()
+    (voice / "abc-1.ogg").write_bytes(b"OggS")
+    policy = {"inbox_days": None, "media_days": 3}
+    assert await retention(storage, tmp_path, 2, **policy).run_once() == Pruned()
+    assert await retention(storage, tmp_path, 2, inbox_days=None).run_once() == Pruned()
+    assert await retention(storage, tmp_path, 400, inbox_days=None).run_once() == Pruned()
+    assert (voice / "abc-1.ogg").exists()  # kept while no media retention is set
+    assert await retention(storage, tmp_path, 4, **policy).run_once() == Pruned(files=1)
+    assert list(voice.iterdir()) == []
+
+
+async def test_a_file_in_the_attachments_folder_is_never_taken_for_a_jobs(
+    storage: Storage, tmp_path: Path
+) -> None:
+    job = await storage.jobs.create(TG, "text", "")
+    await storage.jobs.update(job, JobState.DELIVERED)
+    stray = tmp_path / ATTACHMENTS / f"avatar-{job.id}.mp4"
+    stray.parent.mkdir()
+    stray.write_bytes(b"x")
+    (tmp_path / f"avatar-{job.id}.mp4").write_bytes(b"x")
+    pruned = await retention(storage, tmp_path, 4, inbox_days=None, media_days=3).run_once()
+    assert pruned == Pruned(files=1)
+    assert stray.exists()  # an attachment goes only after the inbox retention
+
+
+async def test_history_is_deleted_in_batches_until_none_is_left(
+    storage: Storage, tmp_path: Path
+) -> None:
+    many = BATCH + 2
+    await storage.history.append(WEB, [ChatMessage("user", f"m{n}") for n in range(many)])
+    pruned = await retention(storage, tmp_path, 31, inbox_days=None, history_days=30).run_once()
+    assert pruned == Pruned(history=many)
+    assert await storage.history.recent(WEB, 10) == []
+
+
+def test_the_clock_tells_utc() -> None:
+    now = utc_now()
+    assert now.tzinfo is dt.UTC
+    assert abs(now.timestamp() - dt.datetime.now().timestamp()) < 60

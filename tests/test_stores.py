@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,10 @@ from bot import commands
 from bot.settings import Settings
 from bot.storage import Storage, open_storage, sqlite_path
 from bot.wiring import open_core
+from core.avatar.jobs import LEASE_SECONDS as JOB_LEASE_SECONDS
 from core.quota import EVERYONE, Limits, Quotas, Reservation, month_period
-from core.types import ChatMessage, ConversationKey, JobState
+from core.storage.inbox import ATTACHMENTS, InboxAttachments
+from core.types import AvatarJob, ChatMessage, ConversationKey, JobState
 from core.usage import LLM_TOKENS, Usage
 
 KEY = ConversationKey("telegram", "42")
@@ -126,6 +129,20 @@ async def test_sqlite_history_reads_at_once_share_statements(tmp_path: Path) -> 
         await storage.close()
 
 
+async def test_sqlite_reads_at_once_past_a_statements_limit_are_split(tmp_path: Path) -> None:
+    # SQLite allows 500 terms in a UNION ALL: 600 chats reading at once take several rounds.
+    storage = await open_storage(f"sqlite:///{tmp_path / 'bot.db'}")
+    try:
+        keys = [ConversationKey("web", f"c{n}") for n in range(600)]
+        await asyncio.gather(
+            *(storage.history.append(k, [ChatMessage("user", k.chat_id)]) for k in keys)
+        )
+        reads = await asyncio.gather(*(storage.history.recent(key, 5) for key in keys))
+        assert [[m.content for m in read] for read in reads] == [[k.chat_id] for k in keys]
+    finally:
+        await storage.close()
+
+
 async def test_preferences_are_per_chat(storage: Storage) -> None:
     prefs = storage.preferences
     assert await prefs.avatar_enabled(KEY) is None
@@ -207,6 +224,53 @@ async def test_jobs_move_through_states(storage: Storage) -> None:
     assert await jobs.unfinished() == [job, later]
     with pytest.raises(ValueError):
         await jobs.update(job, JobState.FAILED, nope="x")
+
+
+async def test_jobs_keep_every_field_across_steps_and_restarts(opener: Opener) -> None:
+    storage = await opener()
+    jobs = storage.jobs
+    held = Reservation(DAY, "telegram:u1", 12_500)
+    job = await jobs.create(
+        TOPIC,
+        "Hola",
+        '{"message_id": 9}',
+        held,
+        voice_id="es-ES-ElviraNeural",
+        truncated=True,
+        source_url="s3://d-id-images-prod/u/img_1/face.jpg",
+    )
+    assert job == AvatarJob(
+        id=job.id,
+        key=TOPIC,
+        text="Hola",
+        target='{"message_id": 9}',
+        state=JobState.QUEUED,
+        reserved_day=DAY,
+        reserved_scope="telegram:u1",
+        reserved_ms=12_500,
+        voice_id="es-ES-ElviraNeural",
+        truncated=True,
+        source_url="s3://d-id-images-prod/u/img_1/face.jpg",
+    )
+    plain = await jobs.create(KEY, "hi", "")
+    assert (plain.voice_id, plain.truncated, plain.source_url, plain.reserved_ms) == (
+        None,
+        False,
+        None,
+        0,
+    )
+    moved = await jobs.update(job, JobState.RENDERED, talk_id="tlk_9", video_path="/v/9.mp4")
+    assert moved == replace(job, state=JobState.RENDERED, talk_id="tlk_9", video_path="/v/9.mp4")
+    failed = await jobs.update(plain, JobState.FAILED, error="FaceError: no face")
+    assert failed == replace(plain, state=JobState.FAILED, error="FaceError: no face")
+    await jobs.release()  # a clean stop
+    await storage.close()
+    again = await opener()  # a restart reads back the same jobs
+    assert await again.jobs.unfinished() == [moved]
+    assert await again.jobs.claim() == [moved]
+    gone = AvatarJob(id=moved.id + 100, key=KEY, text="", target="", state=JobState.QUEUED)
+    with pytest.raises(LookupError, match=f"avatar job {gone.id} is gone"):
+        await again.jobs.update(gone, JobState.FAILED)
 
 
 async def test_inbox_records_once_and_the_next_process_takes_the_unanswered(
@@ -503,3 +567,109 @@ async def test_postgres_replicas_claim_disjoint_jobs_and_take_over_lapsed_leases
     assert "a crashed: its lease lapses" in {j.text for j in taken}
     await b.jobs.release()
     assert {j.id for j in await a.jobs.claim()} >= ids_b  # released: free
+
+
+async def test_postgres_job_leases_are_renewed_by_their_replica_only(
+    postgres_url: str, pg_opener: Opener
+) -> None:
+    import asyncpg
+
+    a, b = await pg_opener(), await pg_opener()
+    mine = await a.jobs.create(KEY, "a is rendering it", "")
+    done = await a.jobs.create(KEY, "delivered", "")
+    await a.jobs.update(done, JobState.DELIVERED)
+    theirs = await b.jobs.create(KEY, "b is rendering it", "")
+    clock = await asyncpg.connect(postgres_url)
+
+    async def lease_seconds() -> dict[int, float | None]:
+        """Each job's lease as seconds from now (None: held by no one)."""
+        rows = await clock.fetch(
+            "SELECT id, extract(epoch FROM lease_until - now())::float8 FROM avatar_jobs"
+        )
+        return {row[0]: row[1] for row in rows}
+
+    try:
+        await clock.execute("UPDATE avatar_jobs SET lease_until = now() - interval '1 second'")
+        await a.jobs.renew()  # a is alive: its unfinished job is its own again
+        left = await lease_seconds()
+        renewed, delivered, other = left[mine.id], left[done.id], left[theirs.id]
+        assert renewed is not None and JOB_LEASE_SECONDS - 30 < renewed <= JOB_LEASE_SECONDS
+        assert delivered is not None and delivered < 0  # a finished job needs no lease
+        assert other is not None and other < 0
+        assert [j.id for j in await b.jobs.claim()] == [theirs.id]  # a's stays a's
+        await a.jobs.release()
+        assert (await lease_seconds())[mine.id] is None
+        assert [j.id for j in await b.jobs.claim()] == [mine.id, theirs.id]
+        await b.jobs.release()
+        assert [j.id for j in await a.jobs.claim()] == [mine.id, theirs.id]  # a's now
+        await a.jobs.release()  # what a claimed, it can give up
+        assert [j.id for j in await b.jobs.claim()] == [mine.id, theirs.id]
+    finally:
+        await clock.close()
+
+
+async def test_postgres_migrations_leave_no_advisory_lock_held(
+    postgres_url: str, pg_opener: Opener
+) -> None:
+    import asyncpg
+
+    first = await pg_opener()
+    assert first.applied == MIGRATIONS
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
+        # A second replica starting after it takes the lock at once, and finds nothing to do.
+        assert (await asyncio.wait_for(pg_opener(), 10)).applied == []
+        assert await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
+    finally:
+        await conn.close()
+
+
+async def test_server_keys_are_made_once_and_kept_across_restarts(opener: Opener) -> None:
+    storage = await opener()
+    first = await storage.keys.get("web-session")
+    assert len(first) == 64 and set(first) <= set("0123456789abcdef")
+    assert await storage.keys.get("web-session") == first
+    other = await storage.keys.get("webhook")
+    assert other != first
+    await storage.close()
+    again = await opener()
+    assert (await again.keys.get("web-session"), await again.keys.get("webhook")) == (first, other)
+
+
+async def test_an_attachment_is_kept_under_its_messages_name_until_dropped(
+    tmp_path: Path,
+) -> None:
+    attachments = InboxAttachments(tmp_path)
+    name = await attachments.put("web", "c/t1", b"voice bytes")
+    assert name == InboxAttachments.name("web", "c/t1")  # found again after a restart
+    assert len(name) == 36 and name.endswith(".bin") and InboxAttachments.name_is_ours(name)
+    assert (
+        len({name, InboxAttachments.name("web", "c/t2"), InboxAttachments.name("tg", "c/t1")}) == 3
+    )
+    assert [p.name for p in (tmp_path / ATTACHMENTS).iterdir()] == [name]  # no .part left
+    assert await InboxAttachments(tmp_path).get(name) == b"voice bytes"
+    assert await attachments.put("web", "c/t1", b"again") == name  # a redelivery overwrites
+    assert await attachments.get(name) == b"again"
+    await attachments.drop(name)
+    assert await attachments.get(name) is None
+    await attachments.drop(name)  # already gone: nothing to do
+    assert list((tmp_path / ATTACHMENTS).iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../bot.db", f"../{'a' * 32}.bin", f"{'A' * 32}.bin", f"{'a' * 31}.bin", f"{'a' * 32}.bin\n"],
+    ids=["a path", "a path to a good name", "upper case", "too short", "a new line after"],
+)
+async def test_an_attachment_name_that_is_not_ours_is_never_read_or_deleted(
+    tmp_path: Path, name: str
+) -> None:
+    (tmp_path / ATTACHMENTS).mkdir()
+    target = tmp_path / ATTACHMENTS / name  # "../": beside the attachments folder
+    target.write_bytes(b"not an attachment")
+    attachments = InboxAttachments(tmp_path)
+    assert not InboxAttachments.name_is_ours(name)
+    assert await attachments.get(name) is None
+    await attachments.drop(name)
+    assert target.read_bytes() == b"not an attachment"

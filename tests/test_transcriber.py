@@ -91,3 +91,63 @@ async def test_silence_is_one_line(groq: FakeGroq, client: groq_sdk.AsyncGroq) -
         BadInputError,
         "I couldn't hear anything in that voice message.",
     )
+
+
+async def test_whisper_gets_the_prepared_file_and_is_asked_for_the_language(
+    groq: FakeGroq, client: groq_sdk.AsyncGroq
+) -> None:
+    await GroqTranscriber(client, "whisper-large-v3").transcribe(Audio(VOICE.data, "audio/x-foo"))
+    (call,) = groq.calls("/audio/transcriptions")
+    assert call.form is not None and call.file is not None
+    asked = (call.form["model"], call.form["response_format"])
+    assert asked == ("whisper-large-v3", "verbose_json")
+    assert (call.file.filename, call.file.content_type) == ("audio.ogg", "audio/ogg")
+
+
+async def test_the_length_limit_is_the_transcribers_own(
+    groq: FakeGroq, client: groq_sdk.AsyncGroq
+) -> None:
+    error = await failure(GroqTranscriber(client, "whisper-large-v3-turbo", max_seconds=0.5))
+    assert error.message == "That recording is too long for me (0.5 seconds at most)."
+    assert not groq.calls("/audio/transcriptions")
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("Spanish", "es"),
+        (" english ", "en"),
+        ("es", "es"),
+        ("jw", "jv"),
+        ("JW", "jv"),
+        ("javanese", "jv"),
+        ("haw", "haw"),
+        ("Cantonese", "yue"),
+        ("castilian", "es"),
+        ("haitian creole", "ht"),
+        ("klingon", None),
+        ("", None),
+        (None, None),
+        (7, None),
+    ],
+    ids=[
+        "groq's name",
+        "lower case, spaced",
+        "a code",
+        "whisper's javanese code",
+        "upper case",
+        "javanese",
+        "a code of three letters",
+        "cantonese",
+        "an alias",
+        "two words",
+        "unknown",
+        "empty",
+        "none",
+        "not a string",
+    ],
+)
+def test_whisper_languages_are_iso_codes(name: object, code: str | None) -> None:
+    from core.groq.whisper import language_code
+
+    assert language_code(name) == code

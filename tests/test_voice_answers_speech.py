@@ -293,3 +293,196 @@ def settings_of(**env: str) -> Any:
 
     values: dict[str, Any] = {"GROQ_API_KEY": "k", **env}
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+# -- exact cuts, voices and Groq's refusals -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "pieces"),
+    [
+        ("", 10, []),
+        ("   ", 10, []),
+        ("  a \n b  ", 10, ["a b"]),
+        ("abcde", 5, ["abcde"]),
+        ("abcdef", 5, ["abcde", "f"]),
+        ("One. Two. Three.", 9, ["One. Two.", "Three."]),
+        ("One, two; three.", 9, ["One, two;", "three."]),
+        ("Is it? Yes! Sure… ok", 7, ["Is it?", "Yes!", "Sure…", "ok"]),
+        ("Hi. aaaa, bbbb cccc.", 9, ["Hi.", "aaaa,", "bbbb", "cccc."]),
+        ("aaaaaaaaaaaa bb", 5, ["aaaaa", "aaaaa", "aa bb"]),
+        ("a.b c", 3, ["a.b", "c"]),
+        ("مرحبا؟ كيف حالك؟", 8, ["مرحبا؟", "كيف", "حالك؟"]),
+        ("一。二！三？", 2, ["一。", "二！", "三？"]),
+        ("一，二、三；四：", 2, ["一，", "二、", "三；", "四："]),
+    ],
+    ids=[
+        "empty",
+        "blank",
+        "spaces folded",
+        "exactly the limit",
+        "one over",
+        "two sentences fill the limit",
+        "clauses",
+        "question, exclamation and ellipsis",
+        "sentence, then clauses, then words",
+        "a word longer than the limit",
+        "a full stop inside a word",
+        "arabic question marks",
+        "chinese sentence ends",
+        "chinese clause marks",
+    ],
+)
+def test_a_script_is_cut_exactly_at_the_latest_break_that_fits(
+    text: str, limit: int, pieces: list[str]
+) -> None:
+    assert tts_pieces(text, limit) == pieces
+
+
+@pytest.mark.parametrize(
+    ("spec", "voice"),
+    [
+        (" Troy ", TtsVoice(ENGLISH_MODEL, "troy")),
+        (":daniel", TtsVoice(ENGLISH_MODEL, "daniel")),
+        (f" {ARABIC_MODEL} : Lulwa ", TtsVoice(ARABIC_MODEL, "lulwa")),
+        ("org/model:v2:zoe", TtsVoice("org/model:v2", "zoe")),
+    ],
+    ids=["bare voice", "empty model", "spaced model and voice", "a colon in the model"],
+)
+def test_a_voice_is_model_colon_voice_or_a_voice_of_the_default_model(
+    spec: str, voice: TtsVoice
+) -> None:
+    assert TtsVoice.parse(spec, ENGLISH_MODEL) == voice
+
+
+@pytest.mark.parametrize(
+    ("spec", "error"),
+    [
+        ("", "names no voice"),
+        (f"{ARABIC_MODEL}: ", "names no voice"),
+        ("fahad", "'fahad' is not a voice of canopylabs/orpheus-v1-english: autumn, diana,"),
+    ],
+    ids=["nothing", "a model without a voice", "another model's voice"],
+)
+def test_a_voice_that_is_not_one_is_refused(spec: str, error: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        TtsVoice.parse(spec, ENGLISH_MODEL)
+    assert str(caught.value).startswith(error)
+
+
+def test_tts_voices_are_read_by_language() -> None:
+    from core.groq.speech import parse_tts_voices
+
+    assert parse_tts_voices("", ENGLISH_MODEL) == {}
+    assert parse_tts_voices(" , ,", ENGLISH_MODEL) == {}
+    assert parse_tts_voices(f" en = Troy ,haw=autumn,ar={ARABIC_MODEL}:noura", ENGLISH_MODEL) == {
+        "en": TtsVoice(ENGLISH_MODEL, "troy"),
+        "haw": TtsVoice(ENGLISH_MODEL, "autumn"),
+        "ar": TtsVoice(ARABIC_MODEL, "noura"),
+    }
+    shape = "is not language=model:voice (ar=canopylabs/orpheus-arabic-saudi:noura)"
+    for entry in ("en troy", "EN=troy", "e=troy", "engl=troy", "en=", "=troy"):
+        with pytest.raises(ValueError) as caught:
+            parse_tts_voices(f"ar=fahad, {entry}", ARABIC_MODEL)
+        assert str(caught.value) == f"{entry!r} {shape}", entry
+    with pytest.raises(ValueError) as caught:
+        parse_tts_voices("en=fahad", ENGLISH_MODEL)
+    assert str(caught.value) == (
+        "'en=fahad': 'fahad' is not a voice of canopylabs/orpheus-v1-english: "
+        "autumn, diana, hannah, austin, daniel, troy"
+    )
+
+
+def _wav(channels: int, width: int, rate: int, frames: int) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(width)
+        out.setframerate(rate)
+        out.writeframes(bytes(range(256)) * (frames * channels * width // 256))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("channels", "width", "rate"),
+    [(1, 2, 24000), (2, 1, 11025), (1, 1, 8000)],
+    ids=["mono 16 bit", "stereo 8 bit", "mono 8 bit"],
+)
+def test_joined_wavs_keep_their_format_and_add_up_their_frames(
+    channels: int, width: int, rate: int
+) -> None:
+    parts = [_wav(channels, width, rate, 512), _wav(channels, width, rate, 1024)]
+    joined, seconds = join_wavs(parts)
+    assert seconds == 1536 / rate
+    with wave.open(io.BytesIO(joined)) as reader:
+        shape = (reader.getnchannels(), reader.getsampwidth(), reader.getframerate())
+        assert (shape, reader.getnframes()) == ((channels, width, rate), 1536)
+        frames = reader.readframes(1536)
+    assert frames == b"".join(wave.open(io.BytesIO(p)).readframes(1024) for p in parts)
+    with pytest.raises(ValueError, match="no audio"):
+        join_wavs([])
+
+
+async def test_an_empty_script_is_not_sent_to_groq(fake: FakeGroq, client: groq.AsyncGroq) -> None:
+    with pytest.raises(ServiceError) as caught:
+        await speaker(client).speak(" \n ")
+    assert caught.value.message == "There was nothing to read aloud."
+    assert not fake.calls("/audio/speech")
+
+
+async def test_a_language_without_a_voice_is_read_by_the_default_one(
+    fake: FakeGroq, client: groq.AsyncGroq
+) -> None:
+    tts = speaker(client)
+    assert tts.voice_for("es") == tts.voice_for(None) == TtsVoice(ENGLISH_MODEL, "autumn")
+    assert tts.voice_for("ar") == TtsVoice(ARABIC_MODEL, "fahad")
+    await tts.speak("Hola.", "es")
+    await tts.speak("Hello.")
+    assert [(c["model"], c["voice"], c["response_format"]) for c in bodies(fake)] == [
+        (ENGLISH_MODEL, "autumn", "wav")
+    ] * 2
+
+
+async def test_a_retired_tts_model_is_a_configuration_error_naming_the_settings(
+    fake: FakeGroq, client: groq.AsyncGroq
+) -> None:
+    fake.decommissioned.add(ENGLISH_MODEL)
+    with pytest.raises(ConfigurationError) as caught:
+        await speaker(client).speak("Hello.")
+    assert caught.value.message == "My voice service is misconfigured."
+    detail = caught.value.detail
+    assert detail.startswith(
+        "Groq refused canopylabs/orpheus-v1-english / voice autumn (TTS_MODEL, TTS_VOICE): "
+    )
+    assert "The model `canopylabs/orpheus-v1-english` has been decommissioned" in detail
+
+
+async def test_another_400_is_one_line_that_the_answer_could_not_be_read(
+    fake: FakeGroq, client: groq.AsyncGroq
+) -> None:
+    message = "input must be at most 200 characters, got 201"
+    body = {"error": {"message": message, "type": "invalid_request_error"}}
+    fake.fail_next("audio/speech", 400, body=body)
+    with pytest.raises(ServiceError) as caught:
+        await speaker(client).speak("Hello.")
+    assert not isinstance(caught.value, ConfigurationError)
+    assert caught.value.message == "I couldn't read that answer aloud."
+    assert caught.value.detail.startswith("Groq 400: ") and message in caught.value.detail
+
+
+async def test_audio_ffmpeg_cannot_encode_is_one_line() -> None:
+    from core.groq.speech import encode_voice_note
+
+    with pytest.raises(ServiceError) as caught:
+        await encode_voice_note(b"RIFF, but not a WAV")
+    assert caught.value.message == "I couldn't read that answer aloud."
+    assert caught.value.detail.startswith("ffmpeg could not encode the voice note: ")
+
+
+async def test_an_answer_that_is_no_wav_is_one_line(fake: FakeGroq, client: groq.AsyncGroq) -> None:
+    # A 200 whose body is no WAV (a proxy's page, a cut download): the note cannot be made.
+    fake.fail_next("audio/speech", 200, body="<html>captive portal</html>")
+    with pytest.raises(ServiceError) as caught:
+        await speaker(client).speak("Hello.")
+    assert caught.value.message == "I couldn't read that answer aloud."
+    assert caught.value.detail.startswith("Groq's WAV could not be read: ")

@@ -96,7 +96,7 @@ async def prepare(
     if not audio.data:
         raise BadInputError(Line("That voice message is empty — try recording it again."))
     if len(audio.data) > max_bytes:
-        limit = max_bytes // (1024 * 1024)
+        limit = max_bytes / (1024 * 1024)  # a limit under 1 MB is 0.5 MB, not 0 MB
         raise BadInputError(
             Line("That recording is too large for me (the limit is {limit} MB).", limit=limit)
         )
