@@ -217,18 +217,30 @@ def test_every_language_has_all_phrases(language: str) -> None:
     assert len({phrases.code, phrases.table, phrases.rest, phrases.answer}) == 4
 
 
+GUESSES = [
+    ("english", "Hello there", "en"),
+    ("chinese", "你好世界", "zh"),
+    ("japanese", "これは日本語です", "ja"),
+    ("korean", "안녕하세요", "ko"),
+    ("russian", "Привет, мир", "ru"),
+    ("arabic", "مرحبا بالعالم", "ar"),
+    ("hindi", "नमस्ते दुनिया", "hi"),
+    ("empty", "", "en"),
+    # Japanese mixes kana into Han text: one kana in ten Han characters is Japanese, in eleven
+    # it is a Chinese text quoting a name.
+    ("one kana in ten han", "の" + "漢" * 10, "ja"),
+    ("one kana in eleven han", "の" + "漢" * 11, "zh"),
+    # A script wins with a fifth of the letters; digits, spaces and marks are no letters.
+    ("a fifth cyrillic", "Привет " + "a" * 24, "ru"),
+    ("under a fifth cyrillic", "Привет " + "a" * 25, "en"),
+    ("digits are no letters", "Привет " + "1" * 40 + " .,!?" * 10, "ru"),
+    ("hangul over han", "漢字 한국어 문장", "ko"),
+    ("cyrillic over latin", "Это test", "ru"),
+]
+
+
 @pytest.mark.parametrize(
-    ("text", "language"),
-    [
-        ("Hello there", "en"),
-        ("你好世界", "zh"),
-        ("これは日本語です", "ja"),
-        ("안녕하세요", "ko"),
-        ("Привет, мир", "ru"),
-        ("مرحبا بالعالم", "ar"),
-        ("नमस्ते दुनिया", "hi"),
-        ("", "en"),
-    ],
+    ("text", "language"), [c[1:] for c in GUESSES], ids=[c[0] for c in GUESSES]
 )
 def test_guess_language_from_script(text: str, language: str) -> None:
     assert guess_language(text) == language
