@@ -15,6 +15,7 @@ from core.avatar import (
     speakable,
     spoken_script,
 )
+from core.avatar.inline import is_cjk, with_full_stop
 from core.avatar.phrases import PHRASES, guess_language, phrases_for
 
 EN = PHRASES["en"]
@@ -480,3 +481,59 @@ def test_stream_agrees_on_random_markdown() -> None:
             for start in range(0, len(answer), size):
                 out += stream.feed(answer[start : start + size])
             assert out + stream.flush() == expected, (answer, size)
+
+
+# The ends of every range `is_cjk` counts (kana, Han extension A, unified Han, compatibility
+# ideographs, half-width katakana, the supplementary planes of Han) and the code points just
+# outside them: a CJK letter takes "。" and no space before the next CJK sentence.
+CJK_EDGES = [
+    (0x3040, True),
+    (0x303F, False),
+    (0x30FF, True),
+    (0x3100, False),
+    (0x3400, True),
+    (0x33FF, False),
+    (0x4DBF, True),
+    (0x4DC0, False),
+    (0x4E00, True),
+    (0x9FFF, True),
+    (0xA000, False),
+    (0xF900, True),
+    (0xF8FF, False),
+    (0xFAFF, True),
+    (0xFB00, False),
+    (0xFF66, True),
+    (0xFF65, False),
+    (0xFF9F, True),
+    (0xFFA0, False),
+    (0x20000, True),
+    (0x1FFFF, False),
+    (0x3FFFF, True),
+    (0x40000, False),
+]
+
+
+@pytest.mark.parametrize(("code", "cjk"), CJK_EDGES, ids=[f"{c:X}" for c, _ in CJK_EDGES])
+def test_cjk_ranges_end_where_they_should(code: int, cjk: bool) -> None:
+    assert is_cjk(chr(code)) is cjk
+    assert with_full_stop(f"a{chr(code)}") == f"a{chr(code)}" + ("。" if cjk else ".")
+
+
+BARE_URLS = [
+    ("balanced parentheses", "Read https://x.y/Foo_(bar) now.", "Read the link in the chat now."),
+    (
+        "closing parenthesis",
+        "Read (https://x.y/Foo_(bar)) now.",
+        "Read (the link in the chat) now.",
+    ),
+    ("trailing marks", "At https://x.y/a?!", "At the link in the chat?!"),
+    ("closing quote", "I'd say 'open https://x.y/a'", "I'd say 'open the link in the chat'."),
+    ("mailto", "Write mailto:a@b.c, please", "Write the link in the chat, please."),
+]
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"), [c[1:] for c in BARE_URLS], ids=[c[0] for c in BARE_URLS]
+)
+def test_a_bare_urls_trailing_punctuation_is_kept(answer: str, expected: str) -> None:
+    assert speakable(answer, "en") == expected
