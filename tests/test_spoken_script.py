@@ -265,7 +265,38 @@ ESTIMATES = [
     ("text", "seconds"), [c[1:] for c in ESTIMATES], ids=[c[0] for c in ESTIMATES]
 )
 def test_estimate_seconds(text: str, seconds: float) -> None:
-    assert estimate_seconds(text) == pytest.approx(seconds, abs=0.002)
+    assert estimate_seconds(text) == seconds  # rounded to the millisecond
+
+
+# Where the scripts without spaces (Thai, Lao, Myanmar, Khmer: 0.1 s a letter) and Hangul
+# (0.25 s a syllable) begin and end; just outside, a letter of another script is a word (0.4 s)
+# and anything else is silent.
+SCRIPT_EDGES = [
+    (0x0DFF, 0.0),
+    (0x0E00, 0.1),
+    (0x0E01, 0.1),
+    (0x0EFF, 0.1),
+    (0x0F00, 0.4),
+    (0x0FFF, 0.0),
+    (0x1000, 0.1),
+    (0x109F, 0.1),
+    (0x10A0, 0.4),
+    (0x177F, 0.0),
+    (0x1780, 0.1),
+    (0x17FF, 0.1),
+    (0x1800, 0.0),
+    (0xABFF, 0.0),
+    (0xAC00, 0.25),
+    (0xD7A3, 0.25),
+    (0xD7A4, 0.0),
+]
+
+
+@pytest.mark.parametrize(
+    ("code", "seconds"), SCRIPT_EDGES, ids=[f"{c:04X}" for c, _ in SCRIPT_EDGES]
+)
+def test_estimate_per_script_ends_at_its_block(code: int, seconds: float) -> None:
+    assert estimate_seconds(chr(code)) == seconds
 
 
 def test_estimate_adds_up_over_sentences() -> None:
@@ -342,6 +373,25 @@ SHORT = [
         "One two three. Four five six. Seven eight nine ten eleven twelve thirteen fourteen.",
         5.8,
         SpokenScript(f"One two three. Four five six. {EN.rest}", 5.7, True),
+    ),
+    (
+        "exactly the cap",
+        "Hello there. How are you?",
+        2.6,
+        SpokenScript("Hello there. How are you?", 2.6, False),
+    ),
+    # The rest phrase takes 2.7 s: 3.0 s are left for 1.5 s sentences, exactly two of them.
+    (
+        "two sentences fill the budget exactly",
+        "One two three. Four five six. Seven eight nine ten eleven twelve thirteen fourteen.",
+        5.7,
+        SpokenScript(f"One two three. Four five six. {EN.rest}", 5.7, True),
+    ),
+    (
+        "one sentence fills the budget exactly",
+        "One two three. Four five six. Seven eight nine ten eleven twelve thirteen fourteen.",
+        4.2,
+        SpokenScript(f"One two three. {EN.rest}", 4.2, True),
     ),
     (
         "only code",
