@@ -48,6 +48,7 @@ SPEAKABLE = [
     ("horizontal rule", "Before\n\n---\n\nAfter\n***\nEnd", "Before. After. End."),
     ("table", "| a | b |\n|---|:-:|\n| 1 | 2 |\n\nAfter.", f"{EN.table} After."),
     ("table without outer pipes", "a | b\n--|--\n1 | 2", EN.table),
+    ("table of a header", "| a | b |\n|---|---|\nAfter.", f"{EN.table} After."),
     ("pipe in prose", "Choose A | B now", "Choose A B now."),
     ("fenced code", "Run this:\n```bash\nls -la\n```\nDone.", f"Run this: {EN.code} Done."),
     ("tilde fence", "~~~\ncode\n~~~\nAfter", f"{EN.code} After."),
@@ -59,6 +60,17 @@ SPEAKABLE = [
         "Example:\n\n    x = 1\n\n    y = 2\n\nThat's it.",
         f"Example: {EN.code} That's it.",
     ),
+    (
+        "indented code lines",
+        "Example:\n\n    x = 1\n    y = 2\n\nDone.",
+        f"Example: {EN.code} Done.",
+    ),
+    (
+        "less indented line ends code",
+        "Example:\n\n    x = 1\n   back to text",
+        f"Example: {EN.code} back to text.",
+    ),
+    ("three spaces is text", "Example:\n\n   x is one\n\nDone.", "Example: x is one. Done."),
     ("indented list text", "- item\n\n    more about it", "item. more about it."),
     ("only code", "```\nx = 1\n```", EN.code),
     ("code blocks in a row", "```\na\n```\n\n```\nb\n```", EN.code),
@@ -587,3 +599,54 @@ BARE_URLS = [
 )
 def test_a_bare_urls_trailing_punctuation_is_kept(answer: str, expected: str) -> None:
     assert speakable(answer, "en") == expected
+
+
+ANIMALS = ("Ant bee cat dog elk fox gnu hen ibis jay koi " * 3).strip() + "."
+
+
+# A first sentence too long for the cap is cut after the last word that fits (each word here
+# 0.4 s, the full stop 0.3 s, the rest phrase 2.7 s; the caps leave 0.05 s over).
+@pytest.mark.parametrize("words", range(13), ids=[f"{n} words" for n in range(13)])
+def test_a_long_sentence_keeps_the_words_that_fit(words: int) -> None:
+    cap = round(0.4 * words + 3.05, 3)
+    kept = " ".join(ANIMALS.split()[:words])
+    expected = f"{kept}. {EN.rest}" if words else EN.rest
+    assert spoken_script(ANIMALS, cap, "en") == SpokenScript(
+        expected, estimate_seconds(expected), True
+    )
+    assert estimate_seconds(expected) == (round(cap - 0.05, 3) if words else 2.7)
+
+
+CUTS = [
+    # "Ant bee cat." fits the 1.5 s left to the millisecond.
+    ("word cut fits exactly", ANIMALS, 4.2, "en", f"Ant bee cat. {EN.rest}"),
+    # The clause ends at 8, the fitting words at 16: a clause keeping half is preferred.
+    (
+        "clause keeps half",
+        "Ant bee, cat dog elk fox gnu hen ibis jay koi ant bee cat dog elk fox gnu hen ibis.",
+        4.65,
+        "en",
+        f"Ant bee. {EN.rest}",
+    ),
+    (
+        "clause keeps less than half",
+        "Ant bee, cat dog elk fox gnu hen ibis jay koi ant bee cat dog elk fox gnu hen ibis.",
+        5.05,
+        "en",
+        f"Ant bee, cat dog elk. {EN.rest}",
+    ),
+    # Without spaces the clause is the only boundary; then the text is cut between characters.
+    ("chinese clause", "你好你好，" + "很" * 100 + "。", 3.4, "zh", "你好你好。其余内容在聊天里。"),
+    ("one character fits", "很" * 50 + "。", 2.4, "zh", "很。其余内容在聊天里。"),
+    ("four characters fit", "很" * 50 + "。", 3.0, "zh", "很很很很。其余内容在聊天里。"),
+    ("no character fits", "很" * 50 + "。", 2.3, "zh", "其余内容在聊天里。"),
+]
+
+
+@pytest.mark.parametrize(
+    ("answer", "cap", "language", "text"), [c[1:] for c in CUTS], ids=[c[0] for c in CUTS]
+)
+def test_a_long_first_sentence_is_cut_at_the_best_boundary(
+    answer: str, cap: float, language: str, text: str
+) -> None:
+    assert spoken_script(answer, cap, language) == SpokenScript(text, estimate_seconds(text), True)
