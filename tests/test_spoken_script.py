@@ -50,6 +50,7 @@ SPEAKABLE = [
     ("table without outer pipes", "a | b\n--|--\n1 | 2", EN.table),
     ("table of a header", "| a | b |\n|---|---|\nAfter.", f"{EN.table} After."),
     ("pipe in prose", "Choose A | B now", "Choose A B now."),
+    ("pipe over a rule", "Choose A | B\n---\nNext.", "Choose A B. Next."),  # no table
     ("fenced code", "Run this:\n```bash\nls -la\n```\nDone.", f"Run this: {EN.code} Done."),
     ("tilde fence", "~~~\ncode\n~~~\nAfter", f"{EN.code} After."),
     ("unclosed fence", "Here:\n```python\nprint(1)\n# comment", f"Here: {EN.code}"),
@@ -650,3 +651,15 @@ def test_a_long_first_sentence_is_cut_at_the_best_boundary(
     answer: str, cap: float, language: str, text: str
 ) -> None:
     assert spoken_script(answer, cap, language) == SpokenScript(text, estimate_seconds(text), True)
+
+
+def test_rounded_sentence_estimates_never_let_the_script_pass_the_cap() -> None:
+    # "Elephant." is 0.8333 s, rounded to 0.833: three of them add up to 2.499 s and fit the
+    # 2.4995 s left, but together they are 2.5 s, so the script would last 5.2 s of a 5.1995 s cap.
+    answer = " ".join(["Elephant."] * 8)
+    assert spoken_script(answer, 5.1995, "en") == SpokenScript(
+        f"Elephant. Elephant. {EN.rest}", 4.367, True
+    )
+    assert spoken_script(answer, 5.2, "en") == SpokenScript(
+        f"Elephant. Elephant. Elephant. {EN.rest}", 5.2, True
+    )
