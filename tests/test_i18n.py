@@ -19,6 +19,7 @@ from core.i18n import (
     Catalogs,
     Line,
     Number,
+    accept_language_tags,
     joined,
     msgid,
     placeholders,
@@ -198,3 +199,72 @@ def test_a_translation_with_other_fields_falls_back_to_english(tmp_path: Path) -
         "Only the bot's admins can use /stats."
     )
     assert german.gettext("Sorry, this bot is private.") == "Tut mir leid, dieser Bot ist privat."
+
+
+SHOWN = [
+    ("no fields keep braces", Line("Use {braces} as they are."), "Use {braces} as they are."),
+    ("integer", Line("{n} messages", n=1234567), "1,234,567 messages"),
+    ("float", Line("{s} s", s=2.5), "2.5 s"),
+    ("number pattern", Line("{s} s", s=Number(7.25, "#,##0.0")), "7.2 s"),
+    ("default pattern", Line("{s} s", s=Number(1234.56789)), "1,234.568 s"),
+    ("bool as it is", Line("admin: {yes}", yes=True), "admin: True"),
+    ("list", Line("pick {names}", names=["Ava", "Guy"]), "pick Ava, Guy"),
+    ("tuple of numbers", Line("ids {ids}", ids=(1, 2)), "ids 1, 2"),
+    ("date", Line("on {day}", day=dt.date(2026, 12, 1)), "on Dec 1, 2026"),
+    ("datetime", Line("on {day}", day=dt.datetime(2026, 12, 1, 23, 59)), "on Dec 1, 2026"),
+    ("text", Line("hi {who}", who="Bob"), "hi Bob"),
+]
+
+
+@pytest.mark.parametrize(("line", "text"), [c[1:] for c in SHOWN], ids=[c[0] for c in SHOWN])
+def test_placeholders_are_written_as_english_writes_them(line: Line, text: str) -> None:
+    assert line == text
+
+
+def test_a_line_keeps_its_id_and_fields() -> None:
+    line = Line("{n} messages", n=3)
+    assert (line.msgid, dict(line.params), msgid(line), msgid("plain")) == (
+        "{n} messages",
+        {"n": 3},
+        "{n} messages",
+        "plain",
+    )
+    assert placeholders("{a} and {b} and {a}, not {{c}}") == {"a", "b"}
+    assert joined("one", "two", sep=" / ") == "one / two"
+    assert joined("one", "two", sep=" / ").msgid == "{part0} / {part1}"  # type: ignore[union-attr]
+
+
+def test_the_forms_of_a_count_and_lists_in_a_locale() -> None:
+    english = Catalogs().lines(None)
+    assert english.locale == DEFAULT_LOCALE
+    assert english.ngettext("{n} video", "{n} videos", 1) == "1 video"
+    assert english.ngettext("{n} video", "{n} videos", 1234) == "1,234 videos"
+    assert english.ngettext("{n} video", "{n} videos", 2, n="two") == "two videos"
+    german = Catalogs().lines("de")
+    reason = Line("today's avatar videos are all used")
+    said = german.gettext("{why}", why=[reason, "as it is", 7])
+    assert said == f"{german.say(reason)}, as it is, 7" and german.say(reason) != reason
+
+
+def test_english_is_the_first_locale_and_the_default() -> None:
+    catalogs = Catalogs()
+    assert catalogs.locales[0] == DEFAULT_LOCALE
+    assert sorted(catalogs.locales[1:]) == sorted(SHIPPED)
+    assert catalogs.lines("xx").locale == catalogs.lines("").locale == DEFAULT_LOCALE
+    assert catalogs.lines("pt_BR").locale == "pt_BR"
+
+
+@pytest.mark.parametrize(
+    ("header", "tags"),
+    [
+        ("fr;q=0.8, de;q=0.8, en", ["en", "fr", "de"]),  # equal weights keep their order
+        ("de;Q=0.5 , ru ; q=0.9", ["ru", "de"]),  # parameter names are case-insensitive
+        ("es;level=1;q=0.7, it", ["it", "es"]),  # other parameters are ignored
+        ("*;q=0.5, ja", ["ja"]),
+        (", ,de", ["de"]),
+        (",".join(["x"] * 32 + ["de"]), ["x"] * 32),  # at most 32 entries are read
+    ],
+    ids=["ties", "case", "other parameters", "star", "empty entries", "cap"],
+)
+def test_accept_language_tags_in_order_of_preference(header: str, tags: list[str]) -> None:
+    assert accept_language_tags(header) == tags
