@@ -244,3 +244,13 @@ async def test_detection_is_limited_to_the_voices_languages() -> None:
 
     assert answers[:2] == ["en", "es"] and answers[2] in (None, "en", "es")
     assert await alone.detect(ANSWERS["es"]) is None  # one language: nothing to tell apart
+
+
+async def test_forty_bytes_are_enough_to_tell(detector: LanguageDetector) -> None:
+    text = "Il tempo oggi è davvero molto bello qui"
+    assert len(text.encode()) == 40
+    assert await detector.detect(f"  {text}\n") == "it"
+
+
+async def test_one_language_lingua_knows_is_nothing_to_tell_apart() -> None:
+    assert await LanguageDetector(["es", "xx"]).detect(ANSWERS["es"]) is None
