@@ -229,3 +229,20 @@ async def test_a_long_unknown_name_is_cut_in_the_answer(choice: VoiceChoice) -> 
     assert said == (
         f"There's no voice called “{'x' * 40}”: pick one of Katja, Conrad, Ava, Andrew."
     )
+
+
+async def test_the_chat_language_wins_over_the_chosen_voices(
+    choice: VoiceChoice, prefs: MemoryPreferences
+) -> None:
+    await prefs.set_voice_id(CHAT, "de-DE-ConradNeural")
+    lines = (await choice.handle(CHAT, "", "fr")).splitlines()
+    assert lines[:2] == ["Voices for fr:", "1. Denise (fr-FR)"]
+    assert lines[-1].startswith("Now: Conrad (de-DE).")
+
+
+async def test_another_languages_listing_marks_the_chosen_voice(
+    choice: VoiceChoice, prefs: MemoryPreferences
+) -> None:
+    await prefs.set_voice_id(CHAT, "ja-JP-KeitaNeural")
+    lines = (await choice.handle(CHAT, "ja", "en")).splitlines()
+    assert lines[:3] == ["Voices for ja:", "1. Nanami (ja-JP)", "2. Keita (ja-JP) ✓"]
