@@ -136,8 +136,9 @@ def test_a_multilingual_voice_is_listed_once_and_only_where_it_speaks() -> None:
     )
     assert catalogue.voices("en") == ["en-US-AvaMultilingualNeural", "en-US-JennyNeural"]
     assert catalogue.voices("ja") == ["en-US-AvaMultilingualNeural"]
-    only_native = VoiceCatalogue(fallback="en-US-JennyNeural", multilingual=("de-DE-KatjaNeural",))
+    only_native = VoiceCatalogue(fallback="en-US-JennyNeural", multilingual=("de-AT-IngridNeural",))
     assert only_native.voices("fr") == list(CATALOGUE["fr"])
+    assert only_native.voices("de") == [*CATALOGUE["de"], "de-AT-IngridNeural"]
 
 
 LANGUAGES = [
