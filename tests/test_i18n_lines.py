@@ -84,6 +84,8 @@ def test_numbers_and_dates_follow_the_locale() -> None:
         (["de-CH"], "de"),
         (["pt-br"], "pt_BR"),  # Telegram writes regional codes in lower case
         (["pt"], "pt_BR"),  # the one Portuguese shipped
+        (["pt_BR"], "pt_BR"),  # POSIX spelling
+        (["de_CH"], "de"),
         (["es-419"], "es"),  # Discord's Latin American Spanish
         (["es-ES"], "es"),
         (["en-GB"], "en"),

@@ -250,6 +250,7 @@ GUESSES = [
     ("digits are no letters", "Привет " + "1" * 40 + " .,!?" * 10, "ru"),
     ("hangul over han", "漢字 한국어 문장", "ko"),
     ("cyrillic over latin", "Это test", "ru"),
+    ("a letter without a name", "\U00017000 is Tangut", "en"),  # unicodedata names no Tangut
 ]
 
 
