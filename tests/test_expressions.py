@@ -1,4 +1,7 @@
-"""The avatar's expression follows the script's tone: the classifier, the talk body, fake D-ID."""
+"""The avatar's expression reaches the talk: the body, the setting and fake D-ID's checks.
+
+The tone classifier itself is tested in tests/unit/test_expressions.py.
+"""
 
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -8,68 +11,9 @@ import httpx
 import pytest
 
 from core.avatar.did import DIDClient, PollSchedule
-from core.avatar.expressions import driver_expressions, expressions, tone
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
 from tests.harness import settings_for, terminal
-
-
-@pytest.mark.parametrize(
-    ("sentence", "expected"),
-    [
-        ("The capital of France is Paris.", ("neutral", 0.0)),
-        ("Hello there!", ("happy", 0.5)),
-        ("Congratulations on the new job!", ("happy", 0.75)),
-        ("That is great, I am so glad you enjoy it.", ("happy", 1.0)),
-        ("I'm sorry to hear about your loss.", ("serious", 0.5)),
-        ("Unfortunately that is dangerous, be careful.", ("serious", 1.0)),
-        ("Sorry, but congrats anyway.", ("serious", 0.5)),  # a tie is the serious kind
-        ("Wow, that is amazing.", ("surprise", 0.75)),
-        ("You did what?!", ("surprise", 0.75)),
-        ("¡Felicidades por tu cumpleaños!", ("happy", 0.75)),
-        ("Lo siento mucho.", ("serious", 0.5)),
-        ("Félicitations, c'est génial !", ("happy", 1.0)),
-        ("Leider geht das heute nicht.", ("serious", 0.5)),
-        ("Das ist unglaublich.", ("surprise", 0.5)),
-        ("Parabéns pelo trabalho!", ("happy", 0.75)),
-        ("Purtroppo non è possibile.", ("serious", 0.5)),
-        ("Gladys funds the sorrowful wowser.", ("neutral", 0.0)),  # cues are whole words
-    ],
-)
-def test_tone_of_a_sentence(sentence: str, expected: tuple[str, float]) -> None:
-    assert tone(sentence) == expected
-
-
-@pytest.mark.parametrize(
-    ("script", "expected"),
-    [
-        ("Paris is the capital. It has two million people.", []),
-        ("Great news! The parcel arrived.", [(0, "happy", 0.75)]),  # a plain sentence keeps it
-        # 5 words before the happy sentence: 2 s of speech at 2.5 words/s, 50 frames at 25 fps.
-        (
-            "Here is the forecast today. Lovely, a great sunny day!",
-            [(0, "neutral", 0.0), (50, "happy", 0.75)],
-        ),
-        (
-            "I am sorry it broke. Wow, the fix is amazing! Great!",
-            [(0, "serious", 0.5), (50, "surprise", 1.0), (100, "happy", 0.75)],
-        ),
-        ("Great! Good! Fun!", [(0, "happy", 0.75)]),  # no change, one expression
-    ],
-)
-def test_expressions_along_a_script(script: str, expected: list[tuple[int, str, float]]) -> None:
-    assert [(e.start_frame, e.expression, e.intensity) for e in expressions(script)] == expected
-
-
-def test_driver_expressions_is_d_ids_shape_and_none_when_neutral() -> None:
-    assert driver_expressions("Paris is the capital.") is None
-    assert driver_expressions("Congratulations!") == {
-        "expressions": [{"start_frame": 0, "expression": "happy", "intensity": 0.75}],
-        "transition_frames": 20,
-    }
-
-
-# -- the talk body, against fake D-ID ------------------------------------------------------------
 
 
 @pytest.fixture

@@ -1,9 +1,8 @@
 """The catalogues: every line translated in every shipped language, placeholders kept, the
-template up to date with the code; and the choice of a locale from what platforms send."""
+template up to date with the code. How lines are said is tested in tests/test_i18n_lines.py."""
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -11,19 +10,13 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
-from core import messages
 from core.i18n import (
     DEFAULT_LOCALE,
     DOMAIN,
     LOCALES_DIR,
     Catalogs,
-    Line,
-    Number,
-    joined,
-    msgid,
     placeholders,
 )
-from core.usage import UsageReport, Used, describe
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = LOCALES_DIR / f"{DOMAIN}.pot"
@@ -93,108 +86,3 @@ def test_translations_keep_the_placeholders_and_are_not_english(locale: str) -> 
             copied.append(ids[0])
     assert wrong == []
     assert copied == []
-
-
-def test_a_line_is_said_in_the_chosen_language() -> None:
-    catalogs = Catalogs()
-    line = Line("That's too long for me — please keep it under {limit} characters.", limit=4000)
-    assert line == "That's too long for me — please keep it under 4,000 characters."
-    german = catalogs.lines("de").say(line)
-    assert "4.000" in german and "4,000" not in german  # Babel writes the number as de does
-    assert german != line and msgid(german) == line.msgid  # still a Line, with its id
-    assert catalogs.lines("xx").say(line) == line  # not shipped: English
-    assert catalogs.lines("de").say("plain text") == "plain text"  # not a Line: as it is
-
-
-def test_lines_nested_in_a_line_are_said_too() -> None:
-    reason = Line("today's avatar videos are all used")
-    line = Line("No video this time: {reason}; they reset in {time}.", reason=reason, time="1 h")
-    russian = Catalogs().lines("ru").say(line)
-    assert reason not in russian and Catalogs().lines("ru").say(reason) in russian
-
-
-def test_joined_lines_are_said_each_in_the_language() -> None:
-    """A caption of several lines (why no video came, then that a voice note comes)."""
-    why, instead = (
-        Line("today's avatar videos are all used"),
-        Line("🔊 Here is a voice answer instead."),
-    )
-    caption = joined(why, None, "", instead)
-    assert caption == f"{why}\n{instead}"
-    german = Catalogs().lines("de").say(caption)
-    lines = Catalogs().lines("de")
-    assert german.splitlines() == [lines.say(why), lines.say(instead)] != [why, instead]
-    assert joined(None, "") is None
-
-
-def test_usage_and_stats_numbers_are_written_as_the_language_writes_them() -> None:
-    used = Used(videos=2, video_ms=12_400, voice_answers=1, tokens=123_456)
-    report = describe(UsageReport(used, used))
-    assert "123,456 LLM tokens" in report  # English, as before
-    german = Catalogs().lines("de").say(report)
-    assert "LLM-Tokens: 123.456" in german and "(12 s Video)" in german
-    stats = Line(messages.STATS, messages=1234, renders=2, seconds=Number(7.25, "#,##0.0"),
-                 credits=1, errors=0, refusals=0, rendering=0)  # fmt: skip
-    assert "2 videos of 7.2 s in all" in stats and "1,234 messages" in stats
-    assert "7,2 s" in Catalogs().lines("fr").say(stats)
-
-
-def test_numbers_and_dates_follow_the_locale() -> None:
-    lines = Catalogs().lines("fr")
-    assert lines.number(1234.5) == "1\u202f234,5"
-    assert lines.date(dt.date(2026, 12, 1)) == "1 déc. 2026"
-    assert Catalogs().lines("en").date(dt.date(2026, 12, 1)) == "Dec 1, 2026"
-
-
-@pytest.mark.parametrize(
-    ("tags", "chosen"),
-    [
-        (["de"], "de"),  # Telegram's language_code
-        (["de-CH"], "de"),
-        (["pt-br"], "pt_BR"),  # Telegram writes regional codes in lower case
-        (["pt"], "pt_BR"),  # the one Portuguese shipped
-        (["es-419"], "es"),  # Discord's Latin American Spanish
-        (["es-ES"], "es"),
-        (["en-GB"], "en"),
-        (["ja"], "en"),  # not shipped: English
-        (["zz-ZZ"], "en"),
-        (["not a tag!"], "en"),
-        ([None, ""], "en"),
-        (["ja", "fr"], "fr"),  # the first shipped of the user's preferences
-    ],
-)
-def test_the_closest_shipped_locale_is_chosen(tags: list[str | None], chosen: str) -> None:
-    assert Catalogs().choose(tags) == chosen
-
-
-@pytest.mark.parametrize(
-    ("header", "chosen"),
-    [
-        ("es-ES,es;q=0.9,en;q=0.8", "es"),
-        ("en;q=0.5, ru", "ru"),  # by weight, not by order
-        ("fr;q=0, de", "de"),  # q=0: not acceptable
-        ("*", "en"),
-        ("", "en"),
-        ("ja, x-klingon;q=0.9, pt-BR;q=0.8", "pt_BR"),
-        ("de;q=abc", "en"),  # a malformed weight counts as 0
-    ],
-)
-def test_accept_language_picks_by_weight(header: str, chosen: str) -> None:
-    assert Catalogs().accept_language(header) == chosen
-
-
-def test_a_translation_with_other_fields_falls_back_to_english(tmp_path: Path) -> None:
-    """A catalogue that slipped past the checks must not cost the user the line."""
-    po = tmp_path / "de" / "LC_MESSAGES" / f"{DOMAIN}.po"
-    po.parent.mkdir(parents=True)
-    po.write_text(
-        'msgid ""\nmsgstr "Content-Type: text/plain; charset=utf-8\\n"\n\n'
-        'msgid "Only the bot\'s admins can use /{name}."\nmsgstr "Nur Admins: /{befehl}."\n\n'
-        'msgid "Sorry, this bot is private."\nmsgstr "Tut mir leid, dieser Bot ist privat."\n',
-        encoding="utf-8",
-    )
-    german = Catalogs(tmp_path).lines("de")
-    assert german.gettext("Only the bot's admins can use /{name}.", name="stats") == (
-        "Only the bot's admins can use /stats."
-    )
-    assert german.gettext("Sorry, this bot is private.") == "Tut mir leid, dieser Bot ist privat."

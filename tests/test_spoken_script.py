@@ -15,6 +15,7 @@ from core.avatar import (
     speakable,
     spoken_script,
 )
+from core.avatar.inline import is_cjk, with_full_stop
 from core.avatar.phrases import PHRASES, guess_language, phrases_for
 
 EN = PHRASES["en"]
@@ -47,7 +48,9 @@ SPEAKABLE = [
     ("horizontal rule", "Before\n\n---\n\nAfter\n***\nEnd", "Before. After. End."),
     ("table", "| a | b |\n|---|:-:|\n| 1 | 2 |\n\nAfter.", f"{EN.table} After."),
     ("table without outer pipes", "a | b\n--|--\n1 | 2", EN.table),
+    ("table of a header", "| a | b |\n|---|---|\nAfter.", f"{EN.table} After."),
     ("pipe in prose", "Choose A | B now", "Choose A B now."),
+    ("pipe over a rule", "Choose A | B\n---\nNext.", "Choose A B. Next."),  # no table
     ("fenced code", "Run this:\n```bash\nls -la\n```\nDone.", f"Run this: {EN.code} Done."),
     ("tilde fence", "~~~\ncode\n~~~\nAfter", f"{EN.code} After."),
     ("unclosed fence", "Here:\n```python\nprint(1)\n# comment", f"Here: {EN.code}"),
@@ -58,6 +61,17 @@ SPEAKABLE = [
         "Example:\n\n    x = 1\n\n    y = 2\n\nThat's it.",
         f"Example: {EN.code} That's it.",
     ),
+    (
+        "indented code lines",
+        "Example:\n\n    x = 1\n    y = 2\n\nDone.",
+        f"Example: {EN.code} Done.",
+    ),
+    (
+        "less indented line ends code",
+        "Example:\n\n    x = 1\n   back to text",
+        f"Example: {EN.code} back to text.",
+    ),
+    ("three spaces is text", "Example:\n\n   x is one\n\nDone.", "Example: x is one. Done."),
     ("indented list text", "- item\n\n    more about it", "item. more about it."),
     ("only code", "```\nx = 1\n```", EN.code),
     ("code blocks in a row", "```\na\n```\n\n```\nb\n```", EN.code),
@@ -217,18 +231,31 @@ def test_every_language_has_all_phrases(language: str) -> None:
     assert len({phrases.code, phrases.table, phrases.rest, phrases.answer}) == 4
 
 
+GUESSES = [
+    ("english", "Hello there", "en"),
+    ("chinese", "你好世界", "zh"),
+    ("japanese", "これは日本語です", "ja"),
+    ("korean", "안녕하세요", "ko"),
+    ("russian", "Привет, мир", "ru"),
+    ("arabic", "مرحبا بالعالم", "ar"),
+    ("hindi", "नमस्ते दुनिया", "hi"),
+    ("empty", "", "en"),
+    # Japanese mixes kana into Han text: one kana in ten Han characters is Japanese, in eleven
+    # it is a Chinese text quoting a name.
+    ("one kana in ten han", "の" + "漢" * 10, "ja"),
+    ("one kana in eleven han", "の" + "漢" * 11, "zh"),
+    # A script wins with a fifth of the letters; digits, spaces and marks are no letters.
+    ("a fifth cyrillic", "Привет " + "a" * 24, "ru"),
+    ("under a fifth cyrillic", "Привет " + "a" * 25, "en"),
+    ("digits are no letters", "Привет " + "1" * 40 + " .,!?" * 10, "ru"),
+    ("hangul over han", "漢字 한국어 문장", "ko"),
+    ("cyrillic over latin", "Это test", "ru"),
+    ("a letter without a name", "\U00017000 is Tangut", "en"),  # unicodedata names no Tangut
+]
+
+
 @pytest.mark.parametrize(
-    ("text", "language"),
-    [
-        ("Hello there", "en"),
-        ("你好世界", "zh"),
-        ("これは日本語です", "ja"),
-        ("안녕하세요", "ko"),
-        ("Привет, мир", "ru"),
-        ("مرحبا بالعالم", "ar"),
-        ("नमस्ते दुनिया", "hi"),
-        ("", "en"),
-    ],
+    ("text", "language"), [c[1:] for c in GUESSES], ids=[c[0] for c in GUESSES]
 )
 def test_guess_language_from_script(text: str, language: str) -> None:
     assert guess_language(text) == language
@@ -252,7 +279,38 @@ ESTIMATES = [
     ("text", "seconds"), [c[1:] for c in ESTIMATES], ids=[c[0] for c in ESTIMATES]
 )
 def test_estimate_seconds(text: str, seconds: float) -> None:
-    assert estimate_seconds(text) == pytest.approx(seconds, abs=0.002)
+    assert estimate_seconds(text) == seconds  # rounded to the millisecond
+
+
+# Where the scripts without spaces (Thai, Lao, Myanmar, Khmer: 0.1 s a letter) and Hangul
+# (0.25 s a syllable) begin and end; just outside, a letter of another script is a word (0.4 s)
+# and anything else is silent.
+SCRIPT_EDGES = [
+    (0x0DFF, 0.0),
+    (0x0E00, 0.1),
+    (0x0E01, 0.1),
+    (0x0EFF, 0.1),
+    (0x0F00, 0.4),
+    (0x0FFF, 0.0),
+    (0x1000, 0.1),
+    (0x109F, 0.1),
+    (0x10A0, 0.4),
+    (0x177F, 0.0),
+    (0x1780, 0.1),
+    (0x17FF, 0.1),
+    (0x1800, 0.0),
+    (0xABFF, 0.0),
+    (0xAC00, 0.25),
+    (0xD7A3, 0.25),
+    (0xD7A4, 0.0),
+]
+
+
+@pytest.mark.parametrize(
+    ("code", "seconds"), SCRIPT_EDGES, ids=[f"{c:04X}" for c, _ in SCRIPT_EDGES]
+)
+def test_estimate_per_script_ends_at_its_block(code: int, seconds: float) -> None:
+    assert estimate_seconds(chr(code)) == seconds
 
 
 def test_estimate_adds_up_over_sentences() -> None:
@@ -329,6 +387,25 @@ SHORT = [
         "One two three. Four five six. Seven eight nine ten eleven twelve thirteen fourteen.",
         5.8,
         SpokenScript(f"One two three. Four five six. {EN.rest}", 5.7, True),
+    ),
+    (
+        "exactly the cap",
+        "Hello there. How are you?",
+        2.6,
+        SpokenScript("Hello there. How are you?", 2.6, False),
+    ),
+    # The rest phrase takes 2.7 s: 3.0 s are left for 1.5 s sentences, exactly two of them.
+    (
+        "two sentences fill the budget exactly",
+        "One two three. Four five six. Seven eight nine ten eleven twelve thirteen fourteen.",
+        5.7,
+        SpokenScript(f"One two three. Four five six. {EN.rest}", 5.7, True),
+    ),
+    (
+        "one sentence fills the budget exactly",
+        "One two three. Four five six. Seven eight nine ten eleven twelve thirteen fourteen.",
+        4.2,
+        SpokenScript(f"One two three. {EN.rest}", 4.2, True),
     ),
     (
         "only code",
@@ -468,3 +545,122 @@ def test_stream_agrees_on_random_markdown() -> None:
             for start in range(0, len(answer), size):
                 out += stream.feed(answer[start : start + size])
             assert out + stream.flush() == expected, (answer, size)
+
+
+# The ends of every range `is_cjk` counts (kana, Han extension A, unified Han, compatibility
+# ideographs, half-width katakana, the supplementary planes of Han) and the code points just
+# outside them: a CJK letter takes "。" and no space before the next CJK sentence.
+CJK_EDGES = [
+    (0x3040, True),
+    (0x303F, False),
+    (0x30FF, True),
+    (0x3100, False),
+    (0x3400, True),
+    (0x33FF, False),
+    (0x4DBF, True),
+    (0x4DC0, False),
+    (0x4E00, True),
+    (0x9FFF, True),
+    (0xA000, False),
+    (0xF900, True),
+    (0xF8FF, False),
+    (0xFAFF, True),
+    (0xFB00, False),
+    (0xFF66, True),
+    (0xFF65, False),
+    (0xFF9F, True),
+    (0xFFA0, False),
+    (0x20000, True),
+    (0x1FFFF, False),
+    (0x3FFFF, True),
+    (0x40000, False),
+]
+
+
+@pytest.mark.parametrize(("code", "cjk"), CJK_EDGES, ids=[f"{c:X}" for c, _ in CJK_EDGES])
+def test_cjk_ranges_end_where_they_should(code: int, cjk: bool) -> None:
+    assert is_cjk(chr(code)) is cjk
+    assert with_full_stop(f"a{chr(code)}") == f"a{chr(code)}" + ("。" if cjk else ".")
+
+
+BARE_URLS = [
+    ("balanced parentheses", "Read https://x.y/Foo_(bar) now.", "Read the link in the chat now."),
+    (
+        "closing parenthesis",
+        "Read (https://x.y/Foo_(bar)) now.",
+        "Read (the link in the chat) now.",
+    ),
+    ("trailing marks", "At https://x.y/a?!", "At the link in the chat?!"),
+    ("closing quote", "I'd say 'open https://x.y/a'", "I'd say 'open the link in the chat'."),
+    ("mailto", "Write mailto:a@b.c, please", "Write the link in the chat, please."),
+]
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"), [c[1:] for c in BARE_URLS], ids=[c[0] for c in BARE_URLS]
+)
+def test_a_bare_urls_trailing_punctuation_is_kept(answer: str, expected: str) -> None:
+    assert speakable(answer, "en") == expected
+
+
+ANIMALS = ("Ant bee cat dog elk fox gnu hen ibis jay koi " * 3).strip() + "."
+
+
+# A first sentence too long for the cap is cut after the last word that fits (each word here
+# 0.4 s, the full stop 0.3 s, the rest phrase 2.7 s; the caps leave 0.05 s over).
+@pytest.mark.parametrize("words", range(13), ids=[f"{n} words" for n in range(13)])
+def test_a_long_sentence_keeps_the_words_that_fit(words: int) -> None:
+    cap = round(0.4 * words + 3.05, 3)
+    kept = " ".join(ANIMALS.split()[:words])
+    expected = f"{kept}. {EN.rest}" if words else EN.rest
+    assert spoken_script(ANIMALS, cap, "en") == SpokenScript(
+        expected, estimate_seconds(expected), True
+    )
+    assert estimate_seconds(expected) == (round(cap - 0.05, 3) if words else 2.7)
+
+
+CUTS = [
+    # "Ant bee cat." fits the 1.5 s left to the millisecond.
+    ("word cut fits exactly", ANIMALS, 4.2, "en", f"Ant bee cat. {EN.rest}"),
+    # The clause ends at 8, the fitting words at 16: a clause keeping half is preferred.
+    (
+        "clause keeps half",
+        "Ant bee, cat dog elk fox gnu hen ibis jay koi ant bee cat dog elk fox gnu hen ibis.",
+        4.65,
+        "en",
+        f"Ant bee. {EN.rest}",
+    ),
+    (
+        "clause keeps less than half",
+        "Ant bee, cat dog elk fox gnu hen ibis jay koi ant bee cat dog elk fox gnu hen ibis.",
+        5.05,
+        "en",
+        f"Ant bee, cat dog elk. {EN.rest}",
+    ),
+    # Without spaces the clause is the only boundary; then the text is cut between characters.
+    ("chinese clause", "你好你好，" + "很" * 100 + "。", 3.4, "zh", "你好你好。其余内容在聊天里。"),
+    ("one character fits", "很" * 50 + "。", 2.4, "zh", "很。其余内容在聊天里。"),
+    ("four characters fit", "很" * 50 + "。", 3.0, "zh", "很很很很。其余内容在聊天里。"),
+    ("no character fits", "很" * 50 + "。", 2.3, "zh", "其余内容在聊天里。"),
+]
+
+
+@pytest.mark.parametrize(
+    ("answer", "cap", "language", "text"), [c[1:] for c in CUTS], ids=[c[0] for c in CUTS]
+)
+def test_a_long_first_sentence_is_cut_at_the_best_boundary(
+    answer: str, cap: float, language: str, text: str
+) -> None:
+    assert spoken_script(answer, cap, language) == SpokenScript(text, estimate_seconds(text), True)
+
+
+def test_rounded_sentence_estimates_never_let_the_script_pass_the_cap() -> None:
+    # "Elephant." is 0.8333 s, rounded to 0.833: three of them add up to 2.499 s and fit the
+    # 2.4995 s left, but together they are 2.5 s, so the script would last 5.2 s of a 5.1995 s cap.
+    answer = " ".join(["Elephant."] * 8)
+    assert spoken_script(answer, 5.1995, "en") == SpokenScript(
+        f"Elephant. Elephant. {EN.rest}", 4.367, True
+    )
+    assert spoken_script(answer, 5.2, "en") == SpokenScript(
+        f"Elephant. Elephant. Elephant. {EN.rest}", 5.2, True
+    )

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from bot.settings import Settings, describe
 from core.avatar.language import LanguageDetector
-from core.avatar.voices import DEFAULT_VOICES, VoicePicker, native, parse_voices
+from core.avatar.voices import DEFAULT_VOICES, VoicePicker, native, parse_voices, voice_language
 from core.groq.whisper import language_code
 from core.types import Audio, ConversationKey, Transcript, Turn
 from tests.fakes.groq import WHISPER_LANGUAGES, FakeGroq
@@ -77,8 +77,26 @@ def test_did_voices_parse_into_language_and_voice() -> None:
             "DID_VOICES is invalid: 'Spanish=es-ES-ElviraNeural': 'Spanish' is not a language code",
         ),
         ("es=Elvira", "DID_VOICES is invalid: 'es=Elvira': 'Elvira' is not a Microsoft voice"),
+        ("es=", "DID_VOICES is invalid: 'es=' is not language=voice (es=es-ES-ElviraNeural)"),
+        (
+            "=es-ES-ElviraNeural",
+            "DID_VOICES is invalid: '=es-ES-ElviraNeural' is not language=voice",
+        ),
+        (  # the language is what comes before the first "="
+            "de=de-DE-KatjaNeural=x",
+            "DID_VOICES is invalid: 'de=de-DE-KatjaNeural=x': 'de-DE-KatjaNeural=x' is not a "
+            "Microsoft voice",
+        ),
     ],
-    ids=["no-equals", "wrong-language", "language-name", "not-a-voice"],
+    ids=[
+        "no-equals",
+        "wrong-language",
+        "language-name",
+        "not-a-voice",
+        "no-voice",
+        "no-language",
+        "two-equals",
+    ],
 )
 def test_a_bad_did_voices_entry_names_itself_in_one_line(
     monkeypatch: pytest.MonkeyPatch, value: str, line: str
@@ -107,7 +125,37 @@ def test_picker_prefers_the_override_then_the_language_default_then_the_fallback
     assert picker.pick("pt-BR") == "pt-BR-FranciscaNeural"
     assert picker.pick("sw") == "en-US-JennyNeural"  # no Swahili voice: DID_VOICE_ID
     assert picker.pick(None) == "en-US-JennyNeural"
-    assert {"en", "es", "de", "ja"} <= picker.languages
+    assert picker.pick("") == "en-US-JennyNeural"
+    assert picker.pick("ES_mx") == "es-MX-DaliaNeural"  # a region in any spelling is ignored
+    assert picker.pick("DE-at") == "de-DE-KatjaNeural"
+    assert picker.languages == frozenset(DEFAULT_VOICES)
+
+
+def test_the_languages_worth_detecting_include_did_voice_ids() -> None:
+    finnish = VoicePicker(
+        {"en": "en-US-JennyNeural"}, {"es": "es-MX-DaliaNeural"}, "fi-FI-NooraNeural"
+    )
+    assert finnish.languages == frozenset({"en", "es", "fi"})
+    custom = VoicePicker({"en": "en-US-JennyNeural"}, {}, "my-own-voice")
+    assert custom.languages == frozenset({"en"})
+    assert custom.pick("en") == "en-US-JennyNeural" and custom.pick("fi") == "my-own-voice"
+
+
+VOICE_LANGUAGES = [
+    ("plain", "es-ES-ElviraNeural", "es"),
+    ("script subtag", "sr-Latn-RS-NicholasNeural", "sr"),
+    ("three letters", "yue-CN-XiaoMinNeural", "yue"),
+    ("no region", "es-ElviraNeural", None),
+    ("lower-case region", "es-es-ElviraNeural", None),
+    ("not a voice", "Elvira", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("voice", "language"), [c[1:] for c in VOICE_LANGUAGES], ids=[c[0] for c in VOICE_LANGUAGES]
+)
+def test_the_language_of_a_voice_name(voice: str, language: str | None) -> None:
+    assert voice_language(voice) == language
 
 
 def test_a_chosen_did_voice_id_stays_the_voice_of_its_own_language() -> None:
@@ -196,3 +244,13 @@ async def test_detection_is_limited_to_the_voices_languages() -> None:
 
     assert answers[:2] == ["en", "es"] and answers[2] in (None, "en", "es")
     assert await alone.detect(ANSWERS["es"]) is None  # one language: nothing to tell apart
+
+
+async def test_forty_bytes_are_enough_to_tell(detector: LanguageDetector) -> None:
+    text = "Il tempo oggi è davvero molto bello qui"
+    assert len(text.encode()) == 40
+    assert await detector.detect(f"  {text}\n") == "it"
+
+
+async def test_one_language_lingua_knows_is_nothing_to_tell_apart() -> None:
+    assert await LanguageDetector(["es", "xx"]).detect(ANSWERS["es"]) is None
