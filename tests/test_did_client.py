@@ -8,8 +8,14 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from core.avatar.did import DIDClient, PollSchedule, RenderEstimate, _created
-from core.errors import ConfigurationError, OutOfCreditsError, ServiceError, UnavailableError
+from core.avatar.did import DIDClient, PollSchedule, RenderEstimate, _created, _outcome
+from core.errors import (
+    ConfigurationError,
+    OutOfCreditsError,
+    ServiceError,
+    TalkFailedError,
+    UnavailableError,
+)
 from tests.fakes.did import FakeDID
 
 FAST = PollSchedule(first=0.01, interval=0.01, timeout=5.0)
@@ -420,3 +426,55 @@ def test_the_estimate_moves_30_percent_of_the_way_to_each_timed_render() -> None
 async def test_credits_without_a_balance_are_none(did: FakeDID, http: httpx.AsyncClient) -> None:
     did.fail_next("GET /credits", 200, body={"credits": []})
     assert await client(did, http).credits() == 0
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "expected", "delay"),
+    [(1.0, 40.0, 3.0), (39.1, 40.0, 0.6), (40.0, 40.0, 0.1), (10.0, 40.0, 10.0)],
+    ids=["before first", "just before the end", "at the end", "early"],
+)
+def test_each_wait_of_the_schedule(elapsed: float, expected: float, delay: float) -> None:
+    schedule = PollSchedule(first=4.0, interval=0.1)
+    assert schedule.next_delay(elapsed, expected) == pytest.approx(delay)
+
+
+@pytest.mark.parametrize("outcome", ["error", "rejected"])
+async def test_a_failed_render_names_d_id_s_kind_and_error(
+    did: FakeDID, http: httpx.AsyncClient, outcome: str
+) -> None:
+    renderer = client(did, http)
+    did.next_outcome(outcome, kind="FaceError", description="no face")  # type: ignore[arg-type]
+    talk_id = await renderer.submit("Hi")
+    with pytest.raises(TalkFailedError) as caught:
+        await renderer.wait(talk_id)
+    if outcome == "error":  # D-ID says why in `error`
+        error = "{'kind': 'FaceError', 'description': 'no face'}"
+        assert (caught.value.kind, caught.value.detail) == (
+            "FaceError",
+            f"talk {talk_id} error: {error}",
+        )
+    else:  # a rejected talk carries no `error`: its status is the kind
+        assert caught.value.kind == "rejected"
+        assert caught.value.detail == f"talk {talk_id} rejected: None"
+    assert caught.value.message == FAILED
+
+
+@pytest.mark.parametrize(
+    "talk",
+    [
+        {"status": "done"},
+        {"status": "done", "result_url": ""},
+        {"status": "done", "result_url": 5},
+        {"status": "started", "result_url": "https://x/v.mp4"},
+        {"status": "created"},
+    ],
+    ids=["done without url", "empty url", "url not text", "started", "created"],
+)
+def test_a_talk_is_only_ready_when_done_with_a_result_url(talk: dict[str, object]) -> None:
+    assert _outcome("tlk_1", talk) is None
+
+
+def test_an_error_without_a_kind_is_named_by_its_status() -> None:
+    with pytest.raises(TalkFailedError) as caught:
+        _outcome("tlk_1", {"status": "error", "error": {"kind": 3}, "result_url": "https://x/"})
+    assert caught.value.kind == "error"
