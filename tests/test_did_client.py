@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from core.avatar.did import DIDClient, PollSchedule, RenderEstimate, _created, _outcome
+from core.avatar.expressions import driver_expressions
 from core.errors import (
     ConfigurationError,
     OutOfCreditsError,
@@ -478,3 +479,91 @@ def test_an_error_without_a_kind_is_named_by_its_status() -> None:
     with pytest.raises(TalkFailedError) as caught:
         _outcome("tlk_1", {"status": "error", "error": {"kind": 3}, "result_url": "https://x/"})
     assert caught.value.kind == "error"
+
+
+async def test_a_talk_is_sent_with_its_own_voice_face_and_stitching(
+    did: FakeDID, http: httpx.AsyncClient
+) -> None:
+    renderer = DIDClient(
+        http,
+        api_key=did.api_key,
+        base_url=did.base_url + "/",  # a trailing slash is fine
+        source_url="https://example.com/face.jpg",
+        voice_id="en-US-JennyNeural",
+        schedule=FAST,
+    )
+    assert renderer.expected_render_seconds == FAST.expected
+    talk_id = await renderer.submit("Hi", "es-MX-DaliaNeural", "s3://d-id-images-prod/u/face.png")
+    assert did.talks[talk_id].request == {
+        "source_url": "s3://d-id-images-prod/u/face.png",
+        "script": {
+            "type": "text",
+            "input": "Hi",
+            "provider": {"type": "microsoft", "voice_id": "es-MX-DaliaNeural"},
+        },
+        "config": {"stitch": True},  # no webhook, no user_data, no expressions
+    }
+
+
+@pytest.mark.parametrize("expressions", [True, False], ids=["on", "off"])
+async def test_expressions_follow_the_script_s_tone_only_when_asked(
+    did: FakeDID, http: httpx.AsyncClient, expressions: bool
+) -> None:
+    renderer = DIDClient(
+        http,
+        api_key=did.api_key,
+        base_url=did.base_url,
+        source_url="https://example.com/face.jpg",
+        voice_id="v",
+        expressions=expressions,
+    )
+    text = "Congratulations, that is wonderful news!"
+    config = did.talks[await renderer.submit(text)].request["config"]
+    expected = {"stitch": True}
+    if expressions:
+        expected["driver_expressions"] = driver_expressions(text)  # type: ignore[assignment]
+    assert config == expected
+    neutral = did.talks[await renderer.submit("The train leaves at nine.")].request["config"]
+    assert neutral == {"stitch": True}
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+async def test_each_transient_status_is_retried(
+    did: FakeDID, http: httpx.AsyncClient, status: int
+) -> None:
+    did.fail_next("POST /talks", status)
+    assert await client(did, http).submit("Hi") in did.talks
+    assert len(did.calls("/talks", "POST")) == 2
+
+
+@pytest.mark.parametrize("status", [400, 404, 409, 501])
+async def test_other_errors_are_not_retried(
+    did: FakeDID, http: httpx.AsyncClient, status: int
+) -> None:
+    did.fail_next("POST /talks", status)
+    with pytest.raises(ServiceError) as caught:
+        await client(did, http).submit("Hi")
+    assert type(caught.value) is ServiceError
+    assert len(did.calls("/talks", "POST")) == 1
+
+
+async def test_a_timeout_is_retried_and_the_attempts_are_a_setting(did: FakeDID) -> None:
+    # A held answer times out after 1 s; an answer that is not held comes well within it.
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=1.0)) as http:
+        renderer = DIDClient(
+            http,
+            api_key=did.api_key,
+            base_url=did.base_url,
+            source_url="https://example.com/face.jpg",
+            voice_id="v",
+            attempts=2,
+            backoff=0.0,
+        )
+        did.delay_next("POST /talks", 30.0)
+        assert await renderer.submit("Hi") in did.talks  # the second attempt
+        for _ in range(2):
+            did.delay_next("POST /talks", 30.0)
+        with pytest.raises(UnavailableError) as caught:
+            await renderer.submit("Hi")
+    assert caught.value.detail == "D-ID POST /talks: ReadTimeout('')"
+    assert len(did.calls("/talks", "POST")) == 4

@@ -103,6 +103,7 @@ async def test_the_command_says_one_line_for_each_case(
     assert await command.has_face(TOPIC)
     assert await command.handle(CHAT, " RESET ", None) == messages.FACE_RESET
     assert not store.faces
+    assert not await command.has_face(CHAT)
     assert await FaceCommand(None).handle(CHAT, "", None) == messages.AVATAR_UNAVAILABLE
 
 

@@ -196,6 +196,14 @@ async def test_a_reservation_no_job_holds_is_released() -> None:
     assert isinstance(reservation, Reservation)
     await q.release(reservation)
     assert (await q.today())["renders"] == 0
+    kept, released = await q.reserve_render("u2", 3), await q.reserve_render("u3", 4)
+    assert isinstance(kept, Reservation) and isinstance(released, Reservation)
+    await q.release(released)  # only its own video and seconds
+    assert {k: v for k, v in (await q.today()).items() if v} == {
+        "renders": 1,
+        "render_ms": 3000,
+        "render_credits": 1,
+    }
     assert isinstance(await q.reserve_render("u1", 3), Reservation)
 
 
