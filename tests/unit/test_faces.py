@@ -304,3 +304,9 @@ def test_only_a_face_error_on_an_own_face_becomes_the_users_line() -> None:
     error = TalkFailedError("x", kind="FaceError", detail="talk tlk_1 error: no face")
     turned = face_refusal("s3://mine", error)
     assert isinstance(turned, BadInputError) and turned.detail == "talk tlk_1 error: no face"
+
+
+async def test_uploads_are_timed_in_utc_by_default() -> None:
+    face = await Faces(MemoryFaces(), MemoryUploader()).set(CHAT, make_jpeg())
+    assert face.uploaded_at is not None and face.uploaded_at.utcoffset() == timedelta(0)
+    assert abs(datetime.now(UTC) - face.uploaded_at) < timedelta(minutes=1)
