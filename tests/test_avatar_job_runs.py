@@ -476,3 +476,45 @@ async def test_jobs_recorded_meanwhile_are_claimed_by_the_lease_loop_and_run_onc
     assert store.renewals >= store.claims - 1
     assert rig.renderer.submitted == [("From elsewhere.", None, None)]
     assert rig.delivery.videos == [(job.id, VIDEO)]
+
+
+class TimingMetrics(RecordingMetrics):
+    """Metrics that keep the render timings too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timings: list[tuple[str, float | None]] = []
+
+    def render(self, state: str, seconds: float | None = None) -> None:
+        self.timings.append((state, seconds))
+
+
+async def test_a_delivered_render_is_timed_from_its_submit_and_a_resumed_one_not(
+    rig: Rig,
+) -> None:
+    store, metrics = rig.storage.jobs, TimingMetrics()
+    resumed = await store.create(KEY, "Before the restart.", "t")
+    resumed = await store.update(resumed, JobState.SUBMITTED, talk_id="tlk_9")
+    jobs = AvatarJobs(store, rig.renderer, rig.media, delivery_backoff=0, metrics=metrics)
+    await rig.start(jobs)
+    await rig.settle(jobs)
+    await jobs.submit(KEY, Script("Now."), "t")
+    await rig.settle(jobs)
+    await jobs.aclose()
+    assert metrics.timings[0] == ("delivered", None)  # submitted before this process started
+    (state, submitted), (delivered, seconds) = metrics.timings[1:]
+    assert (state, submitted, delivered) == ("submitted", None, "delivered")
+    assert seconds is not None and 0 <= seconds < 60
+
+
+async def test_renders_are_paused_only_after_a_service_fault(rig: Rig) -> None:
+    await rig.start()
+    assert not rig.jobs.paused
+    rig.renderer.fail["submit"] = BadInputError("Bad text.", detail="400")
+    await rig.jobs.submit(KEY, Script("Hi."), "t")
+    await rig.settle()
+    assert not rig.jobs.paused
+    rig.renderer.fail["submit"] = UnavailableError("Down.", detail="503")
+    await rig.jobs.submit(KEY, Script("Hi."), "t")
+    await rig.settle()
+    assert rig.jobs.paused
