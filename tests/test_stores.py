@@ -503,3 +503,13 @@ async def test_postgres_replicas_claim_disjoint_jobs_and_take_over_lapsed_leases
     assert "a crashed: its lease lapses" in {j.text for j in taken}
     await b.jobs.release()
     assert {j.id for j in await a.jobs.claim()} >= ids_b  # released: free
+
+
+async def test_a_counter_may_be_charged_once_per_call(storage: Storage) -> None:
+    from core.quota import Charge
+
+    twice = [Charge(DAY, "u1", "renders", 1), Charge(DAY, "u1", "renders", 1)]
+    with pytest.raises(ValueError, match="charged once per call"):
+        await storage.counters.add_within(twice)
+    assert await storage.counters.add_within([]) is None
+    assert await storage.counters.get(DAY, "u1", "renders") == 0

@@ -14,6 +14,8 @@ from core.quota import (
     Quotas,
     Reservation,
     credits_for,
+    month_period,
+    user_scope,
 )
 from core.types import AvatarJob, ConversationKey, JobState
 from tests.fakes.memory import MemoryCounters
@@ -237,3 +239,13 @@ async def test_prune_keeps_yesterday_and_today() -> None:
         "2026-11-30",
         "2026-12-01",
     ]
+
+
+def test_a_users_budget_is_theirs_on_their_platform_else_the_chats() -> None:
+    assert user_scope(ConversationKey("telegram", "-100", "7"), "42") == "telegram:42"
+    assert user_scope(ConversationKey("web", "ip-a"), "") == "web:ip-a"
+
+
+def test_a_months_period_sorts_after_its_days_and_before_the_next_month() -> None:
+    assert month_period("2026-12-31") == "2026-12-month"
+    assert "2026-12-31" < month_period("2026-12-01") < "2027-01-01"
