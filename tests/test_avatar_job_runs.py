@@ -5,6 +5,7 @@ retries of a delivery, the pause after a service fault and what the user is told
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -518,3 +519,27 @@ async def test_renders_are_paused_only_after_a_service_fault(rig: Rig) -> None:
     await rig.jobs.submit(KEY, Script("Hi."), "t")
     await rig.settle()
     assert rig.jobs.paused
+
+
+class TimedDelivery(RecordingDelivery):
+    """A delivery noting when each attempt came (time.monotonic())."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts: list[float] = []
+
+    async def deliver_video(self, ready: VideoReady) -> None:
+        self.attempts.append(time.monotonic())
+        await super().deliver_video(ready)
+
+
+async def test_delivery_attempts_wait_longer_each_time(rig: Rig) -> None:
+    delivery = TimedDelivery()
+    delivery.fail = [ConnectionError("reset"), ConnectionError("reset")]
+    jobs = AvatarJobs(rig.storage.jobs, rig.renderer, rig.media, delivery_backoff=0.05)
+    await jobs.start({"memory": delivery})
+    await jobs.submit(KEY, Script("Hi."), "t")
+    await until(lambda: bool(delivery.videos))
+    await jobs.aclose()
+    first, second, third = delivery.attempts
+    assert second - first >= 0.05 and third - second >= 0.1  # the backoff times the attempt
