@@ -189,7 +189,9 @@ async def test_the_client_learns_how_long_renders_take(
         schedule=schedule,
     )
     await renderer.wait(await renderer.submit("Hi"))
-    assert renderer.expected_render_seconds < 1.0  # pulled towards the fake's 0.03 s
+    # Pulled 30 % of the way towards the render's time as polled (the fake's 0.03 s, plus
+    # half the time between the last two polls): between 0.7 s and 1 s.
+    assert 0.7 <= renderer.expected_render_seconds < 1.0
 
 
 async def test_a_resumed_talk_does_not_change_the_estimate(
@@ -567,3 +569,25 @@ async def test_a_timeout_is_retried_and_the_attempts_are_a_setting(did: FakeDID)
             await renderer.submit("Hi")
     assert caught.value.detail == "D-ID POST /talks: ReadTimeout('')"
     assert len(did.calls("/talks", "POST")) == 4
+
+
+async def test_a_wait_ends_at_its_timeout_even_before_its_first_poll(
+    did: FakeDID, http: httpx.AsyncClient
+) -> None:
+    did.hold_renders = True
+    renderer = DIDClient(
+        http,
+        api_key=did.api_key,
+        base_url=did.base_url,
+        source_url="https://example.com/face.jpg",
+        voice_id="v",
+        schedule=PollSchedule(first=30.0, timeout=0.3),
+    )
+    talk_id = await renderer.submit("Hi")
+    with pytest.raises(ServiceError) as caught:
+        async with asyncio.timeout(10):  # the first poll would come after 30 s
+            await renderer.wait(talk_id)
+    assert caught.value.detail == f"talk {talk_id} not done after 0.3s"
+    assert caught.value.message == FAILED
+    assert did.talks[talk_id].polls == 1  # the last chance, at the timeout
+    assert renderer.expected_render_seconds == 40.0  # no render timed
