@@ -5,9 +5,11 @@ retries of a delivery, the pause after a service fault and what the user is told
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +22,7 @@ from core.errors import (
     UnavailableError,
     UserFacingError,
 )
+from core.ports import JobStore
 from core.types import (
     AvatarFailed,
     AvatarJob,
@@ -76,6 +79,7 @@ class RecordingDelivery:
     def __init__(self) -> None:
         self.videos: list[tuple[int, bytes]] = []
         self.failures: list[tuple[int, str]] = []
+        self.failed: list[AvatarFailed] = []
         self.fail: list[Exception] = []
         self.delivered = asyncio.Event()
 
@@ -87,6 +91,7 @@ class RecordingDelivery:
 
     async def deliver_failure(self, failed: AvatarFailed) -> None:
         self.failures.append((failed.job.id, failed.message))
+        self.failed.append(failed)
         self.delivered.set()
 
 
@@ -367,3 +372,175 @@ async def test_renders_beyond_the_limit_wait_for_a_slot(rig: Rig) -> None:
     await rig.settle(jobs)
     await jobs.aclose()
     assert [text for text, _, _ in rig.renderer.submitted] == ["one", "two"]
+
+
+class RecordingFallback:
+    """Fallback: notes the jobs it is given instead of a video; `fail` makes it raise."""
+
+    def __init__(self, delivery: RecordingDelivery) -> None:
+        self.given: list[tuple[int, str, int]] = []  # job, line, failure notices sent before
+        self.delivery = delivery
+        self.fail = False
+
+    async def __call__(self, job: AvatarJob, message: str) -> bool:
+        self.given.append((job.id, message, len(self.delivery.failures)))
+        if self.fail:
+            raise RuntimeError("the voice answer failed too")
+        return True
+
+
+@pytest.mark.parametrize(
+    ("step", "error", "instead"),
+    [
+        ("submit", OutOfCreditsError("No credits.", detail="402"), True),
+        ("wait", ConfigurationError("Bad key.", detail="401"), True),
+        ("submit", UnavailableError("Down.", detail="503"), True),
+        ("submit", BadInputError("Bad text.", detail="400"), False),
+        ("download", UnavailableError("Down.", detail="503"), False),
+    ],
+    ids=["out of credits", "key refused", "down", "bad input", "billed already"],
+)
+async def test_a_render_d_id_cannot_make_now_falls_back_after_its_failure_line(
+    rig: Rig, step: str, error: UserFacingError, instead: bool
+) -> None:
+    fallback = RecordingFallback(rig.delivery)
+    jobs = rig.make(fallback=fallback)  # type: ignore[arg-type]
+    await rig.start(jobs)
+    rig.renderer.fail[step] = error
+    job = await jobs.submit(KEY, Script("Hi."), "t")
+    await rig.settle(jobs)
+    await jobs.aclose()
+    assert rig.delivery.failures == [(job.id, error.message)]
+    assert fallback.given == ([(job.id, error.message, 1)] if instead else [])
+
+
+async def test_a_fallback_that_fails_ends_the_job_all_the_same(rig: Rig) -> None:
+    fallback = RecordingFallback(rig.delivery)
+    fallback.fail = True
+    jobs = rig.make(fallback=fallback)  # type: ignore[arg-type]
+    await rig.start(jobs)
+    rig.renderer.fail["submit"] = OutOfCreditsError("No credits.", detail="402")
+    job = await jobs.submit(KEY, Script("Hi."), "t")
+    await rig.settle(jobs)
+    await jobs.aclose()
+    assert [given for given, _, _ in fallback.given] == [job.id]
+    assert await rig.state(job) is None
+
+
+async def test_a_failed_job_keeps_the_start_of_d_id_s_detail(rig: Rig) -> None:
+    await rig.start()
+    detail = "D-ID GET /talks/tlk_1: 503 " + "x" * 600
+    rig.renderer.fail["wait"] = UnavailableError("Down.", detail=detail)
+    job = await rig.jobs.submit(KEY, Script("Hi."), "t")
+    await rig.settle()
+    (failed,) = rig.delivery.failed
+    assert failed.job.id == job.id and failed.job.state is JobState.FAILED
+    assert failed.job.error == detail[:500]
+
+
+class CountingClaims:
+    """The job store, counting `claim` and `renew` calls (the lease loop's rounds)."""
+
+    def __init__(self, store: JobStore) -> None:
+        self.store, self.claims, self.renewals = store, 0, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    async def claim(self) -> list[AvatarJob]:
+        self.claims += 1
+        return await self.store.claim()
+
+    async def renew(self) -> None:
+        self.renewals += 1
+        await self.store.renew()
+
+
+async def test_jobs_recorded_meanwhile_are_claimed_by_the_lease_loop_and_run_once(
+    rig: Rig,
+) -> None:
+    store = CountingClaims(rig.storage.jobs)
+    jobs = AvatarJobs(
+        store,
+        rig.renderer,
+        rig.media,
+        delivery_backoff=0,
+        lease_seconds=0.03,  # renewed and claimed every 10 ms
+    )
+    await rig.start(jobs)
+    assert store.claims == 1  # at the start
+    # Recorded by another replica (or before a crash), not spawned here.
+    job = await rig.storage.jobs.create(KEY, "From elsewhere.", "t")
+    await until(lambda: len(rig.delivery.videos) == 1)
+    done = store.claims
+    await until(lambda: store.claims >= done + 3)  # claimed again after it ended
+    await jobs.aclose()
+    assert store.renewals >= store.claims - 1
+    assert rig.renderer.submitted == [("From elsewhere.", None, None)]
+    assert rig.delivery.videos == [(job.id, VIDEO)]
+
+
+class TimingMetrics(RecordingMetrics):
+    """Metrics that keep the render timings too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timings: list[tuple[str, float | None]] = []
+
+    def render(self, state: str, seconds: float | None = None) -> None:
+        self.timings.append((state, seconds))
+
+
+async def test_a_delivered_render_is_timed_from_its_submit_and_a_resumed_one_not(
+    rig: Rig,
+) -> None:
+    store, metrics = rig.storage.jobs, TimingMetrics()
+    resumed = await store.create(KEY, "Before the restart.", "t")
+    resumed = await store.update(resumed, JobState.SUBMITTED, talk_id="tlk_9")
+    jobs = AvatarJobs(store, rig.renderer, rig.media, delivery_backoff=0, metrics=metrics)
+    await rig.start(jobs)
+    await rig.settle(jobs)
+    await jobs.submit(KEY, Script("Now."), "t")
+    await rig.settle(jobs)
+    await jobs.aclose()
+    assert metrics.timings[0] == ("delivered", None)  # submitted before this process started
+    (state, submitted), (delivered, seconds) = metrics.timings[1:]
+    assert (state, submitted, delivered) == ("submitted", None, "delivered")
+    assert seconds is not None and 0 <= seconds < 60
+
+
+async def test_renders_are_paused_only_after_a_service_fault(rig: Rig) -> None:
+    await rig.start()
+    assert not rig.jobs.paused
+    rig.renderer.fail["submit"] = BadInputError("Bad text.", detail="400")
+    await rig.jobs.submit(KEY, Script("Hi."), "t")
+    await rig.settle()
+    assert not rig.jobs.paused
+    rig.renderer.fail["submit"] = UnavailableError("Down.", detail="503")
+    await rig.jobs.submit(KEY, Script("Hi."), "t")
+    await rig.settle()
+    assert rig.jobs.paused
+
+
+class TimedDelivery(RecordingDelivery):
+    """A delivery noting when each attempt came (time.monotonic())."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts: list[float] = []
+
+    async def deliver_video(self, ready: VideoReady) -> None:
+        self.attempts.append(time.monotonic())
+        await super().deliver_video(ready)
+
+
+async def test_delivery_attempts_wait_longer_each_time(rig: Rig) -> None:
+    delivery = TimedDelivery()
+    delivery.fail = [ConnectionError("reset"), ConnectionError("reset")]
+    jobs = AvatarJobs(rig.storage.jobs, rig.renderer, rig.media, delivery_backoff=0.05)
+    await jobs.start({"memory": delivery})
+    await jobs.submit(KEY, Script("Hi."), "t")
+    await until(lambda: bool(delivery.videos))
+    await jobs.aclose()
+    first, second, third = delivery.attempts
+    assert second - first >= 0.05 and third - second >= 0.1  # the backoff times the attempt

@@ -5,6 +5,7 @@ fake D-ID, which can report a `result_url` elsewhere and serve a huge or non-MP4
 """
 
 import logging
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from bot.services import DID_POOL
 from core.avatar.did import DIDClient, PollSchedule
-from core.avatar.video import refusal
+from core.avatar.video import fetch_video, refusal
 from core.errors import ServiceError
 from core.http import pooled_client
 from tests.fakes.did import FakeDID
@@ -146,3 +147,100 @@ async def test_a_refused_video_fails_the_job_in_one_line(
             await screen.wait_for("The avatar video couldn't be made this time.")
     assert "avatar video ready" not in screen.text
     assert any("host 'evil.example.com' is not D-ID's" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("sized", [True, False], ids=["content-length", "chunked"])
+async def test_a_video_of_exactly_the_cap_downloads(
+    did: FakeDID, http: httpx.AsyncClient, sized: bool
+) -> None:
+    renderer = client(did, http)
+    url = await rendered(did, renderer)
+    did.oversized_result, did.oversized_sized = CAP, sized
+    video = await renderer.download(url)
+    assert len(video) == CAP and video[4:8] == b"ftyp"
+
+
+@pytest.mark.parametrize("sized", [True, False], ids=["content-length", "chunked"])
+async def test_one_byte_over_the_cap_is_refused(
+    did: FakeDID, http: httpx.AsyncClient, sized: bool
+) -> None:
+    renderer = client(did, http)
+    url = await rendered(did, renderer)
+    did.oversized_result, did.oversized_sized = CAP + 1, sized
+    with pytest.raises(ServiceError) as caught:
+        await renderer.download(url)
+    over = f"{CAP + 1} bytes, over {CAP}" if sized else f"over {CAP} bytes, stopped"
+    assert caught.value.detail == f"video download: {over}"
+
+
+async def test_an_s3_refusal_is_one_line_with_s3_s_words_in_the_detail(
+    did: FakeDID, http: httpx.AsyncClient
+) -> None:
+    renderer = client(did, http)
+    url = await rendered(did, renderer)
+    did.fail_next("GET /results", 503, body="<Error><Code>SlowDown</Code>" + "x" * 300)
+    with pytest.raises(ServiceError) as caught:
+        await renderer.download(url)
+    assert caught.value.message == "The avatar video couldn't be made this time."
+    body = ("<Error><Code>SlowDown</Code>" + "x" * 300)[:200]
+    assert caught.value.detail == f"video download: 503 {body}"
+
+
+async def test_a_download_that_cannot_connect_is_one_line(http: httpx.AsyncClient) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    with pytest.raises(ServiceError) as caught:
+        await fetch_video(http, f"{base}/results/tlk_1.mp4", base_url=base)
+    assert caught.value.message == "The avatar video couldn't be made this time."
+    detail = caught.value.detail
+    assert detail.startswith("video download failed: Connect") and f"127.0.0.1:{port}" in detail
+
+
+async def test_a_body_that_is_not_an_mp4_shows_its_first_bytes(
+    did: FakeDID, http: httpx.AsyncClient
+) -> None:
+    renderer = client(did, http)
+    url = await rendered(did, renderer)
+    did.video = b"\x00\x00\x00\x18ftyx" + b"z" * 40
+    with pytest.raises(ServiceError) as caught:
+        await renderer.download(url)
+    assert caught.value.detail == "video download: not an MP4: b'\\x00\\x00\\x00\\x18ftyxzzzzzzzz'"
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("https://u@d-id-talks-prod.s3.amazonaws.com/v.mp4", "credentials in the URL"),
+        ("https://:p@d-id-talks-prod.s3.amazonaws.com/v.mp4", "credentials in the URL"),
+        ("https://d-id-talks-prod.s3.amazonaws.com:443/v.mp4", None),
+        ("https://d-id-talks-prod.s3.amazonaws.com:444/v.mp4", "port 444"),
+        ("https://d-id-talks-prod.s3.amazonaws.com:99999/v.mp4", "not a URL"),
+        ("https://[::1/v.mp4", "not a URL"),
+        ("//d-id-talks-prod.s3.amazonaws.com/v.mp4", "no scheme, not https"),
+        ("http://d-id-talks-prod.s3.amazonaws.com/v.mp4", "http scheme, not https"),
+        ("https://d-id.com/v.mp4", "host 'd-id.com' is not D-ID's"),
+        ("https://evil-d-id.com/v.mp4", "host 'evil-d-id.com' is not D-ID's"),
+        ("https:///v.mp4", "host '' is not D-ID's"),
+        ("https://results.d-id.com/v.mp4", None),
+        ("https://api.d-id.com/results/v.mp4", None),
+    ],
+    ids=[
+        "user",
+        "password",
+        "port 443",
+        "port 444",
+        "bad port",
+        "bad host",
+        "no scheme",
+        "http",
+        "bare domain",
+        "lookalike",
+        "no host",
+        "cdn",
+        "base",
+    ],
+)
+def test_why_a_result_url_is_refused(url: str, reason: str | None) -> None:
+    assert refusal(url, "https://api.d-id.com") == reason

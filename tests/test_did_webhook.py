@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from adapters.web.did_webhook import did_webhook_route
 from bot.settings import Settings, describe
 from core.avatar.did import DIDClient, PollSchedule
-from core.avatar.webhook import WEBHOOK_BODY_MAX, DIDWebhook
+from core.avatar.webhook import WEBHOOK_BODY_MAX, DIDWebhook, Verdict
 from core.errors import ServiceError
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
@@ -242,3 +242,40 @@ def test_webhook_settings_are_checked(values: dict[str, Any], message: str) -> N
 def test_a_blank_webhook_url_is_unset() -> None:
     settings = Settings.model_validate({"GROQ_API_KEY": "k", "DID_WEBHOOK_URL": " "})
     assert settings.DID_WEBHOOK_URL is None
+
+
+async def test_a_resumed_talk_sent_without_a_webhook_is_polled_and_leaves_no_wait_behind(
+    did: FakeDID, http: httpx.AsyncClient, webhook: DIDWebhook
+) -> None:
+    did.hold_renders = True
+    plain = DIDClient(
+        http,
+        api_key=did.api_key,
+        base_url=did.base_url,
+        source_url="https://example.com/face.jpg",
+        voice_id="v",
+        schedule=SCHEDULE,
+    )
+    talk_id = await plain.submit("Hi")  # before the webhook was configured: no user_data
+    assert "user_data" not in did.talks[talk_id].request
+    waiting = asyncio.create_task(client(did, http, webhook).wait(talk_id))
+    try:
+        await did.wait_for(lambda: did.talks[talk_id].polls >= 2)  # on the schedule
+        did.finish(talk_id)
+        assert await asyncio.wait_for(waiting, 5) == did.result_url(talk_id)
+    finally:
+        waiting.cancel()
+    # Nothing waits for the talk any more: even a genuine callback for it is ignored.
+    late = json.dumps({"id": talk_id, "status": "done", "user_data": "n"}).encode()
+    assert webhook.receive(webhook.token("n"), late) is Verdict.IGNORED
+
+
+async def test_a_finished_wait_leaves_no_wait_behind(
+    did: FakeDID, http: httpx.AsyncClient, webhook: DIDWebhook
+) -> None:
+    renderer = client(did, http, webhook)
+    talk_id = await renderer.submit("Hi")
+    nonce = did.talks[talk_id].request["user_data"]
+    assert await asyncio.wait_for(renderer.wait(talk_id), 5) == did.result_url(talk_id)
+    late = json.dumps({"id": talk_id, "status": "done", "user_data": nonce}).encode()
+    assert webhook.receive(webhook.token(nonce), late) is Verdict.IGNORED

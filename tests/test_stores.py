@@ -673,3 +673,13 @@ async def test_an_attachment_name_that_is_not_ours_is_never_read_or_deleted(
     assert await attachments.get(name) is None
     await attachments.drop(name)
     assert target.read_bytes() == b"not an attachment"
+
+
+async def test_a_counter_may_be_charged_once_per_call(storage: Storage) -> None:
+    from core.quota import Charge
+
+    twice = [Charge(DAY, "u1", "renders", 1), Charge(DAY, "u1", "renders", 1)]
+    with pytest.raises(ValueError, match="charged once per call"):
+        await storage.counters.add_within(twice)
+    assert await storage.counters.add_within([]) is None
+    assert await storage.counters.get(DAY, "u1", "renders") == 0

@@ -14,6 +14,8 @@ from core.quota import (
     Quotas,
     Reservation,
     credits_for,
+    month_period,
+    user_scope,
 )
 from core.types import AvatarJob, ConversationKey, JobState
 from tests.fakes.memory import MemoryCounters
@@ -196,6 +198,14 @@ async def test_a_reservation_no_job_holds_is_released() -> None:
     assert isinstance(reservation, Reservation)
     await q.release(reservation)
     assert (await q.today())["renders"] == 0
+    kept, released = await q.reserve_render("u2", 3), await q.reserve_render("u3", 4)
+    assert isinstance(kept, Reservation) and isinstance(released, Reservation)
+    await q.release(released)  # only its own video and seconds
+    assert {k: v for k, v in (await q.today()).items() if v} == {
+        "renders": 1,
+        "render_ms": 3000,
+        "render_credits": 1,
+    }
     assert isinstance(await q.reserve_render("u1", 3), Reservation)
 
 
@@ -229,3 +239,13 @@ async def test_prune_keeps_yesterday_and_today() -> None:
         "2026-11-30",
         "2026-12-01",
     ]
+
+
+def test_a_users_budget_is_theirs_on_their_platform_else_the_chats() -> None:
+    assert user_scope(ConversationKey("telegram", "-100", "7"), "42") == "telegram:42"
+    assert user_scope(ConversationKey("web", "ip-a"), "") == "web:ip-a"
+
+
+def test_a_months_period_sorts_after_its_days_and_before_the_next_month() -> None:
+    assert month_period("2026-12-31") == "2026-12-month"
+    assert "2026-12-31" < month_period("2026-12-01") < "2027-01-01"
