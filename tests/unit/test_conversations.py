@@ -10,6 +10,7 @@ import pytest
 
 from core.conversation import Conversations, ConversationSettings
 from core.errors import BadInputError, ServiceError
+from core.images import NOT_AN_IMAGE
 from core.ports import UsageSink
 from core.quota import Limits, Quotas
 from core.types import (
@@ -19,6 +20,7 @@ from core.types import (
     Event,
     Failure,
     FinalText,
+    Image,
     TextDelta,
     Transcript,
     Transcription,
@@ -31,6 +33,7 @@ from tests.fakes.memory import (
     ScriptedModel,
     ScriptedTranscriber,
 )
+from tests.photos import png
 
 KEY = ConversationKey("memory", "c1")
 NOON = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
@@ -84,6 +87,7 @@ class Rig:
         model: ScriptedModel | None = None,
         limits: Limits | None = None,
         transcriber: bool = True,
+        vision: ScriptedModel | None = None,
         **settings: int,
     ) -> None:
         self.history, self.model = MemoryHistory(), model or ScriptedModel()
@@ -99,6 +103,7 @@ class Rig:
             jobs=None,
             quotas=self.quotas,
             metrics=self.metrics,
+            vision=vision,
         )
 
     async def events(self, turn: Turn) -> list[Event]:
@@ -256,3 +261,63 @@ async def test_the_stats_line_for_admins() -> None:
         "Today (UTC): 0 messages, 0 videos of 0.0 s in all (≈ 0 D-ID credits), 0 errors, "
         "0 refused over limits; 0 videos rendering now."
     )
+
+
+async def test_a_photo_goes_to_the_vision_model_and_history_keeps_a_note_of_it() -> None:
+    vision = ScriptedModel("A grey square.")
+    rig = Rig(vision=vision)
+    await rig.events(text("Hi"))
+    photo = png(4, 3)
+    turn = Turn(KEY, "u1", text="  What is it?  ", image=Image(photo, "image/jpeg"))
+    assert (await rig.events(turn))[-1] == FinalText("A grey square.", None)
+    assert len(rig.model.prompts) == 1  # LLM_MODEL answered the text only
+    assert vision.prompts == [
+        [
+            ChatMessage("system", "Be brief."),
+            ChatMessage("user", "Hi"),
+            ChatMessage("assistant", "Hello there."),
+            ChatMessage("user", "What is it?", Image(photo, "image/png")),
+        ]
+    ]
+    assert rig.history.messages[KEY][2:] == [
+        ChatMessage("user", "[photo] What is it?"),
+        ChatMessage("assistant", "A grey square."),
+    ]
+    assert rig.conversations.vision_available and not Rig().conversations.vision_available
+
+
+async def test_a_photo_without_a_caption_is_asked_about_as_it_is() -> None:
+    vision = ScriptedModel("A grey square.")
+    rig = Rig(vision=vision)
+    assert (await rig.events(Turn(KEY, "u1", image=Image(png(4, 3)))))[-1] == FinalText(
+        "A grey square.", None
+    )
+    assert vision.prompts[0][-1] == ChatMessage("user", "", Image(png(4, 3), "image/png"))
+    assert rig.history.messages[KEY][0] == ChatMessage("user", "[photo]")
+
+
+@pytest.mark.parametrize(
+    ("vision", "caption", "data", "line"),
+    [
+        (False, "Look", png(4, 3), "I can't look at photos here — send me text or a voice note."),
+        (True, "a" * 51, png(4, 3), "That's too long for me — please keep it under 50 characters."),
+        (True, "Look", b"not a photo", NOT_AN_IMAGE),
+    ],
+    ids=["no-vision-model", "caption-too-long", "not-an-image"],
+)
+async def test_a_photo_that_cannot_be_answered_is_one_line(
+    vision: bool, caption: str, data: bytes, line: str
+) -> None:
+    model = ScriptedModel()
+    rig = Rig(vision=model if vision else None, max_text_chars=50)
+    turn = Turn(KEY, "u1", text=caption, image=Image(data))
+    assert await rig.events(turn) == [Failure(line)]
+    assert model.prompts == rig.model.prompts == [] and rig.history.messages == {}
+
+
+async def test_a_caption_of_exactly_the_limit_goes_with_its_photo() -> None:
+    vision = ScriptedModel()
+    rig = Rig(vision=vision, max_text_chars=50)
+    turn = Turn(KEY, "u1", text=" " + "a" * 50 + " ", image=Image(png(4, 3)))
+    assert isinstance((await rig.events(turn))[-1], FinalText)
+    assert vision.prompts[0][-1].content == "a" * 50
