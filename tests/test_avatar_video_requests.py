@@ -4,6 +4,7 @@ and what the user is told when a video is refused or renders are paused."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -42,12 +43,14 @@ class VoicePerLanguage:
         return f"voice-{language}"
 
 
-def conversations_on(rig: Rig, quotas: Quotas) -> tuple[Conversations, RecordingMetrics]:
+def conversations_on(
+    rig: Rig, quotas: Quotas, preferences: MemoryPreferences | None = None
+) -> tuple[Conversations, RecordingMetrics]:
     metrics = RecordingMetrics()
     conversations = Conversations(
         settings=ConversationSettings(system_prompt="Be brief."),
         history=MemoryHistory(),
-        preferences=MemoryPreferences(),
+        preferences=preferences or MemoryPreferences(),
         model=ScriptedModel(),
         transcriber=None,
         jobs=rig.jobs,
@@ -122,3 +125,58 @@ async def test_each_user_of_a_group_has_their_own_videos_in_the_language_they_sp
     assert [len(view.steps("rendering")) for view in views] == [1, 1]  # one video each
     await rig.settle()
     assert [voice_id for _, voice_id, _ in rig.renderer.submitted] == ["voice-None", "voice-es"]
+
+
+async def test_a_pause_is_told_once_in_each_conversation_that_asks(rig: Rig) -> None:
+    await rig.start()
+    conversations, _ = conversations_on(rig, Quotas(MemoryCounters(), Limits()))
+    rig.renderer.fail["submit"] = OutOfCreditsError("No credits.", detail="402")
+    await conversations.render_avatar(KEY, "Hello.", "t", "u1")
+    await rig.settle()
+    paused = Notice(
+        "Avatar videos are paused for about 5 min: the video service is out of credits."
+    )
+    third = ConversationKey("memory", "c3")
+    told = [await conversations.render_avatar(key, "Hi.", "t", "u1") for key in (OTHER, third)]
+    assert told == [paused, paused]
+    # The conversation whose render failed heard why with its failure.
+    assert await conversations.render_avatar(KEY, "Hi.", "t", "u1") is None
+    assert await conversations.render_avatar(third, "Hi.", "t", "u1") is None
+    assert len(rig.renderer.submitted) == 1
+
+
+@pytest.mark.parametrize("choice", ["avatar-off", "reply-text"])
+async def test_a_chat_that_switched_videos_off_or_chose_text_gets_none(
+    rig: Rig, choice: str
+) -> None:
+    await rig.start()
+    preferences = MemoryPreferences()
+    conversations, _ = conversations_on(rig, Quotas(MemoryCounters(), Limits()), preferences)
+    if choice == "avatar-off":
+        await conversations.set_avatar(KEY, False)
+    else:
+        await preferences.set_reply_mode(KEY, "text")
+    assert await conversations.render_avatar(KEY, "Hello.", "t", "u1") is None
+    assert rig.jobs.running == 0 and rig.renderer.submitted == []
+    assert isinstance(await conversations.render_avatar(OTHER, "Hello.", "t", "u1"), AvatarJob)
+
+
+async def test_a_video_of_an_unknown_user_counts_on_the_chat(rig: Rig) -> None:
+    await rig.start()
+    counters = MemoryCounters()
+    conversations, _ = conversations_on(rig, Quotas(counters, Limits()))
+    job = await conversations.render_avatar(KEY, "Hello.", "t")
+    assert isinstance(job, AvatarJob) and job.reserved_scope == "memory:c1"
+    video = await conversations.render_video(OTHER, "Hello.", "t")
+    assert isinstance(video, AvatarJob) and video.reserved_scope == "memory:c2"
+
+
+async def test_the_admins_stats_count_the_videos_rendering_now(rig: Rig) -> None:
+    await rig.start()
+    rig.renderer.gate = asyncio.Event()
+    conversations, _ = conversations_on(rig, Quotas(MemoryCounters(), Limits()))
+    await conversations.render_avatar(KEY, "Hello.", "t", "u1")
+    assert (await conversations.stats()).endswith("; 1 videos rendering now.")
+    rig.renderer.gate.set()
+    await rig.settle()
+    assert (await conversations.stats()).endswith("; 0 videos rendering now.")

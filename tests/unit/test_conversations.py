@@ -3,7 +3,9 @@ for each refusal, what it stores and counts, and the admins' stats line."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
@@ -21,6 +23,7 @@ from core.types import (
     Failure,
     FinalText,
     Image,
+    ReplyMode,
     TextDelta,
     Transcript,
     Transcription,
@@ -88,11 +91,12 @@ class Rig:
         limits: Limits | None = None,
         transcriber: bool = True,
         vision: ScriptedModel | None = None,
+        metrics: RecordingMetrics | None = None,
         **settings: int,
     ) -> None:
         self.history, self.model = MemoryHistory(), model or ScriptedModel()
         self.transcriber = ScriptedTranscriber()
-        self.counters, self.metrics = MemoryCounters(), RecordingMetrics()
+        self.counters, self.metrics = MemoryCounters(), metrics or RecordingMetrics()
         self.quotas = Quotas(self.counters, limits or Limits(), lambda: NOON)
         self.conversations = Conversations(
             settings=ConversationSettings(system_prompt="Be brief.", **settings),  # type: ignore[arg-type]
@@ -243,10 +247,10 @@ async def test_the_stats_line_for_admins() -> None:
     rig = Rig(limits=Limits(messages_per_minute=1))
     await rig.events(text("Hi"))
     await rig.events(text("again"))  # refused
-    await rig.quotas.reserve_render("memory:u1", 16.5)
+    await rig.quotas.reserve_render("memory:u1", 116.5)
     await rig.quotas.note("errors")
     assert await rig.conversations.stats() == (
-        "Today (UTC): 2 messages, 1 videos of 16.5 s in all (≈ 2 D-ID credits), 1 errors, "
+        "Today (UTC): 2 messages, 1 videos of 116.5 s in all (≈ 8 D-ID credits), 1 errors, "
         "1 refused over limits; 0 videos rendering now."
     )
     bare = Conversations(
@@ -321,3 +325,87 @@ async def test_a_caption_of_exactly_the_limit_goes_with_its_photo() -> None:
     turn = Turn(KEY, "u1", text=" " + "a" * 50 + " ", image=Image(png(4, 3)))
     assert isinstance((await rig.events(turn))[-1], FinalText)
     assert vision.prompts[0][-1].content == "a" * 50
+
+
+class TimingMetrics(RecordingMetrics):
+    """Metrics: keeps the seconds each timing was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+
+    def first_text(self, platform: str, seconds: float) -> None:
+        self.seconds.append(seconds)
+
+    def answer(self, platform: str, outcome: str, seconds: float) -> None:
+        self.seconds.append(seconds)
+
+
+@pytest.mark.parametrize("reply", ["Hello there.", "   "], ids=["answered", "failed"])
+async def test_an_answers_timings_are_the_seconds_since_it_arrived(reply: str) -> None:
+    metrics = TimingMetrics()
+    rig = Rig(model=ScriptedModel(reply), metrics=metrics)
+    before = time.monotonic()
+    await rig.events(text("Hi"))
+    took = time.monotonic() - before
+    assert metrics.seconds and all(0 <= seconds <= took for seconds in metrics.seconds)
+
+
+class EnteredModel(ScriptedModel):
+    """A model that says when it was asked, then waits for its gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], *, on_usage: UsageSink | None = None
+    ) -> AsyncIterator[str]:
+        self.asked.set()
+        async for piece in super().stream(messages, on_usage=on_usage):
+            yield piece
+
+
+async def test_reset_waits_for_the_answer_in_progress_then_forgets_it() -> None:
+    model = EnteredModel()
+    rig = Rig(model=model)
+    answering = asyncio.create_task(rig.events(text("Hi")), name="test-answer")
+    try:
+        await model.asked.wait()
+        resetting = asyncio.create_task(rig.conversations.reset(KEY), name="test-reset")
+        assert model.gate is not None
+        model.gate.set()
+        assert (await answering)[-1] == FinalText("Hello there.", None)
+        await resetting
+    finally:
+        answering.cancel()
+    assert KEY not in rig.history.messages
+
+
+@pytest.mark.parametrize(
+    ("mode", "enabled", "after"),
+    [
+        ("voice", True, "voice"),
+        ("text", True, "video"),
+        ("text", False, "text"),
+        ("voice", False, "voice"),
+    ],
+    ids=["on-keeps-voice", "on-undoes-text", "off-keeps-text", "off-keeps-voice"],
+)
+async def test_the_avatar_switch_changes_only_a_text_only_chat_switched_on(
+    mode: ReplyMode, enabled: bool, after: ReplyMode
+) -> None:
+    preferences = MemoryPreferences()
+    conversations = Conversations(
+        settings=ConversationSettings(system_prompt="x"),
+        history=MemoryHistory(),
+        preferences=preferences,
+        model=ScriptedModel(),
+        transcriber=None,
+        jobs=None,
+    )
+    await preferences.set_reply_mode(KEY, mode)
+    await conversations.set_avatar(KEY, enabled)
+    assert await preferences.reply_mode(KEY) == after
+    assert preferences.avatar[("memory", "c1")] is enabled
