@@ -86,6 +86,7 @@ def test_the_type_is_read_from_the_magic_bytes(data: bytes, mime: str | None) ->
         (GIF[:10], "image/gif", (300, 200)),
         (GIF[:9], "image/gif", None),
         (jpeg(1024, 768), "image/jpeg", (1024, 768)),
+        (jpeg(40_000, 65_535), "image/jpeg", (40_000, 65_535)),
         (jpeg(64, 48, padding=70_000), "image/jpeg", (64, 48)),
         (SOI + TABLE + ARITHMETIC + EXTENSION + sof(0xC2, 33, 44), "image/jpeg", (33, 44)),
         (SOI + sof(0xCF, 3, 4), "image/jpeg", (3, 4)),
@@ -106,6 +107,7 @@ def test_the_type_is_read_from_the_magic_bytes(data: bytes, mime: str | None) ->
         "gif-header-only",
         "gif-header-cut",
         "jpeg",
+        "jpeg-over-32767",
         "jpeg-long-comments",
         "jpeg-tables-before-progressive-frame",
         "jpeg-last-frame-marker",
@@ -140,8 +142,15 @@ def test_a_photo_within_the_limits_is_sent_with_the_type_its_bytes_say() -> None
         (b"\x00\x00\x00\x18ftypheic", NOT_AN_IMAGE, "not an image (image/heic)"),
         (png_claiming(MAX_PIXELS + 1, 1), TOO_MANY_PIXELS, "33177601x1 pixels"),
         (jpeg(8000, 4148), TOO_MANY_PIXELS, "8000x4148 pixels"),
+        (jpeg(40_000, 1000), TOO_MANY_PIXELS, "40000x1000 pixels"),
     ],
-    ids=["a-byte-too-big", "not-an-image", "a-pixel-too-many", "jpeg-too-many-pixels"],
+    ids=[
+        "a-byte-too-big",
+        "not-an-image",
+        "a-pixel-too-many",
+        "jpeg-too-many-pixels",
+        "jpeg-wider-than-32767",
+    ],
 )
 def test_a_photo_over_a_limit_is_declined_with_the_line_that_names_it(
     data: bytes, line: str, detail: str
