@@ -101,3 +101,10 @@ def test_a_persona_just_set_is_named_back() -> None:
 def test_the_persona_comes_after_the_system_prompt(stored: str | None, prompt: str) -> None:
     assert NAMED.system_prompt(stored) == prompt
     assert NAMED.names == ["pirate", "sage"]
+
+
+def test_an_unknown_name_is_named_back_in_its_first_40_characters() -> None:
+    personas = Personas(BASE, max_chars=100)
+    with pytest.raises(BadInputError) as refused:
+        personas.choose("n" * 50)
+    assert refused.value.message.startswith(f"I don't know the persona “{'n' * 40}”. ")
