@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from core import replies
 from core.avatar.speech import SpeechWriter
 from core.conversation import Conversations, ConversationSettings
-from core.replies import MAX_TOLD, NO_VIDEO_SERVICE, NO_VOICE, Replies, default_reply_mode
+from core.replies import NO_VIDEO_SERVICE, NO_VOICE, Replies, default_reply_mode
 from core.types import ConversationKey, Notice
 from core.voice_answers import NO_LANGUAGE, VoiceAnswers, VoiceLimits
 from tests.fakes.memory import (
@@ -134,11 +135,14 @@ async def test_a_lasting_reason_is_told_once_and_a_passing_one_every_time(
     assert refused[1] == refused[0]  # the limit's line, both times
 
 
-async def test_what_was_told_is_forgotten_past_its_bound(tmp_path: Path) -> None:
+async def test_what_was_told_is_forgotten_past_its_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(replies, "MAX_TOLD", 5)  # the same arithmetic, 2,000 times faster
     rig = Rig(tmp_path, voice=False)
     rig.mode = "voice"
     assert await rig.follow(KEY) == Notice(NO_VOICE)
-    for n in range(MAX_TOLD - 1):
+    for n in range(replies.MAX_TOLD - 1):
         await rig.follow(ConversationKey("memory", f"other-{n}"))
     assert await rig.follow(KEY) is None  # MAX_TOLD conversations remembered
     assert await rig.follow(OTHER) == Notice(NO_VOICE)  # one more: all forgotten first
