@@ -143,6 +143,8 @@ def test_a_photo_within_the_limits_is_sent_with_the_type_its_bytes_say() -> None
         (png_claiming(MAX_PIXELS + 1, 1), TOO_MANY_PIXELS, "33177601x1 pixels"),
         (jpeg(8000, 4148), TOO_MANY_PIXELS, "8000x4148 pixels"),
         (jpeg(40_000, 1000), TOO_MANY_PIXELS, "40000x1000 pixels"),
+        (png_claiming(2**31, 1), TOO_MANY_PIXELS, "2147483648x1 pixels"),
+        (b"GIF89a" + struct.pack("<HH", 40_000, 1000), TOO_MANY_PIXELS, "40000x1000 pixels"),
     ],
     ids=[
         "a-byte-too-big",
@@ -150,6 +152,8 @@ def test_a_photo_within_the_limits_is_sent_with_the_type_its_bytes_say() -> None
         "a-pixel-too-many",
         "jpeg-too-many-pixels",
         "jpeg-wider-than-32767",
+        "png-wider-than-2-to-the-31",
+        "gif-wider-than-32767",
     ],
 )
 def test_a_photo_over_a_limit_is_declined_with_the_line_that_names_it(

@@ -229,14 +229,15 @@ async def test_without_limits_every_answer_goes(tmp_path: Path) -> None:
 async def test_a_voice_answer_that_fails_costs_nothing(
     tmp_path: Path, error: Exception, where: str, line: str | None
 ) -> None:
-    rig = Rig(tmp_path, limits=VoiceLimits(per_user=1, total=1))
+    rig = Rig(tmp_path, limits=VoiceLimits(per_user=2, total=2))
+    assert await rig.voice.say(KEY, "memory:u1", "Hi.", None, "t") is None
     if where == "speaker":
         rig.speaker.error = error
     else:
         rig.delivery.fail.append(error)
     notice = await rig.voice.say(KEY, "memory:u1", "Hi.", None, "t")
     assert notice == (None if line is None else Notice(line))
-    assert await rig.counts() == (0, 0, 0)
+    assert await rig.counts() == (1, 1, 1)  # the one sent still counts
     rig.speaker.error = None
     assert await rig.voice.say(KEY, "memory:u1", "Hi.", None, "t") is None  # the limit is free
 
@@ -245,10 +246,11 @@ async def test_a_crash_or_a_stop_while_sending_gives_the_answer_back_and_goes_on
     tmp_path: Path,
 ) -> None:
     rig = Rig(tmp_path)
+    assert await rig.voice.say(KEY, "memory:u1", "Hi.", None, "t") is None
     rig.delivery.fail.append(RuntimeError("bug"))
     with pytest.raises(RuntimeError):
         await rig.voice.say(KEY, "memory:u1", "Hi.", None, "t")
-    assert await rig.counts() == (0, 0, 0)
+    assert await rig.counts() == (1, 1, 1)
 
 
 async def test_a_give_back_that_fails_is_logged_and_the_line_still_comes(
