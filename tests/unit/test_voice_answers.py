@@ -268,3 +268,15 @@ async def test_the_check_reads_one_word_and_says_how_long_it_took(tmp_path: Path
     assert await rig.voice.check() == "text to speech answers (0.4 s of speech for one word)"
     assert rig.speaker.read == [(CHECK_WORD, None)]
     assert rig.delivery.notes == [] and await rig.counts() == (0, 0, 0)
+
+
+async def test_each_voice_note_has_its_own_file_in_a_media_folder_made_for_it(
+    tmp_path: Path,
+) -> None:
+    media = tmp_path / "not" / "there" / "yet"
+    rig = Rig(media)
+    for text in ("One.", "Two."):
+        assert await rig.voice.say(KEY, "memory:u1", text, None, "t") is None
+    first, second = (note.path for note in rig.delivery.notes)
+    assert first != second and first.parent == second.parent == media / "voice"
+    assert (first.read_bytes(), second.read_bytes()) == (b"OggSOne.", b"OggSTwo.")
