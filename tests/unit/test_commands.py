@@ -290,3 +290,34 @@ async def test_voice_lists_in_the_users_language_and_picks_for_the_chat() -> Non
     assert await rig.say("voice", "2", key=TOPIC) == await alone.handle(TOPIC, "2", None)
     assert await rig.preferences.voice_id(KEY) == await own.voice_id(KEY)
     assert await rig.preferences.voice_id(KEY) is not None
+
+
+def test_help_on_the_terminal_reads_as_it_should() -> None:
+    assert help_text("terminal") == (
+        "Type a message and press Enter; /voice PATH sends an audio file.\n\n"
+        "/reset — Forget our conversation (the persona stays)\n"
+        "/avatar on|off — Videos with my answers: on or off\n"
+        "/reply video|voice|text — How I answer: video, voice or text\n"
+        "/persona [name|text|reset] — Who I play here: a persona's name, your own words, or reset\n"
+        "/voice [name|number|reset] — My voice in this chat: list the voices, or pick one\n"
+        "/usage — Your videos, voice answers and tokens, today and this month\n"
+        "/stats — Today's usage of the whole bot (admins only)\n"
+        "/quit — Leave the chat"
+    )
+    assert help_text("elsewhere").startswith(messages.HELP_INTRO_OTHER + "\n\n/reset — ")
+
+
+async def test_a_reply_is_said_in_the_users_language(rig: Rig) -> None:
+    german = await rig.commands.handle(Command(KEY, "u1", "reset", locale="de-DE"))
+    assert german.text == shipped_catalogs().lines("de").gettext(messages.RESET_DONE)
+    assert german.text != messages.RESET_DONE
+
+
+class BrokenPreferences(MemoryPreferences):
+    async def persona(self, key: ConversationKey) -> str | None:
+        raise ConnectionError("database gone")
+
+
+async def test_a_command_that_crashes_is_one_line(rig: Rig) -> None:
+    commands = ChatCommands(rig.conversations, BrokenPreferences(), rig.personas, rig.usage)
+    assert (await commands.handle(Command(KEY, "u1", "persona"))).text == messages.OOPS
