@@ -7,23 +7,41 @@ import datetime as dt
 import pytest
 
 from core import messages
-from core.commands import COMMANDS, ChatCommands, Command, help_text, offered
+from core.avatar.faces import FaceCommand, Faces
+from core.avatar.voice_choice import VoiceCatalogue, VoiceChoice
+from core.commands import COMMANDS, ChatCommands, Command, Reply, help_text, offered
 from core.conversation import Conversations, ConversationSettings
+from core.i18n import shipped_catalogs
 from core.personas import PERSONA_PROMPT, Personas
 from core.quota import Limits, Quotas
 from core.types import ConversationKey, FinalText, Turn
 from core.usage import VOICE_ANSWERS, Usage
-from tests.fakes.memory import MemoryCounters, MemoryHistory, MemoryPreferences, ScriptedModel
+from tests.fakes.images import make_jpeg
+from tests.fakes.memory import (
+    MemoryCounters,
+    MemoryFaces,
+    MemoryHistory,
+    MemoryPreferences,
+    MemoryUploader,
+    ScriptedModel,
+)
 
 KEY = ConversationKey("telegram", "c1")
 TOPIC = ConversationKey("telegram", "c1", "7")
 BASE = "Be brief."
 PIRATE = "You are a cheerful pirate."
 NOW = dt.datetime(2026, 12, 15, 12, 0, tzinfo=dt.UTC)
+CATALOGUE = VoiceCatalogue(fallback="en-US-JennyNeural")
 
 
 class Rig:
-    def __init__(self, *, voice: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        voice: bool = False,
+        faces: FaceCommand | None = None,
+        voices: bool = False,
+    ) -> None:
         self.model, self.history = ScriptedModel(), MemoryHistory()
         self.preferences, self.counters = MemoryPreferences(), MemoryCounters()
         self.personas = Personas(BASE, {"Pirate": PIRATE}, max_chars=60)
@@ -41,7 +59,13 @@ class Rig:
             usage=self.usage,
         )
         self.commands = ChatCommands(
-            self.conversations, self.preferences, self.personas, self.usage, voice_available=voice
+            self.conversations,
+            self.preferences,
+            self.personas,
+            self.usage,
+            voice_available=voice,
+            faces=faces,
+            voices=VoiceChoice(self.preferences, CATALOGUE) if voices else None,
         )
 
     async def say(self, name: str, args: str = "", *, key: ConversationKey = KEY) -> str:
@@ -188,3 +212,112 @@ async def test_the_avatar_switch_and_the_reply_mode_agree(rig: Rig) -> None:
     await rig.conversations.set_avatar(KEY, False)
     assert await rig.preferences.reply_mode(KEY) == "video"
     assert await rig.conversations.reply_mode(KEY) == "text"  # no D-ID here: never video
+
+
+async def test_start_greets(rig: Rig) -> None:
+    assert await rig.say("start") == messages.GREETING
+
+
+@pytest.mark.parametrize("platform", ["telegram", "web"])
+async def test_help_is_private_for_the_platform_in_the_users_language(
+    rig: Rig, platform: str
+) -> None:
+    key = ConversationKey(platform, "c1")
+    reply = await rig.commands.handle(Command(key, "u1", "help", locale="de"))
+    german = help_text(platform, shipped_catalogs().lines("de"))
+    assert reply == Reply(german, private=True)
+    assert german != help_text(platform)
+    assert (await rig.commands.handle(Command(key, "u1", "help"))).text == help_text(platform)
+
+
+def face_rig() -> tuple[Rig, MemoryFaces, Faces]:
+    store = MemoryFaces()
+    faces = Faces(store, MemoryUploader())
+    return Rig(faces=FaceCommand(faces)), store, faces
+
+
+async def photo() -> bytes:
+    return make_jpeg()
+
+
+async def test_face_sets_the_chats_face_from_its_photo_and_resets_it() -> None:
+    rig, store, faces = face_rig()
+    done = await rig.commands.handle(Command(KEY, "u1", "face", photo=photo, photo_size=900))
+    assert done.text == messages.FACE_SET
+    assert store.faces[("telegram", "c1")].image == make_jpeg()
+    assert await rig.say("face") == messages.FACE_HOW  # no photo with it
+    assert await rig.say("face", " Reset ") == messages.FACE_RESET
+    assert store.faces == {}
+
+
+async def test_a_photo_too_big_for_a_face_is_refused_before_it_is_downloaded() -> None:
+    rig, store, faces = face_rig()
+
+    async def never() -> bytes:
+        raise AssertionError("downloaded")
+
+    big = Command(KEY, "u1", "face", photo=never, photo_size=50_000_000)
+    assert (
+        await rig.commands.handle(big)
+    ).text == "That photo is too large for the avatar: 10 MB at most."
+    assert store.faces == {}
+
+
+async def test_face_on_the_web_page_is_its_face_button_or_reset() -> None:
+    rig, store, faces = face_rig()
+    web = ConversationKey("web", "c1")
+    alone = await rig.commands.handle(Command(web, "u1", "face", photo=photo))
+    assert alone.text == messages.FACE_HOW_WEB
+    assert store.faces == {}
+    await faces.set(web, make_jpeg())  # as the face button does
+    assert await rig.say("face", "reset", key=web) == messages.FACE_RESET
+    assert store.faces == {}
+
+
+async def test_face_and_voice_without_d_id_say_so(rig: Rig) -> None:
+    assert await rig.say("face") == messages.AVATAR_UNAVAILABLE
+    assert await rig.say("voice") == messages.AVATAR_UNAVAILABLE
+
+
+async def test_voice_lists_in_the_users_language_and_picks_for_the_chat() -> None:
+    rig = Rig(voices=True)
+    own = MemoryPreferences()
+    alone = VoiceChoice(own, CATALOGUE)  # what /voice says on its own
+    listed = await rig.commands.handle(Command(KEY, "u1", "voice", locale="es"))
+    spanish = await alone.handle(KEY, "", "es")
+    assert listed.text == rig.commands.lines(Command(KEY, "u1", "voice", locale="es")).say(spanish)
+    assert listed.text != await alone.handle(KEY, "", None)
+    assert await rig.say("voice", "2", key=TOPIC) == await alone.handle(TOPIC, "2", None)
+    assert await rig.preferences.voice_id(KEY) == await own.voice_id(KEY)
+    assert await rig.preferences.voice_id(KEY) is not None
+
+
+def test_help_on_the_terminal_reads_as_it_should() -> None:
+    assert help_text("terminal") == (
+        "Type a message and press Enter; /voice PATH sends an audio file.\n\n"
+        "/reset — Forget our conversation (the persona stays)\n"
+        "/avatar on|off — Videos with my answers: on or off\n"
+        "/reply video|voice|text — How I answer: video, voice or text\n"
+        "/persona [name|text|reset] — Who I play here: a persona's name, your own words, or reset\n"
+        "/voice [name|number|reset] — My voice in this chat: list the voices, or pick one\n"
+        "/usage — Your videos, voice answers and tokens, today and this month\n"
+        "/stats — Today's usage of the whole bot (admins only)\n"
+        "/quit — Leave the chat"
+    )
+    assert help_text("elsewhere").startswith(messages.HELP_INTRO_OTHER + "\n\n/reset — ")
+
+
+async def test_a_reply_is_said_in_the_users_language(rig: Rig) -> None:
+    german = await rig.commands.handle(Command(KEY, "u1", "reset", locale="de-DE"))
+    assert german.text == shipped_catalogs().lines("de").gettext(messages.RESET_DONE)
+    assert german.text != messages.RESET_DONE
+
+
+class BrokenPreferences(MemoryPreferences):
+    async def persona(self, key: ConversationKey) -> str | None:
+        raise ConnectionError("database gone")
+
+
+async def test_a_command_that_crashes_is_one_line(rig: Rig) -> None:
+    commands = ChatCommands(rig.conversations, BrokenPreferences(), rig.personas, rig.usage)
+    assert (await commands.handle(Command(KEY, "u1", "persona"))).text == messages.OOPS

@@ -3,13 +3,16 @@ for each refusal, what it stores and counts, and the admins' stats line."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
 from core.conversation import Conversations, ConversationSettings
 from core.errors import BadInputError, ServiceError
+from core.images import NOT_AN_IMAGE
 from core.ports import UsageSink
 from core.quota import Limits, Quotas
 from core.types import (
@@ -19,6 +22,8 @@ from core.types import (
     Event,
     Failure,
     FinalText,
+    Image,
+    ReplyMode,
     TextDelta,
     Transcript,
     Transcription,
@@ -31,6 +36,7 @@ from tests.fakes.memory import (
     ScriptedModel,
     ScriptedTranscriber,
 )
+from tests.photos import png
 
 KEY = ConversationKey("memory", "c1")
 NOON = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
@@ -84,11 +90,13 @@ class Rig:
         model: ScriptedModel | None = None,
         limits: Limits | None = None,
         transcriber: bool = True,
+        vision: ScriptedModel | None = None,
+        metrics: RecordingMetrics | None = None,
         **settings: int,
     ) -> None:
         self.history, self.model = MemoryHistory(), model or ScriptedModel()
         self.transcriber = ScriptedTranscriber()
-        self.counters, self.metrics = MemoryCounters(), RecordingMetrics()
+        self.counters, self.metrics = MemoryCounters(), metrics or RecordingMetrics()
         self.quotas = Quotas(self.counters, limits or Limits(), lambda: NOON)
         self.conversations = Conversations(
             settings=ConversationSettings(system_prompt="Be brief.", **settings),  # type: ignore[arg-type]
@@ -99,6 +107,7 @@ class Rig:
             jobs=None,
             quotas=self.quotas,
             metrics=self.metrics,
+            vision=vision,
         )
 
     async def events(self, turn: Turn) -> list[Event]:
@@ -238,10 +247,10 @@ async def test_the_stats_line_for_admins() -> None:
     rig = Rig(limits=Limits(messages_per_minute=1))
     await rig.events(text("Hi"))
     await rig.events(text("again"))  # refused
-    await rig.quotas.reserve_render("memory:u1", 16.5)
+    await rig.quotas.reserve_render("memory:u1", 116.5)
     await rig.quotas.note("errors")
     assert await rig.conversations.stats() == (
-        "Today (UTC): 2 messages, 1 videos of 16.5 s in all (≈ 2 D-ID credits), 1 errors, "
+        "Today (UTC): 2 messages, 1 videos of 116.5 s in all (≈ 8 D-ID credits), 1 errors, "
         "1 refused over limits; 0 videos rendering now."
     )
     bare = Conversations(
@@ -256,3 +265,147 @@ async def test_the_stats_line_for_admins() -> None:
         "Today (UTC): 0 messages, 0 videos of 0.0 s in all (≈ 0 D-ID credits), 0 errors, "
         "0 refused over limits; 0 videos rendering now."
     )
+
+
+async def test_a_photo_goes_to_the_vision_model_and_history_keeps_a_note_of_it() -> None:
+    vision = ScriptedModel("A grey square.")
+    rig = Rig(vision=vision)
+    await rig.events(text("Hi"))
+    photo = png(4, 3)
+    turn = Turn(KEY, "u1", text="  What is it?  ", image=Image(photo, "image/jpeg"))
+    assert (await rig.events(turn))[-1] == FinalText("A grey square.", None)
+    assert len(rig.model.prompts) == 1  # LLM_MODEL answered the text only
+    assert vision.prompts == [
+        [
+            ChatMessage("system", "Be brief."),
+            ChatMessage("user", "Hi"),
+            ChatMessage("assistant", "Hello there."),
+            ChatMessage("user", "What is it?", Image(photo, "image/png")),
+        ]
+    ]
+    assert rig.history.messages[KEY][2:] == [
+        ChatMessage("user", "[photo] What is it?"),
+        ChatMessage("assistant", "A grey square."),
+    ]
+    assert rig.conversations.vision_available and not Rig().conversations.vision_available
+
+
+async def test_a_photo_without_a_caption_is_asked_about_as_it_is() -> None:
+    vision = ScriptedModel("A grey square.")
+    rig = Rig(vision=vision)
+    assert (await rig.events(Turn(KEY, "u1", image=Image(png(4, 3)))))[-1] == FinalText(
+        "A grey square.", None
+    )
+    assert vision.prompts[0][-1] == ChatMessage("user", "", Image(png(4, 3), "image/png"))
+    assert rig.history.messages[KEY][0] == ChatMessage("user", "[photo]")
+
+
+@pytest.mark.parametrize(
+    ("vision", "caption", "data", "line"),
+    [
+        (False, "Look", png(4, 3), "I can't look at photos here — send me text or a voice note."),
+        (True, "a" * 51, png(4, 3), "That's too long for me — please keep it under 50 characters."),
+        (True, "Look", b"not a photo", NOT_AN_IMAGE),
+    ],
+    ids=["no-vision-model", "caption-too-long", "not-an-image"],
+)
+async def test_a_photo_that_cannot_be_answered_is_one_line(
+    vision: bool, caption: str, data: bytes, line: str
+) -> None:
+    model = ScriptedModel()
+    rig = Rig(vision=model if vision else None, max_text_chars=50)
+    turn = Turn(KEY, "u1", text=caption, image=Image(data))
+    assert await rig.events(turn) == [Failure(line)]
+    assert model.prompts == rig.model.prompts == [] and rig.history.messages == {}
+
+
+async def test_a_caption_of_exactly_the_limit_goes_with_its_photo() -> None:
+    vision = ScriptedModel()
+    rig = Rig(vision=vision, max_text_chars=50)
+    turn = Turn(KEY, "u1", text=" " + "a" * 50 + " ", image=Image(png(4, 3)))
+    assert isinstance((await rig.events(turn))[-1], FinalText)
+    assert vision.prompts[0][-1].content == "a" * 50
+
+
+class TimingMetrics(RecordingMetrics):
+    """Metrics: keeps the seconds each timing was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+
+    def first_text(self, platform: str, seconds: float) -> None:
+        self.seconds.append(seconds)
+
+    def answer(self, platform: str, outcome: str, seconds: float) -> None:
+        self.seconds.append(seconds)
+
+
+@pytest.mark.parametrize("reply", ["Hello there.", "   "], ids=["answered", "failed"])
+async def test_an_answers_timings_are_the_seconds_since_it_arrived(reply: str) -> None:
+    metrics = TimingMetrics()
+    rig = Rig(model=ScriptedModel(reply), metrics=metrics)
+    before = time.monotonic()
+    await rig.events(text("Hi"))
+    took = time.monotonic() - before
+    assert metrics.seconds and all(0 <= seconds <= took for seconds in metrics.seconds)
+
+
+class EnteredModel(ScriptedModel):
+    """A model that says when it was asked, then waits for its gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], *, on_usage: UsageSink | None = None
+    ) -> AsyncIterator[str]:
+        self.asked.set()
+        async for piece in super().stream(messages, on_usage=on_usage):
+            yield piece
+
+
+async def test_reset_waits_for_the_answer_in_progress_then_forgets_it() -> None:
+    model = EnteredModel()
+    rig = Rig(model=model)
+    answering = asyncio.create_task(rig.events(text("Hi")), name="test-answer")
+    try:
+        await model.asked.wait()
+        resetting = asyncio.create_task(rig.conversations.reset(KEY), name="test-reset")
+        assert model.gate is not None
+        model.gate.set()
+        assert (await answering)[-1] == FinalText("Hello there.", None)
+        await resetting
+    finally:
+        answering.cancel()
+    assert KEY not in rig.history.messages
+
+
+@pytest.mark.parametrize(
+    ("mode", "enabled", "after"),
+    [
+        ("voice", True, "voice"),
+        ("text", True, "video"),
+        ("text", False, "text"),
+        ("voice", False, "voice"),
+    ],
+    ids=["on-keeps-voice", "on-undoes-text", "off-keeps-text", "off-keeps-voice"],
+)
+async def test_the_avatar_switch_changes_only_a_text_only_chat_switched_on(
+    mode: ReplyMode, enabled: bool, after: ReplyMode
+) -> None:
+    preferences = MemoryPreferences()
+    conversations = Conversations(
+        settings=ConversationSettings(system_prompt="x"),
+        history=MemoryHistory(),
+        preferences=preferences,
+        model=ScriptedModel(),
+        transcriber=None,
+        jobs=None,
+    )
+    await preferences.set_reply_mode(KEY, mode)
+    await conversations.set_avatar(KEY, enabled)
+    assert await preferences.reply_mode(KEY) == after
+    assert preferences.avatar[("memory", "c1")] is enabled
