@@ -196,7 +196,7 @@ class LiveStreams:
             connect_seconds=self._settings.connect_seconds,
             on_done=self._answered,
         )
-        self._spawn(speaker.run(), f"live-speak-{tag(key)}-{turn}")
+        self._spawn(speaker.run(), f"live-speak-{tag(key)}-{turn}").add_done_callback(speaker.ended)
         return speaker
 
     async def _answered(
