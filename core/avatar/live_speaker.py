@@ -55,7 +55,6 @@ class LiveSpeaker:
         self._voice: str | None = None
         self._seconds = 0.0
         self._capped = False
-        self.spoken = 0  # sentences D-ID took
         self.refusal: str | None = None  # the budget's line, when a limit stopped the avatar
         self.error: StreamError | None = None
 
@@ -114,7 +113,6 @@ class LiveSpeaker:
             self.error = exc
             return
         self._seconds += seconds
-        self.spoken += 1
 
     async def _stream(self) -> LiveStream | None:
         """Return the session's stream once it is live; None when it does not come up in time."""
@@ -124,4 +122,4 @@ class LiveSpeaker:
                 await asyncio.wait_for(session.settled.wait(), self._connect_seconds)
             except TimeoutError:
                 return None
-        return session.stream if session.live else None
+        return session.stream  # None once the session ended
