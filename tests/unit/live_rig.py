@@ -30,13 +30,14 @@ class Voices:
 
 
 class Switch:
-    """AvatarSwitch: on or off for every conversation; counts the questions."""
+    """AvatarSwitch: on or off for every conversation; records which were asked about."""
 
     def __init__(self, on: bool = True) -> None:
-        self.on, self.asked = on, 0
+        self.on = on
+        self.asked: list[ConversationKey] = []
 
     async def avatar_enabled(self, key: ConversationKey) -> bool:
-        self.asked += 1
+        self.asked.append(key)
         return self.on
 
 
@@ -132,3 +133,15 @@ class SocketLivePage(MemoryLivePage):
     async def send_state(self, stream: int, state: str, line: str | None = None) -> None:
         await asyncio.sleep(0)
         await super().send_state(stream, state, line)
+
+
+class SlowOpeningStreams(MemoryAvatarStreams):
+    """AvatarStreams whose `create` waits until `opened` is set, as a slow D-ID does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened = asyncio.Event()
+
+    async def create(self) -> LiveStream:
+        await self.opened.wait()
+        return await super().create()

@@ -66,8 +66,9 @@ async def test_one_speaker_is_asked_for_per_answer_for_its_turn_and_user() -> No
     await answer.partial("Hi! ")
     await answer.partial("Hi! I'm Ava.")
     assert await answer.final("Hi! I'm Ava.") == "t1"  # no stream: a clip
-    assert speakers.asked == [(KEY, "t7", "ip-z")] and switch.asked == 1
-    assert view.steps("spoken") == []
+    assert await answer.final("Hi! I'm Ava.") == "t1"  # shown again: still a clip
+    assert speakers.asked == [(KEY, "t7", "ip-z")] and switch.asked == [KEY]
+    assert view.steps("final") == ["Hi! I'm Ava."] * 2 and view.steps("spoken") == []
 
 
 async def test_with_the_avatar_off_no_speaker_is_asked_for() -> None:

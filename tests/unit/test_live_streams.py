@@ -24,6 +24,7 @@ from tests.unit.live_rig import (
     SDP,
     LiveRig,
     SlowClosingStreams,
+    SlowOpeningStreams,
     SocketLivePage,
     go_live,
     ms,
@@ -53,6 +54,10 @@ async def rig(service: MemoryAvatarStreams) -> AsyncIterator[LiveRig]:
 
 def live_tasks() -> list[asyncio.Task[object]]:
     return [t for t in asyncio.all_tasks() if t.get_name().startswith("live-") and not t.done()]
+
+
+def live_task_names() -> set[str]:
+    return {task.get_name() for task in live_tasks()}
 
 
 async def test_the_mode_is_the_one_set(rig: LiveRig) -> None:
@@ -210,15 +215,15 @@ async def test_an_idle_close_reaches_a_page_whose_sends_yield(
     assert page.states[-1] == (1, "idle", None)
 
 
-async def test_a_slow_close_at_the_service_is_awaited_by_stop_not_by_the_page(
-    rig: LiveRig,
-) -> None:
+async def test_a_slow_close_at_the_service_is_awaited_by_stop_not_by_the_page() -> None:
     service = SlowClosingStreams()
     live, page = LiveRig(service, MemoryCounters()).build(), MemoryLivePage(KEY)
-    await go_live(live, page)
-    await live.close(page, 1)
-    assert page.state == "closed" and service.closed == []  # the page's frames go on
-    await live.stop()
+    try:
+        await go_live(live, page)
+        await live.close(page, 1)
+        assert page.state == "closed" and service.closed == []  # the page's frames go on
+    finally:
+        await live.stop()
     assert service.closed == [service.created[0].id]
 
 
@@ -271,3 +276,60 @@ def test_a_conversation_is_tagged_as_the_log_filter_tags_its_id() -> None:
     # avatar's lines and task names must name the same conversation the same way.
     assert tag(KEY) == web_tag(KEY.chat_id) and tag(OTHER) != tag(KEY)
     assert KEY.chat_id not in tag(KEY)
+
+
+async def test_every_live_task_is_named_for_its_work_and_its_conversations_tag(
+    rig: LiveRig,
+) -> None:
+    live, page, t = rig.build(), MemoryLivePage(KEY), tag(KEY)
+    await live.open(page)
+    names = live_task_names()
+    await until(lambda: bool(page.offers))
+    names |= live_task_names()  # the connect deadline
+    live.answer(page, 1, SDP)
+    names |= live_task_names()
+    await live.connection(page, 1, connected=True)
+    names |= live_task_names()  # the idle close
+    speaker = live.speaker(KEY, "t1", "ip-a")
+    assert speaker is not None
+    names |= live_task_names()
+    speaker.feed("Hello.")
+    assert await speaker.finish() == "spoken"
+    await live.close(page, 1)
+    names |= live_task_names()
+    assert names == {
+        f"live-open-{t}",
+        f"live-failed-{t}-1",
+        f"live-signal-{t}-1",
+        f"live-idle-{t}-1",
+        f"live-speak-{t}-t1",
+        "live-close-strm_1",
+    }
+
+
+async def test_a_turn_while_the_service_is_slow_to_open_goes_to_a_clip_in_time() -> None:
+    service = SlowOpeningStreams()
+    live, page = LiveRig(service, MemoryCounters()).build(connect_seconds=0.0), MemoryLivePage(KEY)
+    try:
+        await live.open(page)
+        speaker = live.speaker(KEY, "t1", "ip-a")  # opening: D-ID has not answered
+        assert speaker is not None
+        speaker.feed("Hello there.")
+        finishing = asyncio.create_task(speaker.finish())
+        await until(finishing.done)  # at the connect deadline, not when D-ID answers
+        assert finishing.result() == "failed" and service.spoken == []
+    finally:
+        service.opened.set()
+        await live.stop()
+
+
+async def test_after_an_answer_with_nothing_to_say_the_idle_close_comes_at_once(
+    rig: LiveRig, service: MemoryAvatarStreams
+) -> None:
+    live, page = rig.build(idle_seconds=0.0), MemoryLivePage(KEY)
+    await go_live(live, page)
+    speaker = live.speaker(KEY, "t1", "ip-a")
+    assert speaker is not None
+    assert await speaker.finish() == "spoken"
+    await until(lambda: page.state == "idle")
+    await until(lambda: not service.open)
