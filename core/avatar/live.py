@@ -180,10 +180,10 @@ class LiveStreams:
 
     def speaker(self, key: ConversationKey, turn: str, user: str) -> LiveSpeaker | None:
         """Return a speaker for an answer when a stream of the conversation is open (or opening)."""
-        usable = [s for s in self._sessions.values() if s.page.key == key and s.usable]
-        if not usable:
+        # One usable stream per conversation: `open` ends the others.
+        held = (s for s in self._sessions.values() if s.page.key == key and s.usable)
+        if (session := next(held, None)) is None:
             return None
-        session = max(usable, key=lambda s: s.number)
         if session.live and session.timer is not None:
             session.timer.cancel()  # a turn: not idle (the connect deadline stays)
         budget = self._budget.answer(user_scope(key, user)) if self._budget else None
@@ -196,7 +196,7 @@ class LiveStreams:
             connect_seconds=self._settings.connect_seconds,
             on_done=self._answered,
         )
-        self._spawn(speaker.run(), f"live-speak-{tag(key)}-{turn}")
+        self._spawn(speaker.run(), f"live-speak-{tag(key)}-{turn}").add_done_callback(speaker.ended)
         return speaker
 
     async def _answered(

@@ -55,7 +55,6 @@ class LiveSpeaker:
         self._voice: str | None = None
         self._seconds = 0.0
         self._capped = False
-        self.spoken = 0  # sentences D-ID took
         self.refusal: str | None = None  # the budget's line, when a limit stopped the avatar
         self.error: StreamError | None = None
 
@@ -76,15 +75,20 @@ class LiveSpeaker:
 
     async def run(self) -> None:
         """Say the sentences as they come, until the answer is finished (or the task cancelled)."""
-        try:
-            while (sentence := await self._queue.get()) is not None:
-                if self.error is None and self.refusal is None and not self._capped:
-                    await self._say(sentence)
-        except asyncio.CancelledError:
-            self._finished.set()
-            raise
+        while (sentence := await self._queue.get()) is not None:
+            if self.error is None and self.refusal is None and not self._capped:
+                await self._say(sentence)
         self._finished.set()
         await self._on_done(self._session, self.error, self._seconds)
+
+    def ended(self, task: asyncio.Task[None]) -> None:
+        """Hear that `run`'s task ended: an answer it did not finish (stopped) goes to a clip.
+
+        A task cancelled before its first step never runs its body, so `run` cannot say this.
+        """
+        if not self._finished.is_set():
+            self.error = self.error or StreamError(None, "Stopped", "the live avatar stopped")
+            self._finished.set()
 
     async def _say(self, sentence: str) -> None:
         seconds = estimate_seconds(sentence)
@@ -109,7 +113,6 @@ class LiveSpeaker:
             self.error = exc
             return
         self._seconds += seconds
-        self.spoken += 1
 
     async def _stream(self) -> LiveStream | None:
         """Return the session's stream once it is live; None when it does not come up in time."""
@@ -119,4 +122,4 @@ class LiveSpeaker:
                 await asyncio.wait_for(session.settled.wait(), self._connect_seconds)
             except TimeoutError:
                 return None
-        return session.stream if session.live else None
+        return session.stream  # None once the session ended

@@ -6,17 +6,14 @@ here on in-memory fakes of the `LivePage` and `AvatarStreams` ports: no server, 
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import pytest
 
-from core.avatar.live import ALL_IN_USE, MOVED, NO_CONNECTION, LiveSettings, LiveStreams
+from core.avatar.live import ALL_IN_USE, MOVED, NO_CONNECTION, LiveStreams
 from core.avatar.live_answer import LiveAnswer
 from core.avatar.script import estimate_seconds, sentences
-from core.avatar.stream_budget import StreamBudget
 from core.avatar.streams import StreamError
 from core.quota import Limits
 from core.turns import NO_VIDEO
@@ -27,33 +24,18 @@ from tests.fakes.memory import (
     MemoryLivePage,
     SpokenRecordingView,
 )
-
-KEY = ConversationKey("web", "conversation-1")
-ANSWER = "Hi! I'm Ava, a friendly avatar. Ask me anything."
-SDP = {"type": "answer", "sdp": "v=0 page"}
-CANDIDATE = {"candidate": "candidate:1 1 udp 1 127.0.0.1 5000 typ host", "sdpMid": "0"}
-
-
-class Voices:
-    def pick(self, language: str | None) -> str:
-        return f"voice-{language}"
-
-
-class Switch:
-    def __init__(self, on: bool = True) -> None:
-        self.on = on
-
-    async def avatar_enabled(self, key: ConversationKey) -> bool:
-        return self.on
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Let the live tasks go on until `condition` holds (a bounded number of loop turns)."""
-    for _ in range(10_000):
-        if condition():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("the condition never held")
+from tests.unit.live_rig import (
+    ANSWER,
+    CANDIDATE,
+    KEY,
+    SDP,
+    LiveRig,
+    Switch,
+    go_live,
+    ms,
+    streamed_ms,
+    until,
+)
 
 
 @pytest.fixture
@@ -71,44 +53,11 @@ async def make(
     service: MemoryAvatarStreams, counters: MemoryCounters
 ) -> AsyncIterator[Callable[..., LiveStreams]]:
     """Builds the LiveStreams of a test; each is stopped (its tasks cancelled) at the end."""
-    made: list[LiveStreams] = []
-
-    def build(limits: Limits | None = None, **settings: Any) -> LiveStreams:
-        budget = StreamBudget(counters, limits or Limits())
-        live = LiveStreams(
-            service, settings=LiveSettings(**settings), voices=Voices(), budget=budget
-        )
-        made.append(live)
-        return live
-
+    rig = LiveRig(service, counters)
     try:
-        yield build
+        yield rig.build
     finally:
-        for live in made:
-            await live.stop()
-
-
-def streamed_ms(counters: MemoryCounters) -> int:
-    """The user's streamed milliseconds counted so far."""
-    return sum(n for (_, scope, name), n in counters.counts.items() if name == "render_ms"
-               and scope == "web:ip-a")  # fmt: skip
-
-
-def ms(sentence: str) -> int:
-    return math.ceil(estimate_seconds(sentence) * 1000)
-
-
-async def go_live(live: LiveStreams, page: MemoryLivePage) -> int:
-    """Open the page's stream and connect it as a browser would; its number."""
-    offered = len(page.offers)
-    await live.open(page)
-    await until(lambda: len(page.offers) > offered)
-    number = page.offers[-1][0]
-    live.answer(page, number, SDP)
-    live.ice(page, number, (CANDIDATE,), done=True)
-    await live.connection(page, number, connected=True)
-    assert page.state == "live"
-    return number
+        await rig.stop()
 
 
 def answer_of(live: LiveStreams, view: SpokenRecordingView, turn: str = "t1") -> LiveAnswer:

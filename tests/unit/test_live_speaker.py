@@ -1,0 +1,200 @@
+"""LiveSpeaker (core/avatar/live_speaker.py): which sentences of an answer the avatar says.
+
+A speaker on one session of the in-memory `AvatarStreams`: the AVATAR_MAX_SECONDS cap at its
+exact boundary, one voice per answer, nothing said after a refusal, and a stream that is not
+live in time; then, through `LiveStreams`, a speaker waiting for the page's connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from core.avatar.live_session import LiveSession
+from core.avatar.live_speaker import LiveSpeaker
+from core.avatar.script import estimate_seconds, sentences
+from core.avatar.stream_budget import StreamBudget
+from core.avatar.streams import StreamError
+from core.quota import Limits
+from tests.fakes.memory import MemoryAvatarStreams, MemoryCounters, MemoryLivePage
+from tests.unit.live_rig import KEY, LiveRig, Voices, ms, streamed_ms, turns, until
+
+THREE = "The first one is short. The second sentence is a little longer. The third closes it."
+
+
+class Done:
+    """The speaker's `on_done`: records what it was told."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[LiveSession, StreamError | None, float]] = []
+
+    async def __call__(
+        self, session: LiveSession, error: StreamError | None, seconds: float
+    ) -> None:
+        self.calls.append((session, error, seconds))
+
+
+@pytest.fixture
+def service() -> MemoryAvatarStreams:
+    return MemoryAvatarStreams()
+
+
+@pytest.fixture
+def counters() -> MemoryCounters:
+    return MemoryCounters()
+
+
+@pytest.fixture
+async def tasks() -> AsyncIterator[list[asyncio.Task[None]]]:
+    """The speakers' run tasks of a test, cancelled at its end."""
+    running: list[asyncio.Task[None]] = []
+    try:
+        yield running
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
+
+async def session_of(service: MemoryAvatarStreams, state: str = "live") -> LiveSession:
+    session = LiveSession(MemoryLivePage(KEY), 1)
+    session.stream, session.state = await service.create(), state
+    return session
+
+
+def speaker_on(
+    service: MemoryAvatarStreams,
+    session: LiveSession,
+    tasks: list[asyncio.Task[None]],
+    *,
+    done: Done,
+    counters: MemoryCounters | None = None,
+    max_seconds: float = 45.0,
+    connect_seconds: float = 5.0,
+) -> LiveSpeaker:
+    budget = StreamBudget(counters, Limits()).answer("web:ip-a") if counters else None
+    speaker = LiveSpeaker(
+        service,
+        session,
+        budget=budget,
+        voices=Voices(),
+        max_seconds=max_seconds,
+        connect_seconds=connect_seconds,
+        on_done=done,
+    )
+    task = asyncio.create_task(speaker.run(), name="live-speak-test")
+    task.add_done_callback(speaker.ended)
+    tasks.append(task)
+    return speaker
+
+
+def said(service: MemoryAvatarStreams) -> list[str]:
+    return [text for _, text, _ in service.spoken]
+
+
+async def test_the_cap_lets_the_sentence_that_reaches_it_exactly_be_said(
+    service: MemoryAvatarStreams, tasks: list[asyncio.Task[None]]
+) -> None:
+    first, second, _ = sentences(THREE)
+    cap = estimate_seconds(first) + estimate_seconds(second)
+    done, session = Done(), await session_of(service)
+    speaker = speaker_on(service, session, tasks, done=done, max_seconds=cap)
+    speaker.feed(THREE)
+    assert await speaker.finish() == "spoken"
+    assert said(service) == [first, second]  # the rest is in the text
+    await until(lambda: bool(done.calls))
+    assert done.calls == [(session, None, cap)]  # the seconds the avatar says
+
+
+async def test_past_the_cap_no_later_sentence_is_said_even_a_short_one(
+    service: MemoryAvatarStreams, tasks: list[asyncio.Task[None]]
+) -> None:
+    text = "Short one. " + "This sentence goes on and on " * 6 + "until it ends. Tiny."
+    first, long, last = sentences(text)
+    cap = estimate_seconds(first) + estimate_seconds(last) + 0.01
+    assert cap < estimate_seconds(first) + estimate_seconds(long)
+    done, session = Done(), await session_of(service)
+    speaker = speaker_on(service, session, tasks, done=done, max_seconds=cap)
+    speaker.feed(text)
+    assert await speaker.finish() == "spoken"
+    assert said(service) == [first]
+
+
+async def test_the_whole_answer_is_said_in_the_voice_of_its_first_sentence(
+    service: MemoryAvatarStreams, tasks: list[asyncio.Task[None]]
+) -> None:
+    done, session = Done(), await session_of(service)
+    speaker = speaker_on(service, session, tasks, done=done)
+    speaker.feed("Hello there, friend. ")
+    speaker.feed("Привет, как у тебя дела сегодня?")
+    assert await speaker.finish() == "spoken"
+    assert [voice for _, _, voice in service.spoken] == ["voice-en", "voice-en"]
+
+
+async def test_after_a_refused_sentence_nothing_more_is_said_and_it_is_given_back(
+    service: MemoryAvatarStreams, counters: MemoryCounters, tasks: list[asyncio.Task[None]]
+) -> None:
+    refused = StreamError(500, "", "down")
+    service.refuse["speak"] = [refused]
+    done, session = Done(), await session_of(service)
+    speaker = speaker_on(service, session, tasks, done=done, counters=counters)
+    speaker.feed(THREE)
+    assert await speaker.finish() == "failed"
+    assert said(service) == [] and streamed_ms(counters) == 0
+    await until(lambda: bool(done.calls))
+    assert done.calls == [(session, refused, 0.0)] and speaker.error is refused
+
+
+async def test_each_said_sentence_is_counted_against_the_budget(
+    service: MemoryAvatarStreams, counters: MemoryCounters, tasks: list[asyncio.Task[None]]
+) -> None:
+    done, session = Done(), await session_of(service)
+    speaker = speaker_on(service, session, tasks, done=done, counters=counters)
+    speaker.feed(THREE)
+    assert await speaker.finish() == "spoken"
+    assert streamed_ms(counters) == sum(ms(s) for s in sentences(THREE))
+    assert speaker.refusal is None and speaker.error is None
+
+
+async def test_a_stream_not_live_in_time_fails_the_answer(
+    service: MemoryAvatarStreams, tasks: list[asyncio.Task[None]]
+) -> None:
+    done, session = Done(), await session_of(service, state="offered")
+    speaker = speaker_on(service, session, tasks, done=done, connect_seconds=0.0)
+    speaker.feed(THREE)
+    finishing = asyncio.create_task(speaker.finish())
+    await until(finishing.done)  # at the deadline: nothing else would end the wait
+    assert finishing.result() == "failed"
+    assert said(service) == [] and speaker.error is not None and speaker.error.status is None
+    await until(lambda: bool(done.calls))
+    assert done.calls == [(session, speaker.error, 0.0)]
+
+
+@pytest.fixture
+async def rig(service: MemoryAvatarStreams) -> AsyncIterator[LiveRig]:
+    made = LiveRig(service, MemoryCounters())
+    try:
+        yield made
+    finally:
+        await made.stop()
+
+
+@pytest.mark.parametrize("connected", [True, False], ids=["connected", "failed"])
+async def test_a_speaker_waits_for_the_pages_connection_and_hears_how_it_went(
+    rig: LiveRig, service: MemoryAvatarStreams, connected: bool
+) -> None:
+    live, page = rig.build(connect_seconds=60.0), MemoryLivePage(KEY)
+    await live.open(page)
+    await until(lambda: bool(page.offers))
+    speaker = live.speaker(KEY, "t1", "ip-a")  # offered: the page is still connecting
+    assert speaker is not None
+    speaker.feed("Hello there.")
+    finishing = asyncio.create_task(speaker.finish())
+    await turns()
+    assert not finishing.done()
+    await live.connection(page, 1, connected=connected)
+    await until(finishing.done)  # at once, not at the connect deadline
+    assert finishing.result() == ("spoken" if connected else "failed")
+    assert said(service) == (["Hello there."] if connected else [])
