@@ -275,3 +275,21 @@ async def test_ffmpeg_past_its_time_limit_is_stopped_with_one_line(
     assert code == 0 and out.startswith(b"OggS")
     code, out, err = await audio.run_ffmpeg(args, b"not audio")
     assert code != 0 and out == b"" and err
+
+
+async def test_the_limits_are_inclusive(recordings: dict[str, bytes], tmp_path: Path) -> None:
+    ogg = recordings["ogg"]  # 3.0 s by its last granule position
+    assert (await audio.prepare(Audio(ogg), max_seconds=SECONDS)).data == ogg
+    small = sine(SECONDS, "-ar", "2000", "-c:a", "pcm_s8", "-f", "aiff", to=tmp_path / "v.aiff")
+    converted = await audio.prepare(Audio(small), max_seconds=5)
+    again = await audio.prepare(Audio(small), max_bytes=len(converted.data), max_seconds=5)
+    # Exactly the limit, after the conversion too (Opus output differs only in its stream serial).
+    assert len(again.data) == len(converted.data)
+    assert audio.too_long(60) == "That recording is too long for me (1 minutes at most)."
+    assert audio.too_long(59) == "That recording is too long for me (59 seconds at most)."
+
+
+async def test_bytes_ffmpeg_cannot_decode_either_are_unreadable() -> None:
+    with pytest.raises(BadInputError) as caught:
+        await audio.prepare(Audio(bytes(range(256)) * 8, "audio/x-unknown"))
+    assert caught.value.message == "I couldn't read that audio file — is it a voice recording?"
