@@ -376,6 +376,7 @@ def test_tts_voices_are_read_by_language() -> None:
 
     assert parse_tts_voices("", ENGLISH_MODEL) == {}
     assert parse_tts_voices(" , ,", ENGLISH_MODEL) == {}
+    assert parse_tts_voices(",en=troy", ENGLISH_MODEL) == {"en": TtsVoice(ENGLISH_MODEL, "troy")}
     assert parse_tts_voices(f" en = Troy ,haw=autumn,ar={ARABIC_MODEL}:noura", ENGLISH_MODEL) == {
         "en": TtsVoice(ENGLISH_MODEL, "troy"),
         "haw": TtsVoice(ENGLISH_MODEL, "autumn"),
@@ -526,3 +527,12 @@ async def test_other_400s_of_speech(
     assert isinstance(caught.value, ConfigurationError) is misconfigured
     line = "My voice service is misconfigured." if misconfigured else UNREADABLE_LINE
     assert caught.value.message == line
+
+
+async def test_the_speakers_own_piece_limit_cuts_the_script(
+    fake: FakeGroq, client: groq.AsyncGroq
+) -> None:
+    tts = GroqSpeaker(client, TtsVoice(ENGLISH_MODEL, "autumn"), max_chars=40)
+    await tts.speak(LONG[:200])
+    inputs = [call["input"] for call in bodies(fake)]
+    assert inputs == tts_pieces(LONG[:200], 40) and len(inputs) > 4
