@@ -673,3 +673,19 @@ async def test_an_attachment_name_that_is_not_ours_is_never_read_or_deleted(
     assert await attachments.get(name) is None
     await attachments.drop(name)
     assert target.read_bytes() == b"not an attachment"
+
+
+async def test_counter_charges_at_once_in_any_order_never_deadlock(storage: Storage) -> None:
+    from core.quota import Charge
+
+    names = [f"n{k}" for k in range(6)]
+
+    def charges(order: list[str]) -> list[Charge]:
+        return [Charge(DAY, "u", name, 1, limit=1000) for name in order]
+
+    # Each call locks every counter it charges; in opposite orders two calls would wait on
+    # each other, unless each locks them in the same (key) order.
+    calls = [charges(names if n % 2 else names[::-1]) for n in range(40)]
+    results = await asyncio.gather(*(storage.counters.add_within(c) for c in calls))
+    assert results == [None] * 40
+    assert [await storage.counters.get(DAY, "u", name) for name in names] == [40] * 6
