@@ -247,15 +247,17 @@ async def test_an_ogg_with_no_audio_page_holds_no_seconds(recordings: dict[str, 
 
 
 async def test_mutagen_measures_its_containers_in_memory_without_ffmpeg(
-    recordings: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+    recordings: dict[str, bytes], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     def no_ffmpeg() -> str:
         raise AssertionError("ffmpeg was run")
 
+    short = sine(0.5, *FORMATS["wav"], to=tmp_path / "short.wav")
     monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_exe", no_ffmpeg)
     for name in ("ogg", "vorbis", "mp3", "m4a", "flac", "wav"):
         seconds = await audio.duration(recordings[name], audio.sniff(recordings[name]))
         assert seconds == pytest.approx(SECONDS, abs=0.05), name
+    assert await audio.duration(short, "wav") == pytest.approx(0.5, abs=0.01)  # under a second
 
 
 async def test_a_piped_flac_declares_no_length_and_is_measured_by_ffmpeg() -> None:
@@ -275,3 +277,31 @@ async def test_ffmpeg_past_its_time_limit_is_stopped_with_one_line(
     assert code == 0 and out.startswith(b"OggS")
     code, out, err = await audio.run_ffmpeg(args, b"not audio")
     assert code != 0 and out == b"" and err
+
+
+async def test_the_limits_are_inclusive(recordings: dict[str, bytes], tmp_path: Path) -> None:
+    ogg = recordings["ogg"]  # 3.0 s by its last granule position
+    assert (await audio.prepare(Audio(ogg), max_seconds=SECONDS)).data == ogg
+    small = sine(SECONDS, "-ar", "2000", "-c:a", "pcm_s8", "-f", "aiff", to=tmp_path / "v.aiff")
+    converted = await audio.prepare(Audio(small), max_seconds=5)
+    again = await audio.prepare(Audio(small), max_bytes=len(converted.data), max_seconds=5)
+    # Exactly the limit, after the conversion too (Opus output differs only in its stream serial).
+    assert len(again.data) == len(converted.data)
+    assert audio.too_long(60) == "That recording is too long for me (1 minutes at most)."
+    assert audio.too_long(59) == "That recording is too long for me (59 seconds at most)."
+
+
+async def test_bytes_ffmpeg_cannot_decode_either_are_unreadable() -> None:
+    with pytest.raises(BadInputError) as caught:
+        await audio.prepare(Audio(bytes(range(256)) * 8, "audio/x-unknown"))
+    assert caught.value.message == "I couldn't read that audio file — is it a voice recording?"
+
+
+async def test_a_wav_claiming_more_than_its_bytes_is_measured_by_its_samples(
+    recordings: dict[str, bytes],
+) -> None:
+    wav = recordings["wav"]
+    size_at = wav.index(b"data") + 4
+    claimed = int.from_bytes(wav[size_at : size_at + 4], "little") * 11 // 10  # 10 % more
+    overclaiming = wav[:size_at] + claimed.to_bytes(4, "little") + wav[size_at + 4 :]
+    assert await audio.duration(overclaiming, "wav") == pytest.approx(SECONDS, abs=0.05)

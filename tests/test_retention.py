@@ -175,3 +175,16 @@ def test_the_clock_tells_utc() -> None:
     now = utc_now()
     assert now.tzinfo is dt.UTC
     assert abs(now.timestamp() - dt.datetime.now().timestamp()) < 60
+
+
+async def test_the_media_folder_stays_when_its_last_file_goes(
+    storage: Storage, tmp_path: Path
+) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    job = await storage.jobs.create(TG, "text", "")
+    await storage.jobs.update(job, JobState.DELIVERED)
+    (media / f"avatar-{job.id}.mp4").write_bytes(b"x")
+    pruned = await retention(storage, media, 4, inbox_days=None, media_days=3).run_once()
+    assert pruned == Pruned(files=1)
+    assert media.is_dir() and not list(media.iterdir())

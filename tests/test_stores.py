@@ -683,3 +683,19 @@ async def test_a_counter_may_be_charged_once_per_call(storage: Storage) -> None:
         await storage.counters.add_within(twice)
     assert await storage.counters.add_within([]) is None
     assert await storage.counters.get(DAY, "u1", "renders") == 0
+
+
+async def test_counter_charges_at_once_in_any_order_never_deadlock(storage: Storage) -> None:
+    from core.quota import Charge
+
+    names = [f"n{k}" for k in range(6)]
+
+    def charges(order: list[str]) -> list[Charge]:
+        return [Charge(DAY, "u", name, 1, limit=1000) for name in order]
+
+    # Each call locks every counter it charges; in opposite orders two calls would wait on
+    # each other, unless each locks them in the same (key) order.
+    calls = [charges(names if n % 2 else names[::-1]) for n in range(40)]
+    results = await asyncio.gather(*(storage.counters.add_within(c) for c in calls))
+    assert results == [None] * 40
+    assert [await storage.counters.get(DAY, "u", name) for name in names] == [40] * 6

@@ -27,6 +27,7 @@ from core.http import pooled_client
 from tests.fakes.groq import FakeGroq
 from tests.fakes.groq_speech import spoken_wav
 
+UNREADABLE_LINE = "I couldn't read that answer aloud."
 LONG = " ".join(f"Sentence number {n} tells a little more about it." for n in range(12))
 
 
@@ -375,6 +376,7 @@ def test_tts_voices_are_read_by_language() -> None:
 
     assert parse_tts_voices("", ENGLISH_MODEL) == {}
     assert parse_tts_voices(" , ,", ENGLISH_MODEL) == {}
+    assert parse_tts_voices(",en=troy", ENGLISH_MODEL) == {"en": TtsVoice(ENGLISH_MODEL, "troy")}
     assert parse_tts_voices(f" en = Troy ,haw=autumn,ar={ARABIC_MODEL}:noura", ENGLISH_MODEL) == {
         "en": TtsVoice(ENGLISH_MODEL, "troy"),
         "haw": TtsVoice(ENGLISH_MODEL, "autumn"),
@@ -486,3 +488,51 @@ async def test_an_answer_that_is_no_wav_is_one_line(fake: FakeGroq, client: groq
         await speaker(client).speak("Hello.")
     assert caught.value.message == "I couldn't read that answer aloud."
     assert caught.value.detail.startswith("Groq's WAV could not be read: ")
+
+
+async def test_an_outage_is_the_voice_service_not_answering(
+    fake: FakeGroq, client: groq.AsyncGroq
+) -> None:
+    fake.fail_next("audio/speech", 503, times=3)
+    with pytest.raises(ServiceError) as caught:
+        await speaker(client).speak("Hello.")
+    assert caught.value.message == (
+        "My voice service isn't answering right now — please try again shortly."
+    )
+    assert caught.value.detail.startswith("Groq failed: InternalServerError: ")
+
+
+async def test_a_tts_model_groq_does_not_serve_names_tts_model(client: groq.AsyncGroq) -> None:
+    tts = GroqSpeaker(client, TtsVoice("canopylabs/orpheus-v2-nowhere", "autumn"))
+    with pytest.raises(ConfigurationError) as caught:
+        await tts.speak("Hello.")
+    assert caught.value.message == "My voice service is misconfigured."
+    assert caught.value.detail.startswith("TTS_MODEL names a model Groq does not serve: ")
+
+
+@pytest.mark.parametrize(
+    ("body", "misconfigured"),
+    [
+        ("Bad Request", False),
+        ({"error": {"message": "The model does not exist", "code": "model_not_found"}}, True),
+    ],
+    ids=["a text body", "an unknown model as a 400"],
+)
+async def test_other_400s_of_speech(
+    fake: FakeGroq, client: groq.AsyncGroq, body: object, misconfigured: bool
+) -> None:
+    fake.fail_next("audio/speech", 400, body=body)
+    with pytest.raises(ServiceError) as caught:
+        await speaker(client).speak("Hello.")
+    assert isinstance(caught.value, ConfigurationError) is misconfigured
+    line = "My voice service is misconfigured." if misconfigured else UNREADABLE_LINE
+    assert caught.value.message == line
+
+
+async def test_the_speakers_own_piece_limit_cuts_the_script(
+    fake: FakeGroq, client: groq.AsyncGroq
+) -> None:
+    tts = GroqSpeaker(client, TtsVoice(ENGLISH_MODEL, "autumn"), max_chars=40)
+    await tts.speak(LONG[:200])
+    inputs = [call["input"] for call in bodies(fake)]
+    assert inputs == tts_pieces(LONG[:200], 40) and len(inputs) > 4
