@@ -71,6 +71,11 @@ SPEAKABLE = [
         "Example:\n\n    x = 1\n   back to text",
         f"Example: {EN.code} back to text.",
     ),
+    (
+        "indented code then text",
+        "Example:\n\n    x = 1\n    y = 2\nDone.",
+        f"Example: {EN.code} Done.",
+    ),
     ("three spaces is text", "Example:\n\n   x is one\n\nDone.", "Example: x is one. Done."),
     ("indented list text", "- item\n\n    more about it", "item. more about it."),
     ("only code", "```\nx = 1\n```", EN.code),

@@ -52,6 +52,11 @@ SCRIPTS = [
         [(0, "serious", 0.5), (50, "surprise", 1.0), (100, "happy", 0.75)],
     ),
     ("no change", "Great! Good! Fun!", [(0, "happy", 0.75)]),
+    (  # a sentence without a cue keeps the face, and the next cue still changes it
+        "plain sentence between two tones",
+        "Great news! The parcel arrived. Sorry, it broke.",
+        [(0, "happy", 0.75), (50, "serious", 0.5)],
+    ),
     # One word a sentence: 0.4 s, 10 frames each; a seventh change is not sent.
     (
         "at most six",
