@@ -55,6 +55,19 @@ SPEAKABLE = [
     ("tilde fence", "~~~\ncode\n~~~\nAfter", f"{EN.code} After."),
     ("unclosed fence", "Here:\n```python\nprint(1)\n# comment", f"Here: {EN.code}"),
     ("fence in list", "1. Install:\n   ```\n   pip x\n   ```\n2. Run", f"Install: {EN.code} Run."),
+    ("empty fence", "```\n```\nAfter.", f"{EN.code} After."),
+    # After a fence, an indented line after a blank line is list text only if the list goes on.
+    ("fence ends the list", "- item\n```\ncode\n```\n\n    indented after", f"item. {EN.code}"),
+    (
+        "fence inside the list",
+        "1. Install:\n   ```\n   pip x\n   ```\n\n    more about it",
+        f"Install: {EN.code} more about it.",
+    ),
+    (
+        "fence indented by one",
+        "- item\n ```\n x\n ```\n\n    more about it",
+        f"item. {EN.code} more about it.",
+    ),
     ("longer closing fence", "````\n```\ninner\n```\n````\nOut.", f"{EN.code} Out."),
     (
         "indented code",
