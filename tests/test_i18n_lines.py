@@ -190,13 +190,14 @@ def test_english_is_the_first_locale_and_the_default() -> None:
     ("header", "tags"),
     [
         ("fr;q=0.8, de;q=0.8, en", ["en", "fr", "de"]),  # equal weights keep their order
+        ("de;q=1, fr", ["de", "fr"]),  # no weight is q=1
         ("de;Q=0.5 , ru ; q=0.9", ["ru", "de"]),  # parameter names are case-insensitive
         ("es;level=1;q=0.7, it", ["it", "es"]),  # other parameters are ignored
         ("*;q=0.5, ja", ["ja"]),
         (", ,de", ["de"]),
         (",".join(["x"] * 32 + ["de"]), ["x"] * 32),  # at most 32 entries are read
     ],
-    ids=["ties", "case", "other parameters", "star", "empty entries", "cap"],
+    ids=["ties", "default weight", "case", "other parameters", "star", "empty entries", "cap"],
 )
 def test_accept_language_tags_in_order_of_preference(header: str, tags: list[str]) -> None:
     assert accept_language_tags(header) == tags
