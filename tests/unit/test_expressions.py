@@ -17,6 +17,7 @@ TONES = [
     ("surprise", "Wow, that is amazing.", ("surprise", 0.75)),
     ("interrobang", "You did what?!", ("surprise", 0.75)),
     ("bang question", "Really!?", ("surprise", 0.75)),
+    ("cue and interrobang", "Wow, really?!", ("surprise", 1.0)),  # the "?!" adds to the cue
     ("four cues and exclamation", "Great, glad, happy and awesome!", ("happy", 1.0)),  # capped
     ("four cues", "Great, glad, happy and awesome", ("happy", 1.0)),
     ("spanish", "¡Felicidades por tu cumpleaños!", ("happy", 0.75)),
