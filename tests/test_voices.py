@@ -254,3 +254,4 @@ async def test_forty_bytes_are_enough_to_tell(detector: LanguageDetector) -> Non
 
 async def test_one_language_lingua_knows_is_nothing_to_tell_apart() -> None:
     assert await LanguageDetector(["es", "xx"]).detect(ANSWERS["es"]) is None
+    assert await LanguageDetector(["en", "es"]).detect(ANSWERS["es"]) == "es"  # two are enough

@@ -17,6 +17,7 @@ TONES = [
     ("surprise", "Wow, that is amazing.", ("surprise", 0.75)),
     ("interrobang", "You did what?!", ("surprise", 0.75)),
     ("bang question", "Really!?", ("surprise", 0.75)),
+    ("cue and interrobang", "Wow, really?!", ("surprise", 1.0)),  # the "?!" adds to the cue
     ("four cues and exclamation", "Great, glad, happy and awesome!", ("happy", 1.0)),  # capped
     ("four cues", "Great, glad, happy and awesome", ("happy", 1.0)),
     ("spanish", "¡Felicidades por tu cumpleaños!", ("happy", 0.75)),
@@ -52,6 +53,11 @@ SCRIPTS = [
         [(0, "serious", 0.5), (50, "surprise", 1.0), (100, "happy", 0.75)],
     ),
     ("no change", "Great! Good! Fun!", [(0, "happy", 0.75)]),
+    (  # a sentence without a cue keeps the face, and the next cue still changes it
+        "plain sentence between two tones",
+        "Great news! The parcel arrived. Sorry, it broke.",
+        [(0, "happy", 0.75), (50, "serious", 0.5)],
+    ),
     # One word a sentence: 0.4 s, 10 frames each; a seventh change is not sent.
     (
         "at most six",

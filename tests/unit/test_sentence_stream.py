@@ -33,6 +33,19 @@ TIMING: list[tuple[str, list[tuple[int | None, str]]]] = [
     ("> quoted. line\n\nplain. end", [(16, "quoted. line."), (None, "plain. end.")]),
     ("Image ![alt. text](u) after. Yes", [(None, "Image after."), (None, "Yes.")]),
     ("# Heading\nText. Rest", [(16, "Heading."), (None, "Text."), (None, "Rest.")]),
+    # Once an image, a tag or a second code span closes, what is before it is settled.
+    (
+        "Image ![alt. Text](u) after. Yes and more. End",
+        [(33, "Image after."), (None, "Yes and more."), (None, "End.")],
+    ),
+    (
+        "See <a href='x. Y'>link</a> now. Next and more. End",
+        [(38, "See link now."), (None, "Next and more."), (None, "End.")],
+    ),
+    (
+        "Use `a` and `b. C` now. Next and more. End",
+        [(29, "Use a and the code in the chat now."), (None, "Next and more."), (None, "End.")],
+    ),
 ]
 
 # Plain names: mutmut passes test ids on pytest's command line, where an id with an escape
@@ -51,6 +64,9 @@ IDS = [
     "quote",
     "image",
     "atx-heading",
+    "closed-image",
+    "closed-tag",
+    "two-code-spans",
 ]
 assert len(IDS) == len(TIMING)
 

@@ -119,6 +119,12 @@ def test_the_catalogue_lists_overrides_first_and_did_voice_id_in_its_language() 
     assert catalogue.languages == frozenset(CATALOGUE)
 
 
+def test_did_voices_can_add_a_language_the_catalogue_lacks() -> None:
+    catalogue = VoiceCatalogue(fallback="en-US-JennyNeural", overrides={"fi": "fi-FI-NooraNeural"})
+    assert catalogue.voices("fi") == ["fi-FI-NooraNeural", *MULTILINGUAL]
+    assert "fi" in catalogue.languages
+
+
 def test_did_voice_id_of_a_new_language_gets_that_language() -> None:
     catalogue = VoiceCatalogue(fallback="fi-FI-NooraNeural", catalogue={"en": ("en-US-GuyNeural",)})
     assert catalogue.languages == frozenset({"en", "fi"})
