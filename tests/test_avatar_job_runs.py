@@ -354,7 +354,8 @@ async def test_a_stop_leaves_the_job_for_the_next_start(rig: Rig) -> None:
     assert await rig.start(again) == 2
     await rig.settle(again)
     assert rig.renderer.waited == ["tlk_1", "tlk_1", "tlk_2"]  # polled again, not resubmitted
-    assert [video for video, _ in rig.delivery.videos] == [job.id, job.id + 1]
+    # The two resumed jobs run at once: either may be delivered first.
+    assert sorted(video for video, _ in rig.delivery.videos) == [job.id, job.id + 1]
 
 
 async def test_renders_beyond_the_limit_wait_for_a_slot(rig: Rig) -> None:
