@@ -355,6 +355,9 @@ async def test_a_stop_leaves_the_job_for_the_next_start(rig: Rig) -> None:
     await rig.settle(again)
     assert rig.renderer.waited == ["tlk_1", "tlk_1", "tlk_2"]  # polled again, not resubmitted
     # Both resume at once, each a reply to its own answer: which one lands first is not fixed.
+
+
+    # The two resumed jobs run at once: either may be delivered first.
     assert sorted(video for video, _ in rig.delivery.videos) == [job.id, job.id + 1]
 
 
@@ -544,3 +547,37 @@ async def test_delivery_attempts_wait_longer_each_time(rig: Rig) -> None:
     await jobs.aclose()
     first, second, third = delivery.attempts
     assert second - first >= 0.05 and third - second >= 0.1  # the backoff times the attempt
+
+
+class BrokenBudget(RecordingBudget):
+    async def refund(self, job: AvatarJob) -> bool:
+        raise ConnectionError("the database went away")
+
+
+class MuteDelivery(RecordingDelivery):
+    """A delivery that cannot tell the user of a failure."""
+
+    async def deliver_failure(self, failed: AvatarFailed) -> None:
+        self.failures.append((failed.job.id, "not told"))
+        raise ConnectionError("the chat is unreachable")
+
+
+async def test_a_failure_ends_its_job_even_when_the_refund_and_the_notice_fail(
+    rig: Rig,
+) -> None:
+    delivery = MuteDelivery()
+    jobs = AvatarJobs(
+        rig.storage.jobs,
+        rig.renderer,
+        rig.media,
+        delivery_backoff=0,
+        budget=BrokenBudget(),
+        metrics=rig.metrics,
+    )
+    await jobs.start({"memory": delivery})
+    rig.renderer.fail["submit"] = BadInputError("Bad text.", detail="400")
+    job = await jobs.submit(KEY, Script("Hi."), "t")
+    await rig.settle(jobs)
+    await jobs.aclose()
+    assert delivery.failures == [(job.id, "not told")]
+    assert await rig.state(job) is None and rig.renders() == ["failed"]

@@ -279,3 +279,22 @@ async def test_a_finished_wait_leaves_no_wait_behind(
     assert await asyncio.wait_for(renderer.wait(talk_id), 5) == did.result_url(talk_id)
     late = json.dumps({"id": talk_id, "status": "done", "user_data": nonce}).encode()
     assert webhook.receive(webhook.token(nonce), late) is Verdict.IGNORED
+
+
+async def test_a_resumed_talk_takes_only_a_callback_with_its_own_nonce(
+    did: FakeDID, http: httpx.AsyncClient, webhook: DIDWebhook
+) -> None:
+    did.hold_renders = True
+    renderer = client(did, http, webhook)
+    other, talk_id = await renderer.submit("other"), await renderer.submit("Hi")
+    resumed = client(did, http, webhook)  # as after a restart: it learns the nonce by a poll
+    waiting = asyncio.create_task(resumed.wait(talk_id))
+    try:
+        await did.wait_for(lambda: did.talks[talk_id].polls == 1)
+        # The other talk's genuine token and nonce, aimed at this talk: it must not end it.
+        nonce = did.talks[other].request["user_data"]
+        await post(did.talks[other].request["webhook"], forged_done(talk_id, nonce))
+        did.finish(talk_id)
+        assert await asyncio.wait_for(waiting, 5) == did.result_url(talk_id)  # not evil.x
+    finally:
+        waiting.cancel()

@@ -699,3 +699,17 @@ async def test_counter_charges_at_once_in_any_order_never_deadlock(storage: Stor
     results = await asyncio.gather(*(storage.counters.add_within(c) for c in calls))
     assert results == [None] * 40
     assert [await storage.counters.get(DAY, "u", name) for name in names] == [40] * 6
+
+
+async def test_additions_at_once_each_get_the_count_they_reached(storage: Storage) -> None:
+    counters, amounts = storage.counters, (1, 2, 4)
+    reached = await asyncio.gather(*(counters.add(DAY, "u1", "tokens", n) for n in amounts))
+    # As if one after another: each saw the count before it plus its own amount.
+    assert max(reached) == 7 and len(set(reached)) == 3
+    assert all(count - n in {0, *reached} for n, count in zip(amounts, reached, strict=True))
+    many = await asyncio.gather(
+        counters.add_many([(DAY, "u1", "a"), (DAY, "u1", "b")]),
+        counters.add_many([(DAY, "u1", "b")]),
+    )
+    assert sorted(many[0][1:] + many[1]) == [1, 2] and many[0][0] == 1
+    assert await counters.get(DAY, "u1", "b") == 2

@@ -89,6 +89,8 @@ def test_forged_and_foreign_callbacks() -> None:
     assert hook.receive(hook.token("n3"), talk("n3", talk_id="tlk_9")) is Verdict.IGNORED
     unknown_id = json.dumps({"id": 7, "status": "done", "user_data": "n1"}).encode()
     assert hook.receive(good, unknown_id) is Verdict.IGNORED
+    listed_id = json.dumps({"id": ["tlk_1"], "status": "done", "user_data": "n1"}).encode()
+    assert hook.receive(good, listed_id) is Verdict.IGNORED  # not a talk id: no lookup
 
 
 async def test_a_talk_whose_nonce_is_not_known_yet_takes_its_callback_then_checks_it() -> None:

@@ -133,8 +133,9 @@ MB = 1024 * 1024
         (MB, "1 MB"),
         (MB - 1, "1023 KB"),
         (200 * 1024, "200 KB"),
+        (1_101_005, "1.1 MB"),  # 1.05000019 MB: rounded to one decimal
     ],
-    ids=["10 MB", "2.5 MB", "1 MB", "just under 1 MB", "200 KB"],
+    ids=["10 MB", "2.5 MB", "1 MB", "just under 1 MB", "200 KB", "1.05 MB"],
 )
 def test_a_photo_over_the_limit_is_refused_naming_the_limit_as_people_read_it(
     max_bytes: int, size: str
