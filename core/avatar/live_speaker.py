@@ -65,13 +65,18 @@ class LiveSpeaker:
             self._queue.put_nowait(sentence)
 
     async def finish(self) -> Outcome:
-        """Say the rest of the complete answer; wait until D-ID took every sentence."""
+        """Say the rest of the complete answer; wait until D-ID took every sentence.
+
+        "failed": the live avatar did not say the answer, and a clip should.
+        """
         for sentence in self._sentences.flush():
             self._queue.put_nowait(sentence)
         self._queue.put_nowait(None)
         await self._finished.wait()
         if self.error is not None or self._cut_off:
             return "failed"
+        if self._capped and self._seconds == 0:
+            return "failed"  # its first sentence alone is past the cap: a clip says it trimmed
         return "refused" if self.refusal is not None else "spoken"
 
     async def run(self) -> None:
