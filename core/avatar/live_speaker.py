@@ -55,6 +55,7 @@ class LiveSpeaker:
         self._voice: str | None = None
         self._seconds = 0.0
         self._capped = False
+        self._cut_off = False  # the task ended before the answer did (the live avatar stopped)
         self.refusal: str | None = None  # the budget's line, when a limit stopped the avatar
         self.error: StreamError | None = None
 
@@ -64,13 +65,18 @@ class LiveSpeaker:
             self._queue.put_nowait(sentence)
 
     async def finish(self) -> Outcome:
-        """Say the rest of the complete answer; wait until D-ID took every sentence."""
+        """Say the rest of the complete answer; wait until D-ID took every sentence.
+
+        "failed": the live avatar did not say the answer, and a clip should.
+        """
         for sentence in self._sentences.flush():
             self._queue.put_nowait(sentence)
         self._queue.put_nowait(None)
         await self._finished.wait()
-        if self.error is not None:
+        if self.error is not None or self._cut_off:
             return "failed"
+        if self._capped and self._seconds == 0:
+            return "failed"  # its first sentence alone is past the cap: a clip says it trimmed
         return "refused" if self.refusal is not None else "spoken"
 
     async def run(self) -> None:
@@ -87,7 +93,7 @@ class LiveSpeaker:
         A task cancelled before its first step never runs its body, so `run` cannot say this.
         """
         if not self._finished.is_set():
-            self.error = self.error or StreamError(None, "Stopped", "the live avatar stopped")
+            self._cut_off = True
             self._finished.set()
 
     async def _say(self, sentence: str) -> None:

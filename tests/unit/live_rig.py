@@ -60,7 +60,7 @@ class LiveRig:
     """Builds the LiveStreams of a test on one fake service; `stop` stops every one it built."""
 
     def __init__(self, service: MemoryAvatarStreams, counters: MemoryCounters) -> None:
-        self.service, self.counters = service, counters
+        self.service, self.counters = service, counters  # `service`: for the next `build`
         self._made: list[LiveStreams] = []
 
     def build(

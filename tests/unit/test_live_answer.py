@@ -36,12 +36,17 @@ class AskedSpeakers:
 
 
 @pytest.fixture
-async def live() -> AsyncIterator[LiveStreams]:
-    rig = LiveRig(MemoryAvatarStreams(), MemoryCounters())
+async def rig() -> AsyncIterator[LiveRig]:
+    made = LiveRig(MemoryAvatarStreams(), MemoryCounters())
     try:
-        yield rig.build()
+        yield made
     finally:
-        await rig.stop()
+        await made.stop()
+
+
+@pytest.fixture
+def live(rig: LiveRig) -> LiveStreams:
+    return rig.build()
 
 
 async def test_everything_but_the_answer_goes_to_the_view_as_it_is() -> None:
@@ -88,3 +93,15 @@ async def test_a_plain_answer_said_live_comes_with_no_clip(live: LiveStreams) ->
     assert view.shown == [("plain", ANSWER), ("spoken", "")]
     assert await answer.plain(ANSWER) is NO_VIDEO  # sent again after a failed attempt
     assert view.shown == [("plain", ANSWER), ("spoken", ""), ("plain", ANSWER)]
+
+
+async def test_an_answer_too_long_to_say_live_gets_a_clip_and_the_stream_stays(
+    rig: LiveRig,
+) -> None:
+    live, page = rig.build(max_seconds=1.0), MemoryLivePage(KEY)
+    await go_live(live, page)
+    view = SpokenRecordingView(target="t1")
+    answer = LiveAnswer(view, live, Switch(), KEY, "t1", "ip-a")
+    long = "This sentence goes on and on " * 6 + "until it ends."
+    assert await answer.final(long) == "t1"
+    assert view.steps("spoken") == [] and rig.service.spoken == [] and page.state == "live"

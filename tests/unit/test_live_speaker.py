@@ -198,3 +198,18 @@ async def test_a_speaker_waits_for_the_pages_connection_and_hears_how_it_went(
     await until(finishing.done)  # at once, not at the connect deadline
     assert finishing.result() == ("spoken" if connected else "failed")
     assert said(service) == (["Hello there."] if connected else [])
+
+
+async def test_a_first_sentence_alone_past_the_cap_is_left_to_a_clip(
+    service: MemoryAvatarStreams, tasks: list[asyncio.Task[None]]
+) -> None:
+    text = "This sentence goes on and on " * 6 + "until it ends. Tiny."
+    long, short = sentences(text)
+    done, session = Done(), await session_of(service)
+    cap = estimate_seconds(long) - 0.01
+    speaker = speaker_on(service, session, tasks, done=done, max_seconds=cap)
+    speaker.feed(text)
+    assert await speaker.finish() == "failed"  # a clip trims it to the cap; live says nothing
+    assert said(service) == [] and speaker.error is None
+    await until(lambda: bool(done.calls))
+    assert done.calls == [(session, None, 0.0)]  # the stream itself is fine

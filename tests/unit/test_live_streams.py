@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -44,12 +45,23 @@ def service() -> MemoryAvatarStreams:
 
 @pytest.fixture
 async def rig(service: MemoryAvatarStreams) -> AsyncIterator[LiveRig]:
-    """The LiveStreams of a test; each is stopped (its tasks cancelled) at the end."""
-    made = LiveRig(service, MemoryCounters())
+    """The LiveStreams of a test; each is stopped (its tasks cancelled) at the end.
+
+    Whatever reached the loop's exception handler (a failing done callback, a task's exception
+    never retrieved) fails the test.
+    """
+    made, loop = LiveRig(service, MemoryCounters()), asyncio.get_running_loop()
+    errors: list[dict[str, Any]] = []
+    handler = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: errors.append(context))
     try:
         yield made
+        await made.stop()
+        await turns()
+        assert errors == []
     finally:
         await made.stop()
+        loop.set_exception_handler(handler)
 
 
 def live_tasks() -> list[asyncio.Task[object]]:
@@ -215,15 +227,15 @@ async def test_an_idle_close_reaches_a_page_whose_sends_yield(
     assert page.states[-1] == (1, "idle", None)
 
 
-async def test_a_slow_close_at_the_service_is_awaited_by_stop_not_by_the_page() -> None:
-    service = SlowClosingStreams()
-    live, page = LiveRig(service, MemoryCounters()).build(), MemoryLivePage(KEY)
-    try:
-        await go_live(live, page)
-        await live.close(page, 1)
-        assert page.state == "closed" and service.closed == []  # the page's frames go on
-    finally:
-        await live.stop()
+async def test_a_slow_close_at_the_service_is_awaited_by_stop_not_by_the_page(
+    rig: LiveRig,
+) -> None:
+    rig.service = service = SlowClosingStreams()
+    live, page = rig.build(), MemoryLivePage(KEY)
+    await go_live(live, page)
+    await live.close(page, 1)
+    assert page.state == "closed" and service.closed == []  # the page's frames go on
+    await live.stop()
     assert service.closed == [service.created[0].id]
 
 
@@ -265,10 +277,10 @@ async def test_stop_tells_every_page_and_leaves_no_live_task(
     speaker.feed("An answer still streaming,")
     finishing = asyncio.create_task(speaker.finish())
     await live.stop()
+    assert live_tasks() == [] and not service.open  # every task ended, not just cancelled
     await until(finishing.done)  # its run cancelled: the turn is not left waiting,
     assert finishing.result() == "failed"  # and the answer not said goes to a clip
     assert [page.states[-1][1:] for page in pages] == [("closed", None)] * 2
-    assert live_tasks() == [] and not service.open
 
 
 def test_a_conversation_is_tagged_as_the_log_filter_tags_its_id() -> None:
@@ -307,20 +319,18 @@ async def test_every_live_task_is_named_for_its_work_and_its_conversations_tag(
     }
 
 
-async def test_a_turn_while_the_service_is_slow_to_open_goes_to_a_clip_in_time() -> None:
-    service = SlowOpeningStreams()
-    live, page = LiveRig(service, MemoryCounters()).build(connect_seconds=0.0), MemoryLivePage(KEY)
-    try:
-        await live.open(page)
-        speaker = live.speaker(KEY, "t1", "ip-a")  # opening: D-ID has not answered
-        assert speaker is not None
-        speaker.feed("Hello there.")
-        finishing = asyncio.create_task(speaker.finish())
-        await until(finishing.done)  # at the connect deadline, not when D-ID answers
-        assert finishing.result() == "failed" and service.spoken == []
-    finally:
-        service.opened.set()
-        await live.stop()
+async def test_a_turn_while_the_service_is_slow_to_open_goes_to_a_clip_in_time(
+    rig: LiveRig,
+) -> None:
+    rig.service = service = SlowOpeningStreams()
+    live, page = rig.build(connect_seconds=0.0), MemoryLivePage(KEY)
+    await live.open(page)
+    speaker = live.speaker(KEY, "t1", "ip-a")  # opening: D-ID has not answered
+    assert speaker is not None
+    speaker.feed("Hello there.")
+    finishing = asyncio.create_task(speaker.finish())
+    await until(finishing.done)  # at the connect deadline, not when D-ID answers
+    assert finishing.result() == "failed" and service.spoken == []
 
 
 async def test_after_an_answer_with_nothing_to_say_the_idle_close_comes_at_once(
