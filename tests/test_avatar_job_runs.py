@@ -355,9 +355,6 @@ async def test_a_stop_leaves_the_job_for_the_next_start(rig: Rig) -> None:
     await rig.settle(again)
     assert rig.renderer.waited == ["tlk_1", "tlk_1", "tlk_2"]  # polled again, not resubmitted
     # Both resume at once, each a reply to its own answer: which one lands first is not fixed.
-
-
-    # The two resumed jobs run at once: either may be delivered first.
     assert sorted(video for video, _ in rig.delivery.videos) == [job.id, job.id + 1]
 
 
