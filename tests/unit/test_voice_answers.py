@@ -298,3 +298,9 @@ async def test_each_voice_note_has_its_own_file_in_a_media_folder_made_for_it(
     first, second = (note.path for note in rig.delivery.notes)
     assert first != second and first.parent == second.parent == media / "voice"
     assert (first.read_bytes(), second.read_bytes()) == (b"OggSOne.", b"OggSTwo.")
+
+
+async def test_before_the_platforms_start_no_voice_note_can_go(tmp_path: Path) -> None:
+    voice = VoiceAnswers(ScriptedSpeaker(), SpeechWriter(), MemoryCounters(), tmp_path)
+    assert not voice.available("memory")
+    assert await voice.answer(KEY, "u1", "Hi.", None, "t") == Notice(NOT_HERE)
