@@ -265,3 +265,37 @@ async def test_while_renders_are_paused_voice_notes_come_instead(rig: Rig) -> No
 
 async def _video_mode() -> str:
     return "video"
+
+
+async def _mode(mode: str) -> str:
+    return mode
+
+
+@pytest.mark.parametrize(
+    ("mode", "video"), [("text", False), ("shout", True)], ids=["text", "unknown"]
+)
+async def test_a_chosen_text_mode_gets_no_video_and_an_unknown_one_the_default(
+    rig: Rig, mode: str, video: bool
+) -> None:
+    await rig.start()
+    conversations, _ = conversations_on(rig, Quotas(MemoryCounters(), Limits()))
+    replies = Replies(conversations, None, lambda key: _mode(mode))
+    follow = await replies.follow(KEY, "Hello.", "answer-1", "u1")
+    assert isinstance(follow, AvatarJob) if video else follow is None
+
+
+async def test_without_video_budgets_the_job_is_the_chats_and_replies_to_the_answer(
+    rig: Rig,
+) -> None:
+    await rig.start()
+    conversations = Conversations(
+        settings=ConversationSettings(system_prompt="Be brief."),
+        history=MemoryHistory(),
+        preferences=MemoryPreferences(),
+        model=ScriptedModel(),
+        transcriber=None,
+        jobs=rig.jobs,
+    )
+    job = await conversations.render_avatar(KEY, "Hello.", "answer-7", "u1")
+    assert isinstance(job, AvatarJob)
+    assert (job.key, job.target, job.text, job.reserved_scope) == (KEY, "answer-7", "Hello.", None)

@@ -91,6 +91,8 @@ async def test_the_reply_mode_decides_whether_a_voice_note_follows(
     if notes:
         assert rig.delivery.notes[0].target == "answer-1"
         assert rig.speaker.read == [("Hello there.", None)]
+    voice_answers = await rig.counters.get("2026-12-01", "memory:u1", VOICE_ANSWERS)
+    assert voice_answers == notes  # counted on the user
 
 
 async def test_the_voice_note_is_in_the_language_heard(tmp_path: Path) -> None:
