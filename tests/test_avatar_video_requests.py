@@ -18,6 +18,7 @@ from core.quota import Limits, Quotas
 from core.replies import PAUSED, Replies
 from core.turns import TurnRunner
 from core.types import Audio, AvatarJob, ConversationKey, Notice, Transcription, Turn
+from core.usage import VOICE_ANSWERS
 from core.voice_answers import INSTEAD, VoiceAnswers, VoiceLimits
 from tests.fakes.memory import (
     MemoryCounters,
@@ -196,10 +197,11 @@ class VoiceRig:
             rig, Quotas(MemoryCounters(), limits, lambda: noon), self.preferences
         )
         self.speaker, self.delivery = ScriptedSpeaker(), MemoryVoiceDelivery()
+        self.voice_counters = MemoryCounters()
         self.voice = VoiceAnswers(
             self.speaker,
             SpeechWriter(),
-            MemoryCounters(),
+            self.voice_counters,
             rig.media,
             limits=voice_limits,
             clock=lambda: noon,
@@ -207,8 +209,11 @@ class VoiceRig:
         self.voice.start({"memory": self.delivery})
         self.replies = Replies(self.conversations, self.voice)
 
-    async def follow(self, key: ConversationKey = KEY) -> object:
-        return await self.replies.follow(key, "Hello.", "answer-1", "u1")
+    async def follow(self, key: ConversationKey = KEY, language: str | None = None) -> object:
+        return await self.replies.follow(key, "Hello.", "answer-1", "u1", language)
+
+    async def voice_answers(self, scope: str = "memory:u1") -> int:
+        return await self.voice_counters.get("2026-12-01", scope, VOICE_ANSWERS)
 
     def captions(self) -> list[str | None]:
         return [note.caption for note in self.delivery.notes]
@@ -217,7 +222,9 @@ class VoiceRig:
 async def test_a_video_that_can_be_made_is_all_that_follows(rig: Rig) -> None:
     await rig.start()
     voice = VoiceRig(rig, Limits())
-    assert isinstance(await voice.follow(), AvatarJob)
+    job = await voice.follow(language="ar")  # the user's video, in the language heard
+    assert isinstance(job, AvatarJob)
+    assert (job.voice_id, job.reserved_scope, job.target) == ("voice-ar", "memory:u1", "answer-1")
     alone = Replies(voice.conversations, None)
     assert isinstance(await alone.follow(OTHER, "Hello.", "answer-1", "u1"), AvatarJob)
     assert voice.delivery.notes == []
@@ -226,12 +233,15 @@ async def test_a_video_that_can_be_made_is_all_that_follows(rig: Rig) -> None:
 async def test_a_video_refused_by_its_budget_is_a_voice_note_that_says_why(rig: Rig) -> None:
     await rig.start()
     voice = VoiceRig(rig, Limits(renders_per_user=0), VoiceLimits(per_user=1))
-    assert await voice.follow() is None
+    assert await voice.follow(language="ar") is None
+    assert voice.speaker.read == [("Hello.", "ar")]
+    assert voice.delivery.notes[0].target == "answer-1"
+    assert await voice.voice_answers() == 1  # counted on the user
+    voice.speaker.read.clear()
     refusal = (
         "No video this time: your 0 avatar videos for today are used up; they reset in 12 h 0 min."
     )
     assert voice.captions() == [f"🎬 {refusal}\n{INSTEAD}"]
-    assert voice.speaker.read == [("Hello.", None)]
     assert await voice.follow() == Notice(refusal)  # no voice answer left either: the reason
     assert len(voice.delivery.notes) == 1 and rig.renderer.submitted == []
 
@@ -255,3 +265,37 @@ async def test_while_renders_are_paused_voice_notes_come_instead(rig: Rig) -> No
 
 async def _video_mode() -> str:
     return "video"
+
+
+async def _mode(mode: str) -> str:
+    return mode
+
+
+@pytest.mark.parametrize(
+    ("mode", "video"), [("text", False), ("shout", True)], ids=["text", "unknown"]
+)
+async def test_a_chosen_text_mode_gets_no_video_and_an_unknown_one_the_default(
+    rig: Rig, mode: str, video: bool
+) -> None:
+    await rig.start()
+    conversations, _ = conversations_on(rig, Quotas(MemoryCounters(), Limits()))
+    replies = Replies(conversations, None, lambda key: _mode(mode))
+    follow = await replies.follow(KEY, "Hello.", "answer-1", "u1")
+    assert isinstance(follow, AvatarJob) if video else follow is None
+
+
+async def test_without_video_budgets_the_job_is_the_chats_and_replies_to_the_answer(
+    rig: Rig,
+) -> None:
+    await rig.start()
+    conversations = Conversations(
+        settings=ConversationSettings(system_prompt="Be brief."),
+        history=MemoryHistory(),
+        preferences=MemoryPreferences(),
+        model=ScriptedModel(),
+        transcriber=None,
+        jobs=rig.jobs,
+    )
+    job = await conversations.render_avatar(KEY, "Hello.", "answer-7", "u1")
+    assert isinstance(job, AvatarJob)
+    assert (job.key, job.target, job.text, job.reserved_scope) == (KEY, "answer-7", "Hello.", None)

@@ -22,10 +22,10 @@ TOPIC = ConversationKey("telegram", "c1", "7")
 
 
 class Chat:
-    def __init__(self, rig: Rig, *, voice: bool) -> None:
+    def __init__(self, rig: Rig, *, voice: bool, avatar_default: bool = True) -> None:
         self.preferences = MemoryPreferences()
         self.conversations = Conversations(
-            settings=ConversationSettings(system_prompt="Be brief."),
+            settings=ConversationSettings(system_prompt="Be brief.", avatar_default=avatar_default),
             history=MemoryHistory(),
             preferences=self.preferences,
             model=ScriptedModel(),
@@ -74,8 +74,9 @@ async def test_reply_shows_and_sets_the_mode_from_those_set_up(rig: Rig) -> None
     assert await chat.conversations.avatar_enabled(KEY)  # text answers leave the switch alone
 
 
-async def test_reply_video_switches_videos_back_on(rig: Rig) -> None:
-    chat = Chat(rig, voice=True)
+@pytest.mark.parametrize("avatar_default", [True, False], ids=["videos-on", "videos-off"])
+async def test_reply_video_switches_videos_back_on(rig: Rig, avatar_default: bool) -> None:
+    chat = Chat(rig, voice=True, avatar_default=avatar_default)
     assert chat.commands.reply_modes() == ["video", "voice", "text"]
     await chat.say("avatar", "off")
     assert await chat.say("reply", "video") == messages.REPLY_SET.format(

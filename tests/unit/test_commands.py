@@ -305,6 +305,8 @@ def test_help_on_the_terminal_reads_as_it_should() -> None:
         "/quit — Leave the chat"
     )
     assert help_text("elsewhere").startswith(messages.HELP_INTRO_OTHER + "\n\n/reset — ")
+    telegram = help_text("telegram")  # /start and /help offered, but not listed by /help
+    assert "/talk <text> — " in telegram and "/start" not in telegram and "/help" not in telegram
 
 
 async def test_a_reply_is_said_in_the_users_language(rig: Rig) -> None:

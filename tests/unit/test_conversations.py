@@ -14,7 +14,7 @@ from core.conversation import Conversations, ConversationSettings
 from core.errors import BadInputError, ServiceError
 from core.images import NOT_AN_IMAGE
 from core.ports import UsageSink
-from core.quota import Limits, Quotas
+from core.quota import Charge, Limits, Quotas
 from core.types import (
     Audio,
     ChatMessage,
@@ -29,6 +29,7 @@ from core.types import (
     Transcription,
     Turn,
 )
+from core.usage import LLM_TOKENS, Usage
 from tests.fakes.memory import (
     MemoryCounters,
     MemoryHistory,
@@ -409,3 +410,36 @@ async def test_the_avatar_switch_changes_only_a_text_only_chat_switched_on(
     await conversations.set_avatar(KEY, enabled)
     assert await preferences.reply_mode(KEY) == after
     assert preferences.avatar[("memory", "c1")] is enabled
+
+
+class BrokenCounters(MemoryCounters):
+    """Counters whose writes fail, as a database gone away would."""
+
+    async def add_within(self, charges: Sequence[Charge]) -> int | None:
+        raise ConnectionError("database gone")
+
+
+@pytest.mark.parametrize("counters", ["working", "broken"])
+async def test_an_answers_tokens_are_counted_and_a_failed_count_fails_nothing(
+    counters: str,
+) -> None:
+    store = MemoryCounters() if counters == "working" else BrokenCounters()
+    conversations = Conversations(
+        settings=ConversationSettings(system_prompt="Be brief."),
+        history=MemoryHistory(),
+        preferences=MemoryPreferences(),
+        model=ScriptedModel("One two three."),
+        transcriber=None,
+        jobs=None,
+        usage=Usage(store, clock=lambda: NOON),
+    )
+    events = [event async for event in conversations.handle(text("Hello there"))]
+    assert events[-1] == FinalText("One two three.", None)
+    tokens = await store.get("2026-12-01", "memory:u1", LLM_TOKENS)
+    assert tokens == (2 + 2 + 3 if counters == "working" else 0)
+
+
+def test_without_d_id_nothing_is_paused_and_answers_are_text() -> None:
+    conversations = Rig().conversations
+    assert not conversations.video_paused and not conversations.avatar_available
+    assert conversations.default_reply_mode == "text"

@@ -13,6 +13,7 @@ from core.avatar.speech import SpeechWriter
 from core.conversation import Conversations, ConversationSettings
 from core.replies import NO_VIDEO_SERVICE, NO_VOICE, Replies, default_reply_mode
 from core.types import ConversationKey, Notice
+from core.usage import VOICE_ANSWERS
 from core.voice_answers import NO_LANGUAGE, VoiceAnswers, VoiceLimits
 from tests.fakes.memory import (
     MemoryCounters,
@@ -35,6 +36,7 @@ class Rig:
         self.mode: str | None = None
         self.preferences = MemoryPreferences()
         self.speaker, self.delivery = ScriptedSpeaker(), MemoryVoiceDelivery()
+        self.counters = MemoryCounters()
         self.conversations = Conversations(
             settings=ConversationSettings(system_prompt="Be brief."),
             history=MemoryHistory(),
@@ -47,7 +49,7 @@ class Rig:
         if voice:
             writer = SpeechWriter(max_seconds=10)
             self.voice = VoiceAnswers(
-                self.speaker, writer, MemoryCounters(), media, limits=limits, clock=lambda: NOON
+                self.speaker, writer, self.counters, media, limits=limits, clock=lambda: NOON
             )
             self.voice.start({KEY.platform: self.delivery})
         self.replies = Replies(self.conversations, self.voice, self.reply_mode)
@@ -89,6 +91,8 @@ async def test_the_reply_mode_decides_whether_a_voice_note_follows(
     if notes:
         assert rig.delivery.notes[0].target == "answer-1"
         assert rig.speaker.read == [("Hello there.", None)]
+    voice_answers = await rig.counters.get("2026-12-01", "memory:u1", VOICE_ANSWERS)
+    assert voice_answers == notes  # counted on the user
 
 
 async def test_the_voice_note_is_in_the_language_heard(tmp_path: Path) -> None:
@@ -103,9 +107,11 @@ async def test_a_video_where_d_id_is_not_set_up_is_a_voice_note_that_says_why(
 ) -> None:
     rig = Rig(tmp_path)
     rig.mode = "video"
-    assert await rig.follow() is None
+    assert await rig.follow(language="ar") is None
     (note,) = rig.delivery.notes
     assert (note.caption, note.target) == (NO_VIDEO_SERVICE, "answer-1")
+    assert rig.speaker.read == [("Hello there.", "ar")]
+    assert await rig.counters.get("2026-12-01", "memory:u1", VOICE_ANSWERS) == 1
     assert await rig.follow(ConversationKey("elsewhere", "c1")) is None  # no voice there
     assert len(rig.delivery.notes) == 1
 

@@ -4,6 +4,7 @@ it counts against the daily limits (and gives back), and the one line when none 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 
 import pytest
@@ -201,6 +202,14 @@ async def test_the_users_daily_limit_refuses_with_when_it_resets(
     assert len(rig.delivery.notes) == 2 and await rig.counts() == (2, 2, 2)
 
 
+async def test_a_user_allowed_no_voice_answers_is_told_so(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, limits=VoiceLimits(per_user=0))
+    assert await rig.voice.say(KEY, "memory:u1", "Hi.", None, "t") == Notice(
+        "No voice answer this time: your 0 voice answers for today are used up; "
+        "they reset in 12 h 0 min."
+    )
+
+
 async def test_everyones_daily_limit_refuses_the_next_user(tmp_path: Path) -> None:
     rig = Rig(tmp_path, limits=VoiceLimits(per_user=5, total=1))
     assert await rig.voice.say(KEY, "memory:u1", "Hi.", None, "t") is None
@@ -218,17 +227,23 @@ async def test_without_limits_every_answer_goes(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("error", "where", "line"),
+    ("error", "where", "line", "warned"),
     [
-        (PermanentDeliveryError("the chat is gone"), "delivery", None),
-        (ConfigurationError(MISCONFIGURED, detail="terms"), "speaker", MISCONFIGURED),
-        (ServiceError(DOWN, detail="503"), "delivery", DOWN),
+        (PermanentDeliveryError("the chat is gone"), "delivery", None, False),
+        (ConfigurationError(MISCONFIGURED, detail="terms"), "speaker", MISCONFIGURED, True),
+        (ServiceError(DOWN, detail="503"), "delivery", DOWN, False),
     ],
     ids=["chat-gone", "bad-settings", "service-down"],
 )
 async def test_a_voice_answer_that_fails_costs_nothing(
-    tmp_path: Path, error: Exception, where: str, line: str | None
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    error: Exception,
+    where: str,
+    line: str | None,
+    warned: bool,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="core.voice_answers")
     rig = Rig(tmp_path, limits=VoiceLimits(per_user=2, total=2))
     assert await rig.voice.say(KEY, "memory:u1", "Hi.", None, "t") is None
     if where == "speaker":
@@ -237,6 +252,9 @@ async def test_a_voice_answer_that_fails_costs_nothing(
         rig.delivery.fail.append(error)
     notice = await rig.voice.say(KEY, "memory:u1", "Hi.", None, "t")
     assert notice == (None if line is None else Notice(line))
+    # A setting to fix is a warning for the operator; a service's bad moment is not.
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert bool(warnings) is warned
     assert await rig.counts() == (1, 1, 1)  # the one sent still counts
     rig.speaker.error = None
     assert await rig.voice.say(KEY, "memory:u1", "Hi.", None, "t") is None  # the limit is free
@@ -280,3 +298,9 @@ async def test_each_voice_note_has_its_own_file_in_a_media_folder_made_for_it(
     first, second = (note.path for note in rig.delivery.notes)
     assert first != second and first.parent == second.parent == media / "voice"
     assert (first.read_bytes(), second.read_bytes()) == (b"OggSOne.", b"OggSTwo.")
+
+
+async def test_before_the_platforms_start_no_voice_note_can_go(tmp_path: Path) -> None:
+    voice = VoiceAnswers(ScriptedSpeaker(), SpeechWriter(), MemoryCounters(), tmp_path)
+    assert not voice.available("memory")
+    assert await voice.answer(KEY, "u1", "Hi.", None, "t") == Notice(NOT_HERE)
