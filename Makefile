@@ -56,7 +56,7 @@ bench: $(DEV)
 # Mutation testing, not part of `make test` (all of it takes over an hour): see docs/testing.md
 # and [tool.mutmut] in pyproject.toml. The store tests run on a throwaway PostgreSQL too, so the
 # PostgreSQL stores are tested. mutmut resumes where it stopped; `rm -rf mutants` starts afresh.
-# `make mutation-sample` runs a uniform random sample of 400 mutants (about 20 minutes) and
+# `make mutation-sample` runs a uniform random sample of 400 mutants (about 30 minutes) and
 # prints the surviving share with its 95 % interval. MUTATION_CHILDREN: parallel mutants.
 MUTATION_CHILDREN ?= 1
 
@@ -66,7 +66,7 @@ mutation: $(DEV)
 	$(BIN)/mutmut results
 
 mutation-sample: $(DEV)
-	PATH=$(BIN):$$PATH scripts/with-test-postgres $(BIN)/python scripts/mutation-sample 400 15 $(MUTATION_CHILDREN)
+	PATH=$(BIN):$$PATH scripts/with-test-postgres $(BIN)/python scripts/mutation-sample 400 2026 $(MUTATION_CHILDREN)
 
 # Regenerate both locks after changing dependencies in pyproject.toml. No index or find-links
 # lines of this machine go into them: another machine's pip would warn about each.
