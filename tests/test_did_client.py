@@ -119,18 +119,6 @@ async def test_poll_errors_do_not_end_the_wait(did: FakeDID, http: httpx.AsyncCl
     assert (await renderer.wait(talk_id)).endswith(f"/results/{talk_id}.mp4")
 
 
-@pytest.mark.parametrize("outcome", ["error", "rejected"])
-async def test_failed_render_is_a_service_error(
-    did: FakeDID, http: httpx.AsyncClient, outcome: str
-) -> None:
-    renderer = client(did, http)
-    did.next_outcome(outcome, kind="FaceError", description="no face")  # type: ignore[arg-type]
-    talk_id = await renderer.submit("Hi")
-    with pytest.raises(ServiceError) as caught:
-        await renderer.wait(talk_id)
-    assert outcome in caught.value.detail
-
-
 async def test_moderation_refusal(did: FakeDID, http: httpx.AsyncClient) -> None:
     did.fail_next("POST /talks", 451)
     with pytest.raises(ServiceError) as caught:
