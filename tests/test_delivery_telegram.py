@@ -15,7 +15,16 @@ from adapters.telegram.convert import Target
 from adapters.telegram.delivery import NO_VIDEOS, TelegramDelivery, VideoRefusals
 from adapters.telegram.request import AiohttpRequest
 from core.avatar.jobs import PermanentDeliveryError
-from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, VideoReady
+from core.i18n import shipped_catalogs
+from core.replies import PAUSED
+from core.types import (
+    AvatarFailed,
+    AvatarJob,
+    ConversationKey,
+    JobState,
+    VideoReady,
+    VoiceNote,
+)
 from tests.fakes.telegram import FakeTelegram, MessageContext
 
 GROUP, TOPIC, OTHER = -100500, 11, -100600
@@ -205,3 +214,47 @@ def test_a_refusal_is_remembered_for_its_period_only() -> None:
     forgetful = VideoRefusals(seconds=0)
     assert forgetful.note(GROUP) and forgetful.note(GROUP)  # a period of 0 remembers nothing
     assert not forgetful.refused_lately(GROUP)
+
+
+def voice_note(rig: Rig, target: Target, seconds: float, caption: str | None = None) -> VoiceNote:
+    path = rig.tmp_path / "answer-voice.ogg"
+    path.write_bytes(b"OggS not really opus")  # the fake keeps what is not OGG/Opus as a file
+    key = ConversationKey("telegram", str(target.chat_id))
+    return VoiceNote(key, target.dump(), path, seconds, caption)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "duration"), [(0.2, 1), (2.4, 2), (2.6, 3)], ids=["under 1 s", "down", "up"]
+)
+async def test_a_voice_answer_replies_in_its_topic_with_its_whole_seconds(
+    rig: Rig, seconds: float, duration: int
+) -> None:
+    target = rig.answer_in(GROUP, TOPIC)
+    await rig.delivery.deliver_voice(voice_note(rig, target, seconds))
+    (voice,) = rig.tg.sent(GROUP, "sendVoice")
+    assert (voice.thread_id, voice.reply_to, voice.filename) == (
+        TOPIC,
+        target.message_id,
+        "answer.ogg",
+    )
+    assert (voice.voice, voice.caption) == (b"OggS not really opus", None)
+    assert voice.params["duration"] == duration
+
+
+async def test_a_voice_answer_s_caption_is_said_in_the_answer_s_language(rig: Rig) -> None:
+    answer = rig.answer_in(GROUP)
+    target = Target(answer.chat_id, answer.message_id, locale="de")
+    await rig.delivery.deliver_voice(voice_note(rig, target, 3.0, PAUSED))
+    (voice,) = rig.tg.sent(GROUP, "sendVoice")
+    german = shipped_catalogs().lines("de").say(PAUSED)
+    assert german != PAUSED and voice.caption == german
+
+
+async def test_a_voice_answer_to_a_user_who_blocked_the_bot_is_dropped_with_telegram_s_reason(
+    rig: Rig,
+) -> None:
+    target = rig.answer_in(GROUP)
+    rig.tg.block(GROUP)
+    with pytest.raises(PermanentDeliveryError, match="blocked by the user"):
+        await rig.delivery.deliver_voice(voice_note(rig, target, 1.0))
+    assert rig.tg.sent(GROUP, "sendVoice") == []

@@ -82,8 +82,8 @@ class TelegramDelivery:
         self._actions.release(target.chat_id, target.thread_id, "record_video")
         size = (await asyncio.to_thread(ready.path.stat)).st_size
         if size > self._upload_limit:
-            mb = self._upload_limit / (1024 * 1024)  # TELEGRAM_UPLOAD_LIMIT_MB may be 0.5
-            limit = int(mb) if mb.is_integer() else round(mb, 1)
+            # TELEGRAM_UPLOAD_LIMIT_MB may be 0.5; the line's number format drops a ".0".
+            limit = round(self._upload_limit / (1024 * 1024), 1)
             over = Line("The avatar video is over Telegram's {limit} MB limit, sorry.", limit=limit)
             await tell(self._bot, target, self._say(target, over))
             return
