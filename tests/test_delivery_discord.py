@@ -27,6 +27,8 @@ from adapters.discord.delivery import (
     MissingPermissions,
 )
 from core.avatar.jobs import PermanentDeliveryError
+from core.avatar.video import FAILED
+from core.i18n import shipped_catalogs
 from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, VideoReady
 from tests.fakes.discord import ATTACH_FILES, GUILD_ID, TEXT_CHANNEL_ID, FakeDiscord, Sent
 
@@ -255,6 +257,14 @@ async def test_a_failure_is_one_line_in_the_channel(rig: Rig) -> None:
     )
     assert note.message_reference is not None
     assert int(note.message_reference["message_id"]) == target.message_id
+
+
+async def test_a_failure_is_said_in_the_language_the_answer_was_given_in(rig: Rig) -> None:
+    target = await rig.answer(locale="es")
+    await rig.delivery.deliver_failure(AvatarFailed(job(target), FAILED))
+    (note,) = [s for s in rig.fake.sent(TEXT_CHANNEL_ID) if s.content != "the answer"]
+    spanish = shipped_catalogs().lines("es").say(FAILED)
+    assert spanish != FAILED and note.content == f"🎬 {spanish}"
 
 
 def test_a_channel_hears_its_notice_once_per_interval() -> None:
