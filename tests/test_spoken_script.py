@@ -698,3 +698,21 @@ def test_rounded_sentence_estimates_never_let_the_script_pass_the_cap() -> None:
     assert spoken_script(answer, 5.2, "en") == SpokenScript(
         f"Elephant. Elephant. Elephant. {EN.rest}", 5.2, True
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ('He said "hi."', 'He said "hi."'),
+        ('He said "hi"', 'He said "hi".'),
+        ("(see above)", "(see above)."),
+        ("「你好。」", "「你好。」"),
+        ("「你好」", "「你好」。"),
+        ("Done!)", "Done!)"),
+    ],
+    ids=["mark inside a quote", "no mark", "closer", "cjk mark", "cjk", "bang"],
+)
+def test_a_full_stop_is_added_only_when_no_mark_ends_the_text_before_its_closers(
+    text: str, said: str
+) -> None:
+    assert with_full_stop(text) == said

@@ -10,6 +10,7 @@ import pytest
 
 from core.errors import BadInputError, ConfigurationError, ServiceError
 from core.groq.errors import explain, is_retired_model
+from core.groq.vision import explain_image
 
 URL = "http://127.0.0.1:9/openai/v1/chat/completions"
 UNAVAILABLE = "My answering service isn't answering right now — please try again shortly."
@@ -104,4 +105,14 @@ def test_a_server_error_or_no_connection_is_unavailable(status: int) -> None:
         ServiceError,
         UNAVAILABLE,
         "Groq failed: APIConnectionError: Connection error.",
+    )
+
+
+def test_a_photo_model_groq_does_not_serve_is_reported_against_vision_model() -> None:
+    error = status_error(groq.NotFoundError, 404, code="model_not_found")
+    line = explain_image(error)
+    assert (type(line), line.message, line.detail) == (
+        ConfigurationError,
+        "My photo service is misconfigured.",
+        "VISION_MODEL names a model Groq does not serve: status 404",
     )
