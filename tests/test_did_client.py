@@ -4,6 +4,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -34,15 +35,17 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def client(did: FakeDID, http: httpx.AsyncClient, key: str | None = None) -> DIDClient:
+def client(
+    did: FakeDID, http: httpx.AsyncClient, key: str | None = None, **options: Any
+) -> DIDClient:
+    """A client of the fake with a test's `options` over the fast defaults."""
+    settings: dict[str, Any] = {"voice_id": "en-US-JennyNeural", "schedule": FAST, "backoff": 0.0}
     return DIDClient(
         http,
         api_key=key or did.api_key,
         base_url=did.base_url,
         source_url="https://example.com/face.jpg",
-        voice_id="en-US-JennyNeural",
-        schedule=FAST,
-        backoff=0.0,
+        **(settings | options),
     )
 
 
@@ -69,14 +72,7 @@ async def test_first_poll_comes_soon_and_polls_are_bounded(
     did.hold_renders = True
     talk_id = await renderer.submit("Hi")
     schedule = PollSchedule(first=0.01, interval=0.01, timeout=0.2)
-    bounded = DIDClient(
-        http,
-        api_key=did.api_key,
-        base_url=did.base_url,
-        source_url="https://example.com/face.jpg",
-        voice_id="v",
-        schedule=schedule,
-    )
+    bounded = client(did, http, voice_id="v", schedule=schedule)
     with pytest.raises(ServiceError):
         await bounded.wait(talk_id)
     assert 1 <= did.talks[talk_id].polls <= 20
@@ -168,14 +164,7 @@ async def test_the_client_learns_how_long_renders_take(
     did: FakeDID, http: httpx.AsyncClient
 ) -> None:
     schedule = PollSchedule(first=0.01, interval=0.01, timeout=5.0, expected=1.0)
-    renderer = DIDClient(
-        http,
-        api_key=did.api_key,
-        base_url=did.base_url,
-        source_url="https://example.com/face.jpg",
-        voice_id="v",
-        schedule=schedule,
-    )
+    renderer = client(did, http, voice_id="v", schedule=schedule)
     await renderer.wait(await renderer.submit("Hi"))
     # Pulled 30 % of the way towards the render's time as polled (the fake's 0.03 s, plus
     # half the time between the last two polls): between 0.7 s and 1 s.
@@ -201,14 +190,7 @@ async def test_a_resumed_talk_is_polled_at_once_then_from_its_age(
     talk.created_at -= timedelta(seconds=29.9)  # submitted half a minute before the restart
     # A fresh schedule would wait `first` (10 s) before its first poll and again after it.
     schedule = PollSchedule(first=10.0, interval=0.01, timeout=60.0, expected=30.0)
-    resumed = DIDClient(
-        http,
-        api_key=did.api_key,
-        base_url=did.base_url,
-        source_url="https://example.com/face.jpg",
-        voice_id="v",
-        schedule=schedule,
-    )
+    resumed = client(did, http, voice_id="v", schedule=schedule)
     waiting = asyncio.create_task(resumed.wait(talk_id))
     try:
         await did.wait_for(lambda: talk.polls == 1, timeout=2.0)  # at once
@@ -326,15 +308,7 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 def backing_off(did: FakeDID, http: httpx.AsyncClient, backoff: float) -> DIDClient:
-    return DIDClient(
-        http,
-        api_key=did.api_key,
-        base_url=did.base_url,
-        source_url="https://example.com/face.jpg",
-        voice_id="v",
-        schedule=FAST,
-        backoff=backoff,
-    )
+    return client(did, http, voice_id="v", schedule=FAST, backoff=backoff)
 
 
 async def test_retries_back_off_doubling_from_the_backoff(
@@ -499,14 +473,7 @@ async def test_a_talk_is_sent_with_its_own_voice_face_and_stitching(
 async def test_expressions_follow_the_script_s_tone_only_when_asked(
     did: FakeDID, http: httpx.AsyncClient, expressions: bool
 ) -> None:
-    renderer = DIDClient(
-        http,
-        api_key=did.api_key,
-        base_url=did.base_url,
-        source_url="https://example.com/face.jpg",
-        voice_id="v",
-        expressions=expressions,
-    )
+    renderer = client(did, http, voice_id="v", expressions=expressions)
     text = "Congratulations, that is wonderful news!"
     config = did.talks[await renderer.submit(text)].request["config"]
     expected = {"stitch": True}
@@ -540,15 +507,7 @@ async def test_other_errors_are_not_retried(
 async def test_a_timeout_is_retried_and_the_attempts_are_a_setting(did: FakeDID) -> None:
     # A held answer times out after 1 s; an answer that is not held comes well within it.
     async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=1.0)) as http:
-        renderer = DIDClient(
-            http,
-            api_key=did.api_key,
-            base_url=did.base_url,
-            source_url="https://example.com/face.jpg",
-            voice_id="v",
-            attempts=2,
-            backoff=0.0,
-        )
+        renderer = client(did, http, voice_id="v", attempts=2, backoff=0.0)
         did.delay_next("POST /talks", 30.0)
         assert await renderer.submit("Hi") in did.talks  # the second attempt
         for _ in range(2):
@@ -563,14 +522,7 @@ async def test_a_wait_ends_at_its_timeout_even_before_its_first_poll(
     did: FakeDID, http: httpx.AsyncClient
 ) -> None:
     did.hold_renders = True
-    renderer = DIDClient(
-        http,
-        api_key=did.api_key,
-        base_url=did.base_url,
-        source_url="https://example.com/face.jpg",
-        voice_id="v",
-        schedule=PollSchedule(first=30.0, timeout=0.3),
-    )
+    renderer = client(did, http, voice_id="v", schedule=PollSchedule(first=30.0, timeout=0.3))
     talk_id = await renderer.submit("Hi")
     with pytest.raises(ServiceError) as caught:
         async with asyncio.timeout(10):  # the first poll would come after 30 s
