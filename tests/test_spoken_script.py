@@ -627,7 +627,35 @@ BARE_URLS = [
     ("trailing marks", "At https://x.y/a?!", "At the link in the chat?!"),
     ("closing quote", "I'd say 'open https://x.y/a'", "I'd say 'open the link in the chat'."),
     ("mailto", "Write mailto:a@b.c, please", "Write the link in the chat, please."),
+    ("curly closing quote", "Es „https://x.de“ gut", "Es „the link in the chat“ gut."),
 ]
+
+
+QUOTES = [
+    (
+        "url after an opening quote",
+        'He said "https://x.y is good".',
+        'He said "the link in the chat is good".',
+    ),
+    ("quoted url", '"https://a.b/c" works', '"the link in the chat" works.'),
+    (
+        "quoted autolinks",
+        'Read "<https://x.y>" and "[https://a.b](https://a.b)".',
+        'Read "the link in the chat" and "the link in the chat".',
+    ),
+    ("curly quotes", "See “https://x.y” now", "See “the link in the chat” now."),
+    ("spaces inside quotes", 'He said " hi " to me', 'He said "hi" to me.'),
+    ("two quotations", 'It is "quoted" "twice" here', 'It is "quoted" "twice" here.'),
+    ("a lone quote", 'a " b', 'a " b.'),
+    ("inches", 'A 5" screen and a 6" phone', 'A 5" screen and a 6" phone.'),
+]
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"), [c[1:] for c in QUOTES], ids=[c[0] for c in QUOTES]
+)
+def test_a_quotation_has_no_space_inside_its_marks(answer: str, expected: str) -> None:
+    assert speakable(answer, "en") == expected
 
 
 @pytest.mark.parametrize(

@@ -47,6 +47,8 @@ _SPACED = re.compile(r"[_|]")
 _EMPTY_BRACKETS = re.compile(r"\(\s*[,;:]?\s*\)")
 _SPACE_BEFORE = re.compile(r"\s+([,.;:!?…。，、！？)\]])(?!\w)")  # not before ".env"
 _SPACE_AFTER = re.compile(r"([(\[¿¡])\s+")
+# A quotation opens at the start or after a space or bracket, and closes before a non-word.
+_QUOTED = re.compile(r'(?:^|(?<=[\s(\[]))("\s*[^"]*?\s*"|“\s*[^“”]*?\s*”|„\s*[^„“]*?\s*“)(?!\w)')
 _COMMA_BEFORE = re.compile(r",(\s*[,.;:!?…])")
 
 # A sentence ends after one of these when followed by a space and no lower-case letter, or at
@@ -97,6 +99,7 @@ def _tidy(text: str) -> str:
     text = " ".join(text.split())
     text = _SPACE_BEFORE.sub(r"\1", text)
     text = _SPACE_AFTER.sub(r"\1", text)
+    text = _QUOTED.sub(lambda match: match[1][0] + match[1][1:-1].strip() + match[1][-1], text)
     text = _COMMA_BEFORE.sub(r"\1", text)
     text = text.lstrip(",.;:!?)… ")
     return text if any(char.isalnum() for char in text) else ""
@@ -121,7 +124,8 @@ def _bare_url(url: str, phrases: Phrases) -> str:
     # Punctuation that ends the sentence or closes a bracket is not part of the address.
     tail = ""
     while url and (
-        url[-1] in ".,;:!?'\"]}*_~`" or (url[-1] == ")" and url.count(")") > url.count("("))
+        url[-1] in ".,;:!?'\"]}*_~`“”‘’»」』"
+        or (url[-1] == ")" and url.count(")") > url.count("("))
     ):
         tail = url[-1] + tail
         url = url[:-1]
