@@ -102,9 +102,8 @@ class _AsyncOnly:
 class GroqChatModel:
     """Streams answers from a Groq-served chat model."""
 
-    def __init__(self, llm: ChatGroq, model: str, setting: str = "LLM_MODEL") -> None:
+    def __init__(self, llm: ChatGroq, setting: str = "LLM_MODEL") -> None:
         self._llm = llm
-        self._model = model
         self._setting = setting  # the variable naming the model, for a retired model's log line
 
     @classmethod
@@ -131,7 +130,7 @@ class GroqChatModel:
             model_kwargs=model_kwargs,
             **options,
         )
-        return cls(llm, model, setting)
+        return cls(llm, setting)
 
     async def stream(
         self, messages: Sequence[ChatMessage], *, on_usage: UsageSink | None = None
