@@ -15,8 +15,8 @@ from bot.settings import Settings, url
 from bot.wiring import Core, WebRoute
 from core.avatar.faces import FaceCommand
 from core.avatar.live import LiveSettings, LiveStreams
+from core.avatar.ports import VideoDelivery
 from core.avatar.voices import DEFAULT_VOICES, VoicePicker
-from core.ports import VideoDelivery
 from core.proxy import Proxy
 
 # How long the page's WebRTC connection may take to come up before the videos come as clips.

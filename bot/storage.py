@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.avatar.jobs import LEASE_SECONDS as JOB_LEASE_SECONDS
-from core.ports import Counters, FaceStore, HistoryStore, Inbox, JobStore, PreferenceStore
+from core.avatar.ports import FaceStore, JobStore
+from core.ports import Counters, HistoryStore, Inbox, PreferenceStore
 from core.quota import SqliteCounters
 from core.retention import PostgresRetentionStore, RetentionStore, SqliteRetentionStore
 from core.storage import sqlite

@@ -20,6 +20,7 @@ from bot.storage import Storage, open_storage
 from core.avatar.did import DIDClient
 from core.avatar.faces import FaceCommand, Faces
 from core.avatar.jobs import AvatarJobs
+from core.avatar.ports import VideoDelivery
 from core.avatar.speech import SpeechWriter
 from core.avatar.stream_budget import StreamBudget
 from core.avatar.streams import DidStreamsClient
@@ -31,7 +32,7 @@ from core.groq.chat import GroqChatModel
 from core.groq.whisper import GroqTranscriber
 from core.i18n import Catalogs, shipped_catalogs
 from core.personas import Personas
-from core.ports import Inbox, VideoDelivery
+from core.ports import Inbox
 from core.quota import Quotas
 from core.replies import Replies, ReplyModes
 from core.retention import Retention, RetentionPolicy

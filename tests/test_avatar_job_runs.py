@@ -15,6 +15,7 @@ import pytest
 
 from bot.storage import Storage, open_storage
 from core.avatar.jobs import AvatarJobs, PermanentDeliveryError
+from core.avatar.ports import JobStore
 from core.errors import (
     BadInputError,
     ConfigurationError,
@@ -22,7 +23,6 @@ from core.errors import (
     UnavailableError,
     UserFacingError,
 )
-from core.ports import JobStore
 from core.types import (
     AvatarFailed,
     AvatarJob,

@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from core import messages
+from core.avatar.ports import FaceStore, ImageUploader
 from core.errors import BadInputError, TalkFailedError, UnavailableError, UserFacingError
 from core.i18n import Line
-from core.ports import FaceStore, ImageUploader
 from core.types import ConversationKey, Face
 
 log = logging.getLogger(__name__)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.avatar.faces import face_refusal
+from core.avatar.ports import AvatarRenderer, JobStore, RenderBudget, VideoDelivery
 from core.avatar.video import FAILED
 from core.errors import (
     ConfigurationError,
@@ -19,14 +20,7 @@ from core.errors import (
     UserFacingError,
 )
 from core.i18n import Line
-from core.ports import (
-    AvatarRenderer,
-    JobStore,
-    Metrics,
-    NoMetrics,
-    RenderBudget,
-    VideoDelivery,
-)
+from core.ports import Metrics, NoMetrics
 from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, Script, VideoReady
 
 if TYPE_CHECKING:

@@ -22,11 +22,11 @@ from typing import Any, Literal
 
 from core.avatar.live_session import LiveSession, tag
 from core.avatar.live_speaker import LiveSpeaker
+from core.avatar.ports import AvatarStreams, LivePage
 from core.avatar.speech import Voices
 from core.avatar.stream_budget import StreamBudget
 from core.avatar.streams import LiveStream, StreamError
 from core.i18n import Line
-from core.ports import AvatarStreams, LivePage
 from core.quota import user_scope
 from core.types import ConversationKey
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 
+from core.avatar.ports import LivePage
 from core.avatar.streams import LiveStream
-from core.ports import LivePage
 from core.types import ConversationKey
 
 

@@ -15,12 +15,12 @@ from typing import Literal
 
 from core.avatar.live_session import LiveSession
 from core.avatar.phrases import guess_language
+from core.avatar.ports import AvatarStreams
 from core.avatar.script import estimate_seconds
 from core.avatar.speech import Voices
 from core.avatar.stream import SentenceStream
 from core.avatar.stream_budget import AnswerBudget
 from core.avatar.streams import LiveStream, StreamError
-from core.ports import AvatarStreams
 
 log = logging.getLogger(__name__)
 
