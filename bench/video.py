@@ -31,7 +31,7 @@ from bench.common import (
     percentile,
     wait_telegram_ready,
 )
-from core.avatar.did import PollSchedule
+from core.avatar.did_polling import PollSchedule
 from tests.fakes.did import FakeDID, FakeTalk
 
 RENDER_SECONDS = 40.0

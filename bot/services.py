@@ -15,7 +15,8 @@ from bot.metrics import PrometheusMetrics, did_retries, groq_retries, retry_coun
 from bot.proxies import proxied_session
 from bot.settings import Settings, url
 from bot.storage import Storage
-from core.avatar.did import DIDClient, PollSchedule
+from core.avatar.did import DIDClient
+from core.avatar.did_polling import PollSchedule
 from core.avatar.faces import Faces
 from core.avatar.jobs import AvatarJobs
 from core.avatar.language import LanguageDetector

@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from bot.storage import Storage, open_storage
-from core.avatar.did import DIDClient, PollSchedule
+from core.avatar.did import DIDClient
+from core.avatar.did_polling import PollSchedule
 from core.avatar.jobs import AvatarJobs
 from core.avatar.script import spoken_script
 from core.quota import Limits, Quotas, Reservation

@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from core.avatar.did import DIDClient, PollSchedule, RenderEstimate, _created, _outcome
+from core.avatar.did import DIDClient
+from core.avatar.did_polling import PollSchedule, RenderEstimate, created, outcome
 from core.avatar.expressions import driver_expressions
 from core.errors import (
     ConfigurationError,
@@ -204,10 +205,10 @@ async def test_a_resumed_talk_is_polled_at_once_then_from_its_age(
 
 def test_created_at_in_did_format_gives_the_talks_age() -> None:
     stamp = (datetime.now(UTC) - timedelta(seconds=12)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
-    started = _created({"created_at": stamp + "Z"})
+    started = created({"created_at": stamp + "Z"})
     assert 11.5 < time.monotonic() - started < 13.0
-    assert time.monotonic() - _created({"created_at": "garbage"}) < 1.0
-    assert time.monotonic() - _created(None) < 1.0
+    assert time.monotonic() - created({"created_at": "garbage"}) < 1.0
+    assert time.monotonic() - created(None) < 1.0
 
 
 # D-ID's error bodies (docs.d-id.com/reference/errors): `{kind, description}`, or `{message}`
@@ -372,12 +373,12 @@ async def test_a_success_without_what_was_asked_for_fails_in_one_line(
 
 def test_a_created_at_without_a_zone_is_read_as_utc() -> None:
     stamp = (datetime.now(UTC) - timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
-    assert 29.5 < time.monotonic() - _created({"created_at": stamp}) < 31.0
+    assert 29.5 < time.monotonic() - created({"created_at": stamp}) < 31.0
 
 
 def test_a_created_at_ahead_of_our_clock_counts_as_just_created() -> None:
     ahead = (datetime.now(UTC) + timedelta(seconds=10)).isoformat()
-    assert -0.5 < time.monotonic() - _created({"created_at": ahead}) < 0.5
+    assert -0.5 < time.monotonic() - created({"created_at": ahead}) < 0.5
 
 
 def test_the_estimate_moves_30_percent_of_the_way_to_each_timed_render() -> None:
@@ -436,12 +437,12 @@ async def test_a_failed_render_names_d_id_s_kind_and_error(
     ids=["done without url", "empty url", "url not text", "started", "created"],
 )
 def test_a_talk_is_only_ready_when_done_with_a_result_url(talk: dict[str, object]) -> None:
-    assert _outcome("tlk_1", talk) is None
+    assert outcome("tlk_1", talk) is None
 
 
 def test_an_error_without_a_kind_is_named_by_its_status() -> None:
     with pytest.raises(TalkFailedError) as caught:
-        _outcome("tlk_1", {"status": "error", "error": {"kind": 3}, "result_url": "https://x/"})
+        outcome("tlk_1", {"status": "error", "error": {"kind": 3}, "result_url": "https://x/"})
     assert caught.value.kind == "error"
 
 

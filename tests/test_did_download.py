@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from bot.services import DID_POOL
-from core.avatar.did import DIDClient, PollSchedule
+from core.avatar.did import DIDClient
+from core.avatar.did_polling import PollSchedule
 from core.avatar.video import fetch_video, refusal
 from core.errors import ServiceError
 from core.http import pooled_client

@@ -17,7 +17,8 @@ from pydantic import ValidationError
 
 from adapters.web.did_webhook import did_webhook_route
 from bot.settings import Settings, describe
-from core.avatar.did import DIDClient, PollSchedule
+from core.avatar.did import DIDClient
+from core.avatar.did_polling import PollSchedule
 from core.avatar.webhook import WEBHOOK_BODY_MAX, DIDWebhook, Verdict
 from core.errors import ServiceError
 from tests.fakes.did import FakeDID

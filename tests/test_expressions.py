@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from core.avatar.did import DIDClient, PollSchedule
+from core.avatar.did import DIDClient
+from core.avatar.did_polling import PollSchedule
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
 from tests.harness import settings_for, terminal

@@ -17,7 +17,8 @@ import pytest
 
 from bot.storage import Storage, open_storage
 from core import messages
-from core.avatar.did import DIDClient, PollSchedule
+from core.avatar.did import DIDClient
+from core.avatar.did_polling import PollSchedule
 from core.avatar.faces import REFUSALS, FaceCommand, Faces, ImageRefusedError
 from core.avatar.jobs import AvatarJobs
 from core.errors import BadInputError

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from bot.storage import Storage, open_storage
-from core.avatar.did import DIDClient, PollSchedule
+from core.avatar.did import DIDClient
+from core.avatar.did_polling import PollSchedule
 from core.avatar.jobs import AvatarJobs
 from core.types import AvatarFailed, ConversationKey, Script, VideoReady
 from tests.fakes.did import FakeDID

@@ -6,99 +6,22 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
+from core.avatar.did_errors import FAILED, Retryable, describe, json, refusal, retry_after
+from core.avatar.did_polling import PollSchedule, RenderEstimate, created, outcome
 from core.avatar.expressions import driver_expressions
-from core.avatar.faces import image_refusal
 from core.avatar.video import MAX_VIDEO_BYTES, fetch_video
 from core.avatar.webhook import DIDWebhook, Waiter
-from core.errors import (
-    ConfigurationError,
-    OutOfCreditsError,
-    ServiceError,
-    TalkFailedError,
-    UnavailableError,
-    UserFacingError,
-)
+from core.errors import ConfigurationError, ServiceError, UnavailableError
 from core.i18n import Line
 
 log = logging.getLogger(__name__)
 
 _BUSY = Line("The avatar service is busy right now, so no video this time.")
-_FAILED = Line("The avatar video couldn't be made this time.")
-
-
-@dataclass(frozen=True, slots=True)
-class PollSchedule:
-    """When to poll a render: sparsely while it cannot be done yet, densely near its expected end.
-
-    Each `GET /talks/{id}` costs a request against D-ID's rate limit, and every second between
-    the end of a render and the next poll is a second the user waits for the video. So the first
-    poll comes after `first` seconds (an early refusal shows quickly), later waits double at most
-    and close `approach` of the distance to the expected finish, never shorter than `interval`;
-    past the expected finish a wait is `overdue` times the time overdue, so a slow render costs
-    few polls. `expected` is the render time assumed until renders have been timed.
-    """
-
-    first: float = 4.0
-    interval: float = 1.0
-    timeout: float = 300.0
-    expected: float = 40.0
-    approach: float = 2 / 3
-    overdue: float = 1 / 3
-    # With a webhook, polls only catch a lost callback.
-    fallback: float = 20.0
-
-    def next_delay(self, elapsed: float, expected: float) -> float:
-        """Seconds to wait before the next poll of a talk submitted `elapsed` seconds ago."""
-        if elapsed < self.first:
-            return self.first - elapsed
-        remaining = expected - elapsed
-        if remaining > 0:
-            wait = min(remaining * self.approach, elapsed)
-        else:
-            wait = -remaining * self.overdue
-        return max(wait, self.interval)
-
-
-class RenderEstimate:
-    """How long renders take lately: a weighted running mean of timed renders."""
-
-    def __init__(self, initial: float, weight: float = 0.3) -> None:
-        self.seconds = initial
-        self._weight = weight
-
-    def observe(self, seconds: float) -> None:
-        """Fold in one render's duration, measured from its submit."""
-        self.seconds += self._weight * (seconds - self.seconds)
-
-
-class _Retryable(Exception):
-    def __init__(self, detail: str, retry_after: float | None = None) -> None:
-        super().__init__(detail)
-        self.retry_after = retry_after
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return min(float(response.headers["retry-after"]), 60.0)
-    except (KeyError, ValueError):
-        return None
-
-
-def _describe(response: httpx.Response) -> str:
-    try:
-        body: Any = response.json()
-    except ValueError:
-        return f"{response.status_code} {response.text[:200]}"
-    if isinstance(body, dict):
-        kind = body.get("kind", "")
-        return f"{response.status_code} {kind} {body.get('description') or body.get('message', '')}"
-    return f"{response.status_code} {body!r}"[:300]
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,10 +67,10 @@ class DIDClient:
         """
         files = {"image": (filename, image, mime)}
         response = await self._request("POST", "/images", files=files)
-        url = _json(response).get("url")
+        url = json(response).get("url")
         if not isinstance(url, str) or not url:
             detail = f"D-ID answered an upload with no url: {response.text}"
-            raise ServiceError(_FAILED, detail=detail)
+            raise ServiceError(FAILED, detail=detail)
         return url
 
     async def submit(
@@ -175,9 +98,9 @@ class DIDClient:
             nonce = self._webhook.new_nonce()
             body |= {"webhook": self._webhook.url_for(nonce), "user_data": nonce}
         response = await self._request("POST", "/talks", json=body)
-        talk_id = _json(response).get("id")
+        talk_id = json(response).get("id")
         if not isinstance(talk_id, str):
-            raise ServiceError(_FAILED, detail=f"D-ID answered without a talk id: {response.text}")
+            raise ServiceError(FAILED, detail=f"D-ID answered without a talk id: {response.text}")
         self._submitted[talk_id] = _Submitted(time.monotonic(), nonce)
         return talk_id
 
@@ -204,7 +127,7 @@ class DIDClient:
             if submitted is not None:
                 return await self._follow(talk_id, submitted.at, submitted.at, waiter, timed=True)
             talk = await self._poll(talk_id)
-            if talk is not None and (url := _outcome(talk_id, talk)) is not None:
+            if talk is not None and (url := outcome(talk_id, talk)) is not None:
                 return url
             nonce = talk.get("user_data") if talk is not None else None
             if webhook is not None and waiter is not None:
@@ -213,9 +136,7 @@ class DIDClient:
                 else:  # sent without a webhook (or unknown): poll on the schedule
                     webhook.forget(talk_id, waiter)
                     waiter = None
-            return await self._follow(
-                talk_id, _created(talk), time.monotonic(), waiter, timed=False
-            )
+            return await self._follow(talk_id, created(talk), time.monotonic(), waiter, timed=False)
         finally:
             if webhook is not None and waiter is not None:
                 webhook.forget(talk_id, waiter)
@@ -241,16 +162,16 @@ class DIDClient:
                 ended = (polled + last_poll) / 2
             else:
                 ended = time.monotonic()
-            if talk is not None and (url := _outcome(talk_id, talk)) is not None:
+            if talk is not None and (url := outcome(talk_id, talk)) is not None:
                 if timed:
                     self._estimate.observe(ended - start)
                 return url
-        raise ServiceError(_FAILED, detail=f"talk {talk_id} not done after {timeout}s")
+        raise ServiceError(FAILED, detail=f"talk {talk_id} not done after {timeout}s")
 
     async def _poll(self, talk_id: str) -> dict[str, Any] | None:
         """`GET /talks/{id}`, or None when it failed (the wait goes on)."""
         try:
-            return _json(await self._request("GET", f"/talks/{talk_id}"))
+            return json(await self._request("GET", f"/talks/{talk_id}"))
         except ServiceError as exc:
             if isinstance(exc, ConfigurationError):
                 raise
@@ -270,20 +191,20 @@ class DIDClient:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._attempts),
             wait=self._wait,
-            retry=retry_if_exception_type(_Retryable),
+            retry=retry_if_exception_type(Retryable),
             reraise=True,
         )
         try:
             async for attempt in retrying:
                 with attempt:
                     return await self._send(method, path, **kwargs)
-        except _Retryable as exc:
+        except Retryable as exc:
             raise UnavailableError(_BUSY, detail=f"D-ID {method} {path}: {exc}") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _wait(self, state: Any) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+        if isinstance(exc, Retryable) and exc.retry_after is not None:
             return exc.retry_after
         return float(self._backoff * 2 ** (state.attempt_number - 1))
 
@@ -293,69 +214,9 @@ class DIDClient:
                 method, self._base + path, headers=self._auth, **kwargs
             )
         except (httpx.TimeoutException, httpx.TransportError) as exc:
-            raise _Retryable(repr(exc)) from exc
+            raise Retryable(repr(exc)) from exc
         if response.status_code in (429, 500, 502, 503, 504):
-            raise _Retryable(_describe(response), _retry_after(response))
+            raise Retryable(describe(response), retry_after(response))
         if response.status_code >= 400:
-            raise _refusal(method, path, response)
+            raise refusal(method, path, response)
         return response
-
-
-def _refusal(method: str, path: str, response: httpx.Response) -> UserFacingError:
-    detail = f"D-ID {method} {path}: {_describe(response)}"
-    status = response.status_code
-    if status in (401, 403):
-        return ConfigurationError(_FAILED, detail=f"D-ID refused DID_API_KEY: {detail}")
-    if status == 402:
-        return OutOfCreditsError(Line("The avatar service is out of credits, so no video for now."))
-    if path == "/images" and (refused := image_refusal(status, _kind(response), detail)):
-        return refused
-    if status == 451:
-        return ServiceError(Line("The avatar service declined to say this answer."), detail=detail)
-    return ServiceError(_FAILED, detail=detail)
-
-
-def _kind(response: httpx.Response) -> str:
-    kind = _json(response).get("kind")
-    return kind if isinstance(kind, str) else ""
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _outcome(talk_id: str, talk: dict[str, Any]) -> str | None:
-    """Return the talk's `result_url` once it is done, None while it renders; raise if it failed."""
-    status, url = talk.get("status"), talk.get("result_url")
-    if status == "done" and isinstance(url, str) and url:
-        return url
-    if status in ("error", "rejected"):
-        error = talk.get("error")
-        kind = error.get("kind") if isinstance(error, dict) else None
-        raise TalkFailedError(
-            _FAILED,
-            kind=kind if isinstance(kind, str) else status,
-            detail=f"talk {talk_id} {status}: {error}",
-        )
-    return None
-
-
-def _created(talk: dict[str, Any] | None) -> float:
-    """Return the monotonic time the talk was created, by its `created_at` (else now).
-
-    D-ID's `created_at` is ISO 8601 in UTC with milliseconds: "2023-03-22T16:38:49.723Z"
-    (docs.d-id.com/reference/talks-overview).
-    """
-    now = time.monotonic()
-    try:
-        created = datetime.fromisoformat(talk.get("created_at") if talk else None)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return now
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=UTC)
-    age = (datetime.now(UTC) - created).total_seconds()
-    return now - max(age, 0.0)
