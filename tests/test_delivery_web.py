@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from adapters.web import protocol
+from adapters.web import messages
 from adapters.web.delivery import Socket, WebDelivery
 from adapters.web.identity import ConversationIds
 from adapters.web.mailbox import Entry, Mailbox
@@ -63,7 +63,7 @@ class Rig:
 
 def job(conversation: str, job_id: int, truncated: bool = False) -> AvatarJob:
     key = ConversationKey("web", conversation)
-    target = protocol.dump_target(f"t{job_id}")
+    target = messages.dump_target(f"t{job_id}")
     return AvatarJob(job_id, key, "hi", target, JobState.RENDERED, truncated=truncated)
 
 

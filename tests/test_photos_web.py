@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from adapters.web import protocol
+from adapters.web import frames, messages, text_frames
 from bot.wiring import Core, open_core
 from core.images import MAX_IMAGE_BYTES, TOO_BIG
 from tests.fakes.did import FakeDID
@@ -73,7 +73,7 @@ async def test_a_large_or_malformed_image_frame_gets_one_error(
     tab, _ = await browser.open()
     await tab.send(image_frame("big", b"\xff\xd8\xff" + b"\0" * MAX_IMAGE_BYTES))
     (refused,) = await tab.answer("big")
-    assert refused == protocol.error("big", TOO_BIG, "too_large")
+    assert refused == messages.error("big", TOO_BIG, "too_large")
     await tab.send({"type": "image", "turn": "none"})
     (missing,) = await tab.answer("none")
     assert missing["code"] == "bad_frame" and "needs" in missing["message"]
@@ -132,10 +132,10 @@ async def test_a_photo_cut_by_a_stop_is_answered_from_its_file_on_restart(
 def test_image_frames_parse() -> None:
     raw = '{"type": "image", "turn": "p", "mime": "image/png", "data": "iVBORw0KGgo="'
     raw += ', "text": " Hi "}'
-    assert protocol.parse_text(raw, max_text_chars=10) == protocol.ImageFrame(
+    assert text_frames.parse_text(raw, max_text_chars=10) == frames.ImageFrame(
         "p", b"\x89PNG\r\n\x1a\n", "image/png", "Hi"
     )
     long = '{"type": "image", "turn": "p", "data": "iVBORw0KGgo=", "text": "' + "x" * 11 + '"}'
-    with pytest.raises(protocol.ProtocolError) as raised:
-        protocol.parse_text(long, max_text_chars=10)
+    with pytest.raises(frames.ProtocolError) as raised:
+        text_frames.parse_text(long, max_text_chars=10)
     assert raised.value.code == "too_long"

@@ -23,7 +23,7 @@ import aiohttp
 import pytest
 
 from adapters.telegram.webhook import derived_secret
-from adapters.web import protocol
+from adapters.web import audio_frames, text_frames
 from adapters.web.app import WebAdapter
 from adapters.web.identity import tag
 from bot import logs
@@ -181,7 +181,7 @@ def inbox_rows(database: Path) -> list[tuple[str, str, int]]:
 async def test_a_25_mb_voice_message_leaves_no_bytes_in_the_database(
     tmp_path: Path, groq: FakeGroq
 ) -> None:
-    audio = wav_of(protocol.MAX_AUDIO_BYTES - 1024)  # 13 minutes of silence: under every limit
+    audio = wav_of(audio_frames.MAX_AUDIO_BYTES - 1024)  # 13 minutes of silence: under every limit
     frame = json.dumps(
         {
             "type": "audio",
@@ -262,7 +262,7 @@ async def test_deep_nesting_and_huge_frames_get_one_line_and_no_traceback(
                 await ws.send_str(frame)
                 error = await ws.receive_json(timeout=10)
                 assert (error["type"], error["code"]) == ("error", "bad_frame")
-                assert error["message"] == protocol.TOO_DEEP
+                assert error["message"] == text_frames.TOO_DEEP
             await ws.send_json({"type": "text", "turn": "ok", "text": "still there?"})
             while (answer := await ws.receive_json(timeout=5))["type"] != "final":
                 pass
@@ -270,7 +270,7 @@ async def test_deep_nesting_and_huge_frames_get_one_line_and_no_traceback(
         async with session.ws_connect(url, max_msg_size=0) as ws:
             await ws.receive_json(timeout=5)
             try:  # refused at the frame's header: the server may close while this still writes
-                await ws.send_str("A" * (protocol.MAX_FRAME_BYTES + 1))
+                await ws.send_str("A" * (audio_frames.MAX_FRAME_BYTES + 1))
             except ConnectionError:
                 pass
             closing = await ws.receive(timeout=10)

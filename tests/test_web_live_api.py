@@ -15,9 +15,9 @@ import httpx
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from adapters.web import protocol
+from adapters.web import text_frames
+from adapters.web.frames import ProtocolError
 from adapters.web.live_protocol import StreamFrame
-from adapters.web.protocol import ProtocolError
 from core.avatar.stream_budget import StreamBudget
 from core.avatar.streams import DidStreamsClient, LiveStream, StreamError
 from core.quota import Limits, SqliteCounters
@@ -156,7 +156,7 @@ async def test_streamed_seconds_count_against_the_daily_budgets(tmp_path: Path) 
 )
 def test_malformed_stream_frames_get_one_line(frame: dict[str, object], says: str) -> None:
     with pytest.raises(ProtocolError) as refused:
-        protocol.parse_text(json.dumps(frame | {"turn": "s1"}), max_text_chars=100)
+        text_frames.parse_text(json.dumps(frame | {"turn": "s1"}), max_text_chars=100)
     assert says in refused.value.message and refused.value.turn == "s1"
     assert refused.value.code == "bad_frame"
 
@@ -165,7 +165,7 @@ def test_stream_frames_parse() -> None:
     ice = {"type": "stream_ice", "stream": 2, "done": True, "candidates": [
         {"candidate": "candidate:1 1 udp 1 127.0.0.1 5000 typ host", "sdpMid": "0",
          "sdpMLineIndex": 0, "usernameFragment": "ab"}]}  # fmt: skip
-    frame = protocol.parse_text(json.dumps(ice), max_text_chars=100)
+    frame = text_frames.parse_text(json.dumps(ice), max_text_chars=100)
     assert isinstance(frame, StreamFrame) and frame.stream == 2 and frame.done
     assert frame.candidates == (
         {"candidate": ice["candidates"][0]["candidate"], "sdpMid": "0", "sdpMLineIndex": 0},  # type: ignore[index]

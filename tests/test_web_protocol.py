@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters.web import protocol
+from adapters.web import audio_frames, frames, messages, text_frames
 from adapters.web.access import AccessSettings
 from adapters.web.app import WebAdapter
 from adapters.web.chat import MAX_PENDING
@@ -200,7 +200,7 @@ async def test_text_streams_then_video_serves_with_ranges(
     browser: Browser, groq: FakeGroq, did: FakeDID
 ) -> None:
     tab, ready = await browser.open()
-    assert ready == protocol.ready(browser.alice, avatar=True, avatar_available=True)
+    assert ready == messages.ready(browser.alice, avatar=True, avatar_available=True)
     answer = await tab.ask("Who are you?", "t1")
     deltas = of_type(answer, "delta")
     assert len(deltas) > 2 and "".join(d["text"] for d in deltas) == ANSWER
@@ -379,10 +379,10 @@ async def test_bad_frames_get_an_error_and_the_socket_stays_open(
         error = await tab.receive()
         assert (error["type"], error["code"], error["turn"]) == ("error", code, turn), raw
         assert error["message"] and len(error["message"]) < 120
-    too_big = "A" * (protocol.MAX_AUDIO_BASE64 + 8)
+    too_big = "A" * (audio_frames.MAX_AUDIO_BASE64 + 8)
     await tab.send({"type": "audio", "turn": "big", "mime": "audio/ogg", "data": too_big})
     assert (await tab.receive())["code"] == "too_large"
-    await tab.ws.send_bytes(bytes(protocol.MAX_AUDIO_BYTES + 1))
+    await tab.ws.send_bytes(bytes(audio_frames.MAX_AUDIO_BYTES + 1))
     assert (await tab.receive())["code"] == "too_large"
     await tab.ws.send_bytes(b"")
     assert (await tab.receive())["code"] == "bad_frame"
@@ -498,7 +498,7 @@ async def test_results_finished_while_away_are_replayed_on_reconnect(
 
     back, _ = await browser.open(since="0")
     video, failure = await back.receive(), await back.receive()
-    assert video == protocol.video("t1", 1, browser.alice)
+    assert video == messages.video("t1", 1, browser.alice)
     assert (failure["type"], failure["code"], failure["turn"]) == ("error", "video_failed", "t2")
     assert failure["job"] == 2 and failure["message"]
     async with browser.session.get(f"{browser.root}/{video['url']}") as response:
@@ -620,32 +620,32 @@ async def test_avatarbot_run_builds_the_adapter_from_settings(
 
 
 def test_frames_parse_without_io() -> None:
-    frame = protocol.parse_text('{"type": "text", "text": "hi"}', max_text_chars=10)
-    assert isinstance(frame, protocol.TextFrame) and frame.text == "hi" and frame.turn
-    audio = protocol.parse_text(
+    frame = text_frames.parse_text('{"type": "text", "text": "hi"}', max_text_chars=10)
+    assert isinstance(frame, frames.TextFrame) and frame.text == "hi" and frame.turn
+    audio = text_frames.parse_text(
         json.dumps({"type": "audio", "turn": "v", "mime": "audio/webm", "data": "T2dnUw=="}),
         max_text_chars=10,
     )
-    assert audio == protocol.AudioFrame("v", b"OggS", "audio/webm")
-    assert protocol.parse_binary(b"OggS").data == b"OggS"
-    assert protocol.load_target(protocol.dump_target("t-1")) == "t-1"
-    assert protocol.load_target("not json") == protocol.load_target('{"turn": "a b"}') == ""
-    assert protocol.peek_turn('{"type": "audio", "turn": "v-1", "data": "AAAA') == "v-1"
-    assert protocol.peek_turn('{"type": "audio"}') == ""
-    assert protocol.upload_size(b"A" * 400, text=True) == 300
-    assert protocol.upload_size(b"x" * 7, text=False) == 7
-    recording = b"OggS" * (protocol.LARGE_FRAME_BYTES // 4)
+    assert audio == frames.AudioFrame("v", b"OggS", "audio/webm")
+    assert audio_frames.parse_binary(b"OggS").data == b"OggS"
+    assert messages.load_target(messages.dump_target("t-1")) == "t-1"
+    assert messages.load_target("not json") == messages.load_target('{"turn": "a b"}') == ""
+    assert audio_frames.peek_turn('{"type": "audio", "turn": "v-1", "data": "AAAA') == "v-1"
+    assert audio_frames.peek_turn('{"type": "audio"}') == ""
+    assert audio_frames.upload_size(b"A" * 400, text=True) == 300
+    assert audio_frames.upload_size(b"x" * 7, text=False) == 7
+    recording = b"OggS" * (audio_frames.LARGE_FRAME_BYTES // 4)
     big = base64.b64encode(recording)
     for raw in (  # large audio frames are decoded where they lie, whatever the key order
         b'{"type": "audio", "turn": "v", "mime": "audio/ogg", "data": "' + big + b'"}',
         b'{"data":"' + big + b'", "mime": "audio/ogg", "turn": "v", "type": "audio"}',
     ):
-        parsed = protocol.parse_text(raw, max_text_chars=10)
-        assert parsed == protocol.AudioFrame("v", recording, "audio/ogg")
+        parsed = text_frames.parse_text(raw, max_text_chars=10)
+        assert parsed == frames.AudioFrame("v", recording, "audio/ogg")
     hidden = b'{"type": "audio", "turn": "v", "data": "AAAA", "data": "' + big + b'"}'
-    assert isinstance(protocol.parse_text(hidden, max_text_chars=10), protocol.AudioFrame)
+    assert isinstance(text_frames.parse_text(hidden, max_text_chars=10), frames.AudioFrame)
     for bad in (b'{"type": "text", "text": "' + big + b'"}', b'{"type": "audio", "data": "' + big):
-        with pytest.raises(protocol.ProtocolError):
-            protocol.parse_text(bad, max_text_chars=10)
-    assert protocol.job_cursor("12") == 12
-    assert protocol.job_cursor("-1") is protocol.job_cursor("x") is protocol.job_cursor(None)
+        with pytest.raises(frames.ProtocolError):
+            text_frames.parse_text(bad, max_text_chars=10)
+    assert frames.job_cursor("12") == 12
+    assert frames.job_cursor("-1") is frames.job_cursor("x") is frames.job_cursor(None)

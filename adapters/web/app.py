@@ -13,7 +13,7 @@ from pathlib import Path
 
 from aiohttp import WSCloseCode, hdrs, web
 
-from adapters.web import identity, protocol
+from adapters.web import audio_frames, frames, identity, messages
 from adapters.web.access import Access, AccessSettings
 from adapters.web.chat import WebChat
 from adapters.web.delivery import Socket, WebDelivery
@@ -194,7 +194,7 @@ class WebAdapter:
         if not self.access.origin_allowed(request):
             raise web.HTTPForbidden(text=lines.say(CROSS_ORIGIN))
         ws = web.WebSocketResponse(
-            max_msg_size=protocol.MAX_FRAME_BYTES,
+            max_msg_size=audio_frames.MAX_FRAME_BYTES,
             heartbeat=HEARTBEAT_SECONDS,
             timeout=CLOSE_TIMEOUT_SECONDS,
             # Text frames stay UTF-8 bytes: a 34 MB audio frame is not copied into a str.
@@ -260,7 +260,7 @@ class WebAdapter:
         signed = self.ids.sign(socket.conversation)
         photos = conversations.vision_available
         mode = self.live.mode if self.live is not None and available else "clip"
-        ready = protocol.ready(
+        ready = messages.ready(
             signed, avatar=avatar, avatar_available=available, avatar_mode=mode, photos=photos
         )
         await socket.send(ready)
@@ -268,7 +268,7 @@ class WebAdapter:
         # (the page drops repeats by job id).
         self.delivery.attach(socket)
         try:
-            since = protocol.job_cursor(request.query.get("since"))
+            since = frames.job_cursor(request.query.get("since"))
             if since is not None:
                 await self.delivery.replay(socket, since)
             await self.chat.serve(socket)
@@ -279,7 +279,7 @@ class WebAdapter:
 
 
 async def _refuse(ws: web.WebSocketResponse, code: str, message: str, close_code: int) -> None:
-    await ws.send_json(protocol.error("", message, code))
+    await ws.send_json(messages.error("", message, code))
     await ws.close(code=close_code, message=code.encode())
 
 

@@ -12,15 +12,15 @@ from pathlib import Path
 
 from aiohttp import WSMsgType
 
-from adapters.web import protocol
+from adapters.web import audio_frames, messages, text_frames
 from adapters.web.delivery import Socket, WebDelivery
+from adapters.web.frames import AvatarFrame, ClientFrame, FaceFrame, ProtocolError
 from adapters.web.identity import tag
 from adapters.web.limits import BUSY as AUDIO_BUSY
 from adapters.web.limits import Limiter, WebLimits
 from adapters.web.live_page import relay
 from adapters.web.live_protocol import StreamFrame
 from adapters.web.platform import OOPS, Entered, WebPlatform, conversation_key, message_key
-from adapters.web.protocol import AvatarFrame, ClientFrame, FaceFrame, ProtocolError
 from core.avatar.faces import FaceCommand
 from core.avatar.live import LiveStreams
 from core.commands import ChatCommands
@@ -87,15 +87,15 @@ class WebChat:
             del message  # the frame is held once, by `data`, until parsed
             held = self._admit(socket, data, text=text)
             if isinstance(held, str):
-                turn = protocol.peek_turn(data) if text else ""
+                turn = audio_frames.peek_turn(data) if text else ""
                 code = "busy" if held == AUDIO_BUSY else "rate_limited"
-                await socket.send(protocol.error(turn, held, code))
+                await socket.send(messages.error(turn, held, code))
                 continue
             try:
                 frame = await self._parse(data, text=text)
             except ProtocolError as exc:
                 self.limiter.release(held)
-                await socket.send(protocol.error(exc.turn, exc.message, exc.code))
+                await socket.send(messages.error(exc.turn, exc.message, exc.code))
                 continue
             finally:
                 del data
@@ -107,10 +107,10 @@ class WebChat:
         refusal = self.limiter.admit_message(socket.client)
         if refusal is not None:
             return refusal
-        if len(data) <= protocol.LARGE_FRAME_BYTES:
+        if len(data) <= audio_frames.LARGE_FRAME_BYTES:
             return 0
-        size = protocol.upload_size(data, text=text)
-        if size > protocol.MAX_AUDIO_BYTES:
+        size = audio_frames.upload_size(data, text=text)
+        if size > audio_frames.MAX_AUDIO_BYTES:
             return 0  # refused as too large once parsed (parsing stops at the size)
         return self.limiter.admit_audio(socket.client, size) or size
 
@@ -121,12 +121,12 @@ class WebChat:
 
     async def _parse(self, raw: bytes, *, text: bool) -> ClientFrame:
         if not text:
-            return protocol.parse_binary(raw)
+            return audio_frames.parse_binary(raw)
         if len(raw) > _PARSE_IN_THREAD:
             return await asyncio.to_thread(
-                protocol.parse_text, raw, max_text_chars=self._max_text_chars
+                text_frames.parse_text, raw, max_text_chars=self._max_text_chars
             )
-        return protocol.parse_text(raw, max_text_chars=self._max_text_chars)
+        return text_frames.parse_text(raw, max_text_chars=self._max_text_chars)
 
     async def _dispatch(self, socket: Socket, frame: ClientFrame, held: int) -> None:
         conversation = socket.conversation
@@ -141,7 +141,7 @@ class WebChat:
             await self._stream(socket, frame)
         elif self._pending[conversation] >= MAX_PENDING:
             self.limiter.release(held)
-            await socket.send(protocol.error(frame.turn, BUSY, "busy"))
+            await socket.send(messages.error(frame.turn, BUSY, "busy"))
         else:
             await self._accept(socket, frame, held)
 
@@ -163,7 +163,7 @@ class WebChat:
         except Exception:
             log.exception("recording web turn %s failed", turn)
             self._finished(key)
-            await socket.send(protocol.error(turn, OOPS, "failed"))
+            await socket.send(messages.error(turn, OOPS, "failed"))
 
     def _finished(self, key: str) -> None:
         """The runner is done with the turn (or never took it): its count and audio are free."""
@@ -178,16 +178,16 @@ class WebChat:
     async def _avatar(self, socket: Socket, frame: AvatarFrame) -> None:
         # The switch applies at once, also to an answer that is still streaming.
         if not self._conversations.avatar_available:
-            await socket.send(protocol.error(frame.turn, NO_AVATAR, "unavailable"))
+            await socket.send(messages.error(frame.turn, NO_AVATAR, "unavailable"))
             return
         key = conversation_key(socket.conversation)
         try:
             await self._conversations.set_avatar(key, frame.on)
         except Exception:
             log.exception("web avatar switch of web:%s failed", tag(socket.conversation))
-            await socket.send(protocol.error(frame.turn, OOPS, "failed"))
+            await socket.send(messages.error(frame.turn, OOPS, "failed"))
             return
-        await self._send(socket.conversation, protocol.status(frame.turn, "avatar", on=frame.on))
+        await self._send(socket.conversation, messages.status(frame.turn, "avatar", on=frame.on))
 
     async def _face(self, socket: Socket, frame: FaceFrame) -> None:
         """`/face` on the web: the photo becomes this conversation's avatar face, or reset."""
@@ -207,19 +207,19 @@ class WebChat:
             own = await self._faces.has_face(key)
         except Exception:
             log.exception("web /face of web:%s failed", tag(socket.conversation))
-            await socket.send(protocol.error(frame.turn, OOPS, "failed"))
+            await socket.send(messages.error(frame.turn, OOPS, "failed"))
             return
-        await self._send(socket.conversation, protocol.face(frame.turn, line, own=own))
+        await self._send(socket.conversation, messages.face(frame.turn, line, own=own))
 
     async def _stream(self, socket: Socket, frame: StreamFrame) -> None:
         if self.live is None:
-            await socket.send(protocol.error(frame.turn, NO_LIVE, "unavailable"))
+            await socket.send(messages.error(frame.turn, NO_LIVE, "unavailable"))
             return
         try:
             await relay(self.live, socket, frame)
         except Exception:
             log.exception("a live-avatar frame of web:%s failed", tag(socket.conversation))
-            await socket.send(protocol.error(frame.turn, OOPS, "failed"))
+            await socket.send(messages.error(frame.turn, OOPS, "failed"))
 
-    async def _send(self, conversation: str, message: protocol.Message) -> None:
+    async def _send(self, conversation: str, message: messages.Message) -> None:
         await self._delivery.broadcast(conversation, message)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from adapters.web import protocol
+from adapters.web import messages
 from adapters.web.identity import ConversationIds, tag
 from adapters.web.mailbox import Entry, Mailbox
 from core.avatar.speech import video_caption
@@ -50,7 +50,7 @@ class Socket:
         self.ws, self.conversation, self.client, self.user = ws, conversation, client, user
         self.lines = lines or shipped_catalogs().lines(DEFAULT_LOCALE)  # the tab's language
 
-    async def send(self, message: protocol.Message) -> None:
+    async def send(self, message: messages.Message) -> None:
         """Send `message`, its lines said in this tab's language; never raises."""
         if self.ws.closed:
             return
@@ -88,7 +88,7 @@ class WebDelivery:
             return list(self._sockets.get(conversation, ()))
         return [socket for sockets in self._sockets.values() for socket in sockets]
 
-    async def broadcast(self, conversation: str, message: protocol.Message) -> None:
+    async def broadcast(self, conversation: str, message: messages.Message) -> None:
         """Send to every open tab of the conversation (none is fine)."""
         sockets = self.sockets(conversation)
         await asyncio.gather(*(socket.send(message) for socket in sockets))
@@ -96,7 +96,7 @@ class WebDelivery:
     async def deliver_video(self, ready: VideoReady) -> None:
         """File the video for the conversation, then show it in its open tabs."""
         job, conversation = ready.job, ready.job.key.chat_id
-        turn = protocol.load_target(job.target)
+        turn = messages.load_target(job.target)
         await self.mailbox.put_video(conversation, job.id, turn, ready.path)
         note = video_caption(job)
         await self.broadcast(conversation, self.video(turn, job.id, conversation, note))
@@ -104,7 +104,7 @@ class WebDelivery:
     async def deliver_failure(self, failed: AvatarFailed) -> None:
         """File why no video is coming, then say so in the open tabs."""
         job, conversation = failed.job, failed.job.key.chat_id
-        turn = protocol.load_target(job.target)
+        turn = messages.load_target(job.target)
         await self.mailbox.put_failure(conversation, job.id, turn, failed.message)
         await self.broadcast(conversation, _failure(turn, job.id, failed.message))
 
@@ -113,9 +113,9 @@ class WebDelivery:
 
         Unlike videos it is not filed in the mailbox: a tab opened later does not get it.
         """
-        conversation, turn = note.key.chat_id, protocol.load_target(note.target)
-        url = protocol.voice_url(note.path.stem, self._ids.sign(conversation))
-        await self.broadcast(conversation, protocol.voice(turn, url, note.seconds, note.caption))
+        conversation, turn = note.key.chat_id, messages.load_target(note.target)
+        url = messages.voice_url(note.path.stem, self._ids.sign(conversation))
+        await self.broadcast(conversation, messages.voice(turn, url, note.seconds, note.caption))
 
     async def voice_file(self, conversation: str, name: str) -> Path | None:
         """The path of voice note `name` (`core.voice_answers.note_path`) if the conversation's."""
@@ -135,15 +135,15 @@ class WebDelivery:
 
     def video(
         self, turn: str, job: int, conversation: str, note: str | None = None
-    ) -> protocol.Message:
+    ) -> messages.Message:
         """The `video` message; its URL carries the conversation's signed id."""
-        return protocol.video(turn, job, self._ids.sign(conversation), note)
+        return messages.video(turn, job, self._ids.sign(conversation), note)
 
-    def _message(self, entry: Entry, conversation: str) -> protocol.Message:
+    def _message(self, entry: Entry, conversation: str) -> messages.Message:
         if entry.error is not None:
             return _failure(entry.turn, entry.job, entry.error)
         return self.video(entry.turn, entry.job, conversation)
 
 
-def _failure(turn: str, job: int, message: str) -> protocol.Message:
-    return protocol.error(turn, message, "video_failed", job=job)
+def _failure(turn: str, job: int, message: str) -> messages.Message:
+    return messages.error(turn, message, "video_failed", job=job)

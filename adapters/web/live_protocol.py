@@ -12,7 +12,7 @@ Message = dict[str, Any]
 
 
 class ProtocolError(ValueError):
-    """A live-avatar frame that cannot be used (protocol.py turns it into its own error)."""
+    """A live-avatar frame that cannot be used (text_frames.py turns it into its own error)."""
 
     def __init__(self, message: str, *, turn: str = "") -> None:
         super().__init__(message)

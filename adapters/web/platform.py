@@ -16,10 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from adapters.web import protocol
+from adapters.web import messages
 from adapters.web.delivery import WebDelivery
+from adapters.web.frames import AudioFrame, CommandFrame, ImageFrame, ResetFrame, TextFrame
 from adapters.web.identity import tag
-from adapters.web.protocol import AudioFrame, CommandFrame, ImageFrame, ResetFrame, TextFrame
 from core.avatar.live_answer import LiveAnswer, LiveSpeakers
 from core.commands import ChatCommands, Command
 from core.conversation import Conversations
@@ -62,40 +62,40 @@ class WebView:
         self._streamed = 0  # characters of the answer sent as deltas so far
 
     async def transcript(self, text: str) -> None:
-        await self._send(protocol.transcript(self._turn, text))
+        await self._send(messages.transcript(self._turn, text))
 
     async def partial(self, text: str) -> None:
         # The protocol streams pieces to append: send what is new since the last update.
         piece, self._streamed = text[self._streamed :], len(text)
-        await self._send(protocol.delta(self._turn, piece))
+        await self._send(messages.delta(self._turn, piece))
 
     async def final(self, text: str) -> str | NoVideo:
-        await self._send(protocol.final(self._turn, text))
-        return protocol.dump_target(self._turn)
+        await self._send(messages.final(self._turn, text))
+        return messages.dump_target(self._turn)
 
     async def plain(self, text: str) -> str | NoVideo:
         return await self.final(text)
 
     async def failure(self, message: str) -> None:
-        await self._send(protocol.error(self._turn, message, "failed"))
+        await self._send(messages.error(self._turn, message, "failed"))
 
     async def notice(self, message: str) -> None:
-        await self._send(protocol.error(self._turn, message, "video_refused"))
+        await self._send(messages.error(self._turn, message, "video_refused"))
 
     async def rendering(self, job: AvatarJob) -> None:
-        await self._send(protocol.status(self._turn, "rendering", job=job.id))
+        await self._send(messages.status(self._turn, "rendering", job=job.id))
 
     async def spoken(self) -> None:
         """The live avatar said the answer (`LiveAnswer`): no clip comes for it."""
-        await self._send(protocol.status(self._turn, "spoken"))
+        await self._send(messages.status(self._turn, "spoken"))
 
     async def reset(self) -> None:
-        await self._send(protocol.status(self._turn, "reset"))
+        await self._send(messages.status(self._turn, "reset"))
 
     async def command(self, text: str) -> None:
-        await self._send(protocol.command(self._turn, text))
+        await self._send(messages.command(self._turn, text))
 
-    async def _send(self, message: protocol.Message) -> None:
+    async def _send(self, message: messages.Message) -> None:
         await self._delivery.broadcast(self._conversation, message)
 
 
