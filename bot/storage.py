@@ -88,6 +88,9 @@ async def _open_postgres(
 ) -> Storage:
     # Imported only when used: asyncpg adds ~14 MiB to every process that loads it.
     from core.storage import postgres
+    from core.storage.postgres_counters import PostgresCounters
+    from core.storage.postgres_inbox import PostgresInbox
+    from core.storage.postgres_stores import PostgresHistoryStore, PostgresJobStore
 
     pool = await postgres.connect_pool(database_url)
     try:
@@ -96,11 +99,11 @@ async def _open_postgres(
         await pool.close()
         raise
     return Storage(
-        postgres.PostgresHistoryStore(pool),
+        PostgresHistoryStore(pool),
         PostgresPreferenceStore(pool),
-        postgres.PostgresJobStore(pool, owner, job_lease),
-        postgres.PostgresInbox(pool, owner, inbox_lease),
-        postgres.PostgresCounters(pool),
+        PostgresJobStore(pool, owner, job_lease),
+        PostgresInbox(pool, owner, inbox_lease),
+        PostgresCounters(pool),
         PostgresServerKeys(pool),
         PostgresRetentionStore(pool),
         PostgresFaceStore(pool),

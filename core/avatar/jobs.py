@@ -1,4 +1,9 @@
-"""Durable avatar jobs: recorded in SQLite first, rendered by named tasks, resumed on start."""
+"""Durable avatar jobs: recorded in SQLite first, rendered by named tasks, resumed on start.
+
+This holds the runner: one task per job, the leases and claims across replicas, the delivery
+of the video and the failure policy; the render steps are in job_render.py, the pause after
+D-ID faults in render_pause.py.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.avatar.faces import face_refusal
+from core.avatar.job_render import JobRender, NotRendered
 from core.avatar.ports import AvatarRenderer, JobStore, RenderBudget, VideoDelivery
+from core.avatar.render_pause import RenderPause, stops_renders
 from core.avatar.video import FAILED
-from core.errors import (
-    ConfigurationError,
-    OutOfCreditsError,
-    TalkFailedError,
-    UnavailableError,
-    UserFacingError,
-)
+from core.errors import UserFacingError
 from core.i18n import Line
 from core.ports import Metrics, NoMetrics
 from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, Script, VideoReady
@@ -37,14 +37,6 @@ LEASE_SECONDS = 60.0
 
 class PermanentDeliveryError(Exception):
     """Delivery can never succeed (the user blocked the bot, the chat is gone): stop quietly."""
-
-
-class _NotRendered(Exception):
-    """D-ID refused the talk, failed it or did not finish it in time: it bills nothing for it."""
-
-    def __init__(self, cause: UserFacingError) -> None:
-        super().__init__(cause.detail)
-        self.cause = cause
 
 
 class AvatarJobs:
@@ -66,21 +58,16 @@ class AvatarJobs:
         faces: Faces | None = None,
         fallback: Fallback | None = None,
     ) -> None:
-        self._store, self._renderer, self._media_dir = store, renderer, media_dir
-        self._faces = faces
-        self._reuploaded: set[int] = set()  # jobs whose face was uploaded again after a loss
+        self._store, self._faces = store, faces
+        self._metrics = metrics or NoMetrics()
+        self._rendering = JobRender(store, renderer, media_dir, self._metrics, faces)
         self._deliveries: Mapping[str, VideoDelivery] = {}
         self._started = False
         self._slots = asyncio.Semaphore(max_renders)
         self._delivery_attempts, self._delivery_backoff = delivery_attempts, delivery_backoff
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._closed = False
-        self._pause_seconds = pause_seconds
-        self._paused_until = float("-inf")
-        self._pause_reason = ""
-        self._told: set[ConversationKey] = set()
-        self._metrics = metrics or NoMetrics()
-        self._submitted_at: dict[int, float] = {}  # job id -> monotonic time of its submit
+        self._pause = RenderPause(pause_seconds)
         # The store holds this process's jobs for `lease_seconds`; renewed every third of it.
         self._lease = lease_seconds
         self._leases: asyncio.Task[None] | None = None
@@ -163,41 +150,14 @@ class AvatarJobs:
     @property
     def paused(self) -> bool:
         """Whether renders are paused now (nothing is submitted meanwhile)."""
-        return asyncio.get_running_loop().time() < self._paused_until
+        return self._pause.paused
 
     def pause_notice(self, key: ConversationKey) -> str | None:
         """While renders are paused: the reason, told once per conversation, else "" (silent).
 
         None means renders are not paused.
         """
-        if asyncio.get_running_loop().time() >= self._paused_until:
-            return None
-        if key in self._told:
-            return ""
-        self._told.add(key)
-        return self._pause_reason
-
-    def _pause(self, exc: UserFacingError) -> None:
-        """Stop submitting for a while instead of hammering a service that is down or unpaid."""
-        if isinstance(exc, OutOfCreditsError):
-            reason = Line("the video service is out of credits")
-        elif isinstance(exc, ConfigurationError):
-            reason = Line("the video service refused our key")
-        elif isinstance(exc, UnavailableError):
-            reason = Line("the video service isn't answering")
-        else:
-            return
-        now = asyncio.get_running_loop().time()
-        if now >= self._paused_until:
-            self._told.clear()
-            minutes = max(1, round(self._pause_seconds / 60))
-            self._pause_reason = Line(
-                "Avatar videos are paused for about {minutes} min: {reason}.",
-                minutes=minutes,
-                reason=reason,
-            )
-            log.warning("pausing avatar renders for %.0fs: %s", self._pause_seconds, exc.detail)
-        self._paused_until = now + self._pause_seconds
+        return self._pause.notice(key)
 
     @property
     def running(self) -> int:
@@ -228,9 +188,9 @@ class AvatarJobs:
     async def _run(self, job: AvatarJob) -> None:
         try:
             async with self._slots:
-                job = await self._render(job)
+                job = await self._rendering.render(job)
             await self._deliver(job)
-        except _NotRendered as exc:
+        except NotRendered as exc:
             await self._fail(job, exc.cause, refund=True)
         except UserFacingError as exc:
             await self._fail(job, exc, refund=False)
@@ -242,7 +202,7 @@ class AvatarJobs:
             self._metrics.render("failed")
             await self._notify_failure(failed, FAILED)
         finally:
-            self._submitted_at.pop(job.id, None)
+            self._rendering.forget(job.id)
 
     async def _fail(self, job: AvatarJob, exc: UserFacingError, *, refund: bool) -> None:
         """End the job and tell the user; with `refund`, D-ID billed nothing: give it back.
@@ -251,8 +211,8 @@ class AvatarJobs:
         resumes it, D-ID reports the same failure, and the second refund gives nothing.
         """
         log.warning("avatar job %s failed: %s", job.id, exc.detail)
-        self._pause(exc)
-        self._told.add(job.key)  # this failure notice tells the conversation
+        self._pause.pause(exc)
+        self._pause.told(job.key)  # this failure notice tells the conversation
         if refund and self._budget is not None:
             try:
                 if await self._budget.refund(job):
@@ -262,7 +222,7 @@ class AvatarJobs:
         failed = await self._store.update(job, JobState.FAILED, error=exc.detail[:500])
         self._metrics.render("failed")
         await self._notify_failure(failed, exc.message)
-        if refund and _stops_renders(exc):
+        if refund and stops_renders(exc):
             await self._instead(failed, exc.message)
 
     async def _instead(self, job: AvatarJob, message: str) -> None:
@@ -273,49 +233,6 @@ class AvatarJobs:
             await self._fallback(job, message)
         except Exception:
             log.exception("the fallback of avatar job %s failed", job.id)
-
-    async def _render(self, job: AvatarJob) -> AvatarJob:
-        video = Path(job.video_path or "")
-        if job.state is JobState.RENDERED and not await asyncio.to_thread(video.is_file):
-            log.warning("avatar job %s lost its video file; fetching it again", job.id)
-            job = await self._store.update(job, JobState.SUBMITTED)
-        if job.state is JobState.QUEUED:
-            try:
-                talk_id = await self._renderer.submit(job.text, job.voice_id, job.source_url)
-            except UserFacingError as exc:
-                raise _NotRendered(exc) from exc
-            job = await self._store.update(job, JobState.SUBMITTED, talk_id=talk_id)
-            self._submitted_at[job.id] = time.monotonic()
-            self._metrics.render("submitted")
-            log.info("avatar job %s submitted as %s", job.id, talk_id)
-        if job.state is JobState.SUBMITTED:
-            assert job.talk_id is not None
-            try:
-                url = await self._renderer.wait(job.talk_id)
-            except TalkFailedError as exc:
-                if (face := await self._new_face(job, exc)) is None:
-                    raise _NotRendered(face_refusal(job.source_url, exc)) from exc
-                log.info("avatar job %s: D-ID lost its face; uploaded again, resubmitted", job.id)
-                job = await self._store.update(job, JobState.QUEUED, source_url=face)
-                return await self._render(job)
-            except UserFacingError as exc:
-                raise _NotRendered(exc) from exc
-            # From here D-ID has rendered (and billed) the video: a failure refunds nothing.
-            path = await self._save(job, await self._renderer.download(url))
-            job = await self._store.update(job, JobState.RENDERED, video_path=str(path))
-        return job
-
-    async def _new_face(self, job: AvatarJob, exc: TalkFailedError) -> str | None:
-        """Upload the chat's face again after D-ID lost it, once per job: its URL, else None."""
-        if self._faces is None or job.id in self._reuploaded:
-            return None
-        self._reuploaded.add(job.id)
-        return await self._faces.after_failure(job.key, job.source_url, exc.kind)
-
-    async def _save(self, job: AvatarJob, video: bytes) -> Path:
-        path = self._media_dir / f"avatar-{job.id}.mp4"
-        await asyncio.to_thread(_write_atomically, path, video)
-        return path
 
     async def _deliver(self, job: AvatarJob) -> None:
         delivery = self._deliveries[job.key.platform]
@@ -340,7 +257,7 @@ class AvatarJobs:
                 await asyncio.sleep(self._delivery_backoff * attempt)
         await self._store.update(job, JobState.DELIVERED)
         # A job submitted before a restart has no submit time here and is not timed.
-        submitted = self._submitted_at.get(job.id)
+        submitted = self._rendering.submitted_at(job.id)
         seconds = None if submitted is None else time.monotonic() - submitted
         self._metrics.render("delivered", seconds)
         log.info("avatar job %s delivered", job.id)
@@ -350,15 +267,3 @@ class AvatarJobs:
             await self._deliveries[job.key.platform].deliver_failure(AvatarFailed(job, message))
         except Exception as exc:
             log.warning("could not tell %s that avatar job %s failed: %r", job.key, job.id, exc)
-
-
-def _stops_renders(exc: UserFacingError) -> bool:
-    """Whether the failure pauses renders (see `_pause`): no video can be made for a while."""
-    return isinstance(exc, OutOfCreditsError | ConfigurationError | UnavailableError)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".part")
-    partial.write_bytes(data)
-    partial.replace(path)
