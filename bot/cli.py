@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from bot import logs, startup
-from bot.settings import Settings, describe
+from bot.settings import Settings
+from bot.settings_errors import describe
 
 EXIT_CONFIG = 2
 T = TypeVar("T")

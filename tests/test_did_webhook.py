@@ -16,7 +16,8 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from adapters.web.did_webhook import did_webhook_route
-from bot.settings import Settings, describe
+from bot.settings import Settings
+from bot.settings_errors import describe
 from core.avatar.did import DIDClient
 from core.avatar.did_polling import PollSchedule
 from core.avatar.webhook import WEBHOOK_BODY_MAX, DIDWebhook, Verdict

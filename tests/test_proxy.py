@@ -169,7 +169,7 @@ async def test_credentials_in_the_proxy_url_are_sent_to_the_proxy(
 def test_a_proxy_that_is_not_http_is_one_clear_line(tmp_path: Path, groq: FakeGroq) -> None:
     from pydantic import ValidationError
 
-    from bot.settings import describe
+    from bot.settings_errors import describe
 
     with pytest.raises(ValidationError) as raised:
         settings_for(tmp_path, groq, None, HTTPS_PROXY="socks5://127.0.0.1:1080")

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.settings import Settings, describe
+from bot.settings import Settings
+from bot.settings_errors import describe
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -70,7 +70,8 @@ async def _post(tg: FakeTelegram, update: dict[str, object], secret: str | None 
 def test_webhook_needs_the_web_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from pydantic import ValidationError
 
-    from bot.settings import Settings, describe
+    from bot.settings import Settings
+    from bot.settings_errors import describe
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValidationError) as caught:

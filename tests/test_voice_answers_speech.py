@@ -268,7 +268,7 @@ async def test_check_names_unaccepted_tts_terms_and_passes_once_accepted(
 def test_an_unknown_tts_voice_is_one_line_at_start(env: dict[str, str], line: str) -> None:
     from pydantic import ValidationError
 
-    from bot.settings import describe
+    from bot.settings_errors import describe
 
     with pytest.raises(ValidationError) as caught:
         settings_of(**env)

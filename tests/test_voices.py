@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bot.settings import Settings, describe
+from bot.settings import Settings
+from bot.settings_errors import describe
 from core.avatar.language import LanguageDetector
 from core.avatar.voices import DEFAULT_VOICES, VoicePicker, native, parse_voices, voice_language
 from core.groq.whisper import language_code
