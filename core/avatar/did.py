@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
-from core.avatar.did_errors import FAILED, Retryable, describe, json, refusal, retry_after
+from core.avatar.did_errors import FAILED, Retryable, describe, json_object, refusal, retry_after
 from core.avatar.did_polling import PollSchedule, RenderEstimate, created, outcome
 from core.avatar.expressions import driver_expressions
 from core.avatar.video import MAX_VIDEO_BYTES, fetch_video
@@ -67,7 +67,7 @@ class DIDClient:
         """
         files = {"image": (filename, image, mime)}
         response = await self._request("POST", "/images", files=files)
-        url = json(response).get("url")
+        url = json_object(response).get("url")
         if not isinstance(url, str) or not url:
             detail = f"D-ID answered an upload with no url: {response.text}"
             raise ServiceError(FAILED, detail=detail)
@@ -98,7 +98,7 @@ class DIDClient:
             nonce = self._webhook.new_nonce()
             body |= {"webhook": self._webhook.url_for(nonce), "user_data": nonce}
         response = await self._request("POST", "/talks", json=body)
-        talk_id = json(response).get("id")
+        talk_id = json_object(response).get("id")
         if not isinstance(talk_id, str):
             raise ServiceError(FAILED, detail=f"D-ID answered without a talk id: {response.text}")
         self._submitted[talk_id] = _Submitted(time.monotonic(), nonce)
@@ -171,7 +171,7 @@ class DIDClient:
     async def _poll(self, talk_id: str) -> dict[str, Any] | None:
         """`GET /talks/{id}`, or None when it failed (the wait goes on)."""
         try:
-            return json(await self._request("GET", f"/talks/{talk_id}"))
+            return json_object(await self._request("GET", f"/talks/{talk_id}"))
         except ServiceError as exc:
             if isinstance(exc, ConfigurationError):
                 raise

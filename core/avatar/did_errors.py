@@ -62,11 +62,11 @@ def refusal(method: str, path: str, response: httpx.Response) -> UserFacingError
 
 
 def _kind(response: httpx.Response) -> str:
-    kind = json(response).get("kind")
+    kind = json_object(response).get("kind")
     return kind if isinstance(kind, str) else ""
 
 
-def json(response: httpx.Response) -> dict[str, Any]:
+def json_object(response: httpx.Response) -> dict[str, Any]:
     """Return the answer's body as a JSON object; empty when it is not one."""
     try:
         body = response.json()
