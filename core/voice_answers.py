@@ -27,6 +27,7 @@ from core.errors import ConfigurationError, UserFacingError
 from core.i18n import Line, joined
 from core.ports import Counters, Speaker, VoiceDelivery
 from core.quota import EVERYONE, Charge, Clock, month_period, user_scope, utc_now
+from core.storage.files import write_atomically
 from core.types import AvatarJob, ConversationKey, Notice, VoiceAudio, VoiceNote
 from core.usage import VOICE_ANSWERS
 
@@ -212,12 +213,5 @@ class VoiceAnswers:
 
     async def _save(self, key: ConversationKey, audio: VoiceAudio) -> Path:
         path = note_path(self._media_dir, key, uuid.uuid4().hex)
-        await asyncio.to_thread(_write_atomically, path, audio.data)
+        await asyncio.to_thread(write_atomically, path, audio.data)
         return path
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".part")
-    partial.write_bytes(data)
-    partial.replace(path)

@@ -12,6 +12,7 @@ from bot.storage import MIGRATIONS_DIR, Storage, open_storage
 from bot.wiring import open_core
 from core.retention import BATCH, Pruned, Retention, RetentionPolicy, utc_now
 from core.storage import sqlite
+from core.storage.files import partial_of
 from core.storage.inbox import ATTACHMENTS, InboxAttachments
 from core.types import ChatMessage, ConversationKey, JobState
 from core.voice_answers import VOICE_FOLDER
@@ -97,6 +98,19 @@ async def test_media_of_delivered_and_failed_jobs_only(storage: Storage, tmp_pat
     assert left == sorted([f"avatar-{queued.id}.mp4", "avatar-999.mp4", "notes.txt", waiting])
     assert not mailbox.exists()  # the conversation's emptied folder goes too
     assert media.is_dir()
+
+
+async def test_a_video_half_written_by_a_crash_goes_with_its_failed_job(
+    storage: Storage, tmp_path: Path
+) -> None:
+    job = await storage.jobs.create(TG, "text", "")
+    await storage.jobs.update(job, JobState.FAILED, error="gone")
+    media = tmp_path / "media"
+    media.mkdir()
+    partial_of(media / f"avatar-{job.id}.mp4").write_bytes(b"half")  # a write a crash cut
+    policy = {"inbox_days": None, "media_days": 3}
+    assert await retention(storage, media, 4, **policy).run_once() == Pruned(files=1)
+    assert list(media.iterdir()) == []
 
 
 async def test_the_task_is_named_started_with_the_core_and_cancelled_with_it(

@@ -19,6 +19,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.storage.files import partial_of, write_atomically
+
 _ENTRY = re.compile(r"(\d{1,18})\.json")
 REPLAY_LIMIT = 20
 
@@ -59,25 +61,18 @@ class Mailbox:
 
     async def _put(self, folder: Path, entry: Entry) -> None:
         record = json.dumps({"turn": entry.turn, "error": entry.error})
-        await asyncio.to_thread(_write, folder / f"{entry.job}.json", record)
+        await asyncio.to_thread(write_atomically, folder / f"{entry.job}.json", record.encode())
 
 
 def _link(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
+    partial = partial_of(target)
     partial.unlink(missing_ok=True)
     try:
         os.link(source, partial)
     except OSError:  # a file system without hard links
         shutil.copyfile(source, partial)
     partial.replace(target)
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
 
 
 def _read_after(folder: Path, after: int, limit: int) -> list[Entry]:

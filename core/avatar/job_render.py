@@ -15,6 +15,7 @@ from core.avatar.faces import face_refusal
 from core.avatar.ports import AvatarRenderer, JobStore
 from core.errors import TalkFailedError, UserFacingError
 from core.ports import Metrics
+from core.storage.files import write_atomically
 from core.types import AvatarJob, JobState
 
 if TYPE_CHECKING:
@@ -97,12 +98,5 @@ class JobRender:
 
     async def _save(self, job: AvatarJob, video: bytes) -> Path:
         path = self._media_dir / f"avatar-{job.id}.mp4"
-        await asyncio.to_thread(_write_atomically, path, video)
+        await asyncio.to_thread(write_atomically, path, video)
         return path
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".part")
-    partial.write_bytes(data)
-    partial.replace(path)

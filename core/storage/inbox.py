@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import re
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import aiosqlite
 
+from core.storage.files import write_atomically
 from core.types import InboxEntry
 
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
@@ -116,7 +117,7 @@ class InboxAttachments:
     async def put(self, platform: str, message_key: str, data: bytes) -> str:
         """Write the attachment down (atomically); return its name for the payload."""
         name = self.name(platform, message_key)
-        await asyncio.to_thread(_write, self._folder / name, data)
+        await asyncio.to_thread(partial(write_atomically, durable=True), self._folder / name, data)
         return name
 
     async def get(self, name: str) -> bytes | None:
@@ -137,13 +138,3 @@ class InboxAttachments:
     def name_is_ours(name: str) -> bool:
         """Whether `name` is one `name()` makes (never a path)."""
         return _ATTACHMENT_NAME.fullmatch(name) is not None
-
-
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    with open(partial, "wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    partial.replace(path)
