@@ -526,7 +526,7 @@ async def test_a_job_found_cut_off_while_d_id_was_asked_fails_once_and_keeps_its
     await rig.storage.jobs.start_submit(job)  # then the process died: no talk id was stored
     await rig.start()
     await rig.settle()
-    assert rig.renderer.submitted == rig.renderer.waited == []
+    assert (rig.renderer.submitted, rig.renderer.waited) == ([], [])
     assert rig.delivery.failures == [(job.id, "The avatar video couldn't be made this time.")]
     assert rig.budget.refunded == []  # D-ID may have the talk, and bill it
     assert await rig.state(job) is None
