@@ -170,7 +170,7 @@ async def rig(tmp_path: Path, did: FakeDID) -> AsyncIterator[Rig]:
     storage = await open_storage(f"sqlite:///{tmp_path / 'bot.db'}")
     try:
         # A D-ID answer held by the fake times out soon; every other comes within milliseconds.
-        async with httpx.AsyncClient(timeout=httpx.Timeout(5, read=1.0)) as http:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(5, read=2.0)) as http:
             renderer = DIDClient(
                 http,
                 api_key=did.api_key,
