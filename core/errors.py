@@ -28,6 +28,14 @@ class UnavailableError(ServiceError):
     """A service kept failing (429, 5xx, timeouts) through every retry."""
 
 
+class UnconfirmedError(ServiceError):
+    """A request the service may have carried out though no answer said so.
+
+    A read timeout, a gateway's 502/504: not sent again where doing it twice costs twice
+    (a D-ID talk).
+    """
+
+
 class OutOfCreditsError(ServiceError):
     """D-ID has no credits left (HTTP 402)."""
 

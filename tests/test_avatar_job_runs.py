@@ -20,6 +20,8 @@ from core.errors import (
     BadInputError,
     ConfigurationError,
     OutOfCreditsError,
+    ServiceError,
+    TalkFailedError,
     UnavailableError,
     UserFacingError,
 )
@@ -242,13 +244,21 @@ async def test_a_chat_that_is_gone_drops_the_video_quietly(rig: Rig) -> None:
 
 
 @pytest.mark.parametrize(
-    ("step", "refunded"), [("submit", True), ("wait", True), ("download", False)]
+    ("step", "error", "refunded"),
+    [
+        ("submit", BadInputError("D-ID could not use that text.", detail="400"), True),
+        ("wait", TalkFailedError("D-ID could not use that text.", kind="DriverError"), True),
+        # Not D-ID's verdict on the talk (the wait gave up): D-ID may still make and bill it.
+        ("wait", ServiceError("D-ID could not use that text.", detail="not done"), False),
+        ("download", BadInputError("D-ID could not use that text.", detail="400"), False),
+    ],
+    ids=["submit refused", "talk failed", "wait gave up", "download"],
 )
 async def test_a_render_that_fails_tells_why_and_refunds_only_what_d_id_did_not_bill(
-    rig: Rig, step: str, refunded: bool
+    rig: Rig, step: str, error: UserFacingError, refunded: bool
 ) -> None:
     await rig.start()
-    rig.renderer.fail[step] = BadInputError("D-ID could not use that text.", detail="400")
+    rig.renderer.fail[step] = error
     job = await rig.jobs.submit(KEY, Script("Hi."), "t")
     await rig.settle()
     assert rig.delivery.failures == [(job.id, "D-ID could not use that text.")]
@@ -478,6 +488,48 @@ async def test_jobs_recorded_meanwhile_are_claimed_by_the_lease_loop_and_run_onc
     assert store.renewals >= store.claims - 1
     assert rig.renderer.submitted == [("From elsewhere.", None, None)]
     assert rig.delivery.videos == [(job.id, VIDEO)]
+
+
+class StaleClaims(CountingClaims):
+    """The job store whose claim hands out the jobs as they were first read (a lapsed lease:
+    another replica read them too)."""
+
+    def __init__(self, store: JobStore, jobs: list[AvatarJob]) -> None:
+        super().__init__(store)
+        self.jobs = jobs
+
+    async def claim(self) -> list[AvatarJob]:
+        await super().claim()
+        return self.jobs
+
+
+async def test_a_job_another_replica_submitted_since_it_was_read_is_not_sent_again(
+    rig: Rig,
+) -> None:
+    job = await rig.storage.jobs.create(KEY, "Hi.", "t")
+    assert await rig.storage.jobs.start_submit(job) is not None  # the other replica asks D-ID
+    jobs = AvatarJobs(
+        StaleClaims(rig.storage.jobs, [job]), rig.renderer, rig.media, budget=rig.budget
+    )
+    await rig.start(jobs)
+    await rig.settle(jobs)
+    await jobs.aclose()
+    assert rig.renderer.submitted == []  # one talk for one job
+    assert (rig.delivery.videos, rig.delivery.failures, rig.budget.refunded) == ([], [], [])
+    assert await rig.state(job) is JobState.SUBMITTED  # the other replica's to finish
+
+
+async def test_a_job_found_cut_off_while_d_id_was_asked_fails_once_and_keeps_its_budget(
+    rig: Rig,
+) -> None:
+    job = await rig.storage.jobs.create(KEY, "Hi.", "t")
+    await rig.storage.jobs.start_submit(job)  # then the process died: no talk id was stored
+    await rig.start()
+    await rig.settle()
+    assert (rig.renderer.submitted, rig.renderer.waited) == ([], [])
+    assert rig.delivery.failures == [(job.id, "The avatar video couldn't be made this time.")]
+    assert rig.budget.refunded == []  # D-ID may have the talk, and bill it
+    assert await rig.state(job) is None
 
 
 class TimingMetrics(RecordingMetrics):

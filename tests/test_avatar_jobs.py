@@ -48,19 +48,38 @@ async def test_render_interrupted_after_submission_resumes_polling(
     assert "avatar video ready" not in third.text
 
 
-async def test_job_recorded_but_never_submitted_is_submitted_on_start(
+async def test_job_recorded_but_never_sent_is_submitted_on_start(
     tmp_path: Path, groq: FakeGroq, did: FakeDID
 ) -> None:
     settings = settings_for(tmp_path, groq, did)
-    did.delay_next("POST /talks", 30)  # the process dies before D-ID answers
+    async with terminal(settings) as (_, _, core):
+        await core.jobs._store.create(KEY, "hello", "")  # type: ignore[union-attr]
+        # The process dies here, before the job's worker asks D-ID.
+    async with terminal(settings) as (_, screen, _):
+        await screen.wait_for("avatar video ready")
+    assert screen.text.count("avatar video ready") == 1
+    assert len(did.calls("/talks", "POST")) == 1
+
+
+async def test_a_job_cut_off_while_d_id_was_asked_is_not_sent_again_and_keeps_its_budget(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    settings = settings_for(tmp_path, groq, did)
+    seconds = spoken_script(GROQ_REPLY, settings.AVATAR_MAX_SECONDS).seconds
+    did.delay_next("POST /talks", 30)  # the process dies before D-ID answers; D-ID goes on
     async with terminal(settings) as (chat, _, core):
         await chat.handle("Hello")
         await did.wait_for(lambda: len(did.calls("/talks", "POST")) == 1)
         (job,) = await core.jobs._store.unfinished()  # type: ignore[union-attr]
-        assert job.state is JobState.QUEUED
-    async with terminal(settings) as (_, screen, _):
-        await screen.wait_for("avatar video ready")
-    assert screen.text.count("avatar video ready") == 1
+        assert job.state is JobState.SUBMITTED and job.talk_id is None
+    async with terminal(settings) as (_, screen, core):
+        await screen.wait_for("couldn't be made")
+        # D-ID may bill the talk it was asked for: its video stays counted.
+        video = f"1 videos of {seconds:.1f} s in all (≈ 1 D-ID credits)"
+        assert video in await core.conversations.stats()
+        assert await core.jobs._store.unfinished() == []  # type: ignore[union-attr]
+    assert len(did.calls("/talks", "POST")) == 1  # never a second talk for one answer
+    assert "avatar video ready" not in screen.text
 
 
 async def test_rendered_video_is_delivered_without_calling_did_again(
@@ -150,7 +169,8 @@ class Rig:
 async def rig(tmp_path: Path, did: FakeDID) -> AsyncIterator[Rig]:
     storage = await open_storage(f"sqlite:///{tmp_path / 'bot.db'}")
     try:
-        async with httpx.AsyncClient(timeout=5) as http:
+        # A D-ID answer held by the fake times out soon; every other comes within milliseconds.
+        async with httpx.AsyncClient(timeout=httpx.Timeout(5, read=2.0)) as http:
             renderer = DIDClient(
                 http,
                 api_key=did.api_key,
@@ -192,9 +212,8 @@ async def submit(rig: Rig, seconds: float) -> AvatarJob:
         lambda did: did.fail_next("POST /talks", 400),
         lambda did: did.fail_next("POST /talks", 451),
         lambda did: setattr(did, "credits_remaining", 0),  # 402
-        lambda did: setattr(did, "hold_renders", True),  # never done: the render times out
     ],
-    ids=["talk error", "talk rejected", "submit refused", "moderation", "no credits", "timeout"],
+    ids=["talk error", "talk rejected", "submit refused", "moderation", "no credits"],
 )
 async def test_a_render_d_id_fails_gives_its_budget_back_once(
     rig: Rig, did: FakeDID, fail: Callable[[FakeDID], object]
@@ -212,8 +231,28 @@ async def test_a_render_d_id_fails_gives_its_budget_back_once(
     assert await rig.quotas.refund(job) is False  # once
     assert await rig.budget() == before
     assert await rig.storage.jobs.unfinished() == []
-    if not did.hold_renders:  # a timed-out talk may still finish, billed, at D-ID
-        assert did.credits_remaining == credits  # D-ID billed nothing either
+    assert did.credits_remaining == credits  # D-ID billed nothing either
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        lambda did: setattr(did, "hold_renders", True),  # never done: the wait times out
+        lambda did: did.fail_next("POST /talks", 504, processed=True),  # its gateway gave up
+        lambda did: did.delay_next("POST /talks", 30),  # its answer never came in time
+    ],
+    ids=["wait timed out", "gateway timeout", "answer timed out"],
+)
+async def test_a_render_d_id_may_still_make_keeps_its_budget(
+    rig: Rig, did: FakeDID, fault: Callable[[FakeDID], object]
+) -> None:
+    fault(did)
+    await submit(rig, 40)
+    await rig.delivery.wait_for_end()
+    assert rig.delivery.videos == [] and len(rig.delivery.failures) == 1
+    assert await rig.budget() == [1, 40_000, 3, 1, 40_000]  # D-ID may bill it: kept
+    assert len(did.calls("/talks", "POST")) == 1  # and it was asked once
+    assert await rig.storage.jobs.unfinished() == []
 
 
 async def test_a_video_rendered_but_not_delivered_keeps_its_budget(rig: Rig, did: FakeDID) -> None:

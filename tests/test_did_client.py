@@ -18,6 +18,7 @@ from core.errors import (
     ServiceError,
     TalkFailedError,
     UnavailableError,
+    UnconfirmedError,
 )
 from tests.fakes.did import FakeDID
 
@@ -485,13 +486,29 @@ async def test_expressions_follow_the_script_s_tone_only_when_asked(
     assert neutral == {"stitch": True}
 
 
-@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+@pytest.mark.parametrize("status", [429, 500, 503])
 async def test_each_transient_status_is_retried(
     did: FakeDID, http: httpx.AsyncClient, status: int
 ) -> None:
     did.fail_next("POST /talks", status)
     assert await client(did, http).submit("Hi") in did.talks
     assert len(did.calls("/talks", "POST")) == 2
+
+
+@pytest.mark.parametrize("status", [502, 504])
+async def test_a_gateway_fault_on_a_talk_is_not_sent_again_as_d_id_may_have_made_it(
+    did: FakeDID, http: httpx.AsyncClient, status: int
+) -> None:
+    # D-ID's gateway answers 504 "Endpoint request timed out" while the talk goes on being made.
+    did.fail_next("POST /talks", status, processed=True)
+    with pytest.raises(UnconfirmedError) as caught:
+        await client(did, http).submit("Hi")
+    assert caught.value.message == "The avatar service is busy right now, so no video this time."
+    assert "may have taken it" in caught.value.detail
+    assert len(did.calls("/talks", "POST")) == 1 and len(did.talks) == 1  # one talk, not two
+    did.fail_next("GET /credits", status)  # a read is safe to send again
+    assert await client(did, http).credits() == did.credits_remaining
+    assert len(did.calls("/credits", "GET")) == 2
 
 
 @pytest.mark.parametrize("status", [400, 404, 409, 501])
@@ -509,14 +526,37 @@ async def test_a_timeout_is_retried_and_the_attempts_are_a_setting(did: FakeDID)
     # A held answer times out after 1 s; an answer that is not held comes well within it.
     async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=1.0)) as http:
         renderer = client(did, http, voice_id="v", attempts=2, backoff=0.0)
-        did.delay_next("POST /talks", 30.0)
-        assert await renderer.submit("Hi") in did.talks  # the second attempt
+        did.delay_next("GET /credits", 30.0)
+        assert await renderer.credits() == did.credits_remaining  # the second attempt
         for _ in range(2):
-            did.delay_next("POST /talks", 30.0)
+            did.delay_next("GET /credits", 30.0)
         with pytest.raises(UnavailableError) as caught:
+            await renderer.credits()
+    assert caught.value.detail == "D-ID GET /credits: ReadTimeout('')"
+    assert len(did.calls("/credits", "GET")) == 4
+
+
+async def test_a_talk_whose_answer_timed_out_is_not_sent_again(did: FakeDID) -> None:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=0.5)) as http:
+        renderer = client(did, http, voice_id="v", backoff=0.0)
+        did.delay_next("POST /talks", 30.0)  # D-ID takes it, and answers late
+        with pytest.raises(UnconfirmedError) as caught:
             await renderer.submit("Hi")
-    assert caught.value.detail == "D-ID POST /talks: ReadTimeout('')"
-    assert len(did.calls("/talks", "POST")) == 4
+    assert caught.value.detail == "D-ID POST /talks: ReadTimeout('') (D-ID may have taken it)"
+    assert len(did.calls("/talks", "POST")) == 1
+
+
+async def test_a_talk_whose_connection_failed_is_sent_again(did: FakeDID) -> None:
+    async with httpx.AsyncClient(timeout=2.0) as http:
+        # Nothing listens on port 9 (discard): the connection is refused.
+        dead = DIDClient(
+            http, api_key="k", base_url="http://127.0.0.1:9", source_url="https://x/f.jpg",
+            voice_id="v", attempts=2, backoff=0.0,
+        )  # fmt: skip
+        with pytest.raises(UnavailableError) as caught:
+            await dead.submit("Hi")
+    assert type(caught.value) is UnavailableError  # never reached D-ID: safe to retry
+    assert "ConnectError" in caught.value.detail
 
 
 async def test_a_wait_ends_at_its_timeout_even_before_its_first_poll(

@@ -278,6 +278,19 @@ async def test_fault_shapes(fake: FakeDID, client: httpx.AsyncClient) -> None:
         fake.fail_next("GET /talk", 500)
 
 
+async def test_a_processed_fault_takes_effect_behind_its_error(
+    fake: FakeDID, client: httpx.AsyncClient
+) -> None:
+    fake.fail_next("POST /talks", 504, processed=True)  # D-ID's gateway gave up; D-ID did not
+    gateway = await client.post("/talks", json=TALK)
+    assert gateway.status_code == 504
+    assert gateway.json() == {"message": "Endpoint request timed out"}
+    assert len(fake.talks) == 1
+    fake.fail_next("POST /talks", 504, processed=True)
+    refused = await client.post("/talks", json=TALK, headers={"Authorization": "Basic wrong"})
+    assert refused.status_code == 504 and len(fake.talks) == 1  # a wrong key makes nothing
+
+
 async def test_expired_result_url(
     fake: FakeDID, client: httpx.AsyncClient, s3: httpx.AsyncClient
 ) -> None:

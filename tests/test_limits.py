@@ -119,6 +119,32 @@ async def test_seconds_quota_refuses_a_long_video_and_says_what_is_left(
     )
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Yes " + "& " * 3000 + "end.",  # read "and and and…"
+        "Sum: " + "1 + " * 1000 + "1 = 1001.",
+        "Costs " + "5 % $ € @ # " * 400 + "in all.",
+        "Well " + "— " * 3000 + "so.",  # a pause each
+    ],
+    ids=["ampersands", "pluses", "symbols", "dashes"],
+)
+async def test_an_answer_of_symbols_is_counted_as_the_speech_d_id_bills(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, answer: str
+) -> None:
+    groq.reply = answer
+    settings = settings_for(tmp_path, groq, did, AVATAR_MAX_SECONDS=45)
+    async with terminal(settings) as (chat, screen, core):
+        await chat.handle("Say it.")
+        await screen.wait_for("avatar video ready")
+        (talk,) = did.talks.values()
+        day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+        counted = await core.storage.counters.get(day, "*", "render_ms")
+    # The fake reads each word or symbol at 2.5 a second, as text-to-speech reads them; the
+    # script is cut to the cap, and what is counted is never less than what is rendered.
+    assert counted <= 45_000 and counted >= talk.duration * 1000
+
+
 async def test_render_pause_after_out_of_credits_is_told_once(
     tmp_path: Path, groq: FakeGroq, did: FakeDID
 ) -> None:

@@ -226,6 +226,19 @@ async def test_jobs_move_through_states(storage: Storage) -> None:
         await jobs.update(job, JobState.FAILED, nope="x")
 
 
+async def test_a_job_is_marked_as_being_submitted_once_whoever_asks(opener: Opener) -> None:
+    a, b = await opener(), await opener()  # PostgreSQL: two replicas; SQLite: a restart
+    queued = await a.jobs.create(KEY, "hello", "")
+    failed_talk = await a.jobs.update(queued, JobState.SUBMITTED, talk_id="tlk_failed")
+    queued = await a.jobs.update(failed_talk, JobState.QUEUED)  # sent again: a new face
+    first, second = await asyncio.gather(a.jobs.start_submit(queued), b.jobs.start_submit(queued))
+    marked = [job for job in (first, second) if job is not None]
+    assert len(marked) == 1  # only one process may ask the renderer
+    assert (marked[0].state, marked[0].talk_id) == (JobState.SUBMITTED, None)
+    assert await a.jobs.start_submit(queued) is None  # a stale queued snapshot: not again
+    assert await b.jobs.unfinished() == marked
+
+
 async def test_jobs_keep_every_field_across_steps_and_restarts(opener: Opener) -> None:
     storage = await opener()
     jobs = storage.jobs

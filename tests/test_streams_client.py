@@ -180,6 +180,35 @@ async def test_speaking_is_tried_again_only_after_a_429_or_a_5xx(
     assert not streams.spoken
 
 
+async def test_a_sentence_whose_answer_timed_out_is_not_sent_again(
+    streams: FakeDidStreams,
+) -> None:
+    streams.answer_delay = 1.0  # D-ID queued the sentence; its answer comes too late
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=0.2)) as http:
+        did = client(http, streams.base_url, streams.api_key)
+        stream = await did.create()
+        with pytest.raises(StreamError) as lost:
+            await did.speak(stream, "Hello there.", VOICE)
+    assert (lost.value.status, lost.value.kind, lost.value.unconfirmed) == (
+        None,
+        "ReadTimeout",
+        True,
+    )
+    assert streams.speak_requests == 1  # said once, not twice
+    await streams.wait_for(lambda: len(streams.spoken) == 1)
+
+
+@pytest.mark.parametrize("status", [502, 504])
+async def test_a_sentence_a_gateway_failed_is_not_sent_again(
+    http: httpx.AsyncClient, odd: Odd, status: int
+) -> None:
+    did = client(http, odd.serve(lambda r: web.json_response({"message": "m"}, status=status)), "k")
+    with pytest.raises(StreamError) as lost:
+        await did.speak(LiveStream("strm_1", "AWSALB=x", {}), "Hi.", VOICE)
+    assert lost.value.unconfirmed
+    assert len(odd.seen) == 1
+
+
 async def test_speaking_after_one_refusal_goes_on(
     did: DidStreamsClient, streams: FakeDidStreams
 ) -> None:

@@ -9,19 +9,29 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
-from core.avatar.did_errors import FAILED, Retryable, describe, json_object, refusal, retry_after
+from core.avatar.did_errors import (
+    FAILED,
+    UNCONFIRMED_STATUSES,
+    Retryable,
+    describe,
+    json_object,
+    refusal,
+    retry_after,
+)
 from core.avatar.did_polling import PollSchedule, RenderEstimate, created, outcome
 from core.avatar.expressions import driver_expressions
 from core.avatar.video import MAX_VIDEO_BYTES, fetch_video
 from core.avatar.webhook import DIDWebhook, Waiter
-from core.errors import ConfigurationError, ServiceError, UnavailableError
+from core.errors import ConfigurationError, ServiceError, UnavailableError, UnconfirmedError
 from core.i18n import Line
 
 log = logging.getLogger(__name__)
 
 _BUSY = Line("The avatar service is busy right now, so no video this time.")
+# Faults before the request left: D-ID cannot have seen it.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +107,9 @@ class DIDClient:
         if self._webhook is not None and self._webhook.listening:
             nonce = self._webhook.new_nonce()
             body |= {"webhook": self._webhook.url_for(nonce), "user_data": nonce}
-        response = await self._request("POST", "/talks", json=body)
+        # D-ID bills every talk it makes and takes no idempotency key: a request it may have
+        # carried out is not sent again (`UnconfirmedError`).
+        response = await self._request("POST", "/talks", json=body, once=True)
         talk_id = json_object(response).get("id")
         if not isinstance(talk_id, str):
             raise ServiceError(FAILED, detail=f"D-ID answered without a talk id: {response.text}")
@@ -187,11 +199,18 @@ class DIDClient:
         body = (await self._request("GET", "/credits")).json()
         return int(body.get("remaining", 0))
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _request(
+        self, method: str, path: str, *, once: bool = False, **kwargs: Any
+    ) -> httpx.Response:
+        """Send with retries; `once`: not again after a fault D-ID may have carried out."""
+
+        def again(exc: BaseException) -> bool:
+            return isinstance(exc, Retryable) and not (once and exc.unconfirmed)
+
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._attempts),
             wait=self._wait,
-            retry=retry_if_exception_type(Retryable),
+            retry=retry_if_exception(again),
             reraise=True,
         )
         try:
@@ -199,7 +218,10 @@ class DIDClient:
                 with attempt:
                     return await self._send(method, path, **kwargs)
         except Retryable as exc:
-            raise UnavailableError(_BUSY, detail=f"D-ID {method} {path}: {exc}") from exc
+            detail = f"D-ID {method} {path}: {exc}"
+            if once and exc.unconfirmed:
+                raise UnconfirmedError(_BUSY, detail=f"{detail} (D-ID may have taken it)") from exc
+            raise UnavailableError(_BUSY, detail=detail) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _wait(self, state: Any) -> float:
@@ -214,9 +236,11 @@ class DIDClient:
                 method, self._base + path, headers=self._auth, **kwargs
             )
         except (httpx.TimeoutException, httpx.TransportError) as exc:
-            raise Retryable(repr(exc)) from exc
-        if response.status_code in (429, 500, 502, 503, 504):
-            raise Retryable(describe(response), retry_after(response))
+            raise Retryable(repr(exc), unconfirmed=not isinstance(exc, _NOT_SENT)) from exc
+        status = response.status_code
+        if status in (429, 500, 502, 503, 504):
+            unconfirmed = status in UNCONFIRMED_STATUSES
+            raise Retryable(describe(response), retry_after(response), unconfirmed=unconfirmed)
         if response.status_code >= 400:
             raise refusal(method, path, response)
         return response

@@ -1,7 +1,8 @@
 """D-ID's error answers: the faults worth another try, and the one line a refusal gives the user.
 
 `Retryable` carries a 429, a 5xx, a timeout or a transport error, with the `retry-after` D-ID
-sent (at most a minute); `refusal` turns any other 4xx into one line: 401/403 a bad
+sent (at most a minute) and whether D-ID may have carried the request out all the same;
+`refusal` turns any other 4xx into one line: 401/403 a bad
 DID_API_KEY, 402 out of credits, a refused photo by its kind, 451 moderation.
 """
 
@@ -18,12 +19,24 @@ from core.i18n import Line
 FAILED = Line("The avatar video couldn't be made this time.")
 
 
-class Retryable(Exception):
-    """A fault worth another try, with the wait D-ID asked for (if it did)."""
+# The gateway's own faults: it got no (valid) answer in time while D-ID may still carry the
+# request out (a 504 "Endpoint request timed out" on `POST /talks`:
+# docs.d-id.com/discuss/659e4aa1a2d5c1004e231a56). A 429, 500 or 503 is D-ID's own refusal.
+UNCONFIRMED_STATUSES = frozenset({502, 504})
 
-    def __init__(self, detail: str, retry_after: float | None = None) -> None:
+
+class Retryable(Exception):
+    """A fault worth another try, with the wait D-ID asked for (if it did).
+
+    `unconfirmed`: the request reached D-ID, which may have carried it out (a read timeout,
+    a dropped answer, a gateway's 502/504); a 429, 5xx refusal or a failed connect did nothing.
+    """
+
+    def __init__(
+        self, detail: str, retry_after: float | None = None, *, unconfirmed: bool = False
+    ) -> None:
         super().__init__(detail)
-        self.retry_after = retry_after
+        self.retry_after, self.unconfirmed = retry_after, unconfirmed
 
 
 def retry_after(response: httpx.Response) -> float | None:

@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.avatar.did_errors import FAILED
 from core.avatar.faces import face_refusal
 from core.avatar.ports import AvatarRenderer, JobStore
-from core.errors import TalkFailedError, UserFacingError
+from core.errors import TalkFailedError, UnconfirmedError, UserFacingError
 from core.ports import Metrics
 from core.storage.files import write_atomically
 from core.types import AvatarJob, JobState
@@ -26,11 +27,19 @@ log = logging.getLogger("core.avatar.jobs")
 
 
 class NotRendered(Exception):
-    """D-ID refused the talk, failed it or did not finish it in time: it bills nothing for it."""
+    """D-ID made no video of the job.
 
-    def __init__(self, cause: UserFacingError) -> None:
+    `refund`: it bills nothing for it (it refused the talk or failed it); else it may bill it
+    all the same (it may have the talk, which we stopped waiting for or never learned the id of).
+    """
+
+    def __init__(self, cause: UserFacingError, *, refund: bool = True) -> None:
         super().__init__(cause.detail)
-        self.cause = cause
+        self.cause, self.refund = cause, refund
+
+
+class JobTaken(Exception):
+    """Another process submitted the job since this one read it (its lease had lapsed)."""
 
 
 class JobRender:
@@ -64,16 +73,11 @@ class JobRender:
             log.warning("avatar job %s lost its video file; fetching it again", job.id)
             job = await self._store.update(job, JobState.SUBMITTED)
         if job.state is JobState.QUEUED:
-            try:
-                talk_id = await self._renderer.submit(job.text, job.voice_id, job.source_url)
-            except UserFacingError as exc:
-                raise NotRendered(exc) from exc
-            job = await self._store.update(job, JobState.SUBMITTED, talk_id=talk_id)
-            self._submitted_at[job.id] = time.monotonic()
-            self._metrics.render("submitted")
-            log.info("avatar job %s submitted as %s", job.id, talk_id)
+            job = await self._submit(job)
         if job.state is JobState.SUBMITTED:
-            assert job.talk_id is not None
+            if job.talk_id is None:  # cut off while D-ID was asked: it may have the talk
+                detail = "stopped while D-ID was asked for the talk; not asked again"
+                raise NotRendered(UnconfirmedError(FAILED, detail=detail), refund=False)
             try:
                 url = await self._renderer.wait(job.talk_id)
             except TalkFailedError as exc:
@@ -83,10 +87,32 @@ class JobRender:
                 job = await self._store.update(job, JobState.QUEUED, source_url=face)
                 return await self.render(job)
             except UserFacingError as exc:
-                raise NotRendered(exc) from exc
+                # Not D-ID's verdict (the wait timed out, the key was refused meanwhile): the
+                # talk may still be made, and billed.
+                raise NotRendered(exc, refund=False) from exc
             # From here D-ID has rendered (and billed) the video: a failure refunds nothing.
             path = await self._save(job, await self._renderer.download(url))
             job = await self._store.update(job, JobState.RENDERED, video_path=str(path))
+        return job
+
+    async def _submit(self, job: AvatarJob) -> AvatarJob:
+        """Mark the job as being sent, then create its talk.
+
+        A job another process marked first is left to it (`JobTaken`).
+        """
+        marked = await self._store.start_submit(job)
+        if marked is None:
+            raise JobTaken(job.id)
+        try:
+            talk_id = await self._renderer.submit(job.text, job.voice_id, job.source_url)
+        except UnconfirmedError as exc:
+            raise NotRendered(exc, refund=False) from exc
+        except UserFacingError as exc:
+            raise NotRendered(exc) from exc
+        job = await self._store.update(marked, JobState.SUBMITTED, talk_id=talk_id)
+        self._submitted_at[job.id] = time.monotonic()
+        self._metrics.render("submitted")
+        log.info("avatar job %s submitted as %s", job.id, talk_id)
         return job
 
     async def _new_face(self, job: AvatarJob, exc: TalkFailedError) -> str | None:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.avatar.job_render import JobRender, NotRendered
+from core.avatar.job_render import JobRender, JobTaken, NotRendered
 from core.avatar.ports import AvatarRenderer, JobStore, RenderBudget, VideoDelivery
 from core.avatar.render_pause import RenderPause, stops_renders
 from core.avatar.video import FAILED
@@ -190,10 +190,12 @@ class AvatarJobs:
             async with self._slots:
                 job = await self._rendering.render(job)
             await self._deliver(job)
+        except JobTaken:
+            log.info("avatar job %s was submitted by another process; left to it", job.id)
         except NotRendered as exc:
-            await self._fail(job, exc.cause, refund=True)
+            await self._fail(job, exc.cause, refund=exc.refund, instead=True)
         except UserFacingError as exc:
-            await self._fail(job, exc, refund=False)
+            await self._fail(job, exc, refund=False, instead=False)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -204,8 +206,12 @@ class AvatarJobs:
         finally:
             self._rendering.forget(job.id)
 
-    async def _fail(self, job: AvatarJob, exc: UserFacingError, *, refund: bool) -> None:
+    async def _fail(
+        self, job: AvatarJob, exc: UserFacingError, *, refund: bool, instead: bool
+    ) -> None:
         """End the job and tell the user; with `refund`, D-ID billed nothing: give it back.
+
+        With `instead`, D-ID made no video: a fault that stops renders brings the fallback.
 
         The refund comes first and counts once: a crash before the job is marked failed
         resumes it, D-ID reports the same failure, and the second refund gives nothing.
@@ -222,7 +228,7 @@ class AvatarJobs:
         failed = await self._store.update(job, JobState.FAILED, error=exc.detail[:500])
         self._metrics.render("failed")
         await self._notify_failure(failed, exc.message)
-        if refund and stops_renders(exc):
+        if instead and stops_renders(exc):
             await self._instead(failed, exc.message)
 
     async def _instead(self, job: AvatarJob, message: str) -> None:

@@ -114,7 +114,8 @@ class LiveSpeaker:
             await self._client.speak(stream, sentence, self._voice)
         except StreamError as exc:
             log.warning("D-ID refused a sentence on stream %s: %s", stream.id, exc)
-            if held is not None and self._budget is not None:
+            # A sentence D-ID may be saying (its answer was lost) stays counted.
+            if held is not None and self._budget is not None and not exc.unconfirmed:
                 await self._budget.give_back(held)
             self.error = exc
             return

@@ -63,6 +63,15 @@ class JobStore(Protocol):
         """Move a job to `state`, storing the given fields (talk_id, video_path, error…)."""
         ...
 
+    async def start_submit(self, job: AvatarJob) -> AvatarJob | None:
+        """Mark a queued job as being sent to the renderer (submitted, no talk id yet), once.
+
+        None when it is queued no more: another process took it since it was read. Marked
+        before the renderer is called, so a job found so later (a crash, a lapsed lease) is
+        known to have maybe been sent, and is never sent twice.
+        """
+        ...
+
     async def unfinished(self) -> list[AvatarJob]:
         """Jobs that are neither delivered nor failed, oldest first."""
         ...

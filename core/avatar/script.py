@@ -22,6 +22,9 @@ an estimate that is too short lets a video run past its cap:
 - Thai, Lao, Khmer and Myanmar (no spaces between words): 10 letters/s, combining vowel and
   tone marks not counted; a rough figure (about two or three letters per syllable).
 - 0.3 s of pause after every sentence end.
+- Symbols are read as words ("&" is "and", "%" "percent", "+" "plus", "$" "dollars"): each
+  counts as a word, and a dash standing alone ("—") as a pause, so a script of symbols is not
+  estimated at nothing and let past the cap.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ CJK_CHARACTERS_PER_SECOND = 5.0
 HANGUL_SYLLABLES_PER_SECOND = 4.0
 SOUTHEAST_ASIAN_LETTERS_PER_SECOND = 10.0
 SENTENCE_PAUSE_SECONDS = 0.3
+# Punctuation text-to-speech reads out as a word; other symbols (Unicode S*) are read too.
+_SPOKEN_PUNCTUATION = frozenset("&%@#*/\\‰§¶")
 
 _SENTENCE_END = re.compile(r"[.!?…।؟]+[\"'”’»)\]」』）]*(?=\s|$)|[。！？]+")
 _CLAUSE_END = re.compile(r"[,;:，、；：](?=\s|$)|[，、；：]|\s[—–-](?=\s)")
@@ -101,7 +106,8 @@ def estimate_seconds(text: str) -> float:
     """Estimate how long reading `text` aloud takes, in seconds (see the module docstring)."""
     seconds = SENTENCE_PAUSE_SECONDS * len(_SENTENCE_END.findall(text))
     for token in text.split():
-        letters = digits = 0
+        letters = digits = symbols = 0
+        spoken = seconds
         for char in token:
             if is_cjk(char):
                 seconds += 1 / CJK_CHARACTERS_PER_SECOND
@@ -114,9 +120,13 @@ def estimate_seconds(text: str) -> float:
                 digits += 1
             elif char.isalpha():
                 letters += 1
+            elif char in _SPOKEN_PUNCTUATION or unicodedata.category(char).startswith("S"):
+                symbols += 1
         if letters:
             seconds += max(1.0, letters / LETTERS_PER_WORD) / WORDS_PER_SECOND
-        seconds += digits / WORDS_PER_SECOND
+        seconds += (digits + symbols) / WORDS_PER_SECOND
+        if seconds == spoken and any(unicodedata.category(c) == "Pd" for c in token):
+            seconds += SENTENCE_PAUSE_SECONDS  # a dash alone: a pause
     return round(seconds, 3)
 
 

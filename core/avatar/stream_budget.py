@@ -23,6 +23,7 @@ from core.quota import (
     Clock,
     Limits,
     credits_for,
+    month_period,
     utc_now,
 )
 
@@ -71,6 +72,7 @@ class AnswerBudget:
 
     def _charges(self, ms: int) -> list[Charge]:
         day, user, limits = self._day, self._scope, self._limits
+        month = month_period(day)  # the user's month totals, for /usage (no limit), as a clip's
 
         def limit(seconds: int | None) -> int | None:
             return None if seconds is None else seconds * 1000
@@ -80,10 +82,12 @@ class AnswerBudget:
             charges += [
                 Charge(day, user, RENDERS, 1, limits.renders_per_user),
                 Charge(day, EVERYONE, RENDERS, 1, limits.renders_total),
+                Charge(month, user, RENDERS, 1),
             ]
         charges += [
             Charge(day, user, RENDER_MS, ms, limit(limits.seconds_per_user)),
             Charge(day, EVERYONE, RENDER_MS, ms, limit(limits.seconds_total)),
+            Charge(month, user, RENDER_MS, ms),
         ]
         credits = credits_for(self.ms + ms) - credits_for(self.ms)
         if credits:

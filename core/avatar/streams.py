@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 # Speaking is retried this often on 429 and 5xx (each sentence is short: a late one is useless).
 SPEAK_ATTEMPTS = 2
 RETRY_AFTER_CAP = 2.0
+# Faults before a request left (httpx's names): D-ID cannot have seen it.
+NOT_SENT = frozenset({"ConnectError", "ConnectTimeout", "PoolTimeout", "ProxyError"})
+# A gateway's faults: it got no (valid) answer while D-ID may go on with the request.
+GATEWAY_FAULTS = frozenset({502, 504})
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,17 @@ class StreamError(Exception):
     def __init__(self, status: int | None, kind: str, detail: str) -> None:
         super().__init__(f"{status} {kind} {detail}".strip())
         self.status, self.kind, self.detail = status, kind, detail
+
+    @property
+    def unconfirmed(self) -> bool:
+        """Whether D-ID may have carried the call out all the same.
+
+        A timeout, a dropped answer, a gateway's 502/504: a sentence D-ID may be saying is
+        neither sent again nor given back.
+        """
+        if self.status is None:
+            return self.kind not in NOT_SENT
+        return self.status in GATEWAY_FAULTS
 
     @property
     def line(self) -> str:
@@ -121,7 +136,8 @@ class DidStreamsClient:
                 return
             except StreamError as exc:
                 retryable = exc.status is None or exc.status == 429 or exc.status >= 500
-                if not retryable or attempt == SPEAK_ATTEMPTS:
+                # D-ID queues what it is told to say: a sentence it may have is not sent again.
+                if not retryable or exc.unconfirmed or attempt == SPEAK_ATTEMPTS:
                     raise
                 log.info("speaking on stream %s failed (%s), trying again", stream.id, exc)
                 await asyncio.sleep(0.2 * attempt)

@@ -114,6 +114,21 @@ class PostgresJobStore:
             raise LookupError(f"avatar job {job.id} is gone")
         return job_from_row(row)
 
+    async def start_submit(self, job: AvatarJob) -> AvatarJob | None:
+        """Mark a queued job submitted with no talk id yet, leased to this replica.
+
+        None when it is queued no more (another replica took it after this one's lease lapsed).
+        """
+        row = await self._pool.fetchrow(
+            "UPDATE avatar_jobs SET state = 'submitted', talk_id = NULL, updated_at = now(),"
+            " lease_owner = $2, lease_until = now() + make_interval(secs => $3)"
+            f" WHERE id = $1 AND state = 'queued' RETURNING {JOB_COLUMNS}",
+            job.id,
+            self._owner,
+            self._lease,
+        )
+        return None if row is None else job_from_row(row)
+
     async def unfinished(self) -> list[AvatarJob]:
         """Jobs that are neither delivered nor failed, oldest first."""
         rows = await self._pool.fetch(

@@ -170,6 +170,16 @@ class SqliteJobStore:
             raise LookupError(f"avatar job {job.id} is gone")
         return job_from_row(row)
 
+    async def start_submit(self, job: AvatarJob) -> AvatarJob | None:
+        """Mark a queued job submitted with no talk id yet; None when it is queued no more."""
+        sql = (
+            f"UPDATE avatar_jobs SET state = 'submitted', talk_id = NULL, updated_at = {_NOW}"
+            f" WHERE id = ? AND state = 'queued' RETURNING {JOB_COLUMNS}"
+        )
+        async with self._db.execute(sql, (job.id,)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else job_from_row(row)
+
     async def unfinished(self) -> list[AvatarJob]:
         """Jobs that are neither delivered nor failed, oldest first."""
         sql = (

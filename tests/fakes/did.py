@@ -150,6 +150,7 @@ class _Fault:
     body: Any
     headers: dict[str, str]
     times: int
+    processed: bool = False
 
 
 def talk_credits(duration: float) -> int:
@@ -395,18 +396,22 @@ class FakeDID(LocalServer):
         body: Any = None,
         headers: dict[str, str] | None = None,
         times: int = 1,
+        processed: bool = False,
     ) -> None:
         """Answer the next `times` requests to `endpoint` (e.g. "GET /talks") with an error.
 
         `body` None means the service's real error shape for `status`; a dict is sent as JSON,
         a string as text. A 429 gets `retry-after: 0` unless `headers` says otherwise.
+        `processed`: the request takes effect all the same, as behind D-ID's API gateway, whose
+        504 "Endpoint request timed out" comes while the service goes on with the request
+        (docs.d-id.com/discuss/659e4aa1a2d5c1004e231a56: a 504 on `POST /talks`).
         """
         self._check_endpoint(endpoint)
         if body is None:
             body = _default_fault_body(endpoint, status)
         merged = {"retry-after": "0"} if status == 429 else {}
         merged.update(headers or {})
-        self._faults[endpoint].append(_Fault(status, body, merged, times))
+        self._faults[endpoint].append(_Fault(status, body, merged, times, processed))
 
     def delay_next(self, endpoint: str, seconds: float) -> None:
         """Hold the next request to `endpoint` for `seconds` (or until close()), then answer it."""
@@ -555,13 +560,18 @@ class FakeDID(LocalServer):
             fault.times -= 1
             if fault.times <= 0:
                 faults.popleft()
+            if fault.processed and self._authorized(request, endpoint):
+                await handler(request)
             return self._fault_response(fault)
         # The result URL is a presigned S3 URL: it carries its own auth, not the D-ID key.
-        if endpoint != "GET /results" and (
-            request.headers.get("Authorization") != f"Basic {self.api_key}"
-        ):
+        if not self._authorized(request, endpoint):
             return _did_error(401, "AuthorizationError", "user unauthenticated")
         return await handler(request)
+
+    def _authorized(self, request: web.Request, endpoint: str) -> bool:
+        return endpoint == "GET /results" or (
+            request.headers.get("Authorization") == f"Basic {self.api_key}"
+        )
 
     # -- endpoints ---------------------------------------------------------------------------
 

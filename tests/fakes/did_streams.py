@@ -16,7 +16,8 @@ candidates are host candidates on 127.0.0.1 (no STUN, no TURN: `ice_servers` is 
 records what it was asked to say and when (`spoken`), starts saying a sentence `speak_delay`
 seconds after it got it, one after another like D-ID's queue, for as long as the text takes
 to say. Tests can refuse the next streams (`refuse_next`: 402, 429, …, with D-ID's error
-bodies) or the sentences past some (`refuse_speech`), cap concurrent streams (`max_streams`,
+bodies) or the sentences past some (`refuse_speech`), answer speech late (`answer_delay`: the
+sentence is said all the same), cap concurrent streams (`max_streams`,
 answered 429 past it), or make it never answer ICE (`answer_ice = False`: the answer is taken
 but the peer never connects).
 """
@@ -154,6 +155,9 @@ class FakeDidStreams(LocalServer):
     def __init__(self, api_key: str = DEFAULT_API_KEY, agent_id: str = AGENT_ID) -> None:
         self.api_key, self.agent_id = api_key, agent_id
         self.speak_delay = 0.0
+        # Seconds a speak request's answer is held after its sentence was queued (a slow answer:
+        # D-ID says the sentence though the client may give up waiting).
+        self.answer_delay = 0.0
         self.max_streams: int | None = None
         self.answer_ice = True
         self.streams: dict[str, FakeStream] = {}
@@ -326,6 +330,8 @@ class FakeDidStreams(LocalServer):
             stream.id, text, voice, now, now + self.speak_delay, now + self.speak_delay + seconds
         )
         stream.queue.put_nowait(spoken)
+        if self.answer_delay:
+            await asyncio.sleep(self.answer_delay)
         return web.json_response(
             {
                 "status": "started",

@@ -79,11 +79,11 @@ class LiveRig:
 
 
 def streamed_ms(counters: MemoryCounters, scope: str = "web:ip-a") -> int:
-    """The user's streamed milliseconds counted so far."""
+    """The user's streamed milliseconds counted so far (by day: the month counts them again)."""
     return sum(
         n
-        for (_, where, name), n in counters.counts.items()
-        if name == "render_ms" and where == scope
+        for (period, where, name), n in counters.counts.items()
+        if name == "render_ms" and where == scope and not period.endswith("-month")
     )
 
 

@@ -147,6 +147,19 @@ async def test_after_a_refused_sentence_nothing_more_is_said_and_it_is_given_bac
     assert done.calls == [(session, refused, 0.0)] and speaker.error is refused
 
 
+async def test_a_sentence_d_id_may_be_saying_though_its_answer_was_lost_stays_counted(
+    service: MemoryAvatarStreams, counters: MemoryCounters, tasks: list[asyncio.Task[None]]
+) -> None:
+    lost = StreamError(None, "ReadTimeout", "")
+    service.refuse["speak"] = [lost]
+    done, session = Done(), await session_of(service)
+    speaker = speaker_on(service, session, tasks, done=done, counters=counters)
+    speaker.feed(THREE)
+    assert await speaker.finish() == "failed"
+    assert streamed_ms(counters) == ms(sentences(THREE)[0])  # not given back
+    assert speaker.error is lost
+
+
 async def test_each_said_sentence_is_counted_against_the_budget(
     service: MemoryAvatarStreams, counters: MemoryCounters, tasks: list[asyncio.Task[None]]
 ) -> None:

@@ -10,9 +10,11 @@ import pytest
 
 from core.avatar.stream_budget import AnswerBudget, Held, StreamBudget
 from core.quota import EVERYONE, Charge, Limits
+from core.usage import Usage
 from tests.fakes.memory import MemoryCounters
 
 DAY = "2026-12-01"
+MONTH = "2026-12-month"
 USER = "web:ip-a"
 
 
@@ -30,8 +32,10 @@ async def test_the_first_sentence_counts_the_video_and_each_its_seconds_with_the
         (
             Charge(DAY, USER, "renders", 1, 3),
             Charge(DAY, EVERYONE, "renders", 1, 9),
+            Charge(MONTH, USER, "renders", 1),
             Charge(DAY, USER, "render_ms", 2001, 60_000),
             Charge(DAY, EVERYONE, "render_ms", 2001, 90_000),
+            Charge(MONTH, USER, "render_ms", 2001),
             Charge(DAY, EVERYONE, "render_credits", 1),
         ),
         2001,
@@ -41,6 +45,7 @@ async def test_the_first_sentence_counts_the_video_and_each_its_seconds_with_the
         (
             Charge(DAY, USER, "render_ms", 3000, 60_000),
             Charge(DAY, EVERYONE, "render_ms", 3000, 90_000),
+            Charge(MONTH, USER, "render_ms", 3000),
         ),
         3000,
     )
@@ -55,6 +60,19 @@ async def test_credits_are_counted_as_one_clip_of_the_whole_answer() -> None:
     assert counters.counts[(DAY, EVERYONE, "render_credits")] == 3
     assert counters.counts[(DAY, USER, "render_ms")] == 35_001
     assert counters.counts[(DAY, USER, "renders")] == 1
+
+
+async def test_a_streamed_answer_counts_in_the_users_month_as_in_their_day() -> None:
+    answer, counters = budget()
+    said = await answer.reserve(4.0)
+    assert not isinstance(said, str)
+    refused = await answer.reserve(2.0)
+    assert not isinstance(refused, str)
+    await answer.give_back(refused)  # D-ID refused that sentence
+    clock = lambda: dt.datetime(2026, 12, 1, 23, 59, tzinfo=dt.UTC)  # noqa: E731
+    report = await Usage(counters, clock).report(USER)
+    assert report.today == report.month  # /usage: this month is never less than today
+    assert (report.month.videos, report.month.video_ms) == (1, 4000)
 
 
 async def test_a_negative_estimate_holds_nothing() -> None:
