@@ -100,6 +100,15 @@ def guess_language(text: str) -> str:
     A cheap stand-in for a detector when the caller gives no language: it only has to pick
     the phrase table, and a Latin-script answer gets English phrases.
     """
+    return script_language(text) or "en"
+
+
+def script_language(text: str) -> str | None:
+    """Name the language most letters' script is written in (Cyrillic: ru); None for Latin.
+
+    At least a fifth of the letters must be of that script: a Latin answer quoting one
+    Russian word has no language here.
+    """
     counts: dict[str, int] = {}
     letters = 0
     for char in text:
@@ -112,7 +121,7 @@ def guess_language(text: str) -> str:
                 counts[language] = counts.get(language, 0) + 1
                 break
     if not counts or max(counts.values()) * 5 < letters:
-        return "en"
+        return None
     if counts.get("ja", 0) * 10 >= counts.get("zh", 0) and "ja" in counts:
         return "ja"  # Japanese mixes kana into Han text; Chinese has none
     return max(counts, key=lambda language: counts[language])

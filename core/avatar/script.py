@@ -57,10 +57,15 @@ class SpokenScript:
     truncated: bool
 
 
+def prose(answer: str) -> str:
+    """Return `answer` without its code and URLs: the words that tell its language."""
+    return _NOT_SPOKEN.sub(" ", answer)
+
+
 def resolve_phrases(text: str, language: str | None) -> Phrases:
     """Return the pointer phrases for `language`, guessed from the script of `text` if None."""
     code = normalise_language(language)
-    return phrases_for(code or guess_language(_NOT_SPOKEN.sub(" ", text)))
+    return phrases_for(code or guess_language(prose(text)))
 
 
 def normalise_newlines(text: str) -> str:

@@ -7,7 +7,8 @@ import logging
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from core.avatar.script import SpokenScript, spoken_script
+from core.avatar.phrases import script_language
+from core.avatar.script import SpokenScript, prose, spoken_script
 from core.avatar.summary import summarize
 from core.errors import UserFacingError
 from core.i18n import Line
@@ -70,8 +71,8 @@ class SpeechWriter:
 
     async def write(self, answer: str, language: str | None = None) -> Speech:
         """Write the speech for `answer`; `language`: the one Whisper heard in a voice turn."""
-        if language is None and self._detector is not None:
-            language = await self._detector.detect(answer)
+        if language is None:
+            language = await self._language(answer)
         script = await _script(answer, self._max_seconds, language)
         text, seconds = script.text, script.seconds
         if script.truncated and self._mode == "summary" and self._model is not None:
@@ -80,6 +81,16 @@ class SpeechWriter:
                 text, seconds = summary
         voice = self._voices.pick(language) if self._voices is not None else None
         return Speech(text, seconds, script.truncated, voice, language)
+
+    async def _language(self, answer: str) -> str | None:
+        """Name the language of the answer's prose: code, mostly English keywords, is left out.
+
+        When the detector is unsure (a short line before a code block), a script that only a
+        few languages write (Cyrillic, Arabic, Devanagari, kana, Han, Hangul) still names one.
+        """
+        words = prose(answer)
+        detected = await self._detector.detect(words) if self._detector is not None else None
+        return detected or script_language(words)
 
     async def _summary(self, answer: str, language: str | None) -> tuple[str, float] | None:
         """Return the model's spoken version, capped like any script; None when it wrote none."""

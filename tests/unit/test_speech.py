@@ -58,7 +58,7 @@ async def test_without_a_heard_language_the_detector_names_it() -> None:
         "voice-de",
         "de",
     )
-    assert detector.asked == ["Hier ist der Code:\n```\nx\n```"]
+    assert detector.asked == ["Hier ist der Code:\n "]  # the prose: code tells no language
 
 
 @pytest.mark.parametrize("length", [IN_THREAD_CHARS - 1, IN_THREAD_CHARS, 3 * IN_THREAD_CHARS])
