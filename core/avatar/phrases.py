@@ -87,6 +87,12 @@ def phrases_for(language: str | None) -> Phrases:
     return PHRASES.get(normalise_language(language) or "en", PHRASES["en"])
 
 
+def pointers(phrases: Phrases) -> tuple[str, ...]:
+    """Return the phrases that only point to the chat, longest first: none of the answer's."""
+    every = (phrases.code, phrases.code_inline, phrases.link, phrases.table, phrases.rest)
+    return tuple(sorted((*every, phrases.answer), key=len, reverse=True))
+
+
 def normalise_language(language: str | None) -> str | None:
     """Return the lower-case primary subtag of a language tag, or None when there is none."""
     if not language or not language.strip():

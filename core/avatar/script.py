@@ -33,7 +33,13 @@ from dataclasses import dataclass
 
 from core.avatar.inline import is_cjk, split_sentences, with_full_stop
 from core.avatar.markdown import parse
-from core.avatar.phrases import Phrases, guess_language, normalise_language, phrases_for
+from core.avatar.phrases import (
+    Phrases,
+    guess_language,
+    normalise_language,
+    phrases_for,
+    pointers,
+)
 
 WORDS_PER_SECOND = 2.5
 LETTERS_PER_WORD = 6
@@ -82,6 +88,15 @@ def sentences_of(answer: str, phrases: Phrases) -> list[str]:
 def sentences(answer: str, language: str | None = None) -> list[str]:
     """Return the speakable sentences of an answer (what `SentenceStream` yields for it)."""
     return sentences_of(answer, resolve_phrases(answer, language))
+
+
+def says_something(answer: str, language: str | None) -> bool:
+    """Tell whether `answer` has words to read aloud besides pointers to the chat."""
+    phrases = resolve_phrases(answer, language)
+    spoken = " ".join(sentences_of(answer, phrases))
+    for phrase in pointers(phrases):
+        spoken = spoken.replace(phrase, " ")
+    return any(char.isalnum() for char in spoken)
 
 
 def join_sentences(parts: list[str]) -> str:

@@ -7,8 +7,8 @@ import logging
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from core.avatar.phrases import script_language
-from core.avatar.script import SpokenScript, prose, spoken_script
+from core.avatar.phrases import normalise_language, script_language
+from core.avatar.script import SpokenScript, prose, says_something, spoken_script
 from core.avatar.summary import summarize
 from core.errors import UserFacingError
 from core.i18n import Line
@@ -93,7 +93,11 @@ class SpeechWriter:
         return detected or script_language(words)
 
     async def _summary(self, answer: str, language: str | None) -> tuple[str, float] | None:
-        """Return the model's spoken version, capped like any script; None when it wrote none."""
+        """Return the model's spoken version, capped like any script; None when it is no good.
+
+        No good: empty, nothing but code, links or emoji (the video would only point to the
+        chat), or in another language than the answer's (its voice would read it).
+        """
         assert self._model is not None
         try:
             written = await summarize(
@@ -102,9 +106,16 @@ class SpeechWriter:
         except UserFacingError as exc:
             log.info("no spoken summary, the avatar says the start instead: %s", exc.detail)
             return None
-        script = await _script(written, self._max_seconds, language)
-        if not script.text:
+        if not says_something(written, language):
+            log.info("the spoken summary has nothing to say aloud: the avatar says the start")
             return None
+        said = await self._language(written)
+        if language is not None and said is not None and said != normalise_language(language):
+            log.info(
+                "the spoken summary is in %s, not %s: the avatar says the start", said, language
+            )
+            return None
+        script = await _script(written, self._max_seconds, language)
         return script.text, script.seconds
 
 
