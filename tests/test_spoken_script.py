@@ -17,6 +17,7 @@ from core.avatar import (
 )
 from core.avatar.inline import is_cjk, with_full_stop
 from core.avatar.phrases import PHRASES, guess_language, phrases_for
+from core.avatar.voices import DEFAULT_VOICES
 
 EN = PHRASES["en"]
 EMOJI = re.compile(
@@ -296,6 +297,11 @@ def test_every_language_has_all_phrases(language: str) -> None:
     for noun in (phrases.code_inline, phrases.link, phrases.formula_inline):
         assert noun and noun[-1] not in ".。।" and not re.search(r"[*#`<>|]", noun)
     assert len(set(said)) == 5
+
+
+def test_every_language_with_a_voice_has_its_phrases() -> None:
+    # A Ukrainian or Swedish answer was voiced in its language with English pointers.
+    assert set(DEFAULT_VOICES) <= set(PHRASES)
 
 
 GUESSES = [
