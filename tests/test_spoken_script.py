@@ -345,6 +345,9 @@ ESTIMATES = [
     ("korean", "안녕하세요", 1.25),
     ("thai marks not counted", "สวัสดี", 0.4),
     ("decimal has no pause", "3.14 e.g.", 1.9),
+    # Each is read as a word: "plus", "equals", "percent", "dollars", "per", "degrees".
+    ("symbols said as words", "2 + 2 = 4, 50% $5 km/h 20°", 6.0),
+    ("c plus plus", "C++", 1.2),
 ]
 
 

@@ -11,7 +11,8 @@ an estimate that is too short lets a video run past its cap:
   words per minute (2.5 words/s), the usual figure for English read aloud (the National Center
   for Voice and Speech's average for conversation; audiobook narration aims at 150-160 wpm).
   A word of more than 6 letters counts as letters/6 words, so long compounds (German, Finnish)
-  are not read as one short word. Each digit counts as a word ("2024" is "twenty twenty-four").
+  are not read as one short word. Each digit counts as a word ("2024" is "twenty twenty-four"),
+  and so does each symbol the voice reads as a word ("%", "$", "+", "=", "/", "°"...).
 - Chinese and Japanese are written without spaces: 5 characters/s. Mandarin is spoken at
   about 5.2 syllables (one character each) per second (Pellegrino, Coupé & Marsico 2011,
   "A cross-language perspective on speech information rate", Language 87(3)); Japanese at about
@@ -52,6 +53,7 @@ _SENTENCE_END = re.compile(r"[.!?…।؟]+[\"'”’»)\]」』）]*(?=\s|$)|[�
 _CLAUSE_END = re.compile(r"[,;:，、；：](?=\s|$)|[，、；：]|\s[—–-](?=\s)")
 _NOT_SPOKEN = re.compile(r"(?s)(`{3,}|~{3,}).*?(?:\1|$)|`[^`\n]*`|\S+://\S+")
 _CUT_TRIM = " ,;:，、；：—–-"
+_SAID_SYMBOLS = frozenset("%‰$€£¥₽₹₩₺¢&+=×÷/°@<>≥≤≠±≈§")  # "percent", "plus", "equals"...
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +123,7 @@ def estimate_seconds(text: str) -> float:
     """Estimate how long reading `text` aloud takes, in seconds (see the module docstring)."""
     seconds = SENTENCE_PAUSE_SECONDS * len(_SENTENCE_END.findall(text))
     for token in text.split():
-        letters = digits = 0
+        letters = said = 0  # said: digits and symbols, a word each
         for char in token:
             if is_cjk(char):
                 seconds += 1 / CJK_CHARACTERS_PER_SECOND
@@ -130,13 +132,13 @@ def estimate_seconds(text: str) -> float:
             elif _southeast_asian(char):
                 if unicodedata.category(char) != "Mn":
                     seconds += 1 / SOUTHEAST_ASIAN_LETTERS_PER_SECOND
-            elif char.isdigit():
-                digits += 1
+            elif char.isdigit() or char in _SAID_SYMBOLS:
+                said += 1
             elif char.isalpha():
                 letters += 1
         if letters:
             seconds += max(1.0, letters / LETTERS_PER_WORD) / WORDS_PER_SECOND
-        seconds += digits / WORDS_PER_SECOND
+        seconds += said / WORDS_PER_SECOND
     return round(seconds, 3)
 
 
