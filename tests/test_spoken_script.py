@@ -442,7 +442,32 @@ def test_long_answers_are_capped(answer: str, cap: float, language: str, rest: s
 def test_cut_at_a_sentence_end() -> None:
     script = spoken_script(LONG_ANSWER, 30.0, "en")
     spoken = script.text[: -len(EN.rest)].strip()
-    assert spoken == " ".join(sentences(LONG_ANSWER, "en")[: len(sentences(spoken, "en"))])
+    every = sentences(LONG_ANSWER, "en")
+    assert spoken in [" ".join(every[:end]) for end in range(1, len(every) + 1)]
+
+
+def test_a_cut_never_ends_on_a_heading() -> None:
+    # "... and the web. 1. Installation. The rest is in the chat." announced what never came.
+    intro = "Python is great for many things and people use it in data science and the web."
+    answer = f"{intro}\n\n## 1. Installation\n\nDownload the installer and run it as it is."
+    for cap in (10.0, 11.5, 12.5):  # the heading fits from 11.3 s, the whole answer at 12.8 s
+        assert spoken_script(answer, cap, "en").text == f"{intro} {EN.rest}", cap
+    title_only = spoken_script("# A title\n\n" + "word " * 60, 10.0, "en")
+    assert title_only.text.startswith("word word") and title_only.text.endswith(EN.rest)
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("Wir treffen uns am 3. Mai. Dann", ["Wir treffen uns am 3. Mai.", "Dann."]),
+        ("Im 19. Jahrhundert. Ende", ["Im 19. Jahrhundert.", "Ende."]),
+        ("Das war 2024. Dann kam", ["Das war 2024.", "Dann kam."]),
+    ],
+    ids=["ordinal", "two digits", "a year ends a sentence"],
+)
+def test_an_ordinal_does_not_end_a_sentence(answer: str, expected: list[str]) -> None:
+    # Cut or said live at "am 3.", the listener heard "on the third." and then "May".
+    assert sentences(answer, "de") == expected
 
 
 def test_a_long_first_sentence_is_cut_at_a_clause() -> None:

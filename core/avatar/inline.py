@@ -187,7 +187,7 @@ def is_cjk(char: str) -> bool:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split one cleaned block into sentences, not at "e.g.", "Dr.", initials or "3.14"."""
+    """Split one cleaned block into sentences, not at "e.g.", "Dr.", initials, "3.14", "3. Mai"."""
     sentences: list[str] = []
     start = 0
     for match in _TERMINATOR.finditer(text):
@@ -217,4 +217,6 @@ def _ends_sentence(text: str, match: re.Match[str]) -> bool:
         word = words[-1].lstrip("(\"'“‘«").lower() if words else ""
         if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
             return False
+        if word.isdigit() and len(word) <= 3:
+            return False  # an ordinal ("am 3. Mai", "im 19. Jahrhundert") or a step number
     return True

@@ -39,6 +39,7 @@ class Parsed:
     """The speakable blocks of a text and where a reader of a growing text may resume."""
 
     blocks: tuple[str, ...]
+    headings: frozenset[str]  # the blocks that are headings: they say nothing on their own
     state: ParseState
     open_fence: bool  # the text ends inside a code fence
     tail_start: int | None  # offset of the text block holding the last line, if it is text
@@ -74,6 +75,7 @@ class _Reader:
             self.starts.append(self.starts[-1] + len(line) + 1)
         self.phrases = phrases
         self.blocks: list[str] = []
+        self.headings: list[str] = []
         self.in_list = state.in_list
         self.previous = state.previous
         self.pending: list[str] = []
@@ -99,6 +101,7 @@ class _Reader:
         self.close()
         return Parsed(
             tuple(self.blocks),
+            frozenset(self.headings),
             ParseState(self.in_list, self.previous),
             self.open_fence,
             self.tail_start,
@@ -126,7 +129,8 @@ class _Reader:
             self.close()
             self.tail_start = None
             if heading:
-                self.add(heading[1] or "")
+                if self.add(heading[1] or ""):
+                    self.headings.append(self.blocks[-1])
                 self.tail_start = self.starts[index]
             self.in_list = self.in_list and indent > 0
             return index + 1
@@ -187,14 +191,16 @@ class _Reader:
             self.add(" ".join(self.pending))
             self.pending = []
 
-    def add(self, text: str) -> None:
+    def add(self, text: str) -> bool:
+        """Add the block of `text`; tell whether it says something of its own."""
         if is_display_math(text):
             self.pointer(self.phrases.formula)
-            return
+            return False
         cleaned = clean_inline(text, self.phrases)
         if cleaned:
             self.blocks.append(with_full_stop(cleaned))
             self.previous = self.blocks[-1]
+        return bool(cleaned)
 
     def pointer(self, phrase: str) -> None:
         self.tail_start = None

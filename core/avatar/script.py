@@ -83,8 +83,13 @@ def normalise_newlines(text: str) -> str:
 
 def sentences_of(answer: str, phrases: Phrases) -> list[str]:
     """Return the speakable sentences of an answer, in order."""
-    blocks = parse(normalise_newlines(answer), phrases).blocks
-    return [sentence for block in blocks for sentence in split_sentences(block)]
+    return _sentences_and_headings(answer, phrases)[0]
+
+
+def _sentences_and_headings(answer: str, phrases: Phrases) -> tuple[list[str], set[str]]:
+    parsed = parse(normalise_newlines(answer), phrases)
+    said = [sentence for block in parsed.blocks for sentence in split_sentences(block)]
+    return said, {sentence for block in parsed.headings for sentence in split_sentences(block)}
 
 
 def sentences(answer: str, language: str | None = None) -> list[str]:
@@ -162,15 +167,16 @@ def spoken_script(answer: str, max_seconds: float, language: str | None = None) 
     if not answer.strip():
         return SpokenScript("", 0.0, False)
     phrases = resolve_phrases(answer, language)
-    parts = sentences_of(answer, phrases) or [phrases.answer]
+    parts, headings = _sentences_and_headings(answer, phrases)
+    parts = parts or [phrases.answer]
     text = join_sentences(parts)
     seconds = estimate_seconds(text)
     if seconds <= max_seconds:
         return SpokenScript(text, seconds, False)
-    return _shortened(parts, max_seconds, phrases.rest)
+    return _shortened(parts, max_seconds, phrases.rest, headings)
 
 
-def _shortened(parts: list[str], max_seconds: float, rest: str) -> SpokenScript:
+def _shortened(parts: list[str], max_seconds: float, rest: str, headings: set[str]) -> SpokenScript:
     budget = max_seconds - estimate_seconds(rest)
     kept: list[str] = []
     used = 0.0
@@ -179,8 +185,11 @@ def _shortened(parts: list[str], max_seconds: float, rest: str) -> SpokenScript:
         if used > budget:
             break
         kept.append(part)
+    while kept and kept[-1] in headings:  # a heading without its text says nothing
+        kept.pop()
     if not kept:
-        first = _cut_sentence(parts[0], budget)
+        text = next((part for part in parts if part not in headings), parts[0])
+        first = _cut_sentence(text, budget)
         kept = [first] if first else []
     text = join_sentences([*kept, rest])
     while kept and estimate_seconds(text) > max_seconds:  # rounding of the per-part sums
