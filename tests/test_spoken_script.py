@@ -144,6 +144,12 @@ SPEAKABLE = [
     ("keycap and dingbat", "Step 1️⃣ begins ✅ now", "Step begins now."),
     ("skin tone and heart", "Thanks 👍🏽 ❤️", "Thanks."),
     ("emoji bullets", "- ✅ Fast\n- 🚀 Cheap", "Fast. Cheap."),
+    ("emoticons", "Great :) see you ;-) and :D, I <3 it ^_^ :(", "Great see you and, I it."),
+    (
+        "no emoticon",
+        "Ratio 16:9 at 3:30 (see below:) key: value",
+        "Ratio 16:9 at 3:30 (see below:) key: value.",
+    ),
     (
         "html",
         "<p>Hello <b>world</b></p><br/>Bye &amp; thanks &quot;all&quot;",
@@ -652,7 +658,7 @@ def test_stream_agrees_on_random_markdown() -> None:
 FORMULA_PIECES = [
     *PIECES,
     *("$", "$$", "\\[", "\\]", "\\(", "\\)", "^", "—", " – ", "[1]", "print()", " >= "),
-    *("!=", "x^2", "\\frac{a}{b}", "$x$", "$5 ", "= "),
+    *("!=", "x^2", "\\frac{a}{b}", "$x$", "$5 ", "= ", ":)", " :-(", "<3", ";D"),
 ]
 
 

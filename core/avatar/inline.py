@@ -53,6 +53,8 @@ _PICTOGRAPH = (
 )
 _EMOJI_TAIL = "\ufe00-\ufe0f\u20e3\U000e0020-\U000e007f\U000e0100-\U000e01ef"
 _EMOJI = re.compile(f"[{_PICTOGRAPH}](?:[{_EMOJI_TAIL}]|\u200d[{_PICTOGRAPH}]?)*|[{_EMOJI_TAIL}]")
+# Emoticons are emoji in ASCII: ":)" is read "colon parenthesis" and "<3" as "three".
+_EMOTICON = re.compile(r"(?<![\w:;=<>^])(?:[:;=][-o^']?[()\[\]DPpO3/|*]|<3+|[xX]D|\^_*\^)(?![\w(])")
 # Format characters are silent; ZWNJ and ZWJ (U+200C, U+200D) stay: Indic scripts need them.
 _INVISIBLE = re.compile("[\u00ad\u200b\u200e\u200f\u2060-\u2064\ufeff\u202a-\u202e\u2066-\u2069]")
 _SHARP = re.compile(r"(?<!\b[A-Z])#|#(?=[\w#])")  # keeps "C#" and "F#", drops the rest
@@ -98,6 +100,7 @@ def clean_inline(text: str, phrases: Phrases) -> str:
     text = _DASH.sub(", ", text)
     text = _KEYCAP.sub("", text)
     text = _EMOJI.sub("", text)
+    text = _EMOTICON.sub("", text)
     text = _INVISIBLE.sub("", text)
     text = _ESCAPED.sub(lambda match: chr(ord(match[0]) - 0xF0000), text)
     return _tidy(text)
