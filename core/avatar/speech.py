@@ -69,10 +69,15 @@ class SpeechWriter:
         self._max_seconds, self._mode = max_seconds, mode
         self._voices, self._detector, self._model = voices, detector, model
 
-    async def write(self, answer: str, language: str | None = None) -> Speech:
-        """Write the speech for `answer`; `language`: the one Whisper heard in a voice turn."""
+    async def write(self, answer: str, language: str | None = None, question: str = "") -> Speech:
+        """Write the speech for `answer`; `language`: the one Whisper heard in a voice turn.
+
+        `question`, the message answered, tells the language when the answer is too short to.
+        """
         if language is None:
             language = await self._language(answer)
+        if language is None and question:
+            language = await self._language(f"{answer}\n{question}")
         script = await _script(answer, self._max_seconds, language)
         text, seconds = script.text, script.seconds
         if script.truncated and self._mode == "summary" and self._model is not None:
