@@ -203,6 +203,7 @@ SPEAKABLE = [
         "Paris — the capital – is big. Ready—set.",
         "Paris, the capital, is big. Ready, set.",
     ),
+    ("dash after a full stop", "— Hi, — he said. — Then? (— no)", "Hi, he said. Then? (no)."),
     ("en dash range", "From 2020–2024.", "From 2020–2024."),
     ("windows path", "Open C:\\Users\\me now.", "Open C: Users me now."),
     ("empty", "", ""),

@@ -97,13 +97,18 @@ def clean_inline(text: str, phrases: Phrases) -> str:
     text = html.unescape(text)
     text = _URL.sub(lambda match: _bare_url(match[0], phrases), text)
     text = _ARROW.sub(", ", text)
-    text = _DASH.sub(", ", text)
+    text = _DASH.sub(_pause, text)
     text = _KEYCAP.sub("", text)
     text = _EMOJI.sub("", text)
     text = _EMOTICON.sub("", text)
     text = _INVISIBLE.sub("", text)
     text = _ESCAPED.sub(lambda match: chr(ord(match[0]) - 0xF0000), text)
     return _tidy(text)
+
+
+def _pause(match: re.Match[str]) -> str:
+    before = match.string[: match.start()].rstrip()[-1:]
+    return " " if not before or before in ".!?…:;,(" else ", "  # no ". ," in "он. — Как"
 
 
 def is_display_math(text: str) -> bool:
