@@ -205,6 +205,11 @@ SPEAKABLE = [
     ),
     ("dash after a full stop", "— Hi, — he said. — Then? (— no)", "Hi, he said. Then? (no)."),
     ("en dash range", "From 2020–2024.", "From 2020–2024."),
+    (
+        "powers",
+        "Area in m^2, volume n^3, and 2^10 = 1024, x^ y.",
+        "Area in m², volume n³, and 2^10 = 1024, x y.",
+    ),
     ("windows path", "Open C:\\Users\\me now.", "Open C: Users me now."),
     ("empty", "", ""),
     ("blank", "  \n\t ", ""),

@@ -42,6 +42,9 @@ _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
 _URL = re.compile(r"(?:(?:https?|ftps?|wss?|s?ftp|ssh|git|file)://|\bwww\.|\bmailto:)[^\s<>\"]+")
 _LOOKS_LIKE_URL = re.compile(r"\s*(?:[A-Za-z][A-Za-z0-9+.-]{1,15}://|www\.|mailto:)\S*\s*")
 _TIMES = re.compile(r"(?<=\d)\s*\*\s*(?=\d)")
+# An exponent outside a formula: "m^2" is "m²" (read "squared"); "2^10" keeps its caret, as
+# dropping it would read "210".
+_POWER = re.compile(r"(?<=\w)\^([23])(?!\d)")
 _ARROW = re.compile(r"\s*(?:<-{1,2}>|<?-{1,2}>|<-{1,2}|<?={1,2}>|[→⇒⟶←↔⇔⟵⟹])\s*")
 # A dash is a pause: read as a comma. Microsoft's voices have been seen to stop at an em dash
 # (learn.microsoft.com/en-us/answers/questions/5869511, with arrows, handled above).
@@ -58,7 +61,7 @@ _EMOTICON = re.compile(r"(?<![\w:;=<>^])(?:[:;=][-o^']?[()\[\]DPpO3/|*]|<3+|[xX]
 # Format characters are silent; ZWNJ and ZWJ (U+200C, U+200D) stay: Indic scripts need them.
 _INVISIBLE = re.compile("[\u00ad\u200b\u200e\u200f\u2060-\u2064\ufeff\u202a-\u202e\u2066-\u2069]")
 _SHARP = re.compile(r"(?<!\b[A-Z])#|#(?=[\w#])")  # keeps "C#" and "F#", drops the rest
-_SYMBOL = re.compile(r"[*`~\[\]{}^]|(?<! )[<>]|[<>](?![ =])")  # " >= " and " <= " stay
+_SYMBOL = re.compile(r"[*`~\[\]{}]|(?<!\w)\^|\^(?!\d)|(?<! )[<>]|[<>](?![ =])")  # " >= " stays
 _SPACED = re.compile(r"[_|\\]")
 _EMPTY_BRACKETS = re.compile(r"\(\s*[,;:]?\s*\)")
 _SPACE_BEFORE = re.compile(r"\s+([,.;:!?…。，、！？)\]])(?![\w=])")  # not before ".env", "!="
@@ -132,6 +135,7 @@ def mask_escapes(text: str) -> str:
 
 def _tidy(text: str) -> str:
     text = _TIMES.sub(" × ", text)
+    text = _POWER.sub(lambda match: "²" if match[1] == "2" else "³", text)
     text = _SHARP.sub("", text)
     text = _SYMBOL.sub("", text)
     text = _SPACED.sub(" ", text)

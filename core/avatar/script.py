@@ -53,7 +53,7 @@ _SENTENCE_END = re.compile(r"[.!?…।؟]+[\"'”’»)\]」』）]*(?=\s|$)|[�
 _CLAUSE_END = re.compile(r"[,;:，、；：](?=\s|$)|[，、；：]|\s[—–-](?=\s)")
 _NOT_SPOKEN = re.compile(r"(?s)(`{3,}|~{3,}).*?(?:\1|$)|`[^`\n]*`|\S+://\S+")
 _CUT_TRIM = " ,;:，、；：—–-"
-_SAID_SYMBOLS = frozenset("%‰$€£¥₽₹₩₺¢&+=×÷/°@<>≥≤≠±≈§")  # "percent", "plus", "equals"...
+_SAID_SYMBOLS = frozenset("%‰$€£¥₽₹₩₺¢&+=×÷/°@<>≥≤≠±≈§^²³")  # "percent", "plus", "equals"...
 
 
 @dataclass(frozen=True, slots=True)
