@@ -278,7 +278,7 @@ class Conversations:
         paused = self._jobs.pause_notice(key)
         if paused is not None:
             return Notice(paused) if paused else None
-        speech = await self._speech.write(text, language, await self._question(key, language))
+        speech = await self._speech.write(text, language, await self._question(key, text, language))
         if not speech.text:
             return None
         # The chat's own voice (/voice) speaks every answer, over the language's default.
@@ -298,15 +298,17 @@ class Conversations:
             await self._quotas.release(reservation)  # no job was recorded to hold it
             raise
 
-    async def _question(self, key: ConversationKey, language: str | None) -> str:
-        """Return the question of the last answer, whose words tell a short answer's language.
+    async def _question(self, key: ConversationKey, answer: str, language: str | None) -> str:
+        """Return the question `answer` answered, whose words tell a short answer's language.
 
         Turns run in order per conversation, so the last pair in history is this answer's.
         """
         if language is not None:
             return ""  # Whisper heard it
-        last = await self._history.recent(key, 2)
-        return last[0].content if len(last) == 2 and last[0].role == "user" else ""
+        match await self._history.recent(key, 2):
+            case [asked, said] if asked.role == "user" and said.content == answer:
+                return asked.content
+        return ""
 
     async def stats(self) -> str:
         """Today's usage in one line, for admins: videos, their seconds and D-ID credits."""
