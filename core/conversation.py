@@ -278,7 +278,7 @@ class Conversations:
         paused = self._jobs.pause_notice(key)
         if paused is not None:
             return Notice(paused) if paused else None
-        speech = await self._speech.write(text, language)
+        speech = await self._speech.write(text, language, await self._question(key, text, language))
         if not speech.text:
             return None
         # The chat's own voice (/voice) speaks every answer, over the language's default.
@@ -297,6 +297,18 @@ class Conversations:
         except Exception:
             await self._quotas.release(reservation)  # no job was recorded to hold it
             raise
+
+    async def _question(self, key: ConversationKey, answer: str, language: str | None) -> str:
+        """Return the question `answer` answered, whose words tell a short answer's language.
+
+        Turns run in order per conversation, so the last pair in history is this answer's.
+        """
+        if language is not None:
+            return ""  # Whisper heard it
+        match await self._history.recent(key, 2):
+            case [asked, said] if asked.role == "user" and said.content == answer:
+                return asked.content
+        return ""
 
     async def stats(self) -> str:
         """Today's usage in one line, for admins: videos, their seconds and D-ID credits."""

@@ -94,6 +94,21 @@ async def test_a_text_answer_in_german_gets_a_german_voice_and_an_override_wins(
     assert voices == ["de-DE-ConradNeural", settings.DID_VOICE_ID]
 
 
+async def test_a_short_answer_takes_the_language_of_its_question(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    # "Claro:" alone is too short for lingua, and the code tells nothing: English was said.
+    groq.reply = (
+        "Claro:\n\n```js\nconst fs = require('fs');\nconsole.log(fs.readFileSync('a.txt'));\n```"
+    )
+    async with terminal(settings_for(tmp_path, groq, did)) as (chat, screen, _):
+        await chat.handle("¿Cómo leo un archivo de texto en JavaScript con Node?")
+        await screen.wait_for("avatar video ready")
+    script = talks(did)[0]["script"]
+    assert script["provider"]["voice_id"] == "es-ES-ElviraNeural"
+    assert script["input"] == "Claro: El código está en el chat."
+
+
 async def test_summary_mode_says_the_models_spoken_version_after_the_text(
     tmp_path: Path, groq: FakeGroq, did: FakeDID
 ) -> None:

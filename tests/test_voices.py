@@ -11,6 +11,8 @@ from pydantic import ValidationError
 from bot.settings import Settings
 from bot.settings_errors import describe
 from core.avatar.language import LanguageDetector
+from core.avatar.phrases import PHRASES
+from core.avatar.speech import SpeechWriter
 from core.avatar.voices import DEFAULT_VOICES, VoicePicker, native, parse_voices, voice_language
 from core.groq.whisper import language_code
 from core.types import Audio, ConversationKey, Transcript, Turn
@@ -256,3 +258,36 @@ async def test_forty_bytes_are_enough_to_tell(detector: LanguageDetector) -> Non
 async def test_one_language_lingua_knows_is_nothing_to_tell_apart() -> None:
     assert await LanguageDetector(["es", "xx"]).detect(ANSWERS["es"]) is None
     assert await LanguageDetector(["en", "es"]).detect(ANSWERS["es"]) == "es"  # two are enough
+
+
+async def test_digits_and_symbols_tell_no_language(detector: LanguageDetector) -> None:
+    # 61 bytes, 14 of them letters: low-accuracy lingua called it German at 0.7 or more.
+    sums = "Compute 2 + 2 = 4, then 10 - 3 = 7, 6 * 7 = 42, and 8 / 2 = 4."
+    assert await detector.detect(sums) is None
+
+
+CODE = (
+    "```python\nimport requests\n\ndef fetch(url: str) -> dict:\n"
+    "    response = requests.get(url, timeout=10)\n    response.raise_for_status()\n"
+    "    return response.json()\n\nif __name__ == '__main__':\n"
+    "    for item in fetch('https://api.example.com/items')['items']:\n"
+    "        print(item['name'], item['price'])\n```"
+)
+
+
+@pytest.mark.parametrize(
+    ("answer", "language"),
+    [
+        (f"Aqui está um script que busca os dados:\n\n{CODE}\n\nAltere o endereço.", "pt"),
+        (f"Вот скрипт:\n\n{CODE}", "ru"),  # too short for lingua; Cyrillic is Russian's
+        (f"Nutze dieses Skript, um die Daten abzurufen:\n\n{CODE}", "de"),
+    ],
+    ids=["pt", "ru", "de"],
+)
+async def test_a_code_heavy_answer_is_voiced_in_the_language_of_its_prose(
+    detector: LanguageDetector, answer: str, language: str
+) -> None:
+    voices = VoicePicker(DEFAULT_VOICES, {}, "en-US-JennyNeural")
+    speech = await SpeechWriter(voices=voices, detector=detector).write(answer)
+    assert (speech.language, speech.voice_id) == (language, DEFAULT_VOICES[language])
+    assert PHRASES[language].code in speech.text

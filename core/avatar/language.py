@@ -27,9 +27,10 @@ if TYPE_CHECKING:  # lingua is imported when the first text is detected: ~10 MiB
 
 log = logging.getLogger(__name__)
 
-# Shorter texts get None. Counted in UTF-8 bytes, so that a CJK character (3 bytes) weighs
-# like the few Latin letters it stands for: 40 bytes is a short sentence in either.
-MIN_BYTES = 40
+# Texts with fewer letters get None. Counted in UTF-8 bytes, so that a CJK character (3 bytes)
+# weighs like the few Latin letters it stands for: 32 bytes of letters is a short sentence in
+# either. Digits, symbols and spaces tell no language ("2 + 2 = 4, 6 * 7 = 42" is no German).
+MIN_LETTER_BYTES = 32
 # Below this share of lingua's confidence the text is mixed or too ambiguous to call.
 MIN_CONFIDENCE = 0.7
 # The start of a long answer tells its language as well as all of it, for less work.
@@ -61,7 +62,7 @@ class LanguageDetector:
     async def detect(self, text: str) -> str | None:
         """Return the ISO 639-1 code of `text`'s language, or None when unsure."""
         text = text.strip()[:MAX_CHARS]
-        if len(self._languages) < 2 or len(text.encode()) < MIN_BYTES:
+        if len(self._languages) < 2 or _letter_bytes(text) < MIN_LETTER_BYTES:
             return None
         detector = await self._loaded()
         if detector is None:  # fewer than two of the languages are lingua's
@@ -86,3 +87,7 @@ class LanguageDetector:
             return None
         builder = LanguageDetectorBuilder.from_iso_codes_639_1(*codes)
         return builder.with_low_accuracy_mode().with_preloaded_language_models().build()
+
+
+def _letter_bytes(text: str) -> int:
+    return sum(len(char.encode()) for char in text if char.isalpha())

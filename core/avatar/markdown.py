@@ -3,7 +3,7 @@
 A small line-by-line reader of the Markdown that LLMs write (CommonMark with GFM tables and
 task lists), not a full CommonMark parser: it only has to decide, for every line, whether it is
 read out, replaced by a pointer to the chat, or dropped. Lists, headings and quotes become plain
-sentences; code and tables become one pointer sentence each.
+sentences; code, tables and display formulas become one pointer sentence each.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from core.avatar.inline import clean_inline, with_full_stop
+from core.avatar.inline import clean_inline, is_display_math, with_full_stop
 from core.avatar.phrases import Phrases
 
 _QUOTE = re.compile(r"^\s{0,3}(?:>\s?)+")
@@ -22,6 +22,8 @@ _ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,9}[.)])\s+(.*)$")
 _TASK = re.compile(r"^\[[ xX]\]\s+")
 _DELIMITER = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*$")
 _DEFINITION = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*\S")
+_MATH_OPEN = re.compile(r"^\s*(\$\$|\\\[)")  # a LaTeX display formula: $$…$$ or \[…\]
+_MATH_CLOSE = {"$$": "$$", "\\[": "\\]"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,7 @@ class Parsed:
     """The speakable blocks of a text and where a reader of a growing text may resume."""
 
     blocks: tuple[str, ...]
+    headings: frozenset[str]  # the blocks that are headings: they say nothing on their own
     state: ParseState
     open_fence: bool  # the text ends inside a code fence
     tail_start: int | None  # offset of the text block holding the last line, if it is text
@@ -72,6 +75,7 @@ class _Reader:
             self.starts.append(self.starts[-1] + len(line) + 1)
         self.phrases = phrases
         self.blocks: list[str] = []
+        self.headings: list[str] = []
         self.in_list = state.in_list
         self.previous = state.previous
         self.pending: list[str] = []
@@ -97,6 +101,7 @@ class _Reader:
         self.close()
         return Parsed(
             tuple(self.blocks),
+            frozenset(self.headings),
             ParseState(self.in_list, self.previous),
             self.open_fence,
             self.tail_start,
@@ -111,6 +116,9 @@ class _Reader:
         fence = _FENCE.match(line)
         if fence and not (fence[1][0] == "`" and "`" in fence[2]):
             return self.fenced_code(index, fence[1], indent)
+        math = _MATH_OPEN.match(line)
+        if math:
+            return self.display_math(index, line[math.end() :], _MATH_CLOSE[math[1]])
         if blank_before and indent >= 4 and not self.in_list and not _ITEM.match(line):
             return self.indented_code(index)
         if "|" in line and index + 1 < len(self.lines):
@@ -121,7 +129,8 @@ class _Reader:
             self.close()
             self.tail_start = None
             if heading:
-                self.add(heading[1] or "")
+                if self.add(heading[1] or ""):
+                    self.headings.append(self.blocks[-1])
                 self.tail_start = self.starts[index]
             self.in_list = self.in_list and indent > 0
             return index + 1
@@ -145,6 +154,16 @@ class _Reader:
         self.open_fence = end >= len(self.lines)
         self.pointer(self.phrases.code)
         self.in_list = self.in_list and indent > 0
+        return end + 1
+
+    def display_math(self, index: int, rest: str, closer: str) -> int:
+        # A formula's lines may look like list items ("- 4ac") or headings: all of them, up to
+        # the line with the closing mark (text after it on that line included), are the formula.
+        self.close()
+        end = index
+        while end < len(self.lines) and closer not in (rest if end == index else self.lines[end]):
+            end += 1
+        self.pointer(self.phrases.formula)
         return end + 1
 
     def indented_code(self, index: int) -> int:
@@ -172,11 +191,16 @@ class _Reader:
             self.add(" ".join(self.pending))
             self.pending = []
 
-    def add(self, text: str) -> None:
+    def add(self, text: str) -> bool:
+        """Add the block of `text`; tell whether it says something of its own."""
+        if is_display_math(text):
+            self.pointer(self.phrases.formula)
+            return False
         cleaned = clean_inline(text, self.phrases)
         if cleaned:
             self.blocks.append(with_full_stop(cleaned))
             self.previous = self.blocks[-1]
+        return bool(cleaned)
 
     def pointer(self, phrase: str) -> None:
         self.tail_start = None

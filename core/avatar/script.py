@@ -11,7 +11,8 @@ an estimate that is too short lets a video run past its cap:
   words per minute (2.5 words/s), the usual figure for English read aloud (the National Center
   for Voice and Speech's average for conversation; audiobook narration aims at 150-160 wpm).
   A word of more than 6 letters counts as letters/6 words, so long compounds (German, Finnish)
-  are not read as one short word. Each digit counts as a word ("2024" is "twenty twenty-four").
+  are not read as one short word. Each digit counts as a word ("2024" is "twenty twenty-four"),
+  and so does each symbol the voice reads as a word ("%", "$", "+", "=", "/", "°"...).
 - Chinese and Japanese are written without spaces: 5 characters/s. Mandarin is spoken at
   about 5.2 syllables (one character each) per second (Pellegrino, Coupé & Marsico 2011,
   "A cross-language perspective on speech information rate", Language 87(3)); Japanese at about
@@ -36,7 +37,13 @@ from dataclasses import dataclass
 
 from core.avatar.inline import is_cjk, split_sentences, with_full_stop
 from core.avatar.markdown import parse
-from core.avatar.phrases import Phrases, guess_language, normalise_language, phrases_for
+from core.avatar.phrases import (
+    Phrases,
+    guess_language,
+    normalise_language,
+    phrases_for,
+    pointers,
+)
 
 WORDS_PER_SECOND = 2.5
 LETTERS_PER_WORD = 6
@@ -44,13 +51,13 @@ CJK_CHARACTERS_PER_SECOND = 5.0
 HANGUL_SYLLABLES_PER_SECOND = 4.0
 SOUTHEAST_ASIAN_LETTERS_PER_SECOND = 10.0
 SENTENCE_PAUSE_SECONDS = 0.3
-# Punctuation text-to-speech reads out as a word; other symbols (Unicode S*) are read too.
-_SPOKEN_PUNCTUATION = frozenset("&%@#*/\\‰§¶")
 
 _SENTENCE_END = re.compile(r"[.!?…।؟]+[\"'”’»)\]」』）]*(?=\s|$)|[。！？]+")
 _CLAUSE_END = re.compile(r"[,;:，、；：](?=\s|$)|[，、；：]|\s[—–-](?=\s)")
 _NOT_SPOKEN = re.compile(r"(?s)(`{3,}|~{3,}).*?(?:\1|$)|`[^`\n]*`|\S+://\S+")
 _CUT_TRIM = " ,;:，、；：—–-"
+# Said as a word ("percent", "plus", "equals"...), as is every other symbol (Unicode S*).
+_SAID_SYMBOLS = frozenset("%‰$€£¥₽₹₩₺¢&+=×÷/°@<>≥≤≠±≈§^²³#*\\¶")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +69,15 @@ class SpokenScript:
     truncated: bool
 
 
+def prose(answer: str) -> str:
+    """Return `answer` without its code and URLs: the words that tell its language."""
+    return _NOT_SPOKEN.sub(" ", answer)
+
+
 def resolve_phrases(text: str, language: str | None) -> Phrases:
     """Return the pointer phrases for `language`, guessed from the script of `text` if None."""
     code = normalise_language(language)
-    return phrases_for(code or guess_language(_NOT_SPOKEN.sub(" ", text)))
+    return phrases_for(code or guess_language(prose(text)))
 
 
 def normalise_newlines(text: str) -> str:
@@ -75,13 +87,27 @@ def normalise_newlines(text: str) -> str:
 
 def sentences_of(answer: str, phrases: Phrases) -> list[str]:
     """Return the speakable sentences of an answer, in order."""
-    blocks = parse(normalise_newlines(answer), phrases).blocks
-    return [sentence for block in blocks for sentence in split_sentences(block)]
+    return _sentences_and_headings(answer, phrases)[0]
+
+
+def _sentences_and_headings(answer: str, phrases: Phrases) -> tuple[list[str], set[str]]:
+    parsed = parse(normalise_newlines(answer), phrases)
+    said = [sentence for block in parsed.blocks for sentence in split_sentences(block)]
+    return said, {sentence for block in parsed.headings for sentence in split_sentences(block)}
 
 
 def sentences(answer: str, language: str | None = None) -> list[str]:
     """Return the speakable sentences of an answer (what `SentenceStream` yields for it)."""
     return sentences_of(answer, resolve_phrases(answer, language))
+
+
+def says_something(answer: str, language: str | None) -> bool:
+    """Tell whether `answer` has words to read aloud besides pointers to the chat."""
+    phrases = resolve_phrases(answer, language)
+    spoken = " ".join(sentences_of(answer, phrases))
+    for phrase in pointers(phrases):
+        spoken = spoken.replace(phrase, " ")
+    return any(char.isalnum() for char in spoken)
 
 
 def join_sentences(parts: list[str]) -> str:
@@ -106,7 +132,7 @@ def estimate_seconds(text: str) -> float:
     """Estimate how long reading `text` aloud takes, in seconds (see the module docstring)."""
     seconds = SENTENCE_PAUSE_SECONDS * len(_SENTENCE_END.findall(text))
     for token in text.split():
-        letters = digits = symbols = 0
+        letters = said = 0  # said: digits and symbols, a word each
         spoken = seconds
         for char in token:
             if is_cjk(char):
@@ -116,15 +142,13 @@ def estimate_seconds(text: str) -> float:
             elif _southeast_asian(char):
                 if unicodedata.category(char) != "Mn":
                     seconds += 1 / SOUTHEAST_ASIAN_LETTERS_PER_SECOND
-            elif char.isdigit():
-                digits += 1
+            elif char.isdigit() or char in _SAID_SYMBOLS or unicodedata.category(char)[0] == "S":
+                said += 1
             elif char.isalpha():
                 letters += 1
-            elif char in _SPOKEN_PUNCTUATION or unicodedata.category(char).startswith("S"):
-                symbols += 1
         if letters:
             seconds += max(1.0, letters / LETTERS_PER_WORD) / WORDS_PER_SECOND
-        seconds += (digits + symbols) / WORDS_PER_SECOND
+        seconds += said / WORDS_PER_SECOND
         if seconds == spoken and any(unicodedata.category(c) == "Pd" for c in token):
             seconds += SENTENCE_PAUSE_SECONDS  # a dash alone: a pause
     return round(seconds, 3)
@@ -150,15 +174,16 @@ def spoken_script(answer: str, max_seconds: float, language: str | None = None) 
     if not answer.strip():
         return SpokenScript("", 0.0, False)
     phrases = resolve_phrases(answer, language)
-    parts = sentences_of(answer, phrases) or [phrases.answer]
+    parts, headings = _sentences_and_headings(answer, phrases)
+    parts = parts or [phrases.answer]
     text = join_sentences(parts)
     seconds = estimate_seconds(text)
     if seconds <= max_seconds:
         return SpokenScript(text, seconds, False)
-    return _shortened(parts, max_seconds, phrases.rest)
+    return _shortened(parts, max_seconds, phrases.rest, headings)
 
 
-def _shortened(parts: list[str], max_seconds: float, rest: str) -> SpokenScript:
+def _shortened(parts: list[str], max_seconds: float, rest: str, headings: set[str]) -> SpokenScript:
     budget = max_seconds - estimate_seconds(rest)
     kept: list[str] = []
     used = 0.0
@@ -167,8 +192,11 @@ def _shortened(parts: list[str], max_seconds: float, rest: str) -> SpokenScript:
         if used > budget:
             break
         kept.append(part)
+    while kept and kept[-1] in headings:  # a heading without its text says nothing
+        kept.pop()
     if not kept:
-        first = _cut_sentence(parts[0], budget)
+        text = next((part for part in parts if part not in headings), parts[0])
+        first = _cut_sentence(text, budget)
         kept = [first] if first else []
     text = join_sentences([*kept, rest])
     while kept and estimate_seconds(text) > max_seconds:  # rounding of the per-part sums

@@ -7,7 +7,8 @@ import logging
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from core.avatar.script import SpokenScript, spoken_script
+from core.avatar.phrases import normalise_language, script_language
+from core.avatar.script import SpokenScript, prose, says_something, spoken_script
 from core.avatar.summary import summarize
 from core.errors import UserFacingError
 from core.i18n import Line
@@ -68,10 +69,15 @@ class SpeechWriter:
         self._max_seconds, self._mode = max_seconds, mode
         self._voices, self._detector, self._model = voices, detector, model
 
-    async def write(self, answer: str, language: str | None = None) -> Speech:
-        """Write the speech for `answer`; `language`: the one Whisper heard in a voice turn."""
-        if language is None and self._detector is not None:
-            language = await self._detector.detect(answer)
+    async def write(self, answer: str, language: str | None = None, question: str = "") -> Speech:
+        """Write the speech for `answer`; `language`: the one Whisper heard in a voice turn.
+
+        `question`, the message answered, tells the language when the answer is too short to.
+        """
+        if language is None:
+            language = await self._language(answer)
+        if language is None and question:
+            language = await self._language(f"{answer}\n{question}")
         script = await _script(answer, self._max_seconds, language)
         text, seconds = script.text, script.seconds
         if script.truncated and self._mode == "summary" and self._model is not None:
@@ -81,8 +87,22 @@ class SpeechWriter:
         voice = self._voices.pick(language) if self._voices is not None else None
         return Speech(text, seconds, script.truncated, voice, language)
 
+    async def _language(self, answer: str) -> str | None:
+        """Name the language of the answer's prose: code, mostly English keywords, is left out.
+
+        When the detector is unsure (a short line before a code block), a script that only a
+        few languages write (Cyrillic, Arabic, Devanagari, kana, Han, Hangul) still names one.
+        """
+        words = prose(answer)
+        detected = await self._detector.detect(words) if self._detector is not None else None
+        return detected or script_language(words)
+
     async def _summary(self, answer: str, language: str | None) -> tuple[str, float] | None:
-        """Return the model's spoken version, capped like any script; None when it wrote none."""
+        """Return the model's spoken version, capped like any script; None when it is no good.
+
+        No good: empty, nothing but code, links or emoji (the video would only point to the
+        chat), or in another language than the answer's (its voice would read it).
+        """
         assert self._model is not None
         try:
             written = await summarize(
@@ -91,9 +111,16 @@ class SpeechWriter:
         except UserFacingError as exc:
             log.info("no spoken summary, the avatar says the start instead: %s", exc.detail)
             return None
-        script = await _script(written, self._max_seconds, language)
-        if not script.text:
+        if not says_something(written, language):
+            log.info("the spoken summary has nothing to say aloud: the avatar says the start")
             return None
+        said = await self._language(written)
+        if language is not None and said is not None and said != normalise_language(language):
+            log.info(
+                "the spoken summary is in %s, not %s: the avatar says the start", said, language
+            )
+            return None
+        script = await _script(written, self._max_seconds, language)
         return script.text, script.seconds
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from core.avatar.inline import mask_escapes, split_sentences
+from core.avatar.inline import INLINE_MATH, mask_escapes, split_sentences
 from core.avatar.markdown import Parsed, ParseState, parse, unquote
 from core.avatar.phrases import Phrases, guess_language, normalise_language, phrases_for
 from core.avatar.script import normalise_newlines
@@ -24,6 +24,9 @@ _TRIGGERS = re.compile(r"[.!?…。！？।؟\n`>|]")
 _WORD_END = re.compile(r"\S\s")
 _BACKTICK_FENCE = re.compile(r"\s*```")
 _TAG_START = re.compile(r"<(?=[A-Za-z/!])")
+_MATH_OPEN = re.compile(r"\$\$|\\\[|\\\(|(?<![\\\w$])\$(?=[^\s$])")
+_MATH_CLOSE = {"$$": "$$", "\\[": "\\]", "\\(": "\\)"}
+_SENTENCE_END = re.compile(r"[.!?…](?=\s)|[。！？]")
 
 
 class SentenceStream:
@@ -154,7 +157,10 @@ def _complete_words_end(text: str, line_start: int) -> int:
 
 
 def _first_unclosed(block: str) -> int | None:
-    """Return where inline code or a tag opens without closing yet in `block`, if it does."""
+    """Return where inline code, a tag or a formula opens without closing yet in `block`."""
+    formula = _first_unclosed_formula(block)
+    if formula is not None:
+        return formula
     block = mask_escapes(block)
     runs = [(match.start(), len(match[0])) for match in _BACKTICKS.finditer(block)]
     index = 0
@@ -170,4 +176,28 @@ def _first_unclosed(block: str) -> int | None:
     image = block.rfind("![")
     if image >= 0 and ")" not in block[image:]:
         return image  # an image is dropped, alt text and all, once its ")" comes
+    return None
+
+
+def _first_unclosed_formula(block: str) -> int | None:
+    """Return where a formula opens that is not closed yet in `block`, if one does.
+
+    A lone `$` may still open one ("$x" before its "$"), unless a sentence ends after it
+    ("$5. Then"): an inline formula never holds a sentence end.
+    """
+    start = 0
+    while (match := _MATH_OPEN.search(block, start)) is not None:
+        if match[0] == "$":
+            inline = INLINE_MATH.match(block, match.start())
+            if inline is not None and inline.end() < len(block):
+                start = inline.end()  # closed, and what follows cannot reopen it
+            elif inline is None and _SENTENCE_END.search(block, match.end()):
+                start = match.end()  # money, not a formula
+            else:
+                return match.start()
+            continue
+        closing = block.find(_MATH_CLOSE[match[0]], match.end())
+        if closing < 0:
+            return match.start()
+        start = closing + len(_MATH_CLOSE[match[0]])
     return None

@@ -122,7 +122,7 @@ class VoiceCatalogue:
         """Return the voice `choice` names: a number from the list, a voice id or a first name."""
         listed = self.voices(language)
         text = choice.strip()
-        if text.isdigit():
+        if text.isdecimal():  # not isdigit: "²" is a digit that int() refuses
             number = int(text)
             return listed[number - 1] if 1 <= number <= len(listed) else None
         every = [*listed, *(v for vs in self._voices.values() for v in vs), *self._multilingual]

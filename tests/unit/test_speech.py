@@ -58,7 +58,7 @@ async def test_without_a_heard_language_the_detector_names_it() -> None:
         "voice-de",
         "de",
     )
-    assert detector.asked == ["Hier ist der Code:\n```\nx\n```"]
+    assert detector.asked == ["Hier ist der Code:\n "]  # the prose: code tells no language
 
 
 @pytest.mark.parametrize("length", [IN_THREAD_CHARS - 1, IN_THREAD_CHARS, 3 * IN_THREAD_CHARS])
@@ -114,6 +114,47 @@ async def test_a_summary_with_nothing_to_say_falls_back_to_the_start(reply: str)
     trimmed = spoken_script(LONG, 20.0, "en")
     assert (speech.text, speech.seconds, speech.truncated) == (trimmed.text, trimmed.seconds, True)
     assert len(model.prompts) == 1
+
+
+class DetectorByWord:
+    """Detector: names the language of the first of its words a text contains, else None."""
+
+    def __init__(self, words: dict[str, str]) -> None:
+        self.words = words
+
+    async def detect(self, text: str) -> str | None:
+        return next((code for word, code in self.words.items() if word in text), None)
+
+
+@pytest.mark.parametrize(
+    ("summary", "heard"),
+    [
+        ("In short: every point matters, and the details are in the chat.", "de"),
+        ("Короче говоря, каждый пункт важен.", "en"),  # too short to detect: its script tells
+        ("```python\nprint('x')\n```\nhttps://example.com 🎉", "en"),
+        ("The rest is in the chat.", "en"),
+    ],
+    ids=["english-for-german", "russian-for-english", "only-code-and-link", "only-a-pointer"],
+)
+async def test_a_summary_in_another_language_or_with_nothing_to_say_is_not_used(
+    summary: str, heard: str
+) -> None:
+    model = ScriptedModel(summary)
+    detector = DetectorByWord({"every point": "en"})
+    writer = SpeechWriter(max_seconds=20.0, mode="summary", model=model, detector=detector)
+    speech = await writer.write(LONG, heard)
+    trimmed = spoken_script(LONG, 20.0, heard)
+    assert (speech.text, speech.seconds, speech.truncated) == (trimmed.text, trimmed.seconds, True)
+    assert len(model.prompts) == 1
+
+
+async def test_a_summary_in_the_answers_language_is_used() -> None:
+    model = ScriptedModel(SHORT_SUMMARY)
+    writer = SpeechWriter(
+        max_seconds=20.0, mode="summary", model=model, detector=DetectorByWord({"every": "en"})
+    )
+    speech = await writer.write(LONG, "en-US")
+    assert speech.text == SHORT_SUMMARY
 
 
 async def test_a_failed_summary_falls_back_to_the_start() -> None:
