@@ -228,7 +228,10 @@ class WebAdapter:
         try:
             conversation = await self._identify(request.query.get("conversation"), client)
             user = "ip-" + mac(self._client_key, client, 12)
-            await self._converse(Socket(ws, conversation, client, user, lines), request)
+            socket = Socket(
+                ws, conversation, client, user, lines, send_seconds=limiter.limits.send_seconds
+            )
+            await self._converse(socket, request)
         finally:
             limiter.close_socket(client)
 

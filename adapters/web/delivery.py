@@ -12,10 +12,11 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from adapters.web import messages
 from adapters.web.identity import ConversationIds, tag
+from adapters.web.limits import SEND_SECONDS
 from adapters.web.mailbox import Entry, Mailbox
 from core.avatar.speech import video_caption
 from core.i18n import DEFAULT_LOCALE, Lines, shipped_catalogs
@@ -25,6 +26,7 @@ from core.voice_answers import VOICE_FOLDER, note_prefix
 log = logging.getLogger(__name__)
 
 _VOICE_NAME = re.compile(r"[0-9a-f]{16}-[0-9a-f]{32}")
+CLOSE_SECONDS = 2.0
 
 
 # The fields of server messages that hold one of the bot's lines (a `Line`: said per tab).
@@ -36,7 +38,7 @@ class Socket:
 
     `conversation` is the conversation's base (its key in the stores), `client` the sender's
     scope for the per-client limits (`limits.client_scope`), `user` a keyed hash of it for the
-    video quotas (never the address itself).
+    video quotas (never the address itself). A send that takes over `send_seconds` closes it.
     """
 
     def __init__(
@@ -46,9 +48,12 @@ class Socket:
         client: str = "",
         user: str = "",
         lines: Lines | None = None,
+        *,
+        send_seconds: float = SEND_SECONDS,
     ) -> None:
         self.ws, self.conversation, self.client, self.user = ws, conversation, client, user
         self.lines = lines or shipped_catalogs().lines(DEFAULT_LOCALE)  # the tab's language
+        self._send_seconds = send_seconds
 
     async def send(self, message: messages.Message) -> None:
         """Send `message`, its lines said in this tab's language; never raises."""
@@ -57,9 +62,27 @@ class Socket:
         message = {key: self.lines.say(value) if key in _LINES and isinstance(value, str)
                    else value for key, value in message.items()}  # fmt: skip
         try:
-            await self.ws.send_json(message)
+            async with asyncio.timeout(self._send_seconds):
+                await self.ws.send_json(message)
+        except TimeoutError:
+            log.info(
+                "a web socket of %s took no message for %.0f s: closed",
+                tag(self.conversation),
+                self._send_seconds,
+            )
+            await self._drop()
         except (ConnectionError, RuntimeError) as exc:
             log.debug("web socket of %s went away: %r", tag(self.conversation), exc)
+
+    async def _drop(self) -> None:
+        """Close a tab that stopped reading; every send still waiting on it ends with it."""
+        # The close frame waits behind the same full buffer: cut short, aiohttp drops the
+        # connection itself.
+        try:
+            async with asyncio.timeout(CLOSE_SECONDS):
+                await self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too slow")
+        except (TimeoutError, ConnectionError, RuntimeError) as exc:
+            log.debug("closing a stalled web socket of %s: %r", tag(self.conversation), exc)
 
 
 class WebDelivery:

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from core.i18n import Line
 
 MB = 1024 * 1024
+# A tab that takes longer than this to take one message has stopped reading: it is closed, so
+# that no turn, video or held audio waits on it (its own frames keep aiohttp's heartbeat quiet).
+SEND_SECONDS = 20.0
 
 TOO_FAST = Line("You're sending messages faster than I can answer — please wait a minute.")
 TOO_MUCH_AUDIO = Line(
@@ -39,6 +42,7 @@ class WebLimits:
     audio_bytes_in_flight: int = 100 * MB
     # Unsigned ids from before signing, carried over to signed ones, per IP per hour.
     ip_upgrades_per_hour: int = 10
+    send_seconds: float = SEND_SECONDS
 
 
 def client_scope(ip: str) -> str:

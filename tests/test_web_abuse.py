@@ -1,0 +1,79 @@
+"""The web chat against clients that misbehave on purpose: they stall, hog or hoard.
+
+Each test runs the web adapter `avatarbot run` builds (tests/test_web_limits.py's `web_for`) on
+the wired core with fake Groq, and drives it with aiohttp's WebSocket client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import socket
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from adapters.web.app import WebAdapter
+from adapters.web.limits import Limiter
+from tests.fakes.groq import FakeGroq
+from tests.test_web_limits import PROXY, Client, outcome, wav, web_for
+
+Message = dict[str, Any]
+
+
+def tiny_window(addr_info: Any) -> socket.socket:
+    """A client socket with a receive buffer of a few KB: it stops the server's writes quickly."""
+    family, kind, proto, _, _ = addr_info
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    return sock
+
+
+def send_within(web: WebAdapter, seconds: float) -> None:
+    """Give each send to a tab `seconds` before the tab counts as stalled (on a still clock)."""
+    limits = dataclasses.replace(web.chat.limiter.limits, send_seconds=seconds)
+    web.chat.limiter = Limiter(limits, clock=lambda: 1000.0)
+
+
+async def test_a_tab_that_stops_reading_is_dropped_and_frees_what_its_turn_held(
+    tmp_path: Path, groq: FakeGroq
+) -> None:
+    # A client can stop reading while its socket stays up (its frames keep the heartbeat quiet):
+    # without a bound on each send, its turn would wait on it for ever, holding its audio.
+    groq.reply = ("x" * 60 + " ") * 65_536  # 4 MB of answer: more than the socket buffers hold
+    groq.words_per_chunk = 4096
+    settings = {"WEB_AUDIO_MB_IN_FLIGHT": 1, "LLM_MAX_TOKENS": 65_536, **PROXY}
+    voice = base64.b64encode(wav(20)).decode()  # ~640 KB: two do not fit in 1 MB
+    frame = {"type": "audio", "mime": "audio/wav", "data": voice}
+    stalled = aiohttp.TCPConnector(socket_factory=tiny_window)
+    async with (
+        web_for(tmp_path, groq, **settings) as web,
+        aiohttp.ClientSession(connector=stalled) as slow_session,
+        aiohttp.ClientSession() as session,
+    ):
+        send_within(web, 0.5)
+        hog = Client(slow_session, web, "203.0.113.7")
+        ws, _ = await hog.connect()
+        await ws.send_json({**frame, "turn": "h1"})  # and never reads again
+        await asyncio.wait_for(_taken(web), 10)
+        await asyncio.wait_for(_released(web), 10)
+        other = Client(session, web, "198.51.100.2")
+        calm, _ = await other.connect()
+        groq.reply = "Short answer."
+        await calm.send_json({**frame, "turn": "c1"})
+        end = await outcome(calm, "c1")
+        assert end["type"] == "final", end
+        await other.close()
+        await hog.close()
+
+
+async def _taken(web: WebAdapter) -> None:
+    while not web.chat.running:  # noqa: ASYNC110 (the frame is on its way)
+        await asyncio.sleep(0.01)
+
+
+async def _released(web: WebAdapter) -> None:
+    while web.chat.limiter.in_flight or web.chat.running:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
