@@ -77,3 +77,17 @@ async def _taken(web: WebAdapter) -> None:
 async def _released(web: WebAdapter) -> None:
     while web.chat.limiter.in_flight or web.chat.running:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
+
+
+async def test_frames_cannot_come_deflated(tmp_path: Path, groq: FakeGroq) -> None:
+    # With permessage-deflate, 33 KB on the wire inflate to a 34 MB frame on the event loop,
+    # before the per-client limits see it: a thousandfold lever on the server's CPU and memory.
+    bomb = '{"type": "text", "turn": "t1", "text": "' + "A" * 34_000_000 + '"}'
+    async with web_for(tmp_path, groq, **PROXY) as web, aiohttp.ClientSession() as session:
+        url = f"http://127.0.0.1:{web.port}/ws"
+        async with session.ws_connect(url, compress=15) as ws:
+            assert ws.compress == 0  # the server declined the extension
+            assert (await ws.receive_json(timeout=5))["state"] == "ready"
+            await ws.send_str(bomb)  # sent as it is: 34 MB on the wire, the attacker's cost
+            refused = await ws.receive_json(timeout=10)
+    assert (refused["turn"], refused["code"]) == ("t1", "too_long")

@@ -199,6 +199,9 @@ class WebAdapter:
             timeout=CLOSE_TIMEOUT_SECONDS,
             # Text frames stay UTF-8 bytes: a 34 MB audio frame is not copied into a str.
             decode_text=False,
+            # No permessage-deflate: 33 KB of deflated frame would make 34 MB to inflate on the
+            # event loop, before any limit could count it.
+            compress=False,
         )
         await ws.prepare(request)
         self._sockets.add(ws)
