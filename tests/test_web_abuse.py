@@ -16,9 +16,14 @@ from typing import Any
 import aiohttp
 
 from adapters.web.app import WebAdapter
-from adapters.web.limits import Limiter
+from adapters.web.limits import TOO_MANY_FACES, Limiter
+from bot.run import configured_adapters
+from bot.wiring import open_core
+from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
-from tests.test_web_limits import PROXY, Client, outcome, wav, web_for
+from tests.fakes.images import make_jpeg
+from tests.harness import settings_for
+from tests.test_web_limits import PROXY, Client, hold_still, outcome, start, wav, web_for
 
 Message = dict[str, Any]
 
@@ -91,3 +96,36 @@ async def test_frames_cannot_come_deflated(tmp_path: Path, groq: FakeGroq) -> No
             await ws.send_str(bomb)  # sent as it is: 34 MB on the wire, the attacker's cost
             refused = await ws.receive_json(timeout=10)
     assert (refused["turn"], refused["code"]) == ("t1", "too_long")
+
+
+async def test_face_photos_per_address_are_bounded_however_many_conversations(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    # Each face is kept in the database (up to 10 MB) until reset and uploaded to D-ID, and a
+    # new conversation costs nothing: one address could otherwise store faces without end.
+    config = settings_for(tmp_path, groq, did, WEB_ENABLED=True, WEB_PORT=0, **PROXY)
+    (factory,) = configured_adapters(config)
+    face = {"type": "face", "data": base64.b64encode(make_jpeg()).decode()}
+    async with open_core(config) as core, aiohttp.ClientSession() as session:
+        web = factory(core)
+        assert isinstance(web, WebAdapter)
+        hold_still(web)
+        await start(core, web)
+        try:
+            client, answers = Client(session, web, "2001:db8:1:2::7"), []
+            for n in range(7):  # a fresh conversation each time, and a fresh address in the /64
+                client.headers["X-Forwarded-For"] = f"2001:db8:1:2::{n + 1:x}"
+                ws, _ = await client.connect()
+                await ws.send_json({**face, "turn": f"f{n}"})
+                answers.append(await ws.receive_json(timeout=5))
+                await ws.close()
+            other, _ = await Client(session, web, "198.51.100.2").connect()
+            await other.send_json({**face, "turn": "o1"})
+            assert (await other.receive_json(timeout=5))["type"] == "face"
+            await other.close()
+        finally:
+            await core.runner.drain(0)
+            await web.stop()
+    assert [answer["type"] for answer in answers] == ["face"] * 5 + ["error"] * 2
+    assert {(a["code"], a["message"]) for a in answers[5:]} == {("rate_limited", TOO_MANY_FACES)}
+    assert len(did.images) == 6
