@@ -12,6 +12,7 @@ import dataclasses
 import socket
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 
@@ -19,11 +20,15 @@ from adapters.web.app import WebAdapter
 from adapters.web.limits import TOO_MANY_FACES, Limiter
 from bot.run import configured_adapters
 from bot.wiring import open_core
+from tests import test_web_protocol as protocol_tests
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq
 from tests.fakes.images import make_jpeg
 from tests.harness import settings_for
 from tests.test_web_limits import PROXY, Client, hold_still, outcome, start, wav, web_for
+from tests.test_web_protocol import ALICE, Browser
+
+core, web, browser = protocol_tests.core, protocol_tests.web, protocol_tests.browser
 
 Message = dict[str, Any]
 
@@ -129,3 +134,22 @@ async def test_face_photos_per_address_are_bounded_however_many_conversations(
     assert [answer["type"] for answer in answers] == ["face"] * 5 + ["error"] * 2
     assert {(a["code"], a["message"]) for a in answers[5:]} == {("rate_limited", TOO_MANY_FACES)}
     assert len(did.images) == 6
+
+
+async def test_a_video_link_opens_that_video_and_not_its_conversation(browser: Browser) -> None:
+    # A video's address gets copied ("Copy video address"), shared and written to proxy logs.
+    # Holding it must not let anyone join the conversation: read its answers as they stream,
+    # talk in it or reset it.
+    tab, _ = await browser.open()
+    await tab.ask("hello", "t1")
+    video = (await tab.until(lambda m: m["type"] == "video"))[-1]
+    link = f"{browser.root}/{video['url']}"
+    async with browser.session.get(link) as response:
+        assert response.status == 200 and response.content_type == "video/mp4"
+    assert ALICE not in link  # the conversation's base alone carries it over (an old page's id)
+    for _, value in parse_qsl(urlsplit(link).query):
+        _, ready = await browser.open(value)
+        assert ready["conversation"] != browser.alice
+    other = link.replace(f"/{video['job']}.mp4", "/2.mp4")
+    async with browser.session.get(other) as response:
+        assert response.status == 404  # the link is for its one video
