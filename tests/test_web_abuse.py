@@ -10,25 +10,38 @@ import asyncio
 import base64
 import dataclasses
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
+import pytest
 
+from adapters.web.access import AccessSettings, networks
 from adapters.web.app import WebAdapter
 from adapters.web.limits import TOO_MANY_FACES, Limiter
+from bot.platforms import web_live
 from bot.run import configured_adapters
 from bot.wiring import open_core
+from core.avatar.live import ALL_IN_USE
 from tests import test_web_protocol as protocol_tests
 from tests.fakes.did import FakeDID
+from tests.fakes.did_streams import AGENT_ID, FakeDidStreams
 from tests.fakes.groq import FakeGroq
 from tests.fakes.images import make_jpeg
-from tests.harness import settings_for
+from tests.harness import serving_web, settings_for
 from tests.test_web_limits import PROXY, Client, hold_still, outcome, start, wav, web_for
-from tests.test_web_protocol import ALICE, Browser
+from tests.test_web_protocol import ALICE, SECRET, Browser
 
 core, web, browser = protocol_tests.core, protocol_tests.web, protocol_tests.browser
+
+
+@pytest.fixture
+async def streams() -> AsyncIterator[FakeDidStreams]:
+    async with FakeDidStreams() as fake:
+        yield fake
+
 
 Message = dict[str, Any]
 
@@ -153,3 +166,38 @@ async def test_a_video_link_opens_that_video_and_not_its_conversation(browser: B
     other = link.replace(f"/{video['job']}.mp4", "/2.mp4")
     async with browser.session.get(other) as response:
         assert response.status == 404  # the link is for its one video
+
+
+async def test_one_address_holds_one_live_stream_however_many_conversations(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, streams: FakeDidStreams
+) -> None:
+    # D-ID bills a stream while it is open and the server opens DID_MAX_STREAMS at most: one
+    # address with a tab per fresh conversation could otherwise hold every one of them.
+    config = settings_for(
+        tmp_path,
+        groq,
+        did,
+        WEB_ENABLED=True,
+        DID_AGENT_ID=AGENT_ID,
+        DID_STREAMS_BASE_URL=streams.base_url,
+        DID_MAX_STREAMS=4,
+    )
+    access = AccessSettings(trusted_proxies=networks(["127.0.0.1/32"]))
+    async with (
+        open_core(config) as core,
+        serving_web(core, SECRET, live=web_live(core), access=access) as web,
+        aiohttp.ClientSession() as session,
+    ):
+        hog, other = Client(session, web, "203.0.113.7"), Client(session, web, "198.51.100.2")
+        told = []
+        for _ in range(3):  # three tabs, each its own conversation
+            ws, _ = await hog.connect()
+            await ws.send_json({"type": "stream_open"})
+            told.append(await ws.receive_json(timeout=5))
+        ws, _ = await other.connect()
+        await ws.send_json({"type": "stream_open"})
+        assert (await ws.receive_json(timeout=5))["state"] == "opening"
+        await hog.close()
+        await other.close()
+    assert [message["state"] for message in told] == ["opening", "failed", "failed"]
+    assert told[1]["message"] == ALL_IN_USE
