@@ -201,3 +201,24 @@ async def test_one_address_holds_one_live_stream_however_many_conversations(
         await other.close()
     assert [message["state"] for message in told] == ["opening", "failed", "failed"]
     assert told[1]["message"] == ALL_IN_USE
+
+
+async def test_forwarded_addresses_with_ports_count_per_client(
+    tmp_path: Path, groq: FakeGroq
+) -> None:
+    # Azure Application Gateway forwards `X-Forwarded-For: IP:port` ("a comma-separated list of
+    # IP:Port", azure.microsoft.com/en-us/blog/rewrite-http-headers-with-azure-application-gateway):
+    # read as malformed, every client would count as the proxy, sharing one address's budgets.
+    async with (
+        web_for(tmp_path, groq, WEB_IP_SOCKETS=1, **PROXY) as web,
+        aiohttp.ClientSession() as session,
+    ):
+        hops = ["203.0.113.7:50123", "198.51.100.2:4000", "[2001:db8:1:2::7]:443"]
+        firsts = [await Client(session, web, hop).connect() for hop in hops]
+        again = Client(session, web, "203.0.113.7:50999")  # the same client, another port
+        _, refused = await again.connect()
+        for ws, _ in firsts:
+            await ws.close()
+        await again.close()
+    assert [ready["state"] for _, ready in firsts] == ["ready"] * 3
+    assert refused["code"] == "too_many_sockets"

@@ -42,8 +42,15 @@ class AccessSettings:
 
 
 def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address as forwarded: bare, `[v6]`, or with a port (`v4:port`, `[v6]:port`, as Azure
+    Application Gateway writes them)."""
+    text = value.strip()
+    if text.startswith("[") and "]" in text:
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
     try:
-        return ipaddress.ip_address(value.strip().strip("[]"))
+        return ipaddress.ip_address(text)
     except ValueError:
         return None
 
@@ -86,9 +93,10 @@ class Access:
         """The client's address: the peer's, or the nearest untrusted hop a trusted proxy saw."""
         peer = request.remote or ""
         for hop in reversed(self._forwarded(request, "X-Forwarded-For")):
-            if _address(hop) is None:
+            address = _address(hop)
+            if address is None:
                 break  # a malformed hop: nothing to its left can be believed
-            peer = hop.strip("[]")
+            peer = str(address)
             if not self._trusted(peer):
                 break
         return peer
