@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import logging
 import socket
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,11 +22,15 @@ import pytest
 
 from adapters.web.access import AccessSettings, networks
 from adapters.web.app import WebAdapter
+from adapters.web.identity import tag
 from adapters.web.limits import TOO_MANY_FACES, Limiter
+from adapters.web.platform import message_key
+from bot.logs import RedactingFilter
 from bot.platforms import web_live
 from bot.run import configured_adapters
 from bot.wiring import open_core
 from core.avatar.live import ALL_IN_USE
+from core.types import ConversationKey
 from tests import test_web_protocol as protocol_tests
 from tests.fakes.did import FakeDID
 from tests.fakes.did_streams import AGENT_ID, FakeDidStreams
@@ -222,3 +228,24 @@ async def test_forwarded_addresses_with_ports_count_per_client(
         await again.close()
     assert [ready["state"] for _, ready in firsts] == ["ready"] * 3
     assert refused["code"] == "too_many_sockets"
+
+
+def test_a_web_conversation_id_is_hashed_in_every_form_the_logs_hold_it() -> None:
+    # The base alone carries its conversation over (an old page's id): it is a credential in
+    # each form the core writes it, as a message key (`<base>/<turn>`), in a task's name, or in
+    # a key's repr inside a traceback.
+    base = "3f9c0d1e2b3a49586f7e8d9cab0e1f2a"
+    key = ConversationKey("web", base)
+    record = logging.LogRecord("core.turns", logging.ERROR, "", 0, "%s; %s; %s", None, None)
+    record.args = (
+        f"answering web message {message_key(base, 't1')} failed",  # core/turns.py
+        f"Task was destroyed but it is pending! task: <Task name='turn-web-{base}/t1'>",
+        f"turn in {key} failed",
+    )
+    try:
+        raise RuntimeError(f"no preferences for {key!r}")
+    except RuntimeError:
+        record.exc_info = sys.exc_info()
+    RedactingFilter([]).filter(record)
+    assert base not in record.getMessage() and base not in (record.exc_text or "")
+    assert record.getMessage().count(tag(base)) == 3 and tag(base) in (record.exc_text or "")
