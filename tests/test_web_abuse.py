@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import socket
 import sys
+import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -249,3 +250,24 @@ def test_a_web_conversation_id_is_hashed_in_every_form_the_logs_hold_it() -> Non
     RedactingFilter([]).filter(record)
     assert base not in record.getMessage() and base not in (record.exc_text or "")
     assert record.getMessage().count(tag(base)) == 3 and tag(base) in (record.exc_text or "")
+
+
+async def test_a_frame_of_many_small_objects_is_refused_unparsed(
+    tmp_path: Path, groq: FakeGroq
+) -> None:
+    # `[{},{},…]` makes a dict of every 3 bytes: parsed, a 33 MB frame took 800 MB and 8 s of
+    # the GIL. Nothing a client may send needs more than a bounded JSON besides its base64.
+    blob = ",".join(["{}"] * 1_400_000)  # 4 MB
+    frame = f'{{"type": "text", "turn": "t1", "text": "hi", "x": [{blob}]}}'
+    async with web_for(tmp_path, groq, **PROXY) as web, aiohttp.ClientSession() as session:
+        ws, _ = await Client(session, web).connect()
+        tracemalloc.start()
+        try:
+            await ws.send_str(frame)
+            refused = await ws.receive_json(timeout=30)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        await ws.close()
+    assert (refused["turn"], refused["code"]) == ("t1", "too_long")
+    assert peak < 40 * 1024 * 1024  # the frame and a copy or two, not 1.4 million dicts
