@@ -38,6 +38,7 @@ from tests.fakes.did_streams import AGENT_ID, FakeDidStreams
 from tests.fakes.groq import FakeGroq
 from tests.fakes.images import make_jpeg
 from tests.harness import serving_web, settings_for
+from tests.test_web_exposure import handshake
 from tests.test_web_limits import PROXY, Client, hold_still, outcome, start, wav, web_for
 from tests.test_web_protocol import ALICE, SECRET, Browser
 
@@ -271,3 +272,22 @@ async def test_a_frame_of_many_small_objects_is_refused_unparsed(
         await ws.close()
     assert (refused["turn"], refused["code"]) == ("t1", "too_long")
     assert peak < 40 * 1024 * 1024  # the frame and a copy or two, not 1.4 million dicts
+
+
+async def test_a_site_rebinding_its_name_to_this_machine_cannot_open_the_local_chat(
+    tmp_path: Path, groq: FakeGroq
+) -> None:
+    # Served to this machine only (loopback, no token), the chat trusts the browser: a page of
+    # evil.example whose name the attacker's DNS turns into 127.0.0.1 would be same-origin with
+    # itself, and spend this bot's credits from the user's browser.
+    async with web_for(tmp_path, groq) as web:
+        port = web.port
+        rebound = {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"}
+        assert await handshake(web, rebound) == 403
+        for name in ("localhost", "127.0.0.1", "[::1]"):
+            local = {"Host": f"{name}:{port}", "Origin": f"http://{name}:{port}"}
+            assert await handshake(web, local) == 101, name
+    async with web_for(tmp_path / "public", groq, WEB_PUBLIC=True) as web:
+        port = web.port
+        rebound = {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"}
+        assert await handshake(web, rebound) == 101  # open to everyone on purpose
