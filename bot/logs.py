@@ -18,10 +18,13 @@ _HANDLER_NAME = "avatarbot"
 _CHATTY = ("httpx", "httpcore", "hpack", "aiosqlite", "discord.gateway", "discord.webhook")
 
 
-# A web conversation's id is its only credential: logged as a short hash of its base, whether
-# as a conversation key (`web:<id>`), a query parameter or a signed id (`<base>.<signature>`).
+# A web conversation's id is its only credential (its base alone carries it over): logged as a
+# short hash of its base, whether as a conversation key (`web:<id>`, or its repr), a query
+# parameter, a signed id (`<base>.<signature>`) or a message key (`<base>/<turn>`: "web message
+# …" in the turn runner's lines, `turn-web-…` in its tasks' names).
 _WEB_IDS = re.compile(
-    r"(?P<key>\bweb:)(?P<base>[A-Za-z0-9_-]{8,64})(?:\.[A-Za-z0-9_-]{32})?(?![A-Za-z0-9_-])"
+    r"(?P<key>\bweb:|platform='web', chat_id='|\bweb message |\bturn-web-)"
+    r"(?P<base>[A-Za-z0-9_-]{8,64})(?:\.[A-Za-z0-9_-]{32})?(?![A-Za-z0-9_-])"
     r"|(?P<query>conversation=)(?P<qbase>[A-Za-z0-9_-]{8,64})(?:\.[A-Za-z0-9_-]{32})?"
     r"|(?<![A-Za-z0-9_.-])(?P<sbase>[A-Za-z0-9_-]{8,64})\.[A-Za-z0-9_-]{32}(?![A-Za-z0-9_-])"
 )

@@ -139,8 +139,13 @@ def _web(settings: Settings) -> AdapterFactory:
     from adapters.web.limits import MB, WebLimits
 
     token = settings.WEB_AUTH_TOKEN.get_secret_value() if settings.WEB_AUTH_TOKEN else None
+    # Without a token and not public, `run` listens on loopback only (web_exposure_problem).
+    local = token is None and not settings.WEB_PUBLIC and not settings.WEB_TRUSTED_PROXIES
     access = AccessSettings(
-        token, networks(settings.WEB_TRUSTED_PROXIES), frozenset(settings.WEB_ALLOWED_ORIGINS)
+        token,
+        networks(settings.WEB_TRUSTED_PROXIES),
+        frozenset(settings.WEB_ALLOWED_ORIGINS),
+        local=local,
     )
     audio = settings.WEB_IP_AUDIO_MB_PER_MINUTE
     limits = WebLimits(

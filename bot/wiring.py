@@ -187,7 +187,8 @@ async def _storage(settings: Settings, stack: AsyncExitStack) -> Storage:
     leases.start()
     # Released once the adapters have stopped (serve() stops them before this exits).
     stack.push_async_callback(leases.aclose)
-    retention = Retention(storage.retention, settings.media_dir, _retention_policy(settings))
+    policy = _retention_policy(settings)
+    retention = Retention(storage.retention, settings.media_dir, policy, counters=storage.counters)
     retention.start()
     stack.push_async_callback(retention.aclose)
     return storage

@@ -7,7 +7,9 @@
 - the media files of delivered or failed avatar jobs after `media_days`. Files under the media
   folder are named after their job (`avatar-<id>.mp4`, `web/<conversation>/<id>.mp4|json`), so
   a file whose job is unfinished, or unknown, is never deleted; voice answers (`voice/*.ogg`,
-  sent as they are made) after `media_days` too.
+  sent as they are made) after `media_days` too;
+- the quota counters of days before yesterday (per-minute counts add a row per user a minute),
+  whatever the policy.
 
 None keeps that kind of data forever.
 """
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import aiosqlite
 
+from core.ports import Counters
 from core.storage.inbox import ATTACHMENTS
 from core.voice_answers import VOICE_FOLDER
 
@@ -178,9 +181,10 @@ class Retention:
         *,
         clock: Clock = utc_now,
         interval: float = INTERVAL_SECONDS,
+        counters: Counters | None = None,
     ) -> None:
         self._store, self._media, self._policy = store, media_dir, policy
-        self._clock, self._interval = clock, interval
+        self._clock, self._interval, self._counters = clock, interval, counters
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -197,6 +201,8 @@ class Retention:
     async def run_once(self) -> Pruned:
         """Delete what the policy no longer keeps; return how much."""
         now, policy = self._clock(), self._policy
+        if self._counters is not None:  # as Quotas.prune: the periods before yesterday
+            await self._counters.prune((now - dt.timedelta(days=1)).strftime("%Y-%m-%d"))
         inbox = history = files = 0
         if policy.inbox_days is not None:
             before = now - dt.timedelta(days=policy.inbox_days)

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from adapters.web import messages
 from adapters.web.delivery import Socket, WebDelivery
-from adapters.web.identity import ConversationIds
+from adapters.web.identity import ConversationIds, MediaLinks
 from adapters.web.mailbox import Entry, Mailbox
 from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, VideoReady
 
@@ -28,7 +28,8 @@ class Rig:
         self.tmp_path = tmp_path
         self.ids = ConversationIds(b"k" * 32)
         self.mailbox = Mailbox(tmp_path / "media")
-        self.delivery = WebDelivery(self.mailbox, self.ids)
+        self.links = MediaLinks(b"m" * 32)
+        self.delivery = WebDelivery(self.mailbox, self.ids, links=self.links)
         self.attached: asyncio.Queue[Socket] = asyncio.Queue()
         self.detached: asyncio.Queue[Socket] = asyncio.Queue()
         self.url = ""
@@ -91,7 +92,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
 
 def video(rig: Rig, conversation: str, job_id: int, note: str | None = None) -> Any:
-    url = f"media/{job_id}.mp4?conversation={rig.ids.sign(conversation)}"
+    url = f"media/{job_id}.mp4?sig={rig.links.sign(f'{job_id}.mp4')}"
     message = {"type": "video", "turn": f"t{job_id}", "job": job_id, "url": url}
     return message | {"note": note} if note else message
 

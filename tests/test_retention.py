@@ -202,3 +202,22 @@ async def test_the_media_folder_stays_when_its_last_file_goes(
     pruned = await retention(storage, media, 4, inbox_days=None, media_days=3).run_once()
     assert pruned == Pruned(files=1)
     assert media.is_dir() and not list(media.iterdir())
+
+
+async def test_each_run_forgets_counters_older_than_yesterday(storage: Storage) -> None:
+    # The per-minute message counts add a row per user and minute: pruned only when the bot
+    # started, a bot running for months kept every one of them.
+    counters = storage.counters
+    later = NOW + dt.timedelta(days=3)
+    old_minute = NOW.strftime("%Y-%m-%dT%H:%M")
+    await counters.add(old_minute, "web:ip-a", "messages")
+    await counters.add(NOW.strftime("%Y-%m-%d"), "*", "messages")
+    today = later.strftime("%Y-%m-%d")
+    await counters.add(today, "*", "messages")
+    task = Retention(
+        storage.retention, Path("unused"), RetentionPolicy(), clock=lambda: later, counters=counters
+    )
+    await task.run_once()
+    assert await counters.get(old_minute, "web:ip-a", "messages") == 0
+    assert await counters.get(NOW.strftime("%Y-%m-%d"), "*", "messages") == 0
+    assert await counters.get(today, "*", "messages") == 1

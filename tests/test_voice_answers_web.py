@@ -62,12 +62,13 @@ async def test_the_voice_answer_follows_the_final_text_and_is_served_to_its_conv
         async with session.get(url) as response:
             assert response.status == 200 and response.content_type == "audio/ogg"
             assert (await response.read())[28:36] == b"OpusHead"
-        other = url.replace(alice, bob)
-        async with session.get(other) as response:
-            assert response.status == 404  # another conversation's id
-        unsigned = url.split("?")[0] + "?conversation=alice-conversation-1"
-        async with session.get(unsigned) as response:
-            assert response.status == 404
+        assert "alice" not in url  # signed for this note alone: it opens no conversation
+        bare = url.split("?")[0]
+        async with session.get(f"{bare}?conversation={alice}") as response:
+            assert response.status == 200  # the links of older pages still play
+        for query in (f"conversation={bob}", "conversation=alice-conversation-1", "sig=x"):
+            async with session.get(f"{bare}?{query}") as response:
+                assert response.status == 404, query  # another's id, unsigned, forged
         name = voice["url"].split("/")[-1].split(".")[0]
         forged = url.replace(name, "0" * 16 + name[16:])
         async with session.get(forged) as response:

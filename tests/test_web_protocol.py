@@ -209,12 +209,8 @@ async def test_text_streams_then_video_serves_with_ranges(
     rendering = await tab.receive()
     assert rendering == {"type": "status", "turn": "t1", "state": "rendering", "job": 1}
     video = await tab.receive()
-    assert video == {
-        "type": "video",
-        "turn": "t1",
-        "job": 1,
-        "url": f"media/1.mp4?conversation={browser.alice}",
-    }
+    assert video == {"type": "video", "turn": "t1", "job": 1, "url": video["url"]}
+    assert video["url"].startswith("media/1.mp4?sig=")  # signed for this video alone
     async with browser.session.get(f"{browser.root}/{video['url']}") as response:
         assert response.status == 200 and response.content_type == "video/mp4"
         assert response.headers["Accept-Ranges"] == "bytes"
@@ -498,7 +494,7 @@ async def test_results_finished_while_away_are_replayed_on_reconnect(
 
     back, _ = await browser.open(since="0")
     video, failure = await back.receive(), await back.receive()
-    assert video == messages.video("t1", 1, browser.alice)
+    assert video == browser.adapter.delivery.video("t1", 1)
     assert (failure["type"], failure["code"], failure["turn"]) == ("error", "video_failed", "t2")
     assert failure["job"] == 2 and failure["message"]
     async with browser.session.get(f"{browser.root}/{video['url']}") as response:
@@ -519,6 +515,7 @@ async def test_media_is_served_only_to_its_conversation(browser: Browser) -> Non
         f"media/1.mp4?conversation={bob}",
         f"media/1.mp4?conversation={ALICE}",  # the base alone is no credential
         "media/1.mp4",
+        "media/1.mp4?sig=" + "A" * 32,  # a signature the server did not make
         "media/1.mp4?conversation=..%2F..%2Fmedia",
         f"media/2.mp4?conversation={alice}",
         f"media/..%2Fweb%2F{ALICE}%2F1.mp4?conversation={alice}",

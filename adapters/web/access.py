@@ -34,18 +34,38 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 @dataclass(frozen=True, slots=True)
 class AccessSettings:
-    """The token (None: open), trusted proxy networks and extra allowed page origins."""
+    """The token (None: open), trusted proxy networks and extra allowed page origins.
+
+    `local`: the chat is for this machine only (loopback, no token, not WEB_PUBLIC), so a page
+    must have been asked for by a loopback name: a site whose DNS name an attacker turns into
+    127.0.0.1 (DNS rebinding) is same-origin with itself, and would drive the chat unasked.
+    """
 
     token: str | None = None
     trusted_proxies: tuple[Network, ...] = ()
     allowed_origins: frozenset[str] = field(default_factory=frozenset)
+    local: bool = False
 
 
 def _address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address as forwarded: bare, `[v6]`, or with a port (`v4:port`, `[v6]:port`, as Azure
+    Application Gateway writes them)."""
+    text = value.strip()
+    if text.startswith("[") and "]" in text:
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
     try:
-        return ipaddress.ip_address(value.strip().strip("[]"))
+        return ipaddress.ip_address(text)
     except ValueError:
         return None
+
+
+def _loopback(hostname: str) -> bool:
+    if hostname == "localhost" or hostname.endswith(".localhost"):
+        return True  # browsers resolve these to loopback themselves (RFC 6761)
+    address = _address(hostname)
+    return address is not None and address.is_loopback
 
 
 def _origin_parts(origin: str) -> tuple[str, str, int] | None:
@@ -86,9 +106,10 @@ class Access:
         """The client's address: the peer's, or the nearest untrusted hop a trusted proxy saw."""
         peer = request.remote or ""
         for hop in reversed(self._forwarded(request, "X-Forwarded-For")):
-            if _address(hop) is None:
+            address = _address(hop)
+            if address is None:
                 break  # a malformed hop: nothing to its left can be believed
-            peer = hop.strip("[]")
+            peer = str(address)
             if not self._trusted(peer):
                 break
         return peer
@@ -122,7 +143,14 @@ class Access:
             return True
         expected = _origin_parts(f"{self.scheme(request)}://{self.host(request)}")
         if given is not None and given == expected:
-            return True
+            if not self._settings.local or _loopback(given[1]):
+                return True
+            log.warning(
+                "refused a web socket from %.100s: this chat serves this machine only (open it "
+                "as localhost or 127.0.0.1); a name of its own goes in WEB_ALLOWED_ORIGINS",
+                origin,
+            )
+            return False
         log.warning(
             "refused a web socket from origin %.100s (this page is %s://%.100s); behind a proxy "
             "set WEB_TRUSTED_PROXIES, or list the page's origin in WEB_ALLOWED_ORIGINS",

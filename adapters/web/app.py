@@ -17,7 +17,7 @@ from adapters.web import audio_frames, frames, identity, messages
 from adapters.web.access import Access, AccessSettings
 from adapters.web.chat import WebChat
 from adapters.web.delivery import Socket, WebDelivery
-from adapters.web.identity import ConversationIds, derive, mac, tag
+from adapters.web.identity import ConversationIds, MediaLinks, derive, mac, tag
 from adapters.web.limits import Limiter, WebLimits, client_scope
 from adapters.web.live_page import SocketPage
 from adapters.web.mailbox import Mailbox
@@ -84,7 +84,8 @@ class WebAdapter:
         self.ids = ConversationIds(derive(secret, "conversation ids"))
         self._client_key = derive(secret, "clients")
         self.access = Access(access or AccessSettings(), derive(secret, "sessions"))
-        self.delivery = WebDelivery(Mailbox(media_dir), self.ids, media_dir)
+        links = MediaLinks(derive(secret, "media links"))
+        self.delivery = WebDelivery(Mailbox(media_dir), self.ids, media_dir, links=links)
         self.routes: tuple[tuple[str, str, Handler], ...] = ()  # it serves the others' routes
         self.runner = runner
         self.chat = WebChat(
@@ -167,10 +168,7 @@ class WebAdapter:
     async def _media(self, request: web.Request) -> web.StreamResponse:
         if not self.access.authorized(request):
             raise web.HTTPUnauthorized(text=UNAUTHORIZED)
-        conversation = self.ids.verify(request.query.get("conversation"))
-        if conversation is None:
-            raise web.HTTPNotFound()
-        path = await self.delivery.mailbox.video(conversation, int(request.match_info["job"]))
+        path = await self.delivery.video_file(int(request.match_info["job"]), request.query)
         if path is None:
             raise web.HTTPNotFound()
         # FileResponse answers Range requests with 206, so browsers can seek.
@@ -180,9 +178,7 @@ class WebAdapter:
         """A voice answer's OGG/Opus file, for the conversation it belongs to only."""
         if not self.access.authorized(request):
             raise web.HTTPUnauthorized(text=UNAUTHORIZED)
-        conversation = self.ids.verify(request.query.get("conversation"))
-        name = request.match_info["name"]
-        path = None if conversation is None else await self.delivery.voice_file(conversation, name)
+        path = await self.delivery.voice_file(request.match_info["name"], request.query)
         if path is None:
             raise web.HTTPNotFound()
         headers = {"Cache-Control": "private, max-age=86400", "Content-Type": "audio/ogg"}
@@ -199,6 +195,9 @@ class WebAdapter:
             timeout=CLOSE_TIMEOUT_SECONDS,
             # Text frames stay UTF-8 bytes: a 34 MB audio frame is not copied into a str.
             decode_text=False,
+            # No permessage-deflate: 33 KB of deflated frame would make 34 MB to inflate on the
+            # event loop, before any limit could count it.
+            compress=False,
         )
         await ws.prepare(request)
         self._sockets.add(ws)
@@ -228,7 +227,10 @@ class WebAdapter:
         try:
             conversation = await self._identify(request.query.get("conversation"), client)
             user = "ip-" + mac(self._client_key, client, 12)
-            await self._converse(Socket(ws, conversation, client, user, lines), request)
+            socket = Socket(
+                ws, conversation, client, user, lines, send_seconds=limiter.limits.send_seconds
+            )
+            await self._converse(socket, request)
         finally:
             limiter.close_socket(client)
 

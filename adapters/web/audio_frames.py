@@ -78,6 +78,15 @@ def large_audio(raw: bytes) -> AudioFrame | None:
     return AudioFrame(turn, decoded(memoryview(raw)[start:end], turn), frames.mime(frame, turn))
 
 
+def structure_size(raw: bytes) -> int:
+    """The bytes of a frame less the base64 of its `"data"`: what parsing it builds objects of."""
+    match = _DATA.search(raw)
+    if match is None:
+        return len(raw)
+    end = raw.find(b'"', match.end())
+    return len(raw) - (end - match.end()) if end >= 0 else len(raw)
+
+
 def audio(frame: dict[str, Any], turn: str) -> AudioFrame:
     mime = frames.mime(frame, turn)
     encoded = frame.get("data")

@@ -135,7 +135,11 @@ class WebChat:
             await self._avatar(socket, frame)
         elif isinstance(frame, FaceFrame):
             self.limiter.release(held)
-            await self._face(socket, frame)
+            refusal = None if frame.data is None else self.limiter.admit_face(socket.client)
+            if refusal is None:
+                await self._face(socket, frame)
+            else:
+                await socket.send(messages.error(frame.turn, refusal, "rate_limited"))
         elif isinstance(frame, StreamFrame):
             self.limiter.release(held)
             await self._stream(socket, frame)

@@ -65,6 +65,27 @@ class ConversationIds:
         return match[1] if hmac.compare_digest(match[2], expected) else None
 
 
+class MediaLinks:
+    """Signs the address of one video or voice answer: it opens that file, not its conversation.
+
+    Such links get copied, shared and written to proxy logs; a conversation id in one would let
+    whoever holds it join the conversation.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def sign(self, name: str) -> str:
+        """The signature of the link to `name` (`7.mp4`, `voice/<note>.ogg`)."""
+        return mac(self._key, "media:" + name)
+
+    def valid(self, name: str, signature: str | None) -> bool:
+        """Whether `signature` is this server's for the link to `name`."""
+        if signature is None:
+            return False
+        return hmac.compare_digest(signature.encode(), self.sign(name).encode())
+
+
 def base_of(signed: str) -> str:
     """The base of a signed id (checked already)."""
     return signed.partition(".")[0]

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from core.i18n import Line
 
 MB = 1024 * 1024
+# A tab that takes longer than this to take one message has stopped reading: it is closed, so
+# that no turn, video or held audio waits on it (its own frames keep aiohttp's heartbeat quiet).
+SEND_SECONDS = 20.0
 
 TOO_FAST = Line("You're sending messages faster than I can answer — please wait a minute.")
 TOO_MUCH_AUDIO = Line(
@@ -26,6 +29,9 @@ TOO_MANY_TABS = Line(
     "Too many chats are open from your network — close a tab, then reload this one."
 )
 FULL = Line("The chat is full right now — please try again in a few minutes.")
+TOO_MANY_FACES = Line(
+    "That's a lot of new faces in a short time — please wait an hour before sending another."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +45,10 @@ class WebLimits:
     audio_bytes_in_flight: int = 100 * MB
     # Unsigned ids from before signing, carried over to signed ones, per IP per hour.
     ip_upgrades_per_hour: int = 10
+    # Face photos (`/face`), per IP per hour: each is kept in the database (up to FACE_MAX_BYTES)
+    # and uploaded to D-ID, and every fresh conversation may keep one.
+    ip_faces_per_hour: int = 5
+    send_seconds: float = SEND_SECONDS
 
 
 def client_scope(ip: str) -> str:
@@ -81,6 +91,7 @@ class Limiter:
         self._messages = Window(60.0, clock)
         self._audio = Window(60.0, clock)
         self._upgrades = Window(3600.0, clock)
+        self._faces = Window(3600.0, clock)
         self._sockets: Counter[str] = Counter()
         self._open = 0
         self.in_flight = 0
@@ -129,3 +140,9 @@ class Limiter:
     def admit_upgrade(self, client: str) -> bool:
         """Whether the client may have one more unsigned id considered for carrying over."""
         return self._upgrades.add(client, 1, self.limits.ip_upgrades_per_hour)
+
+    def admit_face(self, client: str) -> str | None:
+        """Count one face photo; the line to refuse it with, or None."""
+        if self._faces.add(client, 1, self.limits.ip_faces_per_hour):
+            return None
+        return TOO_MANY_FACES

@@ -40,7 +40,7 @@ async def relay(live: LiveStreams, socket: Socket, frame: StreamFrame) -> None:
     """Hand one `stream_*` frame of the tab to the core."""
     page = SocketPage(socket)
     if frame.kind == "stream_open":
-        await live.open(page)
+        await live.open(page, owner=socket.client)
     elif frame.kind == "stream_answer" and frame.answer is not None:
         live.answer(page, frame.stream, frame.answer)
     elif frame.kind == "stream_ice":

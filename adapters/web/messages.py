@@ -56,9 +56,9 @@ def command(turn: str, text: str) -> Message:
     return {"type": "command", "turn": turn, "text": text}
 
 
-def video(turn: str, job: int, conversation: str, note: str | None = None) -> Message:
+def video(turn: str, job: int, signature: str, note: str | None = None) -> Message:
     """A rendered video; `url` is relative to the page (and to /ws); `note`: a line under it."""
-    message = {"type": "video", "turn": turn, "job": job, "url": media_url(job, conversation)}
+    message = {"type": "video", "turn": turn, "job": job, "url": media_url(job, signature)}
     return message | {"note": note} if note else message
 
 
@@ -73,16 +73,16 @@ def voice(turn: str, url: str, seconds: float, note: str | None = None) -> Messa
     return message | {"note": note} if note else message
 
 
-def voice_url(name: str, conversation: str) -> str:
-    return f"media/voice/{name}.ogg?conversation={conversation}"
+def voice_url(name: str, signature: str) -> str:
+    return f"media/voice/{name}.ogg?sig={signature}"
 
 
 def error(turn: str, message: str, code: str, **fields: Any) -> Message:
     return {"type": "error", "turn": turn, "code": code, "message": message, **fields}
 
 
-def media_url(job: int, conversation: str) -> str:
-    return f"media/{job}.mp4?conversation={conversation}"
+def media_url(job: int, signature: str) -> str:
+    return f"media/{job}.mp4?sig={signature}"
 
 
 def dump_target(turn: str) -> str:

@@ -30,6 +30,10 @@ from core.images import TOO_BIG as IMAGE_TOO_BIG
 
 NOT_JSON = "Messages must be JSON objects."
 TOO_DEEP = "Messages must be flat JSON objects (this one nests too deeply)."
+# What a frame may hold besides its base64 "data": its text or caption at 12 bytes a character
+# at most (an astral character as two \u escapes), and an SDP answer or ICE candidates. Parsing
+# more would let a frame of `[{},{},…]` build objects 25 times its size, holding the GIL.
+STRUCTURE_BYTES = 512 * 1024
 
 
 def parse_text(raw: str | bytes, *, max_text_chars: int) -> ClientFrame:
@@ -38,6 +42,9 @@ def parse_text(raw: str | bytes, *, max_text_chars: int) -> ClientFrame:
         audio = audio_frames.large_audio(raw)
         if audio is not None:
             return audio
+        if audio_frames.structure_size(raw) > 12 * max_text_chars + STRUCTURE_BYTES:
+            turn = audio_frames.peek_turn(raw)
+            raise ProtocolError(_too_long(max_text_chars), code="too_long", turn=turn)
     try:
         frame = json.loads(raw)
     except ValueError:  # UnicodeDecodeError too
@@ -80,15 +87,14 @@ def _text(frame: dict[str, Any], turn: str, max_text_chars: int) -> str:
     if not isinstance(text, str) or not text.strip():
         raise ProtocolError('A text message needs a non-empty "text".', turn=turn)
     if len(text) > max_text_chars:
-        raise ProtocolError(
-            Line(
-                "That's too long for me — please keep it under {limit} characters.",
-                limit=max_text_chars,
-            ),
-            code="too_long",
-            turn=turn,
-        )
+        raise ProtocolError(_too_long(max_text_chars), code="too_long", turn=turn)
     return text
+
+
+def _too_long(max_text_chars: int) -> str:
+    return Line(
+        "That's too long for me — please keep it under {limit} characters.", limit=max_text_chars
+    )
 
 
 def _command(frame: dict[str, Any], turn: str, max_text_chars: int) -> CommandFrame:
@@ -96,14 +102,7 @@ def _command(frame: dict[str, Any], turn: str, max_text_chars: int) -> CommandFr
     if not isinstance(text, str) or not text.startswith("/") or len(text.strip()) < 2:
         raise ProtocolError('A command needs "text" such as "/help".', turn=turn)
     if len(text) > max_text_chars:
-        raise ProtocolError(
-            Line(
-                "That's too long for me — please keep it under {limit} characters.",
-                limit=max_text_chars,
-            ),
-            code="too_long",
-            turn=turn,
-        )
+        raise ProtocolError(_too_long(max_text_chars), code="too_long", turn=turn)
     head, _, args = text.strip().partition(" ")
     return CommandFrame(turn, head[1:].lower(), args.strip())
 

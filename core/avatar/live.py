@@ -4,7 +4,8 @@ A page asks for a stream (`open`); it is opened at the streaming service with th
 (the key never reaches the page), the page gets the service's SDP offer and ICE servers through
 its `LivePage`, and its answer and ICE candidates are relayed back. Media flow straight from
 the service to the page. One stream per conversation speaks its answers (the newest page's);
-at most `max_streams` are open at once. A stream that does not connect within
+at most `max_streams` are open at once, `max_per_owner` of them for one owner (a client address:
+a fresh conversation per tab must not hold them all). A stream that does not connect within
 `connect_seconds`, or fails, is closed and the page is told in one line; the answers' videos
 then come as clips. A stream idle for `idle_seconds` (no turn) is closed and reopened by the
 page with its next message.
@@ -48,6 +49,7 @@ class LiveSettings:
     mode: AvatarMode = "auto"
     idle_seconds: float = 60.0
     max_streams: int = 4
+    max_per_owner: int = 1
     connect_seconds: float = 5.0
     max_seconds: float = 45.0
 
@@ -82,17 +84,21 @@ class LiveStreams:
 
     # -- what the page asks --------------------------------------------------------------------
 
-    async def open(self, page: LivePage) -> None:
-        """Open the page's stream, unless it has one (or no more may be opened)."""
+    async def open(self, page: LivePage, owner: str = "") -> None:
+        """Open the page's stream, unless it has one or no more may be opened.
+
+        No more may be opened for anyone, or for `owner` (who the page is, such as its address;
+        "" counts for no one).
+        """
         old = self._sessions.get(page)
         if old is not None and old.usable:
             return  # one stream per page
         for other in list(self._sessions.values()):
             if other.page.key == page.key and other.usable:
                 await self._end(other, "closed", MOVED)
-        session = LiveSession(page, next(self._numbers))
+        session = LiveSession(page, next(self._numbers), owner)
         self._sessions[page] = session
-        if self._stopping or self.open_streams > self._settings.max_streams:
+        if self._stopping or self.open_streams > self._settings.max_streams or self._over(owner):
             await self._end(session, "failed", ALL_IN_USE)
             return
         await page.send_state(session.number, "opening")
@@ -136,6 +142,11 @@ class LiveStreams:
         session = self._sessions.pop(page, None)
         if session is not None and session.usable:
             await self._end(session, "closed", notify=False)
+
+    def _over(self, owner: str) -> bool:
+        """Whether `owner` holds more streams than one owner may (its new one included)."""
+        held = sum(1 for s in self._sessions.values() if s.usable and s.owner == owner)
+        return bool(owner) and held > self._settings.max_per_owner
 
     def _session(self, page: LivePage, stream: int) -> LiveSession | None:
         """Return the page's session if `stream` names it and it is open (else it closed since)."""

@@ -13,8 +13,8 @@ from core.types import ConversationKey
 class LiveSession:
     """One page's stream: opening → offered → live, then idle (closed) or failed."""
 
-    def __init__(self, page: LivePage, number: int) -> None:
-        self.page, self.number = page, number
+    def __init__(self, page: LivePage, number: int, owner: str = "") -> None:
+        self.page, self.number, self.owner = page, number, owner
         self.stream: LiveStream | None = None
         self.state = "opening"
         self.settled = asyncio.Event()  # live, or never going to be
