@@ -13,11 +13,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
+from core.avatar.answer_voice import AnswerVoices, Voicing
 from core.avatar.live_session import LiveSession
-from core.avatar.phrases import guess_language
 from core.avatar.ports import AvatarStreams
 from core.avatar.script import estimate_seconds
-from core.avatar.speech import Voices
 from core.avatar.stream import SentenceStream
 from core.avatar.stream_budget import AnswerBudget
 from core.avatar.streams import LiveStream, StreamError
@@ -38,12 +37,14 @@ class LiveSpeaker:
         session: LiveSession,
         *,
         budget: AnswerBudget | None,
-        voices: Voices,
+        voices: AnswerVoices,
+        question: str = "",
         max_seconds: float,
         connect_seconds: float,
         on_done: Done,
     ) -> None:
         self._client, self._session, self._budget, self._voices = client, session, budget, voices
+        self._question = question  # tells a short answer's language, as for a clip
         self._max_seconds, self._connect_seconds, self._on_done = (
             max_seconds,
             connect_seconds,
@@ -52,7 +53,9 @@ class LiveSpeaker:
         self._sentences = SentenceStream()
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._finished = asyncio.Event()
-        self._voice: str | None = None
+        self._text = ""  # the answer fed so far
+        self._first = ""  # the answer as far as it came when its first sentence was complete
+        self._voicing: Voicing | None = None  # chosen at the first sentence, for the whole answer
         self._seconds = 0.0
         self._capped = False
         self._cut_off = False  # the task ended before the answer did (the live avatar stopped)
@@ -61,16 +64,15 @@ class LiveSpeaker:
 
     def feed(self, piece: str) -> None:
         """Add the next piece of the answer; complete sentences go to the stream in order."""
-        for sentence in self._sentences.feed(piece):
-            self._queue.put_nowait(sentence)
+        self._text += piece
+        self._queue_all(self._sentences.feed(piece))
 
     async def finish(self) -> Outcome:
         """Say the rest of the complete answer; wait until D-ID took every sentence.
 
         "failed": the live avatar did not say the answer, and a clip should.
         """
-        for sentence in self._sentences.flush():
-            self._queue.put_nowait(sentence)
+        self._queue_all(self._sentences.flush())
         self._queue.put_nowait(None)
         await self._finished.wait()
         if self.error is not None or self._cut_off:
@@ -78,6 +80,12 @@ class LiveSpeaker:
         if self._capped and self._seconds == 0:
             return "failed"  # its first sentence alone is past the cap: a clip says it trimmed
         return "refused" if self.refusal is not None else "spoken"
+
+    def _queue_all(self, sentences: list[str]) -> None:
+        if sentences and not self._first:
+            self._first = self._text  # what tells the answer's language and voice
+        for sentence in sentences:
+            self._queue.put_nowait(sentence)
 
     async def run(self) -> None:
         """Say the sentences as they come, until the answer is finished (or the task cancelled)."""
@@ -97,6 +105,9 @@ class LiveSpeaker:
             self._finished.set()
 
     async def _say(self, sentence: str) -> None:
+        if self._voicing is None:
+            key = self._session.page.key
+            self._voicing = await self._voices.choose(key, self._first, self._question)
         seconds = estimate_seconds(sentence)
         if self._seconds + seconds > self._max_seconds:
             self._capped = True  # like a clip's script: the rest is in the text
@@ -109,9 +120,8 @@ class LiveSpeaker:
         if isinstance(held, str):
             self.refusal = held
             return
-        self._voice = self._voice or self._voices.pick(guess_language(sentence))
         try:
-            await self._client.speak(stream, sentence, self._voice)
+            await self._client.speak(stream, sentence, self._voicing.voice)
         except StreamError as exc:
             log.warning("D-ID refused a sentence on stream %s: %s", stream.id, exc)
             # A sentence D-ID may be saying (its answer was lost) stays counted.

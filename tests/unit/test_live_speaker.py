@@ -19,7 +19,16 @@ from core.avatar.stream_budget import StreamBudget
 from core.avatar.streams import StreamError
 from core.quota import Limits
 from tests.fakes.memory import MemoryAvatarStreams, MemoryCounters, MemoryLivePage
-from tests.unit.live_rig import KEY, LiveRig, Voices, ms, streamed_ms, turns, until
+from tests.unit.live_rig import (
+    KEY,
+    LiveRig,
+    WordDetector,
+    answer_voices,
+    ms,
+    streamed_ms,
+    turns,
+    until,
+)
 
 THREE = "The first one is short. The second sentence is a little longer. The third closes it."
 
@@ -73,13 +82,16 @@ def speaker_on(
     counters: MemoryCounters | None = None,
     max_seconds: float = 45.0,
     connect_seconds: float = 5.0,
+    detector: WordDetector | None = None,
+    question: str = "",
 ) -> LiveSpeaker:
     budget = StreamBudget(counters, Limits()).answer("web:ip-a") if counters else None
     speaker = LiveSpeaker(
         service,
         session,
         budget=budget,
-        voices=Voices(),
+        voices=answer_voices(detector),
+        question=question,
         max_seconds=max_seconds,
         connect_seconds=connect_seconds,
         on_done=done,
@@ -122,15 +134,48 @@ async def test_past_the_cap_no_later_sentence_is_said_even_a_short_one(
     assert said(service) == [first]
 
 
+def voices(service: MemoryAvatarStreams) -> list[str]:
+    return [voice for _, _, voice in service.spoken]
+
+
 async def test_the_whole_answer_is_said_in_the_voice_of_its_first_sentence(
     service: MemoryAvatarStreams, tasks: list[asyncio.Task[None]]
 ) -> None:
-    done, session = Done(), await session_of(service)
-    speaker = speaker_on(service, session, tasks, done=done)
+    done, session, detector = Done(), await session_of(service), WordDetector()
+    speaker = speaker_on(service, session, tasks, done=done, detector=detector)
     speaker.feed("Hello there, friend. ")
     speaker.feed("Привет, как у тебя дела сегодня?")
     assert await speaker.finish() == "spoken"
-    assert [voice for _, _, voice in service.spoken] == ["voice-en", "voice-en"]
+    assert voices(service) == ["voice-en", "voice-en"]
+    assert len(detector.asked) == 1  # told once, at the first sentence
+
+
+async def test_the_voice_is_the_one_for_the_language_the_detector_names_in_the_prose(
+    service: MemoryAvatarStreams, tasks: list[asyncio.Task[None]]
+) -> None:
+    detector = WordDetector({"Hallo": "de"})  # lingua's part: a Latin script tells nothing
+    done, session = Done(), await session_of(service)
+    speaker = speaker_on(service, session, tasks, done=done, detector=detector)
+    speaker.feed("Hallo, so geht das: `pip install avatarbot`. Dann ")
+    speaker.feed("starte den Bot.")
+    assert await speaker.finish() == "spoken"
+    assert voices(service) == ["voice-de", "voice-de"]
+    # What the clip path asks: the prose of the answer so far (its code tells no language).
+    assert detector.asked == ["Hallo, so geht das:  . Dann "]
+
+
+async def test_a_short_answers_language_is_told_with_its_question_as_a_clips_is(
+    service: MemoryAvatarStreams, tasks: list[asyncio.Task[None]]
+) -> None:
+    detector = WordDetector({"Wetter": "de"})
+    done, session = Done(), await session_of(service)
+    question = "Wie wird das Wetter morgen?"
+    speaker = speaker_on(service, session, tasks, done=done, detector=detector, question=question)
+    speaker.feed("Sonnig. Und ")  # "Sonnig." is complete
+    speaker.feed("warm.")
+    assert await speaker.finish() == "spoken"
+    assert voices(service) == ["voice-de", "voice-de"]
+    assert detector.asked == ["Sonnig. Und ", f"Sonnig. Und \n{question}"]
 
 
 async def test_after_a_refused_sentence_nothing_more_is_said_and_it_is_given_back(
