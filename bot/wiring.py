@@ -175,7 +175,7 @@ async def open_core(
             voices=voices,
             did_streams=await services.did_streams(settings, stack),
             stream_budget=StreamBudget(storage.counters, limits),
-            answer_voices=AnswerVoices(speech, picker),
+            answer_voices=AnswerVoices(speech, picker, storage.preferences),
             voice=voice,
         )
 

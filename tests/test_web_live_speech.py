@@ -116,3 +116,21 @@ async def test_a_german_answer_is_said_live_in_the_german_voice(
             await tab.ask("t1", "Wer bist du?")
     assert [s.voice for s in streams.asked] == ["de-DE-KatjaNeural"] * 2
     assert not did.talks  # said live: no clip
+
+
+async def test_the_voice_a_chat_chose_with_slash_voice_says_its_answers_live(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, streams: FakeDidStreams, peer: RTCPeerConnection
+) -> None:
+    groq.reply = GERMAN
+    async for adapter in web(tmp_path, groq, did, streams):
+        async for tab in tab_of(adapter):
+            await tab.send({"type": "command", "turn": "c1", "text": "/voice Conrad"})
+            chosen = await tab.until("command", turn="c1")
+            await tab.go_live(peer)
+            await tab.ask("t1", "Wer bist du?")
+            await tab.send({"type": "command", "turn": "c2", "text": "/voice Ava"})
+            await tab.until("command", turn="c2")
+            await tab.ask("t2", "Und jetzt?")
+    assert "Conrad" in chosen["text"]
+    voices = [s.voice for s in streams.asked]
+    assert voices == ["de-DE-ConradNeural"] * 2 + ["en-US-AvaMultilingualNeural"] * 2

@@ -17,7 +17,12 @@ from core.avatar.stream_budget import StreamBudget
 from core.avatar.streams import LiveStream
 from core.quota import Limits
 from core.types import ConversationKey
-from tests.fakes.memory import MemoryAvatarStreams, MemoryCounters, MemoryLivePage
+from tests.fakes.memory import (
+    MemoryAvatarStreams,
+    MemoryCounters,
+    MemoryLivePage,
+    MemoryPreferences,
+)
 
 KEY = ConversationKey("web", "conversation-1")
 ANSWER = "Hi! I'm Ava, a friendly avatar. Ask me anything."
@@ -48,9 +53,12 @@ class WordDetector:
         return next((lang for word, lang in self.words.items() if word in said), None)
 
 
-def answer_voices(detector: WordDetector | None = None) -> AnswerVoices:
-    """The live path's language and voice, told by the clip path's `SpeechWriter`."""
-    return AnswerVoices(SpeechWriter(detector=detector or WordDetector()), Voices())
+def answer_voices(
+    detector: WordDetector | None = None, preferences: MemoryPreferences | None = None
+) -> AnswerVoices:
+    """The live path's language and voice: the clip path's `SpeechWriter`, the chat's `/voice`."""
+    writer = SpeechWriter(detector=detector or WordDetector())
+    return AnswerVoices(writer, Voices(), preferences or MemoryPreferences())
 
 
 class Switch:

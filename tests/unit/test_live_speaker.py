@@ -18,7 +18,13 @@ from core.avatar.script import estimate_seconds, sentences
 from core.avatar.stream_budget import StreamBudget
 from core.avatar.streams import StreamError
 from core.quota import Limits
-from tests.fakes.memory import MemoryAvatarStreams, MemoryCounters, MemoryLivePage
+from core.types import ConversationKey
+from tests.fakes.memory import (
+    MemoryAvatarStreams,
+    MemoryCounters,
+    MemoryLivePage,
+    MemoryPreferences,
+)
 from tests.unit.live_rig import (
     KEY,
     LiveRig,
@@ -84,13 +90,14 @@ def speaker_on(
     connect_seconds: float = 5.0,
     detector: WordDetector | None = None,
     question: str = "",
+    preferences: MemoryPreferences | None = None,
 ) -> LiveSpeaker:
     budget = StreamBudget(counters, Limits()).answer("web:ip-a") if counters else None
     speaker = LiveSpeaker(
         service,
         session,
         budget=budget,
-        voices=answer_voices(detector),
+        voices=answer_voices(detector, preferences),
         question=question,
         max_seconds=max_seconds,
         connect_seconds=connect_seconds,
@@ -176,6 +183,19 @@ async def test_a_short_answers_language_is_told_with_its_question_as_a_clips_is(
     assert await speaker.finish() == "spoken"
     assert voices(service) == ["voice-de", "voice-de"]
     assert detector.asked == ["Sonnig. Und ", f"Sonnig. Und \n{question}"]
+
+
+async def test_the_chats_own_voice_says_every_answer_over_the_languages(
+    service: MemoryAvatarStreams, tasks: list[asyncio.Task[None]]
+) -> None:
+    preferences, other = MemoryPreferences(), ConversationKey("web", "conversation-2")
+    await preferences.set_voice_id(KEY, "en-US-GuyNeural")  # `/voice Guy` in this chat
+    await preferences.set_voice_id(other, "de-DE-ConradNeural")
+    done, session = Done(), await session_of(service)
+    speaker = speaker_on(service, session, tasks, done=done, preferences=preferences)
+    speaker.feed(THREE)
+    assert await speaker.finish() == "spoken"
+    assert voices(service) == ["en-US-GuyNeural"] * 3
 
 
 async def test_after_a_refused_sentence_nothing_more_is_said_and_it_is_given_back(
