@@ -19,6 +19,8 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from adapters.web.app import WebAdapter
 from bot.platforms import web_live
 from bot.wiring import open_core
+from core.avatar.phrases import PHRASES
+from core.avatar.script import estimate_seconds, sentences, spoken_script
 from tests.fakes.did import FakeDID
 from tests.fakes.did_streams import AGENT_ID, FakeDidStreams
 from tests.fakes.groq import FakeGroq
@@ -134,3 +136,21 @@ async def test_the_voice_a_chat_chose_with_slash_voice_says_its_answers_live(
     assert "Conrad" in chosen["text"]
     voices = [s.voice for s in streams.asked]
     assert voices == ["de-DE-ConradNeural"] * 2 + ["en-US-AvaMultilingualNeural"] * 2
+
+
+async def test_at_avatar_max_seconds_the_live_avatar_says_the_rest_is_in_the_chat(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, streams: FakeDidStreams, peer: RTCPeerConnection
+) -> None:
+    groq.reply = GERMAN
+    first, second = sentences(GERMAN, "de")
+    cap = 9.0  # the first sentence and the rest phrase fit, the second does not
+    rest = PHRASES["de"].rest
+    assert estimate_seconds(first) + estimate_seconds(rest) <= cap
+    assert estimate_seconds(first) + estimate_seconds(second) > cap
+    async for adapter in web(tmp_path, groq, did, streams, AVATAR_MAX_SECONDS=cap):
+        async for tab in tab_of(adapter):
+            await tab.go_live(peer)
+            await tab.ask("t1", "Wer bist du?")
+    assert [s.text for s in streams.asked] == [first, "Der Rest steht im Chat."]
+    assert " ".join(s.text for s in streams.asked) == spoken_script(GERMAN, cap, "de").text
+    assert {s.voice for s in streams.asked} == {"de-DE-KatjaNeural"} and not did.talks
