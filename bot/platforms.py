@@ -16,7 +16,6 @@ from bot.wiring import Core, WebRoute
 from core.avatar.faces import FaceCommand
 from core.avatar.live import LiveSettings, LiveStreams
 from core.avatar.ports import VideoDelivery
-from core.avatar.voices import DEFAULT_VOICES, VoicePicker
 from core.proxy import Proxy
 
 # How long the page's WebRTC connection may take to come up before the videos come as clips.
@@ -182,7 +181,7 @@ def _web(settings: Settings) -> AdapterFactory:
 def web_live(core: Core) -> LiveStreams | None:
     """The web chat's live avatar (WEB_AVATAR_MODE), when D-ID's streaming API is set up."""
     settings = core.settings
-    if core.did_streams is None or settings.WEB_AVATAR_MODE == "clip":
+    if core.did_streams is None or core.answer_voices is None or settings.WEB_AVATAR_MODE == "clip":
         return None
     live = LiveSettings(
         mode=settings.WEB_AVATAR_MODE,
@@ -191,8 +190,9 @@ def web_live(core: Core) -> LiveStreams | None:
         connect_seconds=CONNECT_SECONDS[settings.WEB_AVATAR_MODE],
         max_seconds=settings.AVATAR_MAX_SECONDS,
     )
-    voices = VoicePicker(DEFAULT_VOICES, settings.DID_VOICES, settings.DID_VOICE_ID)
-    return LiveStreams(core.did_streams, settings=live, voices=voices, budget=core.stream_budget)
+    return LiveStreams(
+        core.did_streams, settings=live, voices=core.answer_voices, budget=core.stream_budget
+    )
 
 
 def _telegram(settings: Settings) -> AdapterFactory:

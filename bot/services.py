@@ -183,9 +183,13 @@ async def did_streams(settings: Settings, stack: AsyncExitStack) -> DidStreamsCl
     )
 
 
-def speech_writer(settings: Settings, model: ChatModel) -> SpeechWriter:
+def voice_picker(settings: Settings) -> VoicePicker:
+    """The avatar's voice for each language (DID_VOICES, DID_VOICE_ID, the built-in defaults)."""
+    return VoicePicker(DEFAULT_VOICES, settings.DID_VOICES, settings.DID_VOICE_ID)
+
+
+def speech_writer(settings: Settings, model: ChatModel, voices: VoicePicker) -> SpeechWriter:
     """What the avatar says: the answer's spoken script, capped, in a voice for its language."""
-    voices = VoicePicker(DEFAULT_VOICES, settings.DID_VOICES, settings.DID_VOICE_ID)
     return SpeechWriter(
         max_seconds=settings.AVATAR_MAX_SECONDS,
         mode=settings.AVATAR_SCRIPT,

@@ -17,6 +17,7 @@ from bot.metrics import PrometheusMetrics, metrics_endpoint
 from bot.services import WebRoute
 from bot.settings import Settings
 from bot.storage import Storage, open_storage
+from core.avatar.answer_voice import AnswerVoices
 from core.avatar.did import DIDClient
 from core.avatar.faces import FaceCommand, Faces
 from core.avatar.jobs import AvatarJobs
@@ -76,6 +77,8 @@ class Core:
     # The web chat's live avatar: D-ID's streaming API, and the budgets streamed seconds use.
     did_streams: DidStreamsClient | None = field(default=None, kw_only=True)
     stream_budget: StreamBudget | None = field(default=None, kw_only=True)
+    # The language and voice of an answer said live, told as a clip's are.
+    answer_voices: AnswerVoices | None = field(default=None, kw_only=True)
     # Voice answers (Groq text to speech); None with TTS_ENABLED=false.
     voice: VoiceAnswers | None = field(default=None, kw_only=True)
 
@@ -115,7 +118,8 @@ async def open_core(
         model = GroqChatModel.create(
             groq_client, settings.LLM_MODEL, max_tokens=settings.LLM_MAX_TOKENS
         )
-        speech = services.speech_writer(settings, model)
+        picker = services.voice_picker(settings)
+        speech = services.speech_writer(settings, model, picker)
         voice = services.voice_answers(settings, groq_client, speech, storage.counters)
         jobs, faces = services.avatar_jobs(
             settings, storage, did, metrics=metrics, quotas=quotas, voice=voice
@@ -171,6 +175,7 @@ async def open_core(
             voices=voices,
             did_streams=await services.did_streams(settings, stack),
             stream_budget=StreamBudget(storage.counters, limits),
+            answer_voices=AnswerVoices(speech, picker, storage.preferences),
             voice=voice,
         )
 

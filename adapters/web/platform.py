@@ -158,9 +158,10 @@ class WebPlatform:
         view = WebView(self._delivery, conversation, turn)
         if self._live is None:
             return view
-        user = str(_load(entry.payload).get("user") or "")
+        data = _load(entry.payload)
+        user, question = str(data.get("user") or ""), str(data.get("text") or "")
         key = conversation_key(conversation)
-        return LiveAnswer(view, self._live, self._conversations, key, turn, user)
+        return LiveAnswer(view, self._live, self._conversations, key, turn, user, question)
 
     async def turn(self, entry: InboxEntry) -> Turn | None:
         """The core's turn; its user is the sender's address (the quotas count per address)."""

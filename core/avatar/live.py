@@ -21,10 +21,10 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from core.avatar.answer_voice import AnswerVoices
 from core.avatar.live_session import LiveSession, tag
 from core.avatar.live_speaker import LiveSpeaker
 from core.avatar.ports import AvatarStreams, LivePage
-from core.avatar.speech import Voices
 from core.avatar.stream_budget import StreamBudget
 from core.avatar.streams import LiveStream, StreamError
 from core.i18n import Line
@@ -62,7 +62,7 @@ class LiveStreams:
         client: AvatarStreams,
         *,
         settings: LiveSettings,
-        voices: Voices,
+        voices: AnswerVoices,
         budget: StreamBudget | None = None,
     ) -> None:
         self._client, self._settings, self._voices, self._budget = client, settings, voices, budget
@@ -189,8 +189,13 @@ class LiveStreams:
 
     # -- speaking ------------------------------------------------------------------------------
 
-    def speaker(self, key: ConversationKey, turn: str, user: str) -> LiveSpeaker | None:
-        """Return a speaker for an answer when a stream of the conversation is open (or opening)."""
+    def speaker(
+        self, key: ConversationKey, turn: str, user: str, question: str = ""
+    ) -> LiveSpeaker | None:
+        """Return a speaker for an answer when a stream of the conversation is open (or opening).
+
+        `question`, the message answered, tells a short answer's language.
+        """
         # One usable stream per conversation: `open` ends the others.
         held = (s for s in self._sessions.values() if s.page.key == key and s.usable)
         if (session := next(held, None)) is None:
@@ -203,6 +208,7 @@ class LiveStreams:
             session,
             budget=budget,
             voices=self._voices,
+            question=question,
             max_seconds=self._settings.max_seconds,
             connect_seconds=self._settings.connect_seconds,
             on_done=self._answered,

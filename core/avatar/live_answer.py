@@ -26,8 +26,13 @@ class SpokenView(View, Protocol):
 class LiveSpeakers(Protocol):
     """Gives a speaker for an answer when the conversation has a live stream (`LiveStreams`)."""
 
-    def speaker(self, key: ConversationKey, turn: str, user: str) -> LiveSpeaker | None:
-        """Return a speaker for turn `turn` of `user` in `key`, or None when no stream is open."""
+    def speaker(
+        self, key: ConversationKey, turn: str, user: str, question: str = ""
+    ) -> LiveSpeaker | None:
+        """Return a speaker for turn `turn` of `user` in `key`, or None when no stream is open.
+
+        `question`, the message answered, tells a short answer's language.
+        """
         ...
 
 
@@ -50,16 +55,19 @@ class LiveAnswer:
         key: ConversationKey,
         turn: str,
         user: str,
+        question: str = "",
     ) -> None:
         self._view, self._live, self._switch = view, live, switch
         self._key, self._turn, self._user = key, turn, user
+        self._question = question  # the turn's text; a voice turn's is its transcript
         self._streamed = 0  # characters of the answer fed to the speaker so far
         self._asked = False
         self._speaker: LiveSpeaker | None = None
         self._said: bool | None = None
 
     async def transcript(self, text: str) -> None:
-        """Show what Whisper heard."""
+        """Show what Whisper heard: the question, for the language of a short answer."""
+        self._question = self._question or text
         await self._view.transcript(text)
 
     async def partial(self, text: str) -> None:
@@ -114,5 +122,5 @@ class LiveAnswer:
             return self._speaker
         self._asked = True
         if await self._switch.avatar_enabled(self._key):
-            self._speaker = self._live.speaker(self._key, self._turn, self._user)
+            self._speaker = self._live.speaker(self._key, self._turn, self._user, self._question)
         return self._speaker

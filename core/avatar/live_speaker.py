@@ -2,8 +2,9 @@
 
 Sentences come from `SentenceStream` (complete, speech-ready, the same as the clip's script
 would say), in order, each once the stream is live; each reserves its estimated seconds against
-the daily budgets first and gives them back if D-ID refuses it. Past `max_seconds` of speech
-(AVATAR_MAX_SECONDS, as for a clip) the avatar stops: the rest is in the text.
+the daily budgets first and gives them back if D-ID refuses it. At `max_seconds` of speech
+(AVATAR_MAX_SECONDS) the avatar ends as a clip's script does: "The rest is in the chat." in the
+answer's language, counted within the cap, then nothing more.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
+from core.avatar.answer_voice import AnswerVoices, Voicing
 from core.avatar.live_session import LiveSession
-from core.avatar.phrases import guess_language
 from core.avatar.ports import AvatarStreams
-from core.avatar.script import estimate_seconds
-from core.avatar.speech import Voices
+from core.avatar.script import estimate_seconds, resolve_phrases
 from core.avatar.stream import SentenceStream
 from core.avatar.stream_budget import AnswerBudget
 from core.avatar.streams import LiveStream, StreamError
@@ -38,12 +38,14 @@ class LiveSpeaker:
         session: LiveSession,
         *,
         budget: AnswerBudget | None,
-        voices: Voices,
+        voices: AnswerVoices,
+        question: str = "",
         max_seconds: float,
         connect_seconds: float,
         on_done: Done,
     ) -> None:
         self._client, self._session, self._budget, self._voices = client, session, budget, voices
+        self._question = question  # tells a short answer's language, as for a clip
         self._max_seconds, self._connect_seconds, self._on_done = (
             max_seconds,
             connect_seconds,
@@ -52,8 +54,13 @@ class LiveSpeaker:
         self._sentences = SentenceStream()
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._finished = asyncio.Event()
-        self._voice: str | None = None
+        self._text = ""  # the answer fed so far
+        self._first = ""  # the answer as far as it came when its first sentence was complete
+        self._voicing: Voicing | None = None  # chosen at the first sentence, for the whole answer
         self._seconds = 0.0
+        self._rest = ""  # "The rest is in the chat." in the answer's language
+        self._held: list[str] = []  # sentences said only if the answer ends after them
+        self._held_seconds = 0.0
         self._capped = False
         self._cut_off = False  # the task ended before the answer did (the live avatar stopped)
         self.refusal: str | None = None  # the budget's line, when a limit stopped the avatar
@@ -61,28 +68,36 @@ class LiveSpeaker:
 
     def feed(self, piece: str) -> None:
         """Add the next piece of the answer; complete sentences go to the stream in order."""
-        for sentence in self._sentences.feed(piece):
-            self._queue.put_nowait(sentence)
+        self._text += piece
+        self._queue_all(self._sentences.feed(piece))
 
     async def finish(self) -> Outcome:
         """Say the rest of the complete answer; wait until D-ID took every sentence.
 
         "failed": the live avatar did not say the answer, and a clip should.
         """
-        for sentence in self._sentences.flush():
-            self._queue.put_nowait(sentence)
+        self._queue_all(self._sentences.flush())
         self._queue.put_nowait(None)
         await self._finished.wait()
         if self.error is not None or self._cut_off:
             return "failed"
         if self._capped and self._seconds == 0:
-            return "failed"  # its first sentence alone is past the cap: a clip says it trimmed
+            return "failed"  # no room for its first sentence and the rest phrase: a clip cuts it
         return "refused" if self.refusal is not None else "spoken"
+
+    def _queue_all(self, sentences: list[str]) -> None:
+        if sentences and not self._first:
+            self._first = self._text  # what tells the answer's language and voice
+        for sentence in sentences:
+            self._queue.put_nowait(sentence)
 
     async def run(self) -> None:
         """Say the sentences as they come, until the answer is finished (or the task cancelled)."""
         while (sentence := await self._queue.get()) is not None:
-            if self.error is None and self.refusal is None and not self._capped:
+            if self._going:
+                await self._next(sentence)
+        for sentence in self._held:  # the answer ended: with them it fits the cap whole
+            if self._going:
                 await self._say(sentence)
         self._finished.set()
         await self._on_done(self._session, self.error, self._seconds)
@@ -96,11 +111,37 @@ class LiveSpeaker:
             self._cut_off = True
             self._finished.set()
 
-    async def _say(self, sentence: str) -> None:
+    @property
+    def _going(self) -> bool:
+        """Whether the avatar still says the answer: no failure, limit or cap stopped it."""
+        return self.error is None and self.refusal is None and not self._capped
+
+    async def _next(self, sentence: str) -> None:
+        """Say `sentence`, hold it, or end with the rest phrase: a clip's cut at the cap.
+
+        A clip's script is the whole answer when it fits `max_seconds`, else the sentences that
+        fit with the rest phrase after them, then the phrase. A sentence that fits only without
+        the phrase is held until the answer ends (said) or a next sentence passes the cap.
+        """
+        if self._voicing is None:
+            key = self._session.page.key
+            self._voicing = await self._voices.choose(key, self._first, self._question)
+            self._rest = resolve_phrases(self._first, self._voicing.language).rest
         seconds = estimate_seconds(sentence)
-        if self._seconds + seconds > self._max_seconds:
-            self._capped = True  # like a clip's script: the rest is in the text
-            return
+        planned = self._seconds + self._held_seconds + seconds
+        if not self._held and planned <= self._max_seconds - estimate_seconds(self._rest):
+            await self._say(sentence)
+        elif planned <= self._max_seconds:
+            self._held.append(sentence)
+            self._held_seconds += seconds
+        else:
+            self._capped, self._held = True, []
+            if self._seconds > 0:  # else a clip says the first sentence, cut, and the phrase
+                await self._say(self._rest)
+
+    async def _say(self, sentence: str) -> None:
+        assert self._voicing is not None  # chosen by `_next` first
+        seconds = estimate_seconds(sentence)
         stream = await self._stream()
         if stream is None:
             self.error = StreamError(None, "NotConnected", "the stream did not come up")
@@ -109,9 +150,8 @@ class LiveSpeaker:
         if isinstance(held, str):
             self.refusal = held
             return
-        self._voice = self._voice or self._voices.pick(guess_language(sentence))
         try:
-            await self._client.speak(stream, sentence, self._voice)
+            await self._client.speak(stream, sentence, self._voicing.voice)
         except StreamError as exc:
             log.warning("D-ID refused a sentence on stream %s: %s", stream.id, exc)
             # A sentence D-ID may be saying (its answer was lost) stays counted.

@@ -75,9 +75,7 @@ class SpeechWriter:
         `question`, the message answered, tells the language when the answer is too short to.
         """
         if language is None:
-            language = await self._language(answer)
-        if language is None and question:
-            language = await self._language(f"{answer}\n{question}")
+            language = await self.language(answer, question)
         script = await _script(answer, self._max_seconds, language)
         text, seconds = script.text, script.seconds
         if script.truncated and self._mode == "summary" and self._model is not None:
@@ -86,6 +84,13 @@ class SpeechWriter:
                 text, seconds = summary
         voice = self._voices.pick(language) if self._voices is not None else None
         return Speech(text, seconds, script.truncated, voice, language)
+
+    async def language(self, answer: str, question: str = "") -> str | None:
+        """Name the language of `answer`; `question` tells it when the answer is too short to."""
+        language = await self._language(answer)
+        if language is None and question:
+            language = await self._language(f"{answer}\n{question}")
+        return language
 
     async def _language(self, answer: str) -> str | None:
         """Name the language of the answer's prose: code, mostly English keywords, is left out.

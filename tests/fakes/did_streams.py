@@ -13,11 +13,11 @@ the bodies of D-ID's own client, github.com/de-id/agents-sdk src/api/streams/str
 Each stream is an aiortc peer sending a video track (generated frames: grey while idle, a
 coloured field with a bar per sentence while speaking) and an audio track. Its only ICE
 candidates are host candidates on 127.0.0.1 (no STUN, no TURN: `ice_servers` is empty). It
-records what it was asked to say and when (`spoken`), starts saying a sentence `speak_delay`
-seconds after it got it, one after another like D-ID's queue, for as long as the text takes
-to say. Tests can refuse the next streams (`refuse_next`: 402, 429, …, with D-ID's error
-bodies) or the sentences past some (`refuse_speech`), answer speech late (`answer_delay`: the
-sentence is said all the same), cap concurrent streams (`max_streams`,
+records what it was asked to say (`asked`) and when it says it (`spoken`), starts saying a
+sentence `speak_delay` seconds after it got it, one after another like D-ID's queue, for as
+long as the text takes to say. Tests can refuse the next streams (`refuse_next`: 402, 429, …,
+with D-ID's error bodies) or the sentences past some (`refuse_speech`), answer speech late
+(`answer_delay`: the sentence is said all the same), cap concurrent streams (`max_streams`,
 answered 429 past it), or make it never answer ICE (`answer_ice = False`: the answer is taken
 but the peer never connects).
 """
@@ -162,6 +162,7 @@ class FakeDidStreams(LocalServer):
         self.answer_ice = True
         self.streams: dict[str, FakeStream] = {}
         self.spoken: list[Spoken] = []
+        self.asked: list[Spoken] = []  # every sentence taken, when taken (`spoken`: when said)
         self.calls: list[tuple[str, str]] = []  # (method, path) of every request
         self._refusals: list[int] = []
         self._speech_refusal: tuple[int, int] | None = None  # (status, after this many)
@@ -330,6 +331,7 @@ class FakeDidStreams(LocalServer):
             stream.id, text, voice, now, now + self.speak_delay, now + self.speak_delay + seconds
         )
         stream.queue.put_nowait(spoken)
+        self.asked.append(spoken)
         if self.answer_delay:
             await asyncio.sleep(self.answer_delay)
         return web.json_response(

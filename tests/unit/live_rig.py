@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.avatar.answer_voice import AnswerVoices
 from core.avatar.live import LiveSettings, LiveStreams
 from core.avatar.script import estimate_seconds
+from core.avatar.speech import SpeechWriter
 from core.avatar.stream_budget import StreamBudget
 from core.avatar.streams import LiveStream
 from core.quota import Limits
 from core.types import ConversationKey
-from tests.fakes.memory import MemoryAvatarStreams, MemoryCounters, MemoryLivePage
+from tests.fakes.memory import (
+    MemoryAvatarStreams,
+    MemoryCounters,
+    MemoryLivePage,
+    MemoryPreferences,
+)
 
 KEY = ConversationKey("web", "conversation-1")
 ANSWER = "Hi! I'm Ava, a friendly avatar. Ask me anything."
@@ -27,6 +35,30 @@ class Voices:
 
     def pick(self, language: str | None) -> str:
         return f"voice-{language}"
+
+
+class WordDetector:
+    """Detector: names the language of the first of its words a text holds, else None (unsure).
+
+    Records what it was asked, as lingua's `LanguageDetector` would have been.
+    """
+
+    def __init__(self, words: dict[str, str] | None = None) -> None:
+        self.words = {"Hi": "en", "Hello": "en"} if words is None else words
+        self.asked: list[str] = []
+
+    async def detect(self, text: str) -> str | None:
+        self.asked.append(text)
+        said = set(re.findall(r"\w+", text))
+        return next((lang for word, lang in self.words.items() if word in said), None)
+
+
+def answer_voices(
+    detector: WordDetector | None = None, preferences: MemoryPreferences | None = None
+) -> AnswerVoices:
+    """The live path's language and voice: the clip path's `SpeechWriter`, the chat's `/voice`."""
+    writer = SpeechWriter(detector=detector or WordDetector())
+    return AnswerVoices(writer, Voices(), preferences or MemoryPreferences())
 
 
 class Switch:
@@ -68,7 +100,7 @@ class LiveRig:
     ) -> LiveStreams:
         spent = StreamBudget(self.counters, limits or Limits()) if budget else None
         live = LiveStreams(
-            self.service, settings=LiveSettings(**settings), voices=Voices(), budget=spent
+            self.service, settings=LiveSettings(**settings), voices=answer_voices(), budget=spent
         )
         self._made.append(live)
         return live

@@ -29,9 +29,13 @@ class AskedSpeakers:
 
     def __init__(self) -> None:
         self.asked: list[tuple[ConversationKey, str, str]] = []
+        self.questions: list[str] = []
 
-    def speaker(self, key: ConversationKey, turn: str, user: str) -> LiveSpeaker | None:
+    def speaker(
+        self, key: ConversationKey, turn: str, user: str, question: str = ""
+    ) -> LiveSpeaker | None:
         self.asked.append((key, turn, user))
+        self.questions.append(question)
         return None
 
 
@@ -74,6 +78,16 @@ async def test_one_speaker_is_asked_for_per_answer_for_its_turn_and_user() -> No
     assert await answer.final("Hi! I'm Ava.") == "t1"  # shown again: still a clip
     assert speakers.asked == [(KEY, "t7", "ip-z")] and switch.asked == [KEY]
     assert view.steps("final") == ["Hi! I'm Ava."] * 2 and view.steps("spoken") == []
+
+
+async def test_the_speaker_hears_the_question_a_voice_turns_is_its_transcript() -> None:
+    typed, spoken = AskedSpeakers(), AskedSpeakers()
+    answer = LiveAnswer(SpokenRecordingView(), typed, Switch(), KEY, "t1", "ip-a", "Wie spät?")
+    await answer.partial("Drei. ")
+    voice_turn = LiveAnswer(SpokenRecordingView(), spoken, Switch(), KEY, "t2", "ip-a")
+    await voice_turn.transcript("Wie spät ist es?")
+    await voice_turn.partial("Drei. ")
+    assert typed.questions == ["Wie spät?"] and spoken.questions == ["Wie spät ist es?"]
 
 
 async def test_with_the_avatar_off_no_speaker_is_asked_for() -> None:

@@ -14,12 +14,28 @@ import pytest
 
 from core.avatar.live_session import LiveSession
 from core.avatar.live_speaker import LiveSpeaker
-from core.avatar.script import estimate_seconds, sentences
+from core.avatar.phrases import PHRASES
+from core.avatar.script import estimate_seconds, sentences, spoken_script
 from core.avatar.stream_budget import StreamBudget
 from core.avatar.streams import StreamError
 from core.quota import Limits
-from tests.fakes.memory import MemoryAvatarStreams, MemoryCounters, MemoryLivePage
-from tests.unit.live_rig import KEY, LiveRig, Voices, ms, streamed_ms, turns, until
+from core.types import ConversationKey
+from tests.fakes.memory import (
+    MemoryAvatarStreams,
+    MemoryCounters,
+    MemoryLivePage,
+    MemoryPreferences,
+)
+from tests.unit.live_rig import (
+    KEY,
+    LiveRig,
+    WordDetector,
+    answer_voices,
+    ms,
+    streamed_ms,
+    turns,
+    until,
+)
 
 THREE = "The first one is short. The second sentence is a little longer. The third closes it."
 
@@ -73,13 +89,17 @@ def speaker_on(
     counters: MemoryCounters | None = None,
     max_seconds: float = 45.0,
     connect_seconds: float = 5.0,
+    detector: WordDetector | None = None,
+    question: str = "",
+    preferences: MemoryPreferences | None = None,
 ) -> LiveSpeaker:
     budget = StreamBudget(counters, Limits()).answer("web:ip-a") if counters else None
     speaker = LiveSpeaker(
         service,
         session,
         budget=budget,
-        voices=Voices(),
+        voices=answer_voices(detector, preferences),
+        question=question,
         max_seconds=max_seconds,
         connect_seconds=connect_seconds,
         on_done=done,
@@ -94,43 +114,142 @@ def said(service: MemoryAvatarStreams) -> list[str]:
     return [text for _, text, _ in service.spoken]
 
 
-async def test_the_cap_lets_the_sentence_that_reaches_it_exactly_be_said(
+REST = PHRASES["en"].rest
+
+
+async def test_an_answer_that_reaches_the_cap_exactly_is_said_whole(
     service: MemoryAvatarStreams, tasks: list[asyncio.Task[None]]
 ) -> None:
-    first, second, _ = sentences(THREE)
-    cap = estimate_seconds(first) + estimate_seconds(second)
+    first, second, third = sentences(THREE)
+    cap = estimate_seconds(first) + estimate_seconds(second) + estimate_seconds(third)
+    assert estimate_seconds(first) + estimate_seconds(second) + estimate_seconds(REST) > cap
     done, session = Done(), await session_of(service)
     speaker = speaker_on(service, session, tasks, done=done, max_seconds=cap)
-    speaker.feed(THREE)
+    speaker.feed(THREE)  # the first two are complete; is the third the last?
+    await turns()
+    assert said(service) == [first]  # the second fits only if the answer ends in time
     assert await speaker.finish() == "spoken"
-    assert said(service) == [first, second]  # the rest is in the text
+    assert said(service) == [first, second, third]
+    assert " ".join(said(service)) == spoken_script(THREE, cap).text
     await until(lambda: bool(done.calls))
     assert done.calls == [(session, None, cap)]  # the seconds the avatar says
 
 
-async def test_past_the_cap_no_later_sentence_is_said_even_a_short_one(
-    service: MemoryAvatarStreams, tasks: list[asyncio.Task[None]]
+async def test_at_the_cap_the_avatar_says_the_rest_phrase_and_nothing_more(
+    service: MemoryAvatarStreams, counters: MemoryCounters, tasks: list[asyncio.Task[None]]
 ) -> None:
     text = "Short one. " + "This sentence goes on and on " * 6 + "until it ends. Tiny."
     first, long, last = sentences(text)
-    cap = estimate_seconds(first) + estimate_seconds(last) + 0.01
+    cap = estimate_seconds(first) + estimate_seconds(REST) + estimate_seconds(last) + 0.01
     assert cap < estimate_seconds(first) + estimate_seconds(long)
     done, session = Done(), await session_of(service)
-    speaker = speaker_on(service, session, tasks, done=done, max_seconds=cap)
+    speaker = speaker_on(service, session, tasks, done=done, counters=counters, max_seconds=cap)
     speaker.feed(text)
     assert await speaker.finish() == "spoken"
-    assert said(service) == [first]
+    assert said(service) == [first, REST]  # not "Tiny.", though it would fit
+    assert " ".join(said(service)) == spoken_script(text, cap).text
+    assert streamed_ms(counters) == ms(first) + ms(REST)  # the phrase is reserved as said
+
+
+async def test_the_rest_phrase_is_in_the_answers_language(
+    service: MemoryAvatarStreams, tasks: list[asyncio.Task[None]]
+) -> None:
+    text = "Hallo, hier ist die Antwort. " + "Dieser Satz geht immer weiter und weiter " * 8 + "."
+    first = sentences(text, "de")[0]
+    cap = estimate_seconds(first) + estimate_seconds(PHRASES["de"].rest) + 1.0
+    detector = WordDetector({"Hallo": "de"})
+    done, session = Done(), await session_of(service)
+    speaker = speaker_on(service, session, tasks, done=done, max_seconds=cap, detector=detector)
+    speaker.feed(text)
+    assert await speaker.finish() == "spoken"
+    assert said(service) == [first, "Der Rest steht im Chat."]
+    assert voices(service) == ["voice-de"] * 2
+
+
+FIVE = (
+    "Here is the plan for today. First we go to the market. Then we cook a large dinner "
+    "for all of our friends and family. After that we wash up. Finally we sleep well."
+)
+
+
+def cut_caps() -> list[float]:
+    """Caps at and around each point where a clip's script cuts FIVE (not inside its first
+    sentence), and the one the whole answer just fits."""
+    parts, rest = sentences(FIVE), estimate_seconds(REST)
+    caps, used = [], 0.0
+    for part in parts:
+        used += estimate_seconds(part)
+        caps += [used + rest - 0.01, used + rest, used + rest + 0.01]
+    return [cap for cap in caps if cap >= estimate_seconds(parts[0]) + rest] + [used]
+
+
+@pytest.mark.parametrize("cap", cut_caps(), ids=lambda cap: f"{cap:.2f}s")
+async def test_the_live_avatar_says_what_a_clips_script_says(
+    service: MemoryAvatarStreams, tasks: list[asyncio.Task[None]], cap: float
+) -> None:
+    done, session = Done(), await session_of(service)
+    speaker = speaker_on(service, session, tasks, done=done, max_seconds=cap)
+    for word in FIVE.split(" "):  # as the model streams it
+        speaker.feed(word + " ")
+    assert await speaker.finish() == "spoken"
+    assert " ".join(said(service)) == spoken_script(FIVE, cap).text
+
+
+def voices(service: MemoryAvatarStreams) -> list[str]:
+    return [voice for _, _, voice in service.spoken]
 
 
 async def test_the_whole_answer_is_said_in_the_voice_of_its_first_sentence(
     service: MemoryAvatarStreams, tasks: list[asyncio.Task[None]]
 ) -> None:
-    done, session = Done(), await session_of(service)
-    speaker = speaker_on(service, session, tasks, done=done)
+    done, session, detector = Done(), await session_of(service), WordDetector()
+    speaker = speaker_on(service, session, tasks, done=done, detector=detector)
     speaker.feed("Hello there, friend. ")
     speaker.feed("Привет, как у тебя дела сегодня?")
     assert await speaker.finish() == "spoken"
-    assert [voice for _, _, voice in service.spoken] == ["voice-en", "voice-en"]
+    assert voices(service) == ["voice-en", "voice-en"]
+    assert len(detector.asked) == 1  # told once, at the first sentence
+
+
+async def test_the_voice_is_the_one_for_the_language_the_detector_names_in_the_prose(
+    service: MemoryAvatarStreams, tasks: list[asyncio.Task[None]]
+) -> None:
+    detector = WordDetector({"Hallo": "de"})  # lingua's part: a Latin script tells nothing
+    done, session = Done(), await session_of(service)
+    speaker = speaker_on(service, session, tasks, done=done, detector=detector)
+    speaker.feed("Hallo, so geht das: `pip install avatarbot`. Dann ")
+    speaker.feed("starte den Bot.")
+    assert await speaker.finish() == "spoken"
+    assert voices(service) == ["voice-de", "voice-de"]
+    # What the clip path asks: the prose of the answer so far (its code tells no language).
+    assert detector.asked == ["Hallo, so geht das:  . Dann "]
+
+
+async def test_a_short_answers_language_is_told_with_its_question_as_a_clips_is(
+    service: MemoryAvatarStreams, tasks: list[asyncio.Task[None]]
+) -> None:
+    detector = WordDetector({"Wetter": "de"})
+    done, session = Done(), await session_of(service)
+    question = "Wie wird das Wetter morgen?"
+    speaker = speaker_on(service, session, tasks, done=done, detector=detector, question=question)
+    speaker.feed("Sonnig. Und ")  # "Sonnig." is complete
+    speaker.feed("warm.")
+    assert await speaker.finish() == "spoken"
+    assert voices(service) == ["voice-de", "voice-de"]
+    assert detector.asked == ["Sonnig. Und ", f"Sonnig. Und \n{question}"]
+
+
+async def test_the_chats_own_voice_says_every_answer_over_the_languages(
+    service: MemoryAvatarStreams, tasks: list[asyncio.Task[None]]
+) -> None:
+    preferences, other = MemoryPreferences(), ConversationKey("web", "conversation-2")
+    await preferences.set_voice_id(KEY, "en-US-GuyNeural")  # `/voice Guy` in this chat
+    await preferences.set_voice_id(other, "de-DE-ConradNeural")
+    done, session = Done(), await session_of(service)
+    speaker = speaker_on(service, session, tasks, done=done, preferences=preferences)
+    speaker.feed(THREE)
+    assert await speaker.finish() == "spoken"
+    assert voices(service) == ["en-US-GuyNeural"] * 3
 
 
 async def test_after_a_refused_sentence_nothing_more_is_said_and_it_is_given_back(
@@ -211,6 +330,18 @@ async def test_a_speaker_waits_for_the_pages_connection_and_hears_how_it_went(
     await until(finishing.done)  # at once, not at the connect deadline
     assert finishing.result() == ("spoken" if connected else "failed")
     assert said(service) == (["Hello there."] if connected else [])
+
+
+async def test_a_first_sentence_that_leaves_no_room_for_the_rest_phrase_is_left_to_a_clip(
+    service: MemoryAvatarStreams, tasks: list[asyncio.Task[None]]
+) -> None:
+    first = sentences(FIVE)[0]
+    cap = estimate_seconds(first) + estimate_seconds(REST) - 0.01
+    done, session = Done(), await session_of(service)
+    speaker = speaker_on(service, session, tasks, done=done, max_seconds=cap)
+    speaker.feed(FIVE)
+    assert await speaker.finish() == "failed"  # a clip cuts the sentence to make room
+    assert said(service) == [] and spoken_script(FIVE, cap).text.endswith(REST)
 
 
 async def test_a_first_sentence_alone_past_the_cap_is_left_to_a_clip(
