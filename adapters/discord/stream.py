@@ -106,6 +106,7 @@ class AnswerStream:
         self._surface: Surface | None = None
         self._interval, self._last_shown = interval, float("-inf")
         self._transcript: str | None = None
+        self._shown: list[int] = []  # the ids of the final answer's parts shown so far
 
     async def transcript(self, text: str) -> None:
         """Shown as the answer's header."""
@@ -120,20 +121,32 @@ class AnswerStream:
             await (await self._where()).show(shown)
 
     async def final(self, text: str) -> str | NoVideo:
-        """Show the whole answer in parts; return the video's target."""
-        surface, header = await self._where(), self._header()
-        parts = limits.split(text, MESSAGE_LIMIT - len(header))
-        message_id = await surface.show(header + parts[0])
-        for part in parts[1:]:
-            message_id = await surface.more(part)
-        return await self._video_to(surface, message_id)
+        """Show the whole answer in parts; return the video's target.
+
+        Tried again after a refused part, it goes on from that part: those shown stay once.
+        """
+        surface, parts = await self._where(), self._parts(text)
+        for index in range(len(self._shown), len(parts)):
+            put = surface.show if index == 0 else surface.more
+            self._shown.append(await put(parts[index]))
+        return await self._video_to(surface, self._shown[-1])
 
     async def plain(self, text: str) -> str | NoVideo:
-        """Send the whole answer as new messages, no edits."""
-        surface, message_id = await self._where(), 0
-        for part in limits.split(self._header() + text, MESSAGE_LIMIT):
-            message_id = await surface.more(part)
-        return await self._video_to(surface, message_id)
+        """Send the answer's parts not shown yet (all of them at first) as new messages."""
+        surface = await self._where()
+        if self._shown:
+            rest = self._parts(text)[len(self._shown) :]
+        else:
+            rest = limits.split(self._header() + text, MESSAGE_LIMIT)
+        for part in rest:
+            self._shown.append(await surface.more(part))
+        return await self._video_to(surface, self._shown[-1])
+
+    def _parts(self, text: str) -> list[str]:
+        """The answer split to fit, the transcript heading its first part."""
+        header = self._header()
+        parts = limits.split(text, MESSAGE_LIMIT - len(header))
+        return [header + parts[0], *parts[1:]]
 
     async def failure(self, message: str) -> None:
         """Say in one line what went wrong, in place of the answer."""

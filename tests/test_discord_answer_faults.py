@@ -1,0 +1,75 @@
+"""Discord refusing or failing while an answer is shown: every answer arrives once, whole."""
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+from bot.storage import open_storage
+from tests.fakes.did import FakeDID
+from tests.fakes.discord import GUILD_ID, TEXT_CHANNEL_ID, FakeDiscord
+from tests.fakes.groq import FakeGroq
+from tests.harness import running_bot, settings_for
+
+GROQ_REPLY = "Hello from Ava."  # what the fake model answers (tests/conftest.py)
+MESSAGES = "/channels/{channel_id}/messages"
+
+
+@pytest.fixture(autouse=True)
+def _restore_discord_urls() -> Iterator[None]:
+    saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY  # bot/run.py sets both
+    yield
+    Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+@pytest.fixture
+async def dc() -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord() as fake:
+        yield fake
+
+
+def settings(tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord, **extra: Any) -> Any:
+    return settings_for(
+        tmp_path,
+        groq,
+        did,
+        DISCORD_BOT_TOKEN=dc.token,
+        DISCORD_API_BASE_URL=dc.api_url,
+        DISCORD_GATEWAY_URL=dc.gateway_url,
+        DISCORD_GUILD_IDS=str(GUILD_ID),
+        **extra,
+    )
+
+
+def shown(dc: FakeDiscord, channel: int = TEXT_CHANNEL_ID) -> list[str]:
+    """The channel's bot messages as they read now (after edits), videos left out."""
+    messages = [dc.message(s.message_id or 0) for s in dc.sent(channel, "message") if not s.files]
+    return [m["content"] for m in messages if m]
+
+
+async def answered(config: Any, key: str) -> bool:
+    storage = await open_storage(config.database_url)
+    try:
+        return await storage.inbox.is_answered("discord", key)
+    finally:
+        await storage.close()
+
+
+async def test_a_part_refused_once_is_sent_again_and_the_parts_before_it_are_not(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord
+) -> None:
+    groq.reply = "\n\n".join(f"Part {n}. " + "word " * 120 for n in range(10))
+    # The reply (streamed), then parts two, three and four: part three meets a 503, which
+    # discord.py does not retry (https://discord.com/developers/docs/topics/opcodes-and-status-codes).
+    dc.fail_next(MESSAGES, 503, method="POST", after=2)
+    config = settings(tmp_path, groq, did, dc, LLM_MAX_TOKENS=4096)
+    async with running_bot(config):
+        await dc.wait_for(lambda: dc.connected)
+        await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} tell me everything")
+        await dc.wait_for(lambda: any(s.files for s in dc.sent(TEXT_CHANNEL_ID, "message")))
+    texts = shown(dc)
+    assert [t.split(".")[0] for t in texts] == ["Part 0", "Part 3", "Part 6", "Part 9"]
+    assert "".join(texts).count("Part ") == 10  # every part once
