@@ -73,3 +73,38 @@ async def test_a_part_refused_once_is_sent_again_and_the_parts_before_it_are_not
     texts = shown(dc)
     assert [t.split(".")[0] for t in texts] == ["Part 0", "Part 3", "Part 6", "Part 9"]
     assert "".join(texts).count("Part ") == 10  # every part once
+
+
+async def test_typing_rate_limited_past_the_wait_costs_not_the_answer(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord
+) -> None:
+    # Longer than the bot waits out (MAX_RATELIMIT_TIMEOUT): discord.py raises RateLimited,
+    # which is no HTTPException.
+    dc.fail_next("/channels/{channel_id}/typing", 429, retry_after=31.0)
+    async with running_bot(settings(tmp_path, groq, did, dc)):
+        await dc.wait_for(lambda: dc.connected)
+        await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} hello")
+        await dc.wait_for(lambda: shown(dc))
+    assert shown(dc) == [GROQ_REPLY]
+
+
+async def test_a_message_discord_fails_to_fetch_after_a_restart_is_kept_for_the_next(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord
+) -> None:
+    cut = settings(tmp_path, groq, did, dc, SHUTDOWN_GRACE_SECONDS=0)
+    groq.hold()
+    async with running_bot(cut):
+        await dc.wait_for(lambda: dc.connected)
+        asked = await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} still there?")
+        await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
+    groq.release()
+    # The message is there, but Discord answers 503 (not retried by discord.py) to its fetch.
+    fetch = f"/channels/{TEXT_CHANNEL_ID}/messages/{asked['id']}"
+    dc.fail_next("/channels/{channel_id}/messages/{message_id}", 503, method="GET")
+    config = settings(tmp_path, groq, did, dc)
+    async with running_bot(config):
+        await dc.wait_for(lambda: dc.calls(fetch, "GET"))
+    assert not await answered(config, asked["id"])  # not taken for deleted
+    async with running_bot(config):
+        await dc.wait_for(lambda: shown(dc))
+    assert shown(dc) == [GROQ_REPLY]
