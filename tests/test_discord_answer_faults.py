@@ -108,3 +108,26 @@ async def test_a_message_discord_fails_to_fetch_after_a_restart_is_kept_for_the_
     async with running_bot(config):
         await dc.wait_for(lambda: shown(dc))
     assert shown(dc) == [GROQ_REPLY]
+
+
+VOICE = (Path(__file__).parent / "data" / "voice.ogg").read_bytes()
+
+
+async def test_a_long_transcript_leaves_room_for_the_answer_and_for_a_failure_line(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord
+) -> None:
+    channel = dc.add_dm_channel(1234)
+    async with running_bot(settings(tmp_path, groq, did, dc)):
+        await dc.wait_for(lambda: dc.connected)
+        groq.transcript = "word " * 500  # a few minutes of speech: over Discord's 2000
+        await dc.push_voice_message(channel, VOICE, author_id=1234)
+        await dc.wait_for(lambda: any(s.files for s in dc.sent(channel, "message")))
+        groq.transcript = "word " * 900  # over the 4000 characters the model is asked
+        await dc.push_voice_message(channel, VOICE, author_id=1234)
+        await dc.wait_for(lambda: len(shown(dc, channel)) == 2)
+    answer, failure = shown(dc, channel)
+    assert answer.startswith("🎤 *word word") and answer.endswith(f"*\n\n{GROQ_REPLY}")
+    assert failure.startswith("🎤 *word") and "⚠️ That's too long for me" in failure
+    bodies = [r.json for r in dc.requests if isinstance(r.json, dict)]
+    refused = [b for b in bodies if len(b.get("content") or "") > 2000]
+    assert not refused  # nothing was sent that Discord refuses

@@ -275,3 +275,18 @@ async def test_a_voice_note_telegram_will_not_hand_over_gets_one_line(
     tg.push_text(ALICE, "still there?")
     await tg.wait_for(lambda: answers(tg, ALICE))
     assert not groq.calls("/audio/transcriptions")
+
+
+async def test_a_long_transcript_leaves_room_for_the_answer_and_for_a_failure_line(
+    tg: FakeTelegram, groq: FakeGroq, bot: None
+) -> None:
+    voice = (Path(__file__).parent / "data" / "voice.ogg").read_bytes()
+    groq.transcript = "word " * 790  # minutes of speech, just under the model's 4000 characters
+    tg.push_voice(ALICE, voice)
+    await tg.wait_for(lambda: answers(tg, ALICE))
+    groq.transcript = "word " * 900  # over them
+    tg.push_voice(ALICE, voice)
+    await tg.wait_for(lambda: len(texts(tg, ALICE)) >= 2)
+    answer, failure = texts(tg, ALICE)
+    assert answer.startswith("🎤 <i>word word") and answer.endswith(SHOWN)  # in one message
+    assert failure.startswith("🎤 word") and "⚠️ That's too long for me" in failure

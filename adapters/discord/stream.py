@@ -24,6 +24,10 @@ from core.turns import NO_VIDEO, NoVideo
 from core.types import AvatarJob
 
 log = logging.getLogger(__name__)
+# A voice message's transcript heads the answer cut to this many characters: escaped for
+# Markdown (at most twice as long) it takes at most half a message, leaving room for the answer
+# and for a failure's line.
+TRANSCRIPT_LIMIT = MESSAGE_LIMIT // 4
 
 
 class MessageSurface:
@@ -109,8 +113,8 @@ class AnswerStream:
         self._shown: list[int] = []  # the ids of the final answer's parts shown so far
 
     async def transcript(self, text: str) -> None:
-        """Shown as the answer's header."""
-        self._transcript = text
+        """Shown as the answer's header, cut to leave the message room for the answer."""
+        self._transcript = limits.truncate(text, TRANSCRIPT_LIMIT)
 
     async def partial(self, text: str) -> None:
         """Show the answer so far, unless the last edit was less than `interval` ago."""

@@ -41,6 +41,9 @@ from core.types import AvatarJob
 log = logging.getLogger(__name__)
 
 NOT_SHOWN = Line("I have an answer, but Telegram wouldn't let me show it here — please ask again.")
+# A voice note's transcript heads the answer in at most half a message (UTF-16 units): a long
+# one would leave the answer parts of a few characters, or no room for a failure's line.
+TRANSCRIPT_LIMIT = fmt.MESSAGE_LIMIT // 2
 REST_NOT_SHOWN = Line("Telegram wouldn't let me show the rest of my answer — please ask again.")
 # Declines in the bot's own words (by message id): a plain reply, where a failure is marked ⚠️.
 OWN_WORDS = frozenset(
@@ -95,8 +98,8 @@ class AnswerStream:
             self._hold(ChatAction.TYPING)
 
     async def transcript(self, text: str) -> None:
-        """Shown as the answer's header."""
-        self._transcript = text
+        """Shown as the answer's header, cut to leave the message room for the answer."""
+        self._transcript = fmt.truncate(text, TRANSCRIPT_LIMIT)
 
     async def partial(self, text: str) -> None:
         """The answer so far, in private chats: a draft, or one message edited once a second.
