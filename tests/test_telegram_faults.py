@@ -17,7 +17,7 @@ from telegram import Bot
 from adapters.telegram.handlers import OOPS
 from adapters.telegram.stream import NOT_SHOWN
 from tests.fakes.did import FakeDID
-from tests.fakes.groq import FakeGroq
+from tests.fakes.groq import FakeGroq, echo_reply
 from tests.fakes.telegram import FakeTelegram, Sent
 from tests.harness import running_bot, settings_for, telegram_at
 
@@ -290,3 +290,26 @@ async def test_a_long_transcript_leaves_room_for_the_answer_and_for_a_failure_li
     answer, failure = texts(tg, ALICE)
     assert answer.startswith("🎤 <i>word word") and answer.endswith(SHOWN)  # in one message
     assert failure.startswith("🎤 word") and "⚠️ That's too long for me" in failure
+
+
+async def test_an_answer_shown_is_not_shown_again_when_a_stop_cuts_its_voice_note(
+    tmp_path: Path, groq: FakeGroq, tg: FakeTelegram
+) -> None:
+    async def voice(key: object) -> str:
+        return "voice"
+
+    config = settings_for(
+        tmp_path, groq, None, **telegram_at(tg), TTS_ENABLED=True, SHUTDOWN_GRACE_SECONDS=0
+    )
+    groq.reply = echo_reply
+    async with running_bot(config, voice):
+        await groq.wait_for(lambda: bool(groq.speech_bodies(checks=True)))  # the start's check
+        groq.delay_next("audio/speech", 60)  # the answer's voice note outlasts the stop
+        tg.push_text(ALICE, "hello")
+        await groq.wait_for(lambda: bool(groq.speech_bodies()))
+    assert texts(tg, ALICE) == ["You said: hello"]
+    async with running_bot(config, voice):  # as after a crash: nothing the stop cut was marked
+        tg.push_text(ALICE, "again")
+        await tg.wait_for(lambda: "You said: again" in texts(tg, ALICE))
+        await tg.wait_for_sent(ALICE, "sendVoice")
+    assert texts(tg, ALICE) == ["You said: hello", "You said: again"]  # each answer once
