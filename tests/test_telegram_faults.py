@@ -313,3 +313,16 @@ async def test_an_answer_shown_is_not_shown_again_when_a_stop_cuts_its_voice_not
         await tg.wait_for(lambda: "You said: again" in texts(tg, ALICE))
         await tg.wait_for_sent(ALICE, "sendVoice")
     assert texts(tg, ALICE) == ["You said: hello", "You said: again"]  # each answer once
+
+
+async def test_an_answer_outlasting_telegram_s_5xx_is_shown_once_when_it_recovers(
+    tg: FakeTelegram, groq: FakeGroq, bot: None
+) -> None:
+    groq.reply = "\n\n".join(f"Part {n}. " + "word " * 300 for n in range(4))  # two messages
+    # The first goes; the second meets more 502s than one call retries (PTB raises
+    # NetworkError for Telegram's 5xx pages), then Telegram is back.
+    tg.fail_next("sendMessage", 502, times=6, after=1)
+    tg.push_mention(GROUP, "tell me everything")
+    await tg.wait_for_sent(GROUP, "sendVideo", timeout=20)
+    starts = [(s.text or "")[:6] for s in tg.sent(GROUP, "sendMessage")]
+    assert starts == ["Part 0", "Part 2"]  # each part once, in order

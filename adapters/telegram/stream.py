@@ -5,7 +5,8 @@ skipped (after a 429, streaming pauses until Telegram's retry_after has passed);
 goes with `send_message` (429s and network errors retried by `call`), as plain text when the
 formatted one is refused, and when Telegram refuses even that the chat gets one line saying so
 at once (asking again would be refused alike, so this view does not raise for the runner to
-retry).
+retry). A 5xx or network fault that outlasts `call`'s retries is raised for the runner to try
+again, from the part that met it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from functools import partial
 
 from telegram import Bot, Message
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 
 from adapters.telegram import format as fmt
 from adapters.telegram.actions import GROUP_INTERVAL, PRIVATE_INTERVAL, ChatActions
@@ -92,6 +100,7 @@ class AnswerStream:
         self._quiet_until = float("-inf")  # a 429 while streaming: nothing shown before then
         self._drafting = True  # this answer's drafts; off once the server refuses one
         self._message: Message | None = None  # the message streamed by edits
+        self._parts_shown: list[int] = []  # the ids of the final answer's parts sent so far
         self._transcript: str | None = None
         self._typing, self._blocked = typing, False
         if typing:
@@ -141,10 +150,10 @@ class AnswerStream:
         """The answer as plain text, in new messages; raise if Telegram refuses one."""
 
         async def send() -> int:
-            message_id = self._asked.message_id
-            for part, _ in self._parts(text):
-                message_id = (await call(lambda part=part: self._send(part, None))).message_id  # type: ignore[misc]
-            return message_id
+            for part, _ in self._parts(text)[len(self._parts_shown) :]:  # those not shown yet
+                sent = await call(lambda part=part: self._send(part, None))  # type: ignore[misc]
+                self._parts_shown.append(sent.message_id)
+            return self._parts_shown[-1] if self._parts_shown else self._asked.message_id
 
         return await self._shown(send)
 
@@ -187,16 +196,20 @@ class AnswerStream:
         return self._answer.dump()
 
     async def _finish(self, answer: str) -> int:
-        """Send the answer formatted and split; the id of its last message."""
-        message_id = self._asked.message_id
-        for index, (plain, rich) in enumerate(self._parts(answer)):
+        """Send the answer formatted and split; the id of its last message.
+
+        Tried again after a network fault, it goes on from the part that met it.
+        """
+        parts = self._parts(answer)
+        for index in range(len(self._parts_shown), len(parts)):
+            plain, rich = parts[index]
             sent = await self._put(rich, plain, edit=index == 0)
             if sent is None:
                 line = self._lines.say(NOT_SHOWN if index == 0 else REST_NOT_SHOWN)
                 await tell(self._bot, self._asked, f"⚠️ {line}")
                 break
-            message_id = sent
-        return message_id
+            self._parts_shown.append(sent)
+        return self._parts_shown[-1] if self._parts_shown else self._asked.message_id
 
     def _parts(self, answer: str) -> list[tuple[str, str]]:
         """The answer split to fit, each part as (plain text, HTML); the transcript heads it."""
@@ -284,6 +297,8 @@ class AnswerStream:
                     log.log(level, "chat %s refused the answer: %s", self._asked.chat_id, error)
                     return None
                 log.info("chat %s refused the HTML (%s); plain text", self._asked.chat_id, error)
+            except NetworkError:
+                raise  # Telegram's 5xx or the network, after `call`'s retries: tried again
             except TelegramError as error:
                 log.warning("chat %s: the answer was not shown: %s", self._asked.chat_id, error)
                 return None

@@ -154,6 +154,7 @@ class _Fault:
     retry_after: int | None
     chat_id: int | None
     times: int
+    after: int = 0  # matching calls let through before the fault applies
 
 
 class HeldCall:
@@ -589,8 +590,10 @@ class FakeTelegram(LocalServer):
         retry_after: int | None = None,
         chat_id: int | None = None,
         times: int = 1,
+        after: int = 0,
     ) -> None:
-        """Make the next ``times`` calls of ``method`` (for ``chat_id`` only, if given) fail."""
+        """Make the next ``times`` calls of ``method`` (for ``chat_id`` only, if given) fail,
+        once ``after`` of them went through."""
         if status == 429 and retry_after is None:
             retry_after = 1
         if description is None:
@@ -598,7 +601,7 @@ class FakeTelegram(LocalServer):
                 description = f"Too Many Requests: retry after {retry_after}"
             else:
                 description = _DESCRIPTIONS.get(status, "Internal Server Error")
-        fault = _Fault(status, description, retry_after, chat_id, times)
+        fault = _Fault(status, description, retry_after, chat_id, times, after)
         self._faults.setdefault(method.lower(), []).append(fault)
 
     def drop_next(self, method: str, *, times: int = 1) -> None:
@@ -654,6 +657,9 @@ class FakeTelegram(LocalServer):
         chat_id = params.get("chat_id")
         for fault in self._faults.get(method, []):
             if fault.chat_id is None or str(fault.chat_id) == str(chat_id):
+                if fault.after > 0:
+                    fault.after -= 1
+                    continue
                 fault.times -= 1
                 if fault.times <= 0:
                     self._faults[method].remove(fault)
