@@ -15,6 +15,7 @@ import pytest
 from telegram import Bot
 
 from adapters.telegram.handlers import OOPS
+from bot.storage import open_storage
 from adapters.telegram.stream import NOT_SHOWN
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq, echo_reply
@@ -326,3 +327,33 @@ async def test_an_answer_outlasting_telegram_s_5xx_is_shown_once_when_it_recover
     await tg.wait_for_sent(GROUP, "sendVideo", timeout=20)
     starts = [(s.text or "")[:6] for s in tg.sent(GROUP, "sendMessage")]
     assert starts == ["Part 0", "Part 2"]  # each part once, in order
+
+
+async def test_an_answer_for_a_closed_topic_costs_no_video_and_holds_up_nothing(
+    tg: FakeTelegram, did: FakeDID, bot: None
+) -> None:
+    tg.push_mention(GROUP, "hello", message_thread_id=11)
+    tg.close_topic(GROUP, 11)  # before the answer comes
+    tg.push_mention(GROUP, "and here?", message_thread_id=12)
+    await tg.wait_for_sent(GROUP, "sendVideo", timeout=10)
+    assert [s.thread_id for s in tg.sent(GROUP, "sendMessage")] == [12]
+    assert len(did.calls("/talks", "POST")) == 1  # none for the answer nobody could see
+
+
+async def test_a_video_for_a_topic_closed_while_it_rendered_is_not_retried(
+    tg: FakeTelegram, did: FakeDID, settings: Any, bot: None
+) -> None:
+    did.hold_renders = True
+    tg.push_mention(GROUP, "hello", message_thread_id=11)
+    await did.wait_for(lambda: len(did.talks) == 1)
+    tg.close_topic(GROUP, 11)
+    did.release_all()
+    storage = await open_storage(settings.database_url)
+    try:
+        async with asyncio.timeout(10):
+            # The job table has no change notification: poll it, within the deadline.
+            while await storage.jobs.unfinished():  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+    finally:
+        await storage.close()
+    assert len(tg.calls("sendVideo")) == 1  # refused for good, not tried again

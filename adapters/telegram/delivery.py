@@ -26,6 +26,8 @@ UPLOAD_TIMEOUT = 180.0
 # Telegram's answer when a group's permissions deny the bot media: "Bad Request: not enough
 # rights to send videos to the chat".
 NO_RIGHTS = "not enough rights to send"
+# A forum topic closed ("Bad Request: TOPIC_CLOSED") or deleted since the answer went there.
+TOPIC_GONE = ("topic_closed", "message thread not found")
 NO_VIDEOS = Line(
     "I can't send videos in this chat: its permissions don't allow me to "
     "(an admin can change that, or /avatar off stops them)."
@@ -108,7 +110,7 @@ class TelegramDelivery:
             reason = error.message.lower()
             if NO_RIGHTS in reason and self.refusals.note(target.chat_id):
                 await tell(self._bot, target, f"🎬 {self._say(target, NO_VIDEOS)}")
-            if NO_RIGHTS in reason or "chat not found" in reason:
+            if NO_RIGHTS in reason or "chat not found" in reason or reason.endswith(TOPIC_GONE):
                 raise PermanentDeliveryError(str(error)) from error
             raise
 

@@ -142,7 +142,7 @@ class AnswerStream:
     async def final(self, text: str) -> str | NoVideo:
         """The answer formatted and split to fit; the video replies to its last message.
 
-        When nothing could be shown, that is the message answered.
+        When nothing could be shown, that is the message answered, and no video is asked for.
         """
         return await self._shown(partial(self._finish, text))
 
@@ -191,6 +191,8 @@ class AnswerStream:
             return NO_VIDEO
         finally:
             self._typed()
+        if not self._parts_shown:
+            return NO_VIDEO  # Telegram refused the answer (a closed topic): nor would it a video
         if self._refusals.refused_lately(self._asked.chat_id):
             return NO_VIDEO  # the chat's permissions refuse videos, and it was told so
         return self._answer.dump()

@@ -472,6 +472,7 @@ class FakeTelegram(LocalServer):
         self._holds: dict[str, list[HeldCall]] = {}
         self._observers: dict[str, list[Callable[[JSON], None]]] = {}
         self._permissions: dict[int, JSON] = {}  # group chat -> ChatPermissions
+        self._closed_topics: set[tuple[int, int]] = set()  # (chat, message_thread_id)
         self._poll_generation = 0
         self.webhook: JSON | None = None
         self._changed = asyncio.Event()
@@ -638,6 +639,11 @@ class FakeTelegram(LocalServer):
             permission, True
         ):
             raise _bad(NO_RIGHTS[permission])
+
+    def close_topic(self, chat_id: int, thread_id: int) -> None:
+        """An admin closed a forum topic (closeForumTopic): sending in it answers 400
+        "Bad Request: TOPIC_CLOSED", as Telegram does for a bot that does not manage topics."""
+        self._closed_topics.add((chat_id, thread_id))
 
     def block(self, chat_id: int) -> None:
         """The user blocked the bot: every call aimed at this chat gets 403."""
@@ -1207,6 +1213,9 @@ class FakeTelegram(LocalServer):
         return self._chat(_as_chat_id(params["chat_id"]))
 
     def _bot_message(self, chat: JSON, params: JSON, fields: JSON) -> JSON:
+        thread = params.get("message_thread_id")
+        if thread is not None and (chat["id"], int(thread)) in self._closed_topics:
+            raise _bad("TOPIC_CLOSED")
         reply = params.get("reply_parameters", params.get("reply_to_message_id"))
         return self._new_message(
             chat, self.bot_user, fields, params.get("message_thread_id"), reply
