@@ -15,8 +15,8 @@ import pytest
 from telegram import Bot
 
 from adapters.telegram.handlers import OOPS
-from bot.storage import open_storage
 from adapters.telegram.stream import NOT_SHOWN
+from bot.storage import open_storage
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq, echo_reply
 from tests.fakes.telegram import FakeTelegram, Sent
