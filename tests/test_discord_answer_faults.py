@@ -131,3 +131,50 @@ async def test_a_long_transcript_leaves_room_for_the_answer_and_for_a_failure_li
     bodies = [r.json for r in dc.requests if isinstance(r.json, dict)]
     refused = [b for b in bodies if len(b.get("content") or "") > 2000]
     assert not refused  # nothing was sent that Discord refuses
+
+
+async def test_a_message_its_author_deleted_is_answered_at_once_in_the_channel(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord
+) -> None:
+    async with running_bot(settings(tmp_path, groq, did, dc)):
+        await dc.wait_for(lambda: dc.connected)
+        gate = groq.hold()
+        asked = await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} hello")
+        await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
+        await dc.user_deletes(int(asked["id"]))
+        gate.set()
+        groq.stop_holding()
+        await dc.wait_for(lambda: any(s.files for s in dc.sent(TEXT_CHANNEL_ID, "message")))
+    assert shown(dc) == [GROQ_REPLY]
+    posts = dc.calls(f"/channels/{TEXT_CHANNEL_ID}/messages", "POST")
+    assert len(posts) == 2  # the answer and its video: no reply Discord refuses first
+
+
+@pytest.mark.parametrize("is_global", [False, True])
+async def test_a_429_with_discord_s_headers_delays_the_answer_and_sends_it_once(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord, is_global: bool
+) -> None:
+    dc.fail_next(MESSAGES, 429, method="POST", retry_after=0.2, is_global=is_global)
+    async with running_bot(settings(tmp_path, groq, did, dc)):
+        await dc.wait_for(lambda: dc.connected)
+        await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} hello")
+        await dc.wait_for(lambda: any(s.files for s in dc.sent(TEXT_CHANNEL_ID, "message")))
+    assert shown(dc) == [GROQ_REPLY]
+
+
+async def test_a_gateway_resume_while_answering_answers_once(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord
+) -> None:
+    async with running_bot(settings(tmp_path, groq, did, dc)):
+        await dc.wait_for(lambda: dc.connected)
+        gate = groq.hold()
+        await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} hello")
+        await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
+        await dc.request_reconnect()
+        await dc.wait_for(lambda: dc.resumes == 1)
+        await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} and again")
+        gate.set()
+        groq.stop_holding()
+        await dc.wait_for(lambda: len([s for s in dc.sent(TEXT_CHANNEL_ID) if s.files]) == 2)
+    assert shown(dc) == [GROQ_REPLY, GROQ_REPLY]
+    assert len(groq.chat_bodies) == 2

@@ -45,8 +45,11 @@ class MessageSurface:
     async def show(self, text: str) -> int:
         """Create or edit the reply; return its id."""
         if self._reply is None:
-            self._reply = await self._message.reply(
-                text, allowed_mentions=SAFE_MENTIONS, mention_author=False
+            # A plain message where its author deleted the question: Discord refuses a reply to
+            # a message that is gone (400 50035) unless the reference says not to.
+            reference = self._message.to_reference(fail_if_not_exists=False)
+            self._reply = await self._message.channel.send(
+                text, reference=reference, allowed_mentions=SAFE_MENTIONS
             )
         else:
             await self._reply.edit(content=text, allowed_mentions=SAFE_MENTIONS)
