@@ -178,3 +178,18 @@ async def test_a_gateway_resume_while_answering_answers_once(
         await dc.wait_for(lambda: len([s for s in dc.sent(TEXT_CHANNEL_ID) if s.files]) == 2)
     assert shown(dc) == [GROQ_REPLY, GROQ_REPLY]
     assert len(groq.chat_bodies) == 2
+
+
+async def test_a_talk_whose_token_ran_out_while_answering_is_answered_in_its_channel(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord
+) -> None:
+    async with running_bot(settings(tmp_path, groq, did, dc)):
+        await dc.wait_for(lambda: dc.connected and GUILD_ID in dc.commands)
+        gate = groq.hold()
+        pushed = await dc.push_interaction("talk", {"text": "hello"})
+        await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
+        dc.expire_token(pushed.token)  # its 15 minutes end while the answer is written
+        gate.set()
+        groq.stop_holding()
+        await dc.wait_for(lambda: any(s.files for s in dc.sent(TEXT_CHANNEL_ID, "message")))
+    assert shown(dc) == [GROQ_REPLY]  # in the channel, once

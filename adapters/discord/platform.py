@@ -197,14 +197,15 @@ class _AskedTalk:
 
     async def surface(self) -> WebhookSurface:
         target = self._recorded.target  # the interaction's, as `interaction_target` made it
+        channel = partial(messageable, self._client(), target.channel_id)  # once it is gone
         if (live := self._live) is not None:
             interaction = live.interaction
-            permissions = interaction.app_permissions
-            return WebhookSurface(interaction.followup, target.at, permissions.attach_files)
+            attach = interaction.app_permissions.attach_files
+            return WebhookSurface(interaction.followup, target.at, attach, channel)
         webhook = discord.Webhook.partial(
             target.application_id or 0, target.token or "", client=self._client()
         )
-        return WebhookSurface(webhook, target.at)
+        return WebhookSurface(webhook, target.at, channel=channel)
 
     async def turn(self) -> Turn | None:
         recorded, locale = self._recorded, self._locale

@@ -17,7 +17,7 @@ from adapters.discord.convert import (
     can_attach,
     message_target,
 )
-from adapters.discord.delivery import NO_ATTACH, ChannelNotices
+from adapters.discord.delivery import NO_ATTACH, WEBHOOK_GONE, ChannelNotices
 from core import text as limits
 from core.i18n import DEFAULT_LOCALE, Lines, shipped_catalogs
 from core.turns import NO_VIDEO, NoVideo
@@ -65,29 +65,64 @@ class MessageSurface:
 _ORIGINAL: Any = "@original"
 
 
+Channel = Callable[[], Awaitable[discord.abc.Messageable]]
+
+
 class WebhookSurface:
     """Answers a deferred slash command: edits its original response, follow-ups for the rest.
 
     The interaction's webhook outlives a restart: its token stays valid for 15 minutes, so a
-    `/talk` cut by a stop is answered after the next start in the same original response.
+    `/talk` cut by a stop is answered after the next start in the same original response. Once
+    Discord says the webhook is gone (the token ran out while answering), the answer goes to the
+    command's `channel` instead, as the video does.
     """
 
     def __init__(
-        self, webhook: discord.Webhook, target: Callable[[int], Target], can_attach: bool = True
+        self,
+        webhook: discord.Webhook,
+        target: Callable[[int], Target],
+        can_attach: bool = True,
+        channel: Channel | None = None,
     ) -> None:
         self._webhook, self.target, self.can_attach = webhook, target, can_attach
+        self._channel = channel
+        self._posted: discord.Message | None = None  # the answer in the channel, once gone
 
     async def show(self, text: str) -> int:
-        """Edit the original response; return its message id."""
-        message = await self._webhook.edit_message(
-            _ORIGINAL, content=text, allowed_mentions=SAFE_MENTIONS
-        )
-        return message.id
+        """Edit the original response (or the answer posted in the channel); its message id."""
+        if self._posted is None:
+            try:
+                message = await self._webhook.edit_message(
+                    _ORIGINAL, content=text, allowed_mentions=SAFE_MENTIONS
+                )
+                return message.id
+            except discord.HTTPException as error:
+                self._posted = await self._in_channel(error, text)
+                return self._posted.id
+        await self._posted.edit(content=text, allowed_mentions=SAFE_MENTIONS)
+        return self._posted.id
 
     async def more(self, text: str) -> int:
-        """Send a further part as a follow-up."""
-        sent = await self._webhook.send(text, allowed_mentions=SAFE_MENTIONS, wait=True)
-        return sent.id
+        """Send a further part as a follow-up (in the channel once the webhook is gone)."""
+        if self._posted is None:
+            try:
+                sent = await self._webhook.send(text, allowed_mentions=SAFE_MENTIONS, wait=True)
+                return sent.id
+            except discord.HTTPException as error:
+                self._posted = await self._in_channel(error, text)
+                return self._posted.id
+        return (await self._send(text)).id
+
+    async def _in_channel(self, error: discord.HTTPException, text: str) -> discord.Message:
+        """Post `text` in the channel when `error` says the webhook is gone; else raise it."""
+        if error.code not in WEBHOOK_GONE or self._channel is None:
+            raise error
+        log.info("interaction webhook is gone (%s); answering in the channel", error.code)
+        return await self._send(text)
+
+    async def _send(self, text: str) -> discord.Message:
+        assert self._channel is not None
+        return await (await self._channel()).send(text, allowed_mentions=SAFE_MENTIONS)
 
 
 Surface = MessageSurface | WebhookSurface
