@@ -357,3 +357,14 @@ async def test_a_video_for_a_topic_closed_while_it_rendered_is_not_retried(
     finally:
         await storage.close()
     assert len(tg.calls("sendVideo")) == 1  # refused for good, not tried again
+
+
+async def test_telegram_s_html_502_pages_on_polling_and_sending_are_survived(
+    tg: FakeTelegram, settings: Any
+) -> None:
+    tg.fail_next("getUpdates", 502)  # nginx's page, not JSON: PTB's parsing fails first
+    tg.fail_next("sendMessage", 504)
+    tg.push_text(ALICE, "hi")
+    async with running_bot(settings):
+        await tg.wait_for(lambda: answers(tg, ALICE), timeout=10)
+    assert texts(tg, ALICE) == [SHOWN]

@@ -155,6 +155,7 @@ class _Fault:
     chat_id: int | None
     times: int
     after: int = 0  # matching calls let through before the fault applies
+    page: bool = False  # nginx's HTML page, not JSON
 
 
 class HeldCall:
@@ -175,14 +176,35 @@ class _StoredFile:
     data: bytes
 
 
-class ApiError(Exception):
-    """An error answer in Telegram's shape; raise it from a method handler."""
+# What api.telegram.org's nginx front answers when the Bot API server behind it is down or slow:
+# an HTML page, not the Bot API's JSON (python-telegram-bot then raises NetworkError, its
+# message noting the body did not parse).
+_GATEWAY_PAGE = (
+    "<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
+    "<center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+_GATEWAY_REASONS = {502: "Bad Gateway", 504: "Gateway Time-out"}
 
-    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
+
+class ApiError(Exception):
+    """An error answer in Telegram's shape; raise it from a method handler.
+
+    `page`: nginx's HTML page instead (a 502 or 504 from in front of the Bot API).
+    """
+
+    def __init__(
+        self, status: int, description: str, retry_after: int | None = None, *, page: bool = False
+    ) -> None:
         super().__init__(description)
         self.status, self.description, self.retry_after = status, description, retry_after
+        self.page = page
 
     def response(self) -> web.Response:
+        if self.page:
+            reason = _GATEWAY_REASONS.get(self.status, self.description)
+            html_page = _GATEWAY_PAGE.format(status=self.status, reason=reason)
+            return web.Response(status=self.status, text=html_page, content_type="text/html")
         body: JSON = {"ok": False, "error_code": self.status, "description": self.description}
         if self.retry_after is not None:
             body["parameters"] = {"retry_after": self.retry_after}
@@ -594,15 +616,20 @@ class FakeTelegram(LocalServer):
         after: int = 0,
     ) -> None:
         """Make the next ``times`` calls of ``method`` (for ``chat_id`` only, if given) fail,
-        once ``after`` of them went through."""
+        once ``after`` of them went through.
+
+        A 502 or 504 without a ``description`` answers nginx's HTML page, as Telegram's front
+        does when the Bot API behind it fails; other statuses answer the Bot API's JSON.
+        """
         if status == 429 and retry_after is None:
             retry_after = 1
+        page = status in _GATEWAY_REASONS and description is None
         if description is None:
             if status == 429:
                 description = f"Too Many Requests: retry after {retry_after}"
             else:
                 description = _DESCRIPTIONS.get(status, "Internal Server Error")
-        fault = _Fault(status, description, retry_after, chat_id, times, after)
+        fault = _Fault(status, description, retry_after, chat_id, times, after, page)
         self._faults.setdefault(method.lower(), []).append(fault)
 
     def drop_next(self, method: str, *, times: int = 1) -> None:
@@ -669,7 +696,7 @@ class FakeTelegram(LocalServer):
                 fault.times -= 1
                 if fault.times <= 0:
                     self._faults[method].remove(fault)
-                raise ApiError(fault.status, fault.description, fault.retry_after)
+                raise ApiError(fault.status, fault.description, fault.retry_after, page=fault.page)
         if chat_id is not None and str(chat_id) in {str(c) for c in self.blocked}:
             raise ApiError(403, BLOCKED)
 
