@@ -368,3 +368,52 @@ async def test_telegram_s_html_502_pages_on_polling_and_sending_are_survived(
     async with running_bot(settings):
         await tg.wait_for(lambda: answers(tg, ALICE), timeout=10)
     assert texts(tg, ALICE) == [SHOWN]
+
+
+async def test_429s_on_edits_and_on_the_video_are_waited_out_and_nothing_goes_twice(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    async with FakeTelegram(without={"sendMessageDraft"}) as tg:  # answers stream by edits
+        async with running_bot(settings_for(tmp_path, groq, did, **telegram_at(tg))):
+            gate = groq.hold(after_chunks=2)
+            tg.push_text(ALICE, "hi")
+            await tg.wait_for_sent(ALICE, "sendMessage")  # the streamed message
+            # Telegram's flood control on the final edit and on the upload: "retry after 1".
+            tg.fail_next("editMessageText", 429, retry_after=1, chat_id=ALICE)
+            tg.fail_next("sendVideo", 429, retry_after=1, chat_id=ALICE)
+            gate.set()
+            groq.stop_holding()
+            await tg.wait_for_sent(ALICE, "sendVideo", timeout=10)
+    assert len(tg.sent(ALICE, "sendMessage")) == 1 and len(tg.sent(ALICE, "sendVideo")) == 1
+    (streamed,) = tg.sent(ALICE, "sendMessage")
+    assert (tg.message(ALICE, streamed.message_id or 0) or {}).get("text") == GROQ_REPLY.replace(
+        "**", ""
+    )
+
+
+async def test_an_answer_for_a_group_that_became_a_supergroup_goes_to_the_supergroup(
+    tg: FakeTelegram, groq: FakeGroq, did: FakeDID, bot: None
+) -> None:
+    supergroup = -1001234567890
+    gate = groq.hold()
+    tg.push_mention(GROUP, "hello")
+    await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
+    tg.migrate(GROUP, supergroup)  # an admin turned on a supergroup feature meanwhile
+    gate.set()
+    groq.stop_holding()
+    await tg.wait_for_sent(supergroup, "sendVideo", timeout=10)
+    assert [s.text for s in tg.sent(supergroup, "sendMessage")] == [SHOWN]
+
+
+async def test_a_video_for_a_group_that_became_a_supergroup_while_it_rendered_goes_there(
+    tg: FakeTelegram, did: FakeDID, bot: None
+) -> None:
+    supergroup = -1001234567891
+    did.hold_renders = True
+    tg.push_mention(GROUP, "hello")
+    await did.wait_for(lambda: len(did.talks) == 1)
+    tg.migrate(GROUP, supergroup)
+    did.release_all()
+    (video,) = await tg.wait_for_sent(supergroup, "sendVideo", timeout=10)
+    (answer,) = tg.sent(GROUP, "sendMessage")
+    assert video.reply_to == answer.message_id  # its answer moved along with the group

@@ -22,6 +22,7 @@ from telegram import Bot, Message
 from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import (
     BadRequest,
+    ChatMigrated,
     Forbidden,
     InvalidToken,
     NetworkError,
@@ -185,7 +186,8 @@ class AnswerStream:
         if self._blocked:
             return NO_VIDEO
         try:
-            self._answer = replace(self._asked, message_id=await send())
+            message_id = await send()  # may move `_asked` to a supergroup
+            self._answer = replace(self._asked, message_id=message_id)
         except Forbidden as error:
             self._gone(error)
             return NO_VIDEO
@@ -299,12 +301,26 @@ class AnswerStream:
                     log.log(level, "chat %s refused the answer: %s", self._asked.chat_id, error)
                     return None
                 log.info("chat %s refused the HTML (%s); plain text", self._asked.chat_id, error)
+            except ChatMigrated as error:
+                if int(error.new_chat_id) == self._asked.chat_id:
+                    return None
+                self._moved(int(error.new_chat_id))
+                return await self._formatted(self._send, rich, plain, edit=False)
             except NetworkError:
                 raise  # Telegram's 5xx or the network, after `call`'s retries: tried again
             except TelegramError as error:
                 log.warning("chat %s: the answer was not shown: %s", self._asked.chat_id, error)
                 return None
         return None
+
+    def _moved(self, chat_id: int) -> None:
+        """The group became the supergroup `chat_id` meanwhile: the answer and its video go
+        there (Telegram moves the group's messages along)."""
+        log.info("chat %s is now the supergroup %s; answering there", self._asked.chat_id, chat_id)
+        self._typed()  # released where it was held
+        self._asked = self._answer = replace(self._asked, chat_id=chat_id)
+        self._send = partial(reply, self._bot, self._asked)
+        self._message = None
 
     async def _delete(self, message: Message) -> None:
         try:

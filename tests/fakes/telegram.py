@@ -57,6 +57,9 @@ CONFLICT = (
     "is running"
 )
 BLOCKED = "Forbidden: bot was blocked by the user"
+# A group upgraded to a supergroup: calls for the old id answer this, with
+# parameters.migrate_to_chat_id (core.telegram.org/bots/api#responseparameters).
+MIGRATED = "Bad Request: group chat was upgraded to a supergroup chat"
 # What a group's permissions refuse (TDLib's can_send_message_content, after "Bad Request: ").
 NO_RIGHTS = {
     "can_send_messages": "not enough rights to send text messages to the chat",
@@ -194,11 +197,17 @@ class ApiError(Exception):
     """
 
     def __init__(
-        self, status: int, description: str, retry_after: int | None = None, *, page: bool = False
+        self,
+        status: int,
+        description: str,
+        retry_after: int | None = None,
+        *,
+        page: bool = False,
+        migrate_to: int | None = None,
     ) -> None:
         super().__init__(description)
         self.status, self.description, self.retry_after = status, description, retry_after
-        self.page = page
+        self.page, self.migrate_to = page, migrate_to
 
     def response(self) -> web.Response:
         if self.page:
@@ -208,6 +217,8 @@ class ApiError(Exception):
         body: JSON = {"ok": False, "error_code": self.status, "description": self.description}
         if self.retry_after is not None:
             body["parameters"] = {"retry_after": self.retry_after}
+        if self.migrate_to is not None:
+            body["parameters"] = {"migrate_to_chat_id": self.migrate_to}
         return web.json_response(body, status=self.status)
 
 
@@ -495,6 +506,7 @@ class FakeTelegram(LocalServer):
         self._observers: dict[str, list[Callable[[JSON], None]]] = {}
         self._permissions: dict[int, JSON] = {}  # group chat -> ChatPermissions
         self._closed_topics: set[tuple[int, int]] = set()  # (chat, message_thread_id)
+        self._migrated: dict[str, int] = {}  # group chat id -> its supergroup's
         self._poll_generation = 0
         self.webhook: JSON | None = None
         self._changed = asyncio.Event()
@@ -672,6 +684,16 @@ class FakeTelegram(LocalServer):
         "Bad Request: TOPIC_CLOSED", as Telegram does for a bot that does not manage topics."""
         self._closed_topics.add((chat_id, thread_id))
 
+    def migrate(self, chat_id: int, supergroup_id: int) -> None:
+        """The group became a supergroup (its history moves along): calls naming the group's id
+        answer 400 with ``migrate_to_chat_id``, its messages are the supergroup's."""
+        self._migrated[str(chat_id)] = supergroup_id
+        chat = self._chat(supergroup_id, "supergroup")
+        for (old, message_id), message in list(self._messages.items()):
+            if old == chat_id:
+                self._messages[(supergroup_id, message_id)] = {**message, "chat": chat}
+        self._last_message_id[supergroup_id] = self._last_message_id.get(chat_id, 0)
+
     def block(self, chat_id: int) -> None:
         """The user blocked the bot: every call aimed at this chat gets 403."""
         self.blocked.add(chat_id)
@@ -699,6 +721,8 @@ class FakeTelegram(LocalServer):
                 raise ApiError(fault.status, fault.description, fault.retry_after, page=fault.page)
         if chat_id is not None and str(chat_id) in {str(c) for c in self.blocked}:
             raise ApiError(403, BLOCKED)
+        if chat_id is not None and (moved := self._migrated.get(str(chat_id))) is not None:
+            raise ApiError(400, MIGRATED, migrate_to=moved)
 
     # -- pushing updates -------------------------------------------------------------------
 
