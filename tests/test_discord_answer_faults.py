@@ -62,9 +62,9 @@ async def test_a_part_refused_once_is_sent_again_and_the_parts_before_it_are_not
     tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord
 ) -> None:
     groq.reply = "\n\n".join(f"Part {n}. " + "word " * 120 for n in range(10))
-    # The reply (streamed), then parts two, three and four: part three meets a 503, which
-    # discord.py does not retry (https://discord.com/developers/docs/topics/opcodes-and-status-codes).
-    dc.fail_next(MESSAGES, 503, method="POST", after=2)
+    # The reply (streamed), then parts two, three and four: part three meets a 429 longer than
+    # the bot waits out (discord.py raises RateLimited at once), so the answer is tried again.
+    dc.fail_next(MESSAGES, 429, method="POST", after=2, retry_after=31.0)
     config = settings(tmp_path, groq, did, dc, LLM_MAX_TOKENS=4096)
     async with running_bot(config):
         await dc.wait_for(lambda: dc.connected)
@@ -193,3 +193,15 @@ async def test_a_talk_whose_token_ran_out_while_answering_is_answered_in_its_cha
         groq.stop_holding()
         await dc.wait_for(lambda: any(s.files for s in dc.sent(TEXT_CHANNEL_ID, "message")))
     assert shown(dc) == [GROQ_REPLY]  # in the channel, once
+
+
+async def test_discord_s_503s_for_a_few_seconds_delay_the_answer_but_do_not_lose_it(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord
+) -> None:
+    # discord.py retries 500, 502, 504 and 524 itself, not 503 (discord/http.py).
+    dc.fail_next(MESSAGES, 503, method="POST", times=6)
+    async with running_bot(settings(tmp_path, groq, did, dc)):
+        await dc.wait_for(lambda: dc.connected)
+        await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} hello")
+        await dc.wait_for(lambda: any(s.files for s in dc.sent(TEXT_CHANNEL_ID, "message")), 15)
+    assert shown(dc) == [GROQ_REPLY]

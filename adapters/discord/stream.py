@@ -6,8 +6,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
+import aiohttp
 import discord
 
 from adapters.discord.convert import (
@@ -24,6 +25,12 @@ from core.turns import NO_VIDEO, NoVideo
 from core.types import AvatarJob
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# Discord's faults that discord.py does not retry itself (it does 500, 502, 504 and 524): a
+# 503, a dropped connection, a timeout. Each part of an answer is tried this many times.
+ATTEMPTS = 3
+RETRIED = (discord.DiscordServerError, aiohttp.ClientConnectionError, TimeoutError)
 # A voice message's transcript heads the answer cut to this many characters: escaped for
 # Markdown (at most twice as long) it takes at most half a message, leaving room for the answer
 # and for a failure's line.
@@ -170,7 +177,7 @@ class AnswerStream:
         surface, parts = await self._where(), self._parts(text)
         for index in range(len(self._shown), len(parts)):
             put = surface.show if index == 0 else surface.more
-            self._shown.append(await put(parts[index]))
+            self._shown.append(await retried(put, parts[index]))
         return await self._video_to(surface, self._shown[-1])
 
     async def plain(self, text: str) -> str | NoVideo:
@@ -181,7 +188,7 @@ class AnswerStream:
         else:
             rest = limits.split(self._header() + text, MESSAGE_LIMIT)
         for part in rest:
-            self._shown.append(await surface.more(part))
+            self._shown.append(await retried(surface.more, part))
         return await self._video_to(surface, self._shown[-1])
 
     def _parts(self, text: str) -> list[str]:
@@ -192,7 +199,7 @@ class AnswerStream:
 
     async def failure(self, message: str) -> None:
         """Say in one line what went wrong, in place of the answer."""
-        await (await self._where()).show(self._header() + f"⚠️ {message}")
+        await retried((await self._where()).show, self._header() + f"⚠️ {message}")
 
     async def notice(self, message: str) -> None:
         """Why no video comes, after the answer."""
@@ -222,3 +229,14 @@ class AnswerStream:
         if not self._transcript:
             return ""
         return f"🎤 *{discord.utils.escape_markdown(self._transcript)}*\n\n"
+
+
+async def retried(put: Callable[[str], Awaitable[T]], text: str) -> T:
+    """`put(text)`, tried again after a fault of Discord's that discord.py does not retry."""
+    for attempt in range(1, ATTEMPTS):
+        try:
+            return await put(text)
+        except RETRIED as error:
+            log.info("Discord failed (%r); trying again", error)
+            await asyncio.sleep(0.5 * attempt)
+    return await put(text)
