@@ -1,5 +1,6 @@
 """Discord refusing or failing while an answer is shown: every answer arrives once, whole."""
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from discord.http import Route
 
 from bot.storage import open_storage
 from tests.fakes.did import FakeDID
-from tests.fakes.discord import GUILD_ID, TEXT_CHANNEL_ID, FakeDiscord
+from tests.fakes.discord import GUILD_ID, SEND_MESSAGES, TEXT_CHANNEL_ID, FakeDiscord
 from tests.fakes.groq import FakeGroq
 from tests.harness import running_bot, settings_for
 
@@ -205,3 +206,25 @@ async def test_discord_s_503s_for_a_few_seconds_delay_the_answer_but_do_not_lose
         await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} hello")
         await dc.wait_for(lambda: any(s.files for s in dc.sent(TEXT_CHANNEL_ID, "message")), 15)
     assert shown(dc) == [GROQ_REPLY]
+
+
+async def test_a_channel_that_refuses_the_answer_is_not_asked_again_and_again(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord
+) -> None:
+    async with running_bot(settings(tmp_path, groq, did, dc)):
+        await dc.wait_for(lambda: dc.connected)
+        gate = groq.hold()
+        asked = await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} hello")
+        await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
+        await dc.deny(TEXT_CHANNEL_ID, SEND_MESSAGES)  # 403 50013 from now on
+        gate.set()
+        groq.stop_holding()
+        await dc.wait_for(lambda: dc.calls(f"/channels/{TEXT_CHANNEL_ID}/messages", "POST"))
+        config = settings(tmp_path, groq, did, dc)
+        async with asyncio.timeout(5):
+            while not await answered(config, asked["id"]):  # noqa: ASYNC110 (no notification)
+                await asyncio.sleep(0.02)
+    # Every 403 counts towards Discord's 10,000 invalid requests per 10 minutes, past which the
+    # bot's IP is banned (discord.com/developers/docs/topics/rate-limits#invalid-request-limit).
+    assert len(dc.calls(f"/channels/{TEXT_CHANNEL_ID}/messages", "POST")) == 1
+    assert did.talks == {}

@@ -140,6 +140,8 @@ class AnswerStream:
     (at most once per `interval`), then finished in parts of at most 2000 characters.
 
     The surface is found on first use: a message replayed after a restart is fetched again.
+    Once Discord refuses the bot here (403: a permission taken away meanwhile), nothing more is
+    asked: every 403 counts towards the invalid requests that get the bot's IP banned.
     """
 
     def __init__(
@@ -156,6 +158,7 @@ class AnswerStream:
         self._interval, self._last_shown = interval, float("-inf")
         self._transcript: str | None = None
         self._shown: list[int] = []  # the ids of the final answer's parts shown so far
+        self._refused = False  # Discord answered 403 here
 
     async def transcript(self, text: str) -> None:
         """Shown as the answer's header, cut to leave the message room for the answer."""
@@ -164,10 +167,10 @@ class AnswerStream:
     async def partial(self, text: str) -> None:
         """Show the answer so far, unless the last edit was less than `interval` ago."""
         now = asyncio.get_running_loop().time()
-        if now - self._last_shown >= self._interval:
+        if now - self._last_shown >= self._interval and not self._refused:
             self._last_shown = now
             shown = limits.truncate(self._header() + text, MESSAGE_LIMIT)
-            await (await self._where()).show(shown)
+            await self._put((await self._where()).show, shown)
 
     async def final(self, text: str) -> str | NoVideo:
         """Show the whole answer in parts; return the video's target.
@@ -177,7 +180,9 @@ class AnswerStream:
         surface, parts = await self._where(), self._parts(text)
         for index in range(len(self._shown), len(parts)):
             put = surface.show if index == 0 else surface.more
-            self._shown.append(await retried(put, parts[index]))
+            if (shown := await self._put(put, parts[index])) is None:
+                return NO_VIDEO
+            self._shown.append(shown)
         return await self._video_to(surface, self._shown[-1])
 
     async def plain(self, text: str) -> str | NoVideo:
@@ -188,8 +193,21 @@ class AnswerStream:
         else:
             rest = limits.split(self._header() + text, MESSAGE_LIMIT)
         for part in rest:
-            self._shown.append(await retried(surface.more, part))
+            if (shown := await self._put(surface.more, part)) is None:
+                return NO_VIDEO
+            self._shown.append(shown)
         return await self._video_to(surface, self._shown[-1])
+
+    async def _put(self, put: Callable[[str], Awaitable[int]], text: str) -> int | None:
+        """`put(text)`, retried; None once Discord refused the bot here (403)."""
+        if self._refused:
+            return None
+        try:
+            return await retried(put, text)
+        except discord.Forbidden as error:
+            log.warning("Discord refused the answer: %s %s", error.code, error.text)
+            self._refused = True
+            return None
 
     def _parts(self, text: str) -> list[str]:
         """The answer split to fit, the transcript heading its first part."""
@@ -199,11 +217,11 @@ class AnswerStream:
 
     async def failure(self, message: str) -> None:
         """Say in one line what went wrong, in place of the answer."""
-        await retried((await self._where()).show, self._header() + f"⚠️ {message}")
+        await self._put((await self._where()).show, self._header() + f"⚠️ {message}")
 
     async def notice(self, message: str) -> None:
         """Why no video comes, after the answer."""
-        await (await self._where()).more(f"🎬 {message}")
+        await self._put((await self._where()).more, f"🎬 {message}")
 
     async def rendering(self, job: AvatarJob) -> None:
         """Nothing to say: the video follows the answer when it is ready."""
