@@ -417,3 +417,15 @@ async def test_a_video_for_a_group_that_became_a_supergroup_while_it_rendered_go
     (video,) = await tg.wait_for_sent(supergroup, "sendVideo", timeout=10)
     (answer,) = tg.sent(GROUP, "sendMessage")
     assert video.reply_to == answer.message_id  # its answer moved along with the group
+
+
+async def test_an_answer_telegram_is_slow_to_confirm_is_not_sent_twice(
+    tg: FakeTelegram, bot: None
+) -> None:
+    # Past PTB's 5-second read timeout: Telegram carries the call out all the same (the fake
+    # too), so sending it again would show the answer twice.
+    tg.delay_next("sendMessage", 6.0)
+    tg.push_mention(GROUP, "hi")
+    await tg.wait_for_sent(GROUP, "sendVideo", timeout=15)
+    assert len(tg.calls("sendMessage")) == 1
+    assert [s.text for s in tg.sent(GROUP, "sendMessage")] == [SHOWN]

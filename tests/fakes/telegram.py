@@ -503,6 +503,7 @@ class FakeTelegram(LocalServer):
         self._delays: dict[str, list[float]] = {}
         self._drops: dict[str, int] = {}  # method -> calls whose connection is cut unanswered
         self._holds: dict[str, list[HeldCall]] = {}
+        self._carried_out: set[asyncio.Task[web.Response]] = set()  # calls being carried out
         self._observers: dict[str, list[Callable[[JSON], None]]] = {}
         self._permissions: dict[int, JSON] = {}  # group chat -> ChatPermissions
         self._closed_topics: set[tuple[int, int]] = set()  # (chat, message_thread_id)
@@ -553,6 +554,7 @@ class FakeTelegram(LocalServer):
     async def close(self) -> None:
         self._closed.set()  # ends long polls and injected delays at once
         self._notify()
+        await asyncio.gather(*self._carried_out, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -991,6 +993,18 @@ class FakeTelegram(LocalServer):
         self._notify()
         if _FILE_PATH.fullmatch(request.path):
             return self._download(request)
+        if api is None or api.group(2).lower() == "getupdates":
+            return await self._answer(api, params, files)
+        # Telegram carries out a call it received whole even if the bot stops waiting for the
+        # answer (a read timeout): the client going away does not undo a sendMessage.
+        task = asyncio.create_task(self._answer(api, params, files), name="fake-telegram-call")
+        self._carried_out.add(task)
+        task.add_done_callback(self._carried_out.discard)
+        return await asyncio.shield(task)
+
+    async def _answer(
+        self, api: re.Match[str] | None, params: JSON, files: dict[str, UploadedFile]
+    ) -> web.Response:
         try:
             if api is None:
                 raise ApiError(404, "Not Found")
