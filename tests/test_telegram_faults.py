@@ -429,3 +429,18 @@ async def test_an_answer_telegram_is_slow_to_confirm_is_not_sent_twice(
     await tg.wait_for_sent(GROUP, "sendVideo", timeout=15)
     assert len(tg.calls("sendMessage")) == 1
     assert [s.text for s in tg.sent(GROUP, "sendMessage")] == [SHOWN]
+
+
+async def test_an_answer_to_a_message_its_user_deleted_arrives_on_its_own(
+    tg: FakeTelegram, groq: FakeGroq, bot: None
+) -> None:
+    gate = groq.hold()
+    asked = tg.push_mention(GROUP, "hello")["message"]
+    await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
+    tg.user_deletes(GROUP, asked["message_id"])
+    gate.set()
+    groq.stop_holding()
+    (video,) = await tg.wait_for_sent(GROUP, "sendVideo", timeout=10)
+    (answer,) = tg.sent(GROUP, "sendMessage")
+    assert (answer.text, answer.reply_to) == (SHOWN, None)
+    assert video.reply_to == answer.message_id

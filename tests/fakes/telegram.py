@@ -681,6 +681,11 @@ class FakeTelegram(LocalServer):
         ):
             raise _bad(NO_RIGHTS[permission])
 
+    def user_deletes(self, chat_id: int, message_id: int) -> None:
+        """The user deletes their message: a reply to it answers "Bad Request: message to be
+        replied not found" unless ``reply_parameters.allow_sending_without_reply`` is set."""
+        del self._messages[(chat_id, message_id)]
+
     def close_topic(self, chat_id: int, thread_id: int) -> None:
         """An admin closed a forum topic (closeForumTopic): sending in it answers 400
         "Bad Request: TOPIC_CLOSED", as Telegram does for a bot that does not manage topics."""
