@@ -228,3 +228,19 @@ async def test_a_channel_that_refuses_the_answer_is_not_asked_again_and_again(
     # bot's IP is banned (discord.com/developers/docs/topics/rate-limits#invalid-request-limit).
     assert len(dc.calls(f"/channels/{TEXT_CHANNEL_ID}/messages", "POST")) == 1
     assert did.talks == {}
+
+
+async def test_an_answer_sent_plainly_takes_its_half_streamed_reply_away(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord
+) -> None:
+    # Every edit of the streamed reply meets a 429 longer than the bot waits out: the answer
+    # goes as a new message, and the reply with its first words must not stay beside it.
+    dc.fail_next(
+        "/channels/{channel_id}/messages/{message_id}", 429, method="PATCH", retry_after=31.0,
+        times=3,
+    )  # fmt: skip
+    async with running_bot(settings(tmp_path, groq, did, dc)):
+        await dc.wait_for(lambda: dc.connected)
+        await dc.push_message(TEXT_CHANNEL_ID, f"{dc.bot_mention} hello")
+        await dc.wait_for(lambda: any(s.files for s in dc.sent(TEXT_CHANNEL_ID, "message")))
+    assert shown(dc) == [GROQ_REPLY]

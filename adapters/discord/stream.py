@@ -67,6 +67,12 @@ class MessageSurface:
         sent = await self._message.channel.send(text, allowed_mentions=SAFE_MENTIONS)
         return sent.id
 
+    async def withdraw(self) -> None:
+        """Delete the reply `show` made: the answer went in new messages instead."""
+        if self._reply is not None:
+            reply, self._reply = self._reply, None
+            await reply.delete()
+
 
 # Discord's name for an interaction's original response; discord.py puts it in the route as given.
 _ORIGINAL: Any = "@original"
@@ -93,39 +99,49 @@ class WebhookSurface:
     ) -> None:
         self._webhook, self.target, self.can_attach = webhook, target, can_attach
         self._channel = channel
-        self._posted: discord.Message | None = None  # the answer in the channel, once gone
+        self._gone = False  # Discord said the webhook is gone: the channel is used instead
+        self._posted: discord.Message | None = None  # what `show` posted in the channel
 
     async def show(self, text: str) -> int:
         """Edit the original response (or the answer posted in the channel); its message id."""
-        if self._posted is None:
+        if not self._gone:
             try:
                 message = await self._webhook.edit_message(
                     _ORIGINAL, content=text, allowed_mentions=SAFE_MENTIONS
                 )
                 return message.id
             except discord.HTTPException as error:
-                self._posted = await self._in_channel(error, text)
-                return self._posted.id
-        await self._posted.edit(content=text, allowed_mentions=SAFE_MENTIONS)
+                self._gone_because(error)
+        if self._posted is None:
+            self._posted = await self._send(text)
+        else:
+            await self._posted.edit(content=text, allowed_mentions=SAFE_MENTIONS)
         return self._posted.id
 
     async def more(self, text: str) -> int:
         """Send a further part as a follow-up (in the channel once the webhook is gone)."""
-        if self._posted is None:
+        if not self._gone:
             try:
                 sent = await self._webhook.send(text, allowed_mentions=SAFE_MENTIONS, wait=True)
                 return sent.id
             except discord.HTTPException as error:
-                self._posted = await self._in_channel(error, text)
-                return self._posted.id
+                self._gone_because(error)
         return (await self._send(text)).id
 
-    async def _in_channel(self, error: discord.HTTPException, text: str) -> discord.Message:
-        """Post `text` in the channel when `error` says the webhook is gone; else raise it."""
+    async def withdraw(self) -> None:
+        """Delete what `show` edited or posted: the answer went in new messages instead."""
+        if self._posted is not None:
+            posted, self._posted = self._posted, None
+            await posted.delete()
+        elif not self._gone:
+            await self._webhook.delete_message(_ORIGINAL)
+
+    def _gone_because(self, error: discord.HTTPException) -> None:
+        """Use the channel from now on if `error` says the webhook is gone; else raise it."""
         if error.code not in WEBHOOK_GONE or self._channel is None:
             raise error
         log.info("interaction webhook is gone (%s); answering in the channel", error.code)
-        return await self._send(text)
+        self._gone = True
 
     async def _send(self, text: str) -> discord.Message:
         assert self._channel is not None
@@ -159,6 +175,7 @@ class AnswerStream:
         self._transcript: str | None = None
         self._shown: list[int] = []  # the ids of the final answer's parts shown so far
         self._refused = False  # Discord answered 403 here
+        self._streamed = False  # a partial answer is showing (in the reply or the response)
 
     async def transcript(self, text: str) -> None:
         """Shown as the answer's header, cut to leave the message room for the answer."""
@@ -170,7 +187,8 @@ class AnswerStream:
         if now - self._last_shown >= self._interval and not self._refused:
             self._last_shown = now
             shown = limits.truncate(self._header() + text, MESSAGE_LIMIT)
-            await self._put((await self._where()).show, shown)
+            if await self._put((await self._where()).show, shown) is not None:
+                self._streamed = True
 
     async def final(self, text: str) -> str | NoVideo:
         """Show the whole answer in parts; return the video's target.
@@ -196,7 +214,15 @@ class AnswerStream:
             if (shown := await self._put(surface.more, part)) is None:
                 return NO_VIDEO
             self._shown.append(shown)
+        if self._streamed and len(self._shown) == len(rest):
+            await self._withdraw(surface)  # its first words would stay beside the answer
         return await self._video_to(surface, self._shown[-1])
+
+    async def _withdraw(self, surface: Surface) -> None:
+        try:
+            await surface.withdraw()
+        except Exception as error:  # the answer is shown: nothing here may fail it
+            log.info("the half-streamed answer stays: %r", error)
 
     async def _put(self, put: Callable[[str], Awaitable[int]], text: str) -> int | None:
         """`put(text)`, retried; None once Discord refused the bot here (403)."""
