@@ -5,7 +5,8 @@ entry into a `Turn` (downloading audio if it must) and gives a `View` that shows
 where it was asked. The runner does the rest for every platform alike: messages are recorded in
 the inbox before anything else, answered in order per conversation and concurrently across
 conversations, replayed after a crash or taken over from a replica that died, drained within
-a grace period on stop, and marked answered only once their answer was shown.
+a grace period on stop, and marked answered once their answer was shown, before its video or
+voice note is asked for (a crash then costs that follow-up, never a second answer).
 
 One failure policy: an answer the model produced is saved to history by `Conversations` and is
 never replaced by an apology because showing it failed. A failed transcript or partial update
@@ -157,6 +158,7 @@ class TurnRunner:
         self._final_attempts, self._backoff = final_attempts, retry_backoff
         self._order = KeyedLocks()
         self._tasks: dict[tuple[str, str], asyncio.Task[bool]] = {}
+        self._marked: set[tuple[str, str]] = set()  # messages of `_tasks` marked answered
         self._closed = False
 
     async def accept(self, platform: Platform, message_key: str, payload: str) -> bool:
@@ -234,12 +236,20 @@ class TurnRunner:
 
         def done(task: asyncio.Task[bool]) -> None:
             self._tasks.pop(slot, None)
-            answered = not task.cancelled() and task.exception() is None and task.result()
+            answered = slot in self._marked  # also when cut after its answer was shown
+            self._marked.discard(slot)
             _finished(platform, entry, answered=answered)
 
         task.add_done_callback(done)
 
     async def _run(self, platform: Platform, entry: InboxEntry) -> bool:
+        slot = (entry.platform, entry.message_key)
+
+        async def mark() -> None:
+            if slot not in self._marked:
+                await self._inbox.answered(entry.platform, entry.message_key)
+                self._marked.add(slot)
+
         try:
             async with self._order.hold(platform.key(entry)):
                 view = platform.view(entry)
@@ -250,8 +260,8 @@ class TurnRunner:
                     await _quietly(view.failure(said), "decline")
                 else:
                     if turn is not None:
-                        await self._answer(turn, view)
-            await self._inbox.answered(entry.platform, entry.message_key)
+                        await self._answer(turn, view, shown=mark)
+            await mark()
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -260,8 +270,10 @@ class TurnRunner:
             return False
         return True
 
-    async def _answer(self, turn: Turn, view: View) -> str | None:
-        shown: str | NoVideo | None = None
+    async def _answer(
+        self, turn: Turn, view: View, shown: Callable[[], Awaitable[None]] | None = None
+    ) -> str | None:
+        where: str | NoVideo | None = None
         lines = self._catalogs.lines(turn.locale)
         async with aclosing(self._conversations.handle(turn)) as events:
             async for event in events:
@@ -270,12 +282,16 @@ class TurnRunner:
                 elif isinstance(event, TextDelta):
                     await _quietly(view.partial(event.text), "partial answer")
                 elif isinstance(event, FinalText):
-                    shown = await self._show(view, event.text, lines)
-                    if isinstance(shown, str):
-                        await self._render(turn, event, shown, view)
+                    where = await self._show(view, event.text, lines)
+                    if shown is not None:
+                        # Marked answered before its video or voice note is asked for: a stop
+                        # or a crash during the follow-up must not show the answer twice.
+                        await shown()
+                    if isinstance(where, str):
+                        await self._render(turn, event, where, view)
                 elif isinstance(event, Failure):
                     await _quietly(view.failure(lines.say(event.message)), "failure")
-        return shown if isinstance(shown, str) else None
+        return where if isinstance(where, str) else None
 
     async def _show(self, view: View, text: str, lines: Lines) -> str | NoVideo | None:
         """Show the final answer: tried again, then plainly, then one line."""

@@ -2,9 +2,9 @@
 
 Made inline, after the text answer is shown and inside its turn: reading a capped script takes
 Groq a few seconds (about 100 characters a second, a few requests of at most 200 characters),
-about as long as the answer itself took, and the turn's inbox row is marked answered only once
-the voice note went out, so a crash in between answers the message again rather than losing its
-voice note. (Videos are durable jobs because D-ID takes tens of seconds to minutes.)
+about as long as the answer itself took. The turn's inbox row is marked answered once the text
+is shown, before the note is read: a crash in between costs the voice note, never a second
+answer. (Videos are durable jobs because D-ID takes tens of seconds to minutes.)
 
 Each voice answer counts against the user's and everyone's daily limit (`TTS_DAILY_LIMIT_*`):
 reserved before Groq is asked, given back when none could be sent.

@@ -16,8 +16,9 @@ from telegram import Bot
 
 from adapters.telegram.handlers import OOPS
 from adapters.telegram.stream import NOT_SHOWN
+from bot.storage import open_storage
 from tests.fakes.did import FakeDID
-from tests.fakes.groq import FakeGroq
+from tests.fakes.groq import FakeGroq, echo_reply
 from tests.fakes.telegram import FakeTelegram, Sent
 from tests.harness import running_bot, settings_for, telegram_at
 
@@ -275,3 +276,171 @@ async def test_a_voice_note_telegram_will_not_hand_over_gets_one_line(
     tg.push_text(ALICE, "still there?")
     await tg.wait_for(lambda: answers(tg, ALICE))
     assert not groq.calls("/audio/transcriptions")
+
+
+async def test_a_long_transcript_leaves_room_for_the_answer_and_for_a_failure_line(
+    tg: FakeTelegram, groq: FakeGroq, bot: None
+) -> None:
+    voice = (Path(__file__).parent / "data" / "voice.ogg").read_bytes()
+    groq.transcript = "word " * 790  # minutes of speech, just under the model's 4000 characters
+    tg.push_voice(ALICE, voice)
+    await tg.wait_for(lambda: answers(tg, ALICE))
+    groq.transcript = "word " * 900  # over them
+    tg.push_voice(ALICE, voice)
+    await tg.wait_for(lambda: len(texts(tg, ALICE)) >= 2)
+    answer, failure = texts(tg, ALICE)
+    assert answer.startswith("🎤 <i>word word") and answer.endswith(SHOWN)  # in one message
+    assert failure.startswith("🎤 word") and "⚠️ That's too long for me" in failure
+
+
+async def test_an_answer_shown_is_not_shown_again_when_a_stop_cuts_its_voice_note(
+    tmp_path: Path, groq: FakeGroq, tg: FakeTelegram
+) -> None:
+    async def voice(key: object) -> str:
+        return "voice"
+
+    config = settings_for(
+        tmp_path, groq, None, **telegram_at(tg), TTS_ENABLED=True, SHUTDOWN_GRACE_SECONDS=0
+    )
+    groq.reply = echo_reply
+    async with running_bot(config, voice):
+        await groq.wait_for(lambda: bool(groq.speech_bodies(checks=True)))  # the start's check
+        groq.delay_next("audio/speech", 60)  # the answer's voice note outlasts the stop
+        tg.push_text(ALICE, "hello")
+        await groq.wait_for(lambda: bool(groq.speech_bodies()))
+    assert texts(tg, ALICE) == ["You said: hello"]
+    async with running_bot(config, voice):  # as after a crash: nothing the stop cut was marked
+        tg.push_text(ALICE, "again")
+        await tg.wait_for(lambda: "You said: again" in texts(tg, ALICE))
+        await tg.wait_for_sent(ALICE, "sendVoice")
+    assert texts(tg, ALICE) == ["You said: hello", "You said: again"]  # each answer once
+
+
+async def test_an_answer_outlasting_telegram_s_5xx_is_shown_once_when_it_recovers(
+    tg: FakeTelegram, groq: FakeGroq, bot: None
+) -> None:
+    groq.reply = "\n\n".join(f"Part {n}. " + "word " * 300 for n in range(4))  # two messages
+    # The first goes; the second meets more 502s than one call retries (PTB raises
+    # NetworkError for Telegram's 5xx pages), then Telegram is back.
+    tg.fail_next("sendMessage", 502, times=6, after=1)
+    tg.push_mention(GROUP, "tell me everything")
+    await tg.wait_for_sent(GROUP, "sendVideo", timeout=20)
+    starts = [(s.text or "")[:6] for s in tg.sent(GROUP, "sendMessage")]
+    assert starts == ["Part 0", "Part 2"]  # each part once, in order
+
+
+async def test_an_answer_for_a_closed_topic_costs_no_video_and_holds_up_nothing(
+    tg: FakeTelegram, did: FakeDID, bot: None
+) -> None:
+    tg.push_mention(GROUP, "hello", message_thread_id=11)
+    tg.close_topic(GROUP, 11)  # before the answer comes
+    tg.push_mention(GROUP, "and here?", message_thread_id=12)
+    await tg.wait_for_sent(GROUP, "sendVideo", timeout=10)
+    assert [s.thread_id for s in tg.sent(GROUP, "sendMessage")] == [12]
+    assert len(did.calls("/talks", "POST")) == 1  # none for the answer nobody could see
+
+
+async def test_a_video_for_a_topic_closed_while_it_rendered_is_not_retried(
+    tg: FakeTelegram, did: FakeDID, settings: Any, bot: None
+) -> None:
+    did.hold_renders = True
+    tg.push_mention(GROUP, "hello", message_thread_id=11)
+    await did.wait_for(lambda: len(did.talks) == 1)
+    tg.close_topic(GROUP, 11)
+    did.release_all()
+    storage = await open_storage(settings.database_url)
+    try:
+        async with asyncio.timeout(10):
+            # The job table has no change notification: poll it, within the deadline.
+            while await storage.jobs.unfinished():  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+    finally:
+        await storage.close()
+    assert len(tg.calls("sendVideo")) == 1  # refused for good, not tried again
+
+
+async def test_telegram_s_html_502_pages_on_polling_and_sending_are_survived(
+    tg: FakeTelegram, settings: Any
+) -> None:
+    tg.fail_next("getUpdates", 502)  # nginx's page, not JSON: PTB's parsing fails first
+    tg.fail_next("sendMessage", 504)
+    tg.push_text(ALICE, "hi")
+    async with running_bot(settings):
+        await tg.wait_for(lambda: answers(tg, ALICE), timeout=10)
+    assert texts(tg, ALICE) == [SHOWN]
+
+
+async def test_429s_on_edits_and_on_the_video_are_waited_out_and_nothing_goes_twice(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    async with FakeTelegram(without={"sendMessageDraft"}) as tg:  # answers stream by edits
+        async with running_bot(settings_for(tmp_path, groq, did, **telegram_at(tg))):
+            gate = groq.hold(after_chunks=2)
+            tg.push_text(ALICE, "hi")
+            await tg.wait_for_sent(ALICE, "sendMessage")  # the streamed message
+            # Telegram's flood control on the final edit and on the upload: "retry after 1".
+            tg.fail_next("editMessageText", 429, retry_after=1, chat_id=ALICE)
+            tg.fail_next("sendVideo", 429, retry_after=1, chat_id=ALICE)
+            gate.set()
+            groq.stop_holding()
+            await tg.wait_for_sent(ALICE, "sendVideo", timeout=10)
+    assert len(tg.sent(ALICE, "sendMessage")) == 1 and len(tg.sent(ALICE, "sendVideo")) == 1
+    (streamed,) = tg.sent(ALICE, "sendMessage")
+    assert (tg.message(ALICE, streamed.message_id or 0) or {}).get("text") == GROQ_REPLY.replace(
+        "**", ""
+    )
+
+
+async def test_an_answer_for_a_group_that_became_a_supergroup_goes_to_the_supergroup(
+    tg: FakeTelegram, groq: FakeGroq, did: FakeDID, bot: None
+) -> None:
+    supergroup = -1001234567890
+    gate = groq.hold()
+    tg.push_mention(GROUP, "hello")
+    await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
+    tg.migrate(GROUP, supergroup)  # an admin turned on a supergroup feature meanwhile
+    gate.set()
+    groq.stop_holding()
+    await tg.wait_for_sent(supergroup, "sendVideo", timeout=10)
+    assert [s.text for s in tg.sent(supergroup, "sendMessage")] == [SHOWN]
+
+
+async def test_a_video_for_a_group_that_became_a_supergroup_while_it_rendered_goes_there(
+    tg: FakeTelegram, did: FakeDID, bot: None
+) -> None:
+    supergroup = -1001234567891
+    did.hold_renders = True
+    tg.push_mention(GROUP, "hello")
+    await did.wait_for(lambda: len(did.talks) == 1)
+    tg.migrate(GROUP, supergroup)
+    did.release_all()
+    (video,) = await tg.wait_for_sent(supergroup, "sendVideo", timeout=10)
+    (answer,) = tg.sent(GROUP, "sendMessage")
+    assert video.reply_to == answer.message_id  # its answer moved along with the group
+
+
+async def test_an_answer_telegram_is_slow_to_confirm_is_not_sent_twice(
+    tg: FakeTelegram, bot: None
+) -> None:
+    # Past PTB's 5-second read timeout: Telegram carries the call out all the same (the fake
+    # too), so sending it again would show the answer twice.
+    tg.delay_next("sendMessage", 6.0)
+    tg.push_mention(GROUP, "hi")
+    await tg.wait_for_sent(GROUP, "sendVideo", timeout=15)
+    assert len(tg.calls("sendMessage")) == 1
+    assert [s.text for s in tg.sent(GROUP, "sendMessage")] == [SHOWN]
+
+
+async def test_an_answer_to_a_message_its_user_deleted_arrives_on_its_own(
+    tg: FakeTelegram, groq: FakeGroq, bot: None
+) -> None:
+    gate = groq.hold()
+    asked = tg.push_mention(GROUP, "hello")["message"]
+    await groq.wait_for(lambda: len(groq.chat_bodies) == 1)
+    tg.user_deletes(GROUP, asked["message_id"])
+    gate.set()
+    groq.stop_holding()
+    (video,) = await tg.wait_for_sent(GROUP, "sendVideo", timeout=10)
+    (answer,) = tg.sent(GROUP, "sendMessage")
+    assert (answer.text, answer.reply_to) == (SHOWN, None)
+    assert video.reply_to == answer.message_id

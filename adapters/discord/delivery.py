@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 # Interaction tokens live 15 minutes; leave room for the upload itself.
 TOKEN_MARGIN = 60.0
 # Discord error codes: unknown webhook, invalid webhook token, unknown interaction.
-_WEBHOOK_GONE = {10015, 50027, 10062}
+WEBHOOK_GONE = frozenset({10015, 50027, 10062})
 MISSING_PERMISSIONS = 50013
 NO_ATTACH = Line("I can't post videos here: I need the Attach Files permission.")
 # A channel that refuses files hears why at most this often, not once per video.
@@ -148,7 +148,7 @@ class DiscordDelivery:
                 wait=True,
             )
         except discord.HTTPException as error:
-            if error.code not in _WEBHOOK_GONE:
+            if error.code not in WEBHOOK_GONE:
                 raise
             log.info("interaction webhook is gone (%s); posting in the channel", error.code)
             return False

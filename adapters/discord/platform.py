@@ -157,6 +157,8 @@ class _AskedMessage:
                 channel = await messageable(self._client(), self._ids["channel_id"])
                 message = self._message = await channel.fetch_message(self._ids["message_id"])
             except discord.HTTPException as error:
+                if error.status >= 500 or error.status == 429:
+                    raise  # Discord's fault, not the message's: it stays for the next start
                 log.info("message %s is gone (%s); not answering it", self._key, error)
                 return None
         key = conversation_key(message.channel)
@@ -165,8 +167,8 @@ class _AskedMessage:
         except discord.Forbidden as error:  # it may not post here at all: say nothing
             log.warning("Discord refused our answer in %s: %s %s", key, error.code, error.text)
             return None
-        except discord.HTTPException as error:
-            log.info("typing in %s failed: %s", key, error.code)
+        except (discord.HTTPException, discord.RateLimited, aiohttp.ClientError, TimeoutError) as e:
+            log.info("typing in %s failed: %r", key, e)  # best effort: the answer goes on
         me = self._client().user
         text = strip_mentions(message.content, me.id if me else 0) or None
         attachment = audio_attachment(message.attachments)
@@ -195,14 +197,15 @@ class _AskedTalk:
 
     async def surface(self) -> WebhookSurface:
         target = self._recorded.target  # the interaction's, as `interaction_target` made it
+        channel = partial(messageable, self._client(), target.channel_id)  # once it is gone
         if (live := self._live) is not None:
             interaction = live.interaction
-            permissions = interaction.app_permissions
-            return WebhookSurface(interaction.followup, target.at, permissions.attach_files)
+            attach = interaction.app_permissions.attach_files
+            return WebhookSurface(interaction.followup, target.at, attach, channel)
         webhook = discord.Webhook.partial(
             target.application_id or 0, target.token or "", client=self._client()
         )
-        return WebhookSurface(webhook, target.at)
+        return WebhookSurface(webhook, target.at, channel=channel)
 
     async def turn(self) -> Turn | None:
         recorded, locale = self._recorded, self._locale

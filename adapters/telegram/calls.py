@@ -17,6 +17,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 ATTEMPTS = 4
+# How long a sendMessage waits for Telegram's answer (PTB's default is 5 s). A read timeout
+# comes after Telegram got the whole request, which it then carries out anyway: sent again, the
+# message would show twice. Telegram answers a processed request well within this.
+SEND_READ_TIMEOUT = 20.0
 # Never sleep longer than this for one 429; Telegram's hints are usually a few seconds.
 MAX_RETRY_AFTER = 60.0
 
@@ -62,6 +66,7 @@ async def reply(bot: Bot, to: Target, text: str, mode: str | None = None) -> Mes
         parse_mode=mode,
         message_thread_id=to.thread_id,
         reply_parameters=replying(to),
+        read_timeout=SEND_READ_TIMEOUT,
     )
 
 

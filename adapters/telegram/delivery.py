@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 
 from telegram import Bot
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest, ChatMigrated, Forbidden
 
 from adapters.telegram.actions import ChatActions
 from adapters.telegram.calls import call, replying, tell
@@ -26,6 +27,8 @@ UPLOAD_TIMEOUT = 180.0
 # Telegram's answer when a group's permissions deny the bot media: "Bad Request: not enough
 # rights to send videos to the chat".
 NO_RIGHTS = "not enough rights to send"
+# A forum topic closed ("Bad Request: TOPIC_CLOSED") or deleted since the answer went there.
+TOPIC_GONE = ("topic_closed", "message thread not found")
 NO_VIDEOS = Line(
     "I can't send videos in this chat: its permissions don't allow me to "
     "(an admin can change that, or /avatar off stops them)."
@@ -88,27 +91,35 @@ class TelegramDelivery:
             await tell(self._bot, target, self._say(target, over))
             return
         video, caption = await asyncio.to_thread(ready.path.read_bytes), video_caption(ready.job)
-        try:
+
+        async def send(to: Target) -> None:
             await call(
                 lambda: self._bot.send_video(
-                    target.chat_id,
+                    to.chat_id,
                     video,
                     filename=f"avatar-{ready.job.id}.mp4",
-                    caption=caption and self._say(target, caption),
+                    caption=caption and self._say(to, caption),
                     supports_streaming=True,
-                    message_thread_id=target.thread_id,
-                    reply_parameters=replying(target),
+                    message_thread_id=to.thread_id,
+                    reply_parameters=replying(to),
                     write_timeout=UPLOAD_TIMEOUT,
                     read_timeout=UPLOAD_TIMEOUT,
                 )
             )
+
+        try:
+            try:
+                await send(target)
+            except ChatMigrated as error:  # the group became a supergroup while it rendered
+                target = replace(target, chat_id=int(error.new_chat_id))
+                await send(target)
         except Forbidden as error:
             raise PermanentDeliveryError(str(error)) from error
         except BadRequest as error:
             reason = error.message.lower()
             if NO_RIGHTS in reason and self.refusals.note(target.chat_id):
                 await tell(self._bot, target, f"🎬 {self._say(target, NO_VIDEOS)}")
-            if NO_RIGHTS in reason or "chat not found" in reason:
+            if NO_RIGHTS in reason or "chat not found" in reason or reason.endswith(TOPIC_GONE):
                 raise PermanentDeliveryError(str(error)) from error
             raise
 

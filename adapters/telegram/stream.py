@@ -5,7 +5,8 @@ skipped (after a 429, streaming pauses until Telegram's retry_after has passed);
 goes with `send_message` (429s and network errors retried by `call`), as plain text when the
 formatted one is refused, and when Telegram refuses even that the chat gets one line saying so
 at once (asking again would be refused alike, so this view does not raise for the runner to
-retry).
+retry). A 5xx or network fault that outlasts `call`'s retries is raised for the runner to try
+again, from the part that met it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from functools import partial
 
 from telegram import Bot, Message
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 
 from adapters.telegram import format as fmt
 from adapters.telegram.actions import GROUP_INTERVAL, PRIVATE_INTERVAL, ChatActions
@@ -41,6 +50,9 @@ from core.types import AvatarJob
 log = logging.getLogger(__name__)
 
 NOT_SHOWN = Line("I have an answer, but Telegram wouldn't let me show it here — please ask again.")
+# A voice note's transcript heads the answer in at most half a message (UTF-16 units): a long
+# one would leave the answer parts of a few characters, or no room for a failure's line.
+TRANSCRIPT_LIMIT = fmt.MESSAGE_LIMIT // 2
 REST_NOT_SHOWN = Line("Telegram wouldn't let me show the rest of my answer — please ask again.")
 # Declines in the bot's own words (by message id): a plain reply, where a failure is marked ⚠️.
 OWN_WORDS = frozenset(
@@ -89,14 +101,15 @@ class AnswerStream:
         self._quiet_until = float("-inf")  # a 429 while streaming: nothing shown before then
         self._drafting = True  # this answer's drafts; off once the server refuses one
         self._message: Message | None = None  # the message streamed by edits
+        self._parts_shown: list[int] = []  # the ids of the final answer's parts sent so far
         self._transcript: str | None = None
         self._typing, self._blocked = typing, False
         if typing:
             self._hold(ChatAction.TYPING)
 
     async def transcript(self, text: str) -> None:
-        """Shown as the answer's header."""
-        self._transcript = text
+        """Shown as the answer's header, cut to leave the message room for the answer."""
+        self._transcript = fmt.truncate(text, TRANSCRIPT_LIMIT)
 
     async def partial(self, text: str) -> None:
         """The answer so far, in private chats: a draft, or one message edited once a second.
@@ -130,7 +143,7 @@ class AnswerStream:
     async def final(self, text: str) -> str | NoVideo:
         """The answer formatted and split to fit; the video replies to its last message.
 
-        When nothing could be shown, that is the message answered.
+        When nothing could be shown, that is the message answered, and no video is asked for.
         """
         return await self._shown(partial(self._finish, text))
 
@@ -138,10 +151,10 @@ class AnswerStream:
         """The answer as plain text, in new messages; raise if Telegram refuses one."""
 
         async def send() -> int:
-            message_id = self._asked.message_id
-            for part, _ in self._parts(text):
-                message_id = (await call(lambda part=part: self._send(part, None))).message_id  # type: ignore[misc]
-            return message_id
+            for part, _ in self._parts(text)[len(self._parts_shown) :]:  # those not shown yet
+                sent = await call(lambda part=part: self._send(part, None))  # type: ignore[misc]
+                self._parts_shown.append(sent.message_id)
+            return self._parts_shown[-1] if self._parts_shown else self._asked.message_id
 
         return await self._shown(send)
 
@@ -173,27 +186,34 @@ class AnswerStream:
         if self._blocked:
             return NO_VIDEO
         try:
-            self._answer = replace(self._asked, message_id=await send())
+            message_id = await send()  # may move `_asked` to a supergroup
+            self._answer = replace(self._asked, message_id=message_id)
         except Forbidden as error:
             self._gone(error)
             return NO_VIDEO
         finally:
             self._typed()
+        if not self._parts_shown:
+            return NO_VIDEO  # Telegram refused the answer (a closed topic): nor would it a video
         if self._refusals.refused_lately(self._asked.chat_id):
             return NO_VIDEO  # the chat's permissions refuse videos, and it was told so
         return self._answer.dump()
 
     async def _finish(self, answer: str) -> int:
-        """Send the answer formatted and split; the id of its last message."""
-        message_id = self._asked.message_id
-        for index, (plain, rich) in enumerate(self._parts(answer)):
+        """Send the answer formatted and split; the id of its last message.
+
+        Tried again after a network fault, it goes on from the part that met it.
+        """
+        parts = self._parts(answer)
+        for index in range(len(self._parts_shown), len(parts)):
+            plain, rich = parts[index]
             sent = await self._put(rich, plain, edit=index == 0)
             if sent is None:
                 line = self._lines.say(NOT_SHOWN if index == 0 else REST_NOT_SHOWN)
                 await tell(self._bot, self._asked, f"⚠️ {line}")
                 break
-            message_id = sent
-        return message_id
+            self._parts_shown.append(sent)
+        return self._parts_shown[-1] if self._parts_shown else self._asked.message_id
 
     def _parts(self, answer: str) -> list[tuple[str, str]]:
         """The answer split to fit, each part as (plain text, HTML); the transcript heads it."""
@@ -281,10 +301,26 @@ class AnswerStream:
                     log.log(level, "chat %s refused the answer: %s", self._asked.chat_id, error)
                     return None
                 log.info("chat %s refused the HTML (%s); plain text", self._asked.chat_id, error)
+            except ChatMigrated as error:
+                if int(error.new_chat_id) == self._asked.chat_id:
+                    return None
+                self._moved(int(error.new_chat_id))
+                return await self._formatted(self._send, rich, plain, edit=False)
+            except NetworkError:
+                raise  # Telegram's 5xx or the network, after `call`'s retries: tried again
             except TelegramError as error:
                 log.warning("chat %s: the answer was not shown: %s", self._asked.chat_id, error)
                 return None
         return None
+
+    def _moved(self, chat_id: int) -> None:
+        """The group became the supergroup `chat_id` meanwhile: the answer and its video go
+        there (Telegram moves the group's messages along)."""
+        log.info("chat %s is now the supergroup %s; answering there", self._asked.chat_id, chat_id)
+        self._typed()  # released where it was held
+        self._asked = self._answer = replace(self._asked, chat_id=chat_id)
+        self._send = partial(reply, self._bot, self._asked)
+        self._message = None
 
     async def _delete(self, message: Message) -> None:
         try:

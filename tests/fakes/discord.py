@@ -209,6 +209,7 @@ class _Fault:
     error: DiscordError | None  # None: a delay
     delay: float
     times: int
+    after: int = 0  # matching requests let through before the fault applies
 
 
 @dataclass
@@ -493,6 +494,11 @@ class FakeDiscord(LocalServer):
         }
         return channel_id
 
+    async def user_deletes(self, message_id: int) -> None:
+        """Its author deletes a message: MESSAGE_DELETE, then 10008 for it, and a reply to it
+        answers 400 50035 unless its reference says ``fail_if_not_exists: false``."""
+        await self._delete(self._messages[message_id])
+
     def forbid(self, channel_id: int) -> None:
         """The bot lost its permissions in a channel: every channel route answers 50013."""
         self._forbidden.add(channel_id)
@@ -604,20 +610,25 @@ class FakeDiscord(LocalServer):
         message: str | None = None,
         retry_after: float | None = None,
         times: int = 1,
+        after: int = 0,
+        is_global: bool = False,
     ) -> None:
-        """Make the next ``times`` requests whose path or template ends with ``route`` fail.
+        """Make the next ``times`` requests whose path or template ends with ``route`` fail,
+        once ``after`` of them went through.
 
         discord.py retries a 429 after ``retry_after`` (default 0.05 s here) unless that exceeds
         its ``max_ratelimit_timeout``; it retries 500/502/504 too, but only after sleeping 1 s or
-        more, so fast tests should inject 429s or 4xx errors.
+        more, so fast tests should inject 429s or 4xx errors. ``is_global``: the bot's global
+        limit (every route waits), else the route's own.
         """
         if status == 429:
-            error = _rate_limited(route, 0.05 if retry_after is None else retry_after, code)
+            wait = 0.05 if retry_after is None else retry_after
+            error = _rate_limited(route, wait, code, is_global=is_global)
         else:
             default_code, default_message = _DEFAULT_ERRORS.get(status, (0, f"{status}: Error"))
             code = default_code if code is None else code
             error = DiscordError(status, code, message or default_message)
-        self._faults.append(_Fault(route, method, error, 0.0, times))
+        self._faults.append(_Fault(route, method, error, 0.0, times, after))
 
     def delay_next(
         self, route: str, seconds: float, *, method: str | None = None, times: int = 1
@@ -631,6 +642,9 @@ class FakeDiscord(LocalServer):
             if fault.method not in (None, request.method) or not (
                 path.endswith(fault.route) or route.endswith(fault.route)
             ):
+                continue
+            if fault.after > 0:
+                fault.after -= 1
                 continue
             fault.times -= 1
             if fault.times <= 0:
@@ -1551,14 +1565,21 @@ def _rate_limit_headers(route: str, remaining: int, reset_after: float) -> dict[
     }
 
 
-def _rate_limited(route: str, retry_after: float, code: int | None) -> DiscordError:
+def _rate_limited(
+    route: str, retry_after: float, code: int | None, *, is_global: bool = False
+) -> DiscordError:
+    """A 429 as discord.com/developers/docs/topics/rate-limits describes it: the body's
+    ``retry_after`` (seconds, a float) and ``global``; ``Retry-After`` in whole seconds; a global
+    limit adds ``X-RateLimit-Global`` and has scope ``global`` (a route's: ``user``)."""
     body: JSON = {"message": "You are being rate limited.", "retry_after": retry_after}
-    body.update({"global": False, **({"code": code} if code is not None else {})})
+    body.update({"global": is_global, **({"code": code} if code is not None else {})})
     headers = {
         **_rate_limit_headers(route, 0, retry_after),
-        "X-RateLimit-Scope": "user",
+        "X-RateLimit-Scope": "global" if is_global else "user",
         "Retry-After": str(max(1, round(retry_after + 0.5))),
     }
+    if is_global:
+        headers["X-RateLimit-Global"] = "true"
     return DiscordError(429, code or 0, body["message"], body=body, headers=headers)
 
 

@@ -57,6 +57,9 @@ CONFLICT = (
     "is running"
 )
 BLOCKED = "Forbidden: bot was blocked by the user"
+# A group upgraded to a supergroup: calls for the old id answer this, with
+# parameters.migrate_to_chat_id (core.telegram.org/bots/api#responseparameters).
+MIGRATED = "Bad Request: group chat was upgraded to a supergroup chat"
 # What a group's permissions refuse (TDLib's can_send_message_content, after "Bad Request: ").
 NO_RIGHTS = {
     "can_send_messages": "not enough rights to send text messages to the chat",
@@ -154,6 +157,8 @@ class _Fault:
     retry_after: int | None
     chat_id: int | None
     times: int
+    after: int = 0  # matching calls let through before the fault applies
+    page: bool = False  # nginx's HTML page, not JSON
 
 
 class HeldCall:
@@ -174,17 +179,46 @@ class _StoredFile:
     data: bytes
 
 
-class ApiError(Exception):
-    """An error answer in Telegram's shape; raise it from a method handler."""
+# What api.telegram.org's nginx front answers when the Bot API server behind it is down or slow:
+# an HTML page, not the Bot API's JSON (python-telegram-bot then raises NetworkError, its
+# message noting the body did not parse).
+_GATEWAY_PAGE = (
+    "<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
+    "<center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+_GATEWAY_REASONS = {502: "Bad Gateway", 504: "Gateway Time-out"}
 
-    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
+
+class ApiError(Exception):
+    """An error answer in Telegram's shape; raise it from a method handler.
+
+    `page`: nginx's HTML page instead (a 502 or 504 from in front of the Bot API).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        description: str,
+        retry_after: int | None = None,
+        *,
+        page: bool = False,
+        migrate_to: int | None = None,
+    ) -> None:
         super().__init__(description)
         self.status, self.description, self.retry_after = status, description, retry_after
+        self.page, self.migrate_to = page, migrate_to
 
     def response(self) -> web.Response:
+        if self.page:
+            reason = _GATEWAY_REASONS.get(self.status, self.description)
+            html_page = _GATEWAY_PAGE.format(status=self.status, reason=reason)
+            return web.Response(status=self.status, text=html_page, content_type="text/html")
         body: JSON = {"ok": False, "error_code": self.status, "description": self.description}
         if self.retry_after is not None:
             body["parameters"] = {"retry_after": self.retry_after}
+        if self.migrate_to is not None:
+            body["parameters"] = {"migrate_to_chat_id": self.migrate_to}
         return web.json_response(body, status=self.status)
 
 
@@ -469,8 +503,11 @@ class FakeTelegram(LocalServer):
         self._delays: dict[str, list[float]] = {}
         self._drops: dict[str, int] = {}  # method -> calls whose connection is cut unanswered
         self._holds: dict[str, list[HeldCall]] = {}
+        self._carried_out: set[asyncio.Task[web.Response]] = set()  # calls being carried out
         self._observers: dict[str, list[Callable[[JSON], None]]] = {}
         self._permissions: dict[int, JSON] = {}  # group chat -> ChatPermissions
+        self._closed_topics: set[tuple[int, int]] = set()  # (chat, message_thread_id)
+        self._migrated: dict[str, int] = {}  # group chat id -> its supergroup's
         self._poll_generation = 0
         self.webhook: JSON | None = None
         self._changed = asyncio.Event()
@@ -517,6 +554,7 @@ class FakeTelegram(LocalServer):
     async def close(self) -> None:
         self._closed.set()  # ends long polls and injected delays at once
         self._notify()
+        await asyncio.gather(*self._carried_out, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -589,16 +627,23 @@ class FakeTelegram(LocalServer):
         retry_after: int | None = None,
         chat_id: int | None = None,
         times: int = 1,
+        after: int = 0,
     ) -> None:
-        """Make the next ``times`` calls of ``method`` (for ``chat_id`` only, if given) fail."""
+        """Make the next ``times`` calls of ``method`` (for ``chat_id`` only, if given) fail,
+        once ``after`` of them went through.
+
+        A 502 or 504 without a ``description`` answers nginx's HTML page, as Telegram's front
+        does when the Bot API behind it fails; other statuses answer the Bot API's JSON.
+        """
         if status == 429 and retry_after is None:
             retry_after = 1
+        page = status in _GATEWAY_REASONS and description is None
         if description is None:
             if status == 429:
                 description = f"Too Many Requests: retry after {retry_after}"
             else:
                 description = _DESCRIPTIONS.get(status, "Internal Server Error")
-        fault = _Fault(status, description, retry_after, chat_id, times)
+        fault = _Fault(status, description, retry_after, chat_id, times, after, page)
         self._faults.setdefault(method.lower(), []).append(fault)
 
     def drop_next(self, method: str, *, times: int = 1) -> None:
@@ -636,6 +681,26 @@ class FakeTelegram(LocalServer):
         ):
             raise _bad(NO_RIGHTS[permission])
 
+    def user_deletes(self, chat_id: int, message_id: int) -> None:
+        """The user deletes their message: a reply to it answers "Bad Request: message to be
+        replied not found" unless ``reply_parameters.allow_sending_without_reply`` is set."""
+        del self._messages[(chat_id, message_id)]
+
+    def close_topic(self, chat_id: int, thread_id: int) -> None:
+        """An admin closed a forum topic (closeForumTopic): sending in it answers 400
+        "Bad Request: TOPIC_CLOSED", as Telegram does for a bot that does not manage topics."""
+        self._closed_topics.add((chat_id, thread_id))
+
+    def migrate(self, chat_id: int, supergroup_id: int) -> None:
+        """The group became a supergroup (its history moves along): calls naming the group's id
+        answer 400 with ``migrate_to_chat_id``, its messages are the supergroup's."""
+        self._migrated[str(chat_id)] = supergroup_id
+        chat = self._chat(supergroup_id, "supergroup")
+        for (old, message_id), message in list(self._messages.items()):
+            if old == chat_id:
+                self._messages[(supergroup_id, message_id)] = {**message, "chat": chat}
+        self._last_message_id[supergroup_id] = self._last_message_id.get(chat_id, 0)
+
     def block(self, chat_id: int) -> None:
         """The user blocked the bot: every call aimed at this chat gets 403."""
         self.blocked.add(chat_id)
@@ -654,12 +719,17 @@ class FakeTelegram(LocalServer):
         chat_id = params.get("chat_id")
         for fault in self._faults.get(method, []):
             if fault.chat_id is None or str(fault.chat_id) == str(chat_id):
+                if fault.after > 0:
+                    fault.after -= 1
+                    continue
                 fault.times -= 1
                 if fault.times <= 0:
                     self._faults[method].remove(fault)
-                raise ApiError(fault.status, fault.description, fault.retry_after)
+                raise ApiError(fault.status, fault.description, fault.retry_after, page=fault.page)
         if chat_id is not None and str(chat_id) in {str(c) for c in self.blocked}:
             raise ApiError(403, BLOCKED)
+        if chat_id is not None and (moved := self._migrated.get(str(chat_id))) is not None:
+            raise ApiError(400, MIGRATED, migrate_to=moved)
 
     # -- pushing updates -------------------------------------------------------------------
 
@@ -928,6 +998,18 @@ class FakeTelegram(LocalServer):
         self._notify()
         if _FILE_PATH.fullmatch(request.path):
             return self._download(request)
+        if api is None or api.group(2).lower() == "getupdates":
+            return await self._answer(api, params, files)
+        # Telegram carries out a call it received whole even if the bot stops waiting for the
+        # answer (a read timeout): the client going away does not undo a sendMessage.
+        task = asyncio.create_task(self._answer(api, params, files), name="fake-telegram-call")
+        self._carried_out.add(task)
+        task.add_done_callback(self._carried_out.discard)
+        return await asyncio.shield(task)
+
+    async def _answer(
+        self, api: re.Match[str] | None, params: JSON, files: dict[str, UploadedFile]
+    ) -> web.Response:
         try:
             if api is None:
                 raise ApiError(404, "Not Found")
@@ -1201,6 +1283,9 @@ class FakeTelegram(LocalServer):
         return self._chat(_as_chat_id(params["chat_id"]))
 
     def _bot_message(self, chat: JSON, params: JSON, fields: JSON) -> JSON:
+        thread = params.get("message_thread_id")
+        if thread is not None and (chat["id"], int(thread)) in self._closed_topics:
+            raise _bad("TOPIC_CLOSED")
         reply = params.get("reply_parameters", params.get("reply_to_message_id"))
         return self._new_message(
             chat, self.bot_user, fields, params.get("message_thread_id"), reply

@@ -371,3 +371,27 @@ async def test_the_terminal_hears_where_the_answer_went_or_none(rig: Rig) -> Non
     assert await rig.runner.answer(turn, RecordingView(target=NO_VIDEO)) is None
     rig.model.fail_next = ServiceError("Busy.", detail="429")
     assert await rig.runner.answer(turn, RecordingView()) is None  # no answer was shown
+
+
+class HeldFollowUp:
+    """`Replies.follow` that never ends: a voice note being read when the process stops."""
+
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()
+
+    async def follow(self, *args: object) -> None:
+        self.asked.set()
+        await asyncio.Event().wait()
+
+
+async def test_an_answer_cut_during_its_follow_up_is_answered_and_not_replayed(rig: Rig) -> None:
+    held, platform = HeldFollowUp(), Finished()
+    runner = TurnRunner(rig.conversations, rig.inbox, replies=held)  # type: ignore[arg-type]
+    await runner.accept(platform, "m1", "c1|u1|Hi")
+    await held.asked.wait()
+    await runner.drain(grace=0)  # the stop (or a crash) comes while the voice note is read
+    assert rig.inbox.unanswered("memory") == []
+    assert platform.done == [("m1", True)]  # its platform frees what the message held
+    await rig.inbox.release()
+    assert await TurnRunner(rig.conversations, rig.inbox).replay(platform) == 0
+    assert platform.views["m1"].steps("final") == ["Hello there."]
