@@ -135,7 +135,7 @@ def _is_path(argument: str) -> bool:
 
 
 class TerminalView:
-    """Shows an answer in the terminal as it streams (core/turns.py's View), and its time."""
+    """Shows an answer in the terminal as it streams (core/turn_ports.py's View), and its time."""
 
     def __init__(
         self,

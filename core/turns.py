@@ -1,12 +1,13 @@
 """The life of a message, written once: record, answer, show, request the video, mark answered.
 
-A platform plugs in as a `Platform`: it names the conversation of an inbox entry, decodes the
-entry into a `Turn` (downloading audio if it must) and gives a `View` that shows the answer
-where it was asked. The runner does the rest for every platform alike: messages are recorded in
-the inbox before anything else, answered in order per conversation and concurrently across
-conversations, replayed after a crash or taken over from a replica that died, drained within
-a grace period on stop, and marked answered once their answer was shown, before its video or
-voice note is asked for (a crash then costs that follow-up, never a second answer).
+A platform plugs in as a `Platform` (core/turn_ports.py): it names the conversation of an inbox
+entry, decodes the entry into a `Turn` (downloading audio if it must) and gives a `View` that
+shows the answer where it was asked. The runner does the rest for every platform alike:
+messages are recorded in the inbox before anything else, answered in order per conversation
+and concurrently across conversations, replayed after a crash or taken over from a replica that
+died, drained within a grace period on stop, and marked answered once their answer was shown,
+before its video or voice note is asked for (a crash then costs that follow-up, never a second
+answer).
 
 One failure policy: an answer the model produced is saved to history by `Conversations` and is
 never replaced by an apology because showing it failed. A failed transcript or partial update
@@ -20,15 +21,15 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import aclosing
-from typing import Final, Protocol, TypeVar, runtime_checkable
+from typing import TypeVar
 
 from core.conversation import Conversations
-from core.i18n import DEFAULT_LOCALE, Catalogs, Line, Lines, shipped_catalogs
+from core.i18n import Catalogs, Line, Lines, shipped_catalogs
 from core.locks import KeyedLocks
 from core.ports import Inbox
 from core.replies import Replies
+from core.turn_ports import Declined, Finishing, NoVideo, Platform, View
 from core.types import (
-    AvatarJob,
     ConversationKey,
     Failure,
     FinalText,
@@ -43,99 +44,6 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 NOT_SHOWN = Line("I wrote an answer but couldn't show it here — please ask again.")
-
-
-class Declined(Exception):
-    """The message cannot be answered (a file too big, a format not understood).
-
-    Its text is one line for the user (a `Line`: said in `locale`); the message counts as
-    answered.
-    """
-
-    def __init__(self, message: str, *, locale: str = DEFAULT_LOCALE) -> None:
-        super().__init__(message)
-        self.message, self.locale = message, locale
-
-
-class NoVideo:
-    """What `View.final` returns for an answer shown where no video can go: none is requested.
-
-    For example a channel where the bot may not upload files.
-    """
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "NO_VIDEO"
-
-
-NO_VIDEO: Final = NoVideo()
-
-
-class View(Protocol):
-    """Shows one turn's answer where it was asked. Every method may raise; the runner copes."""
-
-    async def transcript(self, text: str) -> None:
-        """Show what Whisper heard in a voice message."""
-        ...
-
-    async def partial(self, text: str) -> None:
-        """Show the answer so far (the whole text, not a delta); may skip updates to pace them."""
-        ...
-
-    async def final(self, text: str) -> str | NoVideo:
-        """Show the complete answer; return where it went for the video to reply to, or NO_VIDEO."""
-        ...
-
-    async def plain(self, text: str) -> str | NoVideo:
-        """Send the complete answer the simplest way the platform has (no formatting, no edits)."""
-        ...
-
-    async def failure(self, message: str) -> None:
-        """Say in one line that the turn failed (no answer was produced)."""
-        ...
-
-    async def notice(self, message: str) -> None:
-        """Say in one line why no video comes (a quota, a pause)."""
-        ...
-
-    async def rendering(self, job: AvatarJob) -> None:
-        """Say a video of the answer is on its way (its delivery sends it when ready)."""
-        ...
-
-
-class Platform(Protocol):
-    """What the runner needs of a platform to answer its recorded messages."""
-
-    @property
-    def name(self) -> str:
-        """The platform name of its inbox entries and conversation keys."""
-        ...
-
-    def key(self, entry: InboxEntry) -> ConversationKey:
-        """Name the conversation the entry belongs to (no I/O: it decides the order)."""
-        ...
-
-    async def turn(self, entry: InboxEntry) -> Turn | None:
-        """Decode the entry into a turn, downloading its audio if needed; raise `Declined`.
-
-        None: there is nothing to answer, and the platform saw to the entry itself (a command
-        such as a reset, in its place among the conversation's messages).
-        """
-        ...
-
-    def view(self, entry: InboxEntry) -> View:
-        """Where and how this entry's answer is shown."""
-        ...
-
-
-@runtime_checkable
-class Finishing(Protocol):
-    """Optional for a `Platform`: told when the runner is done with each of its messages."""
-
-    def finished(self, entry: InboxEntry, answered: bool) -> None:
-        """Done with `entry`: answered (free what it held), or left unanswered in the inbox."""
-        ...
 
 
 class TurnRunner:

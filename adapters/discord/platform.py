@@ -33,7 +33,8 @@ from core.groq.audio import MAX_AUDIO_SECONDS, TOO_LONG
 from core.i18n import DEFAULT_LOCALE, Catalogs, Line, shipped_catalogs
 from core.images import MAX_IMAGE_BYTES
 from core.images import TOO_BIG as IMAGE_TOO_BIG
-from core.turns import Declined, TurnRunner
+from core.turn_ports import Declined
+from core.turns import TurnRunner
 from core.types import Audio, ConversationKey, Image, InboxEntry, Turn
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from adapters.discord.convert import (
 from adapters.discord.delivery import NO_ATTACH, WEBHOOK_GONE, ChannelNotices
 from core import text as limits
 from core.i18n import DEFAULT_LOCALE, Lines, shipped_catalogs
-from core.turns import NO_VIDEO, NoVideo
+from core.turn_ports import NO_VIDEO, NoVideo
 from core.types import AvatarJob
 
 log = logging.getLogger(__name__)

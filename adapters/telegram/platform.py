@@ -28,7 +28,8 @@ from adapters.telegram.stream import AnswerStream
 from core.groq.audio import MAX_AUDIO_SECONDS, TOO_LONG
 from core.images import MAX_IMAGE_BYTES
 from core.images import TOO_BIG as IMAGE_TOO_BIG
-from core.turns import Declined, TurnRunner
+from core.turn_ports import Declined
+from core.turns import TurnRunner
 from core.types import Audio, ConversationKey, Image, InboxEntry, Turn
 
 log = logging.getLogger(__name__)

@@ -44,7 +44,7 @@ from adapters.telegram.handlers import TOO_BIG, UNSUPPORTED, UNSUPPORTED_WITH_PH
 from core.groq.audio import TOO_LONG
 from core.i18n import Line, Lines, msgid
 from core.images import TOO_BIG as IMAGE_TOO_BIG
-from core.turns import NO_VIDEO, NoVideo
+from core.turn_ports import NO_VIDEO, NoVideo
 from core.types import AvatarJob
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from core.conversation import Conversations
 from core.i18n import DEFAULT_LOCALE, Line
 from core.ports import Inbox
 from core.storage.inbox import ATTACHMENTS, InboxAttachments
-from core.turns import Declined, NoVideo, View
+from core.turn_ports import Declined, NoVideo, View
 from core.types import Audio, AvatarJob, ConversationKey, Image, InboxEntry, Turn
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from core.avatar.streams import LiveStream, StreamError
 from core.errors import BadInputError, ServiceError, UserFacingError
 from core.ports import UsageSink
 from core.quota import Charge
-from core.turns import NoVideo
+from core.turn_ports import NoVideo
 from core.types import (
     Audio,
     AvatarJob,
@@ -318,7 +318,7 @@ class MemoryPlatform:
         return ConversationKey(self.name, entry.payload.split("|")[0])
 
     async def turn(self, entry: InboxEntry) -> Any:
-        from core.turns import Declined
+        from core.turn_ports import Declined
         from core.types import Turn
 
         if gate := self.decode_gate.get(entry.message_key):

@@ -16,7 +16,7 @@ from core.avatar.live_answer import LiveAnswer
 from core.avatar.script import estimate_seconds, sentences
 from core.avatar.streams import StreamError
 from core.quota import Limits
-from core.turns import NO_VIDEO
+from core.turn_ports import NO_VIDEO
 from core.types import ConversationKey
 from tests.fakes.memory import (
     MemoryAvatarStreams,

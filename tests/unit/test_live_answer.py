@@ -13,7 +13,7 @@ import pytest
 from core.avatar.live import LiveStreams
 from core.avatar.live_answer import LiveAnswer
 from core.avatar.live_speaker import LiveSpeaker
-from core.turns import NO_VIDEO
+from core.turn_ports import NO_VIDEO
 from core.types import AvatarJob, ConversationKey, JobState
 from tests.fakes.memory import (
     MemoryAvatarStreams,
