@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from core.avatar.live_speaker import LiveSpeaker
-from core.turns import NO_VIDEO, NoVideo, View
+from core.turn_ports import NO_VIDEO, NoVideo, View
 from core.types import AvatarJob, ConversationKey
 
 
