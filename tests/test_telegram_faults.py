@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from telegram import Bot
 
+from adapters.telegram.answer_parts import NOT_SHOWN
 from adapters.telegram.handlers import OOPS
-from adapters.telegram.stream import NOT_SHOWN
 from bot.storage import open_storage
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq, echo_reply

@@ -6,7 +6,8 @@ goes with `send_message` (429s and network errors retried by `call`), as plain t
 formatted one is refused, and when Telegram refuses even that the chat gets one line saying so
 at once (asking again would be refused alike, so this view does not raise for the runner to
 retry). A 5xx or network fault that outlasts `call`'s retries is raised for the runner to try
-again, from the part that met it.
+again, from the part that met it. The final text's parts are sent by `AnswerParts`
+(answer_parts.py); this module streams the answer so far and shows the rest of the turn.
 """
 
 from __future__ import annotations
@@ -19,41 +20,36 @@ from dataclasses import replace
 from functools import partial
 
 from telegram import Bot, Message
-from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.constants import ChatAction, ChatType
 from telegram.error import (
     BadRequest,
-    ChatMigrated,
     Forbidden,
     InvalidToken,
-    NetworkError,
     RetryAfter,
     TelegramError,
 )
 
 from adapters.telegram import format as fmt
 from adapters.telegram.actions import GROUP_INTERVAL, PRIVATE_INTERVAL, ChatActions
+from adapters.telegram.answer_parts import AnswerParts
 from adapters.telegram.calls import (
     call,
-    reply,
     retry_seconds,
     tell,
 )
-from adapters.telegram.convert import Target, thread_of
 from adapters.telegram.delivery import VideoRefusals
 from adapters.telegram.handlers import TOO_BIG, UNSUPPORTED, UNSUPPORTED_WITH_PHOTOS
 from core.groq.audio import TOO_LONG
-from core.i18n import Line, Lines, msgid
+from core.i18n import Lines, msgid
 from core.images import TOO_BIG as IMAGE_TOO_BIG
 from core.turn_ports import NO_VIDEO, NoVideo
 from core.types import AvatarJob
 
 log = logging.getLogger(__name__)
 
-NOT_SHOWN = Line("I have an answer, but Telegram wouldn't let me show it here — please ask again.")
 # A voice note's transcript heads the answer in at most half a message (UTF-16 units): a long
 # one would leave the answer parts of a few characters, or no room for a failure's line.
 TRANSCRIPT_LIMIT = fmt.MESSAGE_LIMIT // 2
-REST_NOT_SHOWN = Line("Telegram wouldn't let me show the rest of my answer — please ask again.")
 # Declines in the bot's own words (by message id): a plain reply, where a failure is marked ⚠️.
 OWN_WORDS = frozenset(
     msgid(line) for line in (TOO_BIG, TOO_LONG, UNSUPPORTED, UNSUPPORTED_WITH_PHOTOS, IMAGE_TOO_BIG)
@@ -67,7 +63,7 @@ class DraftSupport:
         self.available = True
 
 
-class AnswerStream:
+class AnswerStream(AnswerParts):
     """The turn runner's view of one Telegram message: its answer, as a reply to it.
 
     Private chats see a draft (sendMessageDraft) or, where drafts are not served, one message
@@ -90,19 +86,13 @@ class AnswerStream:
         typing: bool,
         interval: float = 1.0,
     ) -> None:
-        self._bot, self._actions, self._refusals, self._drafts = bot, actions, refusals, drafts
-        self._lines = lines
-        self._asked = Target(message.chat_id, message.message_id, thread_of(message), lines.locale)
-        self._answer = self._asked  # what the video and a notice reply to
-        self._send = partial(reply, bot, self._asked)  # (text, parse mode): one attempt
+        super().__init__(bot, message, lines)
+        self._actions, self._refusals, self._drafts = actions, refusals, drafts
         self._private = message.chat.type == ChatType.PRIVATE
         self._actions_every = PRIVATE_INTERVAL if self._private else GROUP_INTERVAL
         self._interval, self._last_shown = interval, float("-inf")
         self._quiet_until = float("-inf")  # a 429 while streaming: nothing shown before then
         self._drafting = True  # this answer's drafts; off once the server refuses one
-        self._message: Message | None = None  # the message streamed by edits
-        self._parts_shown: list[int] = []  # the ids of the final answer's parts sent so far
-        self._transcript: str | None = None
         self._typing, self._blocked = typing, False
         if typing:
             self._hold(ChatAction.TYPING)
@@ -199,36 +189,6 @@ class AnswerStream:
             return NO_VIDEO  # the chat's permissions refuse videos, and it was told so
         return self._answer.dump()
 
-    async def _finish(self, answer: str) -> int:
-        """Send the answer formatted and split; the id of its last message.
-
-        Tried again after a network fault, it goes on from the part that met it.
-        """
-        parts = self._parts(answer)
-        for index in range(len(self._parts_shown), len(parts)):
-            plain, rich = parts[index]
-            sent = await self._put(rich, plain, edit=index == 0)
-            if sent is None:
-                line = self._lines.say(NOT_SHOWN if index == 0 else REST_NOT_SHOWN)
-                await tell(self._bot, self._asked, f"⚠️ {line}")
-                break
-            self._parts_shown.append(sent)
-        return self._parts_shown[-1] if self._parts_shown else self._asked.message_id
-
-    def _parts(self, answer: str) -> list[tuple[str, str]]:
-        """The answer split to fit, each part as (plain text, HTML); the transcript heads it."""
-        plain, rich = self._plain_header(), ""
-        if self._transcript:
-            rich = f"🎤 <i>{html.escape(self._transcript, quote=False)}</i>\n\n"
-        parts = fmt.split(answer, fmt.MESSAGE_LIMIT - fmt.utf16_len(plain))
-        headers = [(plain, rich)] + [("", "")] * (len(parts) - 1)
-        return [
-            (p + part, h + fmt.to_html(part)) for (p, h), part in zip(headers, parts, strict=True)
-        ]
-
-    def _plain_header(self) -> str:
-        return f"🎤 {self._transcript}\n\n" if self._transcript else ""
-
     def _hold(self, action: str) -> None:
         self._actions.hold(self._asked.chat_id, self._asked.thread_id, action, self._actions_every)
 
@@ -262,79 +222,3 @@ class AnswerStream:
             self._drafting = False
             return False
         return True
-
-    async def _put(self, rich: str, plain: str, *, edit: bool) -> int | None:
-        """Show `rich` HTML (or `plain`) in the streamed message or a new one; None if refused."""
-        streamed = self._message if edit else None
-        if streamed is not None:
-            if await self._formatted(partial(self._edit, streamed), rich, plain, edit=True):
-                return streamed.message_id
-        sent = await self._formatted(self._send, rich, plain, edit=False)
-        if sent is not None and streamed is not None:
-            # The half-streamed message would repeat the start of the answer just sent.
-            self._message = None
-            await self._delete(streamed)
-        return sent.message_id if sent is not None else None
-
-    async def _formatted(
-        self,
-        put: Callable[[str, str | None], Awaitable[Message]],
-        rich: str,
-        plain: str,
-        *,
-        edit: bool,
-    ) -> Message | None:
-        """`put` the HTML, then the plain text where Telegram refused it; None if refused.
-
-        A new message goes plain whatever refused the HTML; an edit only when the formatting
-        was refused (refused otherwise, the answer goes in a new message instead).
-        """
-        for text, mode in ((rich, ParseMode.HTML), (plain, None)):
-            try:
-                return await call(lambda text=text, mode=mode: put(text, mode))  # type: ignore[misc]
-            except Forbidden:
-                raise
-            except BadRequest as error:
-                # An edit goes plain only when the formatting was refused.
-                if mode is None or (edit and "can't parse entities" not in error.message.lower()):
-                    level = logging.INFO if edit else logging.WARNING
-                    log.log(level, "chat %s refused the answer: %s", self._asked.chat_id, error)
-                    return None
-                log.info("chat %s refused the HTML (%s); plain text", self._asked.chat_id, error)
-            except ChatMigrated as error:
-                if int(error.new_chat_id) == self._asked.chat_id:
-                    return None
-                self._moved(int(error.new_chat_id))
-                return await self._formatted(self._send, rich, plain, edit=False)
-            except NetworkError:
-                raise  # Telegram's 5xx or the network, after `call`'s retries: tried again
-            except TelegramError as error:
-                log.warning("chat %s: the answer was not shown: %s", self._asked.chat_id, error)
-                return None
-        return None
-
-    def _moved(self, chat_id: int) -> None:
-        """The group became the supergroup `chat_id` meanwhile: the answer and its video go
-        there (Telegram moves the group's messages along)."""
-        log.info("chat %s is now the supergroup %s; answering there", self._asked.chat_id, chat_id)
-        self._typed()  # released where it was held
-        self._asked = self._answer = replace(self._asked, chat_id=chat_id)
-        self._send = partial(reply, self._bot, self._asked)
-        self._message = None
-
-    async def _delete(self, message: Message) -> None:
-        try:
-            await self._bot.delete_message(message.chat_id, message.message_id)
-        except TelegramError as error:
-            log.debug("chat %s: the streamed message stays (%s)", self._asked.chat_id, error)
-
-    async def _edit(self, message: Message, text: str, mode: str | None) -> Message:
-        """Edit `message` to `text`; one that shows it already counts as done."""
-        try:
-            await self._bot.edit_message_text(
-                text, chat_id=message.chat_id, message_id=message.message_id, parse_mode=mode
-            )
-        except BadRequest as error:
-            if "message is not modified" not in error.message.lower():
-                raise
-        return message
