@@ -182,6 +182,7 @@ async def test_a_failed_render_is_refunded_once_and_a_job_without_budget_never()
     assert not await q.refund(job(5))
     assert await q.today() == {
         "messages": 0,
+        "answers": 0,
         "renders": 0,
         "render_ms": 0,
         "render_credits": 0,
@@ -219,6 +220,7 @@ async def test_the_days_stats_count_messages_videos_seconds_credits_errors_refus
         await q.note("refusals")
     assert await q.today() == {
         "messages": 1,
+        "answers": 0,
         "renders": 2,
         "render_ms": 18_000,
         "render_credits": 3,
