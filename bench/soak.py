@@ -64,6 +64,7 @@ async def run(workdir: Path) -> Result:
                 GROQ_TIMEOUT_SECONDS="1", DID_POLL_FIRST_SECONDS="0.05",
                 DID_POLL_INTERVAL_SECONDS="0.05", AVATAR_DAILY_LIMIT_PER_USER="",
                 AVATAR_DAILY_LIMIT_TOTAL="", USER_MESSAGES_PER_MINUTE="",
+                MESSAGES_DAILY_LIMIT_TOTAL="",
                 AVATAR_DAILY_SECONDS_PER_USER="", AVATAR_DAILY_SECONDS_TOTAL="",
                 AVATAR_PAUSE_SECONDS="0", DID_MAX_CONCURRENT_RENDERS="50",
             )  # fmt: skip

@@ -63,11 +63,12 @@ async def groq_client(
 
 
 def render_limits(settings: Settings) -> Limits:
-    """The daily video budgets and the per-user message rate."""
+    """The daily video budgets, the per-user message rate and the day's answered messages."""
     return Limits(
         renders_per_user=settings.AVATAR_DAILY_LIMIT_PER_USER,
         renders_total=settings.AVATAR_DAILY_LIMIT_TOTAL,
         messages_per_minute=settings.USER_MESSAGES_PER_MINUTE,
+        messages_total=settings.MESSAGES_DAILY_LIMIT_TOTAL,
         seconds_per_user=settings.AVATAR_DAILY_SECONDS_PER_USER,
         seconds_total=settings.AVATAR_DAILY_SECONDS_TOTAL,
     )

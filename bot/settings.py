@@ -156,6 +156,8 @@ class Settings(BaseSettings):
     AVATAR_DAILY_SECONDS_PER_USER: OptionalInt = Field(300, ge=0)
     AVATAR_DAILY_SECONDS_TOTAL: OptionalInt = Field(3000, ge=0)
     USER_MESSAGES_PER_MINUTE: OptionalInt = Field(12, ge=1)
+    # Messages the model answers for everyone per UTC day: bounds the Groq spend of a public bot.
+    MESSAGES_DAILY_LIMIT_TOTAL: OptionalInt = Field(2000, ge=0)
     AVATAR_PAUSE_SECONDS: float = Field(300.0, ge=0)
     AVATAR_JOB_LEASE_SECONDS: float = Field(60.0, ge=0.3, le=3600)
     INBOX_LEASE_SECONDS: float = Field(60.0, ge=0.3, le=3600)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass
 
 from core import messages
@@ -17,7 +18,7 @@ from core.images import checked, history_note
 from core.locks import KeyedLocks
 from core.personas import Personas
 from core.ports import ChatModel, HistoryStore, Metrics, NoMetrics, PreferenceStore, Transcriber
-from core.quota import Quotas, user_scope
+from core.quota import AnswerHold, Quotas, user_scope
 from core.types import (
     AvatarJob,
     ChatMessage,
@@ -86,13 +87,37 @@ class Conversations:
         """Answer one turn: yield the transcript, text deltas, then the final text or a failure."""
         arrived = time.monotonic()
         self._metrics.message(turn.key.platform)
-        if self._quotas is not None:
-            refusal = await self._quotas.admit_message(user_scope(turn.key, turn.user_id))
-            if refusal is not None:
-                await self._quotas.note("refusals")
-                self._metrics.refusal("messages")
-                yield Failure(refusal)
-                return
+        held = await self._admit(turn)
+        if isinstance(held, Failure):
+            yield held
+            return
+        answered = False
+        try:
+            async with aclosing(self._in_turn(turn, arrived)) as events:  # a stop frees the lock
+                async for event in events:
+                    answered = answered or isinstance(event, TextDelta | FinalText)
+                    yield event
+        finally:
+            # Nothing the model said reached the user (it failed, or the input was refused).
+            if held is not None and not answered and self._quotas is not None:
+                await self._quotas.give_back_answer(held)
+
+    async def _admit(self, turn: Turn) -> AnswerHold | Failure | None:
+        """Pass the user's message rate, then hold one of today's model answers."""
+        if self._quotas is None:
+            return None
+        refusal = await self._quotas.admit_message(user_scope(turn.key, turn.user_id))
+        if refusal is None:
+            held = await self._quotas.hold_answer()
+            if not isinstance(held, str):
+                return held
+            refusal = held
+        await self._quotas.note("refusals")
+        self._metrics.refusal("messages")
+        return Failure(refusal)
+
+    async def _in_turn(self, turn: Turn, arrived: float) -> AsyncGenerator[Event, None]:
+        """Run the turn in its conversation's order; a failure becomes one line for the user."""
         async with self.locks.hold(turn.key):
             try:
                 async for event in self._timed(turn, arrived):
@@ -311,10 +336,13 @@ class Conversations:
         return ""
 
     async def stats(self) -> str:
-        """Today's usage in one line, for admins: videos, their seconds and D-ID credits."""
+        """Today's usage in one line, for admins: videos, their seconds and D-ID credits.
+
+        With MESSAGES_DAILY_LIMIT_TOTAL set, a second line: the model answers against it.
+        """
         today = await self._quotas.today() if self._quotas is not None else {}
         rendering = self._jobs.running if self._jobs is not None else 0
-        return Line(
+        line = Line(
             messages.STATS,
             messages=today.get("messages", 0),
             renders=today.get("renders", 0),
@@ -324,3 +352,7 @@ class Conversations:
             refusals=today.get("refusals", 0),
             rendering=rendering,
         )
+        limit = self._quotas.answers_limit if self._quotas is not None else None
+        if limit is None:
+            return line
+        return Line(messages.STATS_ANSWERS, stats=line, answered=today["answers"], limit=limit)

@@ -83,6 +83,8 @@ STATS = N_(
     "(≈ {credits} D-ID credits), {errors} errors, {refusals} refused over limits; "
     "{rendering} videos rendering now."
 )
+# /stats with MESSAGES_DAILY_LIMIT_TOTAL set: the line above and the day's model answers.
+STATS_ANSWERS = N_("{stats}\nModel answers today: {answered} of {limit}.")
 
 # /face (core/avatar/faces.py).
 FACE_HOW = N_(

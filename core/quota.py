@@ -2,11 +2,14 @@
 
 A render reserves its video budget before it is submitted (videos and milliseconds of video, per
 user and in total per UTC day) in one atomic step, and gets it back when D-ID fails the render.
+A turn reserves one of the day's model answers (for everyone together) the same way before the
+model is asked, and gets it back when no answer came of it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,9 +21,12 @@ from core.ports import Counters
 from core.storage.batching import Coalescer
 from core.types import AvatarJob, ConversationKey
 
+log = logging.getLogger(__name__)
+
 Clock = Callable[[], dt.datetime]
 EVERYONE = "*"
 RENDERS, RENDER_MS, RENDER_CREDITS = "renders", "render_ms", "render_credits"
+ANSWERS = "answers"  # turns the model was asked to answer, per UTC day
 # D-ID rounds each video up to the next 15 seconds, one credit each
 # (https://www.d-id.com/pricing/studio, FAQ: "rounded up to the nearest 15-second interval").
 BILLED_MS = 15_000
@@ -55,7 +61,8 @@ def credits_for(ms: int) -> int:
 class Limits:
     """The limits; None: no limit.
 
-    Per UTC day: videos and seconds of video, per user and in total. Messages per user per minute.
+    Per UTC day: videos and seconds of video, per user and in total; messages the model answers,
+    in total. Messages per user per minute.
     """
 
     renders_per_user: int | None = None
@@ -63,6 +70,7 @@ class Limits:
     messages_per_minute: int | None = None
     seconds_per_user: int | None = None
     seconds_total: int | None = None
+    messages_total: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +116,13 @@ class Reservation:
             Charge(month, user, RENDERS, sign),
             Charge(month, user, RENDER_MS, sign * self.ms),
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerHold:
+    """One of the day's model answers, held by a turn: the UTC day it counts on."""
+
+    day: str
 
 
 Key = tuple[str, str, str]  # (period, scope, name)
@@ -222,6 +237,7 @@ class Quotas:
 
     def __init__(self, counters: Counters, limits: Limits, clock: Clock = utc_now) -> None:
         self._counters, self._limits, self._clock = counters, limits, clock
+        self._warned_on = ""  # the UTC day the operator was told the answers ran out
 
     def _day(self) -> str:
         return self._clock().strftime("%Y-%m-%d")
@@ -245,6 +261,39 @@ class Quotas:
         if (await self._counters.add_many(rows))[1] > limit:
             return Line("You're sending messages faster than I can answer — please wait a minute.")
         return None
+
+    async def hold_answer(self) -> AnswerHold | str:
+        """Hold one of today's model answers (MESSAGES_DAILY_LIMIT_TOTAL) before the model is asked.
+
+        One atomic step on the shared counters, so turns at once, on any replica, never pass the
+        limit. Returns the hold to give back when no answer comes, or the user's line.
+        """
+        day = self._day()
+        charge = Charge(day, EVERYONE, ANSWERS, 1, self._limits.messages_total)
+        if await self._counters.add_within([charge]) is None:
+            return AnswerHold(day)
+        if self._warned_on != day:
+            self._warned_on = day
+            log.warning(
+                "MESSAGES_DAILY_LIMIT_TOTAL (%s) reached: no more answers until 00:00 UTC",
+                self._limits.messages_total,
+            )
+        return Line(
+            "I've answered all the messages I can for today — please come back in {time}.",
+            time=self._resets_in(),
+        )
+
+    @property
+    def answers_limit(self) -> int | None:
+        """MESSAGES_DAILY_LIMIT_TOTAL: the model answers a UTC day allows; None: no limit."""
+        return self._limits.messages_total
+
+    async def give_back_answer(self, hold: AnswerHold) -> None:
+        """Give back a held answer the model never gave (it failed, or the input was refused)."""
+        try:
+            await self._counters.add_within([Charge(hold.day, EVERYONE, ANSWERS, -1)])
+        except Exception:
+            log.exception("could not give back a model answer held on %s", hold.day)
 
     async def reserve_render(self, user: str, seconds: float) -> Reservation | str:
         """Hold one video of `seconds` against today's limits, all of it or none of it.
@@ -317,7 +366,7 @@ class Quotas:
     async def today(self) -> dict[str, int]:
         """Today's totals for `/stats`: counts, milliseconds of video and the credits they cost."""
         day = self._day()
-        names = ("messages", RENDERS, RENDER_MS, RENDER_CREDITS, "errors", "refusals")
+        names = ("messages", ANSWERS, RENDERS, RENDER_MS, RENDER_CREDITS, "errors", "refusals")
         return {name: await self._counters.get(day, EVERYONE, name) for name in names}
 
     async def prune(self) -> None:

@@ -39,6 +39,7 @@ def settings_for(tmp_path: Path, groq: FakeGroq, did: FakeDID | None, **override
         "AVATAR_DAILY_SECONDS_PER_USER": None,
         "AVATAR_DAILY_SECONDS_TOTAL": None,
         "USER_MESSAGES_PER_MINUTE": None,
+        "MESSAGES_DAILY_LIMIT_TOTAL": None,
     }
     if did is not None:
         values |= {"DID_API_KEY": did.api_key, "DID_API_BASE_URL": did.base_url}

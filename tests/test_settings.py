@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from bot.services import render_limits
 from bot.settings import Settings
 from bot.settings_errors import describe
 
@@ -34,6 +35,21 @@ def test_avatar_defaults_on_with_a_did_key(monkeypatch: pytest.MonkeyPatch, tmp_
     settings = make(monkeypatch, tmp_path, GROQ_API_KEY="gsk_x", DID_API_KEY="a:b")
     assert settings.avatar_on is True
     assert settings.secrets() == ["gsk_x", "a:b"]
+
+
+def test_the_days_answers_for_everyone_are_limited_by_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = make(monkeypatch, tmp_path, GROQ_API_KEY="gsk_x")
+    assert settings.MESSAGES_DAILY_LIMIT_TOTAL == 2000
+    assert render_limits(settings).messages_total == 2000
+    unlimited = make(monkeypatch, tmp_path, GROQ_API_KEY="gsk_x", MESSAGES_DAILY_LIMIT_TOTAL="")
+    assert unlimited.MESSAGES_DAILY_LIMIT_TOTAL is None
+    assert render_limits(unlimited).messages_total is None
+    none_today = make(monkeypatch, tmp_path, GROQ_API_KEY="gsk_x", MESSAGES_DAILY_LIMIT_TOTAL="0")
+    assert render_limits(none_today).messages_total == 0
+    with pytest.raises(ValidationError, match="MESSAGES_DAILY_LIMIT_TOTAL"):
+        make(monkeypatch, tmp_path, GROQ_API_KEY="gsk_x", MESSAGES_DAILY_LIMIT_TOTAL="-1")
 
 
 def test_dotenv_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from bot.settings import Settings
 from bot.storage import Storage, open_storage, sqlite_path
 from bot.wiring import open_core
 from core.avatar.jobs import LEASE_SECONDS as JOB_LEASE_SECONDS
-from core.quota import EVERYONE, Limits, Quotas, Reservation, month_period
+from core.quota import EVERYONE, AnswerHold, Limits, Quotas, Reservation, month_period
 from core.storage.inbox import ATTACHMENTS, InboxAttachments
 from core.types import AvatarJob, ChatMessage, ConversationKey, JobState
 from core.usage import LLM_TOKENS, Usage
@@ -395,6 +395,7 @@ async def test_quotas_on_the_counters(storage: Storage) -> None:
     await quotas.note("errors")
     assert await quotas.today() == {
         "messages": 4,
+        "answers": 0,
         "renders": 1,
         "render_ms": 16_500,
         "render_credits": 2,  # 16.5 s: two started 15 s
@@ -426,6 +427,20 @@ async def test_reservations_at_once_never_pass_a_budget(storage: Storage, limits
     assert await counters.get(DAY, EVERYONE, "render_credits") == 5
     per_user = [await counters.get(DAY, user, "render_ms") for user in sorted(set(users))]
     assert sum(per_user) == 20_000  # a refused user's own count is unchanged
+
+
+async def test_the_days_answers_held_at_once_never_pass_the_total(storage: Storage) -> None:
+    quotas = Quotas(storage.counters, Limits(messages_total=7), clock=lambda: NOON)
+    held = await asyncio.gather(*(quotas.hold_answer() for _ in range(60)))
+    granted = [h for h in held if isinstance(h, AnswerHold)]
+    assert len(granted) == 7 and granted[0] == AnswerHold(DAY)
+    refused = [h for h in held if not isinstance(h, AnswerHold)]
+    assert all(h.startswith("I've answered all") for h in refused) and len(refused) == 53
+    assert await storage.counters.get(DAY, EVERYONE, "answers") == 7
+    await asyncio.gather(*(quotas.give_back_answer(h) for h in granted[:2]))
+    again = await asyncio.gather(*(quotas.hold_answer() for _ in range(5)))
+    assert sum(isinstance(h, AnswerHold) for h in again) == 2  # exactly the two given back
+    assert (await quotas.today())["answers"] == 7
 
 
 async def test_a_refusal_by_one_limit_leaves_the_others_unchanged(storage: Storage) -> None:
@@ -475,6 +490,7 @@ async def test_a_refund_gives_the_reservation_back_once_also_after_a_restart(
     assert await quotas.refund(resumed) is True
     assert await quotas.today() | {"messages": 0} == {
         "messages": 0,
+        "answers": 0,
         "renders": 1,
         "render_ms": 20_000,
         "render_credits": 2,  # the 20 s video: 2 credits; the 40 s one's 3 are back

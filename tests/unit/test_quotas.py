@@ -4,11 +4,13 @@ refused, all-or-nothing reservations, refunds given once, and the day's stats.""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
 
 from core.quota import (
     EVERYONE,
+    AnswerHold,
     Charge,
     Limits,
     Quotas,
@@ -182,6 +184,7 @@ async def test_a_failed_render_is_refunded_once_and_a_job_without_budget_never()
     assert not await q.refund(job(5))
     assert await q.today() == {
         "messages": 0,
+        "answers": 0,
         "renders": 0,
         "render_ms": 0,
         "render_credits": 0,
@@ -219,6 +222,7 @@ async def test_the_days_stats_count_messages_videos_seconds_credits_errors_refus
         await q.note("refusals")
     assert await q.today() == {
         "messages": 1,
+        "answers": 0,
         "renders": 2,
         "render_ms": 18_000,
         "render_credits": 3,
@@ -249,3 +253,29 @@ def test_a_users_budget_is_theirs_on_their_platform_else_the_chats() -> None:
 def test_a_months_period_sorts_after_its_days_and_before_the_next_month() -> None:
     assert month_period("2026-12-31") == "2026-12-month"
     assert "2026-12-31" < month_period("2026-12-01") < "2027-01-01"
+
+
+async def test_the_days_answers_end_at_the_total_warn_once_a_day_and_reset_at_midnight(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock(NOON.replace(hour=22, minute=15))
+    q, counters = quotas(clock, Limits(messages_total=1))
+    caplog.set_level(logging.WARNING, logger="core.quota")
+    assert await q.hold_answer() == AnswerHold(DAY)
+    assert [await q.hold_answer() for _ in range(2)] == [
+        "I've answered all the messages I can for today — please come back in 1 h 45 min."
+    ] * 2
+    assert len(caplog.records) == 1 and caplog.records[0].levelno == logging.WARNING
+    clock.now += dt.timedelta(hours=2)  # the next UTC day: room again, and a warning of its own
+    assert await q.hold_answer() == AnswerHold("2026-12-02")
+    assert isinstance(await q.hold_answer(), str) and len(caplog.records) == 2
+    await q.give_back_answer(AnswerHold(DAY))  # counted back on the day it was held on
+    assert await counters.get(DAY, EVERYONE, "answers") == 0
+    assert await counters.get("2026-12-02", EVERYONE, "answers") == 1
+    assert q.answers_limit == 1
+
+
+async def test_without_a_total_answers_are_only_counted() -> None:
+    q, _ = quotas(None, Limits())
+    assert [await q.hold_answer() for _ in range(3)] == [AnswerHold(DAY)] * 3
+    assert (await q.today())["answers"] == 3 and q.answers_limit is None
