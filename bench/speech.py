@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.common import Result
 from core.avatar.script import estimate_seconds, spoken_script
-from core.quota import credits_for
+from core.limits import credits_for
 
 CAP = 45.0
 PARAGRAPH = (

@@ -28,8 +28,9 @@ from core.avatar.webhook import DIDWebhook
 from core.groq.chat import GroqChatModel
 from core.groq.speech import GroqSpeaker, TtsVoice
 from core.http import pooled_client
+from core.limits import Limits
 from core.ports import ChatModel, Counters
-from core.quota import Limits, Quotas
+from core.quota import Quotas
 from core.voice_answers import VoiceAnswers, VoiceLimits
 
 WebRoute = tuple[str, str, Callable[[web.Request], Awaitable[web.StreamResponse]]]

@@ -9,7 +9,6 @@ from pathlib import Path
 from core.avatar.jobs import LEASE_SECONDS as JOB_LEASE_SECONDS
 from core.avatar.ports import FaceStore, JobStore
 from core.ports import Counters, HistoryStore, Inbox, PreferenceStore
-from core.quota import SqliteCounters
 from core.retention import PostgresRetentionStore, RetentionStore, SqliteRetentionStore
 from core.storage import sqlite
 from core.storage.faces import PostgresFaceStore, SqliteFaceStore
@@ -17,6 +16,7 @@ from core.storage.inbox import LEASE_SECONDS, SqliteInbox
 from core.storage.keys import PostgresServerKeys, ServerKeys, SqliteServerKeys
 from core.storage.leases import process_owner
 from core.storage.preferences import PostgresPreferenceStore, SqlitePreferenceStore
+from core.storage.sqlite_counters import SqliteCounters
 from core.storage.sqlite_stores import SqliteHistoryStore, SqliteJobStore
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"

@@ -18,9 +18,9 @@ from core.avatar.voice_choice import VoiceChoice
 from core.conversation import Conversations
 from core.errors import BadInputError
 from core.i18n import DEFAULT_LOCALE, N_, Catalogs, Line, Lines, shipped_catalogs
+from core.limits import user_scope
 from core.personas import RESET, Personas
 from core.ports import PreferenceStore
-from core.quota import user_scope
 from core.types import REPLY_MODES, ConversationKey, ReplyMode
 from core.usage import Usage, describe
 

@@ -15,10 +15,11 @@ from core.avatar.speech import SpeechWriter
 from core.errors import BadInputError, ServiceError, UserFacingError
 from core.i18n import Line, Number
 from core.images import checked, history_note
+from core.limits import AnswerHold, user_scope
 from core.locks import KeyedLocks
 from core.personas import Personas
 from core.ports import ChatModel, HistoryStore, Metrics, NoMetrics, PreferenceStore, Transcriber
-from core.quota import AnswerHold, Quotas, user_scope
+from core.quota import Quotas
 from core.types import (
     AvatarJob,
     ChatMessage,

@@ -8,8 +8,9 @@ video delivery, the live avatar) are in core/avatar/ports.py.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
+from core.limits import Charge
 from core.types import (
     Audio,
     ChatMessage,
@@ -21,10 +22,6 @@ from core.types import (
     VoiceAudio,
     VoiceNote,
 )
-
-if TYPE_CHECKING:  # core.quota implements Counters, so it imports this module at run time
-    from core.quota import Charge
-
 
 UsageSink = Callable[[TokenUsage], None]
 

@@ -140,7 +140,7 @@ class JobState(StrEnum):
 class AvatarJob:
     """A durable avatar render: the answer text, where to deliver it, and how far it got.
 
-    `reserved_*`: the video budget it holds (core/quota.py), given back if D-ID fails it.
+    `reserved_*`: the video budget it holds (core/limits.py), given back if D-ID fails it.
     """
 
     id: int

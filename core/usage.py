@@ -1,6 +1,6 @@
 """What each user used (/usage): videos and their seconds, voice answers and LLM tokens.
 
-Counted on the same counters and in the same user scope as the video budget (core/quota.py):
+Counted on the same counters and in the same user scope as the video budget (core/limits.py):
 per UTC day and per month (`month_period`, which pruning keeps until its month is over).
 Videos are counted when their budget is reserved, and given back with it when D-ID fails one.
 """
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from core import messages
 from core.i18n import Line, Number
+from core.limits import RENDER_MS, RENDERS, Charge, Clock, month_period, utc_now
 from core.ports import Counters
-from core.quota import RENDER_MS, RENDERS, Charge, Clock, month_period, utc_now
 
 LLM_TOKENS = "llm_tokens"
 VOICE_ANSWERS = "voice_answers"

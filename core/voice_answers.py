@@ -25,8 +25,8 @@ from core.avatar.jobs import PermanentDeliveryError
 from core.avatar.speech import SpeechWriter
 from core.errors import ConfigurationError, UserFacingError
 from core.i18n import Line, joined
+from core.limits import EVERYONE, Charge, Clock, month_period, user_scope, utc_now
 from core.ports import Counters, Speaker, VoiceDelivery
-from core.quota import EVERYONE, Charge, Clock, month_period, user_scope, utc_now
 from core.storage.files import write_atomically
 from core.types import AvatarJob, ConversationKey, Notice, VoiceAudio, VoiceNote
 from core.usage import VOICE_ANSWERS

@@ -14,7 +14,8 @@ from core.avatar.did import DIDClient
 from core.avatar.did_polling import PollSchedule
 from core.avatar.jobs import AvatarJobs
 from core.avatar.script import spoken_script
-from core.quota import Limits, Quotas, Reservation
+from core.limits import Limits, Reservation
+from core.quota import Quotas
 from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, Script, VideoReady
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq

@@ -14,7 +14,8 @@ import pytest
 from core.avatar.speech import SpeechWriter
 from core.conversation import Conversations, ConversationSettings
 from core.errors import OutOfCreditsError
-from core.quota import Limits, Quotas
+from core.limits import Limits
+from core.quota import Quotas
 from core.replies import PAUSED, Replies
 from core.turns import TurnRunner
 from core.types import Audio, AvatarJob, ConversationKey, Notice, Transcription, Turn

@@ -10,7 +10,9 @@ import aiosqlite
 import pytest
 
 from core.avatar.script import spoken_script
-from core.quota import Limits, Quotas, Reservation, SqliteCounters
+from core.limits import Limits, Reservation
+from core.quota import Quotas
+from core.storage.sqlite_counters import SqliteCounters
 from core.types import ConversationKey, Failure, FinalText, Notice, Turn
 from tests.fakes.did import FakeDID
 from tests.fakes.groq import FakeGroq

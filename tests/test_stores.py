@@ -16,7 +16,8 @@ from bot.settings import Settings
 from bot.storage import Storage, open_storage, sqlite_path
 from bot.wiring import open_core
 from core.avatar.jobs import LEASE_SECONDS as JOB_LEASE_SECONDS
-from core.quota import EVERYONE, AnswerHold, Limits, Quotas, Reservation, month_period
+from core.limits import EVERYONE, AnswerHold, Limits, Reservation, month_period
+from core.quota import Quotas
 from core.storage.inbox import ATTACHMENTS, InboxAttachments
 from core.types import AvatarJob, ChatMessage, ConversationKey, JobState
 from core.usage import LLM_TOKENS, Usage
@@ -510,7 +511,7 @@ async def test_a_refund_gives_the_reservation_back_once_also_after_a_restart(
 
 
 async def test_counters_add_within_limits_and_never_below_zero(storage: Storage) -> None:
-    from core.quota import Charge
+    from core.limits import Charge
 
     counters = storage.counters
     first = [Charge(DAY, "a", "x", 3, limit=5), Charge(DAY, "b", "x", 7)]
@@ -705,7 +706,7 @@ async def test_an_attachment_name_that_is_not_ours_is_never_read_or_deleted(
 
 
 async def test_a_counter_may_be_charged_once_per_call(storage: Storage) -> None:
-    from core.quota import Charge
+    from core.limits import Charge
 
     twice = [Charge(DAY, "u1", "renders", 1), Charge(DAY, "u1", "renders", 1)]
     with pytest.raises(ValueError, match="charged once per call"):
@@ -715,7 +716,7 @@ async def test_a_counter_may_be_charged_once_per_call(storage: Storage) -> None:
 
 
 async def test_counter_charges_at_once_in_any_order_never_deadlock(storage: Storage) -> None:
-    from core.quota import Charge
+    from core.limits import Charge
 
     names = [f"n{k}" for k in range(6)]
 

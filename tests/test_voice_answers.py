@@ -11,7 +11,7 @@ from core.avatar.jobs import PermanentDeliveryError
 from core.avatar.speech import SpeechWriter
 from core.conversation import Conversations, ConversationSettings
 from core.errors import ConfigurationError
-from core.quota import EVERYONE
+from core.limits import EVERYONE
 from core.replies import NO_VIDEO_SERVICE, NO_VOICE, Replies
 from core.turns import TurnRunner
 from core.types import ConversationKey, Turn

@@ -20,7 +20,8 @@ from adapters.web.frames import ProtocolError
 from adapters.web.live_protocol import StreamFrame
 from core.avatar.stream_budget import StreamBudget
 from core.avatar.streams import DidStreamsClient, LiveStream, StreamError
-from core.quota import Limits, SqliteCounters
+from core.limits import Limits
+from core.storage.sqlite_counters import SqliteCounters
 from tests.fakes.did_streams import AGENT_ID, COLOURS, FakeDidStreams
 from tests.test_database import open_db
 

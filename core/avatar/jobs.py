@@ -25,7 +25,7 @@ from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, Scrip
 
 if TYPE_CHECKING:
     from core.avatar.faces import Faces
-    from core.quota import Reservation
+    from core.limits import Reservation
 
 log = logging.getLogger(__name__)
 

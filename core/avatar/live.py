@@ -28,7 +28,7 @@ from core.avatar.ports import AvatarStreams, LivePage
 from core.avatar.stream_budget import StreamBudget
 from core.avatar.streams import LiveStream, StreamError
 from core.i18n import Line
-from core.quota import user_scope
+from core.limits import user_scope
 from core.types import ConversationKey
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from core.types import AvatarFailed, AvatarJob, ConversationKey, Face, JobState,
 
 if TYPE_CHECKING:  # types only: the ports load neither the streams' httpx client nor aiosqlite
     from core.avatar.streams import LiveStream
-    from core.quota import Reservation
+    from core.limits import Reservation
 
 
 class AvatarRenderer(Protocol):

@@ -1,4 +1,4 @@
-"""Streamed seconds against the daily video budgets that clips count against (core/quota.py).
+"""Streamed seconds against the daily video budgets that clips count against (core/limits.py).
 
 A streamed answer counts as one video (against the per-user and total video limits) when its
 first sentence is reserved, and each sentence reserves its estimated seconds before it is sent,
@@ -13,8 +13,7 @@ import math
 from dataclasses import dataclass
 
 from core.i18n import Line
-from core.ports import Counters
-from core.quota import (
+from core.limits import (
     EVERYONE,
     RENDER_CREDITS,
     RENDER_MS,
@@ -26,6 +25,7 @@ from core.quota import (
     month_period,
     utc_now,
 )
+from core.ports import Counters
 
 
 @dataclass(frozen=True, slots=True)

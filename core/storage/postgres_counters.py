@@ -1,4 +1,4 @@
-"""PostgreSQL (asyncpg) twin of the SQLite counters (core/quota.py): usage per period and scope."""
+"""PostgreSQL (asyncpg) twin of sqlite_counters.py: usage per period and scope."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from core.quota import Charge
+from core.limits import Charge
 
 _UPSERT_COUNTS = (
     "INSERT INTO counters (period, scope, name, count)"

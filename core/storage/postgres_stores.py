@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from core.quota import Reservation
+from core.limits import Reservation
 from core.storage.sqlite_stores import (
     JOB_COLUMNS,
     JOB_FIELDS,

@@ -11,7 +11,7 @@ from core.storage.batching import Coalescer
 from core.types import AvatarJob, ChatMessage, ConversationKey, JobState
 
 if TYPE_CHECKING:
-    from core.quota import Reservation
+    from core.limits import Reservation
 
 _KEY = "platform = ? AND chat_id = ? AND thread_id = ?"
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 from core.avatar.streams import LiveStream, StreamError
 from core.errors import BadInputError, ServiceError, UserFacingError
+from core.limits import Charge
 from core.ports import UsageSink
-from core.quota import Charge
 from core.turn_ports import NoVideo
 from core.types import (
     Audio,

@@ -15,7 +15,7 @@ from core.avatar.script import estimate_seconds
 from core.avatar.speech import SpeechWriter
 from core.avatar.stream_budget import StreamBudget
 from core.avatar.streams import LiveStream
-from core.quota import Limits
+from core.limits import Limits
 from core.types import ConversationKey
 from tests.fakes.memory import (
     MemoryAvatarStreams,

@@ -13,8 +13,9 @@ import pytest
 from core.conversation import Conversations, ConversationSettings
 from core.errors import BadInputError, ServiceError
 from core.images import NOT_AN_IMAGE
+from core.limits import Charge, Limits
 from core.ports import UsageSink
-from core.quota import Charge, Limits, Quotas
+from core.quota import Quotas
 from core.types import (
     Audio,
     ChatMessage,

@@ -15,7 +15,7 @@ from core.avatar.live import ALL_IN_USE, MOVED, NO_CONNECTION, LiveStreams
 from core.avatar.live_answer import LiveAnswer
 from core.avatar.script import estimate_seconds, sentences
 from core.avatar.streams import StreamError
-from core.quota import Limits
+from core.limits import Limits
 from core.turn_ports import NO_VIDEO
 from core.types import ConversationKey
 from tests.fakes.memory import (

@@ -18,7 +18,7 @@ from core.avatar.phrases import PHRASES
 from core.avatar.script import estimate_seconds, sentences, spoken_script
 from core.avatar.stream_budget import StreamBudget
 from core.avatar.streams import StreamError
-from core.quota import Limits
+from core.limits import Limits
 from core.types import ConversationKey
 from tests.fakes.memory import (
     MemoryAvatarStreams,

@@ -8,17 +8,17 @@ import logging
 
 import pytest
 
-from core.quota import (
+from core.limits import (
     EVERYONE,
     AnswerHold,
     Charge,
     Limits,
-    Quotas,
     Reservation,
     credits_for,
     month_period,
     user_scope,
 )
+from core.quota import Quotas
 from core.types import AvatarJob, ConversationKey, JobState
 from tests.fakes.memory import MemoryCounters
 

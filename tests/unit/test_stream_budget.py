@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 
 from core.avatar.stream_budget import AnswerBudget, Held, StreamBudget
-from core.quota import EVERYONE, Charge, Limits
+from core.limits import EVERYONE, Charge, Limits
 from core.usage import Usage
 from tests.fakes.memory import MemoryCounters
 

@@ -9,7 +9,8 @@ import pytest
 
 from core.conversation import Conversations, ConversationSettings
 from core.errors import ServiceError
-from core.quota import Limits, Quotas
+from core.limits import Limits
+from core.quota import Quotas
 from core.turn_ports import NO_VIDEO
 from core.turns import NOT_SHOWN, TurnRunner
 from core.types import ChatMessage, ConversationKey, InboxEntry, Transcription

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from core import messages
-from core.quota import RENDER_MS, RENDERS
+from core.limits import RENDER_MS, RENDERS
 from core.usage import LLM_TOKENS, VOICE_ANSWERS, Usage, UsageReport, Used, describe
 from tests.fakes.memory import MemoryCounters
 

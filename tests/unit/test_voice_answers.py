@@ -12,7 +12,7 @@ import pytest
 from core.avatar.jobs import PermanentDeliveryError
 from core.avatar.speech import SpeechWriter
 from core.errors import ConfigurationError, ServiceError
-from core.quota import EVERYONE, Charge
+from core.limits import EVERYONE, Charge
 from core.types import AvatarJob, ConversationKey, JobState, Notice
 from core.usage import VOICE_ANSWERS
 from core.voice_answers import (
