@@ -28,12 +28,13 @@ from core.avatar.streams import DidStreamsClient
 from core.avatar.voice_choice import VoiceChoice
 from core.avatar.webhook import DIDWebhook
 from core.commands import ChatCommands
-from core.conversation import Conversations, ConversationSettings
+from core.conversation import Conversations
 from core.groq.chat import GroqChatModel
 from core.groq.whisper import GroqTranscriber
 from core.i18n import Catalogs, shipped_catalogs
 from core.personas import Personas
 from core.ports import Inbox
+from core.prompts import ConversationSettings
 from core.quota import Quotas
 from core.replies import Replies, ReplyModes
 from core.retention import Retention, RetentionPolicy

@@ -7,18 +7,17 @@ import logging
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from dataclasses import dataclass
 
 from core import messages
 from core.avatar.jobs import AvatarJobs
 from core.avatar.speech import SpeechWriter
 from core.errors import BadInputError, ServiceError, UserFacingError
 from core.i18n import Line, Number
-from core.images import checked, history_note
 from core.limits import AnswerHold, user_scope
 from core.locks import KeyedLocks
 from core.personas import Personas
 from core.ports import ChatModel, HistoryStore, Metrics, NoMetrics, PreferenceStore, Transcriber
+from core.prompts import ConversationSettings, Prompts
 from core.quota import Quotas
 from core.types import (
     AvatarJob,
@@ -27,7 +26,6 @@ from core.types import (
     Event,
     Failure,
     FinalText,
-    Image,
     Notice,
     ReplyMode,
     Script,
@@ -41,19 +39,6 @@ from core.usage import LLM_TOKENS, Usage
 log = logging.getLogger(__name__)
 
 _OOPS = Line(messages.OOPS)
-
-
-@dataclass(frozen=True, slots=True)
-class ConversationSettings:
-    """How the engine talks: default persona, history window, input limit, avatar default.
-
-    `system_prompt` is SYSTEM_PROMPT; a chat's own persona (`Personas`) comes after it.
-    """
-
-    system_prompt: str
-    history_limit: int = 20
-    max_text_chars: int = 4000
-    avatar_default: bool = True
 
 
 class Conversations:
@@ -76,11 +61,11 @@ class Conversations:
         vision: ChatModel | None = None,
     ) -> None:
         self._settings, self._history, self._preferences = settings, history, preferences
-        self._model, self._transcriber, self._jobs = model, transcriber, jobs
-        self._vision = vision  # VISION_MODEL: answers photos; None: photos are declined
+        self._transcriber, self._jobs = transcriber, jobs
         self._quotas, self._usage = quotas, usage
         self._speech = speech or SpeechWriter()
         self.personas = personas or Personas(settings.system_prompt)
+        self._prompts = Prompts(settings, history, preferences, self.personas, model, vision)
         self._metrics = metrics or NoMetrics()
         self.locks = KeyedLocks()
 
@@ -160,18 +145,10 @@ class Conversations:
             heard = await self._transcriber.transcribe(turn.audio)
             text, language = heard.text, heard.language
             yield Transcript(text, language)
-        if turn.image is not None:  # VISION_MODEL looks; history keeps a note, not the photo
-            model, asked, question = self._photo(turn.image, text)
-        else:
-            model, asked = self._model, self._checked(text)
-            question = asked
-        past, persona = await asyncio.gather(  # both before the model is asked: at once
-            self._history.recent(turn.key, self._settings.history_limit),
-            self._preferences.persona(turn.key),
-        )
-        system = ChatMessage("system", self.personas.system_prompt(persona))
+        model, asked, question = self._prompts.for_input(text, turn.image)
+        prompt = await self._prompts.messages(turn.key, asked)
         answer, used = "", list[TokenUsage]()
-        async for piece in model.stream([system, *past, asked], on_usage=used.append):
+        async for piece in model.stream(prompt, on_usage=used.append):
             answer += piece
             yield TextDelta(piece, answer)
         answer = answer.strip()
@@ -196,29 +173,6 @@ class Conversations:
         except Exception:
             log.exception("counting the tokens of a turn in %s failed", turn.key)
 
-    def _photo(
-        self, image: Image, caption: str | None
-    ) -> tuple[ChatModel, ChatMessage, ChatMessage]:
-        """Return the vision model, the question that carries the photo, and history's note."""
-        if self._vision is None:
-            raise BadInputError(Line("I can't look at photos here — send me text or a voice note."))
-        caption = (caption or "").strip()
-        if len(caption) > self._settings.max_text_chars:
-            self._checked(caption)  # the line that says the limit
-        photo = checked(image)
-        note = ChatMessage("user", history_note(caption))
-        return self._vision, ChatMessage("user", caption, photo), note
-
-    def _checked(self, text: str | None) -> ChatMessage:
-        text = (text or "").strip()
-        if not text:
-            raise BadInputError(Line("Send me a message or a voice note and I'll answer."))
-        limit = self._settings.max_text_chars
-        if len(text) > limit:
-            too_long = "That's too long for me — please keep it under {limit} characters."
-            raise BadInputError(Line(too_long, limit=limit))
-        return ChatMessage("user", text)
-
     async def reset(self, key: ConversationKey) -> None:
         """Forget the conversation's history (waits for a turn in progress to finish)."""
         async with self.locks.hold(key):
@@ -227,7 +181,7 @@ class Conversations:
     @property
     def vision_available(self) -> bool:
         """Whether photos are answered (VISION_MODEL is set)."""
-        return self._vision is not None
+        return self._prompts.vision_available
 
     @property
     def video_paused(self) -> bool:
@@ -304,7 +258,8 @@ class Conversations:
         paused = self._jobs.pause_notice(key)
         if paused is not None:
             return Notice(paused) if paused else None
-        speech = await self._speech.write(text, language, await self._question(key, text, language))
+        asked = await self._prompts.question(key, text, language)
+        speech = await self._speech.write(text, language, asked)
         if not speech.text:
             return None
         # The chat's own voice (/voice) speaks every answer, over the language's default.
@@ -323,18 +278,6 @@ class Conversations:
         except Exception:
             await self._quotas.release(reservation)  # no job was recorded to hold it
             raise
-
-    async def _question(self, key: ConversationKey, answer: str, language: str | None) -> str:
-        """Return the question `answer` answered, whose words tell a short answer's language.
-
-        Turns run in order per conversation, so the last pair in history is this answer's.
-        """
-        if language is not None:
-            return ""  # Whisper heard it
-        match await self._history.recent(key, 2):
-            case [asked, said] if asked.role == "user" and said.content == answer:
-                return asked.content
-        return ""
 
     async def stats(self) -> str:
         """Today's usage in one line, for admins: videos, their seconds and D-ID credits.

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from core.avatar.speech import SpeechWriter
-from core.conversation import Conversations, ConversationSettings
+from core.conversation import Conversations
 from core.errors import OutOfCreditsError
 from core.limits import Limits
+from core.prompts import ConversationSettings
 from core.quota import Quotas
 from core.replies import PAUSED, Replies
 from core.turns import TurnRunner

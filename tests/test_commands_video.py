@@ -10,8 +10,9 @@ import pytest
 
 from core import messages
 from core.commands import ChatCommands, Command
-from core.conversation import Conversations, ConversationSettings
+from core.conversation import Conversations
 from core.personas import Personas
+from core.prompts import ConversationSettings
 from core.types import ConversationKey
 from core.usage import Usage
 from tests.fakes.memory import MemoryCounters, MemoryHistory, MemoryPreferences, ScriptedModel

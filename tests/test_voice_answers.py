@@ -9,9 +9,10 @@ import pytest
 
 from core.avatar.jobs import PermanentDeliveryError
 from core.avatar.speech import SpeechWriter
-from core.conversation import Conversations, ConversationSettings
+from core.conversation import Conversations
 from core.errors import ConfigurationError
 from core.limits import EVERYONE
+from core.prompts import ConversationSettings
 from core.replies import NO_VIDEO_SERVICE, NO_VOICE, Replies
 from core.turns import TurnRunner
 from core.types import ConversationKey, Turn

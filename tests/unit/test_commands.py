@@ -10,10 +10,11 @@ from core import messages
 from core.avatar.faces import FaceCommand, Faces
 from core.avatar.voice_choice import VoiceCatalogue, VoiceChoice
 from core.commands import COMMANDS, ChatCommands, Command, Reply, help_text, offered
-from core.conversation import Conversations, ConversationSettings
+from core.conversation import Conversations
 from core.i18n import shipped_catalogs
 from core.limits import Limits
 from core.personas import PERSONA_PROMPT, Personas
+from core.prompts import ConversationSettings
 from core.quota import Quotas
 from core.types import ConversationKey, FinalText, Turn
 from core.usage import VOICE_ANSWERS, Usage

@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from core.conversation import Conversations, ConversationSettings
+from core.conversation import Conversations
 from core.errors import BadInputError, ServiceError
 from core.images import NOT_AN_IMAGE
 from core.limits import Charge, Limits
 from core.ports import UsageSink
+from core.prompts import ConversationSettings
 from core.quota import Quotas
 from core.types import (
     Audio,

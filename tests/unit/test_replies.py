@@ -10,7 +10,8 @@ import pytest
 
 from core import replies
 from core.avatar.speech import SpeechWriter
-from core.conversation import Conversations, ConversationSettings
+from core.conversation import Conversations
+from core.prompts import ConversationSettings
 from core.replies import NO_VIDEO_SERVICE, NO_VOICE, Replies, default_reply_mode
 from core.types import ConversationKey, Notice
 from core.usage import VOICE_ANSWERS

@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 import pytest
 
-from core.conversation import Conversations, ConversationSettings
+from core.conversation import Conversations
 from core.errors import ServiceError
 from core.limits import Limits
+from core.prompts import ConversationSettings
 from core.quota import Quotas
 from core.turn_ports import NO_VIDEO
 from core.turns import NOT_SHOWN, TurnRunner
