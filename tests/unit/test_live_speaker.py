@@ -15,7 +15,7 @@ import pytest
 from core.avatar.live_session import LiveSession
 from core.avatar.live_speaker import LiveSpeaker
 from core.avatar.phrases import PHRASES
-from core.avatar.script import estimate_seconds, sentences, spoken_script
+from core.avatar.script import estimate_seconds, resolve_phrases, sentences, spoken_script
 from core.avatar.stream_budget import StreamBudget
 from core.avatar.streams import StreamError
 from core.limits import Limits
@@ -170,29 +170,75 @@ FIVE = (
     "Here is the plan for today. First we go to the market. Then we cook a large dinner "
     "for all of our friends and family. After that we wash up. Finally we sleep well."
 )
+HEADED = (
+    "# Market day\n\nHere is the plan for today. First we go to the market.\n\n## Dinner\n\n"
+    "Then we cook a large dinner for all of our friends and family.\n\n## Afterwards\n\n"
+    "After that we wash up. Finally we sleep well."
+)
+GERMAN = (
+    "Hallo, führe zuerst `make setup` aus. Dann geht es weiter.\n\n```bash\nmake run\n```\n\n"
+    "Danach öffnest du den Link [hier](https://example.com) im Browser. Zum Schluss startest "
+    "du den Bot neu, und alles läuft."
+)
+HEADINGS = {"Market day.", "Dinner.", "Afterwards."}  # HEADED's
+CUT_ANSWERS = {"plain": (FIVE, None), "german-code": (GERMAN, "de")}
 
 
-def cut_caps() -> list[float]:
-    """Caps at and around each point where a clip's script cuts FIVE (not inside its first
-    sentence), and the one the whole answer just fits."""
-    parts, rest = sentences(FIVE), estimate_seconds(REST)
-    caps, used = [], 0.0
+def cut_caps(answer: str, language: str | None) -> list[float]:
+    """Caps at and around each point where a clip's script cuts `answer` (not inside its first
+    sentence that is no heading), and the one the whole answer just fits."""
+    phrases = resolve_phrases(answer, language)
+    parts, headings = sentences(answer, language), HEADINGS
+    rest, caps, used, first = estimate_seconds(phrases.rest), [], 0.0, None
     for part in parts:
         used += estimate_seconds(part)
+        if first is None and part not in headings:
+            first = used + rest  # less: a clip cuts this sentence, the live avatar leaves it
         caps += [used + rest - 0.01, used + rest, used + rest + 0.01]
-    return [cap for cap in caps if cap >= estimate_seconds(parts[0]) + rest] + [used]
+    assert first is not None
+    return [cap for cap in caps if cap >= first] + [used]
 
 
-@pytest.mark.parametrize("cap", cut_caps(), ids=lambda cap: f"{cap:.2f}s")
+@pytest.mark.parametrize(
+    ("answer", "language", "cap"),
+    [
+        pytest.param(answer, language, cap, id=f"{name}-{cap:.2f}s")
+        for name, (answer, language) in CUT_ANSWERS.items()
+        for cap in cut_caps(answer, language)
+    ],
+)
 async def test_the_live_avatar_says_what_a_clips_script_says(
-    service: MemoryAvatarStreams, tasks: list[asyncio.Task[None]], cap: float
+    service: MemoryAvatarStreams,
+    tasks: list[asyncio.Task[None]],
+    answer: str,
+    language: str | None,
+    cap: float,
 ) -> None:
     done, session = Done(), await session_of(service)
-    speaker = speaker_on(service, session, tasks, done=done, max_seconds=cap)
-    for word in FIVE.split(" "):  # as the model streams it
+    detector = WordDetector({"Hallo": "de"})  # lingua names the German prose; the rest: unsure
+    speaker = speaker_on(service, session, tasks, done=done, max_seconds=cap, detector=detector)
+    for word in answer.split(" "):  # as the model streams it
         speaker.feed(word + " ")
     assert await speaker.finish() == "spoken"
-    assert " ".join(said(service)) == spoken_script(FIVE, cap).text
+    assert " ".join(said(service)) == spoken_script(answer, cap, language).text
+
+
+async def test_the_chats_pointers_are_in_the_language_the_detector_names(
+    service: MemoryAvatarStreams, counters: MemoryCounters, tasks: list[asyncio.Task[None]]
+) -> None:
+    detector = WordDetector({"Hallo": "de"})  # a Latin script alone would guess English
+    done, session = Done(), await session_of(service)
+    speaker = speaker_on(service, session, tasks, done=done, counters=counters, detector=detector)
+    for word in GERMAN.split(" "):
+        speaker.feed(word + " ")
+        await turns(5)  # the first sentence is chosen for while the rest streams in
+    assert await speaker.finish() == "spoken"
+    german = sentences(GERMAN, "de")
+    assert said(service) == german  # each once, the first one too
+    assert german[0] == "Hallo, führe zuerst Code im Chat aus." and PHRASES["de"].code in german
+    assert " ".join(german) == spoken_script(GERMAN, 45.0, "de").text
+    assert streamed_ms(counters) == sum(ms(sentence) for sentence in german)
+    assert len(detector.asked) == 1
 
 
 def voices(service: MemoryAvatarStreams) -> list[str]:
