@@ -1,10 +1,12 @@
 """One answer said live: its sentences sent to the conversation's stream as the text streams in.
 
 Sentences come from `SentenceStream` (complete, speech-ready, the same as the clip's script
-would say), in order, each once the stream is live; each reserves its estimated seconds against
-the daily budgets first and gives them back if D-ID refuses it. At `max_seconds` of speech
-(AVATAR_MAX_SECONDS) the avatar ends as a clip's script does: "The rest is in the chat." in the
-answer's language, counted within the cap, then nothing more.
+would say), in order, each once the stream is live. Their pointers to the chat ("The code is in
+the chat.") are in the language named when the first sentence is complete, as a clip's are: the
+sentences so far are made again in it before the first is said. Each reserves its estimated
+seconds against the daily budgets first and gives them back if D-ID refuses it. At
+`max_seconds` of speech (AVATAR_MAX_SECONDS) the avatar ends as a clip's script does: "The rest
+is in the chat." in the answer's language, counted within the cap, then nothing more.
 """
 
 from __future__ import annotations
@@ -51,11 +53,12 @@ class LiveSpeaker:
             connect_seconds,
             on_done,
         )
-        self._sentences = SentenceStream()
+        self._sentences = SentenceStream()  # made again in the answer's language, once named
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._finished = asyncio.Event()
         self._text = ""  # the answer fed so far
         self._first = ""  # the answer as far as it came when its first sentence was complete
+        self._flushed = False  # the answer is complete
         self._voicing: Voicing | None = None  # chosen at the first sentence, for the whole answer
         self._seconds = 0.0
         self._rest = ""  # "The rest is in the chat." in the answer's language
@@ -77,6 +80,7 @@ class LiveSpeaker:
         "failed": the live avatar did not say the answer, and a clip should.
         """
         self._queue_all(self._sentences.flush())
+        self._flushed = True
         self._queue.put_nowait(None)
         await self._finished.wait()
         if self.error is not None or self._cut_off:
@@ -94,7 +98,9 @@ class LiveSpeaker:
     async def run(self) -> None:
         """Say the sentences as they come, until the answer is finished (or the task cancelled)."""
         while (sentence := await self._queue.get()) is not None:
-            if self._going:
+            if self._voicing is None:
+                await self._choose()  # queues the sentences again, in the answer's language
+            elif self._going:
                 await self._next(sentence)
         for sentence in self._held:  # the answer ended: with them it fits the cap whole
             if self._going:
@@ -123,10 +129,6 @@ class LiveSpeaker:
         fit with the rest phrase after them, then the phrase. A sentence that fits only without
         the phrase is held until the answer ends (said) or a next sentence passes the cap.
         """
-        if self._voicing is None:
-            key = self._session.page.key
-            self._voicing = await self._voices.choose(key, self._first, self._question)
-            self._rest = resolve_phrases(self._first, self._voicing.language).rest
         seconds = estimate_seconds(sentence)
         planned = self._seconds + self._held_seconds + seconds
         if not self._held and planned <= self._max_seconds - estimate_seconds(self._rest):
@@ -139,8 +141,28 @@ class LiveSpeaker:
             if self._seconds > 0:  # else a clip says the first sentence, cut, and the phrase
                 await self._say(self._rest)
 
+    async def _choose(self) -> None:
+        """Name the answer's language and voice; make the sentences so far again in it.
+
+        Nothing is said yet: the queue's sentences, their pointers in the script's language,
+        are replaced by the same answer's in the named one, the end of the answer with them.
+        """
+        key = self._session.page.key
+        self._voicing = await self._voices.choose(key, self._first, self._question)
+        self._rest = resolve_phrases(self._first, self._voicing.language).rest
+        self._sentences = SentenceStream(self._voicing.language)
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        again = self._sentences.feed(self._text)
+        if self._flushed:
+            again += self._sentences.flush()
+        for sentence in again:
+            self._queue.put_nowait(sentence)
+        if self._flushed:
+            self._queue.put_nowait(None)
+
     async def _say(self, sentence: str) -> None:
-        assert self._voicing is not None  # chosen by `_next` first
+        assert self._voicing is not None  # chosen by `_choose` first
         seconds = estimate_seconds(sentence)
         stream = await self._stream()
         if stream is None:
