@@ -181,7 +181,7 @@ GERMAN = (
     "du den Bot neu, und alles läuft."
 )
 HEADINGS = {"Market day.", "Dinner.", "Afterwards."}  # HEADED's
-CUT_ANSWERS = {"plain": (FIVE, None), "german-code": (GERMAN, "de")}
+CUT_ANSWERS = {"plain": (FIVE, None), "headings": (HEADED, None), "german-code": (GERMAN, "de")}
 
 
 def cut_caps(answer: str, language: str | None) -> list[float]:
@@ -221,6 +221,34 @@ async def test_the_live_avatar_says_what_a_clips_script_says(
         speaker.feed(word + " ")
     assert await speaker.finish() == "spoken"
     assert " ".join(said(service)) == spoken_script(answer, cap, language).text
+
+
+async def test_a_heading_just_before_the_cut_is_not_said(
+    service: MemoryAvatarStreams, counters: MemoryCounters, tasks: list[asyncio.Task[None]]
+) -> None:
+    parts = sentences(HEADED)
+    assert parts[3] == "Dinner."  # the heading of the sentence that does not fit
+    cap = sum(estimate_seconds(part) for part in parts[:4]) + estimate_seconds(REST)
+    done, session = Done(), await session_of(service)
+    speaker = speaker_on(service, session, tasks, done=done, counters=counters, max_seconds=cap)
+    speaker.feed(HEADED)
+    assert await speaker.finish() == "spoken"
+    assert said(service) == [*parts[:3], REST]
+    assert streamed_ms(counters) == sum(ms(part) for part in [*parts[:3], REST])
+
+
+async def test_an_answer_whose_only_sentences_before_the_cut_are_headings_is_left_to_a_clip(
+    service: MemoryAvatarStreams, tasks: list[asyncio.Task[None]]
+) -> None:
+    text = "# Dinner\n\n" + "This sentence goes on and on " * 6 + "until it ends. Tiny."
+    heading, long, _ = sentences(text)
+    cap = estimate_seconds(heading) + estimate_seconds(REST) + 0.5
+    assert cap < estimate_seconds(long) + estimate_seconds(REST)
+    done, session = Done(), await session_of(service)
+    speaker = speaker_on(service, session, tasks, done=done, max_seconds=cap)
+    speaker.feed(text)
+    assert await speaker.finish() == "failed"  # a clip cuts the long sentence instead
+    assert said(service) == [] and not spoken_script(text, cap).text.startswith(heading)
 
 
 async def test_the_chats_pointers_are_in_the_language_the_detector_names(

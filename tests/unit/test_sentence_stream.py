@@ -118,3 +118,11 @@ def test_the_requested_language_names_the_code_in_every_answer() -> None:
         (None, "Ende."),
         (None, "Gut."),
     ]
+
+
+def test_the_headings_given_are_told_as_a_clips_cut_drops_them() -> None:
+    stream = SentenceStream()
+    out = stream.feed("# Plan\n\nFirst. Then more.\n\n## Dinner\n\nWe cook. ")
+    assert out == ["Plan.", "First.", "Then more.", "Dinner."]
+    assert stream.headings == {"Plan.", "Dinner."}
+    assert stream.flush() == ["We cook."] and stream.headings == {"Plan.", "Dinner."}
