@@ -468,6 +468,18 @@ def test_a_cut_never_ends_on_a_heading() -> None:
     assert title_only.text.startswith("word word") and title_only.text.endswith(EN.rest)
 
 
+def test_a_cut_taken_back_for_the_rounding_of_its_sum_does_not_end_on_a_heading() -> None:
+    answer = (
+        "# Market day\n\nHere is the plan for today. First we go to the market.\n\n## Dinner\n\n"
+        "Then we cook a large dinner for all of our friends and family.\n\n## Afterwards\n\n"
+        "After that we wash up."
+    )
+    parts = sentences(answer, "en")
+    cap = sum(estimate_seconds(part) for part in parts[:5]) + estimate_seconds(EN.rest)
+    assert estimate_seconds(" ".join([*parts[:5], EN.rest])) > cap  # the sum rounds down
+    assert spoken_script(answer, cap, "en").text == " ".join([*parts[:3], EN.rest])
+
+
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [
