@@ -192,8 +192,7 @@ def _shortened(parts: list[str], max_seconds: float, rest: str, headings: set[st
         if used > budget:
             break
         kept.append(part)
-    while kept and kept[-1] in headings:  # a heading without its text says nothing
-        kept.pop()
+    _drop_headings(kept, headings)
     if not kept:
         text = next((part for part in parts if part not in headings), parts[0])
         first = _cut_sentence(text, budget)
@@ -201,8 +200,15 @@ def _shortened(parts: list[str], max_seconds: float, rest: str, headings: set[st
     text = join_sentences([*kept, rest])
     while kept and estimate_seconds(text) > max_seconds:  # rounding of the per-part sums
         kept.pop()
+        _drop_headings(kept, headings)
         text = join_sentences([*kept, rest])
     return SpokenScript(text, estimate_seconds(text), True)
+
+
+def _drop_headings(kept: list[str], headings: set[str]) -> None:
+    """Take the headings off the end of `kept`: a heading without its text says nothing."""
+    while kept and kept[-1] in headings:
+        kept.pop()
 
 
 def _cut_sentence(sentence: str, budget: float) -> str:
