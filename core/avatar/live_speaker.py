@@ -19,7 +19,7 @@ from typing import Literal
 from core.avatar.answer_voice import AnswerVoices, Voicing
 from core.avatar.live_session import LiveSession
 from core.avatar.ports import AvatarStreams
-from core.avatar.script import estimate_seconds, resolve_phrases
+from core.avatar.script import estimate_seconds, join_sentences, resolve_phrases
 from core.avatar.stream import SentenceStream
 from core.avatar.stream_budget import AnswerBudget
 from core.avatar.streams import LiveStream, StreamError
@@ -63,7 +63,8 @@ class LiveSpeaker:
         self._seconds = 0.0
         self._rest = ""  # "The rest is in the chat." in the answer's language
         self._held: list[str] = []  # sentences said only if the answer ends after them
-        self._held_seconds = 0.0
+        self._spoken: list[str] = []  # the answer's sentences said
+        self._used = 0.0  # the estimated seconds of the sentences said and held
         self._capped = False
         self._cut_off = False  # the task ended before the answer did (the live avatar stopped)
         self.refusal: str | None = None  # the budget's line, when a limit stopped the avatar
@@ -126,20 +127,32 @@ class LiveSpeaker:
         """Say `sentence`, hold it, or end with the rest phrase: a clip's cut at the cap.
 
         A clip's script is the whole answer when it fits `max_seconds`, else the sentences that
-        fit with the rest phrase after them, then the phrase. A sentence that fits only without
-        the phrase is held until the answer ends (said) or a next sentence passes the cap.
+        fit with the rest phrase after them (their summed estimates, and the joined text's),
+        but for headings at their end, then the phrase. A heading is held until a sentence
+        after it fits with the phrase (both said); a sentence that fits only without the phrase
+        is held until the answer ends (said) or a next sentence passes the cap. Both fits only
+        get harder as sentences come, so the held ones fit with the phrase only as headings.
         """
-        seconds = estimate_seconds(sentence)
-        planned = self._seconds + self._held_seconds + seconds
-        if not self._held and planned <= self._max_seconds - estimate_seconds(self._rest):
-            await self._say(sentence)
-        elif planned <= self._max_seconds:
+        self._used += estimate_seconds(sentence)  # summed in a clip's order, for its floats
+        upto = [*self._spoken, *self._held, sentence]
+        heading = sentence in self._sentences.headings
+        if not heading and self._fits_with_rest(upto):
+            held, self._held = self._held, []
+            for said in [*held, sentence]:
+                if self._going:
+                    await self._say(said)
+        elif estimate_seconds(join_sentences(upto)) <= self._max_seconds:
             self._held.append(sentence)
-            self._held_seconds += seconds
         else:
             self._capped, self._held = True, []
             if self._seconds > 0:  # else a clip says the first sentence, cut, and the phrase
                 await self._say(self._rest)
+
+    def _fits_with_rest(self, upto: list[str]) -> bool:
+        """Tell whether a clip's cut keeps `upto`: the sentences so far, then the rest phrase."""
+        if self._used > self._max_seconds - estimate_seconds(self._rest):
+            return False
+        return estimate_seconds(join_sentences([*upto, self._rest])) <= self._max_seconds
 
     async def _choose(self) -> None:
         """Name the answer's language and voice; make the sentences so far again in it.
@@ -182,6 +195,7 @@ class LiveSpeaker:
             self.error = exc
             return
         self._seconds += seconds
+        self._spoken.append(sentence)
 
     async def _stream(self) -> LiveStream | None:
         """Return the session's stream once it is live; None when it does not come up in time."""

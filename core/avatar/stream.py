@@ -5,7 +5,8 @@ the same order, each as soon as nothing that may still arrive can change it. It 
 the text after the last blank line outside code (where a new block starts whatever follows),
 and holds back what the next characters could still turn into something else: the last
 sentence, a line that may become a table, a fence or a list marker, and inline code or a tag
-that is not closed yet.
+that is not closed yet. `headings` tells which of the sentences given are headings (a clip's
+cut drops one it would end on).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class SentenceStream:
         self._in_fence = False
         self._armed = False  # a mark arrived and no complete word after it yet
         self._after_mark = ""
+        self.headings: set[str] = set()  # the heading sentences given (`flush` keeps them)
 
     def feed(self, delta: str) -> list[str]:
         """Add `delta` to the answer; return the sentences it completed."""
@@ -79,12 +81,13 @@ class SentenceStream:
         parsed = parse(self._text, phrases, self._state)
         self._in_fence = parsed.open_fence
         if final:
-            return self._give(parsed.blocks, hold_last=False)
+            return self._give(parsed, len(parsed.blocks), hold_last=False)
         out: list[str] = []
         if parsed.safe:
-            out = self._give(parsed.blocks[: parsed.safe_blocks], hold_last=False)
+            out = self._give(parsed, parsed.safe_blocks, hold_last=False)
             self._text, self._state, self._given = self._text[parsed.safe :], parsed.safe_state, 0
-        out += self._give(self._stable(phrases).blocks, hold_last=True)
+        stable = self._stable(phrases)
+        out += self._give(stable, len(stable.blocks), hold_last=True)
         if out:
             self._language = language
         return out
@@ -106,11 +109,17 @@ class SentenceStream:
                 cut = line_start  # cut short, "```x `y`" would read as a fence
             end = len(text[:cut].rstrip())
 
-    def _give(self, blocks: tuple[str, ...], hold_last: bool) -> list[str]:
-        found = [sentence for block in blocks for sentence in split_sentences(block)]
+    def _give(self, parsed: Parsed, blocks: int, hold_last: bool) -> list[str]:
+        """Return the sentences of the first `blocks` blocks not given yet (not the last one)."""
+        found = [
+            (sentence, block in parsed.headings)
+            for block in parsed.blocks[:blocks]
+            for sentence in split_sentences(block)
+        ]
         new = found[self._given : len(found) - 1 if hold_last else len(found)]
         self._given += len(new)
-        return new
+        self.headings.update(sentence for sentence, heading in new if heading)
+        return [sentence for sentence, _ in new]
 
 
 def _settled_lines_end(text: str) -> int:

@@ -193,10 +193,10 @@ def cut_caps(answer: str, language: str | None) -> list[float]:
     for part in parts:
         used += estimate_seconds(part)
         if first is None and part not in headings:
-            first = used + rest  # less: a clip cuts this sentence, the live avatar leaves it
+            first = used  # less room: a clip cuts this sentence, the live avatar leaves it
         caps += [used + rest - 0.01, used + rest, used + rest + 0.01]
     assert first is not None
-    return [cap for cap in caps if cap >= first] + [used]
+    return [cap for cap in caps if cap - rest >= first] + [used]  # as a clip sums, in floats
 
 
 @pytest.mark.parametrize(
