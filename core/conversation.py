@@ -264,7 +264,7 @@ class Conversations:
             return None
         # The chat's own voice (/voice) speaks every answer, over the language's default.
         voice = await self._preferences.voice_id(key) or speech.voice_id
-        script = Script(speech.text, voice, speech.truncated)
+        script = Script(speech.text, voice, speech.truncated, speech.kind)
         if self._quotas is None:
             return await self._jobs.submit(key, script, target)
         scope = user_scope(key, user_id)

@@ -54,13 +54,22 @@ class Turn:
     locale: str = "en"
 
 
+# What a script of a long (truncated) answer says: its start, or the model's spoken summary.
+ScriptKind = Literal["start", "summary"]
+SCRIPT_KINDS: tuple[ScriptKind, ...] = get_args(ScriptKind)
+
+
 @dataclass(frozen=True, slots=True)
 class Script:
-    """What an avatar video says: speech-ready text, its voice, and whether it cut the answer."""
+    """What an avatar video says: speech-ready text, its voice, and whether it cut the answer.
+
+    `kind`: what a truncated script says, so the video's caption tells it right.
+    """
 
     text: str
     voice_id: str | None = None
     truncated: bool = False
+    kind: ScriptKind = "start"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +166,7 @@ class AvatarJob:
     voice_id: str | None = None  # the voice that speaks it; None: the renderer's default
     truncated: bool = False  # the answer was longer than the video: the rest is in the text
     source_url: str | None = None  # the face it was asked with (/face); None: DID_SOURCE_URL
+    script_kind: ScriptKind = "start"  # a truncated script says the start or a summary
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.avatar.jobs import PermanentDeliveryError
-from core.avatar.speech import SpeechWriter
+from core.avatar.speech import Speech, SpeechWriter
 from core.errors import ConfigurationError, UserFacingError
 from core.i18n import Line, joined
 from core.limits import EVERYONE, Charge, Clock, month_period, user_scope, utc_now
@@ -38,11 +38,19 @@ INSTEAD = Line("🔊 Here is a voice answer instead.")
 SAYS_THE_START = Line(
     "🔊 The voice note says the start: the rest of the answer is in the text above."
 )
+SUMS_UP = Line("🔊 The voice note sums up the answer: the whole of it is in the text above.")
 NOT_HERE = Line("I can't send voice answers here.")
 CHECK_WORD = "Ready."  # read aloud by `avatarbot check` and the start-up check (not a user's)
 NO_LANGUAGE = Line(
     "I can't speak this language in voice answers yet — the answer is in the text above."
 )
+
+
+def _what_it_says(speech: Speech) -> str | None:
+    """Return the caption line of a voice note that cut the answer, else None."""
+    if not speech.truncated:
+        return None
+    return SUMS_UP if speech.kind == "summary" else SAYS_THE_START
 
 
 def note_prefix(key: ConversationKey) -> str:
@@ -116,7 +124,7 @@ class VoiceAnswers:
         speech = await self._writer.write(text, language)
         if not speech.text:
             return None
-        caption = joined(note, SAYS_THE_START if speech.truncated else None)
+        caption = joined(note, _what_it_says(speech))
         return await self.say(
             key, user_scope(key, user_id), speech.text, speech.language, target, caption
         )

@@ -109,17 +109,27 @@ async def test_a_short_answer_takes_the_language_of_its_question(
     assert script["input"] == "Claro: El código está en el chat."
 
 
-async def test_summary_mode_says_the_models_spoken_version_after_the_text(
-    tmp_path: Path, groq: FakeGroq, did: FakeDID
-) -> None:
-    long = " ".join(f"Point {n} matters for a reason worth explaining." for n in range(200))
+LONG = " ".join(f"Point {n} matters for a reason worth explaining." for n in range(200))
+SUMMARY = "In short: every point matters, and the details are in the chat."
+SAYS_THE_START = "🎬 The video says the start: the rest of the answer is in the text above."
+SUMS_UP = "🎬 The video sums up the answer: the whole of it is in the text above."
+
+
+def answer_then(summary: str) -> Any:
+    """Groq's reply: the long answer, and `summary` when asked for its spoken version."""
 
     def reply(messages: list[dict[str, Any]]) -> str:
         if "talking avatar will say out loud" in str(messages[0].get("content")):
-            return "In short: every point matters, and the details are in the chat."
-        return long
+            return summary
+        return LONG
 
-    groq.reply = reply
+    return reply
+
+
+async def test_summary_mode_says_the_models_spoken_version_after_the_text(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    groq.reply = answer_then(SUMMARY)
     settings = settings_for(
         tmp_path, groq, did, AVATAR_SCRIPT="summary", AVATAR_MAX_SECONDS="20", LLM_MAX_TOKENS="4000"
     )
@@ -129,8 +139,41 @@ async def test_summary_mode_says_the_models_spoken_version_after_the_text(
     assert len(groq.chat_bodies) == 2  # the answer, then one call for its spoken version
     assert groq.chat_bodies[1]["stream"] is True
     spoken = talks(did)[0]["script"]["input"]
-    assert spoken == "In short: every point matters, and the details are in the chat."
+    assert spoken == SUMMARY
     assert "Point 199" in screen.text  # the whole answer was shown first
+    assert SUMS_UP in screen.text and SAYS_THE_START not in screen.text
+
+
+async def test_a_summarys_caption_outlives_a_restart_into_trim_mode(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    groq.reply = answer_then(SUMMARY)
+    options = {"AVATAR_MAX_SECONDS": "20", "LLM_MAX_TOKENS": "4000"}
+    summary_mode = settings_for(tmp_path, groq, did, AVATAR_SCRIPT="summary", **options)
+    did.hold_renders = True
+    async with terminal(summary_mode) as (chat, _, _):
+        await chat.handle("Explain it all.")
+        await did.wait_for(lambda: any(t.polls for t in did.talks.values() if t.held))
+    did.release_all()  # rendered while no process runs; the next one, in trim mode, delivers
+    async with terminal(settings_for(tmp_path, groq, did, **options)) as (_, screen, _):
+        await screen.wait_for("avatar video ready")
+    assert talks(did)[0]["script"]["input"] == SUMMARY
+    assert SUMS_UP in screen.text and SAYS_THE_START not in screen.text
+
+
+async def test_a_refused_summary_says_the_start_and_its_caption_says_so(
+    tmp_path: Path, groq: FakeGroq, did: FakeDID
+) -> None:
+    groq.reply = answer_then("```\nprint('x')\n```")  # nothing to say aloud
+    settings = settings_for(
+        tmp_path, groq, did, AVATAR_SCRIPT="summary", AVATAR_MAX_SECONDS="20", LLM_MAX_TOKENS="4000"
+    )
+    async with terminal(settings) as (chat, screen, _):
+        await chat.handle("Explain it all.")
+        await screen.wait_for("avatar video ready")
+    assert len(groq.chat_bodies) == 2
+    assert talks(did)[0]["script"]["input"].startswith("Point 0 matters")
+    assert SAYS_THE_START in screen.text and SUMS_UP not in screen.text
 
 
 async def test_a_short_answer_costs_no_summary_call(

@@ -20,6 +20,7 @@ ALL = [
     "0007_avatar_speech.sql",
     "0008_chat_preferences.sql",
     "0009_chat_faces.sql",
+    "0010_script_kind.sql",
 ]
 
 
@@ -155,3 +156,47 @@ def test_two_migrations_with_one_number_are_refused(tmp_path: Path) -> None:
         (1, "0001_one.sql"),
         (2, "0002_two.sql"),
     ]
+
+
+async def test_jobs_stored_before_script_kinds_said_the_start(tmp_path: Path) -> None:
+    older = tmp_path / "older"
+    older.mkdir()
+    for name in ALL[:-1]:
+        (older / name).write_text((MIGRATIONS_DIR / name).read_text())
+    db = await sqlite.connect(tmp_path / "c.db")
+    try:
+        await sqlite.migrate(db, older)
+        await db.execute(
+            "INSERT INTO avatar_jobs (platform, chat_id, thread_id, text, target, state, truncated)"
+            " VALUES ('telegram', '1', '', 'Hi', '', 'queued', 1)"
+        )
+        await db.commit()
+        assert await sqlite.migrate(db, MIGRATIONS_DIR) == ["0010_script_kind.sql"]
+        async with db.execute("SELECT script_kind FROM avatar_jobs") as cursor:
+            kinds = [row[0] async for row in cursor]
+        with pytest.raises(aiosqlite.IntegrityError):
+            await db.execute("UPDATE avatar_jobs SET script_kind = 'whole'")
+    finally:
+        await db.close()
+    assert kinds == ["start"]
+
+
+async def test_postgres_jobs_stored_before_script_kinds_said_the_start(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    for name in ALL[:-1]:
+        (tmp_path / name).write_text((POSTGRES_MIGRATIONS_DIR / name).read_text())
+    pool = await postgres.connect_pool(postgres_url)
+    try:
+        await postgres.migrate(pool, tmp_path)
+        await pool.execute(
+            "INSERT INTO avatar_jobs (platform, chat_id, thread_id, text, target, state, truncated)"
+            " VALUES ('telegram', '1', '', 'Hi', '', 'queued', true)"
+        )
+        assert await postgres.migrate(pool, POSTGRES_MIGRATIONS_DIR) == ["0010_script_kind.sql"]
+        kinds = [row[0] for row in await pool.fetch("SELECT script_kind FROM avatar_jobs")]
+        with pytest.raises(asyncpg.CheckViolationError):
+            await pool.execute("UPDATE avatar_jobs SET script_kind = 'whole'")
+    finally:
+        await pool.close()
+    assert kinds == ["start"]

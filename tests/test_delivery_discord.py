@@ -29,13 +29,14 @@ from adapters.discord.delivery import (
 from core.avatar.jobs import PermanentDeliveryError
 from core.avatar.video import FAILED
 from core.i18n import shipped_catalogs
-from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, VideoReady
+from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, ScriptKind, VideoReady
 from tests.fakes.discord import ATTACH_FILES, GUILD_ID, TEXT_CHANNEL_ID, FakeDiscord, Sent
 
 MB = 1024 * 1024
 GUILD = discord.Object(GUILD_ID)
 NO_PINGS: dict[str, list[str]] = {"parse": []}  # discord.AllowedMentions.none() on the wire
 TRUNCATED = "🎬 The video says the start: the rest of the answer is in the text above."
+SUMMED_UP = "🎬 The video sums up the answer: the whole of it is in the text above."
 
 
 class Client(discord.Client):
@@ -82,12 +83,18 @@ class Rig:
         return target
 
     def ready(
-        self, target: Target, size: int, *, job_id: int = 7, truncated: bool = False
+        self,
+        target: Target,
+        size: int,
+        *,
+        job_id: int = 7,
+        truncated: bool = False,
+        kind: ScriptKind = "start",
     ) -> VideoReady:
         path = self.tmp_path / f"{job_id}.mp4"
         with path.open("wb") as file:
             file.truncate(size)  # only its size matters until it is sent
-        return VideoReady(job(target, job_id, truncated), path)
+        return VideoReady(replace(job(target, job_id, truncated), script_kind=kind), path)
 
     def videos(self) -> list[Sent]:
         return [s for s in self.fake.sent(TEXT_CHANNEL_ID) if s.files]
@@ -138,6 +145,13 @@ async def test_a_video_that_says_only_the_start_is_captioned_so(rig: Rig) -> Non
     await rig.delivery.deliver_video(rig.ready(await rig.answer(), 10, truncated=True))
     (video,) = rig.videos()
     assert video.content == TRUNCATED
+
+
+async def test_a_video_that_sums_up_the_answer_is_captioned_so(rig: Rig) -> None:
+    target = await rig.answer()
+    await rig.delivery.deliver_video(rig.ready(target, 10, truncated=True, kind="summary"))
+    (video,) = rig.videos()
+    assert video.content == SUMMED_UP
 
 
 async def test_while_the_interaction_lives_the_video_is_its_follow_up(rig: Rig) -> None:

@@ -4,6 +4,7 @@ fake Bot API server, with no bot around it. What goes out, where, and how each r
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from core.types import (
     AvatarJob,
     ConversationKey,
     JobState,
+    ScriptKind,
     VideoReady,
     VoiceNote,
 )
@@ -30,6 +32,7 @@ from tests.fakes.telegram import FakeTelegram, MessageContext
 GROUP, TOPIC, OTHER = -100500, 11, -100600
 MB = 1024 * 1024
 TRUNCATED = "🎬 The video says the start: the rest of the answer is in the text above."
+SUMMED_UP = "🎬 The video sums up the answer: the whole of it is in the text above."
 
 
 class RecordingActions(ChatActions):
@@ -59,12 +62,18 @@ class Rig:
         return Target(chat_id, pushed["message"]["message_id"], thread_id)
 
     def ready(
-        self, target: Target, size: int, *, job_id: int = 7, truncated: bool = False
+        self,
+        target: Target,
+        size: int,
+        *,
+        job_id: int = 7,
+        truncated: bool = False,
+        kind: ScriptKind = "start",
     ) -> VideoReady:
         path = self.tmp_path / f"{job_id}.mp4"
         with path.open("wb") as file:
             file.truncate(size)  # sparse: only its size matters until it is sent
-        return VideoReady(job(target, job_id, truncated), path)
+        return VideoReady(replace(job(target, job_id, truncated), script_kind=kind), path)
 
 
 def job(target: Target, job_id: int = 7, truncated: bool = False) -> AvatarJob:
@@ -105,6 +114,13 @@ async def test_a_video_that_says_only_the_start_is_captioned_so(rig: Rig) -> Non
     await rig.delivery.deliver_video(rig.ready(target, 10, truncated=True))
     (video,) = rig.tg.sent(GROUP, "sendVideo")
     assert (video.caption, video.thread_id, video.reply_to) == (TRUNCATED, None, target.message_id)
+
+
+async def test_a_video_that_sums_up_the_answer_is_captioned_so(rig: Rig) -> None:
+    target = rig.answer_in(GROUP)
+    await rig.delivery.deliver_video(rig.ready(target, 10, truncated=True, kind="summary"))
+    (video,) = rig.tg.sent(GROUP, "sendVideo")
+    assert video.caption == SUMMED_UP
 
 
 async def test_a_video_whose_answer_is_gone_is_sent_on_its_own(rig: Rig) -> None:

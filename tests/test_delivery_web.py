@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,10 @@ from adapters.web import messages
 from adapters.web.delivery import Socket, WebDelivery
 from adapters.web.identity import ConversationIds, MediaLinks
 from adapters.web.mailbox import Entry, Mailbox
-from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, VideoReady
+from core.types import AvatarFailed, AvatarJob, ConversationKey, JobState, ScriptKind, VideoReady
 
 TRUNCATED = "🎬 The video says the start: the rest of the answer is in the text above."
+SUMMED_UP = "🎬 The video sums up the answer: the whole of it is in the text above."
 
 
 class Rig:
@@ -56,10 +58,12 @@ class Rig:
         async with asyncio.timeout(5):
             return ws, await self.attached.get()
 
-    def ready(self, conversation: str, job_id: int, *, truncated: bool = False) -> VideoReady:
+    def ready(
+        self, conversation: str, job_id: int, *, truncated: bool = False, kind: ScriptKind = "start"
+    ) -> VideoReady:
         path = self.tmp_path / f"render-{job_id}.mp4"
         path.write_bytes(b"mp4 " + str(job_id).encode())
-        return VideoReady(job(conversation, job_id, truncated), path)
+        return VideoReady(replace(job(conversation, job_id, truncated), script_kind=kind), path)
 
 
 def job(conversation: str, job_id: int, truncated: bool = False) -> AvatarJob:
@@ -124,6 +128,12 @@ async def test_a_video_that_says_only_the_start_carries_the_note(rig: Rig) -> No
     ws, _ = await rig.tab("a")
     await rig.delivery.deliver_video(rig.ready("a", 6, truncated=True))
     assert await received(ws) == video(rig, "a", 6, TRUNCATED)
+
+
+async def test_a_video_that_sums_up_the_answer_carries_that_note(rig: Rig) -> None:
+    ws, _ = await rig.tab("a")
+    await rig.delivery.deliver_video(rig.ready("a", 6, truncated=True, kind="summary"))
+    assert await received(ws) == video(rig, "a", 6, SUMMED_UP)
 
 
 async def test_a_failure_is_filed_then_said_in_every_tab_of_its_conversation(rig: Rig) -> None:

@@ -34,6 +34,7 @@ MIGRATIONS = [
     "0007_avatar_speech.sql",
     "0008_chat_preferences.sql",
     "0009_chat_faces.sql",
+    "0010_script_kind.sql",
 ]
 DAY = "2026-11-25"
 NOON = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
@@ -252,6 +253,7 @@ async def test_jobs_keep_every_field_across_steps_and_restarts(opener: Opener) -
         voice_id="es-ES-ElviraNeural",
         truncated=True,
         source_url="s3://d-id-images-prod/u/img_1/face.jpg",
+        script_kind="summary",
     )
     assert job == AvatarJob(
         id=job.id,
@@ -265,14 +267,16 @@ async def test_jobs_keep_every_field_across_steps_and_restarts(opener: Opener) -
         voice_id="es-ES-ElviraNeural",
         truncated=True,
         source_url="s3://d-id-images-prod/u/img_1/face.jpg",
+        script_kind="summary",
     )
     plain = await jobs.create(KEY, "hi", "")
-    assert (plain.voice_id, plain.truncated, plain.source_url, plain.reserved_ms) == (
-        None,
-        False,
-        None,
-        0,
-    )
+    assert (
+        plain.voice_id,
+        plain.truncated,
+        plain.source_url,
+        plain.reserved_ms,
+        plain.script_kind,
+    ) == (None, False, None, 0, "start")
     moved = await jobs.update(job, JobState.RENDERED, talk_id="tlk_9", video_path="/v/9.mp4")
     assert moved == replace(job, state=JobState.RENDERED, talk_id="tlk_9", video_path="/v/9.mp4")
     failed = await jobs.update(plain, JobState.FAILED, error="FaceError: no face")

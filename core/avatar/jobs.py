@@ -110,6 +110,7 @@ class AvatarJobs:
             voice_id=script.voice_id,
             truncated=script.truncated,
             source_url=source_url,
+            script_kind=script.kind,
         )
         self._spawn(job)
         return job

@@ -10,7 +10,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from core.types import AvatarFailed, AvatarJob, ConversationKey, Face, JobState, VideoReady
+from core.types import (
+    AvatarFailed,
+    AvatarJob,
+    ConversationKey,
+    Face,
+    JobState,
+    ScriptKind,
+    VideoReady,
+)
 
 if TYPE_CHECKING:  # types only: the ports load neither the streams' httpx client nor aiosqlite
     from core.avatar.streams import LiveStream
@@ -51,6 +59,7 @@ class JobStore(Protocol):
         voice_id: str | None = None,
         truncated: bool = False,
         source_url: str | None = None,
+        script_kind: ScriptKind = "start",
     ) -> AvatarJob:
         """Record a queued job, held by this process, before anything is sent to the renderer.
 

@@ -13,7 +13,7 @@ from core.avatar.summary import summarize
 from core.errors import UserFacingError
 from core.i18n import Line
 from core.ports import ChatModel
-from core.types import AvatarJob
+from core.types import AvatarJob, ScriptKind
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,8 @@ class Voices(Protocol):
 class Speech:
     """A script ready for the avatar: its text, estimated seconds, voice and language.
 
-    `truncated` means the answer was longer than the cap: the video says its start (or a
-    summary), and the rest is in the text the user already has.
+    `truncated` means the answer was longer than the cap: the video says its start, or the
+    model's summary when `kind` says so, and the whole answer is in the text the user has.
     """
 
     text: str
@@ -52,6 +52,7 @@ class Speech:
     truncated: bool
     voice_id: str | None  # None: the renderer's default voice
     language: str | None
+    kind: ScriptKind = "start"
 
 
 class SpeechWriter:
@@ -78,12 +79,13 @@ class SpeechWriter:
             language = await self.language(answer, question)
         script = await _script(answer, self._max_seconds, language)
         text, seconds = script.text, script.seconds
+        kind: ScriptKind = "start"
         if script.truncated and self._mode == "summary" and self._model is not None:
             summary = await self._summary(answer, language)
             if summary is not None:
-                text, seconds = summary
+                (text, seconds), kind = summary, "summary"
         voice = self._voices.pick(language) if self._voices is not None else None
-        return Speech(text, seconds, script.truncated, voice, language)
+        return Speech(text, seconds, script.truncated, voice, language, kind)
 
     async def language(self, answer: str, question: str = "") -> str | None:
         """Name the language of `answer`; `question` tells it when the answer is too short to."""
@@ -130,13 +132,15 @@ class SpeechWriter:
 
 
 def video_caption(job: AvatarJob) -> str | None:
-    """Return the line that goes with a video: none, or that the rest is in the text above.
+    """Return the line that goes with a video: none, or what it says and that all is above.
 
     The video is a reply to the answer, so its message never repeats the answer.
     """
-    if job.truncated:
-        return Line("🎬 The video says the start: the rest of the answer is in the text above.")
-    return None
+    if not job.truncated:
+        return None
+    if job.script_kind == "summary":
+        return Line("🎬 The video sums up the answer: the whole of it is in the text above.")
+    return Line("🎬 The video says the start: the rest of the answer is in the text above.")
 
 
 async def _script(text: str, max_seconds: float, language: str | None) -> SpokenScript:

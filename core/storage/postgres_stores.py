@@ -18,7 +18,7 @@ from core.storage.sqlite_stores import (
     key_params,
     reservation_params,
 )
-from core.types import AvatarJob, ChatMessage, ConversationKey, JobState
+from core.types import AvatarJob, ChatMessage, ConversationKey, JobState, ScriptKind
 
 _KEY = "platform = $1 AND chat_id = $2 AND thread_id = $3"
 
@@ -75,13 +75,14 @@ class PostgresJobStore:
         voice_id: str | None = None,
         truncated: bool = False,
         source_url: str | None = None,
+        script_kind: ScriptKind = "start",
     ) -> AvatarJob:
         """Record a queued job and its reservation, leased to this replica: others leave it."""
         row = await self._pool.fetchrow(
             "INSERT INTO avatar_jobs (platform, chat_id, thread_id, text, target, state,"
             " lease_owner, lease_until, reserved_day, reserved_scope, reserved_ms, voice_id,"
-            " truncated, source_url) VALUES ($1, $2, $3, $4, $5, $6, $7,"
-            " now() + make_interval(secs => $8), $9, $10, $11, $12, $13, $14)"
+            " truncated, source_url, script_kind) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+            " now() + make_interval(secs => $8), $9, $10, $11, $12, $13, $14, $15)"
             f" RETURNING {JOB_COLUMNS}",
             *key_params(key),
             text,
@@ -93,6 +94,7 @@ class PostgresJobStore:
             voice_id,
             truncated,
             source_url,
+            script_kind,
         )
         assert row is not None
         return job_from_row(row)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import aiosqlite
 
 from core.storage.batching import Coalescer
-from core.types import AvatarJob, ChatMessage, ConversationKey, JobState
+from core.types import AvatarJob, ChatMessage, ConversationKey, JobState, ScriptKind
 
 if TYPE_CHECKING:
     from core.limits import Reservation
@@ -84,7 +84,8 @@ class Row(Protocol):
 # Shared by the SQLite and PostgreSQL job stores: the columns read and the fields a step may set.
 JOB_COLUMNS = (
     "id, platform, chat_id, thread_id, text, target, state, talk_id, video_path, error,"
-    " reserved_day, reserved_scope, reserved_ms, voice_id, truncated, source_url"
+    " reserved_day, reserved_scope, reserved_ms, voice_id, truncated, source_url,"
+    " script_kind"
 )
 JOB_FIELDS = frozenset({"talk_id", "video_path", "error", "source_url"})
 
@@ -106,7 +107,13 @@ def job_from_row(row: Row) -> AvatarJob:
         voice_id=row["voice_id"],
         truncated=bool(row["truncated"]),
         source_url=row["source_url"],
+        script_kind=script_kind(row["script_kind"]),
     )
+
+
+def script_kind(value: Any) -> ScriptKind:
+    """Return a stored script kind as its type (the table's CHECK keeps out anything else)."""
+    return "summary" if value == "summary" else "start"
 
 
 def reservation_params(reservation: Reservation | None) -> tuple[str | None, str | None, int]:
@@ -132,12 +139,13 @@ class SqliteJobStore:
         voice_id: str | None = None,
         truncated: bool = False,
         source_url: str | None = None,
+        script_kind: ScriptKind = "start",
     ) -> AvatarJob:
         """Record a queued job and its reservation ; one process owns every SQLite job."""
         sql = (
             "INSERT INTO avatar_jobs (platform, chat_id, thread_id, text, target, state,"
-            " reserved_day, reserved_scope, reserved_ms, voice_id, truncated, source_url)"
-            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {JOB_COLUMNS}"
+            " reserved_day, reserved_scope, reserved_ms, voice_id, truncated, source_url,"
+            f" script_kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {JOB_COLUMNS}"
         )
         params = (
             *key_params(key),
@@ -148,6 +156,7 @@ class SqliteJobStore:
             voice_id,
             int(truncated),
             source_url,
+            script_kind,
         )
         async with self._db.execute(sql, params) as cursor:
             row = await cursor.fetchone()

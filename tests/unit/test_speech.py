@@ -75,7 +75,7 @@ async def test_summary_mode_says_the_models_short_version() -> None:
     writer = SpeechWriter(max_seconds=20.0, mode="summary", model=model, voices=VoiceByLanguage())
     speech = await writer.write(LONG, "en")
     summary = spoken_script(SHORT_SUMMARY, 20.0, "en")
-    assert speech == Speech(SHORT_SUMMARY, summary.seconds, True, "voice-en", "en")
+    assert speech == Speech(SHORT_SUMMARY, summary.seconds, True, "voice-en", "en", "summary")
     (system, user), *_ = model.prompts
     assert user.content == LONG
     assert "at most 45 words, in the language with ISO 639-1 code 'en'" in system.content
@@ -101,6 +101,7 @@ async def test_trim_mode_or_a_short_answer_asks_the_model_nothing() -> None:
     model = ScriptedModel(SHORT_SUMMARY)
     trim = await SpeechWriter(max_seconds=20.0, mode="trim", model=model).write(LONG, "en")
     assert trim.truncated and trim.text.endswith(PHRASES["en"].rest)
+    assert trim.kind == "start"
     summary = SpeechWriter(max_seconds=20.0, mode="summary", model=model)
     short = await summary.write("Hello there.", "en")
     assert (short.text, short.truncated) == ("Hello there.", False)
@@ -113,6 +114,7 @@ async def test_a_summary_with_nothing_to_say_falls_back_to_the_start(reply: str)
     speech = await SpeechWriter(max_seconds=20.0, mode="summary", model=model).write(LONG, "en")
     trimmed = spoken_script(LONG, 20.0, "en")
     assert (speech.text, speech.seconds, speech.truncated) == (trimmed.text, trimmed.seconds, True)
+    assert speech.kind == "start"
     assert len(model.prompts) == 1
 
 
@@ -145,6 +147,7 @@ async def test_a_summary_in_another_language_or_with_nothing_to_say_is_not_used(
     speech = await writer.write(LONG, heard)
     trimmed = spoken_script(LONG, 20.0, heard)
     assert (speech.text, speech.seconds, speech.truncated) == (trimmed.text, trimmed.seconds, True)
+    assert speech.kind == "start"
     assert len(model.prompts) == 1
 
 
@@ -162,6 +165,7 @@ async def test_a_failed_summary_falls_back_to_the_start() -> None:
     model.fail_next = UnavailableError("The model is busy.")
     speech = await SpeechWriter(max_seconds=20.0, mode="summary", model=model).write(LONG, "en")
     assert speech.text == spoken_script(LONG, 20.0, "en").text
+    assert speech.kind == "start"
 
 
 def test_the_caption_says_the_rest_is_above_only_when_cut() -> None:
@@ -170,3 +174,11 @@ def test_the_caption_says_the_rest_is_above_only_when_cut() -> None:
     assert video_caption(job) is None
     cut = video_caption(AvatarJob(1, key, "text", "target", JobState.QUEUED, truncated=True))
     assert cut == "🎬 The video says the start: the rest of the answer is in the text above."
+
+
+def test_the_caption_of_a_summary_says_it_sums_up() -> None:
+    key = ConversationKey("memory", "1")
+    summed = AvatarJob(1, key, "text", "", JobState.QUEUED, truncated=True, script_kind="summary")
+    assert video_caption(summed) == (
+        "🎬 The video sums up the answer: the whole of it is in the text above."
+    )

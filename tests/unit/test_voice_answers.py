@@ -21,12 +21,18 @@ from core.voice_answers import (
     NO_LANGUAGE,
     NOT_HERE,
     SAYS_THE_START,
+    SUMS_UP,
     VoiceAnswers,
     VoiceLimits,
     note_path,
     note_prefix,
 )
-from tests.fakes.memory import MemoryCounters, MemoryVoiceDelivery, ScriptedSpeaker
+from tests.fakes.memory import (
+    MemoryCounters,
+    MemoryVoiceDelivery,
+    ScriptedModel,
+    ScriptedSpeaker,
+)
 
 KEY = ConversationKey("memory", "c1")
 NOON = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.UTC)
@@ -43,12 +49,13 @@ class Rig:
         limits: VoiceLimits | None = None,
         now: dt.datetime = NOON,
         counters: MemoryCounters | None = None,
+        writer: SpeechWriter | None = None,
     ) -> None:
         self.speaker, self.delivery = ScriptedSpeaker(), MemoryVoiceDelivery()
         self.counters = counters or MemoryCounters()
         self.voice = VoiceAnswers(
             self.speaker,
-            SpeechWriter(max_seconds=10),
+            writer or SpeechWriter(max_seconds=10),
             self.counters,
             media,
             limits=limits,
@@ -120,6 +127,22 @@ async def test_a_capped_script_says_the_rest_is_in_the_text(
     rig = Rig(tmp_path)
     assert await rig.voice.answer(KEY, "u1", LONG, None, "answer-1", note) is None
     assert rig.delivery.notes[0].caption == caption
+
+
+@pytest.mark.parametrize(
+    ("summary", "caption"),
+    [("In short: it works, and the details are in the chat.", SUMS_UP), ("", SAYS_THE_START)],
+    ids=["summary", "summary-refused"],
+)
+async def test_a_voice_note_of_a_summary_says_it_sums_up(
+    tmp_path: Path, summary: str, caption: str
+) -> None:
+    writer = SpeechWriter(max_seconds=10, mode="summary", model=ScriptedModel(summary))
+    rig = Rig(tmp_path, writer=writer)
+    assert await rig.voice.answer(KEY, "u1", LONG, "en", "answer-1") is None
+    assert rig.delivery.notes[0].caption == caption
+    said = summary or LONG.split(".")[0]
+    assert rig.speaker.read[0][0].startswith(said)
 
 
 async def test_nothing_to_read_sends_nothing_and_counts_nothing(tmp_path: Path) -> None:
