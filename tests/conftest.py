@@ -19,9 +19,12 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
 
 from bot.storage import Storage, open_storage
 from tests.fakes.did import FakeDID
+from tests.fakes.discord import FakeDiscord
 from tests.fakes.groq import FakeGroq
 from tests.fakes.telegram import FakeTelegram
 from tests.processes import Children
@@ -141,6 +144,21 @@ async def did() -> AsyncIterator[FakeDID]:
 async def tg() -> AsyncIterator[FakeTelegram]:
     """A fake Telegram Bot API."""
     async with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture(autouse=True)
+def _restore_discord_urls() -> Iterator[None]:
+    """discord.py's REST base and gateway URL, which bot/platforms.py sets, as they were."""
+    saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+    yield
+    Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
+
+
+@pytest.fixture
+async def dc() -> AsyncIterator[FakeDiscord]:
+    """A fake Discord: REST API and gateway."""
+    async with FakeDiscord() as fake:
         yield fake
 
 

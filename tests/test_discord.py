@@ -3,13 +3,11 @@
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from discord.gateway import DiscordWebSocket
-from discord.http import Route
 
 from bot.storage import open_storage
 from tests.fakes.did import FakeDID
@@ -28,19 +26,6 @@ VOICE = (Path(__file__).parent / "data" / "voice.ogg").read_bytes()
 ANSWER = "Hello from Ava. Nice to see you."
 
 GROQ_REPLY = ANSWER  # what the fake model answers (tests/conftest.py)
-
-
-@pytest.fixture(autouse=True)
-def _restore_discord_urls() -> Iterator[None]:
-    saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY  # bot/run.py sets both
-    yield
-    Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
-
-
-@pytest.fixture
-async def dc() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as fake:
-        yield fake
 
 
 def discord_settings(

@@ -1,13 +1,10 @@
 """Discord refusing or failing while an answer is shown: every answer arrives once, whole."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from discord.gateway import DiscordWebSocket
-from discord.http import Route
 
 from bot.storage import open_storage
 from tests.fakes.did import FakeDID
@@ -17,19 +14,6 @@ from tests.harness import running_bot, settings_for
 
 GROQ_REPLY = "Hello from Ava."  # what the fake model answers (tests/conftest.py)
 MESSAGES = "/channels/{channel_id}/messages"
-
-
-@pytest.fixture(autouse=True)
-def _restore_discord_urls() -> Iterator[None]:
-    saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY  # bot/run.py sets both
-    yield
-    Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
-
-
-@pytest.fixture
-async def dc() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as fake:
-        yield fake
 
 
 def settings(tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord, **extra: Any) -> Any:

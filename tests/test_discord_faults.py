@@ -5,13 +5,11 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from discord.gateway import DiscordWebSocket
-from discord.http import Route
 
 from bot.run import configured_adapters, serve
 from bot.storage import open_storage
@@ -38,19 +36,6 @@ INTENT_FIX = (
     "Discord refused the Message Content intent (close 4014, disallowed intents): enable the "
     "Message Content intent in the developer portal, or set DISCORD_MESSAGE_CONTENT=false"
 )
-
-
-@pytest.fixture(autouse=True)
-def _restore_discord_urls() -> Iterator[None]:
-    saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY  # bot/run.py sets both
-    yield
-    Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
-
-
-@pytest.fixture
-async def dc() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as fake:
-        yield fake
 
 
 def discord_at(dc: FakeDiscord) -> dict[str, str]:

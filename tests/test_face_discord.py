@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from discord.gateway import DiscordWebSocket
-from discord.http import Route
 
 from core.avatar.faces import FACE_RESET, FACE_SET, NO_PHOTO, REFUSALS
 from tests.fakes.did import FakeDID
@@ -19,19 +17,6 @@ from tests.harness import running_bot, settings_for
 
 GROQ_REPLY = "Hello from Ava. Nice to see you."
 DEFAULT_FACE = "https://example.com/face.jpg"
-
-
-@pytest.fixture(autouse=True)
-def _restore_discord_urls() -> Iterator[None]:
-    saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY  # bot/run.py sets both
-    yield
-    Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
-
-
-@pytest.fixture
-async def dc() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as fake:
-        yield fake
 
 
 @pytest.fixture

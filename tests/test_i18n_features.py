@@ -6,14 +6,12 @@ Discord guild's photo refusal."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from discord.gateway import DiscordWebSocket
-from discord.http import Route
 
 from adapters.telegram.delivery import NO_VOICE_NOTES
 from adapters.web.app import WebAdapter
@@ -271,19 +269,6 @@ async def test_web_spanish_tab_gets_the_voice_answers_note_in_spanish(
 
 
 # -- Discord: a photo refused, in the guild's French -----------------------------------------
-
-
-@pytest.fixture
-def _restore_discord_urls() -> Iterator[None]:
-    saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY  # bot/run.py sets both
-    yield
-    Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
-
-
-@pytest.fixture
-async def dc(_restore_discord_urls: None) -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as fake:
-        yield fake
 
 
 async def test_discord_photo_refusal_is_said_in_the_guilds_french(

@@ -130,12 +130,6 @@ async def test_telegram_refuses_a_regional_language_code(tg: FakeTelegram) -> No
 # -- Discord -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def dc() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as fake:
-        yield fake
-
-
 def discord_settings(tmp_path: Path, groq: FakeGroq, did: FakeDID, dc: FakeDiscord) -> Any:
     return settings_for(
         tmp_path,

@@ -1,13 +1,11 @@
 """Photos on Telegram and Discord: the wired bot and the real libraries against the fakes."""
 
 import base64
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from discord.gateway import DiscordWebSocket
-from discord.http import Route
 
 from adapters.discord.handlers import NOT_AUDIO, NOT_AUDIO_WITH_PHOTOS
 from adapters.telegram.handlers import TOO_BIG, UNSUPPORTED, UNSUPPORTED_WITH_PHOTOS
@@ -148,19 +146,6 @@ async def test_telegram_photo_recorded_before_a_restart_is_fetched_again_and_ans
 
 
 # -- Discord -------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def _restore_discord_urls() -> Iterator[None]:
-    saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY  # bot/run.py sets both
-    yield
-    Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
-
-
-@pytest.fixture
-async def dc(_restore_discord_urls: None) -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as fake:
-        yield fake
 
 
 def discord_settings(tmp_path: Path, groq: FakeGroq, dc: FakeDiscord, **extra: Any) -> Any:

@@ -8,13 +8,11 @@ not exempt unless NO_PROXY lists it, which keeps these tests honest: NO_PROXY is
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from discord.gateway import DiscordWebSocket
-from discord.http import Route
 
 from bot.check import check_did, check_discord, check_groq, check_telegram
 from bot.settings import Settings
@@ -31,23 +29,10 @@ ALICE = 1001
 __all__ = ["closed_port"]  # a fixture of tests/test_startup.py, used here too
 
 
-@pytest.fixture(autouse=True)
-def _restore_discord_urls() -> Iterator[None]:
-    saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY  # bot/platforms.py sets both
-    yield
-    Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
-
-
 @pytest.fixture
 async def proxy() -> AsyncIterator[ForwardProxy]:
     async with ForwardProxy() as running:
         yield running
-
-
-@pytest.fixture
-async def dc() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as fake:
-        yield fake
 
 
 def every_service(

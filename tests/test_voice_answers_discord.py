@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
-from discord.gateway import DiscordWebSocket
-from discord.http import Route
 
 from core.types import ConversationKey
 from core.voice_answers import INSTEAD
@@ -16,19 +11,6 @@ from tests.fakes.did import FakeDID
 from tests.fakes.discord import GUILD_ID, TEXT_CHANNEL_ID, FakeDiscord
 from tests.fakes.groq import FakeGroq
 from tests.harness import running_bot, settings_for
-
-
-@pytest.fixture(autouse=True)
-def _restore_discord_urls() -> Iterator[None]:
-    saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY  # bot/run.py sets both
-    yield
-    Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
-
-
-@pytest.fixture
-async def dc() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as fake:
-        yield fake
 
 
 def settings(
