@@ -27,7 +27,7 @@ from tests.fakes.did import FakeDID
 from tests.fakes.did_streams import AGENT_ID, COLOURS, FakeDidStreams
 from tests.fakes.groq import FakeGroq
 from tests.harness import serving_web, settings_for
-from tests.test_web_browser import ANSWER, CHROMIUM, SECRET, metadata_loaded
+from tests.test_web_browser import ANSWER, CHROMIUM, SECRET, launch, metadata_loaded
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs Debian's chromium package (`make test` installs it)"
@@ -84,9 +84,7 @@ async def serving(
 async def browser() -> AsyncIterator[Browser]:
     args = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync", *WEBRTC_FLAGS]
     async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=args
-        )
+        launched = await launch(playwright, args)
         try:
             yield launched
         finally:
